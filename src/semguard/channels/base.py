@@ -1,0 +1,151 @@
+"""The :class:`Channel` base: generate a state, apply it, equalise — as separate steps.
+
+Later pieces (attackers, ciphers, eavesdroppers) slot in between these steps, so they are
+public: ``sample_state`` draws fading, CSI and noise level; ``apply`` produces the raw
+received ``y = h x + w (+ interference)``; ``equalize`` is the receiver's one-tap equaliser.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from semguard.channels import functional as F
+
+__all__ = ["ChannelState", "Channel", "as_snr_tensor", "check_symbols"]
+
+
+@dataclass(frozen=True)
+class ChannelState:
+    """One realisation of the channel for a batch of blocks.
+
+    Attributes:
+        h: true per-symbol fading ``[B, n]`` complex64 (all ones for AWGN).
+        h_est: the receiver's estimate of ``h`` ``[B, n]`` (equal to ``h`` with perfect CSI).
+        snr_db: average SNR per block ``[B]`` (Es/N0, Es = 1).
+        n0: noise power per block ``[B, 1]``.
+    """
+
+    h: Tensor
+    h_est: Tensor
+    snr_db: Tensor
+    n0: Tensor
+
+    @property
+    def effective_snr_db(self) -> Tensor:
+        """Post-equalisation SNR per block in dB, ``[B]`` (known to a receiver with CSI)."""
+        return F.effective_snr_db(self.snr_db, self.h_est)
+
+
+def as_snr_tensor(snr_db: Tensor | float, batch: int, device: torch.device) -> Tensor:
+    """Broadcast a scalar or ``[B]`` SNR to a float32 ``[B]`` tensor on ``device``."""
+    t = torch.as_tensor(snr_db, dtype=torch.float32, device=device)
+    if t.dim() == 0:
+        t = t.expand(batch)
+    if t.shape != (batch,):
+        raise ValueError(f"snr_db must be a scalar or shape [{batch}], got {tuple(t.shape)}")
+    if not torch.isfinite(t).all():
+        raise ValueError("snr_db must be finite")
+    return t
+
+
+def check_symbols(x: Tensor) -> None:
+    """Public-boundary check: complex ``[batch, n]`` symbols."""
+    if not torch.is_complex(x) or x.dim() != 2:
+        raise ValueError(
+            f"channel input must be complex symbols of shape [batch, n], got {x.dtype} {tuple(x.shape)}"
+        )
+
+
+class Channel(nn.Module):
+    """Flat block-fading channel with receiver CSI and one-tap equalisation.
+
+    Args:
+        coherence: symbols per fading block (None: one coefficient per transmitted block).
+        csi: ``"perfect"`` or ``"estimated"`` (least-squares from unit-power pilots).
+        pilots: pilots per coherence block when ``csi="estimated"``; error variance ``N0/pilots``.
+        csi_error_var: fixed CSI error variance overriding the pilot model.
+        equalizer: ``"mmse"`` (default), ``"zf"`` or ``"none"``.
+    """
+
+    fading: bool = True
+
+    def __init__(self, *, coherence: int | None = None, csi: str = "perfect", pilots: int = 1,
+                 csi_error_var: float | None = None, equalizer: str = "mmse") -> None:
+        super().__init__()
+        if coherence is not None and coherence < 1:
+            raise ValueError(f"coherence must be >= 1 symbol, got {coherence}")
+        if csi not in ("perfect", "estimated"):
+            raise ValueError(f"csi must be 'perfect' or 'estimated', got {csi!r}")
+        if pilots < 1:
+            raise ValueError(f"pilots must be >= 1, got {pilots}")
+        if csi_error_var is not None and csi_error_var < 0:
+            raise ValueError(f"csi_error_var must be >= 0, got {csi_error_var}")
+        if equalizer not in ("mmse", "zf", "none"):
+            raise ValueError(f"equalizer must be 'mmse', 'zf' or 'none', got {equalizer!r}")
+        self.coherence = coherence
+        self.csi = csi
+        self.pilots = pilots
+        self.csi_error_var = csi_error_var
+        self.equalizer = equalizer
+
+    # subclasses draw one coefficient per coherence block
+    def _block_coefficients(self, batch: int, n_blocks: int, generator: torch.Generator | None,
+                            device: torch.device) -> Tensor:
+        raise NotImplementedError
+
+    def sample_state(self, batch: int, n: int, snr_db: Tensor | float, *,
+                     generator: torch.Generator | None = None,
+                     device: torch.device | str = "cpu") -> ChannelState:
+        """Draw fading, the receiver's CSI and the noise level for ``batch`` blocks of ``n`` symbols."""
+        device = torch.device(device)
+        snr = as_snr_tensor(snr_db, batch, device)
+        n0 = F.snr_db_to_n0(snr).to(device).unsqueeze(-1)
+        if not self.fading:
+            h = torch.ones(batch, n, dtype=torch.complex64, device=device)
+            return ChannelState(h=h, h_est=h, snr_db=snr, n0=n0)
+        L = self.coherence or n
+        n_blocks = math.ceil(n / L)
+        hb = self._block_coefficients(batch, n_blocks, generator, device).to(torch.complex64)
+        if self.csi == "perfect" and not self.csi_error_var:
+            hb_est = hb
+        else:
+            var = (torch.full_like(n0, self.csi_error_var) if self.csi_error_var is not None
+                   else n0 / self.pilots)
+            hb_est = hb + F.complex_noise((batch, n_blocks), var, generator=generator, device=device)
+        return ChannelState(h=F.expand_blocks(hb, n, L), h_est=F.expand_blocks(hb_est, n, L),
+                            snr_db=snr, n0=n0)
+
+    def apply(self, x: Tensor, state: ChannelState, *, generator: torch.Generator | None = None,
+              interference: Tensor | None = None) -> Tensor:
+        """Raw received symbols ``y = h x + w (+ interference)``; ``w ~ CN(0, N0)``."""
+        check_symbols(x)
+        if state.h.shape != x.shape:
+            raise ValueError(f"state is for blocks {tuple(state.h.shape)}, symbols are {tuple(x.shape)}")
+        w = F.complex_noise(tuple(x.shape), state.n0, generator=generator, device=x.device)
+        y = state.h * x + w
+        if interference is not None:
+            y = y + interference
+        return y
+
+    def equalize(self, y: Tensor, state: ChannelState) -> Tensor:
+        """The receiver's one-tap equaliser with its CSI (identity on AWGN)."""
+        if not self.fading:
+            return y
+        return F.equalize(y, state.h_est, state.n0, self.equalizer)
+
+    def forward(self, x: Tensor, snr_db: Tensor | float, *,
+                generator: torch.Generator | None = None) -> tuple[Tensor, ChannelState]:
+        """Transmit ``x [B, n]`` (complex, unit power): returns equalised ``y [B, n]`` and the state."""
+        check_symbols(x)
+        state = self.sample_state(x.shape[0], x.shape[1], snr_db, generator=generator, device=x.device)
+        return self.equalize(self.apply(x, state, generator=generator), state), state
+
+    def extra_repr(self) -> str:
+        if not self.fading:
+            return ""
+        return (f"coherence={self.coherence}, csi={self.csi!r}, pilots={self.pilots}, "
+                f"csi_error_var={self.csi_error_var}, equalizer={self.equalizer!r}")

@@ -1,0 +1,154 @@
+"""Channel maths in pure functions — the one definition of semguard's conventions.
+
+Conventions (see ARCHITECTURE.md):
+
+* symbols are complex64 ``[batch, n]``, each block normalised to ``E|x|^2 = 1``;
+* ``snr_db = 10 log10(Es/N0)`` with ``Es = 1``, so ``N0 = 10^(-snr_db/10)`` and complex
+  noise is ``CN(0, N0)``, i.e. variance ``N0/2`` per real dimension;
+* fading coefficients have ``E|h|^2 = 1`` (Rayleigh, and Rician with K = LoS/scattered power);
+* ``cbr = n / m``: complex channel uses per real source dimension.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+__all__ = [
+    "normalize_power",
+    "snr_db_to_n0",
+    "complex_noise",
+    "complex_normal",
+    "rayleigh_coefficients",
+    "rician_coefficients",
+    "expand_blocks",
+    "equalize",
+    "effective_snr_db",
+    "cbr",
+    "qfunc",
+    "ber_qpsk_awgn",
+    "ber_bpsk_rayleigh",
+    "ber_bpsk_rician",
+]
+
+
+def normalize_power(z: Tensor, eps: float = 1e-12) -> Tensor:
+    """Scale each block (last dim) of complex ``z [..., n]`` to mean power 1 per symbol."""
+    if not torch.is_complex(z):
+        raise TypeError(f"normalize_power expects complex symbols, got {z.dtype}")
+    power = z.abs().square().mean(dim=-1, keepdim=True)
+    return z / torch.sqrt(power + eps)
+
+
+def snr_db_to_n0(snr_db: Tensor | float) -> Tensor:
+    """Noise power spectral density for unit symbol energy: ``N0 = 10^(-snr_db/10)``."""
+    snr_db = torch.as_tensor(snr_db, dtype=torch.float32)
+    return torch.pow(10.0, -snr_db / 10.0)
+
+
+def complex_normal(shape: tuple[int, ...], *, generator: torch.Generator | None = None,
+                   device: torch.device | str | None = None) -> Tensor:
+    """Samples of ``CN(0, 1)``: real and imaginary parts each ``N(0, 1/2)``."""
+    re_im = torch.randn(*shape, 2, generator=generator, device=device) * math.sqrt(0.5)
+    return torch.view_as_complex(re_im)
+
+
+def complex_noise(shape: tuple[int, ...], n0: Tensor, *, generator: torch.Generator | None = None,
+                  device: torch.device | str | None = None) -> Tensor:
+    """``CN(0, N0)`` noise; ``n0`` broadcasts against ``shape`` (e.g. ``[batch, 1]``)."""
+    return complex_normal(shape, generator=generator, device=device) * torch.sqrt(n0)
+
+
+def rayleigh_coefficients(shape: tuple[int, ...], *, generator: torch.Generator | None = None,
+                          device: torch.device | str | None = None) -> Tensor:
+    """Rayleigh fading ``h ~ CN(0, 1)`` (so ``E|h|^2 = 1``)."""
+    return complex_normal(shape, generator=generator, device=device)
+
+
+def rician_coefficients(shape: tuple[int, ...], k_factor: float, *, los_phase: Tensor | float = 0.0,
+                        generator: torch.Generator | None = None,
+                        device: torch.device | str | None = None) -> Tensor:
+    """Rician fading ``h = sqrt(K/(K+1)) e^{j phi} + sqrt(1/(K+1)) CN(0,1)``; ``E|h|^2 = 1``.
+
+    ``k_factor`` is the linear ratio of line-of-sight to scattered power; K = 0 is Rayleigh and
+    K -> inf tends to a fixed unit gain (AWGN).
+    """
+    if k_factor < 0 or not math.isfinite(k_factor):
+        raise ValueError(f"k_factor must be a finite number >= 0, got {k_factor}")
+    los = math.sqrt(k_factor / (k_factor + 1.0))
+    nlos = math.sqrt(1.0 / (k_factor + 1.0))
+    phase = torch.as_tensor(los_phase, dtype=torch.float32, device=device)
+    los_term = los * torch.polar(torch.ones_like(phase), phase)
+    return los_term + nlos * complex_normal(shape, generator=generator, device=device)
+
+
+def expand_blocks(h_blocks: Tensor, n: int, coherence: int) -> Tensor:
+    """Repeat one coefficient per coherence block ``[B, ceil(n/L)]`` to per-symbol ``[B, n]``."""
+    return h_blocks.repeat_interleave(coherence, dim=-1)[..., :n]
+
+
+def equalize(y: Tensor, h_est: Tensor, n0: Tensor, mode: str = "mmse") -> Tensor:
+    """One-tap equalisation of ``y = h x + w`` with the receiver's estimate ``h_est``.
+
+    ``zf``: ``y / h_est``.  ``mmse`` (for unit-power symbols): ``conj(h) y / (|h|^2 + N0)``.
+    ``none``: ``y`` unchanged.
+    """
+    if mode == "none":
+        return y
+    if mode == "zf":
+        return y / h_est
+    if mode == "mmse":
+        return h_est.conj() * y / (h_est.abs().square() + n0)
+    raise ValueError(f"equalizer must be 'zf', 'mmse' or 'none', got {mode!r}")
+
+
+def effective_snr_db(snr_db: Tensor, h_est: Tensor) -> Tensor:
+    """Per-block post-equalisation SNR in dB, ``snr_db + 10 log10(mean |h_est|^2)``, shape ``[B]``.
+
+    This is what a receiver with CSI knows about its block; SNR-adaptive decoders condition on it.
+    """
+    gain = h_est.abs().square().mean(dim=-1).clamp_min(1e-10)
+    return snr_db + 10.0 * torch.log10(gain)
+
+
+def cbr(n_symbols: int, source_dims: int) -> float:
+    """Bandwidth ratio: complex channel uses per real source dimension."""
+    return n_symbols / source_dims
+
+
+def qfunc(x: Tensor | float) -> Tensor:
+    """Gaussian tail ``Q(x) = 0.5 erfc(x / sqrt 2)``."""
+    x = torch.as_tensor(x, dtype=torch.float64)
+    return 0.5 * torch.special.erfc(x / math.sqrt(2.0))
+
+
+def ber_qpsk_awgn(ebno_db: Tensor | float) -> Tensor:
+    """Uncoded Gray-QPSK (and BPSK) BER over AWGN: ``Q(sqrt(2 Eb/N0))``."""
+    ebno = torch.pow(10.0, torch.as_tensor(ebno_db, dtype=torch.float64) / 10.0)
+    return qfunc(torch.sqrt(2.0 * ebno))
+
+
+def ber_bpsk_rayleigh(ebno_db: Tensor | float) -> Tensor:
+    """Coherent BPSK over flat Rayleigh with perfect CSI: ``0.5 (1 - sqrt(g/(1+g)))``."""
+    g = torch.pow(10.0, torch.as_tensor(ebno_db, dtype=torch.float64) / 10.0)
+    return 0.5 * (1.0 - torch.sqrt(g / (1.0 + g)))
+
+
+def ber_bpsk_rician(ebno_db: float, k_factor: float, n_points: int = 4096) -> float:
+    """Coherent BPSK over flat Rician (perfect CSI) by numerical averaging of ``Q(sqrt(2 g|h|^2))``.
+
+    Uses the exact noncentral chi-square density of ``|h|^2`` (via SciPy), integrated on a grid.
+    """
+    from scipy import integrate, stats
+
+    g = 10.0 ** (ebno_db / 10.0)
+    k = float(k_factor)
+    # |h|^2 * 2(K+1) is noncentral chi-square with 2 dof and noncentrality 2K
+    dist = stats.ncx2(df=2, nc=2 * k, scale=1.0 / (2 * (k + 1)))
+    lo, hi = dist.ppf(1e-12), dist.ppf(1 - 1e-12)
+    x = torch.linspace(float(lo), float(hi), n_points, dtype=torch.float64)
+    pdf = torch.from_numpy(dist.pdf(x.numpy()))
+    integrand = qfunc(torch.sqrt(2.0 * g * x)) * pdf
+    return float(integrate.trapezoid(integrand.numpy(), x.numpy()))

@@ -1,0 +1,73 @@
+"""The :class:`SemanticCodec` base: ``encode`` -> channel -> ``decode``, fixed-key outputs.
+
+``forward`` is the differentiable end-to-end path used in training; ``encode`` and ``decode``
+stand on their own so ciphers, attackers and eavesdroppers can be inserted between them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from semguard.channels.base import Channel, ChannelState, as_snr_tensor
+
+__all__ = ["SemanticCodec", "symbols_from_real", "real_from_symbols"]
+
+
+def symbols_from_real(z: Tensor) -> Tensor:
+    """Real features ``[B, 2k, ...]`` -> complex symbols ``[B, n]``, n = k * prod(...).
+
+    Consecutive real values pair into (re, im); :func:`real_from_symbols` inverts it.
+    """
+    b = z.shape[0]
+    flat = z.reshape(b, -1, 2).contiguous().float()
+    return torch.view_as_complex(flat)
+
+
+def real_from_symbols(y: Tensor, shape: tuple[int, ...]) -> Tensor:
+    """Complex ``[B, n]`` -> real ``[B, *shape]`` (inverse of :func:`symbols_from_real`)."""
+    return torch.view_as_real(y).reshape(y.shape[0], *shape)
+
+
+class SemanticCodec(nn.Module):
+    """Base for learned joint source-channel codecs.
+
+    Subclasses implement :meth:`encode` (source -> unit-power complex ``[B, n]``) and
+    :meth:`decode` (equalised ``[B, n]`` + :class:`ChannelState` -> output).  ``output_key``
+    names the decoder output in the forward dict: ``"x_hat"`` (reconstruction) or ``"logits"``.
+    """
+
+    output_key: str = "x_hat"
+    config: dict[str, Any]
+
+    def check_source(self, source: Tensor) -> None:  # overridden with the codec's expectations
+        pass
+
+    def encode(self, source: Tensor, snr_db: Tensor | float) -> Tensor:
+        raise NotImplementedError
+
+    def decode(self, y: Tensor, state: ChannelState, **kwargs: Any) -> Tensor:
+        raise NotImplementedError
+
+    def forward(self, source: Tensor, channel: Channel, snr_db: Tensor | float, *,
+                generator: torch.Generator | None = None) -> dict[str, Any]:
+        """End to end: ``{output_key, "symbols", "received", "state"}``.
+
+        ``received`` is the equalised channel output the decoder saw.
+        """
+        self.check_source(source)
+        snr = as_snr_tensor(snr_db, source.shape[0], source.device)
+        x = self.encode(source, snr)
+        y, state = channel(x, snr, generator=generator)
+        out = self.decode(y, state, **self.decode_kwargs(source))
+        return {self.output_key: out, "symbols": x, "received": y, "state": state}
+
+    def decode_kwargs(self, source: Tensor) -> dict[str, Any]:
+        """Side information the decoder needs that is not in the symbols (e.g. image size)."""
+        return {}
+
+    def n_symbols(self, source_shape: tuple[int, ...]) -> int:
+        """Complex channel uses per source of ``source_shape`` (without batch)."""
+        raise NotImplementedError

@@ -1,0 +1,1 @@
+"""Command line: ``semguard <command>``; each command lives in its own module."""

@@ -1,0 +1,110 @@
+"""Pretrained weights: safetensors files with their codec's registry name and config inside,
+verified against a sha256 before loading.
+
+``ZOO`` is the one table of shipped weights; ``pretrained(name)`` builds the codec and loads
+them.  Files are written by ``semguard train ... --export`` (see README for the commands).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from semguard.codecs.base import SemanticCodec
+from semguard.registry import build
+
+__all__ = ["ZooEntry", "ZOO", "pretrained", "save_weights", "load_weights", "sha256_file",
+           "WeightsError", "DEFAULT_IMAGE_CODEC", "DEFAULT_TASK_CODEC"]
+
+log = logging.getLogger(__name__)
+
+
+class WeightsError(ValueError):
+    """A weight file is missing, corrupt, or not the file that was shipped."""
+
+
+@dataclass(frozen=True)
+class ZooEntry:
+    file: str
+    sha256: str
+    description: str
+
+
+ZOO: dict[str, ZooEntry] = {}
+
+DEFAULT_IMAGE_CODEC = "adjscc-cbr1_6"
+DEFAULT_TASK_CODEC = "task-fmnist"
+
+
+def sha256_file(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def save_weights(codec: SemanticCodec, registry_name: str, path: str | Path, *,
+                 half: bool = False, extra: dict[str, str] | None = None) -> str:
+    """Write ``codec``'s weights to a safetensors file; returns its sha256.
+
+    ``half`` stores float tensors as float16 (they are cast back to float32 on load).
+    """
+    tensors = {k: (v.half() if half and v.is_floating_point() else v).detach().cpu().contiguous()
+               for k, v in codec.state_dict().items()}
+    meta = {"codec": registry_name, "config": json.dumps(codec.config), **(extra or {})}
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file(tensors, str(path), metadata=meta)
+    return sha256_file(path)
+
+
+def load_weights(path: str | Path, *, sha256: str | None = None,
+                 device: str | torch.device = "cpu") -> SemanticCodec:
+    """Build the codec recorded in a safetensors file and load its weights.
+
+    With ``sha256`` the file must match it exactly (shipped weights always pass one).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"weights file not found: {path}")
+    if sha256 is not None:
+        got = sha256_file(path)
+        if got != sha256:
+            raise WeightsError(f"{path}: sha256 {got[:16]}... does not match the expected {sha256[:16]}...; "
+                               "the file is corrupt or was replaced — reinstall semguard or re-export the weights")
+    try:
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+        tensors = load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as e:
+        raise WeightsError(f"{path}: not a readable safetensors weight file ({e})") from e
+    if "codec" not in meta or "config" not in meta:
+        raise WeightsError(f"{path}: no codec name/config in its metadata; was it written by semguard?")
+    codec: SemanticCodec = build("codec", meta["codec"], **json.loads(meta["config"]))
+    ref = codec.state_dict()
+    tensors = {k: v.to(ref[k].dtype) if k in ref else v for k, v in tensors.items()}
+    missing, unexpected = codec.load_state_dict(tensors, strict=False)
+    if missing or unexpected:
+        raise WeightsError(f"{path}: weights do not fit codec {meta['codec']!r} "
+                           f"(missing {missing[:3]}, unexpected {unexpected[:3]})")
+    return codec.to(device).eval()
+
+
+def pretrained(name: str = DEFAULT_IMAGE_CODEC, *, device: str | torch.device = "cpu") -> SemanticCodec:
+    """A shipped pretrained codec by zoo name (see ``ZOO``), sha256-checked, in eval mode."""
+    if name not in ZOO:
+        raise WeightsError(f"no pretrained weights named {name!r}; shipped: {', '.join(sorted(ZOO)) or 'none'}")
+    entry = ZOO[name]
+    path = Path(str(resources.files("semguard.codecs") / "weights" / entry.file))
+    return load_weights(path, sha256=entry.sha256, device=device)

@@ -1,0 +1,137 @@
+"""Natural-image data: file loading, folders of images (Kodak or any), random-crop sampling.
+
+Images are uint8 ``[3, H, W]`` on disk/in memory and float ``[0, 1]`` when handed to a codec.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+from torch import Tensor
+from torch.utils.data import Dataset
+
+__all__ = ["IMAGE_SUFFIXES", "load_image", "list_images", "ImageFolder", "CropSampler", "center_crop"]
+
+log = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm")
+
+
+def load_image(path: str | Path) -> Tensor:
+    """Read an image file as RGB uint8 ``[3, H, W]`` (grey and alpha are converted)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"image file not found: {path}")
+    try:
+        with Image.open(path) as im:
+            arr = np.asarray(im.convert("RGB"), dtype=np.uint8)
+    except (UnidentifiedImageError, OSError) as e:
+        raise ValueError(f"{path}: not a readable image ({e})") from e
+    return torch.from_numpy(arr.copy()).permute(2, 0, 1).contiguous()
+
+
+def list_images(root: str | Path) -> list[Path]:
+    """Image files directly in or below ``root``, sorted."""
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"image folder not found: {root}")
+    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    if not files:
+        raise FileNotFoundError(f"no images ({', '.join(IMAGE_SUFFIXES)}) under {root}")
+    return files
+
+
+def center_crop(img: Tensor, size: int | tuple[int, int]) -> Tensor:
+    """Central ``size`` crop of ``[..., H, W]``; the image must be at least that large."""
+    th, tw = (size, size) if isinstance(size, int) else size
+    h, w = img.shape[-2:]
+    if h < th or w < tw:
+        raise ValueError(f"image {h}x{w} is smaller than the crop {th}x{tw}")
+    top, left = (h - th) // 2, (w - tw) // 2
+    return img[..., top:top + th, left:left + tw]
+
+
+def _downscale(img: Tensor, factor: float) -> Tensor:
+    if factor == 1.0:
+        return img
+    h, w = img.shape[-2:]
+    pil = Image.fromarray(img.permute(1, 2, 0).numpy())
+    pil = pil.resize((max(1, round(w * factor)), max(1, round(h * factor))), Image.Resampling.LANCZOS)
+    return torch.from_numpy(np.asarray(pil).copy()).permute(2, 0, 1).contiguous()
+
+
+class ImageFolder(Dataset[Tensor]):
+    """Every image under ``root`` (a Kodak folder, or any), as float ``[3, H, W]`` in [0, 1].
+
+    Args:
+        root: folder searched recursively.
+        crop: central crop size for evaluation (None: full image cropped down to a multiple of 4).
+    """
+
+    def __init__(self, root: str | Path, *, crop: int | None = None) -> None:
+        self.files = list_images(root)
+        self.crop = crop
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, i: int) -> Tensor:
+        img = load_image(self.files[i])
+        if self.crop is not None:
+            img = center_crop(img, self.crop)
+        else:
+            h, w = img.shape[-2:]
+            img = center_crop(img, (h - h % 4, w - w % 4))
+        return img.float() / 255.0
+
+
+class CropSampler:
+    """Random crops from images held in memory (the training source for image codecs).
+
+    Each image is kept at several scales (downscaling big photos makes a 64x64 crop hold an
+    object rather than a flat patch).  ``sample`` draws a batch with random flips.
+
+    Args:
+        images: uint8 ``[3, H, W]`` tensors (any sizes).
+        crop: crop side in pixels (a multiple of 4).
+        scales: resize factors applied to every image; scales leaving a side below ``crop`` are skipped.
+    """
+
+    def __init__(self, images: Sequence[Tensor], *, crop: int = 64,
+                 scales: Sequence[float] = (1.0, 0.5, 0.25)) -> None:
+        if crop % 4:
+            raise ValueError(f"crop must be a multiple of 4, got {crop}")
+        self.crop = crop
+        pool: list[Tensor] = []
+        for img in images:
+            for s in scales:
+                scaled = _downscale(img, s)
+                if min(scaled.shape[-2:]) >= crop:
+                    pool.append(scaled)
+        if not pool:
+            raise ValueError(f"no image is at least {crop}x{crop} pixels at any scale")
+        self.pool = pool
+        # sample images in proportion to their area, so every pixel is equally likely
+        areas = torch.tensor([p.shape[-1] * p.shape[-2] for p in pool], dtype=torch.float64)
+        self.weights = areas / areas.sum()
+        log.info("crop sampler: %d images x scales -> %d sources, %.1f Mpx", len(images), len(pool),
+                 float(areas.sum()) / 1e6)
+
+    def sample(self, batch: int, generator: torch.Generator | None = None) -> Tensor:
+        """A float ``[batch, 3, crop, crop]`` batch in [0, 1]."""
+        idx = torch.multinomial(self.weights, batch, replacement=True, generator=generator)
+        u = torch.rand(batch, 3, generator=generator, dtype=torch.float64)
+        c = self.crop
+        out = torch.empty(batch, 3, c, c, dtype=torch.uint8)
+        for b in range(batch):  # one slice per crop: a copy, no per-pixel work
+            src = self.pool[int(idx[b])]
+            h, w = src.shape[-2:]
+            top, left = int(u[b, 0] * (h - c + 1)), int(u[b, 1] * (w - c + 1))
+            patch = src[:, top:top + c, left:left + c]
+            out[b] = patch.flip(-1) if u[b, 2] < 0.5 else patch
+        return out.float() / 255.0

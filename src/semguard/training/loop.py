@@ -1,0 +1,131 @@
+"""The training loop shared by every codec: SNR sampled per example, channels alternated per
+step, cosine learning rate, resumable checkpoints, periodic validation."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from semguard.channels.base import Channel
+from semguard.codecs.base import SemanticCodec
+from semguard.training.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from semguard.training.tasks import Task
+
+__all__ = ["TrainConfig", "train"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainConfig:
+    """Hyper-parameters of one training run (saved with every checkpoint)."""
+
+    steps: int = 10_000
+    batch: int = 32
+    lr: float = 1e-3
+    lr_min: float = 1e-5
+    snr_min_db: float = 0.0
+    snr_max_db: float = 20.0
+    seed: int = 0
+    ckpt_every: int = 250
+    val_every: int = 1000
+    val_snr_db: Sequence[float] = field(default_factory=lambda: (0.0, 10.0, 20.0))
+    max_minutes: float | None = None  # stop (and checkpoint) after this much wall time
+
+    def lr_at(self, step: int) -> float:
+        t = min(step / max(self.steps, 1), 1.0)
+        return self.lr_min + 0.5 * (self.lr - self.lr_min) * (1 + math.cos(math.pi * t))
+
+
+def _validate(codec: SemanticCodec, task: Task, channels: Sequence[tuple[str, Channel]],
+              cfg: TrainConfig, device: torch.device) -> dict[str, float]:
+    codec.eval()
+    gen = torch.Generator(device=device)
+    res = {}
+    for cname, ch in channels:
+        for snr in cfg.val_snr_db:
+            gen.manual_seed(1234)
+            res[f"{cname}@{snr:g}dB"] = task.validate(codec, ch, snr, device, gen)
+    codec.train()
+    return res
+
+
+def train(codec: SemanticCodec, task: Task, channels: Sequence[tuple[str, Channel]], cfg: TrainConfig,
+          ckpt_dir: str | Path, *, device: torch.device = torch.device("cpu"), resume: bool = True,
+          progress: bool = True) -> dict[str, Any]:
+    """Train ``codec`` on ``task`` through ``channels`` (alternating per step).
+
+    Writes ``ckpt_dir/last.pt`` every ``ckpt_every`` steps and at the end (model, optimiser,
+    step, RNG state, config, validation history) and ``ckpt_dir/history.jsonl``; with
+    ``resume`` it continues from ``last.pt``.  Returns the final record.
+    """
+    ckpt_dir = Path(ckpt_dir)
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    codec.to(device).train()
+    opt = torch.optim.Adam(codec.parameters(), lr=cfg.lr)
+    gen = torch.Generator()  # data sampling stays on the CPU
+    gen.manual_seed(cfg.seed)
+    chan_gen = torch.Generator(device=device)
+    chan_gen.manual_seed(cfg.seed + 1)
+    step, history = 0, []
+    last = latest_checkpoint(ckpt_dir) if resume else None
+    if last is not None:
+        state = load_checkpoint(last, map_location=device)
+        codec.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        step, history = int(state["step"]), list(state.get("history", []))
+        gen.set_state(state["rng"])
+        chan_gen.manual_seed(cfg.seed + 1 + step)
+        log.info("resumed from %s at step %d", last, step)
+
+    def checkpoint() -> None:
+        save_checkpoint(ckpt_dir / "last.pt", {
+            "model": codec.state_dict(), "optimizer": opt.state_dict(), "step": step,
+            "rng": gen.get_state(), "history": history, "config": json.dumps(asdict(cfg)),
+            "codec_config": json.dumps(codec.config),
+        })
+
+    t0 = time.monotonic()
+    bar = tqdm(total=cfg.steps, initial=step, disable=not progress, desc="train", dynamic_ncols=True)
+    running = None
+    while step < cfg.steps:
+        for g in opt.param_groups:
+            g["lr"] = cfg.lr_at(step)
+        source, target = task.batch(cfg.batch, gen)
+        source, target = source.to(device), target.to(device)
+        snr = cfg.snr_min_db + (cfg.snr_max_db - cfg.snr_min_db) * torch.rand(cfg.batch, generator=gen)
+        _, channel = channels[step % len(channels)]
+        out = codec(source, channel, snr.to(device), generator=chan_gen)
+        loss = task.loss(out, target)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        step += 1
+        lval = float(loss.detach())
+        running = lval if running is None else 0.98 * running + 0.02 * lval
+        bar.update(1)
+        bar.set_postfix(loss=f"{running:.4g}", lr=f"{cfg.lr_at(step):.2g}")
+        out_of_time = cfg.max_minutes is not None and (time.monotonic() - t0) > 60 * cfg.max_minutes
+        if step % cfg.val_every == 0 or step == cfg.steps or out_of_time:
+            rec = {"step": step, "loss": running, **_validate(codec, task, channels, cfg, device)}
+            history.append(rec)
+            log.info("validation %s", rec)
+            bar.write(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in rec.items()))
+            with open(ckpt_dir / "history.jsonl", "a") as f:
+                f.write(json.dumps(rec) + "\n")
+        if step % cfg.ckpt_every == 0 or step == cfg.steps or out_of_time:
+            checkpoint()
+        if out_of_time:
+            log.warning("stopping at step %d: --max-minutes %.1f reached", step, cfg.max_minutes)
+            break
+    bar.close()
+    return {"step": step, "history": history, "checkpoint": str(ckpt_dir / "last.pt")}

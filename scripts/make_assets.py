@@ -1,6 +1,8 @@
 """Regenerate the evaluation assets shipped in src/semguard/data/assets/ (run once, committed).
 
 photos/: 256x256 crops of scikit-image's bundled colour photographs (none used in training).
+fashion_mnist_test_2000.npz: the first 2000 images/labels of the Fashion-MNIST test split
+(needs Debian's dataset-fashion-mnist or a download; the training split is never shipped).
 """
 
 from __future__ import annotations
@@ -36,6 +38,12 @@ def main() -> int:
         assert crop.size == (256, 256), (name, im.size)
         crop.save(OUT / f"{name}.png", optimize=True)
         print(name, im.size, "->", OUT / f"{name}.png")
+    from semguard.data.idx import find_idx_files, read_idx
+
+    paths = find_idx_files("fashion-mnist")
+    x, y = read_idx(paths["test_x"])[:2000], read_idx(paths["test_y"])[:2000]
+    np.savez_compressed(OUT.parent / "fashion_mnist_test_2000.npz", images=x, labels=y)
+    print("fashion-mnist test subset", x.shape, "->", OUT.parent / "fashion_mnist_test_2000.npz")
     return 0
 
 

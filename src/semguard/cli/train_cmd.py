@@ -70,7 +70,9 @@ def run(args: argparse.Namespace) -> int:
     channels = [(name, build("channel", name).to(device)) for name in args.channels.split(",") if name]
     if codec.output_key == "logits":
         src = labelled_source(args.data)
-        task = ClassifyTask(src.train_x, src.train_y, src.test_x[:2000], src.test_y[:2000])
+        # validate on the last 5000 training examples: the test split is never seen in training
+        n_val = min(5000, src.train_x.shape[0] // 10)
+        task = ClassifyTask(src.train_x[:-n_val], src.train_y[:-n_val], src.train_x[-n_val:], src.train_y[-n_val:])
     else:
         img = image_source(args.data)
         if not img.train:

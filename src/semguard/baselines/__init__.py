@@ -1,0 +1,22 @@
+"""Separate source and channel coding baselines at the same number of channel uses.
+
+* ``jpeg_capacity`` / ``webp_capacity``: the codec at the ideal-code budget ``n log2(1+SNR)``
+  (:mod:`~semguard.baselines.capacity`), an upper bound for separation with that codec.
+* ``webp_ldpc`` / ``jpeg_ldpc``: a real 5G LDPC + QAM link with adaptive modulation and coding
+  that fails (flat grey output) when a codeword is lost (:mod:`~semguard.baselines.link`).
+
+All share the call ``baseline(images [B,3,H,W] in [0,1], channel, snr_db, n_symbols, *,
+generator=None) -> {"x_hat", "bits", "info"}``.
+"""
+
+from semguard.baselines.capacity import (CapacityBaseline, block_capacity_bits, capacity_bits,
+                                         encode_at_budget, jpeg_capacity, webp_capacity)
+from semguard.baselines.link import LdpcLink, jpeg_ldpc, webp_ldpc
+from semguard.baselines.mcs import MCS_TABLE, BlerEstimate, best_mcs, estimate_bler
+from semguard.baselines.phy import MCS, CodewordLayout, codeword_layout
+
+__all__ = [
+    "CapacityBaseline", "LdpcLink", "MCS", "MCS_TABLE", "BlerEstimate", "CodewordLayout",
+    "capacity_bits", "block_capacity_bits", "encode_at_budget", "codeword_layout",
+    "best_mcs", "estimate_bler", "jpeg_capacity", "webp_capacity", "jpeg_ldpc", "webp_ldpc",
+]

@@ -1,0 +1,79 @@
+"""Result records and an append-only store that lets an interrupted sweep resume."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = ["Record", "ResultStore", "config_key"]
+
+log = logging.getLogger(__name__)
+
+
+def config_key(config: dict[str, Any]) -> str:
+    """A short stable hash of a configuration (identifies work already done)."""
+    return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Record:
+    """One measured number and everything that produced it."""
+
+    codec: str
+    channel: str
+    snr_db: float
+    metric: str
+    value: float
+    config: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class ResultStore:
+    """Records appended to ``path`` (JSON lines) as they are measured.
+
+    ``done(key)`` tells whether a unit of work (one codec x channel x SNR) was finished by an
+    earlier, interrupted run with the same configuration, so it can be skipped.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.records: list[Record] = []
+        self._done: set[str] = set()
+        if self.path.is_file():
+            for i, line in enumerate(self.path.read_text().splitlines(), 1):
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError:
+                    log.warning("%s:%d: skipping a partial line (interrupted write)", self.path, i)
+                    continue
+                if row.get("_done"):
+                    self._done.add(row["_done"])
+                else:
+                    self.records.append(Record(**row))
+
+    def done(self, key: str) -> bool:
+        return key in self._done
+
+    def add(self, records: Iterable[Record], key: str) -> None:
+        """Append a finished unit of work atomically enough: its records, then its done marker."""
+        rows = [r.to_json() for r in records]
+        with open(self.path, "a") as f:
+            for row in rows:
+                f.write(json.dumps(row) + "\n")
+            f.write(json.dumps({"_done": key}) + "\n")
+        self.records.extend(Record(**r) for r in rows)
+        self._done.add(key)
+
+    def write_json(self, path: str | Path, meta: dict[str, Any]) -> Path:
+        """All records as ``{"meta": ..., "records": [...]}``."""
+        path = Path(path)
+        path.write_text(json.dumps({"meta": meta, "records": [r.to_json() for r in self.records]}, indent=1))
+        return path

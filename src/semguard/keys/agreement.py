@@ -1,0 +1,270 @@
+"""The whole key-agreement pipeline and its record.
+
+probe trace -> standardise -> decimate to decorrelated probes -> quantise (Gray, guard bands)
+-> KDR estimate from a disclosed sample -> BCH syndrome reconciliation -> min-entropy estimate
+-> leftover-hash-lemma-sized Toeplitz hashing -> HMAC confirmation.
+
+Eve runs the same public steps on her own measurements: she knows every disclosed index, parity
+and seed, so her reconciled KDR and whether her key equals Alice's are measured, not assumed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from semguard.keys.amplify import (bits_to_bytes, confirm, confirmation_tag, lhl_length,
+                                   mcv_min_entropy, predictive_min_entropy, toeplitz_hash)
+from semguard.keys.cascade import cascade
+from semguard.keys.probing import ProbeTrace
+from semguard.keys.quantize import decorrelation_step, gray_bits, quantize, standardize, thresholds
+from semguard.keys.reconcile import bch_block_bits, bch_correct, bch_reconcile, choose_t, estimate_kdr
+
+__all__ = ["AgreementConfig", "KeyResult", "KeyAgreement", "BASELINE", "adaptive_config"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class AgreementConfig:
+    """Pipeline settings.
+
+    Attributes:
+        bits: quantisation bits per real component (2 components per probe).
+        guard: guard band half-width in standard deviations (0: none).
+        guard_unit: ``"sd"`` (standard deviations) or ``"prob"`` (CDF mass; keeps levels equiprobable).
+        threshold: ``"quantile"`` (equiprobable), ``"mean"`` or ``"median"`` (1 bit).
+        reconciliation: ``"cascade"`` or ``"bch"`` (syndromes via ``bchlib``).
+        decorrelate: autocorrelation threshold for decimation (None: keep every probe).
+        kdr_sample: bits disclosed (then discarded) to estimate the KDR.
+        bch_m: BCH field order (block length ``2^m - 1``).
+        fail_prob: target per-block decoding failure probability when choosing ``t``.
+        eps: leftover-hash-lemma distance from uniform.
+        entropy: ``"mcv"`` (min of the SP 800-90B most-common-value estimate and a predictive
+            estimate from the sequence's past) or ``"none"`` (count every bit as one secret bit).
+        amplifier: ``"toeplitz"`` (LHL-sized) or ``"sha256"`` (plain hash to 256 bits).
+    """
+
+    bits: int = 2
+    guard: float = 0.02
+    guard_unit: str = "prob"
+    threshold: str = "quantile"
+    reconciliation: str = "cascade"
+    decorrelate: float | None = 0.3
+    kdr_sample: int = 128
+    bch_m: int = 10
+    fail_prob: float = 1e-3
+    eps: float = 1e-6
+    entropy: str = "mcv"
+    amplifier: str = "toeplitz"
+
+    def __post_init__(self) -> None:
+        if self.entropy not in ("mcv", "none"):
+            raise ValueError(f"AgreementConfig.entropy must be 'mcv' or 'none', got {self.entropy!r}")
+        if self.amplifier not in ("toeplitz", "sha256"):
+            raise ValueError(f"AgreementConfig.amplifier must be 'toeplitz' or 'sha256', got {self.amplifier!r}")
+        if self.reconciliation not in ("cascade", "bch"):
+            raise ValueError(f"AgreementConfig.reconciliation must be 'cascade' or 'bch', got {self.reconciliation!r}")
+        if self.kdr_sample < 8:
+            raise ValueError(f"AgreementConfig.kdr_sample must be >= 8, got {self.kdr_sample}")
+
+
+#: a pipeline built like public PLKG code: mean threshold, 1 bit, no guard band, no decimation,
+#: every bit counted as secret, plain SHA-256 to a 256-bit key
+BASELINE = AgreementConfig(bits=1, guard=0.0, guard_unit="sd", threshold="mean", decorrelate=None, entropy="none",
+                           amplifier="sha256")
+
+
+def adaptive_config(snr_db: float, mode: str = "mobile", **overrides: Any) -> AgreementConfig:
+    """Quantiser settings by probing SNR (measured on our channel model, see bench/keys.py):
+    2 bits per component with a 2% (CDF mass) guard band at >= 15 dB; 1 bit with 5% below.
+    Induced randomness puts the common randomness in the phase only, so it uses 1 bit."""
+    good = snr_db >= 15.0 and mode != "induced"
+    base: dict[str, Any] = dict(bits=2, guard=0.02) if good else dict(bits=1, guard=0.05)
+    return AgreementConfig(**{**base, **overrides})
+
+
+@dataclass(frozen=True)
+class KeyResult:
+    """One key agreement.  ``key`` is never printed (``repr=False``) nor exported by :meth:`to_dict`.
+
+    Rates are secret bits per probe sent and per second at the probe rate; KDRs are fractions of
+    disagreeing bits (raw: after quantisation; reconciled: after BCH); ``eve_*`` use Eve's bits on
+    the same public positions.
+    """
+
+    key: bytes | None = field(repr=False)
+    success: bool
+    key_bits: int
+    n_probes: int
+    step: int
+    quantized_bits: int
+    reconciled_bits: int
+    kgr_bits_per_probe: float
+    kgr_bits_per_second: float
+    kdr_raw: float
+    kdr_estimate: float
+    kdr_reconciled: float
+    eve_kdr_raw: float
+    eve_kdr_aligned: float
+    eve_kdr_reconciled: float
+    eve_key_match: bool
+    leaked_bits: int
+    min_entropy_per_symbol: float
+    min_entropy_bits: float
+    bch_t: int | None
+    failed_blocks: int
+    reason: str = ""
+    config: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """All fields except the key material."""
+        d = asdict(self)
+        d.pop("key")
+        return d
+
+
+@dataclass(frozen=True)
+class _Rec:
+    alice: np.ndarray
+    bob: np.ndarray
+    leaked_bits: int
+
+
+def _bits(levels: np.ndarray, bits: int) -> np.ndarray:
+    return gray_bits(levels, bits).reshape(-1)
+
+
+def _symbols(levels: np.ndarray, bits: int) -> np.ndarray:
+    weights = 2 ** (bits * np.arange(levels.shape[1] - 1, -1, -1))
+    return levels @ weights
+
+
+def _kdr(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.mean(a != b)) if a.size else float("nan")
+
+
+class KeyAgreement:
+    """Run the pipeline of :class:`AgreementConfig` on a :class:`ProbeTrace`."""
+
+    def __init__(self, config: AgreementConfig | None = None) -> None:
+        self.config = config or AgreementConfig()
+
+    def __repr__(self) -> str:
+        return f"KeyAgreement({self.config})"
+
+    def _amplify(self, bits: np.ndarray, length: int, seed: np.ndarray) -> bytes:
+        if self.config.amplifier == "sha256":
+            return hashlib.sha256(bits_to_bytes(bits)).digest()[: length // 8]
+        return bits_to_bytes(toeplitz_hash(bits, length, seed))
+
+    def run(self, trace: ProbeTrace, rng: np.random.Generator) -> KeyResult:
+        """Agree on a key from ``trace``; ``rng`` draws the public sample, seed and nonce."""
+        c = self.config
+        pc = trace.config
+        base: dict[str, Any] = {"n_probes": pc.n_probes, "config": {"agreement": asdict(c), "probing": pc.to_dict()}}
+        step = decorrelation_step(trace.alice, c.decorrelate) if c.decorrelate is not None else 1
+        xa, xb, xe = (standardize(z[::step]) for z in (trace.alice, trace.bob, trace.eve))
+        qa = quantize(xa, c.bits, guard=c.guard, kind=c.threshold, guard_unit=c.guard_unit)
+        qb = quantize(xb, c.bits, guard=c.guard, kind=c.threshold, guard_unit=c.guard_unit)
+        qe = quantize(xe, c.bits, guard=0.0, kind=c.threshold)
+        keep = qa.keep & qb.keep                                          # public: indices only
+        ba, bb, be = (_bits(q.levels[keep], c.bits) for q in (qa, qb, qe))
+        h_sym = self._min_entropy(xa, qa.levels[keep])
+        h_bit = h_sym / (c.bits * xa.shape[1])
+        kdr_raw, eve_raw = _kdr(ba, bb), _kdr(ba, be)
+        eve_aligned = self._eve_aligned(trace.eve[::step], keep, ba)
+        kdr_hat, kdr_up, rest = estimate_kdr(ba, bb, c.kdr_sample, rng)
+        ba, bb, be = ba[rest], bb[rest], be[rest]
+        common = dict(base, step=step, quantized_bits=int(keep.sum()) * c.bits * xa.shape[1], kdr_raw=kdr_raw,
+                      kdr_estimate=kdr_hat, eve_kdr_raw=eve_raw, eve_kdr_aligned=eve_aligned, min_entropy_per_symbol=h_sym)
+        if ba.size == 0 or kdr_up >= 0.25:
+            log.info("key agreement aborted: estimated KDR upper bound %.3f too high", kdr_up)
+            return self._failed(common, "KDR too high to reconcile", None)
+        rec = self._reconcile(ba, bb, be, kdr_up, rng)
+        if rec is None:
+            log.info("key agreement aborted: estimated KDR upper bound %.3f too high for BCH(m=%d)", kdr_up, c.bch_m)
+            return self._failed(common, "KDR too high to reconcile", None)
+        rec, be_r, t, failed = rec
+        n_rec = rec.alice.size
+        h_total = h_bit * n_rec
+        if c.amplifier == "toeplitz":
+            length = lhl_length(h_total, rec.leaked_bits, c.eps)
+        else:
+            length = min(256, n_rec)
+        length -= length % 8                                              # whole bytes: no padding bits
+        seed = rng.integers(0, 2, size=max(n_rec + length - 1, 0), dtype=np.uint8)
+        nonce = rng.bytes(16)
+        key_a = self._amplify(rec.alice, length, seed) if length else b""
+        key_b = self._amplify(rec.bob, length, seed) if length else b""
+        key_e = self._amplify(be_r, length, seed) if length else b""
+        ok = bool(length >= 8) and confirm(key_a, confirmation_tag(key_b, nonce, b"bob"), nonce, b"bob")
+        bits_out = 8 * len(key_a) if ok else 0
+        reason = "" if ok else ("no secret bits left after leakage" if length < 8 else "confirmation failed")
+        log.info("key agreement: %d secret bits from %d probes (leaked %d)", bits_out, pc.n_probes, rec.leaked_bits)
+        return KeyResult(key=key_a if ok else None, success=ok, key_bits=bits_out, reconciled_bits=n_rec,
+                         kgr_bits_per_probe=bits_out / pc.n_probes,
+                         kgr_bits_per_second=bits_out / pc.n_probes * pc.probe_rate_hz,
+                         kdr_reconciled=_kdr(rec.alice, rec.bob), eve_kdr_reconciled=_kdr(rec.alice, be_r),
+                         eve_key_match=bool(ok and key_e == key_a), leaked_bits=rec.leaked_bits,
+                         min_entropy_bits=h_total, bch_t=t, failed_blocks=failed,
+                         reason=reason, **common)
+
+    def _min_entropy(self, xa: np.ndarray, kept_levels: np.ndarray) -> float:
+        """Per-probe min-entropy: the smaller of the IID most-common-value estimate on the kept
+        joint symbols and the predictive estimate from the probe sequence's own past."""
+        c = self.config
+        full = float(c.bits * xa.shape[1])
+        if c.entropy == "none":
+            return full
+        if len(kept_levels) < 2:
+            return 0.0
+        h = mcv_min_entropy(_symbols(kept_levels, c.bits))
+        if xa.shape[0] > 4 * 32:
+            h = min(h, predictive_min_entropy(xa, thresholds(xa, c.bits, c.threshold)))
+        return h
+
+    def _eve_aligned(self, eve: np.ndarray, keep: np.ndarray, alice_bits: np.ndarray, n_phases: int = 32) -> float:
+        """Eve's KDR after the best of ``n_phases`` constant rotations of her measurements.
+
+        A constant unknown factor between Eve's and Alice's observations (the static case) is
+        one real parameter Eve can search, picking the rotation consistent with the public
+        parities; choosing it with Alice's bits here makes this an upper bound on that Eve.
+        """
+        c = self.config
+        best = 1.0
+        for phi in np.linspace(0.0, 2.0 * np.pi, n_phases, endpoint=False):   # loop over phases, not samples
+            q = quantize(standardize(eve * np.exp(1j * phi)), c.bits, kind=c.threshold)
+            best = min(best, _kdr(alice_bits, _bits(q.levels[keep], c.bits)))
+        return best
+
+    def _reconcile(self, ba: np.ndarray, bb: np.ndarray, be: np.ndarray, kdr_up: float,
+                   rng: np.random.Generator) -> tuple[_Rec, np.ndarray, int | None, int] | None:
+        """Reconcile Bob to Alice; Eve replays what she can with the public messages.
+
+        BCH: Eve decodes her blocks with Alice's public parities.  Cascade: the parities disclosed
+        are chosen for Bob's errors, so Eve keeps her raw bits (passive eavesdropper).
+        """
+        c = self.config
+        if c.reconciliation == "cascade":
+            res = cascade(ba, bb, kdr_up, rng)
+            return _Rec(ba, res.bob, res.leaked_bits), be, None, 0
+        t = choose_t(kdr_up, c.bch_m, c.fail_prob)
+        if t is None:
+            return None
+        rec = bch_reconcile(ba, bb, t, c.bch_m)
+        data_bits, _ = bch_block_bits(t, c.bch_m)
+        be_fixed, _ = bch_correct(be, rec.syndromes, t, c.bch_m)
+        be_r = be_fixed[np.repeat(rec.block_ok, data_bits)[: be.size]]
+        return _Rec(rec.alice, rec.bob, rec.leaked_bits), be_r, t, int((~rec.block_ok).sum())
+
+    @staticmethod
+    def _failed(common: dict[str, Any], reason: str, t: int | None) -> KeyResult:
+        return KeyResult(key=None, success=False, key_bits=0, reconciled_bits=0, kgr_bits_per_probe=0.0,
+                         kgr_bits_per_second=0.0, kdr_reconciled=float("nan"), eve_kdr_reconciled=float("nan"),
+                         eve_key_match=False, leaked_bits=0, min_entropy_bits=0.0, bch_t=t, failed_blocks=0,
+                         reason=reason, **common)

@@ -1,0 +1,141 @@
+"""Ciphers for semantic symbols keyed by physical-layer keys.
+
+* :class:`KeySchedule`: HKDF-SHA256 (RFC 5869) expands a PLKG master key into per-epoch,
+  per-purpose keys, so a key is rotated every epoch and never reused across ciphers.
+* :class:`AesGcmLatentCipher`: digital latents (quantised symbols as integer codes) sealed with
+  AES-256-GCM (NIST SP 800-38D); any change of ciphertext, nonce or associated data is rejected
+  with :class:`TamperError`.
+* :class:`ScrambleCipher`: analog symbols ``[B, n]`` complex under a secret permutation and a
+  per-symbol phase rotation, both drawn fresh per block from an AES-CTR keystream keyed by
+  ``(key, nonce, block index)``.  It is power-preserving (``|x|`` is only moved, never scaled), so
+  the channel sees unit-power blocks with the same amplitude distribution, and commutes with a
+  flat-fading one-tap equaliser, so Bob decodes exactly as without encryption.
+  It leaks the multiset of amplitudes ``{|x_i|}`` of each block (permutation- and
+  phase-invariant), which an eavesdropper may learn from.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from torch import Tensor
+
+__all__ = ["hkdf", "KeySchedule", "TamperError", "AesGcmLatentCipher", "ScrambleCipher",
+           "quantize_symbols", "dequantize_symbols"]
+
+
+def hkdf(master: bytes, info: bytes, length: int = 32, salt: bytes | None = None) -> bytes:
+    """HKDF-SHA256 of ``master`` for context ``info`` (RFC 5869)."""
+    if not master:
+        raise ValueError("HKDF needs a non-empty master key (did key agreement fail?)")
+    return HKDF(algorithm=hashes.SHA256(), length=length, salt=salt, info=info).derive(master)
+
+
+class KeySchedule:
+    """Per-epoch keys from one PLKG master key: ``hkdf(master, purpose || epoch)``."""
+
+    def __init__(self, master: bytes, *, salt: bytes = b"semguard-plkg") -> None:
+        if len(master) < 16:
+            raise ValueError(f"master key must be at least 128 bits, got {8 * len(master)}")
+        self._master = master
+        self._salt = salt
+
+    def __repr__(self) -> str:  # never show key material
+        return "KeySchedule(<secret>)"
+
+    def key(self, epoch: int, purpose: str = "symbols") -> bytes:
+        """The 256-bit key of ``purpose`` for ``epoch`` (>= 0)."""
+        if epoch < 0:
+            raise ValueError(f"epoch must be >= 0, got {epoch}")
+        return hkdf(self._master, f"{purpose}|epoch={epoch}".encode(), 32, self._salt)
+
+
+class TamperError(ValueError):
+    """The ciphertext, nonce or associated data was altered (AES-GCM tag mismatch)."""
+
+
+def quantize_symbols(x: Tensor, bits: int = 8, clip: float = 3.0) -> Tensor:
+    """Complex ``[B, n]`` -> integer codes ``[B, 2n]`` (uniform, ``2^bits`` levels on ``[-clip, clip]``)."""
+    levels = 2 ** bits - 1
+    r = torch.view_as_real(x).reshape(x.shape[0], -1).clamp(-clip, clip)
+    return torch.round((r + clip) / (2 * clip) * levels).to(torch.int32)
+
+
+def dequantize_symbols(codes: Tensor, bits: int = 8, clip: float = 3.0) -> Tensor:
+    """Inverse of :func:`quantize_symbols` (to bin centres), complex64 ``[B, n]``."""
+    levels = 2 ** bits - 1
+    r = codes.float() / levels * (2 * clip) - clip
+    return torch.view_as_complex(r.reshape(codes.shape[0], -1, 2).contiguous())
+
+
+class AesGcmLatentCipher:
+    """AES-256-GCM over integer latent codes ``[B, m]`` (values in ``0..255``), one message per batch."""
+
+    def encrypt(self, codes: Tensor, key: bytes, nonce: bytes, aad: bytes = b"") -> bytes:
+        """Seal ``codes``; returns ciphertext || 16-byte tag."""
+        if codes.dtype.is_floating_point or codes.dtype.is_complex or codes.dim() != 2:
+            raise ValueError(f"digital latents must be integer codes [B, m], got {codes.dtype} {tuple(codes.shape)}")
+        if codes.min() < 0 or codes.max() > 255:
+            raise ValueError("digital latent codes must lie in 0..255 (8-bit quantisation)")
+        return AESGCM(key).encrypt(nonce, codes.to(torch.uint8).numpy().tobytes(), aad)
+
+    def decrypt(self, ciphertext: bytes, key: bytes, nonce: bytes, shape: tuple[int, int],
+                aad: bytes = b"") -> Tensor:
+        """Open a sealed batch of ``shape``; raises :class:`TamperError` if anything was altered."""
+        try:
+            plain = AESGCM(key).decrypt(nonce, ciphertext, aad)
+        except InvalidTag as exc:
+            raise TamperError("AES-GCM authentication failed: ciphertext, nonce or key mismatch") from exc
+        return torch.from_numpy(np.frombuffer(plain, dtype=np.uint8).copy()).to(torch.int32).reshape(shape)
+
+
+def _keystream(key: bytes, nonce: bytes, n_bytes: int) -> np.ndarray:
+    """AES-256-CTR keystream (``n_bytes`` uint8) under ``key`` with 16-byte IV derived from ``nonce``."""
+    iv = hkdf(key, b"scramble-iv|" + nonce, 16)
+    enc = Cipher(algorithms.AES(key), modes.CTR(iv)).encryptor()
+    return np.frombuffer(enc.update(bytes(n_bytes)) + enc.finalize(), dtype=np.uint8)
+
+
+class ScrambleCipher:
+    """Key-driven permutation + phase rotation of analog symbols, fresh per block.
+
+    Block ``b`` of a batch uses ``perm_b`` (uniform over permutations of ``n``, from sorting 64-bit
+    keystream words) and phases ``2 pi k / 2^16``; ``encrypt(x)[b, i] = x[b, perm_b[i]] e^{j phi_bi}``.
+    """
+
+    def _params(self, batch: int, n: int, key: bytes, nonce: bytes) -> tuple[Tensor, Tensor]:
+        if len(key) not in (16, 24, 32):
+            raise ValueError(f"scrambler key must be 128, 192 or 256 bits, got {8 * len(key)}")
+        ks = _keystream(key, nonce, batch * n * 10)
+        words = ks[: batch * n * 8].view(np.uint64).reshape(batch, n)
+        perm = torch.from_numpy(np.argsort(words, axis=1, kind="stable"))
+        ph = ks[batch * n * 8:].view(np.uint16).reshape(batch, n).astype(np.float32)
+        rot = torch.polar(torch.ones(batch, n), torch.from_numpy(ph * (2.0 * math.pi / 65536.0)))
+        return perm, rot
+
+    @staticmethod
+    def _check(symbols: Tensor) -> None:
+        if not torch.is_complex(symbols) or symbols.dim() != 2:
+            raise ValueError(f"ScrambleCipher expects complex symbols [B, n], got {symbols.dtype} {tuple(symbols.shape)}")
+
+    def encrypt(self, symbols: Tensor, key: bytes, nonce: bytes) -> Tensor:
+        """``[B, n]`` complex -> scrambled ``[B, n]`` complex (same power per block)."""
+        self._check(symbols)
+        perm, rot = self._params(*symbols.shape, key, nonce)
+        return torch.gather(symbols, 1, perm.to(symbols.device)) * rot.to(symbols.device, symbols.dtype)
+
+    def decrypt(self, symbols: Tensor, key: bytes, nonce: bytes) -> Tensor:
+        """Inverse of :meth:`encrypt` with the same key and nonce."""
+        self._check(symbols)
+        perm, rot = self._params(*symbols.shape, key, nonce)
+        unrot = symbols * rot.conj().to(symbols.device, symbols.dtype)
+        out = torch.empty_like(symbols)
+        out.scatter_(1, perm.to(symbols.device), unrot)
+        return out

@@ -1,0 +1,75 @@
+"""Ciphers: AES-GCM tamper detection, scrambler invertibility/power, HKDF rotation, NIST cross-check."""
+
+import numpy as np
+import pytest
+import torch
+
+import semguard
+from semguard.keys.ciphers import (AesGcmLatentCipher, KeySchedule, ScrambleCipher, TamperError,
+                                   dequantize_symbols, quantize_symbols)
+from semguard.keys.eavesdrop import link_psnr
+from semguard.keys.nist import monobit_pvalue, run_nist
+
+KEY = bytes(range(32))
+NONCE = b"\x00" * 11 + b"\x01"
+
+
+def test_aes_gcm_roundtrip_and_tamper_rejected():
+    x = torch.randn(3, 64, dtype=torch.complex64) * 0.5
+    x = x * (2.9 / torch.view_as_real(x).abs().max()).clamp_max(1.0)        # inside the clip range
+    codes = quantize_symbols(x)
+    cip = AesGcmLatentCipher()
+    ct = cip.encrypt(codes, KEY, NONCE, aad=b"epoch=0")
+    assert torch.equal(cip.decrypt(ct, KEY, NONCE, tuple(codes.shape), aad=b"epoch=0"), codes)
+    assert torch.view_as_real(dequantize_symbols(codes) - x).abs().max() <= 3.0 / 255 + 1e-6  # 8-bit steps of 6/255
+    bad = bytearray(ct)
+    bad[5] ^= 0x01
+    with pytest.raises(TamperError):
+        cip.decrypt(bytes(bad), KEY, NONCE, tuple(codes.shape), aad=b"epoch=0")
+    with pytest.raises(TamperError):
+        cip.decrypt(ct, KEY, NONCE, tuple(codes.shape), aad=b"epoch=1")
+
+
+def test_scrambler_inverts_keeps_power_and_depends_on_key_and_nonce():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(4, 256, dtype=torch.complex64, generator=g)
+    sc = ScrambleCipher()
+    y = sc.encrypt(x, KEY, NONCE)
+    assert torch.allclose(sc.decrypt(y, KEY, NONCE), x, atol=1e-6)
+    assert torch.allclose(y.abs().square().mean(1), x.abs().square().mean(1), rtol=1e-5)
+    assert torch.allclose(y.abs().sort(1).values, x.abs().sort(1).values)       # amplitudes only move
+    wrong = sc.decrypt(y, bytes(32), NONCE)
+    other = sc.decrypt(y, KEY, b"\x00" * 12)
+    corr = lambda a: (a * x.conj()).sum().abs() / x.abs().square().sum()        # noqa: E731
+    assert corr(wrong) < 0.1 and corr(other) < 0.1
+    assert not torch.equal(y[0], sc.encrypt(x[1:2], KEY, NONCE)[0])             # fresh per block
+
+
+def test_key_schedule_rotates_and_hides_key():
+    ks = KeySchedule(b"\x01" * 32)
+    assert ks.key(0) != ks.key(1) and ks.key(0, "aead") != ks.key(0, "symbols") and len(ks.key(3)) == 32
+    assert "01" not in repr(ks)
+    with pytest.raises(ValueError):
+        KeySchedule(b"short")
+
+
+def test_bob_decodes_as_without_encryption_on_a_fading_link():
+    torch.manual_seed(0)
+    codec = semguard.build("codec", "adjscc", width=16)
+    images = torch.rand(2, 3, 16, 16)
+    ch = semguard.build("channel", "rayleigh")
+    out = link_psnr(codec, images, ch, 20.0, ScrambleCipher(), KEY, {"wrong": bytes(32)},
+                    generator=torch.Generator().manual_seed(1))
+    assert set(out) == {"bob_plain", "bob", "eve_no_key", "eve_wrong"}
+    assert all(np.isfinite(v) for v in out.values())
+
+
+def test_nist_monobit_cross_check_and_short_run():
+    eps = "1100100100001111110110101010001000100001011010001100001000110100110001001100011001100010100010111000"
+    bits = np.array([int(c) for c in eps])
+    assert monobit_pvalue(bits) == pytest.approx(0.109599, abs=1e-6)        # SP 800-22 section 2.1.8
+    assert run_nist(bits, ["frequency"]).p_values["frequency"] == pytest.approx(monobit_pvalue(bits), abs=1e-9)
+    rnd = np.random.default_rng(0).integers(0, 2, 20000)
+    res = run_nist(rnd)
+    assert res.all_passed and res.p_values["universal"] is None
+    assert not run_nist(np.tile([0, 0, 0, 1], 5000)).all_passed

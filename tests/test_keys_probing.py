@@ -1,0 +1,75 @@
+"""Probing simulator and quantiser against theory (Jakes J0 autocorrelation, spatial J0, Gray code)."""
+
+import numpy as np
+import pytest
+from scipy.special import j0
+
+from semguard.keys.fading import jakes_process, snr_db_to_n0, spatial_correlation
+from semguard.keys.probing import ProbeConfig, simulate_probes
+from semguard.keys.quantize import decorrelation_step, gray_bits, gray_code, quantize, standardize
+
+
+def test_jakes_autocorrelation_matches_j0():
+    rng = np.random.default_rng(0)
+    fd, dt = 50.0, 1e-3
+    h = jakes_process(np.arange(200) * dt, fd, rng, n_processes=400)
+    assert np.mean(np.abs(h) ** 2) == pytest.approx(1.0, abs=0.02)
+    for lag in (1, 5, 10, 20):
+        emp = np.mean(h[:, lag:] * np.conj(h[:, :-lag])).real
+        assert emp == pytest.approx(j0(2 * np.pi * fd * lag * dt), abs=0.03)
+
+
+def test_static_channel_is_constant():
+    h = jakes_process(np.arange(50) * 1e-3, 0.0, np.random.default_rng(1))
+    assert np.allclose(h, h[:, :1])
+
+
+def test_spatial_correlation_of_eve():
+    assert spatial_correlation(0.0) == pytest.approx(1.0)
+    assert spatial_correlation(0.5) == pytest.approx(j0(np.pi))
+    cfg = ProbeConfig(n_probes=20000, snr_db=60.0, eve_distance=0.2, probe_rate_hz=1000.0, doppler_hz=400.0)
+    tr = simulate_probes(cfg, np.random.default_rng(2))
+    rho = np.mean(tr.bob * np.conj(tr.eve)).real / np.sqrt(np.mean(abs(tr.bob) ** 2) * np.mean(abs(tr.eve) ** 2))
+    assert rho == pytest.approx(j0(2 * np.pi * 0.2), abs=0.1)
+
+
+def test_probe_noise_power_matches_snr():
+    cfg = ProbeConfig(n_probes=40000, snr_db=10.0, delay_s=0.0, mode="mobile")
+    tr = simulate_probes(cfg, np.random.default_rng(3))
+    # alice - bob = n_a - n_b when delay is 0: power 2 N0
+    assert np.mean(np.abs(tr.alice - tr.bob) ** 2) == pytest.approx(2 * snr_db_to_n0(10.0), rel=0.03)
+
+
+def test_bad_config_is_rejected():
+    with pytest.raises(ValueError, match="mode"):
+        ProbeConfig(mode="underwater")
+
+
+def test_gray_code_adjacent_levels_differ_in_one_bit():
+    assert gray_code(np.arange(8)).tolist() == [0, 1, 3, 2, 6, 7, 5, 4]
+    b = gray_bits(np.arange(8), 3)
+    assert (np.abs(np.diff(b.astype(int), axis=0)).sum(1) == 1).all()
+
+
+def test_quantile_levels_equiprobable_and_guard_drops_near_thresholds():
+    x = standardize(np.random.default_rng(4).standard_normal(8000) + 1j * np.random.default_rng(5).standard_normal(8000))
+    q = quantize(x, 2)
+    for d in range(2):
+        assert np.bincount(q.levels[:, d], minlength=4) / len(x) == pytest.approx([0.25] * 4, abs=0.01)
+    g = quantize(x, 1, guard=0.1, kind="mean")
+    # fraction kept: both components farther than 0.1 sd from the mean: (1 - 2*0.0398)^2
+    assert g.keep.mean() == pytest.approx((1 - 2 * 0.0398) ** 2, abs=0.02)
+    assert (np.abs(x[g.keep]) >= 0.1 - 1e-9).all()
+    p = quantize(x, 2, guard=0.02, guard_unit="prob")
+    for d in range(2):
+        counts = np.bincount(p.levels[p.keep, d], minlength=4)
+        expected = np.array([0.23, 0.21, 0.21, 0.23]) / 0.88             # each threshold removes 2 * 0.02
+        assert counts / counts.sum() == pytest.approx(expected, abs=0.01)
+
+
+def test_decorrelation_step_for_white_and_slow_sequences():
+    rng = np.random.default_rng(6)
+    white = rng.standard_normal(4000) + 1j * rng.standard_normal(4000)
+    assert decorrelation_step(white) == 1
+    slow = jakes_process(np.arange(4000) * 1e-3, 20.0, rng)[0]          # J0 first drops below 0.3 near lag 14
+    assert 8 <= decorrelation_step(slow) <= 20

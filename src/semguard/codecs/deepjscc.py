@@ -144,12 +144,12 @@ class DeepJSCC(SemanticCodec):
 
 
 @register("codec", "deepjscc")
-def deepjscc(*, cbr: float = 1 / 6, width: int = 32, **kw: Any) -> DeepJSCC:
+def deepjscc(*, cbr: float = 1 / 6, width: int = 32, gdn: bool = False, snr_adaptive: bool = False) -> DeepJSCC:
     """Bourtsoulatze et al. 2019 (PReLU, no normalisation, SNR-unaware)."""
-    return DeepJSCC(cbr=cbr, width=width, gdn=False, snr_adaptive=False, **kw)
+    return DeepJSCC(cbr=cbr, width=width, gdn=gdn, snr_adaptive=snr_adaptive)
 
 
 @register("codec", "adjscc")
-def adjscc(*, cbr: float = 1 / 6, width: int = 96, **kw: Any) -> DeepJSCC:
+def adjscc(*, cbr: float = 1 / 6, width: int = 96, gdn: bool = True, snr_adaptive: bool = True) -> DeepJSCC:
     """SNR-adaptive DeepJSCC with GDN and attention modules (ADJSCC-style)."""
-    return DeepJSCC(cbr=cbr, width=width, gdn=True, snr_adaptive=True, **kw)
+    return DeepJSCC(cbr=cbr, width=width, gdn=gdn, snr_adaptive=snr_adaptive)

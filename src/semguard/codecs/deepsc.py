@@ -45,7 +45,10 @@ log = logging.getLogger(__name__)
 WEIGHTS_FILE = "deepsc.safetensors"
 TOKENIZER_FILE = "deepsc-tokenizer.json"
 # sha256 of the shipped files, checked on load (filled in when the weights were trained)
-WEIGHTS_SHA256: dict[str, str] = {}
+WEIGHTS_SHA256: dict[str, str] = {
+    WEIGHTS_FILE: "94e480b5bf6c42a864f3c1d60783304e71b630e35a3be5583d517a64c133caa2",
+    TOKENIZER_FILE: "83a39b5301c05e0063286bd260866bf3362cfed6a99c98d2040dec7ea890929b",
+}
 
 
 def masked_power_normalize(x: Tensor, mask: Tensor, eps: float = 1e-12) -> Tensor:

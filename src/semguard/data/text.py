@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
@@ -27,15 +28,21 @@ from pathlib import Path
 
 from torch.utils.data import Dataset
 
+from semguard.registry import available, build, register
+
 __all__ = [
     "PUNCTUATION", "ALPHABET", "normalize_sentence", "word_count", "filter_by_length", "load_europarl",
     "load_wordnet_examples", "load_shipped", "SentenceSplit", "split_sentences", "SentenceDataset",
-    "WORDNET_ROOT", "SHIPPED_SETS",
+    "WORDNET_ROOT", "SHIPPED_SETS", "TextCorpus", "TEXT_CORPORA", "text_corpus", "WORDNET_ENV",
+    "EUROPARL_ENV",
 ]
 
 log = logging.getLogger(__name__)
 
 WORDNET_ROOT = Path("/usr/share/wordnet")
+WORDNET_ENV = "SEMGUARD_WORDNET"  # overrides WORDNET_ROOT for the registered "wordnet" corpus
+EUROPARL_ENV = "SEMGUARD_EUROPARL"  # path of the Europarl English text for the "europarl" corpus
+TEXT_CORPORA: list[str] = []  # names registered in the "dataset" family that are sentence corpora
 PUNCTUATION = ".,!?;:'()-"  # '"' is dropped: WordNet uses it to delimit examples
 SHIPPED_SETS = ("wordnet_test",)
 ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789 " + PUNCTUATION  # every character a normalised sentence may hold
@@ -182,3 +189,68 @@ class SentenceDataset(Dataset):
 
     def __getitem__(self, i: int) -> str:
         return self.sentences[i]
+
+
+# -- registered corpora ("dataset" family) ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TextCorpus:
+    """A named sentence corpus, already split by :func:`split_sentences` (train / val / test)."""
+
+    name: str
+    split: SentenceSplit
+
+
+def _corpus(name: str):  # noqa: ANN202 - decorator
+    """Register a :class:`TextCorpus` factory as dataset ``name`` and list it in ``TEXT_CORPORA``."""
+    def deco(factory):  # noqa: ANN001, ANN202
+        TEXT_CORPORA.append(name)
+        return register("dataset", name)(factory)
+    return deco
+
+
+@_corpus("wordnet")
+def wordnet(root: str | Path | None = None) -> TextCorpus:
+    """WordNet 3.0 gloss examples (4-30 words), hash split 88/2/10 — the shipped DeepSC's data.
+
+    ``root``: folder with ``data.{noun,verb,adj,adv}``; default ``$SEMGUARD_WORDNET`` or
+    ``/usr/share/wordnet`` (Debian ``wordnet-base``).  FileNotFoundError names the package if missing.
+    """
+    root = root if root is not None else os.environ.get(WORDNET_ENV) or WORDNET_ROOT
+    return TextCorpus("wordnet", split_sentences(load_wordnet_examples(root)))
+
+
+@_corpus("europarl")
+def europarl(path: str | Path | None = None) -> TextCorpus:
+    """Europarl English (4-30 words, DeepSC preprocessing), hash split 88/2/10.
+
+    ``path``: the English text file or ``txt/en`` folder (see :func:`load_europarl`); default
+    ``$SEMGUARD_EUROPARL``.  Europarl is not shipped or downloaded: FileNotFoundError if unset.
+    """
+    path = path if path is not None else os.environ.get(EUROPARL_ENV)
+    if not path:
+        raise FileNotFoundError(f"Europarl is not bundled: set {EUROPARL_ENV}=/path/to/europarl-v7.xx-en.en "
+                                "(or the txt/en folder), or pass path=")
+    return TextCorpus("europarl", split_sentences(load_europarl(path)))
+
+
+def text_corpus(name_or_path: str | Path) -> TextCorpus:
+    """A registered text corpus by name, or a text file / folder of ``*.txt`` (one sentence a line).
+
+    A path is read like Europarl (:func:`load_europarl`: markup lines skipped, 4-30 words) and
+    split by :func:`split_sentences`.  ValueError for a dataset that is not a text corpus or a
+    name that is neither registered nor an existing path.
+    """
+    name = str(name_or_path)
+    if name in available("dataset"):
+        corpus = build("dataset", name)
+        if not isinstance(corpus, TextCorpus):
+            raise ValueError(f"dataset {name!r} is not a text corpus; text corpora: {', '.join(sorted(TEXT_CORPORA))} "
+                             "(or a text file with one sentence per line)")
+        return corpus
+    p = Path(name).expanduser()
+    if p.exists():
+        return TextCorpus(str(p), split_sentences(load_europarl(p)))
+    raise ValueError(f"unknown text corpus {name!r}: not a registered corpus "
+                     f"({', '.join(sorted(TEXT_CORPORA))}) nor an existing file or folder")

@@ -1,0 +1,87 @@
+"""The main job and the CLI around it: records, resume, plot, one-line errors."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from semguard.cli.main import main
+from semguard.codecs import zoo
+from semguard.evaluation.run import RunConfig, run_main_job
+
+TINY = RunConfig(snr_db=(10.0,), images=1, fading_realizations=1, task_images=200,
+                 baselines=("jpeg_capacity",), channels=("awgn",), text_sentences=20)
+
+
+def test_main_job_records_and_resumes(tmp_path: Path) -> None:
+    store = run_main_job(tmp_path, TINY)
+    by = {(r.codec, r.metric): r.value for r in store.records}
+    assert set(by) >= {("adjscc-cbr1_6", "psnr"), ("adjscc-cbr1_6", "ms_ssim"), ("jpeg_capacity", "psnr"),
+                       ("jpeg_capacity", "delivered"), ("task-fmnist", "accuracy"), ("deepsc", "bleu1"),
+                       ("text_digital", "bleu1"), ("deepsc", "channel_uses_per_sentence")}
+    assert 10 < by[("adjscc-cbr1_6", "psnr")] < 60 and 0.5 < by[("task-fmnist", "accuracy")] <= 1
+    assert 0.8 < by[("deepsc", "bleu1")] <= 1  # 10 dB AWGN: far above the 0.9 target region's edge
+    assert by[("deepsc", "channel_uses_per_sentence")] == by[("text_digital", "channel_uses_per_sentence")]
+    rec = next(r for r in store.records if r.codec == "adjscc-cbr1_6")
+    assert rec.config["n_symbols"] == 8 * 64 * 64 and rec.config["cbr"] == pytest.approx(1 / 6)
+    lines = (tmp_path / "records.jsonl").read_text().splitlines()
+    again = run_main_job(tmp_path, TINY)  # everything is done: nothing re-measured or re-appended
+    assert (tmp_path / "records.jsonl").read_text().splitlines() == lines
+    assert len(again.records) == len(store.records)
+
+
+def test_cli_run_writes_results_and_plot(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr("semguard.cli.run_cmd.QUICK", replace(TINY, text_codec=None))
+    assert main(["run", "--quick", "--out", str(tmp_path)]) == 0
+    res = json.loads((tmp_path / "results.json").read_text())
+    assert res["meta"]["config"]["snr_db"] == [10.0]
+    assert {"codec", "channel", "snr_db", "metric", "value", "config"} <= set(res["records"][0])
+    assert (tmp_path / "fidelity.png").read_bytes()[:4] == b"\x89PNG"
+    assert "adjscc-cbr1_6 / awgn" in capsys.readouterr().out
+
+
+def test_corrupt_weight_file_is_refused_with_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    src = Path(str(zoo.resources.files("semguard.codecs") / "weights" / zoo.ZOO["task-fmnist"].file))
+    bad = tmp_path / "weights"
+    bad.mkdir()
+    data = bytearray(src.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # one flipped byte
+    (bad / zoo.ZOO["task-fmnist"].file).write_bytes(bytes(data))
+    with pytest.raises(zoo.WeightsError, match="sha256 .* does not match"):
+        zoo.load_weights(bad / zoo.ZOO["task-fmnist"].file, sha256=zoo.ZOO["task-fmnist"].sha256)
+    # through the CLI: one line on stderr, exit status 2
+    monkeypatch.setattr(zoo, "pretrained", lambda *a, **k: zoo.load_weights(
+        bad / zoo.ZOO["task-fmnist"].file, sha256=zoo.ZOO["task-fmnist"].sha256))
+    monkeypatch.setattr("semguard.evaluation.run.pretrained", zoo.pretrained)
+    monkeypatch.setattr("semguard.cli.run_cmd.QUICK", TINY)
+    assert main(["run", "--quick", "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "does not match" in err[0] and "reinstall" in err[0]
+
+
+def test_weights_file_that_is_not_safetensors(tmp_path: Path) -> None:
+    p = tmp_path / "w.safetensors"
+    p.write_bytes(b"\x00" * 64)
+    with pytest.raises(zoo.WeightsError, match="not a readable safetensors"):
+        zoo.load_weights(p)
+    with pytest.raises(zoo.WeightsError, match="no pretrained weights named"):
+        zoo.pretrained("nope")
+
+
+def test_cli_wrong_image_shape_and_missing_data_are_one_line(capsys: pytest.CaptureFixture[str],
+                                                             tmp_path: Path) -> None:
+    assert main(["train", "adjscc", "--data", str(tmp_path / "none"), "--steps", "1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "neither a dataset name" in err[0]
+
+
+def test_shipped_weights_match_their_checksums() -> None:
+    for name, entry in zoo.ZOO.items():
+        path = Path(str(zoo.resources.files("semguard.codecs") / "weights" / entry.file))
+        assert zoo.sha256_file(path) == entry.sha256, name
+        assert path.stat().st_size < 8 * 2**20

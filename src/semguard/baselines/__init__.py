@@ -5,8 +5,13 @@
 * ``webp_ldpc`` / ``jpeg_ldpc``: a real 5G LDPC + QAM link with adaptive modulation and coding
   that fails (flat grey output) when a codeword is lost (:mod:`~semguard.baselines.link`).
 
-All share the call ``baseline(images [B,3,H,W] in [0,1], channel, snr_db, n_symbols, *,
+These four share the call ``baseline(images [B,3,H,W] in [0,1], channel, snr_db, n_symbols, *,
 generator=None) -> {"x_hat", "bits", "info"}``.
+
+* ``text_ldpc``: sentences by Huffman + CRC16 + 5G LDPC + QAM (:mod:`~semguard.baselines.text_link`).
+  Different call shape: ``link.transmit(sentences: list[str], channel, snr_db: float,
+  channel_uses: LongTensor[B], *, generator=None) -> TextLinkResult`` (decoded sentences, "" when
+  lost; CRC flags; bits per symbol; code rate) — do not list it among image baselines.
 """
 
 from semguard.baselines.capacity import (CapacityBaseline, block_capacity_bits, capacity_bits,
@@ -14,9 +19,11 @@ from semguard.baselines.capacity import (CapacityBaseline, block_capacity_bits, 
 from semguard.baselines.link import LdpcLink, jpeg_ldpc, webp_ldpc
 from semguard.baselines.mcs import MCS_TABLE, BlerEstimate, best_mcs, estimate_bler
 from semguard.baselines.phy import MCS, CodewordLayout, codeword_layout
+from semguard.baselines.text_link import TextDigitalLink, TextLinkResult, shipped_huffman, text_ldpc
 
 __all__ = [
     "CapacityBaseline", "LdpcLink", "MCS", "MCS_TABLE", "BlerEstimate", "CodewordLayout",
     "capacity_bits", "block_capacity_bits", "encode_at_budget", "codeword_layout",
     "best_mcs", "estimate_bler", "jpeg_capacity", "webp_capacity", "jpeg_ldpc", "webp_ldpc",
+    "TextDigitalLink", "TextLinkResult", "shipped_huffman", "text_ldpc",
 ]

@@ -228,7 +228,8 @@ def shipped_huffman() -> HuffmanCode:
 
 
 @register("baseline", "text_ldpc")
-def text_ldpc(*, huffman: HuffmanCode | None = None, source_coding: str = "huffman", **kwargs: object) -> TextDigitalLink:
+def text_ldpc(*, huffman: HuffmanCode | None = None, source_coding: str = "huffman",
+              **kwargs: object) -> TextDigitalLink:
     """Huffman + CRC16 + 5G LDPC + QAM for sentences; Huffman code from the shipped counts unless given.
 
     Call ``.transmit(sentences, channel, snr_db, channel_uses [B])`` (not the image baselines' shape).

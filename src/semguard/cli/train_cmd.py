@@ -1,24 +1,33 @@
 """``semguard train <codec> --data <name-or-path>``: train a codec through the channels.
 
 Checkpoints go to ``--out`` (resumed automatically); ``--export FILE`` writes the final weights
-as safetensors for the zoo.
+as safetensors for the zoo.  ``deepsc`` trains on a text corpus (``--data wordnet``, ``europarl``
+or a text file) with :class:`~semguard.training.tasks.TextTask`; its WordPiece tokenizer is saved
+as ``--out/deepsc-tokenizer.json`` (and next to ``--export``) so ids match on resume and reload.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import logging
+from importlib import resources
+from pathlib import Path
 
 import torch
 
 from semguard.cli.common import add_device_seed
+from semguard.codecs._text_tokenizer import TextTokenizer, train_wordpiece
+from semguard.codecs.base import SemanticCodec
+from semguard.codecs.deepsc import TOKENIZER_FILE, WEIGHTS_SHA256
 from semguard.codecs.zoo import save_weights
 from semguard.data.images import CropSampler
 from semguard.data.sources import image_source, labelled_source
+from semguard.data.text import TextCorpus, text_corpus
 from semguard.registry import available, build
 from semguard.training.loop import TrainConfig, train
-from semguard.training.tasks import ClassifyTask, ImageTask
+from semguard.training.tasks import ClassifyTask, ImageTask, Task, TextTask
 from semguard.utils import resolve_device, seed_everything
 
 log = logging.getLogger(__name__)
@@ -27,10 +36,11 @@ log = logging.getLogger(__name__)
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a codec (resumable)")
     p.add_argument("codec", choices=available("codec"))
-    p.add_argument("--data", required=True, help="dataset name (semguard list dataset) or a folder of images")
+    p.add_argument("--data", required=True, help="dataset name (semguard list dataset), a folder of images, "
+                   "or for deepsc a text file / folder of *.txt (one sentence a line)")
     p.add_argument("--out", default="runs/train", help="checkpoint folder (default: runs/train)")
     p.add_argument("--cbr", type=float, default=None, help="bandwidth ratio for image codecs, e.g. 0.1667")
-    p.add_argument("--width", type=int, default=None, help="hidden width")
+    p.add_argument("--width", type=int, default=None, help="hidden width (deepsc: d_model)")
     p.add_argument("--n-symbols", type=int, default=None, help="channel uses per source (task codec)")
     p.add_argument("--steps", type=int, default=10_000)
     p.add_argument("--batch", type=int, default=32)
@@ -40,6 +50,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--snr-max", type=float, default=20.0)
     p.add_argument("--channels", default="awgn,rayleigh", help="comma-separated channel names, alternated per step")
     p.add_argument("--val-every", type=int, default=1000)
+    p.add_argument("--val-snr", default="0,10,20", help="comma-separated validation SNRs in dB (default: 0,10,20)")
+    p.add_argument("--tokenizer", default=None,
+                   help="deepsc: 'shipped' (the pretrained WordPiece vocabulary), 'train' (fit one on the "
+                   "training split) or a tokenizer .json; default: shipped for wordnet, train otherwise; "
+                   "a tokenizer already in --out is always reused when resuming")
+    p.add_argument("--vocab", type=int, default=8000, help="deepsc: vocabulary size with --tokenizer train")
     p.add_argument("--ckpt-every", type=int, default=250)
     p.add_argument("--max-minutes", type=float, default=None, help="stop after this much wall time")
     p.add_argument("--no-resume", action="store_true", help="start afresh even if --out has a checkpoint")
@@ -61,26 +77,85 @@ def _codec_kwargs(args: argparse.Namespace) -> dict[str, object]:
     return kw
 
 
+def _shipped_tokenizer() -> TextTokenizer:
+    path = Path(str(resources.files("semguard.codecs").joinpath("weights", TOKENIZER_FILE)))
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    if digest != WEIGHTS_SHA256[TOKENIZER_FILE]:
+        raise ValueError(f"{path}: sha256 {digest} does not match the shipped tokenizer")
+    return TextTokenizer.from_file(path)
+
+
+def _text_tokenizer(args: argparse.Namespace, corpus: TextCorpus) -> TextTokenizer:
+    """The run's tokenizer: the one saved in ``--out`` when resuming, else per ``--tokenizer``."""
+    saved = Path(args.out) / TOKENIZER_FILE
+    choice = args.tokenizer or ("shipped" if corpus.name == "wordnet" else "train")
+    if saved.is_file() and not args.no_resume:
+        tok = TextTokenizer.from_file(saved)
+        if args.tokenizer not in (None, "train"):
+            wanted = _shipped_tokenizer() if choice == "shipped" else TextTokenizer.from_file(choice)
+            if wanted.to_str() != tok.to_str():
+                raise ValueError(f"--tokenizer {choice} differs from {saved} of the run being resumed; "
+                                 "use a new --out or --no-resume")
+        return tok
+    if choice == "shipped":
+        tok = _shipped_tokenizer()
+    elif choice == "train":
+        print(f"training a {args.vocab}-id WordPiece tokenizer on {len(corpus.split.train)} training sentences")
+        tok = train_wordpiece(corpus.split.train, args.vocab)
+    else:
+        tok = TextTokenizer.from_file(choice)
+    saved.parent.mkdir(parents=True, exist_ok=True)
+    tok.save(saved)
+    return tok
+
+
+def _text_setup(args: argparse.Namespace) -> tuple[SemanticCodec, Task, TextTokenizer]:
+    """DeepSC, its TextTask (train / validation parts of the hash split) and tokenizer."""
+    for opt in ("cbr", "n_symbols"):
+        if getattr(args, opt) is not None:
+            raise ValueError(f"--{opt.replace('_', '-')} does not apply to {args.codec} (a text codec)")
+    corpus = text_corpus(args.data)
+    if not corpus.split.train or not corpus.split.val:
+        raise ValueError(f"{corpus.name}: {len(corpus.split.train)} training / {len(corpus.split.val)} validation "
+                         "sentences after the hash split; the corpus is too small to train on")
+    tok = _text_tokenizer(args, corpus)
+    kw = {"d_model": args.width} if args.width is not None else {}
+    codec = build("codec", args.codec, vocab_size=tok.vocab_size, tokenizer=tok, **kw)
+    enc = {"max_tokens": codec.max_tokens, "on_overflow": "truncate"}
+    task = TextTask(tok.encode(corpus.split.train, **enc), tok.encode(corpus.split.val, **enc))
+    print(f"{corpus.name}: {len(corpus.split.train)} training, {len(corpus.split.val)} validation sentences "
+          f"(test split unused); tokenizer {tok.vocab_size} ids saved in {args.out}")
+    return codec, task, tok
+
+
+def _image_task(args: argparse.Namespace, codec: SemanticCodec) -> Task:
+    if codec.output_key == "logits":
+        src = labelled_source(args.data)
+        # validate on the last 5000 training examples: the test split is never seen in training
+        n_val = min(5000, src.train_x.shape[0] // 10)
+        return ClassifyTask(src.train_x[:-n_val], src.train_y[:-n_val], src.train_x[-n_val:], src.train_y[-n_val:])
+    img = image_source(args.data)
+    if not img.train:
+        raise ValueError(f"dataset {args.data!r} has no training images")
+    return ImageTask(CropSampler(img.train, crop=args.crop), img.val)
+
+
 def run(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
     seed_everything(args.seed)
-    codec = build("codec", args.codec, **_codec_kwargs(args))
-    channels = [(name, build("channel", name).to(device)) for name in args.channels.split(",") if name]
-    if codec.output_key == "logits":
-        src = labelled_source(args.data)
-        # validate on the last 5000 training examples: the test split is never seen in training
-        n_val = min(5000, src.train_x.shape[0] // 10)
-        task = ClassifyTask(src.train_x[:-n_val], src.train_y[:-n_val], src.train_x[-n_val:], src.train_y[-n_val:])
+    tok: TextTokenizer | None = None
+    if args.codec == "deepsc":
+        codec, task, tok = _text_setup(args)
     else:
-        img = image_source(args.data)
-        if not img.train:
-            raise ValueError(f"dataset {args.data!r} has no training images")
-        task = ImageTask(CropSampler(img.train, crop=args.crop), img.val)
+        codec = build("codec", args.codec, **_codec_kwargs(args))
+        task = _image_task(args, codec)
+    channels = [(name, build("channel", name).to(device)) for name in args.channels.split(",") if name]
     cfg = TrainConfig(steps=args.steps, batch=args.batch, lr=args.lr, snr_min_db=args.snr_min,
                       snr_max_db=args.snr_max, seed=args.seed, ckpt_every=args.ckpt_every,
-                      val_every=args.val_every, max_minutes=args.max_minutes)
+                      val_every=args.val_every, max_minutes=args.max_minutes,
+                      val_snr_db=tuple(float(v) for v in args.val_snr.split(",") if v.strip()))
     n_params = sum(p.numel() for p in codec.parameters())
     print(f"training {args.codec} ({n_params / 1e3:.0f}k parameters, config {json.dumps(codec.config)}) "
           f"on {args.data} through {args.channels}, checkpoints in {args.out}")
@@ -89,7 +164,14 @@ def run(args: argparse.Namespace) -> int:
     if result["history"]:
         print("last validation:", json.dumps(result["history"][-1]))
     if args.export:
-        digest = save_weights(codec, args.codec, args.export, half=args.half,
-                              extra={"trained_steps": str(result["step"]), "data": str(args.data)})
+        extra = {"trained_steps": str(result["step"]), "data": str(args.data)}
+        if tok is not None:  # load_weights rebuilds the codec without it: ship it alongside
+            tok_path = Path(args.export).parent / TOKENIZER_FILE
+            tok_path.parent.mkdir(parents=True, exist_ok=True)
+            tok.save(tok_path)
+            extra |= {"tokenizer": TOKENIZER_FILE,
+                      "tokenizer_sha256": hashlib.sha256(tok_path.read_bytes()).hexdigest()}
+            print(f"tokenizer written to {tok_path}")
+        digest = save_weights(codec, args.codec, args.export, half=args.half, extra=extra)
         print(f"exported {args.export} sha256 {digest}")
     return 0

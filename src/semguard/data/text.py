@@ -122,7 +122,7 @@ def load_wordnet_examples(root: str | Path = WORDNET_ROOT, *, min_words: int = 4
     missing = [str(f) for f in files if not f.is_file()]
     if missing:
         raise FileNotFoundError(f"WordNet data files not found: {', '.join(missing)}; install Debian's "
-                                "wordnet-base (apt-get install wordnet-base) or pass root=")
+                                "wordnet-base (apt-get install wordnet-base), set SEMGUARD_WORDNET=DIR or pass root=")
     quoted: list[str] = []
     for f in files:
         for line in f.read_text(encoding="utf-8", errors="replace").splitlines():

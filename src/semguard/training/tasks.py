@@ -1,4 +1,4 @@
-"""What a codec is trained on and judged by: image reconstruction, or classification."""
+"""What a codec is trained on and judged by: image reconstruction, classification, or text."""
 
 from __future__ import annotations
 
@@ -11,11 +11,12 @@ from torch import Tensor
 from torch.nn import functional as F
 
 from semguard.channels.base import Channel
+from semguard.codecs._text_tokenizer import PAD_ID
 from semguard.codecs.base import SemanticCodec
 from semguard.data.images import CropSampler
 from semguard.evaluation.metrics import accuracy, psnr
 
-__all__ = ["Task", "ImageTask", "ClassifyTask"]
+__all__ = ["Task", "ImageTask", "ClassifyTask", "TextTask", "masked_token_ce", "token_hits"]
 
 
 class Task(Protocol):
@@ -80,3 +81,65 @@ class ClassifyTask:
             y = self.val_labels[i:i + 1000].to(device)
             correct += float(accuracy(codec(x, channel, snr_db, generator=generator)["logits"], y)) * len(y)
         return correct / self.val_images.shape[0]
+
+
+def masked_token_ce(logits: Tensor, tokens: Tensor, pad_id: int = PAD_ID) -> Tensor:
+    """Mean cross-entropy (nats) over the real token slots: ``logits [B, T, V]``, ``tokens [B, T]``."""
+    mask = tokens != pad_id
+    return F.cross_entropy(logits[mask], tokens[mask])
+
+
+def token_hits(logits: Tensor, tokens: Tensor, pad_id: int = PAD_ID) -> tuple[int, int]:
+    """(greedy ``argmax`` ids equal to ``tokens`` over real slots, number of real slots)."""
+    mask = tokens != pad_id
+    return int((logits.argmax(-1)[mask] == tokens[mask]).sum()), int(mask.sum())
+
+
+def _check_ids(ids: Tensor, what: str) -> Tensor:
+    if ids.dim() != 2 or ids.dtype != torch.long or ids.shape[0] == 0:
+        raise ValueError(f"TextTask {what} must be non-empty token ids LongTensor[N, T], got {ids.dtype} "
+                         f"{tuple(ids.shape)}")
+    lengths = (ids != PAD_ID).sum(1)
+    if lengths.min() < 1:
+        raise ValueError(f"TextTask {what}: row {int(lengths.argmin())} has no real token")
+    return lengths
+
+
+@dataclass
+class TextTask:
+    """Token ids of sentences (DeepSC): cross-entropy over real token slots; validation token accuracy.
+
+    ``train_ids`` / ``val_ids``: LongTensor ``[N, T]`` right-padded with ``PAD_ID`` (from
+    ``TextTokenizer.encode``), the training and validation parts of the corpus hash split.  Batches
+    are drawn uniformly with replacement and cut to their longest sentence.  ``validate`` returns
+    the fraction of real tokens of the whole validation set decoded correctly (greedy argmax).
+    """
+
+    train_ids: Tensor
+    val_ids: Tensor
+    val_batch: int = 256
+    name: str = "token_accuracy"
+
+    def __post_init__(self) -> None:
+        self._train_len = _check_ids(self.train_ids, "train_ids")
+        val_len = _check_ids(self.val_ids, "val_ids")
+        self.val_ids = self.val_ids[torch.argsort(val_len, stable=True)]  # less padding per chunk
+
+    def batch(self, size: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+        idx = torch.randint(0, self.train_ids.shape[0], (size,), generator=generator)
+        x = self.train_ids[idx, :int(self._train_len[idx].max())]
+        return x, x
+
+    def loss(self, out: dict[str, Any], target: Tensor) -> Tensor:
+        return masked_token_ce(out["logits"], target)
+
+    @torch.no_grad()
+    def validate(self, codec: SemanticCodec, channel: Channel, snr_db: float, device: torch.device,
+                 generator: torch.Generator) -> float:
+        hits = total = 0
+        for i in range(0, self.val_ids.shape[0], self.val_batch):
+            x = self.val_ids[i:i + self.val_batch]
+            x = x[:, :int((x != PAD_ID).sum(1).max())].to(device)
+            h, n = token_hits(codec(x, channel, snr_db, generator=generator)["logits"], x)
+            hits, total = hits + h, total + n
+        return hits / total

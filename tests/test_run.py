@@ -85,3 +85,16 @@ def test_shipped_weights_match_their_checksums() -> None:
         path = Path(str(zoo.resources.files("semguard.codecs") / "weights" / entry.file))
         assert zoo.sha256_file(path) == entry.sha256, name
         assert path.stat().st_size < 8 * 2**20
+
+
+def test_every_cli_command_dispatches(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from semguard.cli.main import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command")
+    assert {"run", "list", "train", "keygen", "kb"} <= set(sub.choices)
+    assert all(callable(p.get_default("func")) for p in sub.choices.values())
+    assert main(["list", "codec"]) == 0
+    assert "adjscc" in capsys.readouterr().out
+    assert main(["kb", "init", str(tmp_path / "kb.sqlite"), "--key", str(tmp_path / "owner.pem")]) == 0
+    assert main(["kb", "verify", str(tmp_path / "kb.sqlite")]) == 0

@@ -23,7 +23,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMANDS:
         mod = importlib.import_module(f"semguard.cli.{name}")
+        before = set(sub.choices)
         mod.add_parser(sub)
+        for cmd in set(sub.choices) - before:  # each module's run() handles its command
+            if sub.choices[cmd].get_default("func") is None:
+                sub.choices[cmd].set_defaults(func=mod.run)
     return parser
 
 

@@ -46,6 +46,9 @@ ZOO: dict[str, ZooEntry] = {
     "task-fmnist": ZooEntry(
         "task_fmnist.safetensors", "7274aa124748af9483ebaf8ba738df0ee36271a4432b9303a3a68c3808748e5a",
         "Fashion-MNIST task codec, 16 complex symbols per image, AWGN and Rayleigh at SNR -2..22 dB"),
+    "task-fmnist-noiseless": ZooEntry(
+        "task_fmnist_noiseless.safetensors", "a49fcdd0f95e243e5f560ca1786ce8403d92970312fe0b40ff5160fdc41e7f4b",
+        "the same architecture trained at 60 dB (a noiseless reference classifier for the task codec)"),
 }
 
 DEFAULT_IMAGE_CODEC = "adjscc-cbr1_6"

@@ -138,3 +138,43 @@ def test_shipped_photos_are_there() -> None:
     photos = shipped_photos()
     assert photos.shape[1:] == (3, 256, 256) and photos.shape[0] >= 6
     assert 0.1 < float(photos.mean()) < 0.9  # real content, not blank
+
+
+def _cifar_tarball(path: Path, n: int = 4, evil: bool = False) -> None:
+    import io
+    import pickle
+    import tarfile
+
+    rng = np.random.default_rng(0)
+    with tarfile.open(path, "w:gz") as tar:
+        for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+            if evil and name == "test_batch":
+                raw = pickle.dumps(print)  # refers to builtins.print: must be refused
+            else:
+                raw = pickle.dumps({b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
+                                    b"labels": list(range(n))}, protocol=2)
+            info = tarfile.TarInfo(f"cifar-10-batches-py/{name}")
+            info.size = len(raw)
+            tar.addfile(info, io.BytesIO(raw))
+
+
+def test_cifar10_tarball_is_read_and_unsafe_pickles_refused(tmp_path: Path) -> None:
+    from semguard.data.cifar import read_cifar10
+
+    _cifar_tarball(tmp_path / "c.tar.gz")
+    src = read_cifar10(tmp_path / "c.tar.gz")
+    assert src.train_x.shape == (20, 3, 32, 32) and src.test_x.shape == (4, 3, 32, 32)
+    assert src.train_y.tolist() == [0, 1, 2, 3] * 5 and len(src.classes) == 10
+    _cifar_tarball(tmp_path / "evil.tar.gz", evil=True)
+    with pytest.raises(ValueError, match="refusing to load"):
+        read_cifar10(tmp_path / "evil.tar.gz")
+
+
+def test_cifar_and_kodak_missing_say_where_to_put_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from semguard.registry import build
+
+    monkeypatch.setenv("SEMGUARD_DATA", str(tmp_path))
+    with pytest.raises(MissingDataError, match="put cifar-10-python.tar.gz .* in"):
+        build("dataset", "cifar10", download=False)
+    with pytest.raises(MissingDataError, match="put kodim01.png .. kodim24.png in"):
+        build("dataset", "kodak")

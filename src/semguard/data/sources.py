@@ -69,8 +69,13 @@ def image_source(name_or_path: str) -> ImageSource:
     """A registered image source by name, or a folder path."""
     if name_or_path in available("dataset"):
         src = build("dataset", name_or_path)
+        if isinstance(src, LabelledSource) and src.train_x.shape[1] == 3:
+            # e.g. CIFAR-10 for DeepJSCC as in Bourtsoulatze et al.: images only, last 1000 held out
+            u8 = (src.train_x * 255).round().to(torch.uint8)
+            return ImageSource(src.name, list(u8[:-1000]), list(src.train_x[-1000:]))
         if not isinstance(src, ImageSource):
-            raise ValueError(f"dataset {name_or_path!r} is labelled data, not a set of photos")
+            raise ValueError(f"dataset {name_or_path!r} is not a set of RGB images "
+                             f"({type(src).__name__}); choose one of the photo sets or a folder")
         return src
     p = Path(name_or_path).expanduser()
     if p.is_dir():

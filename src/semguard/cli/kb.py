@@ -1,4 +1,4 @@
-"""``semguard kb init | publish | verify | log | sync | grant`` — the knowledge base from the shell."""
+"""``semguard kb init | publish | verify | log | sync | grant | anchor`` — the knowledge base from the shell."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ def _passphrase(args: argparse.Namespace) -> bytes | None:
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    """Add the ``kb`` subcommand with its six actions."""
+    """Add the ``kb`` subcommand with its seven actions."""
     p = subparsers.add_parser("kb", help="signed, Merkle-proofed knowledge base of shared priors")
     sub = p.add_subparsers(dest="kb_cmd", required=True)
     a = sub.add_parser("init", help="create a knowledge base (and an owner key if --key does not exist)")
@@ -46,6 +46,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     a.add_argument("--key", help="owner key: bootstrap grants without a policy check")
     a.add_argument("--as", dest="subject", help="subject whose 'grant' permission is checked and audited")
     a.add_argument("--purpose", default="administration")
+    a = sub.add_parser("anchor", help="check DB against a ledger; with --key, anchor its unanchored versions")
+    a.add_argument("db")
+    a.add_argument("--ledger", help="local ledger file (SQLite; created if absent)")
+    a.add_argument("--register", action="store_true", help="register DB and its publishers in --ledger")
+    a.add_argument("--rpc", help="EVM JSON-RPC URL (with --contract, --account; needs semguard[ledger])")
+    a.add_argument("--contract")
+    a.add_argument("--account", help="EVM account bound to the publisher key, unlocked at the node (or "
+                   "sign locally with the hex key in $SEMGUARD_EVM_PRIVATE_KEY)")
+    a.add_argument("--key", help="publisher Ed25519 key: anchor the versions not yet anchored")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -127,4 +136,21 @@ def _grant(args: argparse.Namespace) -> int:
     return 0
 
 
-_ACTIONS = {"init": _init, "publish": _publish, "verify": _verify, "log": _log, "sync": _sync, "grant": _grant}
+def _anchor(args: argparse.Namespace) -> int:
+    from semguard.knowledge.ledger import anchor_pending, check_against_ledger, open_ledger
+    kb, led = KnowledgeBase(args.db), open_ledger(args.ledger, rpc=args.rpc, contract=args.contract,
+                                                  account=args.account,
+                                                  private_key=os.environ.get("SEMGUARD_EVM_PRIVATE_KEY"))
+    if args.register:
+        if args.ledger is None:
+            raise ValueError("--register works on a local --ledger; on a contract use EvmLedger.bind_publisher")
+        led.register_kb(kb.kb_id, sorted(kb.publishers(kb.version)))
+    for r in anchor_pending(kb, led, load_private_key(args.key, _passphrase(args))) if args.key else []:
+        print(f"anchored v{r.record.version}: root {r.record.root.hex()[:16]}  tx {r.tx_hash[:18]}")
+    c = check_against_ledger(kb, led)
+    print(f"OK {args.db}: local v{c.local_version} agrees with the ledger (anchored v{c.anchored_version})")
+    return 0
+
+
+_ACTIONS = {"init": _init, "publish": _publish, "verify": _verify, "log": _log, "sync": _sync, "grant": _grant,
+            "anchor": _anchor}

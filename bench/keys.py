@@ -151,11 +151,17 @@ def main():
     p.add_argument("--train-seconds", type=float, default=90.0)
     p.add_argument("--inversion-seconds", type=float, default=60.0)
     p.add_argument("--skip-semantic", action="store_true")
+    p.add_argument("--semantic-only", action="store_true", help="only the Bob-vs-Eve link figures")
     args = p.parse_args()
     torch.set_num_threads(1)
     logging.basicConfig(level=logging.WARNING)
     snrs = [0.0, 10.0, 20.0, 30.0] if args.quick else [0.0, 5.0, 10.0, 15.0, 20.0, 25.0, 30.0]
     out = {"name": "keys", "config": {k: str(v) for k, v in vars(args).items()}}
+    if args.semantic_only:
+        out["semantic"] = semantic(args)
+        args.out.write_text(json.dumps(out, indent=2, default=float))
+        print(f"wrote {args.out}")
+        return
     out["kgr_kdr"], keys = sweep(snrs, ["mobile", "static", "induced", "ris"], args.sessions, args.probes, args.rate)
     out["eve_distance"] = eve_distance([0.0, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.75, 1.0], args.sessions, args.probes)
     bits = np.concatenate(keys)

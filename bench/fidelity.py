@@ -57,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--channels", nargs="+", default=["awgn"])
     p.add_argument("--realizations", type=int, default=3, help="channel draws per image on fading channels")
     p.add_argument("--weights", nargs="*", default=[], help="extra learned codecs as cbr=FILE (cbr like 1/12)")
+    p.add_argument("--cbr", nargs="+", default=["1/6", "1/12"], help="bandwidth ratios to measure")
     p.add_argument("--threads", type=int, default=None)
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -77,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
                                   "snr_db": args.snr, "results": []}
     rows = results["results"]
     assert isinstance(rows, list)
-    for cbr in (Fraction(1, 6), Fraction(1, 12)):
+    for cbr in (Fraction(c) for c in args.cbr):
         n = int(cbr * images[0].numel())
         learned = codecs.get(cbr)
         if learned is None:

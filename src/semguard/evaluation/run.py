@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from semguard.codecs.zoo import DEFAULT_IMAGE_CODEC, DEFAULT_TASK_CODEC, pretrained
+from semguard.codecs.zoo import DEFAULT_IMAGE_CODEC, DEFAULT_TASK_CODEC, ZOO, pretrained
 from semguard.data.photos import shipped_photos
 from semguard.data.shipped import shipped_fashion_mnist
 from semguard.evaluation.image_eval import eval_baseline, eval_codec
@@ -73,6 +73,7 @@ def run_main_job(out_dir: str | Path, cfg: RunConfig = RunConfig(), *, device: s
     base_cfg = {"run": asdict(cfg), "images": f"shipped photos x{images.shape[0]} {tuple(images.shape[1:])}"}
 
     codec = pretrained(cfg.image_codec, device=device)
+    weights = {"weights_sha256": ZOO[cfg.image_codec].sha256}  # results belong to these weights
     n = codec.n_symbols(tuple(images.shape[1:]))
     cbr = n / images[0].numel()
     for ch_name in cfg.channels:
@@ -82,7 +83,7 @@ def run_main_job(out_dir: str | Path, cfg: RunConfig = RunConfig(), *, device: s
             common = {**base_cfg, "channel": repr(channel), "n_symbols": n, "cbr": cbr, "realizations": reps}
             entries: list[tuple[str, Callable[[], dict[str, float]], dict[str, Any]]] = [
                 (cfg.image_codec, lambda: eval_codec(codec, images, channel, snr, realizations=reps,
-                                                     seed=cfg.seed), {"codec_config": codec.config})]
+                                                     seed=cfg.seed), {"codec_config": codec.config, **weights})]
             for bname in cfg.baselines:
                 baseline = build("baseline", bname)
                 entries.append((bname, lambda b=baseline: eval_baseline(b, images.cpu(), channel.cpu(), snr, n,
@@ -106,7 +107,8 @@ def run_main_job(out_dir: str | Path, cfg: RunConfig = RunConfig(), *, device: s
             for snr in cfg.snr_db:
                 conf = {**base_cfg, "codec": cfg.task_codec, "channel": repr(channel), "snr_db": snr,
                         "task": f"fashion-mnist test[:{x.shape[0]}]", "n_symbols": task.n_symbols(tuple(x.shape[1:])),
-                        "codec_config": task.config, "realizations": reps}
+                        "codec_config": task.config, "realizations": reps,
+                        "weights_sha256": ZOO[cfg.task_codec].sha256}
                 key = config_key(conf)
                 if store.done(key):
                     continue

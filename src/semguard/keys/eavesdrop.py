@@ -23,6 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from semguard.channels.base import Channel
+from semguard.evaluation.metrics import psnr as _psnr
 
 __all__ = ["psnr", "link_psnr", "train_inversion", "latency_overhead"]
 
@@ -31,8 +32,7 @@ log = logging.getLogger(__name__)
 
 def psnr(x: Tensor, y: Tensor) -> float:
     """PSNR (dB, peak 1) per image of ``[B, C, H, W]`` in ``[0, 1]``, averaged over the batch."""
-    mse = (x - y).square().flatten(1).mean(1).clamp_min(1e-10)
-    return float((10.0 * torch.log10(1.0 / mse)).mean())
+    return float(_psnr(y, x).mean())
 
 
 def _nonces(batch_index: int) -> bytes:

@@ -49,6 +49,7 @@ class BlerEstimate:
 
 
 _BLER_CACHE: dict[tuple, BlerEstimate] = {}
+_WARNED: set[tuple[float, int]] = set()
 
 
 def clear_bler_cache() -> None:
@@ -135,6 +136,9 @@ def best_mcs(snr_db: float, n_symbols: int, *, table: tuple[MCS, ...] = MCS_TABL
                      snr_db, n_symbols, lay.mcs.name, est.errors, est.trials, lay.num_cw)
             return lay.mcs
     fallback = layouts[-1].mcs
+    if (snr_db, n_symbols) in _WARNED:  # said once per SNR and block length is enough
+        return fallback
+    _WARNED.add((snr_db, n_symbols))
     log.warning("AMC at %.2f dB, n=%d: no MCS meets image error %.2f; using the most robust, %s",
                 snr_db, n_symbols, target_image_error, fallback.name)
     return fallback

@@ -98,3 +98,27 @@ def test_every_cli_command_dispatches(tmp_path: Path, capsys: pytest.CaptureFixt
     assert "adjscc" in capsys.readouterr().out
     assert main(["kb", "init", str(tmp_path / "kb.sqlite"), "--key", str(tmp_path / "owner.pem")]) == 0
     assert main(["kb", "verify", str(tmp_path / "kb.sqlite")]) == 0
+
+
+def test_train_image_codec_resumes_and_exports(tmp_path: Path) -> None:
+    import numpy as np
+    from PIL import Image
+
+    from semguard.training.checkpoint import load_checkpoint
+
+    rng = np.random.default_rng(0)
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i in range(3):
+        Image.fromarray(rng.integers(0, 255, (48, 64, 3), dtype=np.uint8)).save(photos / f"{i}.png")
+    args = ["train", "adjscc", "--data", str(photos), "--cbr", str(1 / 12), "--width", "4", "--crop", "32",
+            "--batch", "2", "--val-every", "2", "--ckpt-every", "2", "--out", str(tmp_path / "ck"), "--no-progress",
+            "--threads", "1"]
+    assert main(args + ["--steps", "2"]) == 0
+    first = load_checkpoint(tmp_path / "ck" / "last.pt")
+    assert first["step"] == 2 and len(first["history"]) == 1
+    assert main(args + ["--steps", "4", "--export", str(tmp_path / "w.safetensors")]) == 0
+    second = load_checkpoint(tmp_path / "ck" / "last.pt")
+    assert second["step"] == 4 and [h["step"] for h in second["history"]] == [2, 4]  # resumed, not restarted
+    codec = zoo.load_weights(tmp_path / "w.safetensors")
+    assert codec.config["width"] == 4 and codec.n_symbols((3, 32, 32)) == 4 * 64

@@ -31,6 +31,11 @@ def test_main_job_records_and_resumes(tmp_path: Path) -> None:
     again = run_main_job(tmp_path, TINY)  # everything is done: nothing re-measured or re-appended
     assert (tmp_path / "records.jsonl").read_text().splitlines() == lines
     assert len(again.records) == len(store.records)
+    assert {r.snr_db for r in again.current()} == {10.0}
+    other = run_main_job(tmp_path, replace(TINY, snr_db=(20.0,), text_codec=None))
+    # the earlier 10 dB records stay on disk but are not part of this run's report
+    assert {r.snr_db for r in other.records} == {10.0, 20.0}
+    assert {r.snr_db for r in other.current()} == {20.0}
 
 
 def test_cli_run_writes_results_and_plot(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,

@@ -42,10 +42,10 @@ def run(args: argparse.Namespace) -> int:
     meta = {"semguard": __version__, "config": asdict(cfg), "device": str(device),
             "seconds": round(time.monotonic() - t0, 1)}
     store.write_json(out / "results.json", meta)
-    plot_fidelity(store.records, out / "fidelity.png",
+    plot_fidelity(store.current(), out / "fidelity.png",
                   title=f"{cfg.image_codec} vs separation baselines, shipped photos 256x256")
     for metric in ("psnr", "ms_ssim", "accuracy", "bleu1", "similarity"):
-        table = format_table(store.records, metric, "{:6.3f}" if metric != "psnr" else "{:6.2f}")
+        table = format_table(store.current(), metric, "{:6.3f}" if metric != "psnr" else "{:6.2f}")
         if table:
             print("\n" + table)
     print(f"\nwrote {out / 'results.json'} and {out / 'fidelity.png'} in {meta['seconds']} s")

@@ -47,6 +47,7 @@ class ResultStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.records: list[Record] = []
         self._done: set[str] = set()
+        self._active: set[str] = set()  # the units of work the current run asked for
         if self.path.is_file():
             for i, line in enumerate(self.path.read_text().splitlines(), 1):
                 try:
@@ -60,7 +61,14 @@ class ResultStore:
                     self.records.append(Record(**row))
 
     def done(self, key: str) -> bool:
+        """Whether ``key`` was finished already; either way it belongs to the current run."""
+        self._active.add(key)
         return key in self._done
+
+    def current(self) -> list[Record]:
+        """Records of the units of work asked for since this store was opened (older ones, e.g.
+        measured with other weights, stay in the JSON-lines file but are not reported)."""
+        return [r for r in self.records if config_key(r.config) in self._active]
 
     def add(self, records: Iterable[Record], key: str) -> None:
         """Append a finished unit of work atomically enough: its records, then its done marker."""
@@ -75,5 +83,5 @@ class ResultStore:
     def write_json(self, path: str | Path, meta: dict[str, Any]) -> Path:
         """All records as ``{"meta": ..., "records": [...]}``."""
         path = Path(path)
-        path.write_text(json.dumps({"meta": meta, "records": [r.to_json() for r in self.records]}, indent=1))
+        path.write_text(json.dumps({"meta": meta, "records": [r.to_json() for r in self.current()]}, indent=1))
         return path

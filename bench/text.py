@@ -17,12 +17,11 @@ import json
 import logging
 import sys
 import time
-from importlib import resources
 from pathlib import Path
 
 import torch
 
-from semguard.baselines.text_link import HuffmanCode, TextDigitalLink
+from semguard.baselines.text_link import TextDigitalLink, shipped_huffman
 from semguard.codecs.deepsc import DeepSC
 from semguard.data.text import load_shipped, load_wordnet_examples, split_sentences
 from semguard.evaluation.text_metrics import SentenceSimilarity, bleu_table
@@ -35,11 +34,6 @@ def held_out(corpus: str, n: int) -> list[str]:
     if corpus == "shipped":
         return load_shipped()[:n]
     return split_sentences(load_wordnet_examples()).test[:n]
-
-
-def load_huffman() -> HuffmanCode:
-    ref = resources.files("semguard.codecs").joinpath("weights", "deepsc-charcounts.json")
-    return HuffmanCode.from_counts(json.loads(ref.read_text())["counts"])
 
 
 def run_deepsc(model: DeepSC, refs: list[str], channel, snr: float, g: torch.Generator,
@@ -68,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)
     model = build("codec", "deepsc", pretrained=True) if a.weights is None else DeepSC.from_pretrained(a.weights)
     refs = held_out(a.corpus, a.n)
-    link = TextDigitalLink(huffman=load_huffman())
+    link = TextDigitalLink(huffman=shipped_huffman())
     sim = None if a.no_similarity else SentenceSimilarity()
     config = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(a).items()}
     doc = {"name": "text", "description": __doc__.splitlines()[0], "config": config, "results": []}

@@ -2,25 +2,17 @@
 
 from __future__ import annotations
 
-import json
 import logging
-from importlib import resources
 from typing import Any
 
 import torch
 
-from semguard.baselines.text_link import HuffmanCode, TextDigitalLink
+from semguard.baselines.text_link import TextDigitalLink, shipped_huffman
 from semguard.evaluation.text_metrics import SentenceSimilarity, bleu_table
 
-__all__ = ["shipped_huffman", "similarity_or_none", "eval_text"]
+__all__ = ["similarity_or_none", "eval_text", "shipped_huffman"]
 
 log = logging.getLogger(__name__)
-
-
-def shipped_huffman() -> HuffmanCode:
-    """The character Huffman code fitted on DeepSC's training split (shipped with its weights)."""
-    ref = resources.files("semguard.codecs").joinpath("weights", "deepsc-charcounts.json")
-    return HuffmanCode.from_counts(json.loads(ref.read_text())["counts"])
 
 
 def similarity_or_none() -> SentenceSimilarity | None:

@@ -20,15 +20,6 @@ from semguard.channels import AWGN, Rayleigh
 from semguard.registry import available, build
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """The BP decoder is the cost here; one thread avoids oversubscribing a shared CPU."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def photo() -> torch.Tensor:
     """Astronaut resized to 48x48, [1, 3, 48, 48] in [0, 1]."""

@@ -29,12 +29,8 @@ def _evm():
 
 
 @pytest.fixture()
-def kb(tmp_path):
-    key = generate_key()
-    kb = KnowledgeBase.init(tmp_path / "kb.db", key)
-    kb.publish(key, {"vocab": b'{"a": 1}', "codebook": b"\x01\x02\x03"})
-    kb.publish(key, {"weights": b"w" * 100}, ["codebook"])
-    return kb, key
+def kb(kb2):
+    return kb2
 
 
 @pytest.fixture(scope="module")

@@ -16,11 +16,8 @@ from semguard.knowledge.sync import Bundle, export_bundle, import_bundle
 
 
 @pytest.fixture()
-def kb(tmp_path):
-    key = generate_key()
-    kb = KnowledgeBase.init(tmp_path / "kb.db", key)
-    kb.publish(key, {"vocab": b'{"a": 1}', "codebook": b"\x01\x02\x03"})
-    kb.publish(key, {"weights": b"w" * 100}, ["codebook"])
+def kb(kb2):
+    kb, key = kb2
     kb.publish(key, {"weights": b"v" * 100}, note="third")
     return kb, key
 

@@ -14,14 +14,6 @@ from semguard.channels import AWGN
 from semguard.channels import functional as F
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _uncoded_ber(bits_per_symbol: int, snr_db: float, n_bits: int, seed: int = 0) -> float:
     """Hard decisions from Sionna's "app" LLRs (logit sign: > 0 means bit 1) over semguard AWGN."""
     from sionna.phy.mapping import Demapper, Mapper

@@ -130,6 +130,7 @@ def _text_part(store: ResultStore, cfg: RunConfig, base_cfg: dict[str, Any], say
     refs = load_shipped()[: cfg.text_sentences]
     link = TextDigitalLink(huffman=shipped_huffman())
     similarity = None
+    loaded = False  # the MiniLM model loads only if some text work is left to do
     for ch_name in cfg.channels:
         channel = build("channel", ch_name)
         for snr in cfg.snr_db:
@@ -139,9 +140,9 @@ def _text_part(store: ResultStore, cfg: RunConfig, base_cfg: dict[str, Any], say
             if store.done(key):
                 continue
             say(f"{cfg.text_codec:>16} {ch_name:>9} {snr:5.1f} dB (and the digital link)")
-            if similarity is None:
-                similarity = similarity_or_none() or False
-            res = eval_text(model, link, refs, channel, snr, similarity=similarity or None, seed=cfg.seed)
+            if not loaded:
+                similarity, loaded = similarity_or_none(), True
+            res = eval_text(model, link, refs, channel, snr, similarity=similarity, seed=cfg.seed)
             names = {"deepsc": cfg.text_codec, "digital": "text_digital"}
             store.add([Record(names[sys_], ch_name, float(snr), m, float(v), conf)
                        for sys_, metrics in res.items() for m, v in metrics.items()], key)

@@ -51,7 +51,7 @@ def _validate(codec: SemanticCodec, task: Task, channels: Sequence[tuple[str, Ch
     codec.eval()
     gen = torch.Generator(device=device)
     res = {}
-    for cname, ch in channels:
+    for cname, ch in dict(channels).items():  # a channel listed twice (to weight it) is validated once
         for snr in cfg.val_snr_db:
             gen.manual_seed(1234)
             res[f"{cname}@{snr:g}dB"] = task.validate(codec, ch, snr, device, gen)

@@ -117,11 +117,23 @@ def test_image_folder_source_and_crop_sampler(tmp_path: Path) -> None:
     src = image_source(str(tmp_path))
     assert len(src.train) + len(src.val) == 4
     assert all(v.shape[-1] % 4 == 0 and v.dtype == torch.float32 for v in src.val)
-    sampler = CropSampler(src.train, crop=32, scales=(1.0,))
+    sampler = CropSampler(src.train, crop=32, short_sides=(1000,))  # larger than any: kept as they are
+    assert [p.shape for p in sampler.pool] == [t.shape for t in src.train]
     batch = sampler.sample(5, torch.Generator().manual_seed(0))
     assert batch.shape == (5, 3, 32, 32) and 0 <= batch.min() and batch.max() <= 1
     again = sampler.sample(5, torch.Generator().manual_seed(0))
     assert torch.equal(batch, again)
+
+
+def test_crop_sampler_resizes_by_short_side() -> None:
+    big = torch.zeros(3, 1600, 2560, dtype=torch.uint8)
+    small = torch.zeros(3, 300, 400, dtype=torch.uint8)
+    sampler = CropSampler([big, small], crop=64, short_sides=(256, 512))
+    # the photo at short sides 256 and 512; the small image at 256 and at its own 300 (never upscaled)
+    assert [tuple(p.shape[-2:]) for p in sampler.pool] == [(256, 410), (512, 819), (256, 341), (300, 400)]
+    assert abs(float(sampler.weights.sum()) - 1) < 1e-12
+    with pytest.raises(ValueError, match="no image is at least 64x64"):
+        CropSampler([torch.zeros(3, 40, 40, dtype=torch.uint8)], crop=64)
 
 
 def test_image_source_errors(tmp_path: Path) -> None:

@@ -80,6 +80,8 @@ def keygen_rows(snrs: list[float], *, probes: int, eve_distance: float, mode: st
 
 def run(args: argparse.Namespace) -> int:
     mode = _mode(args)
+    if args.out.is_dir():
+        raise SystemExit(f"semguard keygen: --out {args.out} is a folder; give a file path such as {args.out / 'keys.json'}")
     rows, keys = keygen_rows(args.snr_db, probes=args.probes, eve_distance=args.eve_distance, mode=mode,
                              doppler_hz=args.doppler_hz, probe_rate=args.probe_rate, baseline=args.baseline,
                              sessions=args.sessions, seed=args.seed)

@@ -93,30 +93,37 @@ class ImageFolder(Dataset[Tensor]):
 class CropSampler:
     """Random crops from images held in memory (the training source for image codecs).
 
-    Each image is kept at several scales (downscaling big photos makes a 64x64 crop hold an
-    object rather than a flat patch).  ``sample`` draws a batch with random flips.
+    Each image is kept at several resolutions, given as the length of its shorter side after
+    downscaling (never upscaling).  Crops from a 2560x1600 photo at full size are mostly flat
+    patches; at a 256-512-pixel short side a 64x64 crop holds as much detail as the photos a
+    codec is evaluated on (a 256x256 image of a whole scene).  Sources are drawn in proportion
+    to their area; ``sample`` draws a batch with random horizontal flips.
 
     Args:
         images: uint8 ``[3, H, W]`` tensors (any sizes).
         crop: crop side in pixels (a multiple of 4).
-        scales: resize factors applied to every image; scales leaving a side below ``crop`` are skipped.
+        short_sides: shorter-side lengths each image is resized to (images already smaller are
+            kept once at their own size); sizes below ``crop`` are skipped.
     """
 
     def __init__(self, images: Sequence[Tensor], *, crop: int = 64,
-                 scales: Sequence[float] = (1.0, 0.5, 0.25)) -> None:
+                 short_sides: Sequence[int] = (256, 384, 512)) -> None:
         if crop % 4:
             raise ValueError(f"crop must be a multiple of 4, got {crop}")
+        if not short_sides or min(short_sides) <= 0:
+            raise ValueError(f"short_sides must be positive pixel counts, got {tuple(short_sides)}")
         self.crop = crop
         pool: list[Tensor] = []
         for img in images:
-            for s in scales:
-                scaled = _downscale(img, s)
+            short = min(img.shape[-2:])
+            factors = sorted({min(1.0, s / short) for s in short_sides})
+            for f in factors:
+                scaled = _downscale(img, f)
                 if min(scaled.shape[-2:]) >= crop:
                     pool.append(scaled)
         if not pool:
             raise ValueError(f"no image is at least {crop}x{crop} pixels at any scale")
         self.pool = pool
-        # sample images in proportion to their area, so every pixel is equally likely
         areas = torch.tensor([p.shape[-1] * p.shape[-2] for p in pool], dtype=torch.float64)
         self.weights = areas / areas.sum()
         log.info("crop sampler: %d images x scales -> %d sources, %.1f Mpx", len(images), len(pool),

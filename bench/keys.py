@@ -50,7 +50,7 @@ def sweep(snrs, modes, sessions, probes, rate):
                              "kgr_bits_per_probe": f("kgr_bits_per_probe"), "kgr_bits_per_s": f("kgr_bits_per_second"),
                              "kdr_raw": f("kdr_raw"), "kdr_reconciled": f("kdr_reconciled"),
                              "eve_kdr": f("eve_kdr_raw"), "eve_kdr_rotated": f("eve_kdr_aligned"),
-                             "min_entropy_per_probe": f("min_entropy_per_symbol")})
+                             "min_entropy_per_component": f("min_entropy_per_symbol")})
                 print(" ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in rows[-1].items()),
                       flush=True)
     return rows, keys
@@ -118,8 +118,8 @@ def semantic(args):
     if res.key is None:
         raise SystemExit("key agreement failed; cannot run the semantic benchmark")
     key = KeySchedule(res.key).key(0)
-    eve_bits = np.packbits((np.real(trace.eve[:256]) > 0).astype(np.uint8)).tobytes()  # Eve's correlated guess
-    eve_keys = {"plkg_key": KeySchedule(eve_bits).key(0), "wrong_key": KeySchedule(os.urandom(32)).key(0)}
+    # Eve's PLKG key: the whole public pipeline replayed on her own (correlated) measurements
+    eve_keys = {"plkg_key": KeySchedule(res.eve_key).key(0), "wrong_key": KeySchedule(os.urandom(32)).key(0)}
     rows = []
     for snr in (0.0, 5.0, 10.0, 15.0, 20.0):
         r = link_psnr(codec, test, ch, snr, ScrambleCipher(), key, eve_keys, generator=torch.Generator().manual_seed(3))

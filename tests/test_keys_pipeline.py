@@ -76,6 +76,9 @@ def test_mobile_agreement_gives_identical_keys_and_eve_near_half():
     assert r.success and r.key is not None and len(r.key) * 8 == r.key_bits > 1000
     assert r.kdr_reconciled == 0.0
     assert 0.35 < r.eve_kdr_raw < 0.65 and not r.eve_key_match
+    # Eve's replayed key (same length, public seed) agrees with Alice's on about half the bits
+    eve = np.unpackbits(np.frombuffer(r.eve_key, np.uint8))
+    assert eve.size == r.key_bits and abs(np.mean(eve != np.unpackbits(np.frombuffer(r.key, np.uint8))) - 0.5) < 0.05
     assert r.kgr_bits_per_second == pytest.approx(r.kgr_bits_per_probe * 100.0)
 
 
@@ -100,6 +103,8 @@ def test_key_never_in_repr_dict_or_logs(caplog):
     trace = simulate_probes(ProbeConfig(n_probes=2048, snr_db=30.0, probe_rate_hz=100.0), rng)
     with caplog.at_level(logging.DEBUG, logger="semguard"):
         r = KeyAgreement().run(trace, rng)
-    assert r.key
+    assert r.key and r.eve_key and r.eve_key != r.key
     text = repr(r) + str(r.to_dict()) + caplog.text
-    assert r.key.hex() not in text and str(r.key) not in text and "key=" not in repr(r)
+    for k in (r.key, r.eve_key):
+        assert k.hex() not in text and str(k) not in text
+    assert "key=" not in repr(r) and "eve_key" not in r.to_dict()

@@ -12,7 +12,7 @@ from semguard.keys.quantize import decorrelation_step, gray_bits, gray_code, qua
 def test_jakes_autocorrelation_matches_j0():
     rng = np.random.default_rng(0)
     fd, dt = 50.0, 1e-3
-    h = jakes_process(np.arange(200) * dt, fd, rng, n_processes=400)
+    h = jakes_process(200, dt, fd, rng, n_processes=400)[:, 0]
     assert np.mean(np.abs(h) ** 2) == pytest.approx(1.0, abs=0.02)
     for lag in (1, 5, 10, 20):
         emp = np.mean(h[:, lag:] * np.conj(h[:, :-lag])).real
@@ -20,8 +20,48 @@ def test_jakes_autocorrelation_matches_j0():
 
 
 def test_static_channel_is_constant():
-    h = jakes_process(np.arange(50) * 1e-3, 0.0, np.random.default_rng(1))
-    assert np.allclose(h, h[:, :1])
+    h = jakes_process(50, 1e-3, 0.0, np.random.default_rng(1), offsets_s=(0.0, 0.1))
+    assert h.shape == (1, 2, 50) and np.allclose(h, h[:, :1, :1])
+
+
+def test_jakes_offsets_sample_one_realisation_and_aliasing_keeps_the_correlation():
+    rng = np.random.default_rng(7)
+    fd, dt, tau = 40.0, 1e-3, 3e-3
+    h = jakes_process(300, dt, fd, rng, offsets_s=(0.0, tau), n_processes=300)
+    # offset tau = 3 samples: the second grid is the first shifted by 3 (same realisation)
+    assert np.allclose(h[:, 1, :-3], h[:, 0, 3:], atol=1e-9)
+    cross = np.mean(h[:, 1] * np.conj(h[:, 0])).real
+    assert cross == pytest.approx(j0(2 * np.pi * fd * tau), abs=0.03)
+    # Doppler 3x the sampling rate (fd dt = 3): samples alias but keep J0 at multiples of dt
+    fast = jakes_process(400, 1e-3, 3000.0, rng, n_processes=300, offsets_s=(0.0, 1e-4))
+    assert np.mean(np.abs(fast) ** 2) == pytest.approx(1.0, abs=0.03)
+    assert np.mean(fast[:, 0, 1:] * np.conj(fast[:, 0, :-1])).real == pytest.approx(j0(2 * np.pi * 3.0), abs=0.03)
+    assert np.mean(fast[:, 1] * np.conj(fast[:, 0])).real == pytest.approx(j0(2 * np.pi * 0.3), abs=0.03)
+
+
+def _kolmogorov_szego(fd_dt: float, grid: int = 200_000) -> float:
+    """One-step prediction error / variance of the sampled Jakes process (Kolmogorov-Szego:
+    exp of the mean log of the folded spectrum over one period)."""
+    f = (np.arange(grid) + 0.5) / grid - 0.5
+    spec = np.zeros(grid)
+    for alias in range(-int(fd_dt) - 2, int(fd_dt) + 3):
+        g = (f + alias) / fd_dt
+        inside = np.abs(g) < 1
+        spec[inside] += 1 / (np.pi * np.sqrt(1 - g[inside] ** 2)) / fd_dt
+    return float(np.exp(np.mean(np.log(np.maximum(spec, 1e-300)))))
+
+
+@pytest.mark.parametrize("fd_dt", [0.6, 1.2])
+def test_jakes_realisation_is_as_unpredictable_as_its_spectrum_says(fd_dt):
+    # one long realisation, best linear predictor of order 32: its error must sit at the
+    # Kolmogorov-Szego bound of the Jakes spectrum (a sum of 64 fixed sinusoids gives ~0.26 at 0.8)
+    errs = []
+    for seed in range(3):
+        x = jakes_process(8192, 1e-3, fd_dt * 1e3, np.random.default_rng(seed))[0, 0].real
+        win = np.lib.stride_tricks.sliding_window_view(x, 32)[:-1]
+        coef, *_ = np.linalg.lstsq(win, x[32:], rcond=None)
+        errs.append(np.var(x[32:] - win @ coef) / np.var(x))
+    assert np.mean(errs) == pytest.approx(_kolmogorov_szego(fd_dt), rel=0.05)
 
 
 def test_spatial_correlation_of_eve():
@@ -57,12 +97,13 @@ def test_quantile_levels_equiprobable_and_guard_drops_near_thresholds():
     for d in range(2):
         assert np.bincount(q.levels[:, d], minlength=4) / len(x) == pytest.approx([0.25] * 4, abs=0.01)
     g = quantize(x, 1, guard=0.1, kind="mean")
-    # fraction kept: both components farther than 0.1 sd from the mean: (1 - 2*0.0398)^2
-    assert g.keep.mean() == pytest.approx((1 - 2 * 0.0398) ** 2, abs=0.02)
-    assert (np.abs(x[g.keep]) >= 0.1 - 1e-9).all()
+    # fraction of components kept: farther than 0.1 sd from the mean, 1 - 2*0.0398 (each part on its own)
+    assert g.keep.shape == (8000, 2)
+    assert g.keep.mean() == pytest.approx(1 - 2 * 0.0398, abs=0.01)
+    assert (np.abs(x[g.keep]) >= 0.1 - 1e-9).all() and (np.abs(x[~g.keep]) < 0.1).all()
     p = quantize(x, 2, guard=0.02, guard_unit="prob")
     for d in range(2):
-        counts = np.bincount(p.levels[p.keep, d], minlength=4)
+        counts = np.bincount(p.levels[p.keep[:, d], d], minlength=4)
         expected = np.array([0.23, 0.21, 0.21, 0.23]) / 0.88             # each threshold removes 2 * 0.02
         assert counts / counts.sum() == pytest.approx(expected, abs=0.01)
 
@@ -71,5 +112,5 @@ def test_decorrelation_step_for_white_and_slow_sequences():
     rng = np.random.default_rng(6)
     white = rng.standard_normal(4000) + 1j * rng.standard_normal(4000)
     assert decorrelation_step(white) == 1
-    slow = jakes_process(np.arange(4000) * 1e-3, 20.0, rng)[0]          # J0 first drops below 0.3 near lag 14
+    slow = jakes_process(4000, 1e-3, 20.0, rng)[0, 0]          # J0 first drops below 0.3 near lag 14
     assert 8 <= decorrelation_step(slow) <= 20

@@ -24,7 +24,7 @@ from semguard.keys.probing import ProbeTrace
 from semguard.keys.quantize import decorrelation_step, gray_bits, quantize, standardize, thresholds
 from semguard.keys.reconcile import bch_block_bits, bch_correct, bch_reconcile, choose_t, estimate_kdr
 
-__all__ = ["AgreementConfig", "KeyResult", "KeyAgreement", "BASELINE", "adaptive_config"]
+__all__ = ["AgreementConfig", "KeyResult", "KeyAgreement", "BASELINE", "QUANTIZER_TABLE", "adaptive_config"]
 
 log = logging.getLogger(__name__)
 
@@ -79,20 +79,32 @@ BASELINE = AgreementConfig(bits=1, guard=0.0, guard_unit="sd", threshold="mean",
                            amplifier="sha256")
 
 
+#: (lowest probing SNR in dB, bits per component, guard band in CDF mass), best KGR per SNR band
+#: on the Jakes channel at f_d T = 0.4 and 0.8 (3 sessions x 2048 probes each, bench/keys.py)
+QUANTIZER_TABLE: tuple[tuple[float, int, float], ...] = (
+    (22.0, 2, 0.02),
+    (13.0, 2, 0.05),
+    (8.0, 1, 0.15),
+    (float("-inf"), 1, 0.2),
+)
+
+
 def adaptive_config(snr_db: float, mode: str = "mobile", **overrides: Any) -> AgreementConfig:
-    """Quantiser settings by probing SNR (measured on our channel model, see bench/keys.py):
-    2 bits per component with a 2% (CDF mass) guard band at >= 15 dB; 1 bit with 5% below.
-    Induced randomness puts the common randomness in the phase only, so it uses 1 bit."""
-    good = snr_db >= 15.0 and mode != "induced"
-    base: dict[str, Any] = dict(bits=2, guard=0.02) if good else dict(bits=1, guard=0.05)
-    return AgreementConfig(**{**base, **overrides})
+    """Quantiser settings for a probing SNR from :data:`QUANTIZER_TABLE` (more bits and a narrower
+    guard band as the SNR rises).  Induced randomness puts the common randomness in the phase
+    only, so it always uses 1 bit."""
+    _, bits, guard = next(row for row in QUANTIZER_TABLE if snr_db >= row[0])
+    if mode == "induced":
+        bits, guard = 1, max(guard, 0.05)
+    return AgreementConfig(**{**dict(bits=bits, guard=guard), **overrides})
 
 
 @dataclass(frozen=True)
 class KeyResult:
-    """One key agreement.  ``key`` is never printed (``repr=False``) nor exported by :meth:`to_dict`.
+    """One key agreement.  ``key`` and ``eve_key`` are never printed (``repr=False``) nor exported by :meth:`to_dict`.
 
-    Rates are secret bits per probe sent and per second at the probe rate; KDRs are fractions of
+    Rates are secret bits per probe sent and per second at the probe rate;
+    ``min_entropy_per_symbol`` is the estimate per kept quantised component (``bits`` at most); KDRs are fractions of
     disagreeing bits (raw: after quantisation; reconciled: after BCH); ``eve_*`` use Eve's bits on
     the same public positions.
     """
@@ -120,11 +132,14 @@ class KeyResult:
     failed_blocks: int
     reason: str = ""
     config: dict[str, Any] = field(default_factory=dict)
+    #: the key Eve derives by replaying every public step (seed, parities, indices) on her own bits
+    eve_key: bytes | None = field(default=None, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
-        """All fields except the key material."""
+        """All fields except the key material (Alice's and Eve's keys)."""
         d = asdict(self)
         d.pop("key")
+        d.pop("eve_key")
         return d
 
 
@@ -137,11 +152,6 @@ class _Rec:
 
 def _bits(levels: np.ndarray, bits: int) -> np.ndarray:
     return gray_bits(levels, bits).reshape(-1)
-
-
-def _symbols(levels: np.ndarray, bits: int) -> np.ndarray:
-    weights = 2 ** (bits * np.arange(levels.shape[1] - 1, -1, -1))
-    return levels @ weights
 
 
 def _kdr(a: np.ndarray, b: np.ndarray) -> float:
@@ -172,15 +182,15 @@ class KeyAgreement:
         qa = quantize(xa, c.bits, guard=c.guard, kind=c.threshold, guard_unit=c.guard_unit)
         qb = quantize(xb, c.bits, guard=c.guard, kind=c.threshold, guard_unit=c.guard_unit)
         qe = quantize(xe, c.bits, guard=0.0, kind=c.threshold)
-        keep = qa.keep & qb.keep                                          # public: indices only
+        keep = qa.keep & qb.keep                          # [T, 2], public: indices only
         ba, bb, be = (_bits(q.levels[keep], c.bits) for q in (qa, qb, qe))
         h_sym = self._min_entropy(xa, qa.levels[keep])
-        h_bit = h_sym / (c.bits * xa.shape[1])
+        h_bit = h_sym / c.bits
         kdr_raw, eve_raw = _kdr(ba, bb), _kdr(ba, be)
         eve_aligned = self._eve_aligned(trace.eve[::step], keep, ba)
         kdr_hat, kdr_up, rest = estimate_kdr(ba, bb, c.kdr_sample, rng)
         ba, bb, be = ba[rest], bb[rest], be[rest]
-        common = dict(base, step=step, quantized_bits=int(keep.sum()) * c.bits * xa.shape[1], kdr_raw=kdr_raw,
+        common = dict(base, step=step, quantized_bits=int(keep.sum()) * c.bits, kdr_raw=kdr_raw,
                       kdr_estimate=kdr_hat, eve_kdr_raw=eve_raw, eve_kdr_aligned=eve_aligned, min_entropy_per_symbol=h_sym)
         if ba.size == 0 or kdr_up >= 0.25:
             log.info("key agreement aborted: estimated KDR upper bound %.3f too high", kdr_up)
@@ -212,20 +222,19 @@ class KeyAgreement:
                          kdr_reconciled=_kdr(rec.alice, rec.bob), eve_kdr_reconciled=_kdr(rec.alice, be_r),
                          eve_key_match=bool(ok and key_e == key_a), leaked_bits=rec.leaked_bits,
                          min_entropy_bits=h_total, bch_t=t, failed_blocks=failed,
-                         reason=reason, **common)
+                         reason=reason, eve_key=key_e if ok else None, **common)
 
     def _min_entropy(self, xa: np.ndarray, kept_levels: np.ndarray) -> float:
-        """Per-probe min-entropy: the smaller of the IID most-common-value estimate on the kept
-        joint symbols and the predictive estimate from the probe sequence's own past."""
+        """Min-entropy per quantised component: the smaller of the IID most-common-value estimate
+        on the kept levels and the predictive estimate from the probe sequence's own past."""
         c = self.config
-        full = float(c.bits * xa.shape[1])
         if c.entropy == "none":
-            return full
+            return float(c.bits)
         if len(kept_levels) < 2:
             return 0.0
-        h = mcv_min_entropy(_symbols(kept_levels, c.bits))
+        h = mcv_min_entropy(kept_levels)
         if xa.shape[0] > 4 * 32:
-            h = min(h, predictive_min_entropy(xa, thresholds(xa, c.bits, c.threshold)))
+            h = min(h, predictive_min_entropy(xa, thresholds(xa, c.bits, c.threshold)) / xa.shape[1])
         return h
 
     def _eve_aligned(self, eve: np.ndarray, keep: np.ndarray, alice_bits: np.ndarray, n_phases: int = 32) -> float:

@@ -110,7 +110,6 @@ def _ris_channels(cfg: ProbeConfig, rho: float, rng: np.random.Generator) -> tup
 
 def simulate_probes(cfg: ProbeConfig, rng: np.random.Generator) -> ProbeTrace:
     """Draw one probing session for ``cfg`` using ``rng`` (see the module docstring)."""
-    t = np.arange(cfg.n_probes) / cfg.probe_rate_hz
     n0 = snr_db_to_n0(cfg.snr_db)
     n0_e = snr_db_to_n0(cfg.snr_db if cfg.eve_snr_db is None else cfg.eve_snr_db)
     rho = float(spatial_correlation(cfg.eve_distance))
@@ -124,10 +123,11 @@ def simulate_probes(cfg: ProbeConfig, rng: np.random.Generator) -> ProbeTrace:
         return ProbeTrace(alice=h + noise(n0), bob=h + noise(n0), eve=h_e + noise(n0_e), rho=rho, config=cfg)
 
     fd = cfg.doppler_hz if cfg.mode == "mobile" else 0.0
-    # h at Alice's and Bob's measurement times share one realisation (same sinusoids)
-    both = jakes_process(np.concatenate([t, t + cfg.delay_s]), fd, rng, n_processes=2)
-    h_a, h_b = both[0, :t.size], both[0, t.size:]
-    h_e = correlated_process(h_b, both[1, t.size:], rho)
+    # Alice's and Bob's measurement times sample one realisation; Eve's mixes in an independent one
+    both = jakes_process(cfg.n_probes, 1.0 / cfg.probe_rate_hz, fd, rng, offsets_s=(0.0, cfg.delay_s),
+                         n_processes=2)
+    h_a, h_b = both[0, 0], both[0, 1]
+    h_e = correlated_process(h_b, both[1, 1], rho)
     if cfg.mode in ("mobile", "static"):
         return ProbeTrace(alice=h_a + noise(n0), bob=h_b + noise(n0), eve=h_e + noise(n0_e), rho=rho, config=cfg)
 

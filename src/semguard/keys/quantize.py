@@ -7,9 +7,10 @@
   independent (Alice announces the step publicly).
 * :func:`quantize`: multi-bit quantiser of the real and imaginary parts with equiprobable
   (empirical-quantile), mean or median thresholds, Gray-coded levels, and guard bands that drop
-  probes whose components fall within ``guard`` standard deviations of a threshold
-  (Mathur et al., "Radio-telepathy", MobiCom 2008; Jana et al., MobiCom 2009).  The probes kept
-  by both ends are agreed publicly (indices only).
+  components falling within ``guard`` of a threshold (Mathur et al., "Radio-telepathy", MobiCom
+  2008; Jana et al., MobiCom 2009).  The real and imaginary parts are dropped independently (one
+  ambiguous part does not cost the other); the components kept by both ends are agreed publicly
+  (indices only).
 """
 
 from __future__ import annotations
@@ -93,7 +94,7 @@ def thresholds(x: np.ndarray, bits: int, kind: str = "quantile") -> np.ndarray:
 
 @dataclass(frozen=True)
 class Quantized:
-    """Levels ``[T, D]`` (int) and the guard-band mask ``keep [T]`` (True: no component is ambiguous)."""
+    """Levels ``[T, D]`` (int) and the guard-band mask ``keep [T, D]`` (True: the component is not ambiguous)."""
 
     levels: np.ndarray
     keep: np.ndarray
@@ -104,8 +105,7 @@ def quantize(x: np.ndarray, bits: int = 1, *, guard: float = 0.0, kind: str = "q
              guard_unit: str = "sd") -> Quantized:
     """Quantise standardised components ``x [T, D]`` to ``2^bits`` levels per component.
 
-    A probe is dropped (``keep=False``) when any component lies within ``guard`` of one of its
-    thresholds, measured in that column's standard deviations (``guard_unit="sd"``) or in
+    A component is dropped (``keep=False``) when it lies within ``guard`` of one of its thresholds, measured in that column's standard deviations (``guard_unit="sd"``) or in
     probability mass of its empirical CDF (``"prob"``, quantile thresholds only: each threshold
     removes the same mass ``2 guard``, so outer levels keep ``1/L - guard`` and inner ones
     ``1/L - 2 guard`` instead of the strong skew a fixed width gives in the Gaussian tails).
@@ -125,9 +125,9 @@ def quantize(x: np.ndarray, bits: int = 1, *, guard: float = 0.0, kind: str = "q
     levels = (x[None, :, :] > th[:, None, :]).sum(axis=0)                 # [T, D]
     if guard_unit == "sd":
         dist = np.abs(x[None, :, :] - th[:, None, :]).min(axis=0)         # [T, D]
-        keep = (dist >= guard * x.std(axis=0, keepdims=True)).all(axis=1)
+        keep = dist >= guard * x.std(axis=0, keepdims=True)
     else:
         u = (np.argsort(np.argsort(x, axis=0), axis=0) + 0.5) / x.shape[0]  # empirical CDF (ranks)
         q = np.arange(1, 2 ** bits) / 2 ** bits
-        keep = (np.abs(u[None, :, :] - q[:, None, None]).min(axis=0) >= guard).all(axis=1)
+        keep = np.abs(u[None, :, :] - q[:, None, None]).min(axis=0) >= guard
     return Quantized(levels=levels.astype(np.int64), keep=keep, bits=bits)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,8 @@ from semguard.keys.nist import run_nist
 from semguard.keys.probing import MODES, ProbeConfig, simulate_probes
 
 __all__ = ["add_parser", "run", "keygen_rows"]
+
+log = logging.getLogger(__name__)
 
 
 def add_parser(subparsers: Any) -> None:
@@ -85,6 +88,10 @@ def run(args: argparse.Namespace) -> int:
     rows, keys = keygen_rows(args.snr_db, probes=args.probes, eve_distance=args.eve_distance, mode=mode,
                              doppler_hz=args.doppler_hz, probe_rate=args.probe_rate, baseline=args.baseline,
                              sessions=args.sessions, seed=args.seed)
+    if mode == "induced":
+        log.warning("induced randomness: an eavesdropper who hears both random transmissions at a comparable "
+                    "SNR learns the key up to one constant phase (see the 'Eve rot' column and "
+                    "induced_eve_snr in bench/keys.py); it protects only against a much weaker Eve")
     print(f"{'SNR dB':>7} {'mode':>8} {'ok':>5} {'bits':>7} {'b/probe':>8} {'b/s':>8} "
           f"{'KDR raw':>8} {'KDR rec':>8} {'Eve KDR':>8} {'Eve rot':>8}")
     for r in rows:

@@ -7,7 +7,7 @@
    counted as secret, plain SHA-256), on the same channel traces.
 2. Eve's KDR vs her distance in wavelengths (raw, and after the best constant rotation).
 3. NIST SP 800-22 on the concatenated final keys.
-4. PSNR of Bob and of eavesdroppers through the scrambling cipher, a learned-inversion Eve
+4. PSNR of Bob and of eavesdroppers through the scrambling and the mixing cipher, a learned-inversion Eve
    (fresh nonces vs nonce reuse), and the latency overhead of encryption.
 """
 
@@ -25,7 +25,7 @@ import torch
 
 import semguard
 from semguard.keys import BASELINE, KeyAgreement, ProbeConfig, adaptive_config, simulate_probes
-from semguard.keys.ciphers import KeySchedule, ScrambleCipher
+from semguard.keys.ciphers import KeySchedule, MixingCipher, ScrambleCipher
 from semguard.keys.fading import spatial_correlation
 from semguard.keys.eavesdrop import latency_overhead, link_psnr, train_inversion
 from semguard.keys.nist import run_nist
@@ -135,24 +135,27 @@ def semantic(args):
     key = KeySchedule(res.key).key(0)
     # Eve's PLKG key: the whole public pipeline replayed on her own (correlated) measurements
     eve_keys = {"plkg_key": KeySchedule(res.eve_key).key(0), "wrong_key": KeySchedule(os.urandom(32)).key(0)}
+    ciphers = {"scramble": ScrambleCipher(), "mixing": MixingCipher()}
     rows = []
-    for snr in (0.0, 5.0, 10.0, 15.0, 20.0):
-        r = link_psnr(codec, test, ch, snr, ScrambleCipher(), key, eve_keys, generator=torch.Generator().manual_seed(3))
-        rows.append({"snr_db": snr, **r})
-        print(rows[-1], flush=True)
+    for cname, cipher in ciphers.items():
+        for snr in (0.0, 5.0, 10.0, 15.0, 20.0):
+            r = link_psnr(codec, test, ch, snr, cipher, key, eve_keys, generator=torch.Generator().manual_seed(3))
+            rows.append({"cipher": cname, "snr_db": snr, **r})
+            print(rows[-1], flush=True)
     sampler_state = {"i": 0}
 
     def sampler(b):
         sampler_state["i"] += 1
         return photos(b, 32, sampler_state["i"], ["astronaut", "coffee", "rocket"])
 
-    inv = {}
-    for fresh in (True, False):
-        inv["fresh_nonce" if fresh else "nonce_reuse"] = train_inversion(
-            codec, ScrambleCipher(), key, sampler, test, ch, 20.0, fresh_nonce=fresh, seconds=args.inversion_seconds)
-        print(inv, flush=True)
-    lat = latency_overhead(codec, test, ch, 10.0, ScrambleCipher(), key)
-    print(lat, flush=True)
+    inv, lat = {}, {}
+    for cname, cipher in ciphers.items():
+        for fresh in (True, False):
+            inv[f"{cname}_{'fresh_nonce' if fresh else 'nonce_reuse'}"] = train_inversion(
+                codec, cipher, key, sampler, test, ch, 20.0, fresh_nonce=fresh, seconds=args.inversion_seconds)
+            print(inv, flush=True)
+        lat[cname] = latency_overhead(codec, test, ch, 10.0, cipher, key)
+        print(lat, flush=True)
     return {"codec": which, "psnr": rows, "learned_inversion": inv, "latency": lat}
 
 

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import semguard
-from semguard.keys.ciphers import (AesGcmLatentCipher, KeySchedule, ScrambleCipher, TamperError,
+from semguard.keys.ciphers import (AesGcmLatentCipher, KeySchedule, MixingCipher, ScrambleCipher, TamperError,
                                    dequantize_symbols, quantize_symbols)
 from semguard.keys.eavesdrop import link_psnr
 from semguard.keys.nist import monobit_pvalue, run_nist
@@ -45,6 +45,30 @@ def test_scrambler_inverts_keeps_power_and_depends_on_key_and_nonce():
     assert not torch.equal(y[0], sc.encrypt(x[1:2], KEY, NONCE)[0])             # fresh per block
 
 
+def test_mixing_cipher_inverts_keeps_power_mixes_amplitudes_and_keeps_noise_white():
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(4, 512, dtype=torch.complex64, generator=g) * torch.rand(4, 512, generator=g)  # uneven amplitudes
+    mc = MixingCipher()
+    assert mc.chunk(512) == 64 and mc.chunk(600) == 60
+    y = mc.encrypt(x, KEY, NONCE)
+    assert torch.allclose(mc.decrypt(y, KEY, NONCE), x, atol=1e-5)
+    assert torch.allclose(y.abs().square().mean(1), x.abs().square().mean(1), rtol=1e-4)
+    # unlike the scrambler, the amplitude set changes: every output mixes 64 inputs
+    assert (y.abs().sort(1).values - x.abs().sort(1).values).abs().mean() > 0.05
+    corr = lambda a: (a * x.conj()).sum().abs() / x.abs().square().sum()        # noqa: E731
+    assert corr(mc.decrypt(y, bytes(32), NONCE)) < 0.1 and corr(mc.decrypt(y, KEY, b"\x01" * 12)) < 0.1
+    # additive white noise of power N0 stays white with power N0 after Bob's decryption (unitary)
+    n0 = 0.1
+    noise = torch.randn(256, 512, dtype=torch.complex64, generator=g) * n0 ** 0.5
+    err = mc.decrypt(noise, KEY, NONCE)
+    assert float(err.abs().square().mean()) == pytest.approx(n0, rel=0.02)
+    cov = (err.T @ err.conj()) / err.shape[0]                                    # [n, n] sample covariance
+    off = cov - torch.diag(torch.diagonal(cov))
+    assert float(off.abs().max()) < 6 * n0 / 256 ** 0.5                          # no correlation beyond sampling error
+    with pytest.raises(ValueError, match="divisor in 8..64"):
+        mc.encrypt(torch.randn(1, 67, dtype=torch.complex64), KEY, NONCE)
+
+
 def test_key_schedule_rotates_and_hides_key():
     ks = KeySchedule(b"\x01" * 32)
     assert ks.key(0) != ks.key(1) and ks.key(0, "aead") != ks.key(0, "symbols") and len(ks.key(3)) == 32
@@ -58,10 +82,11 @@ def test_bob_decodes_as_without_encryption_on_a_fading_link():
     codec = semguard.build("codec", "adjscc", width=16)
     images = torch.rand(2, 3, 16, 16)
     ch = semguard.build("channel", "rayleigh")
-    out = link_psnr(codec, images, ch, 20.0, ScrambleCipher(), KEY, {"wrong": bytes(32)},
-                    generator=torch.Generator().manual_seed(1))
-    assert set(out) == {"bob_plain", "bob", "eve_no_key", "eve_wrong"}
-    assert all(np.isfinite(v) for v in out.values())
+    for cipher in (ScrambleCipher(), MixingCipher()):
+        out = link_psnr(codec, images, ch, 20.0, cipher, KEY, {"wrong": bytes(32)},
+                        generator=torch.Generator().manual_seed(1))
+        assert set(out) == {"bob_plain", "bob", "eve_no_key", "eve_wrong"}
+        assert all(np.isfinite(v) for v in out.values())
 
 
 def test_nist_monobit_cross_check_and_short_run():

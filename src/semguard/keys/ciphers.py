@@ -12,6 +12,11 @@
   flat-fading one-tap equaliser, so Bob decodes exactly as without encryption.
   It leaks the multiset of amplitudes ``{|x_i|}`` of each block (permutation- and
   phase-invariant), which an eavesdropper may learn from.
+* :class:`MixingCipher`: a secret unitary per block, ``P2 D2 F D1 P1`` (secret permutations
+  ``P``, secret phases ``D``, a unitary DFT ``F`` over chunks of up to 64 symbols).  Still
+  power-preserving and transparent to a one-tap equaliser on a block-fading channel (unitary:
+  white noise stays white at the same power), and every transmitted symbol is a secret
+  combination of many, so no amplitude set survives to learn from.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from torch import Tensor
 
-__all__ = ["hkdf", "KeySchedule", "TamperError", "AesGcmLatentCipher", "ScrambleCipher",
+__all__ = ["hkdf", "KeySchedule", "TamperError", "AesGcmLatentCipher", "ScrambleCipher", "MixingCipher",
            "quantize_symbols", "dequantize_symbols"]
 
 
@@ -139,3 +144,42 @@ class ScrambleCipher:
         out = torch.empty_like(symbols)
         out.scatter_(1, perm.to(symbols.device), unrot)
         return out
+
+
+class MixingCipher:
+    """Key-driven unitary mixing of analog symbols, fresh per block: scramble, DFT, scramble.
+
+    ``encrypt(x) = S2(F(S1(x)))`` where ``S1``/``S2`` are :class:`ScrambleCipher` passes under
+    two independent keystreams of ``(key, nonce)`` and ``F`` is the unitary (orthonormal) DFT over
+    consecutive chunks of ``chunk`` symbols (the largest divisor of ``n`` up to ``max_chunk``).
+    """
+
+    def __init__(self, max_chunk: int = 64) -> None:
+        if max_chunk < 2:
+            raise ValueError(f"max_chunk must be >= 2, got {max_chunk}")
+        self.max_chunk = max_chunk
+        self._scramble = ScrambleCipher()
+
+    def chunk(self, n: int) -> int:
+        """DFT size used for blocks of ``n`` symbols."""
+        c = max(d for d in range(1, min(n, self.max_chunk) + 1) if n % d == 0)
+        if c < 8:
+            raise ValueError(f"MixingCipher needs a block length with a divisor in 8..{self.max_chunk}; "
+                             f"{n} symbols have none (pad the block)")
+        return c
+
+    def _mix(self, z: Tensor, inverse: bool) -> Tensor:
+        b, n = z.shape
+        c = self.chunk(n)
+        f = torch.fft.ifft if inverse else torch.fft.fft
+        return f(z.reshape(b, n // c, c), dim=-1, norm="ortho").reshape(b, n)
+
+    def encrypt(self, symbols: Tensor, key: bytes, nonce: bytes) -> Tensor:
+        """``[B, n]`` complex -> mixed ``[B, n]`` complex (same power per block)."""
+        z = self._scramble.encrypt(symbols, key, b"mix1|" + nonce)
+        return self._scramble.encrypt(self._mix(z, inverse=False), key, b"mix2|" + nonce)
+
+    def decrypt(self, symbols: Tensor, key: bytes, nonce: bytes) -> Tensor:
+        """Inverse of :meth:`encrypt` with the same key and nonce."""
+        z = self._scramble.decrypt(symbols, key, b"mix2|" + nonce)
+        return self._scramble.decrypt(self._mix(z, inverse=True), key, b"mix1|" + nonce)

@@ -148,7 +148,10 @@ def semantic(args):
         sampler_state["i"] += 1
         return photos(b, 32, sampler_state["i"], ["astronaut", "coffee", "rocket"])
 
-    inv, lat = {}, {}
+    # control: an Eve whose input carries no information learns only the image prior
+    inv, lat = {"blind_control": train_inversion(codec, ScrambleCipher(), key, sampler, test, ch, 20.0, blind=True,
+                                                 seconds=args.inversion_seconds)}, {}
+    print(inv, flush=True)
     for cname, cipher in ciphers.items():
         for fresh in (True, False):
             inv[f"{cname}_{'fresh_nonce' if fresh else 'nonce_reuse'}"] = train_inversion(

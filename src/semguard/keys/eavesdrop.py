@@ -78,12 +78,15 @@ class _Inverter(nn.Module):
 
 def train_inversion(codec: nn.Module, cipher: Any, key: bytes, sampler: Callable[[int], Tensor],
                     test_images: Tensor, channel: Channel, snr_db: float, *, fresh_nonce: bool = True,
-                    seconds: float = 60.0, batch: int = 32, lr: float = 1e-3,
+                    seconds: float = 60.0, batch: int = 32, lr: float = 1e-3, blind: bool = False,
                     generator: torch.Generator | None = None) -> dict[str, float]:
     """Train Eve's front-end on known (image, intercepted ciphertext) pairs for ``seconds``.
 
     ``fresh_nonce=True`` is the scheme as designed (new permutation/phases every batch);
     ``False`` models nonce reuse (one fixed scrambling), which a linear layer can invert.
+    ``blind=True`` is the control: Eve's input is replaced by independent noise of the same
+    shape, so she can learn only the image prior (a mean latent); the leak of a cipher is Eve's
+    PSNR above this control, not above the no-key decode.
     Returns Eve's test PSNR after training, steps taken and the seconds used.
     """
     codec.eval()
@@ -97,6 +100,8 @@ def train_inversion(codec: nn.Module, cipher: Any, key: bytes, sampler: Callable
             x = codec.encode(imgs, snr_db)
             y, _ = channel(cipher.encrypt(x, key, _nonces(step + 1 if fresh_nonce else 0)), snr_db,
                            generator=generator)
+            if blind:
+                y = torch.randn(y.shape, dtype=y.dtype, generator=generator)
         loss = (eve(y) - x).abs().square().mean()
         opt.zero_grad()
         loss.backward()
@@ -107,6 +112,8 @@ def train_inversion(codec: nn.Module, cipher: Any, key: bytes, sampler: Callable
         nonce = _nonces(10**9 if fresh_nonce else 0)                      # a block never seen in training
         x = codec.encode(test_images, snr_db)
         y, st = channel(cipher.encrypt(x, key, nonce), snr_db, generator=generator)
+        if blind:
+            y = torch.randn(y.shape, dtype=y.dtype, generator=generator)
         x_hat = codec.decode(eve(y), st, **codec.decode_kwargs(test_images))
     log.info("learned-inversion Eve: %d steps in %.1f CPU-s", step, used)
     return {"psnr": psnr(test_images, x_hat), "steps": float(step), "cpu_seconds": used}

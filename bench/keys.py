@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 import semguard
+from semguard.data.photos import shipped_photos
 from semguard.keys import BASELINE, KeyAgreement, ProbeConfig, adaptive_config, simulate_probes
 from semguard.keys.ciphers import KeySchedule, MixingCipher, ScrambleCipher
 from semguard.keys.fading import spatial_correlation
@@ -126,6 +127,7 @@ def semantic(args):
     codec.eval()
     ch = semguard.build("channel", "rayleigh")
     test = photos(16, 32, 12345, ["chelsea"])
+    full = shipped_photos()
     # Alice's and Eve's PLKG keys from one session
     trace = simulate_probes(ProbeConfig(n_probes=4096, snr_db=30.0, probe_rate_hz=100.0, eve_distance=0.5),
                             np.random.default_rng(1))
@@ -157,7 +159,7 @@ def semantic(args):
             inv[f"{cname}_{'fresh_nonce' if fresh else 'nonce_reuse'}"] = train_inversion(
                 codec, cipher, key, sampler, test, ch, 20.0, fresh_nonce=fresh, seconds=args.inversion_seconds)
             print(inv, flush=True)
-        lat[cname] = latency_overhead(codec, test, ch, 10.0, cipher, key)
+        lat[cname] = latency_overhead(codec, full, ch, 10.0, cipher, key)   # whole 256x256 photos
         print(lat, flush=True)
     return {"codec": which, "psnr": rows, "learned_inversion": inv, "latency": lat}
 

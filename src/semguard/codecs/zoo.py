@@ -44,8 +44,8 @@ ZOO: dict[str, ZooEntry] = {
         "SNR-adaptive DeepJSCC (GDN + attention, width 96), cbr 1/6, 4000 steps on Debian photo crops "
         "over AWGN and Rayleigh at SNR -2..22 dB"),
     "adjscc-cbr1_12": ZooEntry(
-        "adjscc_cbr1_12.safetensors", "f3b9bc87bfdc5f65e80e5fb59d2438b4b7b946f2d32913a31ab4144eaaf70eab",
-        "SNR-adaptive DeepJSCC (GDN + attention, width 64), cbr 1/12, 2300 steps on Debian photo crops "
+        "adjscc_cbr1_12.safetensors", "5093aa18a33fc99e59a09847b18bea4c5a8283bbba023badbcfc5ef4028d415b",
+        "SNR-adaptive DeepJSCC (GDN + attention, width 64), cbr 1/12, 4000 steps on Debian photo crops "
         "over AWGN and Rayleigh at SNR -2..22 dB"),
     "task-fmnist": ZooEntry(
         "task_fmnist.safetensors", "7274aa124748af9483ebaf8ba738df0ee36271a4432b9303a3a68c3808748e5a",

@@ -99,11 +99,12 @@ def photos(n, size, seed, names):
     return torch.from_numpy(np.stack(out)).permute(0, 3, 1, 2).float() / 255.0
 
 
-def get_codec(train_seconds):
+def get_codec(train_seconds, name=None):
     try:
         from semguard.codecs import zoo
-        codec = zoo.pretrained(zoo.DEFAULT_IMAGE_CODEC)
-        return codec, f"zoo:{zoo.DEFAULT_IMAGE_CODEC}"
+        name = name or zoo.DEFAULT_IMAGE_CODEC
+        codec = zoo.pretrained(name)
+        return codec, f"zoo:{name}"
     except Exception as exc:  # noqa: BLE001 - report which codec was used
         print(f"no pretrained codec ({exc}); training a small deepjscc for {train_seconds}s")
     codec = semguard.build("codec", "deepjscc", cbr=1 / 6, width=32)
@@ -123,7 +124,7 @@ def get_codec(train_seconds):
 
 def semantic(args):
     torch.manual_seed(0)
-    codec, which = get_codec(args.train_seconds)
+    codec, which = get_codec(args.train_seconds, args.codec)
     codec.eval()
     ch = semguard.build("channel", "rayleigh")
     test = photos(16, 32, 12345, ["chelsea"])
@@ -172,6 +173,7 @@ def main():
     p.add_argument("--probes", type=int, default=4096)
     p.add_argument("--rate", type=float, default=100.0, help="probe rate in Hz (Doppler 100 Hz: f_d T = 100 / rate)")
     p.add_argument("--train-seconds", type=float, default=90.0)
+    p.add_argument("--codec", default=None, help="zoo name of the image codec (default: the default image codec)")
     p.add_argument("--inversion-seconds", type=float, default=60.0)
     p.add_argument("--skip-semantic", action="store_true")
     p.add_argument("--semantic-only", action="store_true", help="only the Bob-vs-Eve link figures")

@@ -40,8 +40,8 @@ class ZooEntry:
 
 ZOO: dict[str, ZooEntry] = {
     "adjscc-cbr1_6": ZooEntry(
-        "adjscc_cbr1_6.safetensors", "29584a3731bb8a8550816132fb296b2025be919402ef9acfb41468217d75b818",
-        "SNR-adaptive DeepJSCC (GDN + attention, width 96), cbr 1/6, 4000 steps on Debian photo crops "
+        "adjscc_cbr1_6.safetensors", "8ca336f3726f3a14d1a1906c255991407b5c76b04403e45d05651df5bb967060",
+        "SNR-adaptive DeepJSCC (GDN + attention, width 96), cbr 1/6, 6000 steps on Debian photo crops "
         "over AWGN and Rayleigh at SNR -2..22 dB"),
     "adjscc-cbr1_12": ZooEntry(
         "adjscc_cbr1_12.safetensors", "5093aa18a33fc99e59a09847b18bea4c5a8283bbba023badbcfc5ef4028d415b",

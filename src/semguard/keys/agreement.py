@@ -105,7 +105,7 @@ class KeyResult:
 
     Rates are secret bits per probe sent and per second at the probe rate;
     ``min_entropy_per_symbol`` is the estimate per kept quantised component (``bits`` at most); KDRs are fractions of
-    disagreeing bits (raw: after quantisation; reconciled: after BCH); ``eve_*`` use Eve's bits on
+    disagreeing bits (raw: after quantisation; reconciled: after Cascade or BCH); ``eve_*`` use Eve's bits on
     the same public positions.
     """
 
@@ -226,7 +226,10 @@ class KeyAgreement:
 
     def _min_entropy(self, xa: np.ndarray, kept_levels: np.ndarray) -> float:
         """Min-entropy per quantised component: the smaller of the IID most-common-value estimate
-        on the kept levels and the predictive estimate from the probe sequence's own past."""
+        on the kept levels and the predictive estimate from the probe sequence's own past.
+
+        The real and imaginary parts of a probe are treated as independent, which holds for
+        circularly symmetric fading (Rayleigh, the RIS sum, a uniform induced phase)."""
         c = self.config
         if c.entropy == "none":
             return float(c.bits)

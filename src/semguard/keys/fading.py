@@ -9,9 +9,10 @@ noise is ``CN(0, N0)`` with ``N0 = 10^(-snr_db/10)`` for unit-power pilots.
   ``CN(0, P_k)`` amplitudes on a frequency grid ``k df`` with ``P_k`` the spectrum's exact mass in
   bin ``k``, summed by one inverse FFT.  The marginal is exactly ``CN(0, 1)`` and the spectrum is
   continuous.  (A sum of a few dozen fixed sinusoids has the right *ensemble* correlation, but
-  one long realisation of it is a line spectrum that a linear predictor extrapolates almost
-  perfectly — far more predictable than a real channel, which would make every key-entropy
-  estimate on its traces meaningless.)
+  one long realisation of it is a line spectrum that a linear predictor extrapolates better than
+  the Jakes spectrum allows — an order-32 predictor left 0.26 of the variance at ``f_d T = 0.8``
+  where the Kolmogorov-Szego bound is 0.81 — which biases every key-entropy estimate made on
+  its traces.)
 * Spatial correlation: in an isotropic scattering field two antennas ``d`` apart see channels
   with correlation ``rho = J0(2 pi d / lambda)`` (Jakes 1974), so an eavesdropper's channel is
   ``h_E = rho h + sqrt(1 - rho^2) w`` with ``w`` an independent process of the same statistics.

@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 from semguard.knowledge.records import IntegrityError
 from semguard.knowledge.verify import derive_kb_id
 
-__all__ = ["SCHEMA", "connect", "create_db", "add_quarantine", "list_quarantine", "parse_genesis"]
+__all__ = ["SCHEMA", "connect", "transaction", "create_db", "add_quarantine", "list_quarantine", "parse_genesis"]
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
@@ -33,15 +34,27 @@ def connect(path: str | Path) -> sqlite3.Connection:
     return conn
 
 
+@contextmanager
+def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """``BEGIN IMMEDIATE`` (take the write lock now, so concurrent writers serialise), then
+    ``COMMIT`` on success or ``ROLLBACK`` on any exception, which is re-raised."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
 def create_db(path: str | Path, owner: bytes, salt: bytes) -> None:
     """Create the schema and the identity (owner key, salt, kb_id) in one transaction."""
     conn = connect(path)
     try:
         conn.executescript(SCHEMA)
-        conn.execute("BEGIN IMMEDIATE")
-        conn.executemany("INSERT INTO meta VALUES (?, ?)",
-                         [("owner", owner), ("salt", salt), ("kb_id", derive_kb_id(owner, salt).encode())])
-        conn.execute("COMMIT")
+        with transaction(conn):
+            conn.executemany("INSERT INTO meta VALUES (?, ?)",
+                             [("owner", owner), ("salt", salt), ("kb_id", derive_kb_id(owner, salt).encode())])
     finally:
         conn.close()
 

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Iterable
 from pathlib import Path
 
-from semguard.knowledge._db import connect
+from semguard.knowledge._db import connect, transaction
 from semguard.knowledge.keys import key_id, verify_signature
 from semguard.knowledge.ledger import (
     AnchorReceipt, AnchorRecord, anchor_digest, anchor_message, check_hash32, kb_id_bytes,
@@ -48,16 +48,11 @@ class LocalLedger:
         kb_id_bytes(kb_id)
         keys = [check_hash32("publisher key", k) for k in publishers]
         c = self.conn
-        c.execute("BEGIN IMMEDIATE")
-        try:
+        with transaction(c):
             if c.execute("SELECT 1 FROM ledger_kbs WHERE kb_id = ?", (kb_id,)).fetchone():
                 raise KnowledgeError(f"{self.path}: knowledge base {kb_id} already registered")
             c.execute("INSERT INTO ledger_kbs VALUES (?)", (kb_id,))
             c.executemany("INSERT INTO ledger_publishers VALUES (?, ?)", [(kb_id, k) for k in keys])
-            c.execute("COMMIT")
-        except BaseException:
-            c.execute("ROLLBACK")
-            raise
 
     def bind_publisher(self, kb_id: str, publisher: bytes, *, revoke: bool = False) -> None:
         """Authorise (or with ``revoke`` remove) one more publisher key of a registered ``kb_id``."""
@@ -96,8 +91,7 @@ class LocalLedger:
         if signature is None:
             raise SignatureError(f"{self.path}: a local anchor needs the publisher's Ed25519 signature")
         c = self.conn
-        c.execute("BEGIN IMMEDIATE")
-        try:
+        with transaction(c):
             self._require_registered(kb_id)
             if not self._authorised(kb_id, publisher):
                 raise UnauthorizedError(f"key {key_id(publisher)} is not an authorised publisher of {kb_id}")
@@ -109,10 +103,6 @@ class LocalLedger:
                 raise HistoryError(f"{kb_id}: version {version} skips versions (last anchored is {last})")
             cur = c.execute("INSERT INTO ledger_anchors (kb_id, version, root, log_root, publisher, signature) "
                             "VALUES (?, ?, ?, ?, ?, ?)", (kb_id, version, root, log_root, publisher, signature))
-            c.execute("COMMIT")
-        except BaseException:
-            c.execute("ROLLBACK")
-            raise
         rec = AnchorRecord(kb_id, version, root, log_root, publisher, key_id(publisher), int(cur.lastrowid))
         return AnchorReceipt(rec, anchor_digest(rec))
 

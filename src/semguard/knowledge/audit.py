@@ -13,6 +13,7 @@ import sqlite3
 import time
 from dataclasses import asdict, dataclass
 
+from semguard.knowledge._db import transaction
 from semguard.knowledge.access import Decision
 from semguard.knowledge.records import IntegrityError
 
@@ -44,18 +45,13 @@ def _row_hash(prev: bytes, row: AuditRow) -> bytes:
 def append_audit(conn: sqlite3.Connection, d: Decision) -> AuditRow:
     """Append decision ``d`` to the chain (own transaction)."""
     conn.execute(_TABLE)
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with transaction(conn):
         last = conn.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
         seq, prev = (last[0] + 1, bytes(last[1])) if last else (1, bytes(32))
         row = AuditRow(seq, time.time(), d.subject, d.obj, d.action, d.purpose, d.allowed, ",".join(d.rule))
         conn.execute("INSERT INTO audit VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                      (seq, row.ts, row.subject, row.obj, row.action, row.purpose, int(row.allowed),
                       row.rule, prev, _row_hash(prev, row)))
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
     return row
 
 

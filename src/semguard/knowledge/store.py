@@ -20,7 +20,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from semguard.knowledge import merkle
-from semguard.knowledge._db import add_quarantine, connect, create_db, list_quarantine, parse_genesis
+from semguard.knowledge._db import add_quarantine, connect, create_db, list_quarantine, parse_genesis, transaction
 from semguard.knowledge.keys import public_bytes, sign
 from semguard.knowledge.records import (
     EntryProof, Hello, HistoryError, IntegrityError, KnowledgeError, LogProof, PoisoningRejected,
@@ -246,8 +246,7 @@ class KnowledgeBase:
                 self._quarantine(public_bytes(key), reason, cand)
                 raise PoisoningRejected(f"update quarantined: {reason}")
         c = self.conn
-        c.execute("BEGIN IMMEDIATE")
-        try:
+        with transaction(c):
             self.refresh()  # another publisher may have committed since; build on the real head
             v = self.version
             man = self.manifest(v)
@@ -271,10 +270,6 @@ class KnowledgeBase:
             c.execute("INSERT INTO versions VALUES (?, ?)", (v + 1, json.dumps(rec.to_json())))
             if self.before_commit is not None:
                 self.before_commit()
-            c.execute("COMMIT")
-        except BaseException:
-            c.execute("ROLLBACK")
-            raise
         self.refresh()
         log.info("published version %d of %s (%d entries)", v + 1, self.kb_id, len(names))
         return rec

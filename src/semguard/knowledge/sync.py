@@ -12,6 +12,7 @@ import logging
 from dataclasses import dataclass
 
 from semguard.knowledge import merkle
+from semguard.knowledge._db import transaction
 from semguard.knowledge.records import (
     Hello, HistoryError, LogProof, PoisoningRejected, RollbackError, VersionRecord,
 )
@@ -140,8 +141,7 @@ def _append(reader: KnowledgeBase, records: list[VersionRecord], bundle: Bundle)
     if not records:
         return
     c = reader.conn
-    c.execute("BEGIN IMMEDIATE")
-    try:
+    with transaction(c):
         if c.execute("SELECT COUNT(*) FROM versions").fetchone()[0] != bundle.since:
             raise HistoryError("reader log changed during sync; retry")
         for rec in records:
@@ -150,10 +150,6 @@ def _append(reader: KnowledgeBase, records: list[VersionRecord], bundle: Bundle)
                           [(h, bundle.blobs[h]) for h in man.values() if h in bundle.blobs])
             c.executemany("INSERT INTO entries VALUES (?, ?, ?)", [(rec.version, k, h) for k, h in man.items()])
             c.execute("INSERT INTO versions VALUES (?, ?)", (rec.version, json.dumps(rec.to_json())))
-        c.execute("COMMIT")
-    except BaseException:
-        c.execute("ROLLBACK")
-        raise
     reader.refresh()
 
 

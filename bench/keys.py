@@ -57,16 +57,23 @@ def sweep(snrs, modes, sessions, probes, rate):
     return rows, keys
 
 
+def _eve_sessions(make_config, agreement, sessions, seed_tag):
+    """Means over ``sessions`` agreements on traces from ``make_config()`` of the rate and of
+    Eve's raw / best-rotation KDR and key match."""
+    res = [KeyAgreement(agreement).run(simulate_probes(make_config(), np.random.default_rng([s, seed_tag])),
+                                       np.random.default_rng(s)) for s in range(sessions)]
+    mean = lambda k: float(np.mean([getattr(r, k) for r in res]))  # noqa: E731
+    return {"kgr_bits_per_probe": mean("kgr_bits_per_probe"), "eve_kdr": mean("eve_kdr_raw"),
+            "eve_kdr_rotated": mean("eve_kdr_aligned"), "eve_key_match": mean("eve_key_match")}
+
+
 def eve_distance(distances, sessions, probes):
+    """Eve's KDR by her distance from Bob (mobile, 20 dB, the default 250 probes/s)."""
     rows = []
     for d in distances:
-        res = [KeyAgreement(adaptive_config(20.0)).run(
-            simulate_probes(ProbeConfig(n_probes=probes, snr_db=20.0, eve_distance=d), np.random.default_rng([s, 7])),
-            np.random.default_rng(s)) for s in range(sessions)]
-        rows.append({"distance_wavelengths": d, "rho": float(spatial_correlation(d)),
-                     "eve_kdr": float(np.mean([r.eve_kdr_raw for r in res])),
-                     "eve_kdr_rotated": float(np.mean([r.eve_kdr_aligned for r in res])),
-                     "eve_key_match": float(np.mean([r.eve_key_match for r in res]))})
+        r = _eve_sessions(lambda: ProbeConfig(n_probes=probes, snr_db=20.0, eve_distance=d),
+                          adaptive_config(20.0), sessions, 7)
+        rows.append({"distance_wavelengths": d, "rho": float(spatial_correlation(d)), **r})
         print(rows[-1], flush=True)
     return rows
 
@@ -75,13 +82,9 @@ def induced_eve_snr(eve_snrs, sessions, probes, rate, snr=20.0):
     """Induced randomness against an Eve who hears both random transmissions, by her SNR."""
     rows = []
     for es in eve_snrs:
-        res = [KeyAgreement(adaptive_config(snr, "induced")).run(
-            simulate_probes(ProbeConfig(n_probes=probes, snr_db=snr, eve_snr_db=es, mode="induced", probe_rate_hz=rate),
-                            np.random.default_rng([s, 11])), np.random.default_rng(s)) for s in range(sessions)]
-        rows.append({"snr_db": snr, "eve_snr_db": es, "kgr_bits_per_probe": float(np.mean([r.kgr_bits_per_probe for r in res])),
-                     "eve_kdr": float(np.mean([r.eve_kdr_raw for r in res])),
-                     "eve_kdr_rotated": float(np.mean([r.eve_kdr_aligned for r in res])),
-                     "eve_key_match": float(np.mean([r.eve_key_match for r in res]))})
+        r = _eve_sessions(lambda: ProbeConfig(n_probes=probes, snr_db=snr, eve_snr_db=es, mode="induced",
+                                              probe_rate_hz=rate), adaptive_config(snr, "induced"), sessions, 11)
+        rows.append({"snr_db": snr, "eve_snr_db": es, **r})
         print(rows[-1], flush=True)
     return rows
 

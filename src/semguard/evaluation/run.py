@@ -122,9 +122,9 @@ def run_main_job(out_dir: str | Path, cfg: RunConfig = RunConfig(), *, device: s
 
 
 def _text_part(store: ResultStore, cfg: RunConfig, base_cfg: dict[str, Any], say: Callable[[str], None]) -> None:
-    from semguard.baselines.text_link import TextDigitalLink
+    from semguard.baselines.text_link import TextDigitalLink, shipped_huffman
     from semguard.data.text import load_shipped
-    from semguard.evaluation.text_eval import eval_text, shipped_huffman, similarity_or_none
+    from semguard.evaluation.text_eval import eval_text, similarity_or_none
 
     model = build("codec", cfg.text_codec, pretrained=True)
     refs = load_shipped()[: cfg.text_sentences]

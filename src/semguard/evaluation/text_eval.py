@@ -7,10 +7,10 @@ from typing import Any
 
 import torch
 
-from semguard.baselines.text_link import TextDigitalLink, shipped_huffman
+from semguard.baselines.text_link import TextDigitalLink
 from semguard.evaluation.text_metrics import SentenceSimilarity, bleu_table
 
-__all__ = ["similarity_or_none", "eval_text", "shipped_huffman"]
+__all__ = ["similarity_or_none", "eval_text"]
 
 log = logging.getLogger(__name__)
 

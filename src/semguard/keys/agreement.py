@@ -79,8 +79,9 @@ BASELINE = AgreementConfig(bits=1, guard=0.0, guard_unit="sd", threshold="mean",
                            amplifier="sha256")
 
 
-#: (lowest probing SNR in dB, bits per component, guard band in CDF mass), best KGR per SNR band
-#: on the Jakes channel at f_d T = 0.4 and 0.8 (3 sessions x 2048 probes each, bench/keys.py)
+#: (lowest probing SNR in dB, bits per component, guard band in CDF mass): the best KGR per SNR band
+#: among 1-3 bits and 2-20 % guards in side-by-side KeyAgreement runs on mobile Jakes traces
+#: (f_d T = 0.4 and 0.8, 3 sessions x 2048 probes each); bench/keys.py reports the resulting rates
 QUANTIZER_TABLE: tuple[tuple[float, int, float], ...] = (
     (22.0, 2, 0.02),
     (13.0, 2, 0.05),

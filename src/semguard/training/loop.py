@@ -40,10 +40,20 @@ class TrainConfig:
     val_every: int = 1000
     val_snr_db: Sequence[float] = field(default_factory=lambda: (0.0, 10.0, 20.0))
     max_minutes: float | None = None  # stop (and checkpoint) after this much wall time
+    warmup: int = 0  # linear learning-rate warm-up steps (useful when fine-tuning trained weights)
+    bf16: bool = False  # forward pass under bfloat16 autocast (weights, optimiser, loss stay float32)
 
     def lr_at(self, step: int) -> float:
+        if step < self.warmup:
+            return self.lr * (step + 1) / self.warmup
         t = min(step / max(self.steps, 1), 1.0)
         return self.lr_min + 0.5 * (self.lr - self.lr_min) * (1 + math.cos(math.pi * t))
+
+
+def _as_float32(out: dict[str, Any]) -> dict[str, Any]:
+    """Real bfloat16 outputs of an autocast forward pass cast to float32 for the loss."""
+    return {k: v.float() if isinstance(v, torch.Tensor) and v.dtype == torch.bfloat16 else v
+            for k, v in out.items()}
 
 
 def _validate(codec: SemanticCodec, task: Task, channels: Sequence[tuple[str, Channel]],
@@ -104,8 +114,9 @@ def train(codec: SemanticCodec, task: Task, channels: Sequence[tuple[str, Channe
         source, target = source.to(device), target.to(device)
         snr = cfg.snr_min_db + (cfg.snr_max_db - cfg.snr_min_db) * torch.rand(cfg.batch, generator=gen)
         _, channel = channels[step % len(channels)]
-        out = codec(source, channel, snr.to(device), generator=chan_gen)
-        loss = task.loss(out, target)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
+            out = codec(source, channel, snr.to(device), generator=chan_gen)
+        loss = task.loss(_as_float32(out), target)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

@@ -1,0 +1,81 @@
+"""Training options: learning-rate warm-up, bfloat16 autocast, starting from exported weights."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from semguard import build
+from semguard.cli.main import main
+from semguard.codecs import zoo
+from semguard.data.images import CropSampler, list_images, load_image
+from semguard.training.loop import TrainConfig, train
+from semguard.training.tasks import ImageTask
+
+
+def test_warmup_then_cosine_by_hand() -> None:
+    cfg = TrainConfig(steps=100, lr=1e-3, lr_min=1e-5, warmup=10)
+    assert cfg.lr_at(0) == pytest.approx(1e-4)
+    assert cfg.lr_at(4) == pytest.approx(5e-4)
+    assert cfg.lr_at(9) == pytest.approx(1e-3)
+    # after warm-up the cosine runs on the global step: at step 50 it is half way down
+    assert cfg.lr_at(50) == pytest.approx(1e-5 + 0.5 * (1e-3 - 1e-5) * (1 + math.cos(math.pi / 2)))
+    assert cfg.lr_at(100) == pytest.approx(1e-5)
+    assert TrainConfig(steps=100, lr=1e-3).lr_at(0) == pytest.approx(1e-3)  # no warm-up by default
+
+
+def _photos(root: Path) -> Path:
+    rng = np.random.default_rng(0)
+    root.mkdir()
+    # smooth images (a ramp plus a little noise) so a few steps measurably lower the loss
+    yy, xx = np.mgrid[0:48, 0:64]
+    for i in range(3):
+        base = np.stack([xx * 2, yy * 3, (xx + yy) * 1.5], -1) + 30 * i
+        img = np.clip(base + rng.normal(0, 4, base.shape), 0, 255).astype(np.uint8)
+        Image.fromarray(img).save(root / f"{i}.png")
+    return root
+
+
+def test_bf16_training_keeps_float32_weights_and_learns_like_float32(tmp_path: Path) -> None:
+    imgs = [load_image(p) for p in list_images(_photos(tmp_path / "p"))]
+    task = ImageTask(CropSampler(imgs, crop=32, short_sides=(48,)), [imgs[0][:, :32, :32].float() / 255])
+    awgn = build("channel", "awgn")
+    g = torch.Generator().manual_seed(1234)
+    torch.manual_seed(0)
+    untrained = task.validate(build("codec", "adjscc", cbr=1 / 12, width=8), awgn, 20.0, torch.device("cpu"), g)
+    final = {}
+    for bf16 in (False, True):
+        torch.manual_seed(0)
+        codec = build("codec", "adjscc", cbr=1 / 12, width=8)
+        cfg = TrainConfig(steps=60, batch=8, lr=5e-3, bf16=bf16, val_every=60, ckpt_every=60, val_snr_db=(20.0,))
+        out = train(codec, task, [("awgn", awgn)], cfg, tmp_path / f"ck{bf16}", progress=False)
+        assert all(p.dtype == torch.float32 for p in codec.parameters())
+        final[bf16] = out["history"][-1]["awgn@20dB"]
+    assert final[False] > untrained + 3.0
+    assert final[True] > untrained + 3.0
+    assert abs(final[True] - final[False]) < 0.5  # same seed, same batches: bf16 only rounds the forward pass
+
+
+def test_init_from_exported_weights_and_config_mismatch(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    photos = _photos(tmp_path / "p")
+    base = ["train", "adjscc", "--data", str(photos), "--cbr", str(1 / 12), "--crop", "32", "--batch", "2",
+            "--val-every", "1", "--ckpt-every", "1", "--no-progress", "--threads", "1", "--steps", "1"]
+    w = tmp_path / "w.safetensors"
+    assert main(base + ["--width", "4", "--out", str(tmp_path / "a"), "--export", str(w)]) == 0
+    trained = zoo.load_weights(w)
+    # a fine-tuning run starts from exactly those weights (lr 0 keeps them)
+    w2 = tmp_path / "w2.safetensors"
+    assert main(base + ["--width", "4", "--out", str(tmp_path / "b"), "--init", str(w), "--lr", "0",
+                        "--export", str(w2)]) == 0
+    again = zoo.load_weights(w2)
+    for k, v in trained.state_dict().items():
+        assert torch.equal(v, again.state_dict()[k]), k
+    # a different width is refused with one line naming both configs
+    assert main(base + ["--width", "8", "--out", str(tmp_path / "c"), "--init", str(w)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--init" in err[0] and '"width": 4' in err[0] and '"width": 8' in err[0]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from safetensors import safe_open
 
 from semguard import build
 from semguard.cli.main import main
@@ -68,6 +70,11 @@ def test_init_from_exported_weights_and_config_mismatch(tmp_path: Path, capsys: 
     w = tmp_path / "w.safetensors"
     assert main(base + ["--width", "4", "--out", str(tmp_path / "a"), "--export", str(w)]) == 0
     trained = zoo.load_weights(w)
+    with safe_open(str(w), framework="pt") as f:
+        meta = f.metadata()
+    # the weights say how they were made: steps, data, channels and the whole training config
+    assert meta["trained_steps"] == "1" and meta["channels"] == "awgn,rayleigh"
+    assert json.loads(meta["train_config"])["bf16"] is False and json.loads(meta["train_config"])["steps"] == 1
     # a fine-tuning run starts from exactly those weights (lr 0 keeps them)
     w2 = tmp_path / "w2.safetensors"
     assert main(base + ["--width", "4", "--out", str(tmp_path / "b"), "--init", str(w), "--lr", "0",

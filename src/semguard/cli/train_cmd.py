@@ -12,6 +12,7 @@ import argparse
 import hashlib
 import json
 import logging
+from dataclasses import asdict
 from importlib import resources
 from pathlib import Path
 
@@ -187,7 +188,8 @@ def run(args: argparse.Namespace) -> int:
     if result["history"]:
         print("last validation:", json.dumps(result["history"][-1]))
     if args.export:
-        extra = {"trained_steps": str(result["step"]), "data": str(args.data)}
+        extra = {"trained_steps": str(result["step"]), "data": str(args.data), "channels": args.channels,
+                 "train_config": json.dumps(asdict(cfg))}
         if tok is not None:  # load_weights rebuilds the codec without it: ship it alongside
             tok_path = Path(args.export).parent / TOKENIZER_FILE
             tok_path.parent.mkdir(parents=True, exist_ok=True)

@@ -86,3 +86,18 @@ def test_init_from_exported_weights_and_config_mismatch(tmp_path: Path, capsys: 
     assert main(base + ["--width", "8", "--out", str(tmp_path / "c"), "--init", str(w)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--init" in err[0] and '"width": 4' in err[0] and '"width": 8' in err[0]
+
+
+def test_init_from_a_zoo_name(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    photos = _photos(tmp_path / "p")
+    w = tmp_path / "w.safetensors"
+    args = ["train", "adjscc", "--data", str(photos), "--cbr", str(1 / 12), "--width", "64", "--crop", "32",
+            "--steps", "0", "--no-progress", "--threads", "1", "--out", str(tmp_path / "a")]
+    assert main(args + ["--init", "adjscc-cbr1_12", "--export", str(w)]) == 0
+    shipped = zoo.pretrained("adjscc-cbr1_12").state_dict()
+    for k, v in zoo.load_weights(w).state_dict().items():
+        assert torch.equal(v, shipped[k]), k
+    capsys.readouterr()
+    assert main(args + ["--init", "no-such-weights", "--out", str(tmp_path / "b")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no-such-weights" in err[0]

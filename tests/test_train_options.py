@@ -31,6 +31,17 @@ def test_warmup_then_cosine_by_hand() -> None:
     assert TrainConfig(steps=100, lr=1e-3).lr_at(0) == pytest.approx(1e-3)  # no warm-up by default
 
 
+def test_channel_physics_stay_float32_under_bf16_autocast() -> None:
+    codec, awgn = build("codec", "adjscc", cbr=1 / 6, width=8), build("channel", "awgn")
+    x = torch.rand(8, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        sym = codec.encode(x, 10.0)
+        y, _ = awgn(sym, 10.0, generator=torch.Generator().manual_seed(1))
+    assert sym.dtype == y.dtype == torch.complex64
+    assert float(sym.abs().square().mean(1).min()) == pytest.approx(1.0, rel=1e-4)  # unit power per block
+    assert float((y - sym).abs().square().mean()) == pytest.approx(0.1, rel=0.03)  # N0 at 10 dB, 8192 samples
+
+
 def _photos(root: Path) -> Path:
     rng = np.random.default_rng(0)
     root.mkdir()

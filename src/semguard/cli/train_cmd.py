@@ -22,7 +22,7 @@ from semguard.cli.common import add_device_seed
 from semguard.codecs._text_tokenizer import TextTokenizer, train_wordpiece
 from semguard.codecs.base import SemanticCodec
 from semguard.codecs.deepsc import TOKENIZER_FILE, WEIGHTS_SHA256
-from semguard.codecs.zoo import ZOO, load_weights, save_weights
+from semguard.codecs.zoo import ZOO, load_weights, pretrained, save_weights
 from semguard.data.images import CropSampler
 from semguard.data.sources import image_source, labelled_source
 from semguard.data.text import TextCorpus, text_corpus
@@ -63,8 +63,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-resume", action="store_true", help="start afresh even if --out has a checkpoint")
     p.add_argument("--export", default=None, help="write final weights (safetensors) here")
     p.add_argument("--half", action="store_true", help="export weights as float16")
-    p.add_argument("--bf16", action="store_true", help="train under bfloat16 autocast (about 1.4x faster on "
-                   "CPUs with avx512_bf16; weights and optimiser stay float32, validation runs in float32)")
+    p.add_argument("--bf16", action="store_true", help="train under bfloat16 autocast (1.3-1.6x faster per "
+                   "step on CPUs with avx512_bf16, see bench/train_speed.py); weights, optimiser, channel "
+                   "and validation stay float32")
     p.add_argument("--init", default=None, help="start from the weights in this safetensors file or zoo name "
                    "(fine-tuning; must be the same codec and configuration); ignored when resuming")
     p.add_argument("--no-progress", action="store_true")
@@ -148,14 +149,9 @@ def _image_task(args: argparse.Namespace, codec: SemanticCodec) -> Task:
 
 def _init_from(codec: SemanticCodec, name: str, source: str) -> None:
     """Load ``source`` (a zoo name or safetensors file) into ``codec``; names and configs must match."""
-    if source in ZOO:
-        entry = ZOO[source]
-        path = Path(str(resources.files("semguard.codecs") / "weights" / entry.file))
-        init = load_weights(path, sha256=entry.sha256)
-    else:
-        init = load_weights(source)
-    if json.dumps(init.config, sort_keys=True) != json.dumps(codec.config, sort_keys=True) or \
-            type(init) is not type(codec):
+    init = pretrained(source) if source in ZOO else load_weights(source)
+    if type(init) is not type(codec) or \
+            json.dumps(init.config, sort_keys=True) != json.dumps(codec.config, sort_keys=True):
         raise ValueError(f"--init {source}: its codec config {json.dumps(init.config)} differs from "
                          f"{name} {json.dumps(codec.config)}; pass matching --cbr/--width")
     codec.load_state_dict(init.state_dict())
@@ -176,9 +172,9 @@ def run(args: argparse.Namespace) -> int:
     if args.init:
         _init_from(codec, args.codec, args.init)
     channels = [(name, build("channel", name).to(device)) for name in args.channels.split(",") if name]
-    cfg = TrainConfig(bf16=args.bf16, warmup=args.warmup, steps=args.steps, batch=args.batch, lr=args.lr, snr_min_db=args.snr_min,
-                      snr_max_db=args.snr_max, seed=args.seed, ckpt_every=args.ckpt_every,
-                      val_every=args.val_every, max_minutes=args.max_minutes,
+    cfg = TrainConfig(steps=args.steps, batch=args.batch, lr=args.lr, warmup=args.warmup, bf16=args.bf16,
+                      snr_min_db=args.snr_min, snr_max_db=args.snr_max, seed=args.seed,
+                      ckpt_every=args.ckpt_every, val_every=args.val_every, max_minutes=args.max_minutes,
                       val_snr_db=tuple(float(v) for v in args.val_snr.split(",") if v.strip()))
     n_params = sum(p.numel() for p in codec.parameters())
     print(f"training {args.codec} ({n_params / 1e3:.0f}k parameters, config {json.dumps(codec.config)}) "

@@ -4,8 +4,9 @@ interleaved in one run so the ratio survives a noisy machine.
     python bench/train_speed.py [--out bench-train-speed.json] [--threads 1] [--repeats 3]
                                 [--models deepjscc:32 adjscc:64 adjscc:96]
 
-One step = forward through AWGN at 10 dB, MSE, backward, Adam, on a batch of 32 64x64 crops (the
-training recipe's shape).  Reports the median milliseconds per step of each setting and the ratio.
+One step is the training loop's own ``train_step``: forward through AWGN at 10 dB, MSE, backward,
+Adam, on a batch of 32 64x64 crops (the training recipe's shape).  Reports the median milliseconds
+per step of each setting and the ratio.
 """
 
 from __future__ import annotations
@@ -21,12 +22,17 @@ import torch
 from torch.nn import functional as F
 
 from semguard.registry import build
+from semguard.training.loop import train_step
 
 log = logging.getLogger("bench.train_speed")
 
 
+def _mse(out: dict[str, torch.Tensor], target: torch.Tensor) -> torch.Tensor:
+    return F.mse_loss(out["x_hat"], target)
+
+
 def step_times(codec: torch.nn.Module, bf16: bool, steps: int, *, batch: int = 32, crop: int = 64) -> list[float]:
-    """Seconds per training step (after two warm-up steps) of ``codec`` with or without bf16 autocast."""
+    """Seconds per :func:`~semguard.training.loop.train_step` (after two warm-up steps), bf16 or not."""
     channel = build("channel", "awgn")
     opt = torch.optim.Adam(codec.parameters(), lr=1e-3)
     gen = torch.Generator().manual_seed(0)
@@ -35,12 +41,7 @@ def step_times(codec: torch.nn.Module, bf16: bool, steps: int, *, batch: int = 3
     times = []
     for i in range(steps + 2):
         t0 = time.perf_counter()
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            out = codec(x, channel, snr, generator=gen)
-        loss = F.mse_loss(out["x_hat"].float(), x)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        train_step(codec, _mse, opt, x, x, channel, snr, bf16=bf16, generator=gen)
         if i >= 2:
             times.append(time.perf_counter() - t0)
     return times

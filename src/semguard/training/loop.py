@@ -7,12 +7,13 @@ import json
 import logging
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
+from torch import Tensor
 from tqdm.auto import tqdm
 
 from semguard.channels.base import Channel
@@ -20,7 +21,7 @@ from semguard.codecs.base import SemanticCodec
 from semguard.training.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from semguard.training.tasks import Task
 
-__all__ = ["TrainConfig", "train"]
+__all__ = ["TrainConfig", "train", "train_step"]
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,20 @@ def _as_float32(out: dict[str, Any]) -> dict[str, Any]:
     """Real bfloat16 outputs of an autocast forward pass cast to float32 for the loss."""
     return {k: v.float() if isinstance(v, torch.Tensor) and v.dtype == torch.bfloat16 else v
             for k, v in out.items()}
+
+
+def train_step(codec: SemanticCodec, loss_fn: Callable[[dict[str, Any], Tensor], Tensor],
+               opt: torch.optim.Optimizer, source: Tensor, target: Tensor, channel: Channel, snr_db: Tensor, *,
+               bf16: bool = False, generator: torch.Generator | None = None) -> Tensor:
+    """One optimiser step: forward through ``channel`` (under bfloat16 autocast with ``bf16``), the
+    loss in float32, backward, ``opt.step()``.  Returns the detached loss."""
+    with torch.autocast(source.device.type, dtype=torch.bfloat16, enabled=bf16):
+        out = codec(source, channel, snr_db, generator=generator)
+    loss = loss_fn(_as_float32(out), target)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    return loss.detach()
 
 
 def _validate(codec: SemanticCodec, task: Task, channels: Sequence[tuple[str, Channel]],
@@ -114,14 +129,10 @@ def train(codec: SemanticCodec, task: Task, channels: Sequence[tuple[str, Channe
         source, target = source.to(device), target.to(device)
         snr = cfg.snr_min_db + (cfg.snr_max_db - cfg.snr_min_db) * torch.rand(cfg.batch, generator=gen)
         _, channel = channels[step % len(channels)]
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
-            out = codec(source, channel, snr.to(device), generator=chan_gen)
-        loss = task.loss(_as_float32(out), target)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        loss = train_step(codec, task.loss, opt, source, target, channel, snr.to(device), bf16=cfg.bf16,
+                          generator=chan_gen)
         step += 1
-        lval = float(loss.detach())
+        lval = float(loss)
         running = lval if running is None else 0.98 * running + 0.02 * lval
         bar.update(1)
         bar.set_postfix(loss=f"{running:.4g}", lr=f"{cfg.lr_at(step):.2g}")

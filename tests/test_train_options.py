@@ -112,3 +112,17 @@ def test_init_from_a_zoo_name(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert main(args + ["--init", "no-such-weights", "--out", str(tmp_path / "b")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "no-such-weights" in err[0]
+
+
+def test_residual_flag_reaches_the_exported_config(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    photos = _photos(tmp_path / "p")
+    w = tmp_path / "w.safetensors"
+    args = ["train", "adjscc", "--data", str(photos), "--cbr", str(1 / 12), "--width", "4", "--crop", "32",
+            "--steps", "2", "--batch", "2", "--no-progress", "--threads", "1", "--out", str(tmp_path / "a")]
+    assert main(args + ["--residual", "--export", str(w)]) == 0
+    assert zoo.load_weights(w).config["residual"] is True
+    capsys.readouterr()
+    bad = ["train", "task", "--data", "fashion-mnist", "--residual", "--steps", "0", "--out", str(tmp_path / "t")]
+    assert main(bad) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--residual" in err[0] and "task" in err[0]

@@ -42,6 +42,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default="runs/train", help="checkpoint folder (default: runs/train)")
     p.add_argument("--cbr", type=float, default=None, help="bandwidth ratio for image codecs, e.g. 0.1667")
     p.add_argument("--width", type=int, default=None, help="hidden width (deepsc: d_model)")
+    p.add_argument("--residual", action="store_true",
+                   help="image codecs: identity shortcuts around the stride-1 stages")
     p.add_argument("--n-symbols", type=int, default=None, help="channel uses per source (task codec)")
     p.add_argument("--steps", type=int, default=10_000)
     p.add_argument("--batch", type=int, default=32)
@@ -81,6 +83,10 @@ def _codec_kwargs(args: argparse.Namespace) -> dict[str, object]:
         kw["width"] = args.width
     if args.n_symbols is not None:
         kw["n_symbols"] = args.n_symbols
+    if args.residual:
+        if args.codec not in ("deepjscc", "adjscc"):
+            raise ValueError(f"--residual applies to the image codecs (deepjscc, adjscc), not {args.codec}")
+        kw["residual"] = True
     return kw
 
 

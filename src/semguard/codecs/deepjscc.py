@@ -7,6 +7,11 @@ Image Transmission", IEEE TCCN 2019 — five 5x5 conv layers with PReLU, two of 
 layer (Xu et al., "Wireless Image Transmission Using Deep Source Channel Coding With Attention
 Modules", IEEE TCSVT 2021), so one set of weights serves a whole SNR range.
 
+``residual=True`` adds an identity shortcut around each stride-1 stage (two in the encoder, two
+in the decoder), so a stage learns a correction to its input.  It costs no parameters and one
+addition per stage; trained the same way, it raised PSNR on the shipped photos by 1-2.4 dB
+(see the README's training notes for the side-by-side figures).
+
 The encoder downsamples by 4 and emits ``2c`` real channels, i.e. ``c = 48 cbr`` complex
 symbols per 4x4 RGB patch (``cbr = n / (3 H W)``).
 """
@@ -38,18 +43,21 @@ def latent_channels(cbr: float) -> int:
 
 
 class _Stage(nn.Module):
-    """conv -> [GDN] -> PReLU -> [SNR attention]."""
+    """conv -> [GDN] -> PReLU -> [SNR attention], plus the input when ``residual``."""
 
-    def __init__(self, conv: nn.Module, ch: int, *, gdn: bool, inverse: bool, attention: bool) -> None:
+    def __init__(self, conv: nn.Module, ch: int, *, gdn: bool, inverse: bool, attention: bool,
+                 residual: bool = False) -> None:
         super().__init__()
+        self.residual = residual
         self.conv = conv
         self.norm = GDN(ch, inverse=inverse) if gdn else nn.Identity()
         self.act = nn.PReLU(ch)
         self.af = SNRAttention(ch) if attention else None
 
     def forward(self, x: Tensor, snr_db: Tensor) -> Tensor:
-        x = self.act(self.norm(self.conv(x)))
-        return self.af(x, snr_db) if self.af is not None else x
+        y = self.act(self.norm(self.conv(x)))
+        y = self.af(y, snr_db) if self.af is not None else y
+        return x + y if self.residual else y
 
 
 class DeepJSCC(SemanticCodec):
@@ -61,17 +69,21 @@ class DeepJSCC(SemanticCodec):
         gdn: GDN/IGDN normalisation after each hidden conv.
         snr_adaptive: SNR attention modules (encoder: average SNR; decoder: the block's
             post-equalisation SNR from its CSI).
+        residual: identity shortcuts around the stride-1 stages (``x + stage(x)``).
     """
 
     output_key = "x_hat"
 
     def __init__(self, *, cbr: float = 1 / 6, width: int = 64, gdn: bool = False,
-                 snr_adaptive: bool = False) -> None:
+                 snr_adaptive: bool = False, residual: bool = False) -> None:
         super().__init__()
         c = latent_channels(cbr)
         self.c = c
         self.config = {"cbr": cbr, "width": width, "gdn": gdn, "snr_adaptive": snr_adaptive}
+        if residual:  # recorded only when set, so older weight files keep their exact config
+            self.config["residual"] = True
         w, kw = width, {"gdn": gdn, "attention": snr_adaptive}
+        res = {**kw, "residual": residual}
 
         def conv(i: int, o: int, s: int) -> nn.Module:
             return nn.Conv2d(i, o, 5, stride=s, padding=2)
@@ -82,14 +94,14 @@ class DeepJSCC(SemanticCodec):
         self.enc = nn.ModuleList([
             _Stage(conv(3, w, 2), w, inverse=False, **kw),
             _Stage(conv(w, w, 2), w, inverse=False, **kw),
-            _Stage(conv(w, w, 1), w, inverse=False, **kw),
-            _Stage(conv(w, w, 1), w, inverse=False, **kw),
+            _Stage(conv(w, w, 1), w, inverse=False, **res),
+            _Stage(conv(w, w, 1), w, inverse=False, **res),
         ])
         self.enc_out = conv(w, 2 * c, 1)
         self.dec = nn.ModuleList([
             _Stage(tconv(2 * c, w, 1), w, inverse=True, **kw),
-            _Stage(tconv(w, w, 1), w, inverse=True, **kw),
-            _Stage(tconv(w, w, 1), w, inverse=True, **kw),
+            _Stage(tconv(w, w, 1), w, inverse=True, **res),
+            _Stage(tconv(w, w, 1), w, inverse=True, **res),
             _Stage(tconv(w, w, 2), w, inverse=True, **kw),
         ])
         self.dec_out = tconv(w, 3, 2)
@@ -144,12 +156,14 @@ class DeepJSCC(SemanticCodec):
 
 
 @register("codec", "deepjscc")
-def deepjscc(*, cbr: float = 1 / 6, width: int = 32, gdn: bool = False, snr_adaptive: bool = False) -> DeepJSCC:
+def deepjscc(*, cbr: float = 1 / 6, width: int = 32, gdn: bool = False, snr_adaptive: bool = False,
+             residual: bool = False) -> DeepJSCC:
     """Bourtsoulatze et al. 2019 (PReLU, no normalisation, SNR-unaware)."""
-    return DeepJSCC(cbr=cbr, width=width, gdn=gdn, snr_adaptive=snr_adaptive)
+    return DeepJSCC(cbr=cbr, width=width, gdn=gdn, snr_adaptive=snr_adaptive, residual=residual)
 
 
 @register("codec", "adjscc")
-def adjscc(*, cbr: float = 1 / 6, width: int = 96, gdn: bool = True, snr_adaptive: bool = True) -> DeepJSCC:
+def adjscc(*, cbr: float = 1 / 6, width: int = 96, gdn: bool = True, snr_adaptive: bool = True,
+           residual: bool = False) -> DeepJSCC:
     """SNR-adaptive DeepJSCC with GDN and attention modules (ADJSCC-style)."""
-    return DeepJSCC(cbr=cbr, width=width, gdn=gdn, snr_adaptive=snr_adaptive)
+    return DeepJSCC(cbr=cbr, width=width, gdn=gdn, snr_adaptive=snr_adaptive, residual=residual)

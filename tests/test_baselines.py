@@ -12,7 +12,8 @@ import torch
 from skimage import data, transform
 
 from semguard.baselines import (MCS, LdpcLink, best_mcs, block_capacity_bits, capacity_bits,
-                                codeword_layout, encode_at_budget)
+                                codeword_layout, encode_at_budget, estimate_bler)
+from semguard.baselines.mcs import awgn_threshold_db, best_mcs_fading, success_probability
 from semguard.baselines._image import decode_image, encode_image, to_uint8
 from semguard.baselines.link import bits_to_bytes, bytes_to_bits
 from semguard.baselines.phy import post_equalization
@@ -209,3 +210,46 @@ def test_bad_input_is_a_clear_error(photo):
         cap(photo, "awgn", 10.0, 1000)
     with pytest.raises(ValueError, match="snr_db"):
         link(photo, AWGN(), float("nan"), 1000)
+
+
+_TABLE = (MCS(2, Fraction(1, 3)), MCS(4, Fraction(1, 2)), MCS(8, Fraction(5, 6)))  # fast Monte Carlo
+
+
+def test_awgn_threshold_is_the_first_error_free_grid_point():
+    mcs, n_cw = MCS(4, Fraction(1, 2)), 96
+    thr = awgn_threshold_db(mcs, n_cw, num_codewords=32)
+    limit = 10 * math.log10(2 ** 2 - 1)  # 16QAM-1/2 carries 2 bits: Shannon limit 4.77 dB
+    assert limit <= thr <= limit + 6  # a 96-bit code is a few dB from the limit
+    assert estimate_bler(mcs, thr, n_cw, num_codewords=32).errors == 0
+    assert thr - 0.5 < limit or estimate_bler(mcs, thr - 0.5, n_cw, num_codewords=32, stop_after_errors=1).errors > 0
+
+
+def test_success_probability_matches_rayleigh_outage():
+    # one fade per block: success iff |h|^2 SNR >= threshold, P = exp(-thr / SNR) for |h|^2 ~ Exp(1)
+    lay = codeword_layout(MCS(2, Fraction(1, 3)), 96)
+    for snr_db, thr_db in ((10.0, 2.0), (20.0, 12.5), (5.0, 6.0)):
+        p = success_probability(Rayleigh(), snr_db, lay, thr_db, draws=8000)
+        expected = math.exp(-10 ** ((thr_db - snr_db) / 10))
+        assert p == pytest.approx(expected, abs=4 * math.sqrt(expected * (1 - expected) / 8000) + 1e-3)
+    assert success_probability(AWGN(), 3.0, lay, 2.5) == 1.0 and success_probability(AWGN(), 2.0, lay, 2.5) == 0.0
+    assert success_probability(Rayleigh(), 10.0, lay, math.inf) == 0.0
+
+
+def test_fading_amc_backs_off_and_agrees_with_awgn_amc():
+    n = 96
+
+    def payload(lay):  # quality grows with the payload, as an image codec's does
+        return float(lay.payload_bits)
+
+    for snr_db in (6.0, 30.0):  # on AWGN both rules take the largest payload that decodes
+        assert best_mcs_fading(AWGN(), snr_db, n, payload, 0.0, table=_TABLE, num_codewords=32) == \
+            best_mcs(snr_db, n, table=_TABLE, num_codewords=32)
+    awgn_choice = best_mcs(30.0, n, table=_TABLE, num_codewords=32)
+    fading_choice = best_mcs_fading(Rayleigh(), 30.0, n, payload, 0.0, table=_TABLE, num_codewords=32)
+    # 256QAM-5/6 (640 payload bits) needs 23.5 dB here: at 30 dB average it is lost in the ~20% of
+    # fades with |h|^2 < 10^-0.65; with quality = payload and nothing lost it is still the best bet
+    # (0.8 * 640 > 192 bits of 16QAM-1/2), but not when a loss costs 10^4 (16QAM-1/2, needing
+    # 7.5 dB, is lost in ~0.5% of fades)
+    assert awgn_choice == MCS(8, Fraction(5, 6))
+    cautious = best_mcs_fading(Rayleigh(), 30.0, n, payload, -1e4, table=_TABLE, num_codewords=32)
+    assert cautious.spectral_efficiency < fading_choice.spectral_efficiency <= awgn_choice.spectral_efficiency

@@ -10,13 +10,17 @@ the image is lost and the receiver shows flat grey 0.5.  Otherwise the received 
 decoded by Pillow (trailing padding is ignored by both codecs; the file length is carried by
 the RIFF header for WebP and the EOI marker for JPEG).
 
-The MCS is fixed (``mcs="16QAM-1/2"``) or chosen per call by :func:`~semguard.baselines.mcs.best_mcs`
-from the SNR the transmitter is told (``mcs="auto"``): on block-fading channels that is the
-average SNR, since the transmitter has no CSI, so deep fades make the link fail.
+The MCS is fixed (``mcs="16QAM-1/2"``) or chosen per call (``mcs="auto"``) from the SNR the
+transmitter is told.  Over AWGN, :func:`~semguard.baselines.mcs.best_mcs` takes the largest
+payload whose image error is below the target.  On block-fading channels the transmitter knows
+only the average SNR (no CSI), so :func:`~semguard.baselines.mcs.best_mcs_fading` takes the MCS
+with the best expected PSNR of this batch, trading rate against the outage probability of deep
+fades; the images are still lost whenever a fade is deeper than the chosen MCS survives.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from typing import Any
 
@@ -24,10 +28,11 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from semguard.baselines._image import check_call, decode_image, from_uint8, grey, pil_format, to_uint8
+from semguard.baselines._image import (check_call, decode_image, encode_image, from_uint8, grey, pil_format,
+                                      to_uint8)
 from semguard.baselines.capacity import encode_at_budget
-from semguard.baselines.mcs import best_mcs
-from semguard.baselines.phy import MAX_CW_BITS, MCS, codeword_layout, get_phy, post_equalization
+from semguard.baselines.mcs import best_mcs, best_mcs_fading
+from semguard.baselines.phy import MAX_CW_BITS, MCS, CodewordLayout, codeword_layout, get_phy, post_equalization
 from semguard.channels.base import Channel
 from semguard.registry import register
 
@@ -56,7 +61,8 @@ class LdpcLink:
 
     Args:
         fmt: ``"webp"`` or ``"jpeg"``.
-        mcs: ``"auto"`` (AMC by :func:`best_mcs` at the given average SNR), an :class:`MCS`,
+        mcs: ``"auto"`` (AMC: :func:`best_mcs` on AWGN, :func:`best_mcs_fading` on fading
+            channels, both at the given average SNR), an :class:`MCS`,
             or its name such as ``"QPSK-1/2"``.
         max_cw_bits: longest LDPC codeword in coded bits.
         num_iter: BP decoder iterations.
@@ -81,6 +87,7 @@ class LdpcLink:
         self.num_iter = num_iter
         self.target_image_error = target_image_error
         self.bler_codewords = bler_codewords
+        self._quality: dict[tuple[str, int], tuple[int | None, float]] = {}
 
     def __repr__(self) -> str:
         mcs = "auto" if self.mcs is None else self.mcs.name
@@ -94,16 +101,46 @@ class LdpcLink:
                         target_image_error=self.target_image_error,
                         num_codewords=self.bler_codewords, num_iter=self.num_iter)
 
+    def _compress(self, pixels: np.ndarray, image: Tensor, payload_bits: int) -> tuple[bytes, int | None, float]:
+        """(file, quality, PSNR dB of its decode against ``image``) at ``payload_bits``.  The quality
+        and PSNR are cached per (image, payload), so a sweep's AMC searches the qualities once."""
+        key = (hashlib.sha256(pixels.tobytes()).hexdigest(), payload_bits)
+        if key in self._quality:
+            quality, value = self._quality[key]
+            return (encode_image(pixels, self.fmt, quality) if quality is not None else b""), quality, value
+        data, quality = encode_at_budget(pixels, self.fmt, payload_bits)
+        h, w = pixels.shape[:2]
+        x_hat = from_uint8(decode_image(data, h, w)[None], image[None])[0] if data else grey(1, h, w, image[None])[0]
+        value = -10.0 * float(np.log10(max(float((x_hat.float() - image.float()).square().mean()), 1e-10)))
+        self._quality[key] = (quality, value)
+        return data, quality, value
+
+    def _choose_fading_mcs(self, images: Tensor, pixels: np.ndarray, channel: Channel, snr_db: float,
+                           n_symbols: int) -> MCS:
+        b, _, height, width = images.shape
+
+        def mean_psnr(lay: CodewordLayout) -> float:
+            return float(np.mean([self._compress(pixels[i], images[i], lay.payload_bits)[2] for i in range(b)]))
+
+        lost = grey(b, height, width, images)
+        mse_lost = (lost.float() - images.float()).square().flatten(1).mean(1).clamp_min(1e-10)
+        return best_mcs_fading(channel, snr_db, n_symbols, mean_psnr, float((-10 * torch.log10(mse_lost)).mean()),
+                               max_cw_bits=self.max_cw_bits, num_codewords=self.bler_codewords,
+                               num_iter=self.num_iter)
+
     def __call__(self, images: Tensor, channel: Channel, snr_db: float, n_symbols: int, *,
                  generator: torch.Generator | None = None) -> dict[str, Any]:
         check_call(images, channel, snr_db, n_symbols)
         b, _, height, width = images.shape
-        mcs = self.choose_mcs(snr_db, n_symbols)
+        pixels = to_uint8(images)
+        if self.mcs is None and channel.fading:
+            mcs = self._choose_fading_mcs(images, pixels, channel, snr_db, n_symbols)
+        else:
+            mcs = self.choose_mcs(snr_db, n_symbols)
         lay = codeword_layout(mcs, n_symbols, self.max_cw_bits)  # ValueError if n is too small
         phy = get_phy(mcs.bits_per_symbol, lay.n_cw, lay.k, self.num_iter)
 
-        pixels = to_uint8(images)
-        files = [encode_at_budget(pixels[i], self.fmt, lay.payload_bits) for i in range(b)]
+        files = [self._compress(pixels[i], images[i], lay.payload_bits)[:2] for i in range(b)]
         payload = torch.stack([bytes_to_bits(data, lay.payload_bits, generator=generator)
                                for data, _ in files]).reshape(b, lay.num_cw, lay.k)
 

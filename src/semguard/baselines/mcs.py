@@ -11,21 +11,34 @@ usually zero, i.e. "no codeword error in 128 at this SNR".  MCSs whose spectral 
 above capacity).  The waterfall of a ~2000-bit LDPC code is steep (about one decade per
 0.3-0.5 dB), so a zero-error run is a reasonable (slightly optimistic) proxy for the required
 BLER; the link therefore fails now and then near a switching point, as real AMC does.
+
+On fading channels the transmitter knows only the average SNR and the fading statistics, and a
+rule made for AWGN picks rates that deep fades break (its quality then *falls* as the average
+SNR rises).  :func:`best_mcs_fading` instead picks the MCS with the highest *expected* quality:
+``P(success) * quality + (1 - P(success)) * quality_lost``.  ``P(success)`` is a Monte-Carlo
+link abstraction: fading draws of the channel itself, each codeword's effective SNR by mutual
+information (``2^mean(log2(1 + |h|^2 SNR)) - 1`` over its symbols, the MIESM mapping of
+system-level simulators), and success when every codeword's effective SNR reaches the MCS's
+AWGN threshold (:func:`awgn_threshold_db`: the lowest grid SNR at which ``num_codewords``
+simulated codewords all decode).
 """
 
 from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 
 import torch
 
-from semguard.baselines.phy import MAX_CW_BITS, MCS, codeword_layout, get_phy, post_equalization
+from semguard.baselines.phy import MAX_CW_BITS, MCS, CodewordLayout, codeword_layout, get_phy, post_equalization
 from semguard.channels.awgn import AWGN
+from semguard.channels.base import Channel
 
-__all__ = ["MCS_TABLE", "BlerEstimate", "estimate_bler", "best_mcs", "clear_bler_cache"]
+__all__ = ["MCS_TABLE", "BlerEstimate", "estimate_bler", "best_mcs", "clear_bler_cache", "awgn_threshold_db",
+           "success_probability", "best_mcs_fading"]
 
 log = logging.getLogger(__name__)
 
@@ -49,12 +62,14 @@ class BlerEstimate:
 
 
 _BLER_CACHE: dict[tuple, BlerEstimate] = {}
+_SUCCESS_CACHE: dict[tuple, float] = {}
 _WARNED: set[tuple[float, int]] = set()
 
 
 def clear_bler_cache() -> None:
-    """Forget every cached BLER estimate."""
+    """Forget every cached BLER estimate and fading success probability."""
     _BLER_CACHE.clear()
+    _SUCCESS_CACHE.clear()
 
 
 def estimate_bler(mcs: MCS, snr_db: float, n_cw: int, *, num_codewords: int = 128,
@@ -114,14 +129,7 @@ def best_mcs(snr_db: float, n_symbols: int, *, table: tuple[MCS, ...] = MCS_TABL
         if snr_grid_db <= 0:
             raise ValueError(f"snr_grid_db must be > 0 or None, got {snr_grid_db}")
         snr_db = math.floor(snr_db / snr_grid_db + 1e-9) * snr_grid_db
-    layouts = []
-    for mcs in table:
-        try:
-            layouts.append(codeword_layout(mcs, n_symbols, max_cw_bits))
-        except ValueError:
-            continue
-    if not layouts:
-        raise ValueError(f"n_symbols={n_symbols} is too small for any MCS in the table")
+    layouts = _layouts(table, n_symbols, max_cw_bits)
     layouts.sort(key=lambda lay: (-lay.payload_bits, lay.mcs.bits_per_symbol))
     cap = math.log2(1.0 + 10.0 ** (snr_db / 10.0))
     for lay in layouts:
@@ -142,3 +150,81 @@ def best_mcs(snr_db: float, n_symbols: int, *, table: tuple[MCS, ...] = MCS_TABL
     log.warning("AMC at %.2f dB, n=%d: no MCS meets image error %.2f; using the most robust, %s",
                 snr_db, n_symbols, target_image_error, fallback.name)
     return fallback
+
+
+def _layouts(table: tuple[MCS, ...], n_symbols: int, max_cw_bits: int) -> list[CodewordLayout]:
+    layouts = []
+    for mcs in table:
+        try:
+            layouts.append(codeword_layout(mcs, n_symbols, max_cw_bits))
+        except ValueError:
+            continue
+    if not layouts:
+        raise ValueError(f"n_symbols={n_symbols} is too small for any MCS in the table")
+    return layouts
+
+
+def awgn_threshold_db(mcs: MCS, n_cw: int, *, grid_db: float = 0.5, num_codewords: int = 128,
+                      seed: int = 0, num_iter: int = 20, max_margin_db: float = 10.0) -> float:
+    """The lowest SNR (dB, on a ``grid_db`` grid at or above the Shannon limit of ``m R``) at which
+    ``num_codewords`` simulated ``n_cw``-bit codewords of ``mcs`` all decode over AWGN; ``inf`` when
+    none does within ``max_margin_db`` of the limit.  Failing points stop at their first error."""
+    if grid_db <= 0:
+        raise ValueError(f"grid_db must be > 0, got {grid_db}")
+    limit = 10.0 * math.log10(2.0 ** mcs.spectral_efficiency - 1.0)
+    snr = math.ceil(limit / grid_db - 1e-9) * grid_db
+    while snr <= limit + max_margin_db:
+        est = estimate_bler(mcs, snr, n_cw, num_codewords=num_codewords, stop_after_errors=1, seed=seed,
+                            num_iter=num_iter)
+        if est.errors == 0:
+            return snr
+        snr += grid_db
+    return math.inf
+
+
+def success_probability(channel: Channel, snr_db: float, layout: CodewordLayout, threshold_db: float, *,
+                        draws: int = 256, seed: int = 0) -> float:
+    """P(every codeword of ``layout`` decodes) at average ``snr_db``, by MIESM over ``draws`` fading
+    draws of ``channel`` (perfect-CSI SNR ``|h|^2 SNR`` per symbol; codewords are contiguous).
+    Cached in memory per (channel, SNR, layout, threshold, draws, seed)."""
+    if draws < 1:
+        raise ValueError(f"draws must be >= 1, got {draws}")
+    if not math.isfinite(threshold_db):
+        return 0.0
+    key = (repr(channel), round(float(snr_db), 4), layout, round(float(threshold_db), 4), draws, seed)
+    if key in _SUCCESS_CACHE:
+        return _SUCCESS_CACHE[key]
+    state = channel.sample_state(draws, layout.n_symbols, snr_db, generator=torch.Generator().manual_seed(seed))
+    per_cw = layout.n_cw // layout.mcs.bits_per_symbol
+    gain = state.h[:, : layout.num_cw * per_cw].abs().to(torch.float64).square()
+    mi = torch.log2(1.0 + gain * 10.0 ** (snr_db / 10.0)).reshape(draws, layout.num_cw, per_cw).mean(-1)
+    ok = (mi >= math.log2(1.0 + 10.0 ** (threshold_db / 10.0))).all(dim=-1)
+    _SUCCESS_CACHE[key] = float(ok.double().mean())
+    return _SUCCESS_CACHE[key]
+
+
+def best_mcs_fading(channel: Channel, snr_db: float, n_symbols: int, quality: Callable[[CodewordLayout], float],
+                    quality_lost: float, *, table: tuple[MCS, ...] = MCS_TABLE, max_cw_bits: int = MAX_CW_BITS,
+                    num_codewords: int = 128, seed: int = 0, num_iter: int = 20, draws: int = 256) -> MCS:
+    """The MCS maximising expected quality at average ``snr_db`` on a fading ``channel``.
+
+    ``quality(layout)`` is what the receiver gets when the block decodes (e.g. the mean PSNR of the
+    images compressed to ``layout.payload_bits``; the transmitter knows its own source), and
+    ``quality_lost`` what it gets when a codeword fails.  MCSs that never succeed are skipped; if
+    none ever does, the most robust one is returned.
+    """
+    layouts = _layouts(table, n_symbols, max_cw_bits)
+    best, best_value = min(layouts, key=lambda lay: lay.payload_bits), -math.inf
+    for lay in layouts:
+        thr = awgn_threshold_db(lay.mcs, lay.n_cw, num_codewords=num_codewords, seed=seed, num_iter=num_iter)
+        p = success_probability(channel, snr_db, lay, thr, draws=draws, seed=seed)
+        if p == 0.0:
+            continue
+        value = p * quality(lay) + (1.0 - p) * quality_lost
+        log.debug("fading AMC at %.2f dB: %s threshold %.1f dB, P(success) %.3f, expected %.3f",
+                  snr_db, lay.mcs.name, thr, p, value)
+        if value > best_value:
+            best, best_value = lay, value
+    log.info("fading AMC at %.2f dB, n=%d: %s (expected quality %.3f)", snr_db, n_symbols, best.mcs.name,
+             best_value)
+    return best.mcs

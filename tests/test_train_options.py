@@ -102,7 +102,7 @@ def test_init_from_exported_weights_and_config_mismatch(tmp_path: Path, capsys: 
 def test_init_from_a_zoo_name(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     photos = _photos(tmp_path / "p")
     w = tmp_path / "w.safetensors"
-    args = ["train", "adjscc", "--data", str(photos), "--cbr", str(1 / 12), "--width", "64", "--crop", "32",
+    args = ["train", "adjscc", "--data", str(photos), "--cbr", str(1 / 12), "--width", "64", "--residual", "--crop", "32",
             "--steps", "0", "--no-progress", "--threads", "1", "--out", str(tmp_path / "a")]
     assert main(args + ["--init", "adjscc-cbr1_12", "--export", str(w)]) == 0
     shipped = zoo.pretrained("adjscc-cbr1_12").state_dict()

@@ -44,8 +44,9 @@ ZOO: dict[str, ZooEntry] = {
         "SNR-adaptive DeepJSCC (GDN + attention, width 64), cbr 1/6, 16500 bf16 steps on Debian photo crops "
         "over AWGN (2/3 of steps) and Rayleigh at SNR -2..22 dB"),
     "adjscc-cbr1_12": ZooEntry(
-        "adjscc_cbr1_12.safetensors", "8a26f8b54eca851bd0e11210c73095037626933ae57701c9fe26e4643e25e902",
-        "SNR-adaptive DeepJSCC (GDN + attention, width 64), cbr 1/12, 7500 bf16 steps on Debian photo crops "
+        "adjscc_cbr1_12.safetensors", "f939252700a6b5271c2d553a823befa8e10213d39473f85a519426c07e7c026c",
+        "SNR-adaptive DeepJSCC (GDN + attention + residual stages, width 64), cbr 1/12, 7500 bf16 steps on "
+        "Debian photo crops "
         "over AWGN (2/3 of steps) and Rayleigh at SNR -2..22 dB"),
     "task-fmnist": ZooEntry(
         "task_fmnist.safetensors", "7274aa124748af9483ebaf8ba738df0ee36271a4432b9303a3a68c3808748e5a",

@@ -34,6 +34,7 @@ from semguard.baselines.capacity import encode_at_budget
 from semguard.baselines.mcs import best_mcs, best_mcs_fading
 from semguard.baselines.phy import MAX_CW_BITS, MCS, CodewordLayout, codeword_layout, get_phy, post_equalization
 from semguard.channels.base import Channel
+from semguard.evaluation.metrics import psnr
 from semguard.registry import register
 
 __all__ = ["LdpcLink", "bytes_to_bits", "bits_to_bytes"]
@@ -110,8 +111,8 @@ class LdpcLink:
             return (encode_image(pixels, self.fmt, quality) if quality is not None else b""), quality, value
         data, quality = encode_at_budget(pixels, self.fmt, payload_bits)
         h, w = pixels.shape[:2]
-        x_hat = from_uint8(decode_image(data, h, w)[None], image[None])[0] if data else grey(1, h, w, image[None])[0]
-        value = -10.0 * float(np.log10(max(float((x_hat.float() - image.float()).square().mean()), 1e-10)))
+        x_hat = from_uint8(decode_image(data, h, w)[None], image[None]) if data else grey(1, h, w, image[None])
+        value = float(psnr(x_hat, image[None])[0])
         self._quality[key] = (quality, value)
         return data, quality, value
 
@@ -122,9 +123,8 @@ class LdpcLink:
         def mean_psnr(lay: CodewordLayout) -> float:
             return float(np.mean([self._compress(pixels[i], images[i], lay.payload_bits)[2] for i in range(b)]))
 
-        lost = grey(b, height, width, images)
-        mse_lost = (lost.float() - images.float()).square().flatten(1).mean(1).clamp_min(1e-10)
-        return best_mcs_fading(channel, snr_db, n_symbols, mean_psnr, float((-10 * torch.log10(mse_lost)).mean()),
+        lost = float(psnr(grey(b, height, width, images), images).mean())
+        return best_mcs_fading(channel, snr_db, n_symbols, mean_psnr, lost,
                                max_cw_bits=self.max_cw_bits, num_codewords=self.bler_codewords,
                                num_iter=self.num_iter)
 

@@ -9,7 +9,7 @@ Modules", IEEE TCSVT 2021), so one set of weights serves a whole SNR range.
 
 ``residual=True`` adds an identity shortcut around each stride-1 stage (two in the encoder, two
 in the decoder), so a stage learns a correction to its input.  It costs no parameters and one
-addition per stage; trained the same way, it raised PSNR on the shipped photos by 1-2.4 dB
+addition per stage; trained the same way, it raised PSNR on the shipped photos by 0.9-2.4 dB
 (see the README's training notes for the side-by-side figures).
 
 The encoder downsamples by 4 and emits ``2c`` real channels, i.e. ``c = 48 cbr`` complex

@@ -26,7 +26,7 @@ from semguard.channels import AWGN
 from semguard.data import shipped_photos
 from semguard.data.images import CropSampler
 from semguard.data.sources import image_source
-from semguard.evaluation.metrics import psnr
+from semguard.evaluation.image_eval import eval_codec
 from semguard.registry import build
 from semguard.training.loop import TrainConfig, train
 from semguard.training.tasks import ImageTask
@@ -50,19 +50,6 @@ def parse_variant(spec: str) -> tuple[str, dict[str, object]]:
     return name, kw
 
 
-@torch.no_grad()
-def shipped_psnr(codec: torch.nn.Module, snrs: tuple[float, ...] = EVAL_SNR_DB) -> list[float]:
-    """Mean per-image PSNR (dB) of ``codec`` on the shipped photos over AWGN, fixed noise seed."""
-    x, channel = shipped_photos(), AWGN()
-    codec.eval()
-    out = []
-    for snr in snrs:
-        gen = torch.Generator().manual_seed(0)
-        x_hat = codec(x, channel, torch.full((x.shape[0],), snr), generator=gen)["x_hat"]
-        out.append(float(psnr(x_hat, x).mean()))
-    return out
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--out", default="bench-architecture.json")
@@ -79,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
             build("codec", name, cbr=1 / 6, width=args.width, **kw)
     except (ValueError, KeyError, TypeError) as e:
         p.error(str(e))
-    img = image_source("debian-photos")
+    img, photos = image_source("debian-photos"), shipped_photos()
     rows = []
     for spec, name, kw in variants:
         torch.manual_seed(0)
@@ -95,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         row = {"variant": spec, "codec": name, "config": codec.config,
                "params": sum(q.numel() for q in codec.parameters()), "steps": args.steps, "minutes": minutes,
                "val_psnr_db": [val[f"awgn@{s:g}dB"] for s in EVAL_SNR_DB],
-               "shipped_psnr_db": shipped_psnr(codec)}
+               "shipped_psnr_db": [eval_codec(codec, photos, AWGN(), s)["psnr"] for s in EVAL_SNR_DB]}
         rows.append(row)
         log.info("%-32s %6.1f min  validation %s  shipped photos %s", spec, minutes,
                  " / ".join(f"{v:.2f}" for v in row["val_psnr_db"]),

@@ -19,16 +19,12 @@ import time
 from pathlib import Path
 
 import torch
-from torch.nn import functional as F
 
 from semguard.registry import build
 from semguard.training.loop import train_step
+from semguard.training.tasks import ImageTask
 
 log = logging.getLogger("bench.train_speed")
-
-
-def _mse(out: dict[str, torch.Tensor], target: torch.Tensor) -> torch.Tensor:
-    return F.mse_loss(out["x_hat"], target)
 
 
 def step_times(codec: torch.nn.Module, bf16: bool, steps: int, *, batch: int = 32, crop: int = 64) -> list[float]:
@@ -41,7 +37,7 @@ def step_times(codec: torch.nn.Module, bf16: bool, steps: int, *, batch: int = 3
     times = []
     for i in range(steps + 2):
         t0 = time.perf_counter()
-        train_step(codec, _mse, opt, x, x, channel, snr, bf16=bf16, generator=gen)
+        train_step(codec, ImageTask.loss, opt, x, x, channel, snr, bf16=bf16, generator=gen)
         if i >= 2:
             times.append(time.perf_counter() - t0)
     return times

@@ -88,7 +88,8 @@ class LdpcLink:
         self.num_iter = num_iter
         self.target_image_error = target_image_error
         self.bler_codewords = bler_codewords
-        self._quality: dict[tuple[str, int], tuple[int | None, float]] = {}
+        self._quality: dict[tuple[str, int], int | None] = {}  # (image sha256, payload bits) -> quality
+        self._psnr: dict[tuple[str, int], float] = {}
 
     def __repr__(self) -> str:
         mcs = "auto" if self.mcs is None else self.mcs.name
@@ -102,26 +103,33 @@ class LdpcLink:
                         target_image_error=self.target_image_error,
                         num_codewords=self.bler_codewords, num_iter=self.num_iter)
 
-    def _compress(self, pixels: np.ndarray, image: Tensor, payload_bits: int) -> tuple[bytes, int | None, float]:
-        """(file, quality, PSNR dB of its decode against ``image``) at ``payload_bits``.  The quality
-        and PSNR are cached per (image, payload), so a sweep's AMC searches the qualities once."""
+    def _compress(self, pixels: np.ndarray, payload_bits: int) -> tuple[bytes, int | None]:
+        """:func:`encode_at_budget` with its quality search cached per (image, payload): a sweep
+        searches each image's qualities once, then re-encodes the found quality."""
         key = (hashlib.sha256(pixels.tobytes()).hexdigest(), payload_bits)
         if key in self._quality:
-            quality, value = self._quality[key]
-            return (encode_image(pixels, self.fmt, quality) if quality is not None else b""), quality, value
-        data, quality = encode_at_budget(pixels, self.fmt, payload_bits)
-        h, w = pixels.shape[:2]
-        x_hat = from_uint8(decode_image(data, h, w)[None], image[None]) if data else grey(1, h, w, image[None])
-        value = float(psnr(x_hat, image[None])[0])
-        self._quality[key] = (quality, value)
-        return data, quality, value
+            quality = self._quality[key]
+            return (encode_image(pixels, self.fmt, quality) if quality is not None else b""), quality
+        data, self._quality[key] = encode_at_budget(pixels, self.fmt, payload_bits)
+        return data, self._quality[key]
+
+    def _psnr_at(self, pixels: np.ndarray, image: Tensor, payload_bits: int) -> float:
+        """PSNR (dB) of ``image`` compressed to ``payload_bits`` and decoded error-free (cached): what
+        the fading AMC expects from an MCS; only that path pays for the decode."""
+        key = (hashlib.sha256(pixels.tobytes()).hexdigest(), payload_bits)
+        if key not in self._psnr:
+            data, _ = self._compress(pixels, payload_bits)
+            h, w = pixels.shape[:2]
+            x_hat = from_uint8(decode_image(data, h, w)[None], image[None]) if data else grey(1, h, w, image[None])
+            self._psnr[key] = float(psnr(x_hat, image[None])[0])
+        return self._psnr[key]
 
     def _choose_fading_mcs(self, images: Tensor, pixels: np.ndarray, channel: Channel, snr_db: float,
                            n_symbols: int) -> MCS:
         b, _, height, width = images.shape
 
         def mean_psnr(lay: CodewordLayout) -> float:
-            return float(np.mean([self._compress(pixels[i], images[i], lay.payload_bits)[2] for i in range(b)]))
+            return float(np.mean([self._psnr_at(pixels[i], images[i], lay.payload_bits) for i in range(b)]))
 
         lost = float(psnr(grey(b, height, width, images), images).mean())
         return best_mcs_fading(channel, snr_db, n_symbols, mean_psnr, lost,
@@ -140,7 +148,7 @@ class LdpcLink:
         lay = codeword_layout(mcs, n_symbols, self.max_cw_bits)  # ValueError if n is too small
         phy = get_phy(mcs.bits_per_symbol, lay.n_cw, lay.k, self.num_iter)
 
-        files = [self._compress(pixels[i], images[i], lay.payload_bits)[:2] for i in range(b)]
+        files = [self._compress(pixels[i], lay.payload_bits) for i in range(b)]
         payload = torch.stack([bytes_to_bits(data, lay.payload_bits, generator=generator)
                                for data, _ in files]).reshape(b, lay.num_cw, lay.k)
 

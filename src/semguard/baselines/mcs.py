@@ -70,6 +70,7 @@ def clear_bler_cache() -> None:
     """Forget every cached BLER estimate and fading success probability."""
     _BLER_CACHE.clear()
     _SUCCESS_CACHE.clear()
+    _MI_LAST.clear()
 
 
 def estimate_bler(mcs: MCS, snr_db: float, n_cw: int, *, num_codewords: int = 128,
@@ -182,6 +183,20 @@ def awgn_threshold_db(mcs: MCS, n_cw: int, *, grid_db: float = 0.5, num_codeword
     return math.inf
 
 
+_MI_LAST: dict[tuple, torch.Tensor] = {}  # one entry: the fading draws every MCS of a call shares
+
+
+def _symbol_mi(channel: Channel, snr_db: float, n_symbols: int, draws: int, seed: int) -> torch.Tensor:
+    """``log2(1 + |h|^2 SNR)`` per symbol, ``[draws, n_symbols]`` float64, for ``draws`` fading draws
+    of ``channel``; the last result is kept, so the MCSs compared at one SNR share one draw."""
+    key = (repr(channel), round(float(snr_db), 4), n_symbols, draws, seed)
+    if key not in _MI_LAST:
+        state = channel.sample_state(draws, n_symbols, snr_db, generator=torch.Generator().manual_seed(seed))
+        _MI_LAST.clear()
+        _MI_LAST[key] = torch.log2(1.0 + state.h.abs().to(torch.float64).square() * 10.0 ** (snr_db / 10.0))
+    return _MI_LAST[key]
+
+
 def success_probability(channel: Channel, snr_db: float, layout: CodewordLayout, threshold_db: float, *,
                         draws: int = 256, seed: int = 0) -> float:
     """P(every codeword of ``layout`` decodes) at average ``snr_db``, by MIESM over ``draws`` fading
@@ -192,14 +207,12 @@ def success_probability(channel: Channel, snr_db: float, layout: CodewordLayout,
     if not math.isfinite(threshold_db):
         return 0.0
     key = (repr(channel), round(float(snr_db), 4), layout, round(float(threshold_db), 4), draws, seed)
-    if key in _SUCCESS_CACHE:
-        return _SUCCESS_CACHE[key]
-    state = channel.sample_state(draws, layout.n_symbols, snr_db, generator=torch.Generator().manual_seed(seed))
-    per_cw = layout.n_cw // layout.mcs.bits_per_symbol
-    gain = state.h[:, : layout.num_cw * per_cw].abs().to(torch.float64).square()
-    mi = torch.log2(1.0 + gain * 10.0 ** (snr_db / 10.0)).reshape(draws, layout.num_cw, per_cw).mean(-1)
-    ok = (mi >= math.log2(1.0 + 10.0 ** (threshold_db / 10.0))).all(dim=-1)
-    _SUCCESS_CACHE[key] = float(ok.double().mean())
+    if key not in _SUCCESS_CACHE:
+        per_cw = layout.n_cw // layout.mcs.bits_per_symbol
+        mi = _symbol_mi(channel, snr_db, layout.n_symbols, draws, seed)[:, : layout.num_cw * per_cw]
+        mi = mi.reshape(draws, layout.num_cw, per_cw).mean(-1)
+        ok = (mi >= math.log2(1.0 + 10.0 ** (threshold_db / 10.0))).all(dim=-1)
+        _SUCCESS_CACHE[key] = float(ok.double().mean())
     return _SUCCESS_CACHE[key]
 
 

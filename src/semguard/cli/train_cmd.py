@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import inspect
 import json
 import logging
 from dataclasses import asdict
@@ -26,7 +27,7 @@ from semguard.codecs.zoo import ZOO, load_weights, pretrained, save_weights
 from semguard.data.images import CropSampler
 from semguard.data.sources import image_source, labelled_source
 from semguard.data.text import TextCorpus, text_corpus
-from semguard.registry import available, build
+from semguard.registry import available, build, get
 from semguard.training.loop import TrainConfig, train
 from semguard.training.tasks import ClassifyTask, ImageTask, Task, TextTask
 from semguard.utils import resolve_device, seed_everything
@@ -84,8 +85,9 @@ def _codec_kwargs(args: argparse.Namespace) -> dict[str, object]:
     if args.n_symbols is not None:
         kw["n_symbols"] = args.n_symbols
     if args.residual:
-        if args.codec not in ("deepjscc", "adjscc"):
-            raise ValueError(f"--residual applies to the image codecs (deepjscc, adjscc), not {args.codec}")
+        takes = [n for n in available("codec") if "residual" in inspect.signature(get("codec", n)).parameters]
+        if args.codec not in takes:
+            raise ValueError(f"--residual applies to the codecs that take it ({', '.join(takes)}), not {args.codec}")
         kw["residual"] = True
     return kw
 

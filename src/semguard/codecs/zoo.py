@@ -42,13 +42,11 @@ ZOO: dict[str, ZooEntry] = {
     "adjscc-cbr1_6": ZooEntry(
         "adjscc_cbr1_6.safetensors", "4a4a3197c518925b3131db82b9e7b51f5f49f138ea29d907f3909cd02b26bb2c",
         "SNR-adaptive DeepJSCC (GDN + attention + residual stages, width 64), cbr 1/6, 22000 bf16 steps on "
-        "Debian photo crops "
-        "over AWGN (2/3 of steps) and Rayleigh at SNR -2..22 dB"),
+        "Debian photo crops over AWGN (2/3 of steps) and Rayleigh at SNR -2..22 dB"),
     "adjscc-cbr1_12": ZooEntry(
         "adjscc_cbr1_12.safetensors", "f939252700a6b5271c2d553a823befa8e10213d39473f85a519426c07e7c026c",
         "SNR-adaptive DeepJSCC (GDN + attention + residual stages, width 64), cbr 1/12, 7500 bf16 steps on "
-        "Debian photo crops "
-        "over AWGN (2/3 of steps) and Rayleigh at SNR -2..22 dB"),
+        "Debian photo crops over AWGN (2/3 of steps) and Rayleigh at SNR -2..22 dB"),
     "task-fmnist": ZooEntry(
         "task_fmnist.safetensors", "7274aa124748af9483ebaf8ba738df0ee36271a4432b9303a3a68c3808748e5a",
         "Fashion-MNIST task codec, 16 complex symbols per image, AWGN and Rayleigh at SNR -2..22 dB"),

@@ -42,7 +42,8 @@ class ImageTask:
         x = self.sampler.sample(size, generator)
         return x, x
 
-    def loss(self, out: dict[str, Any], target: Tensor) -> Tensor:
+    @staticmethod
+    def loss(out: dict[str, Any], target: Tensor) -> Tensor:
         return F.mse_loss(out["x_hat"], target)
 
     @torch.no_grad()

@@ -2,11 +2,13 @@
 held-out validation photos and on the shipped evaluation photos, side by side in one JSON.
 
     python bench/architecture.py [--out bench-architecture.json] [--steps 4000] [--threads 1]
+                                 [--crop 64 --batch 32]
                                  [--variants deepjscc adjscc adjscc:gdn=false deepjscc:residual=true ...]
 
 Every variant gets the same recipe: ``--steps`` bf16 steps of batch 32 random 64x64 crops of the
 Debian photos (``apt-get install plasma-workspace-wallpapers opencv-doc``), Adam at lr 1e-3 on a
-cosine, AWGN at SNR uniform in 0..20 dB, seed 0, width 32, cbr 1/6.  Steps are fixed, so the PSNRs
+cosine, AWGN at SNR uniform in 0..20 dB, seed 0, width 32, cbr 1/6.  Layouts that downsample by 16 see
+a 4x4 latent in a 64x64 crop; give them ``--crop 128 --batch 8`` (the same pixels per step).  Steps are fixed, so the PSNRs
 do not depend on machine load; the minutes column does (run it on an idle machine to compare
 cost).  The default 6 variants at 4000 steps take about 45 minutes on one thread.
 """
@@ -56,6 +58,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", type=int, default=4000)
     p.add_argument("--width", type=int, default=32)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--crop", type=int, default=64, help="training crop side (pixels)")
+    p.add_argument("--batch", type=int, default=32, help="crops per step")
     p.add_argument("--variants", nargs="+", default=DEFAULT_VARIANTS, help="codec[:key=value,...]")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -71,15 +75,15 @@ def main(argv: list[str] | None = None) -> int:
     for spec, name, kw in variants:
         torch.manual_seed(0)
         codec = build("codec", name, cbr=1 / 6, width=args.width, **kw)
-        task = ImageTask(CropSampler(img.train, crop=64), img.val)
-        cfg = TrainConfig(steps=args.steps, batch=32, lr=1e-3, snr_min_db=0.0, snr_max_db=20.0, bf16=True,
+        task = ImageTask(CropSampler(img.train, crop=args.crop), img.val)
+        cfg = TrainConfig(steps=args.steps, batch=args.batch, lr=1e-3, snr_min_db=0.0, snr_max_db=20.0, bf16=True,
                           val_every=args.steps, ckpt_every=args.steps, val_snr_db=EVAL_SNR_DB)
         t0 = time.monotonic()
         with tempfile.TemporaryDirectory() as ckpt:
             rec = train(codec, task, [("awgn", AWGN())], cfg, ckpt, resume=False, progress=False)
         minutes = (time.monotonic() - t0) / 60
         val = rec["history"][-1]
-        row = {"variant": spec, "codec": name, "config": codec.config,
+        row = {"variant": spec, "codec": name, "config": codec.config, "crop": args.crop, "batch": args.batch,
                "params": sum(q.numel() for q in codec.parameters()), "steps": args.steps, "minutes": minutes,
                "val_psnr_db": [val[f"awgn@{s:g}dB"] for s in EVAL_SNR_DB],
                "shipped_psnr_db": [eval_codec(codec, photos, AWGN(), s)["psnr"] for s in EVAL_SNR_DB]}

@@ -16,7 +16,7 @@ import pytest
 import torch
 from PIL import Image
 
-from semguard.data import CropSampler, MissingDataError, image_source, shipped_photos
+from semguard.data import CropSampler, ImageFolder, MissingDataError, image_source, shipped_photos
 from semguard.data.download import ChecksumError, DownloadError, fetch, verify_file
 from semguard.data.idx import find_idx_files, read_idx
 
@@ -116,7 +116,9 @@ def test_image_folder_source_and_crop_sampler(tmp_path: Path) -> None:
     (tmp_path / "notes.txt").write_text("not an image")
     src = image_source(str(tmp_path))
     assert len(src.train) + len(src.val) == 4
-    assert all(v.shape[-1] % 4 == 0 and v.dtype == torch.float32 for v in src.val)
+    # evaluation views are cut to multiples of 16 (the deepest codec layout), not of 4
+    assert all(tuple(v.shape[-2:]) == (64, 64) and v.dtype == torch.float32 for v in src.val)
+    assert [tuple(im.shape[-2:]) for im in ImageFolder(tmp_path)] == [(64, 80)] * 4
     sampler = CropSampler(src.train, crop=32, short_sides=(1000,))  # larger than any: kept as they are
     assert [p.shape for p in sampler.pool] == [t.shape for t in src.train]
     batch = sampler.sample(5, torch.Generator().manual_seed(0))

@@ -121,8 +121,11 @@ def test_residual_flag_reaches_the_exported_config(tmp_path: Path, capsys: pytes
             "--steps", "2", "--batch", "2", "--no-progress", "--threads", "1", "--out", str(tmp_path / "a")]
     assert main(args + ["--residual", "--export", str(w)]) == 0
     assert zoo.load_weights(w).config["residual"] is True
+    assert main(args + ["--downsample", "16", "--export", str(w), "--out", str(tmp_path / "d")]) == 0
+    assert zoo.load_weights(w).config["downsample"] == 16
     capsys.readouterr()
-    bad = ["train", "task", "--data", "fashion-mnist", "--residual", "--steps", "0", "--out", str(tmp_path / "t")]
-    assert main(bad) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "--residual" in err[0] and "task" in err[0]
+    for flag in (["--residual"], ["--downsample", "8"]):
+        bad = ["train", "task", "--data", "fashion-mnist", *flag, "--steps", "0", "--out", str(tmp_path / "t")]
+        assert main(bad) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and flag[0] in err[0] and "task" in err[0]

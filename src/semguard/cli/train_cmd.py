@@ -45,6 +45,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--width", type=int, default=None, help="hidden width (deepsc: d_model)")
     p.add_argument("--residual", action="store_true",
                    help="image codecs: identity shortcuts around the stride-1 stages")
+    p.add_argument("--downsample", type=int, default=None,
+                   help="image codecs: 4 (default), 8 or 16 stride-2 downsampling before the channel")
     p.add_argument("--n-symbols", type=int, default=None, help="channel uses per source (task codec)")
     p.add_argument("--steps", type=int, default=10_000)
     p.add_argument("--batch", type=int, default=32)
@@ -84,11 +86,14 @@ def _codec_kwargs(args: argparse.Namespace) -> dict[str, object]:
         kw["width"] = args.width
     if args.n_symbols is not None:
         kw["n_symbols"] = args.n_symbols
-    if args.residual:
-        takes = [n for n in available("codec") if "residual" in inspect.signature(get("codec", n)).parameters]
+    for flag, key, value in (("--residual", "residual", True if args.residual else None),
+                             ("--downsample", "downsample", args.downsample)):
+        if value is None:
+            continue
+        takes = [n for n in available("codec") if key in inspect.signature(get("codec", n)).parameters]
         if args.codec not in takes:
-            raise ValueError(f"--residual applies to the codecs that take it ({', '.join(takes)}), not {args.codec}")
-        kw["residual"] = True
+            raise ValueError(f"{flag} applies to the codecs that take it ({', '.join(takes)}), not {args.codec}")
+        kw[key] = value
     return kw
 
 

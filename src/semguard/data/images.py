@@ -15,10 +15,11 @@ from PIL import Image, UnidentifiedImageError
 from torch import Tensor
 from torch.utils.data import Dataset
 
-__all__ = ["IMAGE_SUFFIXES", "load_image", "list_images", "ImageFolder", "CropSampler", "center_crop"]
+__all__ = ["ALIGN", "IMAGE_SUFFIXES", "load_image", "list_images", "ImageFolder", "CropSampler", "center_crop"]
 
 log = logging.getLogger(__name__)
 
+ALIGN = 16  # evaluation images are cropped to multiples of this: the deepest codec layout's downsampling
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm")
 
 
@@ -70,7 +71,8 @@ class ImageFolder(Dataset[Tensor]):
 
     Args:
         root: folder searched recursively.
-        crop: central crop size for evaluation (None: full image cropped down to a multiple of 4).
+        crop: central crop size for evaluation (None: full image cropped down to a multiple of
+            :data:`ALIGN`, so every image-codec layout can code it).
     """
 
     def __init__(self, root: str | Path, *, crop: int | None = None) -> None:
@@ -86,7 +88,7 @@ class ImageFolder(Dataset[Tensor]):
             img = center_crop(img, self.crop)
         else:
             h, w = img.shape[-2:]
-            img = center_crop(img, (h - h % 4, w - w % 4))
+            img = center_crop(img, (h - h % ALIGN, w - w % ALIGN))
         return img.float() / 255.0
 
 

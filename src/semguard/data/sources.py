@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from semguard.data.images import center_crop, list_images, load_image
+from semguard.data.images import ALIGN, center_crop, list_images, load_image
 from semguard.data.photos import debian_photo_files, shipped_photos
 from semguard.registry import available, build, register
 
@@ -24,7 +24,7 @@ __all__ = ["ImageSource", "LabelledSource", "image_source", "labelled_source"]
 class ImageSource:
     name: str
     train: list[Tensor]  # uint8 [3, H, W], any size (for random crops)
-    val: list[Tensor]  # float [3, H, W] in [0, 1], H, W multiples of 4
+    val: list[Tensor]  # float [3, H, W] in [0, 1], H, W multiples of ALIGN (16)
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,7 @@ class LabelledSource:
 
 def _eval_view(img: Tensor, side: int = 256) -> Tensor:
     h, w = img.shape[-2:]
-    s = min(side, h - h % 4, w - w % 4)
+    s = min(side, h - h % ALIGN, w - w % ALIGN)
     return center_crop(img, s).float() / 255.0
 
 

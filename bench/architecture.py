@@ -6,7 +6,7 @@ held-out validation photos and on the shipped evaluation photos, side by side in
                                  [--variants deepjscc adjscc adjscc:gdn=false deepjscc:residual=true ...]
 
 Every variant gets the same recipe: ``--steps`` bf16 steps of batch 32 random 64x64 crops of the
-Debian photos (``apt-get install plasma-workspace-wallpapers opencv-doc``), Adam at lr 1e-3 on a
+Debian photos (``apt-get install plasma-workspace-wallpapers opencv-doc mate-backgrounds``), Adam at lr 1e-3 on a
 cosine, AWGN at SNR uniform in 0..20 dB, seed 0, width 32, cbr 1/6.  Layouts that downsample by 16 see
 a 4x4 latent in a 64x64 crop; give them ``--crop 128 --batch 8`` (the same pixels per step).  Steps are fixed, so the PSNRs
 do not depend on machine load; the minutes column does (run it on an idle machine to compare

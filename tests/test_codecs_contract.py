@@ -15,6 +15,8 @@ TINY = {
     "deepjscc": ({"cbr": 1 / 12, "width": 8}, (2, 3, 32, 48)),
     "adjscc": ({"cbr": 1 / 12, "width": 8}, (2, 3, 32, 48)),
     "task": ({"n_symbols": 8, "width": 4}, (2, 1, 28, 28)),
+    "softcast": ({"cbr": 1 / 12, "block": 8, "meta": 4}, (2, 3, 32, 48)),
+    "analog": ({"cbr": 1 / 12, "block": 8, "meta": 4, "width": 8}, (2, 3, 32, 48)),
 }
 
 

@@ -19,10 +19,12 @@ TINY = RunConfig(snr_db=(10.0,), images=1, fading_realizations=1, task_images=20
 def test_main_job_records_and_resumes(tmp_path: Path) -> None:
     store = run_main_job(tmp_path, TINY)
     by = {(r.codec, r.metric): r.value for r in store.records}
-    assert set(by) >= {("adjscc-cbr1_6", "psnr"), ("adjscc-cbr1_6", "ms_ssim"), ("jpeg_capacity", "psnr"),
+    assert set(by) >= {("adjscc-cbr1_6", "psnr"), ("adjscc-cbr1_6", "ms_ssim"), ("softcast-cbr1_6", "psnr"),
+                       ("jpeg_capacity", "psnr"),
                        ("jpeg_capacity", "delivered"), ("task-fmnist", "accuracy"), ("deepsc", "bleu1"),
                        ("text_digital", "bleu1"), ("deepsc", "channel_uses_per_sentence")}
     assert 10 < by[("adjscc-cbr1_6", "psnr")] < 60 and 0.5 < by[("task-fmnist", "accuracy")] <= 1
+    assert 25 < by[("softcast-cbr1_6", "psnr")] < 35  # the linear analog scheme at 10 dB: ~30 dB
     assert 0.8 < by[("deepsc", "bleu1")] <= 1  # 10 dB AWGN: far above the 0.9 target region's edge
     assert by[("deepsc", "channel_uses_per_sentence")] == by[("text_digital", "channel_uses_per_sentence")]
     rec = next(r for r in store.records if r.codec == "adjscc-cbr1_6")
@@ -36,6 +38,11 @@ def test_main_job_records_and_resumes(tmp_path: Path) -> None:
     # the earlier 10 dB records stay on disk but are not part of this run's report
     assert {r.snr_db for r in other.records} == {10.0, 20.0}
     assert {r.snr_db for r in other.current()} == {20.0}
+
+
+def test_reference_codecs_must_share_the_bandwidth(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="same cbr"):
+        run_main_job(tmp_path, replace(TINY, reference_codecs=("adjscc-cbr1_12",)))
 
 
 def test_cli_run_writes_results_and_plot(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,

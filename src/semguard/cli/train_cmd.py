@@ -184,6 +184,10 @@ def run(args: argparse.Namespace) -> int:
         task = _image_task(args, codec)
     if args.init:
         _init_from(codec, args.codec, args.init)
+    elif hasattr(codec, "init_from_images"):  # data-fitted start (analog codecs: the block PCA)
+        fit = task.batch(2048, torch.Generator().manual_seed(args.seed))[0]
+        codec.init_from_images(fit)
+        print(f"fitted {args.codec}'s linear path on {fit.shape[0]} training crops")
     channels = [(name, build("channel", name).to(device)) for name in args.channels.split(",") if name]
     cfg = TrainConfig(steps=args.steps, batch=args.batch, lr=args.lr, warmup=args.warmup, bf16=args.bf16,
                       snr_min_db=args.snr_min, snr_max_db=args.snr_max, seed=args.seed,

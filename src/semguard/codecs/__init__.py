@@ -1,8 +1,10 @@
-"""Learned semantic codecs: image JSCC (DeepJSCC, SNR-adaptive ADJSCC) and task-oriented."""
+"""Semantic codecs: image JSCC (DeepJSCC, SNR-adaptive ADJSCC), analog (SoftCast-style, and learned on
+top of it), task-oriented, text."""
 
 from semguard.codecs import deepsc as _deepsc  # noqa: F401  (registers "deepsc")
+from semguard.codecs.analog import AnalogJSCC
 from semguard.codecs.base import SemanticCodec
 from semguard.codecs.deepjscc import DeepJSCC
 from semguard.codecs.task import TaskCodec
 
-__all__ = ["DeepJSCC", "SemanticCodec", "TaskCodec"]
+__all__ = ["AnalogJSCC", "DeepJSCC", "SemanticCodec", "TaskCodec"]

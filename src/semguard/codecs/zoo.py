@@ -47,6 +47,10 @@ ZOO: dict[str, ZooEntry] = {
         "adjscc_cbr1_12.safetensors", "f939252700a6b5271c2d553a823befa8e10213d39473f85a519426c07e7c026c",
         "SNR-adaptive DeepJSCC (GDN + attention + residual stages, width 64), cbr 1/12, 7500 bf16 steps on "
         "Debian photo crops over AWGN (2/3 of steps) and Rayleigh at SNR -2..22 dB"),
+    "softcast-cbr1_6": ZooEntry(
+        "softcast_cbr1_6.safetensors", "8f313d65f06e6316c2f664318e56b357e9e253569c66d270831a5bf5769fc839",
+        "SoftCast-style linear analog codec, cbr 1/6: 16x16-block PCA of 2048 Debian photo crops, power "
+        "allocation by water-filling at 10 dB, LMMSE decoding (fitted, not trained)"),
     "task-fmnist": ZooEntry(
         "task_fmnist.safetensors", "7274aa124748af9483ebaf8ba738df0ee36271a4432b9303a3a68c3808748e5a",
         "Fashion-MNIST task codec, 16 complex symbols per image, AWGN and Rayleigh at SNR -2..22 dB"),
@@ -57,6 +61,7 @@ ZOO: dict[str, ZooEntry] = {
 
 DEFAULT_IMAGE_CODEC = "adjscc-cbr1_6"
 DEFAULT_TASK_CODEC = "task-fmnist"
+REFERENCE_IMAGE_CODECS: tuple[str, ...] = ("softcast-cbr1_6",)  # measured beside the default in `semguard run`
 
 
 def sha256_file(path: str | Path) -> str:

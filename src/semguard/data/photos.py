@@ -3,8 +3,9 @@ set shipped inside semguard (256x256 crops of scikit-image's bundled colour phot
 
 Training and evaluation never share a source image: the shipped evaluation photos come from
 scikit-image, the training photos from Debian's ``plasma-workspace-wallpapers`` (the 11
-photographs among them) and ``opencv-doc`` (its natural photos).  Two OpenCV photos are held
-out for validation during training.
+photographs among them), ``opencv-doc`` (its natural photos) and ``mate-backgrounds`` (the 12
+nature photographs).  Two OpenCV photos are held out for validation during training.  Each
+package is optional: the photos of those installed are used.
 """
 
 from __future__ import annotations
@@ -17,11 +18,12 @@ from torch import Tensor
 
 from semguard.data.images import list_images, load_image
 
-__all__ = ["WALLPAPER_PHOTOS", "OPENCV_PHOTOS", "OPENCV_VALIDATION", "debian_photo_files",
+__all__ = ["WALLPAPER_PHOTOS", "OPENCV_PHOTOS", "OPENCV_VALIDATION", "MATE_PHOTOS", "debian_photo_files",
            "shipped_photo_files", "shipped_photos", "MissingDataError"]
 
 WALLPAPER_ROOT = Path("/usr/share/wallpapers")
 OPENCV_ROOT = Path("/usr/share/doc/opencv-doc/examples/data")
+MATE_ROOT = Path("/usr/share/backgrounds/mate/nature")
 
 # the wallpapers that are photographs (the others are drawings/renders)
 WALLPAPER_PHOTOS = ("BytheWater", "ColdRipple", "ColorfulCups", "DarkestHour", "EveningGlow",
@@ -31,6 +33,9 @@ OPENCV_PHOTOS = ("aero1.jpg", "aero3.jpg", "aloeL.jpg", "apple.jpg", "board.jpg"
                  "squirrel_cls.jpg", "stuff.jpg", "graf1.png", "rubberwhale1.png", "smarties.png",
                  "left.jpg", "pic1.png", "pic3.png", "pic5.png")
 OPENCV_VALIDATION = ("baboon.jpg", "home.jpg")
+# mate-backgrounds: its nature folder is photographs (the abstract and desktop ones are renders)
+MATE_PHOTOS = ("Aqua.jpg", "Blinds.jpg", "Dune.jpg", "FreshFlower.jpg", "Garden.jpg", "GreenMeadow.jpg",
+               "LadyBird.jpg", "RainDrops.jpg", "Storm.jpg", "TwoWings.jpg", "Wood.jpg", "YellowFlower.jpg")
 
 
 class MissingDataError(FileNotFoundError):
@@ -53,12 +58,13 @@ def debian_photo_files(split: str = "train") -> list[Path]:
             if p is not None:
                 files.append(p)
         files += [OPENCV_ROOT / n for n in OPENCV_PHOTOS if (OPENCV_ROOT / n).is_file()]
+        files += [MATE_ROOT / n for n in MATE_PHOTOS if (MATE_ROOT / n).is_file()]
     else:
         files += [OPENCV_ROOT / n for n in OPENCV_VALIDATION if (OPENCV_ROOT / n).is_file()]
     if not files:
         raise MissingDataError(
             "no Debian photos found: install them with `apt-get install plasma-workspace-wallpapers "
-            "opencv-doc`, or train on your own folder with `--data /path/to/images`")
+            "opencv-doc mate-backgrounds`, or train on your own folder with `--data /path/to/images`")
     return files
 
 

@@ -1,7 +1,7 @@
 """The main job (``semguard run``): shipped codecs against the separation baselines.
 
-Image fidelity (PSNR, SSIM, MS-SSIM) of the shipped SNR-adaptive image codec and the
-baselines on the shipped photos, over AWGN and Rayleigh block fading across an SNR sweep,
+Image fidelity (PSNR, SSIM, MS-SSIM) of the shipped image codec, the other shipped image codecs
+at the same bandwidth (``reference_codecs``) and the baselines on the shipped photos, over AWGN and Rayleigh block fading across an SNR sweep,
 plus the task codec's accuracy on the shipped Fashion-MNIST test subset.  Every unit of work
 (codec x channel x SNR) is appended to ``records.jsonl`` when it finishes, so an interrupted
 run resumes where it stopped; ``results.json`` and ``fidelity.png`` are written at the end.
@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from semguard.codecs.zoo import DEFAULT_IMAGE_CODEC, DEFAULT_TASK_CODEC, ZOO, pretrained
+from semguard.codecs.zoo import DEFAULT_IMAGE_CODEC, DEFAULT_TASK_CODEC, REFERENCE_IMAGE_CODECS, ZOO, pretrained
 from semguard.data.photos import shipped_photos
 from semguard.data.shipped import shipped_fashion_mnist
 from semguard.evaluation.image_eval import eval_baseline, eval_codec
@@ -35,6 +35,8 @@ class RunConfig:
     """What the main job measures (the embedded defaults)."""
 
     image_codec: str = DEFAULT_IMAGE_CODEC
+    # other shipped image codecs at the same channel uses, measured alongside (zoo names)
+    reference_codecs: tuple[str, ...] = REFERENCE_IMAGE_CODECS
     task_codec: str = DEFAULT_TASK_CODEC
     baselines: tuple[str, ...] = ("jpeg_capacity", "webp_capacity", "webp_ldpc")
     channels: tuple[str, ...] = ("awgn", "rayleigh")
@@ -72,9 +74,12 @@ def run_main_job(out_dir: str | Path, cfg: RunConfig = RunConfig(), *, device: s
         images = images[: cfg.images]
     base_cfg = {"run": asdict(cfg), "images": f"shipped photos x{images.shape[0]} {tuple(images.shape[1:])}"}
 
-    codec = pretrained(cfg.image_codec, device=device)
-    weights = {"weights_sha256": ZOO[cfg.image_codec].sha256}  # results belong to these weights
-    n = codec.n_symbols(tuple(images.shape[1:]))
+    codecs = {name: pretrained(name, device=device) for name in (cfg.image_codec, *cfg.reference_codecs)}
+    n = codecs[cfg.image_codec].n_symbols(tuple(images.shape[1:]))
+    for name, c in codecs.items():
+        if c.n_symbols(tuple(images.shape[1:])) != n:
+            raise ValueError(f"reference codec {name} uses {c.n_symbols(tuple(images.shape[1:]))} channel uses per "
+                             f"image, {cfg.image_codec} {n}: compare codecs at the same cbr")
     cbr = n / images[0].numel()
     for ch_name in cfg.channels:
         channel = build("channel", ch_name).to(device)
@@ -82,8 +87,9 @@ def run_main_job(out_dir: str | Path, cfg: RunConfig = RunConfig(), *, device: s
         for snr in cfg.snr_db:
             common = {**base_cfg, "channel": repr(channel), "n_symbols": n, "cbr": cbr, "realizations": reps}
             entries: list[tuple[str, Callable[[], dict[str, float]], dict[str, Any]]] = [
-                (cfg.image_codec, lambda: eval_codec(codec, images, channel, snr, realizations=reps,
-                                                     seed=cfg.seed), {"codec_config": codec.config, **weights})]
+                (name, lambda c=c: eval_codec(c, images, channel, snr, realizations=reps, seed=cfg.seed),
+                 # results belong to these weights
+                 {"codec_config": c.config, "weights_sha256": ZOO[name].sha256}) for name, c in codecs.items()]
             for bname in cfg.baselines:
                 baseline = build("baseline", bname)
                 entries.append((bname, lambda b=baseline: eval_baseline(b, images.cpu(), channel.cpu(), snr, n,

@@ -5,9 +5,9 @@ cbr 1/6 and 1/12 on the shipped 256x256 photos, plus codec throughput (images/s)
     python bench/fidelity.py [--out bench-fidelity.json] [--snr 0 5 10 15 20] [--images 7]
                              [--weights cbr=FILE ...] [--channels awgn rayleigh]
 
-Learned codecs: the shipped zoo entries, keyed by their cbr; add others with ``--weights``
-(files written by ``semguard train ... --export``).  A cbr without a learned codec is reported
-for the baselines only, and the JSON says so.
+Codecs: every shipped zoo entry at each cbr (the learned ones and the fitted SoftCast-style
+analog codec); add others with ``--weights`` (files written by ``semguard train ... --export``).
+A cbr without a codec is reported for the baselines only, and the JSON says so.
 """
 
 from __future__ import annotations
@@ -65,14 +65,14 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
 
     images = shipped_photos()[: args.images]
-    codecs: dict[Fraction, tuple[str, torch.nn.Module]] = {}
+    codecs: dict[Fraction, list[tuple[str, torch.nn.Module]]] = {}
     for name in ZOO:
         c = pretrained(name)
         if "cbr" in c.config:
-            codecs[Fraction(c.config["cbr"]).limit_denominator(100)] = (name, c)
+            codecs.setdefault(Fraction(c.config["cbr"]).limit_denominator(100), []).append((name, c))
     for spec in args.weights:
         cbr, _, path = spec.partition("=")
-        codecs[Fraction(cbr)] = (Path(path).stem, load_weights(path))
+        codecs.setdefault(Fraction(cbr), []).append((Path(path).stem, load_weights(path)))
 
     results: dict[str, object] = {"name": "fidelity", "images": f"shipped photos x{images.shape[0]} 256x256",
                                   "snr_db": args.snr, "results": []}
@@ -80,20 +80,19 @@ def main(argv: list[str] | None = None) -> int:
     assert isinstance(rows, list)
     for cbr in (Fraction(c) for c in args.cbr):
         n = int(cbr * images[0].numel())
-        learned = codecs.get(cbr)
-        if learned is None:
-            log.info("cbr %s: no learned codec shipped or given; baselines only", cbr)
-        else:
-            rows.append({"codec": learned[0], "cbr": str(cbr), "n_symbols": n, **throughput(learned[1], images)})
+        at_cbr = codecs.get(cbr, [])
+        if not at_cbr:
+            log.info("cbr %s: no codec shipped or given; baselines only", cbr)
+        for name, codec in at_cbr:
+            rows.append({"codec": name, "cbr": str(cbr), "n_symbols": n, **throughput(codec, images)})
         for ch_name in args.channels:
             channel = build("channel", ch_name)
             reps = args.realizations if channel.fading else 1
             for snr in args.snr:
                 entries = [(b, lambda b=b: eval_baseline(build("baseline", b), images, channel, snr, n,
                                                          realizations=reps)) for b in BASELINES]
-                if learned is not None:
-                    entries.insert(0, (learned[0], lambda: eval_codec(learned[1], images, channel, snr,
-                                                                      realizations=reps)))
+                entries[:0] = [(name, lambda c=codec: eval_codec(c, images, channel, snr, realizations=reps))
+                               for name, codec in at_cbr]
                 for name, measure in entries:
                     t0 = time.perf_counter()
                     m = measure()

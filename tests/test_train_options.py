@@ -129,3 +129,17 @@ def test_residual_flag_reaches_the_exported_config(tmp_path: Path, capsys: pytes
         assert main(bad) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and flag[0] in err[0] and "task" in err[0]
+
+
+def test_softcast_is_fitted_with_zero_steps(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    photos = _photos(tmp_path / "p")
+    w = tmp_path / "s.safetensors"
+    args = ["train", "softcast", "--data", str(photos), "--cbr", str(1 / 6), "--crop", "32", "--no-progress",
+            "--threads", "1", "--out", str(tmp_path / "a"), "--export", str(w)]
+    assert main(args + ["--steps", "0"]) == 0
+    fitted = zoo.load_weights(w)
+    assert fitted.config["block"] == 16 and float(fitted.log_rho0) != 0  # the PCA fit ran
+    capsys.readouterr()
+    assert main(args + ["--steps", "5"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no trainable parameters" in err[0]

@@ -188,6 +188,9 @@ def run(args: argparse.Namespace) -> int:
         fit = task.batch(2048, torch.Generator().manual_seed(args.seed))[0]
         codec.init_from_images(fit)
         print(f"fitted {args.codec}'s linear path on {fit.shape[0]} training crops")
+    if args.steps > 0 and not any(prm.requires_grad for prm in codec.parameters()):
+        raise ValueError(f"{args.codec} has no trainable parameters (it is fitted to the data, not trained): "
+                         "use --steps 0 with --export")
     channels = [(name, build("channel", name).to(device)) for name in args.channels.split(",") if name]
     cfg = TrainConfig(steps=args.steps, batch=args.batch, lr=args.lr, warmup=args.warmup, bf16=args.bf16,
                       snr_min_db=args.snr_min, snr_max_db=args.snr_max, seed=args.seed,

@@ -7,9 +7,9 @@ estimate at its post-equalisation SNR before projecting back (Jakubczak and Kata
 Cross-Layer Design for Scalable Mobile Video", MobiCom 2011, with a data-fitted basis in place of
 the 3-D DCT).  Its quality grows with SNR without a cliff and without an SNR-specific design.
 
-``analog``: the same linear path, learnable end to end, plus a residual convolutional refinement
+``analog``: the same (fitted, frozen) linear path plus a learned residual convolutional refinement
 of the decoded image conditioned on SNR (zero-initialised, so training starts from the linear
-scheme).
+scheme and learns to denoise it and to restore some of what the discarded coefficients held).
 
 Power: a block's coefficients are scaled to unit power per image, as for every codec here, so the
 receiver must know the scale ``rho`` to undo it.  It travels in the last ``meta`` complex
@@ -103,6 +103,11 @@ class AnalogJSCC(SemanticCodec):
         self.dec_basis = nn.Parameter(eye.clone())
         self.log_gain = nn.Parameter(torch.zeros(self.k))
         self.log_lam = nn.Parameter(torch.zeros(self.k))  # the decoder's coefficient variances
+        # the linear path is fitted (init_from_images), not trained: trained end to end over SNRs of
+        # -2..22 dB it drifted toward the low-SNR samples that dominate the MSE, costing 1.9 dB at
+        # 20 dB (35.37 -> 33.44 on the shipped photos after 2750 steps)
+        for prm in (self.mean, self.enc_basis, self.dec_basis, self.log_gain, self.log_lam):
+            prm.requires_grad_(False)
         # log rho is sent relative to its typical value, which keeps the meta symbols' power small
         self.register_buffer("log_rho0", torch.zeros(()))
         self.refiner = _Refiner(width) if refine else None

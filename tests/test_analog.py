@@ -105,3 +105,31 @@ def test_analog_refiner_starts_at_zero_and_learns() -> None:
         ref.encode(torch.rand(1, 3, 36, 32), 10.0)
     with pytest.raises(ValueError, match="even number of real coefficients"):
         build("codec", "softcast", cbr=1 / 7, block=8)
+
+
+def test_snr_switch_routes_each_block_to_its_codec(tmp_path) -> None:
+    from semguard.codecs.zoo import load_weights, save_weights
+
+    torch.manual_seed(0)
+    spec = {"low": {"codec": "adjscc", "config": {"cbr": 1 / 12, "width": 8}},
+            "high": {"codec": "softcast", "config": {"cbr": 1 / 12, "block": 8, "meta": 4}}, "threshold_db": 7.5}
+    sw = build("codec", "switched", **spec).eval()
+    sw.high.init_from_images(torch.rand(32, 3, 32, 32))
+    x = torch.rand(3, 3, 32, 48)
+    snr = torch.tensor([0.0, 7.5, 20.0])  # low, high (the threshold itself), high
+    with torch.no_grad():
+        sym = sw.encode(x, snr)
+        torch.testing.assert_close(sym[:1], sw.low.encode(x[:1], snr[:1]))
+        torch.testing.assert_close(sym[1:], sw.high.encode(x[1:], snr[1:]))
+        y, state = AWGN()(sym, snr, generator=torch.Generator().manual_seed(0))
+        out = sw.decode(y, state, size=(32, 48))
+        sub = type(state)(h=state.h[1:], h_est=state.h_est[1:], snr_db=state.snr_db[1:], n0=state.n0[1:])
+        torch.testing.assert_close(out[1:], sw.high.decode(y[1:], sub, size=(32, 48)))
+    save_weights(sw, "switched", tmp_path / "sw.safetensors")
+    again = load_weights(tmp_path / "sw.safetensors")
+    assert again.config == sw.config
+    with torch.no_grad():
+        torch.testing.assert_close(again.encode(x, snr), sym)
+    with pytest.raises(ValueError, match="channel uses"):
+        bad = build("codec", "switched", **{**spec, "high": {"codec": "softcast", "config": {"cbr": 1 / 6, "block": 8}}})
+        bad.encode(x, snr)

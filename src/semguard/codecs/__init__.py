@@ -5,6 +5,7 @@ from semguard.codecs import deepsc as _deepsc  # noqa: F401  (registers "deepsc"
 from semguard.codecs.analog import AnalogJSCC
 from semguard.codecs.base import SemanticCodec
 from semguard.codecs.deepjscc import DeepJSCC
+from semguard.codecs.switch import SNRSwitch
 from semguard.codecs.task import TaskCodec
 
-__all__ = ["AnalogJSCC", "DeepJSCC", "SemanticCodec", "TaskCodec"]
+__all__ = ["AnalogJSCC", "DeepJSCC", "SNRSwitch", "SemanticCodec", "TaskCodec"]

@@ -133,3 +133,22 @@ def test_snr_switch_routes_each_block_to_its_codec(tmp_path) -> None:
     with pytest.raises(ValueError, match="channel uses"):
         bad = build("codec", "switched", **{**spec, "high": {"codec": "softcast", "config": {"cbr": 1 / 6, "block": 8}}})
         bad.encode(x, snr)
+
+
+def test_decoder_undoes_the_equalisers_bias() -> None:
+    from semguard.channels import Rayleigh
+
+    torch.manual_seed(0)
+    codec = build("codec", "softcast", cbr=1 / 12, block=8, meta=4)
+    codec.init_from_images(torch.rand(32, 3, 32, 32))
+    x = torch.rand(4, 3, 32, 32)
+    outs = {}
+    for eq in ("mmse", "zf"):
+        ch = Rayleigh(coherence=16, equalizer=eq)
+        with torch.no_grad():
+            out = codec(x, ch, 5.0, generator=torch.Generator().manual_seed(7))
+        assert out["state"].equalizer == eq
+        outs[eq] = out["x_hat"]
+    # MMSE output divided by its bias |h|^2 / (|h|^2 + N0) is the ZF output: same draws, same image
+    torch.testing.assert_close(outs["mmse"], outs["zf"], atol=1e-5, rtol=0)
+    assert AWGN().sample_state(2, 8, 10.0).equalizer == "none"

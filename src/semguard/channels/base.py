@@ -27,12 +27,16 @@ class ChannelState:
         h_est: the receiver's estimate of ``h`` ``[B, n]`` (equal to ``h`` with perfect CSI).
         snr_db: average SNR per block ``[B]`` (Es/N0, Es = 1).
         n0: noise power per block ``[B, 1]``.
+        equalizer: the one-tap equaliser the receiver applies (``"mmse"``, ``"zf"`` or ``"none"``;
+            AWGN: ``"none"``), so a decoder can undo its bias (MMSE scales ``x`` by
+            ``|h_est|^2 / (|h_est|^2 + N0)``).
     """
 
     h: Tensor
     h_est: Tensor
     snr_db: Tensor
     n0: Tensor
+    equalizer: str = "none"
 
     @property
     def effective_snr_db(self) -> Tensor:
@@ -117,7 +121,7 @@ class Channel(nn.Module):
                    else n0 / self.pilots)
             hb_est = hb + F.complex_noise((batch, n_blocks), var, generator=generator, device=device)
         return ChannelState(h=F.expand_blocks(hb, n, L), h_est=F.expand_blocks(hb_est, n, L),
-                            snr_db=snr, n0=n0)
+                            snr_db=snr, n0=n0, equalizer=self.equalizer)
 
     def apply(self, x: Tensor, state: ChannelState, *, generator: torch.Generator | None = None,
               interference: Tensor | None = None) -> Tensor:

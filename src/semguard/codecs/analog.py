@@ -185,21 +185,24 @@ class AnalogJSCC(SemanticCodec):
         if hb * wb != blocks or blocks * self.k != 2 * n or size[0] % self.block or size[1] % self.block:
             raise ValueError(f"{n} symbols do not fit an image of size {size} at {self.k} coefficients "
                              f"per {self.block}x{self.block} block")
+        y, n0_sym = _unbiased(y, state)                                          # n0_sym [B, n]
         real = torch.view_as_real(y).reshape(b, -1)
+        n0_real = (0.5 * n0_sym).repeat_interleave(2, dim=1)                   # per real dim
         m2 = 2 * self.meta
         payload, meta = real[:, :-m2], real[:, -m2:]
-        s, log_rho = self._undo_unit_power(meta.mean(dim=1, keepdim=True), payload.shape[1])
+        w = 1.0 / n0_real[:, -m2:]                                              # inverse-variance mean
+        s, log_rho = self._undo_unit_power((meta * w).sum(1, keepdim=True) / w.sum(1, keepdim=True),
+                                           payload.shape[1])
         rho = log_rho.exp()
-        snr = 10 ** (state.effective_snr_db.float() / 10)                      # [B]
-        n0_real = (0.5 / snr).unsqueeze(1)                                      # noise per real dim
         gain = self.log_gain.exp()
         lam = self.log_lam.exp()
         # received = a * coef + noise with a = gain / (rho * s) per coefficient, per image
         scale = 1.0 / (rho * s)                                                 # [B, 1]
         full = torch.cat([payload, torch.zeros(b, m2, device=y.device, dtype=payload.dtype)], dim=1)
         r = full.reshape(b, self.k, blocks).transpose(1, 2)                     # [B, L, k]
+        nv = n0_real.reshape(b, self.k, blocks).transpose(1, 2)                 # its noise, per dim
         a = gain * scale.unsqueeze(2)                                           # [B, 1, k]
-        coef = r * (a * lam) / (a.square() * lam + n0_real.unsqueeze(2))
+        coef = r * (a * lam) / (a.square() * lam + nv)
         x_lin = F.fold((coef @ (self.dec_basis / self._root_d) + self.mean).transpose(1, 2), size, self.block, stride=self.block)
         if self.refiner is None:
             return x_lin.clamp(0, 1)
@@ -219,6 +222,24 @@ class AnalogJSCC(SemanticCodec):
 
     def decode_kwargs(self, source: Tensor) -> dict[str, Any]:
         return {"size": tuple(source.shape[-2:])}
+
+
+def _unbiased(y: Tensor, state: ChannelState) -> tuple[Tensor, Tensor]:
+    """Undo the equaliser's bias: ``y ~ x + noise`` and the noise power per symbol ``[B, n]``.
+
+    MMSE equalisation returns ``beta x + noise`` with ``beta = |h|^2 / (|h|^2 + N0)``; dividing
+    by ``beta`` leaves zero-forcing's ``x + w / h`` (noise ``N0 / |h|^2``), as does ZF itself.
+    An unequalised fading output is equalised here by ZF.  ``h`` is the receiver's estimate.
+    """
+    g2 = state.h_est.abs().square().clamp_min(1e-10)
+    n0 = state.n0.expand_as(g2)
+    if state.equalizer == "mmse":
+        y = y * ((g2 + n0) / g2)
+    elif state.equalizer == "none":
+        y = y / state.h_est
+    elif state.equalizer != "zf":
+        raise ValueError(f"unknown equalizer {state.equalizer!r} in the channel state")
+    return y, n0 / g2
 
 
 class _Refiner(nn.Module):

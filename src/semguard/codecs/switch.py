@@ -10,6 +10,7 @@ photos, never the evaluation set), so the switch is a codec, not a per-SNR oracl
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import torch
@@ -73,8 +74,8 @@ class SNRSwitch(SemanticCodec):
         parts: list[tuple[Tensor, Tensor]] = []
         for mask, codec in ((~high, self.low), (high, self.high)):
             if mask.any():
-                sub = ChannelState(h=state.h[mask], h_est=state.h_est[mask], snr_db=state.snr_db[mask],
-                                   n0=state.n0[mask])
+                sub = replace(state, h=state.h[mask], h_est=state.h_est[mask], snr_db=state.snr_db[mask],
+                              n0=state.n0[mask])
                 parts.append((mask, codec.decode(y[mask], sub, **kwargs)))
         first = parts[0][1]
         out = torch.empty(y.shape[0], *first.shape[1:], dtype=first.dtype, device=first.device)

@@ -22,7 +22,7 @@ import torch
 
 from semguard.registry import build
 from semguard.training.loop import train_step
-from semguard.training.tasks import ImageTask
+from semguard.training.tasks import mse_loss
 
 log = logging.getLogger("bench.train_speed")
 
@@ -37,7 +37,7 @@ def step_times(codec: torch.nn.Module, bf16: bool, steps: int, *, batch: int = 3
     times = []
     for i in range(steps + 2):
         t0 = time.perf_counter()
-        train_step(codec, ImageTask.loss, opt, x, x, channel, snr, bf16=bf16, generator=gen)
+        train_step(codec, mse_loss, opt, x, x, channel, snr, bf16=bf16, generator=gen)
         if i >= 2:
             times.append(time.perf_counter() - t0)
     return times

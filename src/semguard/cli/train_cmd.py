@@ -29,7 +29,7 @@ from semguard.data.sources import image_source, labelled_source
 from semguard.data.text import TextCorpus, text_corpus
 from semguard.registry import available, build, get
 from semguard.training.loop import TrainConfig, train
-from semguard.training.tasks import ClassifyTask, ImageTask, Task, TextTask
+from semguard.training.tasks import IMAGE_OBJECTIVES, ClassifyTask, ImageTask, Task, TextTask
 from semguard.utils import resolve_device, seed_everything
 
 log = logging.getLogger(__name__)
@@ -53,6 +53,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--warmup", type=int, default=0, help="linear learning-rate warm-up steps (default: 0)")
     p.add_argument("--crop", type=int, default=64, help="training crop side for image codecs")
+    p.add_argument("--objective", choices=IMAGE_OBJECTIVES, default="mse",
+                   help="image codecs: minimise the batch MSE (default), or maximise the mean per-crop PSNR, "
+                   "which weighs every SNR the same in dB")
     p.add_argument("--snr-min", type=float, default=0.0)
     p.add_argument("--snr-max", type=float, default=20.0)
     p.add_argument("--channels", default="awgn,rayleigh", help="comma-separated channel names, alternated per step")
@@ -157,7 +160,7 @@ def _image_task(args: argparse.Namespace, codec: SemanticCodec) -> Task:
     img = image_source(args.data)
     if not img.train:
         raise ValueError(f"dataset {args.data!r} has no training images")
-    return ImageTask(CropSampler(img.train, crop=args.crop), img.val)
+    return ImageTask(CropSampler(img.train, crop=args.crop), img.val, objective=args.objective)
 
 
 def _init_from(codec: SemanticCodec, name: str, source: str) -> None:

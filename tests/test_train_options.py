@@ -143,3 +143,20 @@ def test_softcast_is_fitted_with_zero_steps(tmp_path: Path, capsys: pytest.Captu
     assert main(args + ["--steps", "5"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "no trainable parameters" in err[0]
+
+
+def test_psnr_objective_is_minus_the_mean_per_crop_psnr() -> None:
+    from semguard.evaluation.metrics import psnr
+    from semguard.training.tasks import ImageTask, mse_loss, neg_psnr_loss
+
+    gen = torch.Generator().manual_seed(0)
+    x = torch.rand(4, 3, 16, 16, generator=gen)
+    noise = torch.randn(4, 3, 16, 16, generator=gen) * torch.tensor([0.3, 0.1, 0.03, 0.01]).view(4, 1, 1, 1)
+    out = {"x_hat": (x + noise).clamp(0, 1)}
+    torch.testing.assert_close(neg_psnr_loss(out, x), -psnr(out["x_hat"], x).mean())
+    # the batch MSE is ruled by the noisiest crop; the PSNR objective weighs all four alike
+    per = (out["x_hat"] - x).square().flatten(1).mean(1)
+    assert float(mse_loss(out, x)) == pytest.approx(float(per.mean()), rel=1e-5)
+    assert per[0] / per.sum() > 0.8
+    with pytest.raises(ValueError, match="objective"):
+        ImageTask(None, [], objective="l1")  # type: ignore[arg-type]

@@ -16,8 +16,13 @@ receiver must know the scale ``rho`` to undo it.  It travels in the last ``meta`
 symbols, as ``log rho`` (less its typical value on the training images) repeated at amplitude
 :data:`META_GAIN` (these symbols replace the
 weakest coefficient of ``2 meta`` blocks; a 256x256 image at cbr 1/6 has 32768 symbols, 32 of
-them meta).  The gains start from reverse water-filling on ``sqrt(lambda)``, the allocation that
-minimises MSE for a linear scheme at ``design_snr_db``.
+them meta).  The gains come from reverse water-filling on ``sqrt(lambda)``, the allocation that
+minimises MSE for a linear scheme at ``design_snr_db`` (10, 15 or 20 dB change the shipped photos'
+PSNR by under 0.2 dB at any SNR).
+
+Over fading, the decoder first undoes the equaliser's bias (MMSE shrinks ``x`` by
+``|h|^2 / (|h|^2 + N0)``; :attr:`ChannelState.equalizer` says which one ran) and then weighs
+each symbol by its own noise ``N0 / |h|^2`` in the LMMSE estimate.
 """
 
 from __future__ import annotations
@@ -93,9 +98,9 @@ class AnalogJSCC(SemanticCodec):
         self.config = {"cbr": cbr, "block": block, "meta": meta, "design_snr_db": design_snr_db}
         if refine:
             self.config["width"] = width
-        # linear path: a generic start (identity rows); init_from_images fits PCA.  The bases are
-        # stored times sqrt(d) so that their entries are O(1) and an optimiser step moves them as
-        # little, relatively, as it moves the gains.
+        # linear path: identity rows until init_from_images fits the PCA.  The bases are stored
+        # times sqrt(d), entries O(1), as the weight files hold them (a trainable-basis variant
+        # needed Adam's steps small relative to the entries; the frozen one keeps the format).
         self._root_d = math.sqrt(d)
         eye = torch.eye(d)[: self.k] * self._root_d
         self.mean = nn.Parameter(torch.full((d,), 0.5))

@@ -40,9 +40,9 @@ class ZooEntry:
 
 ZOO: dict[str, ZooEntry] = {
     "adjscc-cbr1_6": ZooEntry(
-        "adjscc_cbr1_6.safetensors", "4a4a3197c518925b3131db82b9e7b51f5f49f138ea29d907f3909cd02b26bb2c",
+        "adjscc_cbr1_6.safetensors", "fedbe11fb7e276d1cfafc518837ed1c8897953c1d33bea16d2791584219b983f",
         "SNR-adaptive DeepJSCC (GDN + attention + residual stages, width 64), cbr 1/6, 22000 bf16 steps on "
-        "Debian photo crops over AWGN (2/3 of steps) and Rayleigh at SNR -2..22 dB"),
+        "Debian photo crops over AWGN (2/3 of steps) and Rayleigh at SNR -2..22 dB, then 15000 at lr 3e-4"),
     "adjscc-cbr1_12": ZooEntry(
         "adjscc_cbr1_12.safetensors", "f939252700a6b5271c2d553a823befa8e10213d39473f85a519426c07e7c026c",
         "SNR-adaptive DeepJSCC (GDN + attention + residual stages, width 64), cbr 1/12, 7500 bf16 steps on "
@@ -55,6 +55,10 @@ ZOO: dict[str, ZooEntry] = {
         "analog_cbr1_6.safetensors", "b1d121a18545238643948e4e2f757bce2a14055a651956e73353227586269cc0",
         "softcast-cbr1_6's fitted linear path plus a learned SNR-aware refinement (width 64), 10000 bf16 steps "
         "on Debian photo crops over AWGN (2/3) and Rayleigh at SNR 4..24 dB, mean-PSNR objective"),
+    "switched-cbr1_6": ZooEntry(
+        "switched_cbr1_6.safetensors", "e75e433671cb13d78eeb570b35ad24dcf631dedebb95e439827cc071f0d4edf2",
+        "adjscc-cbr1_6 below 4 dB average SNR, analog-cbr1_6 from 4 dB (the threshold where analog overtakes "
+        "adjscc over AWGN on the validation photos; scripts/make_switch.py)"),
     "task-fmnist": ZooEntry(
         "task_fmnist.safetensors", "7274aa124748af9483ebaf8ba738df0ee36271a4432b9303a3a68c3808748e5a",
         "Fashion-MNIST task codec, 16 complex symbols per image, AWGN and Rayleigh at SNR -2..22 dB"),
@@ -63,9 +67,9 @@ ZOO: dict[str, ZooEntry] = {
         "the same architecture trained at 60 dB (a noiseless reference classifier for the task codec)"),
 }
 
-DEFAULT_IMAGE_CODEC = "adjscc-cbr1_6"
+DEFAULT_IMAGE_CODEC = "switched-cbr1_6"
 DEFAULT_TASK_CODEC = "task-fmnist"
-REFERENCE_IMAGE_CODECS: tuple[str, ...] = ("softcast-cbr1_6",)  # measured beside the default in `semguard run`
+REFERENCE_IMAGE_CODECS: tuple[str, ...] = ("adjscc-cbr1_6", "analog-cbr1_6", "softcast-cbr1_6")  # measured beside the default in `semguard run`
 
 
 def sha256_file(path: str | Path) -> str:

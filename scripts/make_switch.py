@@ -62,8 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     (lname, low), (hname, high) = _load(args.low), _load(args.high)
     val = torch.stack(image_source("debian-photos").val)
     rows = {side: [eval_codec(c, val, AWGN(), s)["psnr"] for s in args.grid] for side, c in (("low", low), ("high", high))}
-    for side in rows:
-        log.info("%-4s %s", side, " ".join(f"{v:6.2f}" for v in rows[side]))
+    for side, row in rows.items():
+        log.info("%-4s %s", side, " ".join(f"{v:6.2f}" for v in row))
     thr = choose_threshold(args.grid, rows["low"], rows["high"])
     sw = build("codec", "switched", low={"codec": lname, "config": low.config},
                high={"codec": hname, "config": high.config}, threshold_db=thr)

@@ -34,7 +34,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from semguard.channels.base import ChannelState, as_snr_tensor
+from semguard.channels.base import ChannelState
 from semguard.codecs.base import SemanticCodec
 from semguard.codecs.layers import SNRAttention
 from semguard.registry import register
@@ -93,7 +93,7 @@ class AnalogJSCC(SemanticCodec):
                              f"per block (2 * 3 * block^2 * cbr) between 2 and {d}")
         if meta < 1:
             raise ValueError(f"meta must be >= 1 symbol, got {meta}")
-        self.block, self.k, self.meta = block, int(round(k)), meta
+        self.block, self.k, self.meta = block, round(k), meta
         # the registry factory's keywords: softcast (refine=False) takes no width
         self.config = {"cbr": cbr, "block": block, "meta": meta, "design_snr_db": design_snr_db}
         if refine:
@@ -184,7 +184,7 @@ class AnalogJSCC(SemanticCodec):
         b, n = y.shape
         blocks = 2 * n // self.k
         if size is None:
-            side = int(round(blocks ** 0.5)) * self.block
+            side = round(blocks ** 0.5) * self.block
             size = (side, side)
         hb, wb = size[0] // self.block, size[1] // self.block
         if hb * wb != blocks or blocks * self.k != 2 * n or size[0] % self.block or size[1] % self.block:

@@ -68,8 +68,9 @@ def main(argv: list[str] | None = None) -> int:
     codecs: dict[Fraction, list[tuple[str, torch.nn.Module]]] = {}
     for name in ZOO:
         c = pretrained(name)
-        if "cbr" in c.config:
-            codecs.setdefault(Fraction(c.config["cbr"]).limit_denominator(100), []).append((name, c))
+        if c.output_key == "x_hat":  # image codecs (the switched one has no cbr key of its own)
+            cbr = Fraction(c.n_symbols(tuple(images.shape[1:])), images[0].numel()).limit_denominator(100)
+            codecs.setdefault(cbr, []).append((name, c))
     for spec in args.weights:
         cbr, _, path = spec.partition("=")
         codecs.setdefault(Fraction(cbr), []).append((Path(path).stem, load_weights(path)))

@@ -140,49 +140,44 @@ def test_residual_stages_add_their_input(name: str) -> None:
     assert not res.enc[0].residual and not res.enc[1].residual and not res.dec[0].residual and not res.dec[3].residual
 
 
-def test_residual_codec_forward_gradients_and_weights_round_trip(tmp_path: Path) -> None:
+def _trains_and_round_trips(codec: torch.nn.Module, tmp_path: Path) -> dict:
+    """An adjscc variant on [2, 3, 32, 48] over estimated-CSI Rayleigh: shapes, finite gradients
+    everywhere, and a weight file that rebuilds the same codec; returns the forward output."""
     from semguard.codecs.zoo import load_weights, save_weights
 
-    torch.manual_seed(0)
-    codec = build("codec", "adjscc", cbr=1 / 12, width=8, residual=True)
     x = torch.rand(2, 3, 32, 48)
     out = codec(x, Rayleigh(csi="estimated"), torch.tensor([0.0, 15.0]))
     assert out["x_hat"].shape == x.shape
     out["x_hat"].square().mean().backward()
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in codec.parameters())
-    save_weights(codec, "adjscc", tmp_path / "r.safetensors")
-    again = load_weights(tmp_path / "r.safetensors")
+    save_weights(codec, "adjscc", tmp_path / "w.safetensors")
+    again = load_weights(tmp_path / "w.safetensors")
     assert again.config == codec.config
     codec.eval()
     g1, g2 = torch.Generator().manual_seed(1), torch.Generator().manual_seed(1)
     torch.testing.assert_close(again(x, AWGN(), 5.0, generator=g1)["x_hat"],
                                codec(x, AWGN(), 5.0, generator=g2)["x_hat"])
+    return out
+
+
+def test_residual_codec_forward_gradients_and_weights_round_trip(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    codec = build("codec", "adjscc", cbr=1 / 12, width=8, residual=True)
+    _trains_and_round_trips(codec, tmp_path)
 
 
 @pytest.mark.parametrize("downsample", [8, 16])
 def test_deep_layouts_keep_the_bandwidth_ratio_and_round_trip(downsample: int, tmp_path: Path) -> None:
     from semguard.codecs.deepjscc import level_widths
-    from semguard.codecs.zoo import load_weights, save_weights
 
     torch.manual_seed(0)
     codec = build("codec", "adjscc", cbr=1 / 12, width=8, residual=True, downsample=downsample)
     assert codec.config["downsample"] == downsample
     assert "downsample" not in build("codec", "adjscc", cbr=1 / 12, width=8).config  # old files keep theirs
     assert level_widths(8, downsample) == [8, 8, 16, 16][: downsample.bit_length() - 1]
-    x = torch.rand(2, 3, 32, 48)
-    out = codec(x, Rayleigh(csi="estimated"), torch.tensor([0.0, 15.0]))
-    assert out["x_hat"].shape == x.shape
+    out = _trains_and_round_trips(codec, tmp_path)
     assert out["symbols"].shape == (2, 32 * 48 * 3 // 12)  # cbr = n / (3HW) exactly
     assert codec.c == 3 * downsample ** 2 // 12
-    out["x_hat"].square().mean().backward()
-    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in codec.parameters())
-    save_weights(codec, "adjscc", tmp_path / "d.safetensors")
-    again = load_weights(tmp_path / "d.safetensors")
-    assert again.config == codec.config
-    codec.eval()
-    g1, g2 = torch.Generator().manual_seed(1), torch.Generator().manual_seed(1)
-    torch.testing.assert_close(again(x, AWGN(), 5.0, generator=g1)["x_hat"],
-                               codec(x, AWGN(), 5.0, generator=g2)["x_hat"])
     # shortcuts sit on the stride-1 stages only (one after each stride-2 level, in both halves)
     assert [s.residual for s in codec.enc] == [False, True] * (downsample.bit_length() - 1)
     assert sum(s.residual for s in codec.dec) == downsample.bit_length() - 1

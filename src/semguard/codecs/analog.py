@@ -35,7 +35,8 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from semguard.channels.base import ChannelState
-from semguard.codecs.base import SemanticCodec
+from semguard.channels.functional import normalize_power
+from semguard.codecs.base import SemanticCodec, check_image_batch
 from semguard.codecs.layers import SNRAttention
 from semguard.registry import register
 
@@ -48,8 +49,8 @@ def waterfilling_gains(lam: Tensor, snr: float) -> Tensor:
     """Per-coefficient amplitude gains minimising ``sum lam_i / (1 + g_i^2 lam_i snr)`` at unit
     mean power ``mean(g_i^2 lam_i) = 1`` (reverse water-filling on ``sqrt(lam)``).
 
-    Coefficients the allocation would switch off keep 1e-3 of the mean power, so they can still
-    learn.  ``lam`` are the coefficient variances (positive).
+    Coefficients the allocation would switch off keep 1e-3 of the mean power, so every gain stays
+    positive (``log_gain`` finite).  ``lam`` are the coefficient variances (positive).
     """
     if lam.dim() != 1 or not (lam > 0).all():
         raise ValueError("lam must be a 1-D tensor of positive variances")
@@ -137,25 +138,23 @@ class AnalogJSCC(SemanticCodec):
         self.dec_basis.copy_(vec.float() * self._root_d)
         self.log_lam.copy_(lam.log().float())
         self.log_gain.copy_(waterfilling_gains(lam.float(), 10 ** (self.config["design_snr_db"] / 10)).log())
-        coef = (blocks - self.mean) @ (self.enc_basis.T / self._root_d) * self.log_gain.exp()
-        self.log_rho0.copy_(coef.square().mean(dim=(1, 2)).add(1e-12).sqrt().log().mean())
+        u = self._scaled_coefficients(blocks)
+        self.log_rho0.copy_(u.square().mean(dim=(1, 2)).add(1e-12).sqrt().log().mean())
 
     # ---- geometry -----------------------------------------------------------------------
     def _blocks(self, x: Tensor) -> Tensor:
         """``[B, 3, H, W]`` -> ``[B, L, 3 b^2]`` (blocks in raster order)."""
         return F.unfold(x, self.block, stride=self.block).transpose(1, 2)
 
+    def _scaled_coefficients(self, blocks: Tensor) -> Tensor:
+        """Blocks ``[B, L, d]`` -> gain-scaled PCA coefficients ``[B, L, k]`` (before unit power)."""
+        return (blocks - self.mean) @ (self.enc_basis.T / self._root_d) * self.log_gain.exp()
+
     def check_source(self, source: Tensor) -> None:
-        if source.dim() != 4 or source.shape[1] != 3:
-            raise ValueError(f"{type(self).__name__} expects RGB images [batch, 3, H, W], got {tuple(source.shape)}")
+        check_image_batch(self, source, self.block)
         h, w = source.shape[-2:]
-        if h % self.block or w % self.block:
-            raise ValueError(f"image height and width must be multiples of {self.block}, got {h}x{w}; "
-                             "crop or pad the image first")
         if (h // self.block) * (w // self.block) * self.k < 4 * self.meta:
             raise ValueError(f"a {h}x{w} image has too few coefficients for {self.meta} meta symbols")
-        if not torch.is_floating_point(source):
-            raise ValueError(f"images must be float in [0, 1], got {source.dtype}")
 
     def n_symbols(self, source_shape: tuple[int, ...]) -> int:
         h, w = source_shape[-2:]
@@ -166,17 +165,14 @@ class AnalogJSCC(SemanticCodec):
         """Images ``[B, 3, H, W]`` -> unit-power complex symbols ``[B, n]`` (last ``meta`` carry the scale)."""
         self.check_source(source)
         b = source.shape[0]
-        coef = (self._blocks(source.float()) - self.mean) @ (self.enc_basis.T / self._root_d)  # [B, L, k]
-        u = coef * self.log_gain.exp()
+        u = self._scaled_coefficients(self._blocks(source.float()))                  # [B, L, k]
         # coefficient-major order: the weakest coefficient's blocks come last and give way to meta
         u = u.transpose(1, 2).reshape(b, -1)
         payload = u[:, : u.shape[1] - 2 * self.meta]
         rho = payload.square().mean(dim=1, keepdim=True).add(1e-12).sqrt()    # real-dim rms
         meta = (META_GAIN * (rho.log() - self.log_rho0)).expand(b, 2 * self.meta)
         real = torch.cat([payload / rho, meta], dim=1)
-        sym = torch.view_as_complex(real.reshape(b, -1, 2).contiguous())
-        power = sym.abs().square().mean(dim=1, keepdim=True)
-        return sym / power.sqrt()
+        return normalize_power(torch.view_as_complex(real.reshape(b, -1, 2).contiguous()))
 
     def decode(self, y: Tensor, state: ChannelState, *, size: tuple[int, int] | None = None,
                **_: Any) -> Tensor:
@@ -210,7 +206,8 @@ class AnalogJSCC(SemanticCodec):
         nv = n0_real.reshape(b, self.k, blocks).transpose(1, 2)                 # its noise, per dim
         a = gain * scale.unsqueeze(2)                                           # [B, 1, k]
         coef = r * (a * lam) / (a.square() * lam + nv)
-        x_lin = F.fold((coef @ (self.dec_basis / self._root_d) + self.mean).transpose(1, 2), size, self.block, stride=self.block)
+        blocks_hat = coef @ (self.dec_basis / self._root_d) + self.mean
+        x_lin = F.fold(blocks_hat.transpose(1, 2), size, self.block, stride=self.block)
         if self.refiner is None:
             return x_lin.clamp(0, 1)
         return (x_lin + self.refiner(x_lin, state.effective_snr_db)).clamp(0, 1)
@@ -279,5 +276,5 @@ def softcast(*, cbr: float = 1 / 6, block: int = 16, meta: int = 32, design_snr_
 @register("codec", "analog")
 def analog(*, cbr: float = 1 / 6, block: int = 16, width: int = 64, meta: int = 32,
            design_snr_db: float = 10.0) -> AnalogJSCC:
-    """The SoftCast-style linear path, learnable, plus a learned SNR-aware image refinement."""
+    """The SoftCast-style linear path (fitted, frozen) plus a learned SNR-aware image refinement."""
     return AnalogJSCC(cbr=cbr, block=block, refine=True, width=width, meta=meta, design_snr_db=design_snr_db)

@@ -13,7 +13,20 @@ from torch import Tensor, nn
 
 from semguard.channels.base import Channel, ChannelState, as_snr_tensor
 
-__all__ = ["SemanticCodec", "symbols_from_real", "real_from_symbols"]
+__all__ = ["SemanticCodec", "symbols_from_real", "real_from_symbols", "check_image_batch"]
+
+
+def check_image_batch(codec: object, source: Tensor, multiple: int) -> None:
+    """The public-boundary check of image codecs: float RGB ``[B, 3, H, W]``, H and W multiples of
+    ``multiple`` (the codec's downsampling or block); ``codec`` names the caller in the error."""
+    if source.dim() != 4 or source.shape[1] != 3:
+        raise ValueError(f"{type(codec).__name__} expects RGB images [batch, 3, H, W], got {tuple(source.shape)}")
+    h, w = source.shape[-2:]
+    if h % multiple or w % multiple:
+        raise ValueError(f"image height and width must be multiples of {multiple}, got {h}x{w}; "
+                         "crop or pad the image first")
+    if not torch.is_floating_point(source):
+        raise ValueError(f"images must be float in [0, 1], got {source.dtype}")
 
 
 def symbols_from_real(z: Tensor) -> Tensor:

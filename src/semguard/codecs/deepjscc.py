@@ -35,7 +35,12 @@ from torch import Tensor, nn
 
 from semguard.channels.base import ChannelState, as_snr_tensor
 from semguard.channels.functional import normalize_power
-from semguard.codecs.base import SemanticCodec, real_from_symbols, symbols_from_real
+from semguard.codecs.base import (
+    SemanticCodec,
+    check_image_batch,
+    real_from_symbols,
+    symbols_from_real,
+)
 from semguard.codecs.layers import GDN, SNRAttention
 from semguard.registry import register
 
@@ -157,14 +162,7 @@ class DeepJSCC(SemanticCodec):
         self.dec_out = tconv(w, 3, 2)
 
     def check_source(self, source: Tensor) -> None:
-        if source.dim() != 4 or source.shape[1] != 3:
-            raise ValueError(f"{type(self).__name__} expects RGB images [batch, 3, H, W], got {tuple(source.shape)}")
-        h, w = source.shape[-2:]
-        if h % self.downsample or w % self.downsample:
-            raise ValueError(f"image height and width must be multiples of {self.downsample}, got {h}x{w}; "
-                             "crop or pad the image first")
-        if not torch.is_floating_point(source):
-            raise ValueError(f"images must be float in [0, 1], got {source.dtype}")
+        check_image_batch(self, source, self.downsample)
 
     def n_symbols(self, source_shape: tuple[int, ...]) -> int:
         h, w = source_shape[-2:]

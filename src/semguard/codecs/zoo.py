@@ -69,7 +69,8 @@ ZOO: dict[str, ZooEntry] = {
 
 DEFAULT_IMAGE_CODEC = "switched-cbr1_6"
 DEFAULT_TASK_CODEC = "task-fmnist"
-REFERENCE_IMAGE_CODECS: tuple[str, ...] = ("adjscc-cbr1_6", "analog-cbr1_6", "softcast-cbr1_6")  # measured beside the default in `semguard run`
+# measured beside the default in `semguard run`
+REFERENCE_IMAGE_CODECS: tuple[str, ...] = ("adjscc-cbr1_6", "analog-cbr1_6", "softcast-cbr1_6")
 
 
 def sha256_file(path: str | Path) -> str:

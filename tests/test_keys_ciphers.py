@@ -9,6 +9,7 @@ from semguard.keys.ciphers import (AesGcmLatentCipher, KeySchedule, MixingCipher
                                    dequantize_symbols, quantize_symbols)
 from semguard.keys.eavesdrop import link_psnr
 from semguard.keys.nist import monobit_pvalue, run_nist
+from semguard.registry import build
 
 KEY = bytes(range(32))
 NONCE = b"\x00" * 11 + b"\x01"
@@ -98,3 +99,41 @@ def test_nist_monobit_cross_check_and_short_run():
     res = run_nist(rnd)
     assert res.all_passed and res.p_values["universal"] is None
     assert not run_nist(np.tile([0, 0, 0, 1], 5000)).all_passed
+
+
+def _faded(cipher, equalizer: str, snr_db: float, coherence: int = 8):
+    """Unit-power Gaussian symbols through encrypt -> Rayleigh -> equalise -> decrypt, and the
+    decrypted symbols' channel state (moved back by the cipher) next to the transmitted one."""
+    g = torch.Generator().manual_seed(5)
+    x = torch.randn(64, 512, dtype=torch.complex64, generator=g)
+    ch = build("channel", "rayleigh", coherence=coherence, equalizer=equalizer)
+    y, st = ch(cipher.encrypt(x, KEY, NONCE), snr_db, generator=g)
+    return x, cipher.decrypt(y, KEY, NONCE), cipher.decrypt_state(st, KEY, NONCE), st
+
+
+def test_scramble_decrypt_state_moves_each_symbols_fading_back_with_it():
+    # noiseless and unequalised: the decrypted symbol is exactly its own fading times itself
+    x, d, st, st_tx = _faded(ScrambleCipher(), "none", 300.0)
+    assert torch.allclose(d, st.h * x, atol=1e-5)
+    assert not torch.allclose(d, st_tx.h * x, atol=1e-2)           # the unmoved state is wrong
+    assert torch.equal(st.h_est, st.h) and torch.equal(st.n0, st_tx.n0)
+
+
+@pytest.mark.parametrize("equalizer", ["zf", "mmse"])
+def test_mixing_decrypt_state_gives_each_decrypted_symbol_its_noise_power(equalizer):
+    # fading changes every 8 symbols, so each 64-symbol DFT chunk mixes many fades; the state's
+    # flat gain must predict the decrypted symbols' bias and noise (MMSE: beta' x + power beta'(1 - beta'))
+    x, d, st, st_tx = _faded(MixingCipher(), equalizer, 5.0)
+    n0 = st.n0
+    g2 = st.h_est.abs().square()
+
+    def normalised(state_g2):
+        beta = torch.ones_like(state_g2) if equalizer == "zf" else state_g2 / (state_g2 + n0)
+        var = n0 / state_g2 if equalizer == "zf" else beta * (1 - beta)
+        r = d - beta * x
+        return float((r.abs().square() / var).mean()), float((d.conj() * x).real.mean() / (beta * x.abs().square()).mean())
+
+    power, gain = normalised(g2)
+    assert power == pytest.approx(1.0, rel=0.04) and gain == pytest.approx(1.0, rel=0.03)
+    power_tx, _ = normalised(st_tx.h_est.abs().square())
+    assert abs(power_tx - 1.0) > 0.2                                 # the transmitted-order state mispredicts

@@ -8,7 +8,7 @@ received ``y = h x + w (+ interference)``; ``equalize`` is the receiver's one-ta
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch import Tensor, nn
@@ -42,6 +42,10 @@ class ChannelState:
     def effective_snr_db(self) -> Tensor:
         """Post-equalisation SNR per block in dB, ``[B]`` (known to a receiver with CSI)."""
         return F.effective_snr_db(self.snr_db, self.h_est)
+
+    def subset(self, mask: Tensor) -> "ChannelState":
+        """The state of the blocks a boolean ``[B]`` mask (or an index tensor) selects."""
+        return replace(self, h=self.h[mask], h_est=self.h_est[mask], snr_db=self.snr_db[mask], n0=self.n0[mask])
 
 
 def as_snr_tensor(snr_db: Tensor | float, batch: int, device: torch.device) -> Tensor:

@@ -10,7 +10,6 @@ photos, never the evaluation set), so the switch is a codec, not a per-SNR oracl
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 import torch
@@ -74,9 +73,7 @@ class SNRSwitch(SemanticCodec):
         parts: list[tuple[Tensor, Tensor]] = []
         for mask, codec in ((~high, self.low), (high, self.high)):
             if mask.any():
-                sub = replace(state, h=state.h[mask], h_est=state.h_est[mask], snr_db=state.snr_db[mask],
-                              n0=state.n0[mask])
-                parts.append((mask, codec.decode(y[mask], sub, **kwargs)))
+                parts.append((mask, codec.decode(y[mask], state.subset(mask), **kwargs)))
         first = parts[0][1]
         out = torch.empty(y.shape[0], *first.shape[1:], dtype=first.dtype, device=first.device)
         for mask, x_hat in parts:

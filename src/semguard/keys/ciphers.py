@@ -22,6 +22,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -31,6 +32,8 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from torch import Tensor
+
+from semguard.channels.base import ChannelState
 
 __all__ = ["hkdf", "KeySchedule", "TamperError", "AesGcmLatentCipher", "ScrambleCipher", "MixingCipher",
            "quantize_symbols", "dequantize_symbols"]
@@ -145,6 +148,17 @@ class ScrambleCipher:
         out.scatter_(1, perm.to(symbols.device), unrot)
         return out
 
+    def decrypt_state(self, state: ChannelState, key: bytes, nonce: bytes) -> ChannelState:
+        """The channel state of the decrypted symbols: symbol ``perm[i]`` crossed the channel as
+        symbol ``i``, so it carries ``h[i]`` (the phase rotation cancels in ``h x``)."""
+        perm, _ = self._params(*state.h.shape, key, nonce)
+        perm = perm.to(state.h.device)
+
+        def back(t: Tensor) -> Tensor:
+            return torch.empty_like(t).scatter_(1, perm, t)
+
+        return replace(state, h=back(state.h), h_est=back(state.h_est))
+
 
 class MixingCipher:
     """Key-driven unitary mixing of analog symbols, fresh per block: scramble, DFT, scramble.
@@ -183,3 +197,35 @@ class MixingCipher:
         """Inverse of :meth:`encrypt` with the same key and nonce."""
         z = self._scramble.decrypt(symbols, key, b"mix2|" + nonce)
         return self._scramble.decrypt(self._mix(z, inverse=True), key, b"mix1|" + nonce)
+
+    def decrypt_state(self, state: ChannelState, key: bytes, nonce: bytes) -> ChannelState:
+        """The channel state of the decrypted symbols, one equivalent gain per DFT chunk.
+
+        The inverse DFT spreads a chunk's channel evenly over its symbols.  Zero-forced, each
+        decrypted symbol's noise is the chunk mean of ``N0 / |h_j|^2``, so ``|h'|^2`` is the
+        harmonic mean of ``|h_j|^2``.  MMSE-equalised, a decrypted symbol is ``mean(beta) x``
+        plus noise and cross-talk of total power ``mean(beta) (1 - mean(beta))`` (unit-power
+        ``x``, ``beta_j = |h_j|^2 / (|h_j|^2 + N0)``), which is exactly what a flat gain with
+        ``|h'|^2 = N0 mean(beta) / (1 - mean(beta))`` gives.  Unequalised (``"none"``) the chunk
+        mean of ``h`` is the gain and the cross-talk is not counted.  Gains come from ``h_est``
+        (and, for ``h``, from the true coefficients the same way).
+        """
+        st = self._scramble.decrypt_state(state, key, b"mix2|" + nonce)
+        b, n = st.h.shape
+        c = self.chunk(n)
+        n0 = st.n0.reshape(b, 1, 1)
+
+        def spread(h: Tensor) -> Tensor:
+            hc = h.reshape(b, n // c, c)
+            g = hc.abs().square().clamp_min(1e-12)
+            if st.equalizer == "zf":
+                eq = g.reciprocal().mean(-1, keepdim=True).reciprocal().sqrt()
+            elif st.equalizer == "mmse":
+                beta = (g / (g + n0)).mean(-1, keepdim=True)
+                eq = (n0 * beta / (1 - beta).clamp_min(1e-12)).sqrt()
+            else:
+                eq = hc.mean(-1, keepdim=True)
+            return eq.expand(b, n // c, c).reshape(b, n).to(h.dtype)
+
+        st = replace(st, h=spread(st.h), h_est=spread(st.h_est))
+        return self._scramble.decrypt_state(st, key, b"mix1|" + nonce)

@@ -53,11 +53,13 @@ def link_psnr(codec: nn.Module, images: Tensor, channel: Channel, snr_db: float,
     out["bob_plain"] = psnr(images, codec.decode(y_plain, st_plain, **kw))
     s = cipher.encrypt(x, key, nonce)
     y_b, st_b = channel(s, snr_db, generator=generator)
-    out["bob"] = psnr(images, codec.decode(cipher.decrypt(y_b, key, nonce), st_b, **kw))
+    out["bob"] = psnr(images, codec.decode(cipher.decrypt(y_b, key, nonce), cipher.decrypt_state(st_b, key, nonce),
+                                           **kw))
     y_e, st_e = channel(s, snr_db, generator=generator)                  # Eve's own realisation
     out["eve_no_key"] = psnr(images, codec.decode(y_e, st_e, **kw))
     for name, k in eve_keys.items():
-        out[f"eve_{name}"] = psnr(images, codec.decode(cipher.decrypt(y_e, k, nonce), st_e, **kw))
+        out[f"eve_{name}"] = psnr(images, codec.decode(cipher.decrypt(y_e, k, nonce), cipher.decrypt_state(st_e, k, nonce),
+                                                       **kw))
     return out
 
 
@@ -131,7 +133,7 @@ def latency_overhead(codec: nn.Module, images: Tensor, channel: Channel, snr_db:
     def encrypted() -> None:
         nonce = _nonces(0)
         y, st = channel(cipher.encrypt(codec.encode(images, snr_db), key, nonce), snr_db)
-        codec.decode(cipher.decrypt(y, key, nonce), st, **kw)
+        codec.decode(cipher.decrypt(y, key, nonce), cipher.decrypt_state(st, key, nonce), **kw)
 
     def timed(fn: Callable[[], None]) -> float:
         ts: list[float] = []

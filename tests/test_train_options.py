@@ -160,3 +160,30 @@ def test_psnr_objective_is_minus_the_mean_per_crop_psnr() -> None:
     assert per[0] / per.sum() > 0.8
     with pytest.raises(ValueError, match="objective"):
         ImageTask(None, [], objective="l1")  # type: ignore[arg-type]
+
+
+def test_analog_grows_deeper_from_shallower_weights(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    photos = _photos(tmp_path / "p")
+    base = ["train", "analog", "--data", str(photos), "--cbr", str(1 / 6), "--width", "8", "--crop", "32",
+            "--batch", "2", "--no-progress", "--threads", "1"]
+    small, big = tmp_path / "d2.safetensors", tmp_path / "d4.safetensors"
+    assert main(base + ["--depth", "2", "--steps", "2", "--out", str(tmp_path / "a"), "--export", str(small)]) == 0
+    assert main(base + ["--depth", "4", "--steps", "0", "--init", str(small), "--out", str(tmp_path / "b"),
+                        "--export", str(big)]) == 0
+    assert "grown from 2 to 4 stages" in capsys.readouterr().out
+    a, b = zoo.load_weights(small).eval(), zoo.load_weights(big).eval()
+    assert b.config["depth"] == 4 and len(b.refiner.convs) == 4
+    x = torch.rand(2, 3, 32, 32)
+    g1, g2 = torch.Generator().manual_seed(1), torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        torch.testing.assert_close(b(x, build("channel", "awgn"), 5.0, generator=g2)["x_hat"],
+                                   a(x, build("channel", "awgn"), 5.0, generator=g1)["x_hat"])  # new stages: identity
+    out = b.train()(x, build("channel", "awgn"), 5.0)["x_hat"]
+    out.square().mean().backward()
+    assert b.refiner.convs[3].weight.grad.abs().sum() > 0                  # and they learn
+    with pytest.raises(ValueError, match="can only grow the refinement"):
+        build("codec", "analog", cbr=1 / 6, width=16, depth=4).grow_from(a)
+    assert main(["train", "adjscc", "--data", str(photos), "--depth", "8", "--steps", "0",
+                 "--out", str(tmp_path / "c")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--depth" in err[0] and "adjscc" in err[0]

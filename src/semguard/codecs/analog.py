@@ -78,6 +78,7 @@ class AnalogJSCC(SemanticCodec):
         block: block side in pixels.
         refine: add the learned residual refinement of the decoded image.
         width: feature channels of the refinement.
+        depth: residual stages of the refinement.
         meta: complex symbols carrying the power scale.
         design_snr_db: SNR of the initial power allocation.
     """
@@ -85,7 +86,7 @@ class AnalogJSCC(SemanticCodec):
     output_key = "x_hat"
 
     def __init__(self, *, cbr: float = 1 / 6, block: int = 16, refine: bool = True, width: int = 64,
-                 meta: int = 32, design_snr_db: float = 10.0) -> None:
+                 depth: int = 4, meta: int = 32, design_snr_db: float = 10.0) -> None:
         super().__init__()
         d = 3 * block * block
         k = 2 * d * cbr
@@ -94,11 +95,13 @@ class AnalogJSCC(SemanticCodec):
                              f"per block (2 * 3 * block^2 * cbr) between 2 and {d}")
         if meta < 1:
             raise ValueError(f"meta must be >= 1 symbol, got {meta}")
+        if depth < 1:
+            raise ValueError(f"depth must be >= 1 refinement stage, got {depth}")
         self.block, self.k, self.meta = block, round(k), meta
-        # the registry factory's keywords: softcast (refine=False) takes no width
+        # the registry factory's keywords: softcast (refine=False) takes no width or depth
         self.config = {"cbr": cbr, "block": block, "meta": meta, "design_snr_db": design_snr_db}
         if refine:
-            self.config["width"] = width
+            self.config.update(width=width, depth=depth)
         # linear path: identity rows until init_from_images fits the PCA.  The bases are stored
         # times sqrt(d), entries O(1), as the weight files hold them (a trainable-basis variant
         # needed Adam's steps small relative to the entries; the frozen one keeps the format).
@@ -118,7 +121,7 @@ class AnalogJSCC(SemanticCodec):
             prm.requires_grad_(False)
         # log rho is sent relative to its typical value, which keeps the meta symbols' power small
         self.register_buffer("log_rho0", torch.zeros(()))
-        self.refiner = _Refiner(width) if refine else None
+        self.refiner = _Refiner(width, depth) if refine else None
 
     # ---- set-up from data ---------------------------------------------------------------
     @torch.no_grad()
@@ -140,6 +143,23 @@ class AnalogJSCC(SemanticCodec):
         self.log_gain.copy_(waterfilling_gains(lam.float(), 10 ** (self.config["design_snr_db"] / 10)).log())
         u = self._scaled_coefficients(blocks)
         self.log_rho0.copy_(u.square().mean(dim=(1, 2)).add(1e-12).sqrt().log().mean())
+
+    @torch.no_grad()
+    def grow_from(self, smaller: "AnalogJSCC") -> None:
+        """Start from ``smaller``, an analog codec whose refinement has fewer stages but the same
+        everything else: its weights are copied and the extra stages start as identities (their
+        convolutions at zero, so ``z + att(act(0)) = z``), so the grown codec decodes exactly as
+        ``smaller`` until it trains."""
+        mine, theirs = dict(self.config), dict(smaller.config)
+        d_mine, d_theirs = mine.pop("depth", None), theirs.pop("depth", None)
+        if self.refiner is None or smaller.refiner is None or mine != theirs or not d_theirs < d_mine:
+            raise ValueError(f"can only grow the refinement: config {smaller.config} -> {self.config}")
+        missing, unexpected = self.load_state_dict(smaller.state_dict(), strict=False)
+        if unexpected or any(not k.startswith("refiner.") for k in missing):
+            raise ValueError(f"weights do not fit the grown codec: missing {missing}, unexpected {unexpected}")
+        for conv in self.refiner.convs[d_theirs:]:
+            conv.weight.zero_()
+            conv.bias.zero_()
 
     # ---- geometry -----------------------------------------------------------------------
     def _blocks(self, x: Tensor) -> Tensor:
@@ -247,15 +267,15 @@ def _unbiased(y: Tensor, state: ChannelState) -> tuple[Tensor, Tensor]:
 
 
 class _Refiner(nn.Module):
-    """Residual correction of a decoded image: space-to-depth by 2, four residual 3x3 stages with
-    SNR attention, back to full resolution; the output conv starts at zero."""
+    """Residual correction of a decoded image: space-to-depth by 2, ``depth`` residual 3x3 stages
+    with SNR attention, back to full resolution; the output conv starts at zero."""
 
-    def __init__(self, width: int) -> None:
+    def __init__(self, width: int, depth: int = 4) -> None:
         super().__init__()
         self.inp = nn.Conv2d(12, width, 3, padding=1)
-        self.convs = nn.ModuleList([nn.Conv2d(width, width, 3, padding=1) for _ in range(4)])
-        self.acts = nn.ModuleList([nn.PReLU(width) for _ in range(4)])
-        self.afs = nn.ModuleList([SNRAttention(width) for _ in range(4)])
+        self.convs = nn.ModuleList([nn.Conv2d(width, width, 3, padding=1) for _ in range(depth)])
+        self.acts = nn.ModuleList([nn.PReLU(width) for _ in range(depth)])
+        self.afs = nn.ModuleList([SNRAttention(width) for _ in range(depth)])
         self.out = nn.Conv2d(width, 12, 3, padding=1)
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
@@ -274,7 +294,8 @@ def softcast(*, cbr: float = 1 / 6, block: int = 16, meta: int = 32, design_snr_
 
 
 @register("codec", "analog")
-def analog(*, cbr: float = 1 / 6, block: int = 16, width: int = 64, meta: int = 32,
+def analog(*, cbr: float = 1 / 6, block: int = 16, width: int = 64, depth: int = 4, meta: int = 32,
            design_snr_db: float = 10.0) -> AnalogJSCC:
     """The SoftCast-style linear path (fitted, frozen) plus a learned SNR-aware image refinement."""
-    return AnalogJSCC(cbr=cbr, block=block, refine=True, width=width, meta=meta, design_snr_db=design_snr_db)
+    return AnalogJSCC(cbr=cbr, block=block, refine=True, width=width, depth=depth, meta=meta,
+                      design_snr_db=design_snr_db)

@@ -253,3 +253,20 @@ def test_fading_amc_backs_off_and_agrees_with_awgn_amc():
     assert awgn_choice == MCS(8, Fraction(5, 6))
     cautious = best_mcs_fading(Rayleigh(), 30.0, n, payload, -1e4, table=_TABLE, num_codewords=32)
     assert cautious.spectral_efficiency < fading_choice.spectral_efficiency <= awgn_choice.spectral_efficiency
+
+
+def test_fading_link_picks_each_images_mcs_from_its_own_rate_quality(monkeypatch):
+    # thresholds 1.5 dB above the Shannon limit of each MCS stand in for the LDPC simulations
+    def shannon_gap(mcs, n_cw, **_):
+        return 10 * math.log10(2 ** mcs.spectral_efficiency - 1) + 1.5
+
+    monkeypatch.setattr("semguard.baselines.mcs.awgn_threshold_db", shannon_gap)
+    yy, xx = torch.meshgrid(torch.linspace(0, 1, 64), torch.linspace(0, 1, 64), indexing="ij")
+    smooth = torch.stack([yy, xx, 0.5 * (yy + xx)])                       # a few hundred bytes say it all
+    busy = torch.rand(3, 64, 64, generator=torch.Generator().manual_seed(0))  # every extra byte helps
+    link, ch = LdpcLink(fmt="webp"), Rayleigh()
+    both = link(torch.stack([smooth, busy]), ch, 10.0, 2048, generator=torch.Generator().manual_seed(1))["info"]
+    alone = [link(img[None], ch, 10.0, 2048, generator=torch.Generator().manual_seed(1))["info"][0]["mcs"]
+             for img in (smooth, busy)]
+    assert [d["mcs"] for d in both] == alone                               # a batch-mate does not change it
+    assert MCS.parse(alone[0]).spectral_efficiency < MCS.parse(alone[1]).spectral_efficiency

@@ -13,9 +13,9 @@ the RIFF header for WebP and the EOI marker for JPEG).
 The MCS is fixed (``mcs="16QAM-1/2"``) or chosen per call (``mcs="auto"``) from the SNR the
 transmitter is told.  Over AWGN, :func:`~semguard.baselines.mcs.best_mcs` takes the largest
 payload whose image error is below the target.  On block-fading channels the transmitter knows
-only the average SNR (no CSI), so :func:`~semguard.baselines.mcs.best_mcs_fading` takes the MCS
-with the best expected PSNR of this batch, trading rate against the outage probability of deep
-fades; the images are still lost whenever a fade is deeper than the chosen MCS survives.
+only the average SNR (no CSI), so :func:`~semguard.baselines.mcs.best_mcs_fading` takes, for
+each image, the MCS with the best expected PSNR of that image, trading rate against the outage
+probability of deep fades; the image is still lost whenever a fade is deeper than its MCS survives.
 """
 
 from __future__ import annotations
@@ -125,16 +125,16 @@ class LdpcLink:
         return self._psnr[key]
 
     def _choose_fading_mcs(self, images: Tensor, pixels: np.ndarray, channel: Channel, snr_db: float,
-                           n_symbols: int) -> MCS:
+                           n_symbols: int) -> list[MCS]:
+        """Per image: the MCS with the best expected PSNR of that image (each image is its own
+        transmission, and its transmitter knows its own rate-quality curve)."""
         b, _, height, width = images.shape
-
-        def mean_psnr(lay: CodewordLayout) -> float:
-            return float(np.mean([self._psnr_at(pixels[i], images[i], lay.payload_bits) for i in range(b)]))
-
-        lost = float(psnr(grey(b, height, width, images), images).mean())
-        return best_mcs_fading(channel, snr_db, n_symbols, mean_psnr, lost,
-                               max_cw_bits=self.max_cw_bits, num_codewords=self.bler_codewords,
-                               num_iter=self.num_iter)
+        lost = psnr(grey(b, height, width, images), images)
+        return [best_mcs_fading(channel, snr_db, n_symbols,
+                                lambda lay, i=i: self._psnr_at(pixels[i], images[i], lay.payload_bits),
+                                float(lost[i]), max_cw_bits=self.max_cw_bits, num_codewords=self.bler_codewords,
+                                num_iter=self.num_iter)
+                for i in range(b)]
 
     def __call__(self, images: Tensor, channel: Channel, snr_db: float, n_symbols: int, *,
                  generator: torch.Generator | None = None) -> dict[str, Any]:
@@ -142,37 +142,43 @@ class LdpcLink:
         b, _, height, width = images.shape
         pixels = to_uint8(images)
         if self.mcs is None and channel.fading:
-            mcs = self._choose_fading_mcs(images, pixels, channel, snr_db, n_symbols)
+            chosen = self._choose_fading_mcs(images, pixels, channel, snr_db, n_symbols)
         else:
-            mcs = self.choose_mcs(snr_db, n_symbols)
+            chosen = [self.choose_mcs(snr_db, n_symbols)] * b
+        x_hat = grey(b, height, width, images)
+        bits = torch.zeros(b, dtype=torch.int64)
+        info: list[dict[str, Any]] = [{} for _ in range(b)]
+        for mcs in dict.fromkeys(chosen):  # each MCS once, in order of first use
+            idx = [i for i in range(b) if chosen[i] == mcs]
+            self._send(images, pixels, idx, mcs, channel, snr_db, n_symbols, generator, x_hat, bits, info)
+        log.debug("%s: snr %.1f dB, n %d, MCS %s, ok %d/%d", self, snr_db, n_symbols,
+                  sorted({m.name for m in chosen}), sum(d["success"] for d in info), b)
+        return {"x_hat": x_hat, "bits": bits, "info": info}
+
+    def _send(self, images: Tensor, pixels: np.ndarray, idx: list[int], mcs: MCS, channel: Channel,
+              snr_db: float, n_symbols: int, generator: torch.Generator | None, x_hat: Tensor, bits: Tensor,
+              info: list[dict[str, Any]]) -> None:
+        """Images ``idx`` over one MCS: compress, encode, send, decode; fills ``x_hat``, ``bits``, ``info``."""
+        height, width = images.shape[-2:]
         lay = codeword_layout(mcs, n_symbols, self.max_cw_bits)  # ValueError if n is too small
         phy = get_phy(mcs.bits_per_symbol, lay.n_cw, lay.k, self.num_iter)
-
-        files = [self._compress(pixels[i], lay.payload_bits) for i in range(b)]
+        files = [self._compress(pixels[i], lay.payload_bits) for i in idx]
         payload = torch.stack([bytes_to_bits(data, lay.payload_bits, generator=generator)
-                               for data, _ in files]).reshape(b, lay.num_cw, lay.k)
-
+                               for data, _ in files]).reshape(len(idx), lay.num_cw, lay.k)
         x = phy.modulate(payload, n_symbols, generator=generator)
-        state = channel.sample_state(b, n_symbols, snr_db, generator=generator)
+        state = channel.sample_state(len(idx), n_symbols, snr_db, generator=generator)
         y, no = post_equalization(channel, channel.apply(x, state, generator=generator), state)
         received = phy.demodulate(y, no, lay.num_cw)
         cw_errors = (received != payload).any(dim=-1).sum(dim=-1).tolist()
-
-        x_hat = grey(b, height, width, images)
-        bits = torch.zeros(b, dtype=torch.int64)
-        info: list[dict[str, Any]] = []
-        for i, (data, quality) in enumerate(files):
-            success = bool(data) and cw_errors[i] == 0
+        for j, (i, (data, quality)) in enumerate(zip(idx, files)):
+            success = bool(data) and cw_errors[j] == 0
             if success:
-                got = bits_to_bytes(received[i].reshape(-1))
+                got = bits_to_bytes(received[j].reshape(-1))
                 x_hat[i] = from_uint8(decode_image(got, height, width)[None], images)[0]
             if data:
                 bits[i] = 8 * len(data)
-            info.append({"quality": quality, "mcs": mcs.name, "success": success,
-                         "payload_bits": lay.payload_bits, "codeword_errors": cw_errors[i]})
-        log.debug("%s: snr %.1f dB, n %d, %s x %d codewords, ok %d/%d", self, snr_db, n_symbols,
-                  mcs.name, lay.num_cw, sum(d["success"] for d in info), b)
-        return {"x_hat": x_hat, "bits": bits, "info": info}
+            info[i] = {"quality": quality, "mcs": mcs.name, "success": success,
+                       "payload_bits": lay.payload_bits, "codeword_errors": cw_errors[j]}
 
 
 @register("baseline", "webp_ldpc")

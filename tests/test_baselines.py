@@ -233,6 +233,11 @@ def test_success_probability_matches_rayleigh_outage():
         assert p == pytest.approx(expected, abs=4 * math.sqrt(expected * (1 - expected) / 8000) + 1e-3)
     assert success_probability(AWGN(), 3.0, lay, 2.5) == 1.0 and success_probability(AWGN(), 2.0, lay, 2.5) == 0.0
     assert success_probability(Rayleigh(), 10.0, lay, math.inf) == 0.0
+    # with 2 least-squares pilots the estimation error adds N0/2 to the noise: P = exp(-1.5 thr / SNR)
+    for ch, factor in ((Rayleigh(csi="estimated", pilots=2), 1.5), (Rayleigh(csi_error_var=0.1), 1 + 0.1 * 10)):
+        p = success_probability(ch, 10.0, lay, 2.0, draws=8000)
+        expected = math.exp(-factor * 10 ** ((2.0 - 10.0) / 10))
+        assert p == pytest.approx(expected, abs=4 * math.sqrt(expected * (1 - expected) / 8000) + 1e-3)
 
 
 def test_fading_amc_backs_off_and_agrees_with_awgn_amc():

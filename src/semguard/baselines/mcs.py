@@ -186,21 +186,36 @@ def awgn_threshold_db(mcs: MCS, n_cw: int, *, grid_db: float = 0.5, num_codeword
 _MI_LAST: dict[tuple, torch.Tensor] = {}  # one entry: the fading draws every MCS of a call shares
 
 
+def _csi_error_var(channel: Channel, n0: float) -> float:
+    """Variance of the receiver's channel-estimation error on ``channel`` at noise power ``n0``."""
+    if channel.csi_error_var is not None:
+        return float(channel.csi_error_var)
+    return n0 / channel.pilots if channel.csi == "estimated" else 0.0
+
+
 def _symbol_mi(channel: Channel, snr_db: float, n_symbols: int, draws: int, seed: int) -> torch.Tensor:
-    """``log2(1 + |h|^2 SNR)`` per symbol, ``[draws, n_symbols]`` float64, for ``draws`` fading draws
-    of ``channel``; the last result is kept, so the MCSs compared at one SNR share one draw."""
+    """``log2(1 + SINR)`` per symbol, ``[draws, n_symbols]`` float64, for ``draws`` fading draws of
+    ``channel``; the last result is kept, so the MCSs compared at one SNR share one draw.
+
+    ``SINR = |h|^2 / (N0 + s2)``: an estimation error of variance ``s2`` leaves ``(h - h_est) x``
+    (power ``s2`` for unit-power ``x``) in the equalised symbols, so with ``pilots`` least-squares
+    pilots (``s2 = N0 / pilots``) a fade costs ``10 log10(1 + 1/pilots)`` dB more than with perfect CSI.
+    """
     key = (repr(channel), round(float(snr_db), 4), n_symbols, draws, seed)
     if key not in _MI_LAST:
         state = channel.sample_state(draws, n_symbols, snr_db, generator=torch.Generator().manual_seed(seed))
+        n0 = 10.0 ** (-snr_db / 10.0)
+        sinr = state.h.abs().to(torch.float64).square() / (n0 + _csi_error_var(channel, n0))
         _MI_LAST.clear()
-        _MI_LAST[key] = torch.log2(1.0 + state.h.abs().to(torch.float64).square() * 10.0 ** (snr_db / 10.0))
+        _MI_LAST[key] = torch.log2(1.0 + sinr)
     return _MI_LAST[key]
 
 
 def success_probability(channel: Channel, snr_db: float, layout: CodewordLayout, threshold_db: float, *,
                         draws: int = 256, seed: int = 0) -> float:
     """P(every codeword of ``layout`` decodes) at average ``snr_db``, by MIESM over ``draws`` fading
-    draws of ``channel`` (perfect-CSI SNR ``|h|^2 SNR`` per symbol; codewords are contiguous).
+    draws of ``channel`` (the per-symbol SINR of :func:`_symbol_mi`, which counts the channel's
+    CSI error; codewords are contiguous).
     Cached in memory per (channel, SNR, layout, threshold, draws, seed)."""
     if draws < 1:
         raise ValueError(f"draws must be >= 1, got {draws}")

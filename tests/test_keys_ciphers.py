@@ -131,7 +131,8 @@ def test_mixing_decrypt_state_gives_each_decrypted_symbol_its_noise_power(equali
         beta = torch.ones_like(state_g2) if equalizer == "zf" else state_g2 / (state_g2 + n0)
         var = n0 / state_g2 if equalizer == "zf" else beta * (1 - beta)
         r = d - beta * x
-        return float((r.abs().square() / var).mean()), float((d.conj() * x).real.mean() / (beta * x.abs().square()).mean())
+        gain = (d.conj() * x).real.mean() / (beta * x.abs().square()).mean()
+        return float((r.abs().square() / var).mean()), float(gain)
 
     power, gain = normalised(g2)
     assert power == pytest.approx(1.0, rel=0.04) and gain == pytest.approx(1.0, rel=0.03)

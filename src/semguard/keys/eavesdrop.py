@@ -58,8 +58,8 @@ def link_psnr(codec: nn.Module, images: Tensor, channel: Channel, snr_db: float,
     y_e, st_e = channel(s, snr_db, generator=generator)                  # Eve's own realisation
     out["eve_no_key"] = psnr(images, codec.decode(y_e, st_e, **kw))
     for name, k in eve_keys.items():
-        out[f"eve_{name}"] = psnr(images, codec.decode(cipher.decrypt(y_e, k, nonce), cipher.decrypt_state(st_e, k, nonce),
-                                                       **kw))
+        x_e = codec.decode(cipher.decrypt(y_e, k, nonce), cipher.decrypt_state(st_e, k, nonce), **kw)
+        out[f"eve_{name}"] = psnr(images, x_e)
     return out
 
 

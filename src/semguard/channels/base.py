@@ -30,6 +30,9 @@ class ChannelState:
         equalizer: the one-tap equaliser the receiver applies (``"mmse"``, ``"zf"`` or ``"none"``;
             AWGN: ``"none"``), so a decoder can undo its bias (MMSE scales ``x`` by
             ``|h_est|^2 / (|h_est|^2 + N0)``).
+        csi_error_var: variance of ``h_est - h`` per block ``[B, 1]``, or None when the CSI is
+            perfect.  The receiver knows it (``N0 / pilots`` for least-squares pilots), so a
+            decoder can tell estimated CSI from exact CSI.
     """
 
     h: Tensor
@@ -37,6 +40,7 @@ class ChannelState:
     snr_db: Tensor
     n0: Tensor
     equalizer: str = "none"
+    csi_error_var: Tensor | None = None
 
     @property
     def effective_snr_db(self) -> Tensor:
@@ -45,7 +49,9 @@ class ChannelState:
 
     def subset(self, mask: Tensor) -> "ChannelState":
         """The state of the blocks a boolean ``[B]`` mask (or an index tensor) selects."""
-        return replace(self, h=self.h[mask], h_est=self.h_est[mask], snr_db=self.snr_db[mask], n0=self.n0[mask])
+        err = None if self.csi_error_var is None else self.csi_error_var[mask]
+        return replace(self, h=self.h[mask], h_est=self.h_est[mask], snr_db=self.snr_db[mask], n0=self.n0[mask],
+                       csi_error_var=err)
 
 
 def as_snr_tensor(snr_db: Tensor | float, batch: int, device: torch.device) -> Tensor:
@@ -118,6 +124,7 @@ class Channel(nn.Module):
         L = self.coherence or n
         n_blocks = math.ceil(n / L)
         hb = self._block_coefficients(batch, n_blocks, generator, device).to(torch.complex64)
+        var: Tensor | None = None
         if self.csi == "perfect" and not self.csi_error_var:
             hb_est = hb
         else:
@@ -125,7 +132,7 @@ class Channel(nn.Module):
                    else n0 / self.pilots)
             hb_est = hb + F.complex_noise((batch, n_blocks), var, generator=generator, device=device)
         return ChannelState(h=F.expand_blocks(hb, n, L), h_est=F.expand_blocks(hb_est, n, L),
-                            snr_db=snr, n0=n0, equalizer=self.equalizer)
+                            snr_db=snr, n0=n0, equalizer=self.equalizer, csi_error_var=var)
 
     def apply(self, x: Tensor, state: ChannelState, *, generator: torch.Generator | None = None,
               interference: Tensor | None = None) -> Tensor:

@@ -22,7 +22,9 @@ PSNR by under 0.2 dB at any SNR).
 
 Over fading, the decoder first undoes the equaliser's bias (MMSE shrinks ``x`` by
 ``|h|^2 / (|h|^2 + N0)``; :attr:`ChannelState.equalizer` says which one ran) and then weighs
-each symbol by its own noise ``N0 / |h|^2`` in the LMMSE estimate.
+each symbol by its own noise ``N0 / |h|^2`` in the LMMSE estimate.  With pilot-estimated CSI
+it first corrects the gain the estimate got wrong from the block's own symbols
+(:func:`semguard.channels.csi.refine_csi`, phase from the four strongest coefficients).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from semguard.channels.base import ChannelState
+from semguard.channels.csi import refine_csi
 from semguard.channels.functional import normalize_power
 from semguard.codecs.base import SemanticCodec, check_image_batch
 from semguard.codecs.layers import SNRAttention
@@ -43,6 +46,7 @@ from semguard.registry import register
 __all__ = ["AnalogJSCC", "softcast", "analog", "waterfilling_gains", "META_GAIN"]
 
 META_GAIN = 4.0  # amplitude of the log-scale meta symbols (they stay < 2 % of the power)
+BLIND_COEFFICIENTS = 4  # strongest coefficients whose symbols fix the residual phase under estimated CSI
 
 
 def waterfilling_gains(lam: Tensor, snr: float) -> Tensor:
@@ -208,6 +212,7 @@ class AnalogJSCC(SemanticCodec):
         if hb * wb != blocks or blocks * self.k != 2 * n or size[0] % self.block or size[1] % self.block:
             raise ValueError(f"{n} symbols do not fit an image of size {size} at {self.k} coefficients "
                              f"per {self.block}x{self.block} block")
+        y, state = refine_csi(y, state, n_ref=BLIND_COEFFICIENTS * blocks // 2)   # estimated CSI only
         y, n0_sym = _unbiased(y, state)                                          # n0_sym [B, n]
         real = torch.view_as_real(y).reshape(b, -1)
         n0_real = (0.5 * n0_sym).repeat_interleave(2, dim=1)                   # per real dim

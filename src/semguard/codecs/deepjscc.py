@@ -34,6 +34,7 @@ import torch
 from torch import Tensor, nn
 
 from semguard.channels.base import ChannelState, as_snr_tensor
+from semguard.channels.csi import refine_csi
 from semguard.channels.functional import normalize_power
 from semguard.codecs.base import (
     SemanticCodec,
@@ -193,6 +194,7 @@ class DeepJSCC(SemanticCodec):
             hw = (size[0] // self.downsample, size[1] // self.downsample)
         if hw[0] * hw[1] * self.c != y.shape[1]:
             raise ValueError(f"{y.shape[1]} symbols do not fit an image of size {size} at c={self.c}")
+        y, state = refine_csi(y, state)                     # estimated CSI only: the residual gain
         z = real_from_symbols(y, (2 * self.c, *hw))
         snr = state.effective_snr_db
         for stage in self.dec:

@@ -59,6 +59,18 @@ ZOO: dict[str, ZooEntry] = {
         "switched_cbr1_6.safetensors", "e75e433671cb13d78eeb570b35ad24dcf631dedebb95e439827cc071f0d4edf2",
         "adjscc-cbr1_6 below 4 dB average SNR, analog-cbr1_6 from 4 dB (the threshold where analog overtakes "
         "adjscc over AWGN on the validation photos; scripts/make_switch.py)"),
+    "softcast-cbr1_12": ZooEntry(
+        "softcast_cbr1_12.safetensors", "28fa2fa4ff5ce7871402d75f9fdfdd668e63cc5c7ab3fc9f22cc6d4ec4c50b46",
+        "SoftCast-style linear analog codec, cbr 1/12: 16x16-block PCA of 2048 Debian photo crops, power "
+        "allocation by water-filling at 10 dB, LMMSE decoding (fitted, not trained)"),
+    "analog-cbr1_12": ZooEntry(
+        "analog_cbr1_12.safetensors", "9bd48abbfeb2b7e08046ebb88309ec8c99e46cb96bc596c59207d7aa07c3fa33",
+        "the cbr-1/12 fitted linear path plus a learned SNR-aware refinement (width 64), 8000 bf16 steps "
+        "on Debian photo crops over AWGN (2/3) and Rayleigh at SNR 4..24 dB, mean-PSNR objective"),
+    "switched-cbr1_12": ZooEntry(
+        "switched_cbr1_12.safetensors", "dd60f1b63b1ddca339ff397d261ab946ac2e8f4a8eea96a77f5ba26839b7326c",
+        "adjscc-cbr1_12 below 4 dB average SNR, analog-cbr1_12 from 4 dB (threshold from the validation "
+        "photos over AWGN; scripts/make_switch.py)"),
     "task-fmnist": ZooEntry(
         "task_fmnist.safetensors", "7274aa124748af9483ebaf8ba738df0ee36271a4432b9303a3a68c3808748e5a",
         "Fashion-MNIST task codec, 16 complex symbols per image, AWGN and Rayleigh at SNR -2..22 dB"),

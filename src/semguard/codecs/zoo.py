@@ -40,9 +40,10 @@ class ZooEntry:
 
 ZOO: dict[str, ZooEntry] = {
     "adjscc-cbr1_6": ZooEntry(
-        "adjscc_cbr1_6.safetensors", "fedbe11fb7e276d1cfafc518837ed1c8897953c1d33bea16d2791584219b983f",
+        "adjscc_cbr1_6.safetensors", "adeca99d44fd9c8adde820c9b3f8a97dbc04abf0562cc663d42a7f118a594f6a",
         "SNR-adaptive DeepJSCC (GDN + attention + residual stages, width 64), cbr 1/6, 22000 bf16 steps on "
-        "Debian photo crops over AWGN (2/3 of steps) and Rayleigh at SNR -2..22 dB, then 15000 at lr 3e-4"),
+        "Debian photo crops over AWGN (2/3 of steps) and Rayleigh at SNR -2..22 dB, then 15000 at lr 3e-4, "
+        "then 6000 on 128x128 crops at -4..10 dB"),
     "adjscc-cbr1_12": ZooEntry(
         "adjscc_cbr1_12.safetensors", "f939252700a6b5271c2d553a823befa8e10213d39473f85a519426c07e7c026c",
         "SNR-adaptive DeepJSCC (GDN + attention + residual stages, width 64), cbr 1/12, 7500 bf16 steps on "
@@ -56,7 +57,7 @@ ZOO: dict[str, ZooEntry] = {
         "softcast-cbr1_6's fitted linear path plus a learned SNR-aware refinement (width 64), 10000 bf16 steps "
         "on Debian photo crops over AWGN (2/3) and Rayleigh at SNR 4..24 dB, mean-PSNR objective"),
     "switched-cbr1_6": ZooEntry(
-        "switched_cbr1_6.safetensors", "e75e433671cb13d78eeb570b35ad24dcf631dedebb95e439827cc071f0d4edf2",
+        "switched_cbr1_6.safetensors", "faa1643c56f680638e0d5bc6c7028fc41b78a0ec482fceba1beb0b0a3a241547",
         "adjscc-cbr1_6 below 4 dB average SNR, analog-cbr1_6 from 4 dB (the threshold where analog overtakes "
         "adjscc over AWGN on the validation photos; scripts/make_switch.py)"),
     "softcast-cbr1_12": ZooEntry(

@@ -32,7 +32,7 @@ from semguard.baselines._image import (check_call, decode_image, encode_image, f
                                       to_uint8)
 from semguard.baselines.capacity import encode_at_budget
 from semguard.baselines.mcs import best_mcs, best_mcs_fading
-from semguard.baselines.phy import MAX_CW_BITS, MCS, CodewordLayout, codeword_layout, get_phy, post_equalization
+from semguard.baselines.phy import MAX_CW_BITS, MCS, codeword_layout, get_phy, post_equalization
 from semguard.channels.base import Channel
 from semguard.evaluation.metrics import psnr
 from semguard.registry import register

@@ -254,5 +254,5 @@ def best_mcs_fading(channel: Channel, snr_db: float, n_symbols: int, quality: Ca
         if value > best_value:
             best, best_value = lay, value
     log.debug("fading AMC at %.2f dB, n=%d: %s (expected quality %.3f)", snr_db, n_symbols, best.mcs.name,
-             best_value)
+              best_value)
     return best.mcs

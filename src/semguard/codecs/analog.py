@@ -82,7 +82,9 @@ class AnalogJSCC(SemanticCodec):
         block: block side in pixels.
         refine: add the learned residual refinement of the decoded image.
         width: feature channels of the refinement.
-        depth: residual stages of the refinement.
+        depth: residual stages of the refinement (the shipped codecs: 4; grown to 8 from them and
+            fine-tuned 2000 steps, validation moved +0.17 / +0.02 / -0.02 dB at 0 / 10 / 20 dB,
+            so the small receptive field is not what limits the refinement).
         meta: complex symbols carrying the power scale.
         design_snr_db: SNR of the initial power allocation.
     """

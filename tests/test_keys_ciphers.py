@@ -111,6 +111,19 @@ def _faded(cipher, equalizer: str, snr_db: float, coherence: int = 8):
     return x, cipher.decrypt(y, KEY, NONCE), cipher.decrypt_state(st, KEY, NONCE), st
 
 
+@pytest.mark.parametrize("cipher", [ScrambleCipher(), MixingCipher()])
+def test_decrypt_received_is_decrypt_and_decrypt_state_in_one(cipher):
+    g = torch.Generator().manual_seed(6)
+    y, st = build("channel", "rayleigh", coherence=8)(torch.randn(3, 512, dtype=torch.complex64, generator=g), 5.0,
+                                                      generator=g)
+    d, st2 = cipher.decrypt_received(y, st, KEY, NONCE)
+    torch.testing.assert_close(d, cipher.decrypt(y, KEY, NONCE))
+    ref = cipher.decrypt_state(st, KEY, NONCE)
+    torch.testing.assert_close(st2.h, ref.h)
+    torch.testing.assert_close(st2.h_est, ref.h_est)
+    assert not torch.equal(st2.h, st.h)
+
+
 def test_scramble_decrypt_state_moves_each_symbols_fading_back_with_it():
     # noiseless and unequalised: the decrypted symbol is exactly its own fading times itself
     x, d, st, st_tx = _faded(ScrambleCipher(), "none", 300.0)

@@ -14,7 +14,7 @@ The demapper's noise variance is the post-equalisation noise: ``N0`` on AWGN and
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from functools import lru_cache
 
@@ -113,17 +113,11 @@ def post_equalization(channel: Channel, y: Tensor, state: ChannelState) -> tuple
     output ``|h|^2/(|h|^2+N0) x + ...`` is rescaled to the ZF one.  CSI errors are not modelled
     in the noise variance (mismatched demapping), as in a real receiver that trusts its estimate.
     """
-    y_eq = channel.equalize(y, state)
-    n0 = state.n0.expand_as(y.real).to(torch.float32)
-    if not channel.fading:
-        return y_eq, n0
-    gain = state.h_est.abs().square().clamp_min(1e-12)
-    if channel.equalizer == "zf":
-        return y_eq, n0 / gain
-    if channel.equalizer == "mmse":
-        return y_eq * ((gain + n0) / gain), n0 / gain
-    raise ValueError(f"the LDPC link needs an equalising channel (equalizer 'zf' or 'mmse'), "
-                     f"got equalizer={channel.equalizer!r}")
+    if channel.fading and channel.equalizer not in ("zf", "mmse"):
+        raise ValueError(f"the LDPC link needs an equalising channel (equalizer 'zf' or 'mmse'), "
+                         f"got equalizer={channel.equalizer!r}")
+    applied = channel.equalizer if channel.fading else "none"  # what channel.equalize runs
+    return replace(state, equalizer=applied).zero_forced(channel.equalize(y, state))
 
 
 class LdpcQamPhy:

@@ -47,6 +47,24 @@ class ChannelState:
         """Post-equalisation SNR per block in dB, ``[B]`` (known to a receiver with CSI)."""
         return F.effective_snr_db(self.snr_db, self.h_est)
 
+    def zero_forced(self, y: Tensor) -> tuple[Tensor, Tensor]:
+        """Equalised symbols ``y [B, n]`` -> their zero-forced form ``x + w / h_est`` and its noise
+        power per symbol ``N0 / |h_est|^2`` ``[B, n]``.
+
+        MMSE equalisation returns ``beta x + noise`` with ``beta = |h|^2 / (|h|^2 + N0)``; dividing
+        by ``beta`` leaves zero-forcing's output, as does ZF itself; an unequalised output is
+        divided by ``h_est`` here.  AWGN (``h_est = 1``, ``"none"``) passes through with ``N0``.
+        """
+        g2 = self.h_est.abs().square().clamp_min(1e-12)
+        n0 = self.n0.expand_as(g2)
+        if self.equalizer == "mmse":
+            y = y * ((g2 + n0) / g2)
+        elif self.equalizer == "none":
+            y = y / self.h_est
+        elif self.equalizer != "zf":
+            raise ValueError(f"unknown equalizer {self.equalizer!r} in the channel state")
+        return y, n0 / g2
+
     def subset(self, mask: Tensor) -> "ChannelState":
         """The state of the blocks a boolean ``[B]`` mask (or an index tensor) selects."""
         err = None if self.csi_error_var is None else self.csi_error_var[mask]

@@ -45,22 +45,14 @@ def refine_csi(y: Tensor, state: ChannelState, *, n_ref: int | None = None) -> t
     if state.csi_error_var is None:
         return y, state
     h = state.h_est
-    g2 = h.abs().square().clamp_min(1e-10)
-    if state.equalizer == "mmse":
-        y_zf = y * ((g2 + state.n0) / g2)
-    elif state.equalizer == "zf":
-        y_zf = y
-    elif state.equalizer == "none":
-        y_zf = y / h
-    else:
-        raise ValueError(f"unknown equalizer {state.equalizer!r} in the channel state")
+    y_zf, noise = state.zero_forced(y)
     flat = (h == h[:, :1]).all(dim=1, keepdim=True)                           # [B, 1]
     ref = y_zf[:, :n_ref] if n_ref else y_zf
     s = ref.square().sum(dim=1, keepdim=True)
     theta = torch.remainder((torch.angle(s) - math.pi / 2) / 2 + math.pi / 2, math.pi) - math.pi / 2
     informative = s.abs().square() >= NONCIRCULARITY_TEST * ref.abs().pow(4).sum(dim=1, keepdim=True)
     theta = torch.where(informative, theta, torch.zeros_like(theta))
-    power = y_zf.abs().square().mean(dim=1, keepdim=True) - (state.n0 / g2).mean(dim=1, keepdim=True)
+    power = y_zf.abs().square().mean(dim=1, keepdim=True) - noise.mean(dim=1, keepdim=True)
     r = torch.where(flat, torch.polar(power.clamp_min(1e-2).sqrt(), theta), torch.ones_like(theta))
     h_new = h * r.to(h.dtype)
     y_new = F.equalize(y_zf * h, h_new, state.n0, state.equalizer) if state.equalizer != "none" else y

@@ -215,7 +215,7 @@ class AnalogJSCC(SemanticCodec):
             raise ValueError(f"{n} symbols do not fit an image of size {size} at {self.k} coefficients "
                              f"per {self.block}x{self.block} block")
         y, state = refine_csi(y, state, n_ref=BLIND_COEFFICIENTS * blocks // 2)   # estimated CSI only
-        y, n0_sym = _unbiased(y, state)                                          # n0_sym [B, n]
+        y, n0_sym = state.zero_forced(y)                                         # n0_sym [B, n]
         real = torch.view_as_real(y).reshape(b, -1)
         n0_real = (0.5 * n0_sym).repeat_interleave(2, dim=1)                   # per real dim
         m2 = 2 * self.meta
@@ -253,24 +253,6 @@ class AnalogJSCC(SemanticCodec):
 
     def decode_kwargs(self, source: Tensor) -> dict[str, Any]:
         return {"size": tuple(source.shape[-2:])}
-
-
-def _unbiased(y: Tensor, state: ChannelState) -> tuple[Tensor, Tensor]:
-    """Undo the equaliser's bias: ``y ~ x + noise`` and the noise power per symbol ``[B, n]``.
-
-    MMSE equalisation returns ``beta x + noise`` with ``beta = |h|^2 / (|h|^2 + N0)``; dividing
-    by ``beta`` leaves zero-forcing's ``x + w / h`` (noise ``N0 / |h|^2``), as does ZF itself.
-    An unequalised fading output is equalised here by ZF.  ``h`` is the receiver's estimate.
-    """
-    g2 = state.h_est.abs().square().clamp_min(1e-10)
-    n0 = state.n0.expand_as(g2)
-    if state.equalizer == "mmse":
-        y = y * ((g2 + n0) / g2)
-    elif state.equalizer == "none":
-        y = y / state.h_est
-    elif state.equalizer != "zf":
-        raise ValueError(f"unknown equalizer {state.equalizer!r} in the channel state")
-    return y, n0 / g2
 
 
 class _Refiner(nn.Module):

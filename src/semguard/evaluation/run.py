@@ -4,7 +4,8 @@ Image fidelity (PSNR, SSIM, MS-SSIM) of the shipped image codec, the other shipp
 at the same bandwidth (``reference_codecs``) and the baselines on the shipped photos, over AWGN
 and Rayleigh block fading across an SNR sweep, plus the task codec's accuracy on the shipped
 Fashion-MNIST test subset.  Every unit of work (codec x channel x SNR) is appended to
-``records.jsonl`` when it finishes, so an interrupted run resumes where it stopped; ``results.json`` and ``fidelity.png`` are written at the end.
+``records.jsonl`` when it finishes, so an interrupted run resumes where it stopped;
+``results.json`` and ``fidelity.png`` are written at the end.
 """
 
 from __future__ import annotations

@@ -143,15 +143,28 @@ class ScrambleCipher:
         """Inverse of :meth:`encrypt` with the same key and nonce."""
         self._check(symbols)
         perm, rot = self._params(*symbols.shape, key, nonce)
-        unrot = symbols * rot.conj().to(symbols.device, symbols.dtype)
-        out = torch.empty_like(symbols)
-        out.scatter_(1, perm.to(symbols.device), unrot)
-        return out
+        return self._unscramble(symbols, perm, rot)
 
     def decrypt_state(self, state: ChannelState, key: bytes, nonce: bytes) -> ChannelState:
         """The channel state of the decrypted symbols: symbol ``perm[i]`` crossed the channel as
         symbol ``i``, so it carries ``h[i]`` (the phase rotation cancels in ``h x``)."""
         perm, _ = self._params(*state.h.shape, key, nonce)
+        return self._move_state(state, perm)
+
+    def decrypt_received(self, symbols: Tensor, state: ChannelState, key: bytes,
+                         nonce: bytes) -> tuple[Tensor, ChannelState]:
+        """:meth:`decrypt` and :meth:`decrypt_state` from one keystream."""
+        self._check(symbols)
+        perm, rot = self._params(*symbols.shape, key, nonce)
+        return self._unscramble(symbols, perm, rot), self._move_state(state, perm)
+
+    @staticmethod
+    def _unscramble(symbols: Tensor, perm: Tensor, rot: Tensor) -> Tensor:
+        unrot = symbols * rot.conj().to(symbols.device, symbols.dtype)
+        return torch.empty_like(symbols).scatter_(1, perm.to(symbols.device), unrot)
+
+    @staticmethod
+    def _move_state(state: ChannelState, perm: Tensor) -> ChannelState:
         perm = perm.to(state.h.device)
 
         def back(t: Tensor) -> Tensor:
@@ -210,7 +223,18 @@ class MixingCipher:
         mean of ``h`` is the gain and the cross-talk is not counted.  Gains come from ``h_est``
         (and, for ``h``, from the true coefficients the same way).
         """
-        st = self._scramble.decrypt_state(state, key, b"mix2|" + nonce)
+        st = self._spread_state(self._scramble.decrypt_state(state, key, b"mix2|" + nonce))
+        return self._scramble.decrypt_state(st, key, b"mix1|" + nonce)
+
+    def decrypt_received(self, symbols: Tensor, state: ChannelState, key: bytes,
+                         nonce: bytes) -> tuple[Tensor, ChannelState]:
+        """:meth:`decrypt` and :meth:`decrypt_state` from one pair of keystreams."""
+        z, st = self._scramble.decrypt_received(symbols, state, key, b"mix2|" + nonce)
+        return self._scramble.decrypt_received(self._mix(z, inverse=True), self._spread_state(st), key,
+                                               b"mix1|" + nonce)
+
+    def _spread_state(self, st: ChannelState) -> ChannelState:
+        """Per DFT chunk of the mixed-domain state, the flat gain of :meth:`decrypt_state`."""
         b, n = st.h.shape
         c = self.chunk(n)
         n0 = st.n0.reshape(b, 1, 1)
@@ -227,5 +251,4 @@ class MixingCipher:
                 eq = hc.mean(-1, keepdim=True)
             return eq.expand(b, n // c, c).reshape(b, n).to(h.dtype)
 
-        st = replace(st, h=spread(st.h), h_est=spread(st.h_est))
-        return self._scramble.decrypt_state(st, key, b"mix1|" + nonce)
+        return replace(st, h=spread(st.h), h_est=spread(st.h_est))

@@ -1,7 +1,8 @@
 """Fidelity of an encrypted semantic link for Bob and for eavesdroppers, and its latency cost.
 
 Works with any image :class:`~semguard.codecs.base.SemanticCodec` (``encode``/``decode``) and any
-cipher with ``encrypt(symbols [B, n], key, nonce)``/``decrypt`` (e.g.
+cipher with ``encrypt(symbols [B, n], key, nonce)`` and ``decrypt_received(y, state, key, nonce)``
+(the symbols and the channel state moved back with them; e.g.
 :class:`~semguard.keys.ciphers.ScrambleCipher`).  Eve has her own channel realisation at the
 same SNR and the public codec; she differs only in the key she holds:
 
@@ -53,13 +54,11 @@ def link_psnr(codec: nn.Module, images: Tensor, channel: Channel, snr_db: float,
     out["bob_plain"] = psnr(images, codec.decode(y_plain, st_plain, **kw))
     s = cipher.encrypt(x, key, nonce)
     y_b, st_b = channel(s, snr_db, generator=generator)
-    out["bob"] = psnr(images, codec.decode(cipher.decrypt(y_b, key, nonce), cipher.decrypt_state(st_b, key, nonce),
-                                           **kw))
+    out["bob"] = psnr(images, codec.decode(*cipher.decrypt_received(y_b, st_b, key, nonce), **kw))
     y_e, st_e = channel(s, snr_db, generator=generator)                  # Eve's own realisation
     out["eve_no_key"] = psnr(images, codec.decode(y_e, st_e, **kw))
     for name, k in eve_keys.items():
-        x_e = codec.decode(cipher.decrypt(y_e, k, nonce), cipher.decrypt_state(st_e, k, nonce), **kw)
-        out[f"eve_{name}"] = psnr(images, x_e)
+        out[f"eve_{name}"] = psnr(images, codec.decode(*cipher.decrypt_received(y_e, st_e, k, nonce), **kw))
     return out
 
 
@@ -133,7 +132,7 @@ def latency_overhead(codec: nn.Module, images: Tensor, channel: Channel, snr_db:
     def encrypted() -> None:
         nonce = _nonces(0)
         y, st = channel(cipher.encrypt(codec.encode(images, snr_db), key, nonce), snr_db)
-        codec.decode(cipher.decrypt(y, key, nonce), cipher.decrypt_state(st, key, nonce), **kw)
+        codec.decode(*cipher.decrypt_received(y, st, key, nonce), **kw)
 
     def timed(fn: Callable[[], None]) -> float:
         ts: list[float] = []

@@ -22,6 +22,7 @@ import torch
 from safetensors import safe_open
 
 from semguard.channels import AWGN
+from semguard.codecs.switch import choose_threshold
 from semguard.codecs.zoo import ZOO, load_weights, pretrained, save_weights
 from semguard.data.sources import image_source
 from semguard.evaluation.image_eval import eval_codec
@@ -36,18 +37,6 @@ def _load(spec: str) -> tuple[str, torch.nn.Module]:
     codec = pretrained(spec) if spec in ZOO else load_weights(path)
     with safe_open(str(path), framework="pt") as f:
         return (f.metadata() or {})["codec"], codec
-
-
-def choose_threshold(grid: list[float], low: list[float], high: list[float]) -> float:
-    """Lowest grid SNR from which ``high >= low`` at it and every higher grid point."""
-    thr = None
-    for snr, lo, hi in reversed(list(zip(grid, low, high))):
-        if hi < lo:
-            break
-        thr = snr
-    if thr is None:
-        raise ValueError(f"HIGH never matches LOW on the validation photos at the top of the grid ({grid[-1]} dB)")
-    return thr
 
 
 def main(argv: list[str] | None = None) -> int:

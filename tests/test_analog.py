@@ -134,6 +134,22 @@ def test_snr_switch_routes_each_block_to_its_codec(tmp_path) -> None:
         bad.encode(x, snr)
 
 
+def test_switch_threshold_is_the_last_crossing_on_the_validation_grid() -> None:
+    from semguard.codecs.switch import choose_threshold
+
+    grid = [0.0, 2.0, 4.0, 6.0, 8.0]
+    assert choose_threshold(grid, [24, 25, 26, 27, 28], [22, 24.5, 26, 27.5, 30]) == 4.0  # a tie counts for high
+    # high wins at 2 dB by chance but loses at 4 dB: the switch must not take it below 6 dB
+    assert choose_threshold(grid, [24, 25, 26, 27, 28], [22, 25.5, 25.9, 28, 30]) == 6.0
+    assert choose_threshold(grid, [1, 1, 1, 1, 1], [2, 2, 2, 2, 2]) == 0.0
+    with pytest.raises(ValueError, match="never matches"):
+        choose_threshold(grid, [5] * 5, [4, 6, 6, 6, 4])
+    with pytest.raises(ValueError, match="increase"):
+        choose_threshold([0.0, 4.0, 2.0], [1, 1, 1], [2, 2, 2])
+    with pytest.raises(ValueError, match="equal"):
+        choose_threshold(grid, [1] * 4, [2] * 5)
+
+
 def test_decoder_undoes_the_equalisers_bias() -> None:
     from semguard.channels import Rayleigh
 

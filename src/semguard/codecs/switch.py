@@ -19,7 +19,27 @@ from semguard.channels.base import ChannelState, as_snr_tensor
 from semguard.codecs.base import SemanticCodec
 from semguard.registry import build, register
 
-__all__ = ["SNRSwitch", "switched"]
+__all__ = ["SNRSwitch", "switched", "choose_threshold"]
+
+
+def choose_threshold(grid: list[float], low: list[float], high: list[float]) -> float:
+    """The switching SNR from validation PSNRs of the two codecs on an increasing SNR ``grid``:
+    the lowest grid point from which ``high >= low`` there and at every higher point (a single
+    crossing is what the switch assumes; a dip of ``high`` below ``low`` above it moves the
+    threshold up past the dip)."""
+    if not (len(grid) == len(low) == len(high)) or not grid:
+        raise ValueError(f"grid, low and high must have one equal, non-zero length; got {len(grid)}, "
+                         f"{len(low)}, {len(high)}")
+    if any(b <= a for a, b in zip(grid, grid[1:])):
+        raise ValueError(f"grid must increase strictly, got {grid}")
+    thr = None
+    for snr, lo, hi in reversed(list(zip(grid, low, high))):
+        if hi < lo:
+            break
+        thr = snr
+    if thr is None:
+        raise ValueError(f"HIGH never matches LOW on the validation photos at the top of the grid ({grid[-1]} dB)")
+    return float(thr)
 
 
 class SNRSwitch(SemanticCodec):

@@ -20,6 +20,8 @@ TINY = {
     "switched": ({"low": {"codec": "adjscc", "config": {"cbr": 1 / 12, "width": 8}},
                   "high": {"codec": "analog", "config": {"cbr": 1 / 12, "block": 8, "meta": 4, "width": 8}},
                   "threshold_db": 5.0}, (2, 3, 32, 48)),
+    "spread": ({"inner": {"codec": "analog", "config": {"cbr": 1 / 12, "block": 8, "meta": 4, "width": 8}}},
+               (2, 3, 32, 48)),
 }
 
 

@@ -10,6 +10,7 @@ photos, never the evaluation set), so the switch is a codec, not a per-SNR oracl
 
 from __future__ import annotations
 
+from itertools import pairwise
 from typing import Any
 
 import torch
@@ -30,7 +31,7 @@ def choose_threshold(grid: list[float], low: list[float], high: list[float]) -> 
     if not (len(grid) == len(low) == len(high)) or not grid:
         raise ValueError(f"grid, low and high must have one equal, non-zero length; got {len(grid)}, "
                          f"{len(low)}, {len(high)}")
-    if any(b <= a for a, b in zip(grid, grid[1:])):
+    if any(b <= a for a, b in pairwise(grid)):
         raise ValueError(f"grid must increase strictly, got {grid}")
     thr = None
     for snr, lo, hi in reversed(list(zip(grid, low, high))):

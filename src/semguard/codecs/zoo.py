@@ -113,7 +113,8 @@ def load_weights(path: str | Path, *, sha256: str | None = None,
                  device: str | torch.device = "cpu") -> SemanticCodec:
     """Build the codec recorded in a safetensors file and load its weights.
 
-    With ``sha256`` the file must match it exactly (shipped weights always pass one).
+    With ``sha256`` the file must match it exactly (shipped weights always pass one).  The codec's
+    ``registry_name`` attribute says which registry entry built it.
     """
     path = Path(path)
     if not path.is_file():
@@ -140,6 +141,7 @@ def load_weights(path: str | Path, *, sha256: str | None = None,
     if missing or unexpected:
         raise WeightsError(f"{path}: weights do not fit codec {meta['codec']!r} "
                            f"(missing {missing[:3]}, unexpected {unexpected[:3]})")
+    codec.registry_name = meta["codec"]  # what built it, so wrappers can record it
     return codec.to(device).eval()
 
 

@@ -34,6 +34,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from torch import Tensor
 
 from semguard.channels.base import ChannelState
+from semguard.channels.precoding import equivalent_gain, spread_chunk
 
 __all__ = ["hkdf", "KeySchedule", "TamperError", "AesGcmLatentCipher", "ScrambleCipher", "MixingCipher",
            "quantize_symbols", "dequantize_symbols"]
@@ -189,11 +190,7 @@ class MixingCipher:
 
     def chunk(self, n: int) -> int:
         """DFT size used for blocks of ``n`` symbols."""
-        c = max(d for d in range(1, min(n, self.max_chunk) + 1) if n % d == 0)
-        if c < 8:
-            raise ValueError(f"MixingCipher needs a block length with a divisor in 8..{self.max_chunk}; "
-                             f"{n} symbols have none (pad the block)")
-        return c
+        return spread_chunk(n, self.max_chunk)
 
     def _mix(self, z: Tensor, inverse: bool) -> Tensor:
         b, n = z.shape
@@ -214,14 +211,10 @@ class MixingCipher:
     def decrypt_state(self, state: ChannelState, key: bytes, nonce: bytes) -> ChannelState:
         """The channel state of the decrypted symbols, one equivalent gain per DFT chunk.
 
-        The inverse DFT spreads a chunk's channel evenly over its symbols.  Zero-forced, each
-        decrypted symbol's noise is the chunk mean of ``N0 / |h_j|^2``, so ``|h'|^2`` is the
-        harmonic mean of ``|h_j|^2``.  MMSE-equalised, a decrypted symbol is ``mean(beta) x``
-        plus noise and cross-talk of total power ``mean(beta) (1 - mean(beta))`` (unit-power
-        ``x``, ``beta_j = |h_j|^2 / (|h_j|^2 + N0)``), which is exactly what a flat gain with
-        ``|h'|^2 = N0 mean(beta) / (1 - mean(beta))`` gives.  Unequalised (``"none"``) the chunk
-        mean of ``h`` is the gain and the cross-talk is not counted.  Gains come from ``h_est``
-        (and, for ``h``, from the true coefficients the same way).
+        The inverse DFT spreads a chunk's channel evenly over its symbols, which
+        :func:`semguard.channels.precoding.equivalent_gain` turns into one flat gain (the harmonic
+        mean of ``|h_j|^2`` for ZF, ``N0 b / (1 - b)`` with ``b`` the mean MMSE factor, the mean
+        ``h`` unequalised); ``h_est`` gives the estimate's, ``h`` the true one's.
         """
         st = self._spread_state(self._scramble.decrypt_state(state, key, b"mix2|" + nonce))
         return self._scramble.decrypt_state(st, key, b"mix1|" + nonce)
@@ -239,16 +232,7 @@ class MixingCipher:
         c = self.chunk(n)
         n0 = st.n0.reshape(b, 1, 1)
 
-        def spread(h: Tensor) -> Tensor:
-            hc = h.reshape(b, n // c, c)
-            g = hc.abs().square().clamp_min(1e-12)
-            if st.equalizer == "zf":
-                eq = g.reciprocal().mean(-1, keepdim=True).reciprocal().sqrt()
-            elif st.equalizer == "mmse":
-                beta = (g / (g + n0)).mean(-1, keepdim=True)
-                eq = (n0 * beta / (1 - beta).clamp_min(1e-12)).sqrt()
-            else:
-                eq = hc.mean(-1, keepdim=True)
-            return eq.expand(b, n // c, c).reshape(b, n).to(h.dtype)
+        def flat(h: Tensor) -> Tensor:
+            return equivalent_gain(h.reshape(b, n // c, c), n0, st.equalizer).expand(b, n // c, c).reshape(b, n)
 
-        return replace(st, h=spread(st.h), h_est=spread(st.h_est))
+        return replace(st, h=flat(st.h), h_est=flat(st.h_est))

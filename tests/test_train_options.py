@@ -170,7 +170,8 @@ def test_analog_grows_deeper_from_shallower_weights(tmp_path: Path, capsys: pyte
     assert main(base + ["--depth", "2", "--steps", "2", "--out", str(tmp_path / "a"), "--export", str(small)]) == 0
     assert main(base + ["--depth", "4", "--steps", "0", "--init", str(small), "--out", str(tmp_path / "b"),
                         "--export", str(big)]) == 0
-    assert "grown from 2 to 4 stages" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "grown from" in printed and '"depth": 2' in printed
     a, b = zoo.load_weights(small).eval(), zoo.load_weights(big).eval()
     assert b.config["depth"] == 4 and len(b.refiner.convs) == 4
     x = torch.rand(2, 3, 32, 32)
@@ -183,6 +184,20 @@ def test_analog_grows_deeper_from_shallower_weights(tmp_path: Path, capsys: pyte
     assert b.refiner.convs[3].weight.grad.abs().sum() > 0                  # and they learn
     with pytest.raises(ValueError, match="can only grow the refinement"):
         build("codec", "analog", cbr=1 / 6, width=16, depth=4).grow_from(a)
+    with pytest.raises(ValueError, match="can only grow the refinement"):
+        build("codec", "analog", cbr=1 / 6, width=8, depth=1).grow_from(a)             # shallower
+    # an encoder adapter added to the 2-stage codec: it sends the same symbols until it trains
+    enc = tmp_path / "enc.safetensors"
+    assert main(base + ["--depth", "2", "--enc-width", "8", "--steps", "0", "--init", str(small),
+                        "--out", str(tmp_path / "e"), "--export", str(enc)]) == 0
+    c = zoo.load_weights(enc).eval()
+    assert c.config["enc_width"] == 8 and c.adapter is not None and a.adapter is None
+    with torch.no_grad():
+        torch.testing.assert_close(c.encode(x, 5.0), a.encode(x, 5.0))
+    c.train()(x, build("channel", "awgn"), 5.0)["x_hat"].square().mean().backward()
+    assert c.adapter.out.weight.grad.abs().sum() > 0                         # the channel passes gradients back
+    with pytest.raises(ValueError, match="can only grow"):
+        a.grow_from(c)                                                        # removing it is not growing
     assert main(["train", "adjscc", "--data", str(photos), "--depth", "8", "--steps", "0",
                  "--out", str(tmp_path / "c")]) == 2
     err = capsys.readouterr().err.strip().splitlines()

@@ -48,6 +48,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--downsample", type=int, default=None,
                    help="image codecs: 4 (default), 8 or 16 stride-2 downsampling before the channel")
     p.add_argument("--depth", type=int, default=None, help="analog: residual stages of the image refinement")
+    p.add_argument("--enc-width", type=int, default=None,
+                   help="analog: width of a learned encoder-side adapter (default: none, the linear encoder)")
     p.add_argument("--n-symbols", type=int, default=None, help="channel uses per source (task codec)")
     p.add_argument("--steps", type=int, default=10_000)
     p.add_argument("--batch", type=int, default=32)
@@ -92,7 +94,8 @@ def _codec_kwargs(args: argparse.Namespace) -> dict[str, object]:
         kw["n_symbols"] = args.n_symbols
     for flag, key, value in (("--residual", "residual", True if args.residual else None),
                              ("--downsample", "downsample", args.downsample),
-                             ("--depth", "depth", args.depth)):
+                             ("--depth", "depth", args.depth),
+                             ("--enc-width", "enc_width", args.enc_width)):
         if value is None:
             continue
         takes = [n for n in available("codec") if key in inspect.signature(get("codec", n)).parameters]
@@ -167,19 +170,23 @@ def _image_task(args: argparse.Namespace, codec: SemanticCodec) -> Task:
 
 def _init_from(codec: SemanticCodec, name: str, source: str) -> None:
     """Load ``source`` (a zoo name or safetensors file) into ``codec``; names and configs must match,
-    except that a codec with ``grow_from`` may start from a shallower one of its kind."""
+    except that a codec with ``grow_from`` may start from a smaller one of its kind (it decides which)."""
     init = pretrained(source) if source in ZOO else load_weights(source)
-    if type(init) is type(codec) and hasattr(codec, "grow_from") and \
-            init.config.get("depth", 0) < codec.config.get("depth", 0):
-        codec.grow_from(init)
-        print(f"initialised {name} from {source}, grown from {init.config['depth']} to {codec.config['depth']} stages")
+    same = type(init) is type(codec) and \
+        json.dumps(init.config, sort_keys=True) == json.dumps(codec.config, sort_keys=True)
+    if same:
+        codec.load_state_dict(init.state_dict())
+        print(f"initialised {name} from {source}")
         return
-    if type(init) is not type(codec) or \
-            json.dumps(init.config, sort_keys=True) != json.dumps(codec.config, sort_keys=True):
-        raise ValueError(f"--init {source}: its codec config {json.dumps(init.config)} differs from "
-                         f"{name} {json.dumps(codec.config)}; pass matching --cbr/--width")
-    codec.load_state_dict(init.state_dict())
-    print(f"initialised {name} from {source}")
+    if type(init) is type(codec) and hasattr(codec, "grow_from"):
+        try:
+            codec.grow_from(init)
+        except ValueError as e:
+            raise ValueError(f"--init {source}: {e}") from e
+        print(f"initialised {name} from {source}, grown from {json.dumps(init.config)}")
+        return
+    raise ValueError(f"--init {source}: its codec config {json.dumps(init.config)} differs from "
+                     f"{name} {json.dumps(codec.config)}; pass matching --cbr/--width")
 
 
 def run(args: argparse.Namespace) -> int:

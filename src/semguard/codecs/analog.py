@@ -10,6 +10,9 @@ the 3-D DCT).  Its quality grows with SNR without a cliff and without an SNR-spe
 ``analog``: the same (fitted, frozen) linear path plus a learned residual convolutional refinement
 of the decoded image conditioned on SNR (zero-initialised, so training starts from the linear
 scheme and learns to denoise it and to restore some of what the discarded coefficients held).
+With ``enc_width > 0`` it also gets an encoder-side adapter: a residual image ``delta(x, SNR)``
+(the same network shape, zero-initialised) added before the block PCA, so the transmitter may
+learn to pre-distort what the linear path sends.
 
 Power: a block's coefficients are scaled to unit power per image, as for every codec here, so the
 receiver must know the scale ``rho`` to undo it.  It travels in the last ``meta`` complex
@@ -36,7 +39,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from semguard.channels.base import ChannelState
+from semguard.channels.base import ChannelState, as_snr_tensor
 from semguard.channels.csi import refine_csi
 from semguard.channels.functional import normalize_power
 from semguard.codecs.base import SemanticCodec, check_image_batch
@@ -87,12 +90,15 @@ class AnalogJSCC(SemanticCodec):
             so the small receptive field is not what limits the refinement).
         meta: complex symbols carrying the power scale.
         design_snr_db: SNR of the initial power allocation.
+        enc_width: feature channels of the encoder-side adapter (0: none, the linear encoder).
+        enc_depth: its residual stages.
     """
 
     output_key = "x_hat"
 
     def __init__(self, *, cbr: float = 1 / 6, block: int = 16, refine: bool = True, width: int = 64,
-                 depth: int = 4, meta: int = 32, design_snr_db: float = 10.0) -> None:
+                 depth: int = 4, meta: int = 32, design_snr_db: float = 10.0, enc_width: int = 0,
+                 enc_depth: int = 4) -> None:
         super().__init__()
         d = 3 * block * block
         k = 2 * d * cbr
@@ -101,13 +107,17 @@ class AnalogJSCC(SemanticCodec):
                              f"per block (2 * 3 * block^2 * cbr) between 2 and {d}")
         if meta < 1:
             raise ValueError(f"meta must be >= 1 symbol, got {meta}")
-        if depth < 1:
-            raise ValueError(f"depth must be >= 1 refinement stage, got {depth}")
+        if depth < 1 or enc_depth < 1:
+            raise ValueError(f"depth and enc_depth must be >= 1 stage, got {depth} and {enc_depth}")
+        if enc_width < 0 or (enc_width and not refine):
+            raise ValueError(f"enc_width must be 0, or > 0 with the refinement (refine=True), got {enc_width}")
         self.block, self.k, self.meta = block, round(k), meta
         # the registry factory's keywords: softcast (refine=False) takes no width or depth
         self.config = {"cbr": cbr, "block": block, "meta": meta, "design_snr_db": design_snr_db}
         if refine:
             self.config.update(width=width, depth=depth)
+        if enc_width:  # absent from the configs of codecs without it, so their files load unchanged
+            self.config.update(enc_width=enc_width, enc_depth=enc_depth)
         # linear path: identity rows until init_from_images fits the PCA.  The bases are stored
         # times sqrt(d), entries O(1), as the weight files hold them (a trainable-basis variant
         # needed Adam's steps small relative to the entries; the frozen one keeps the format).
@@ -128,6 +138,7 @@ class AnalogJSCC(SemanticCodec):
         # log rho is sent relative to its typical value, which keeps the meta symbols' power small
         self.register_buffer("log_rho0", torch.zeros(()))
         self.refiner = _Refiner(width, depth) if refine else None
+        self.adapter = _Refiner(enc_width, enc_depth) if enc_width else None
 
     # ---- set-up from data ---------------------------------------------------------------
     @torch.no_grad()
@@ -152,16 +163,23 @@ class AnalogJSCC(SemanticCodec):
 
     @torch.no_grad()
     def grow_from(self, smaller: "AnalogJSCC") -> None:
-        """Start from ``smaller``, an analog codec whose refinement has fewer stages but the same
-        everything else: its weights are copied and the extra stages start as identities (their
-        convolutions at zero, so ``z + att(act(0)) = z``), so the grown codec decodes exactly as
-        ``smaller`` until it trains."""
+        """Start from ``smaller``, an analog codec with the same linear path whose refinement has
+        fewer stages and/or that has no encoder adapter: its weights are copied, extra refinement
+        stages start as identities (their convolutions at zero, so ``z + att(act(0)) = z``) and a
+        new adapter outputs zero, so the grown codec codes exactly as ``smaller`` until it trains."""
+        enc_keys = ("enc_width", "enc_depth")
         mine, theirs = dict(self.config), dict(smaller.config)
         d_mine, d_theirs = mine.pop("depth", None), theirs.pop("depth", None)
-        if self.refiner is None or smaller.refiner is None or mine != theirs or not d_theirs < d_mine:
-            raise ValueError(f"can only grow the refinement: config {smaller.config} -> {self.config}")
+        enc_mine = {k: mine.pop(k) for k in enc_keys if k in mine}
+        enc_theirs = {k: theirs.pop(k) for k in enc_keys if k in theirs}
+        deeper = d_mine is not None and d_theirs is not None and d_theirs < d_mine
+        adds_adapter = bool(enc_mine) and not enc_theirs
+        if (self.refiner is None or smaller.refiner is None or mine != theirs or d_theirs > d_mine
+                or (enc_theirs and enc_theirs != enc_mine) or not (deeper or adds_adapter)):
+            raise ValueError(f"can only grow the refinement or add an encoder adapter: config {smaller.config} "
+                             f"-> {self.config}")
         missing, unexpected = self.load_state_dict(smaller.state_dict(), strict=False)
-        if unexpected or any(not k.startswith("refiner.") for k in missing):
+        if unexpected or any(not k.startswith(("refiner.", "adapter.")) for k in missing):
             raise ValueError(f"weights do not fit the grown codec: missing {missing}, unexpected {unexpected}")
         for conv in self.refiner.convs[d_theirs:]:
             conv.weight.zero_()
@@ -191,7 +209,10 @@ class AnalogJSCC(SemanticCodec):
         """Images ``[B, 3, H, W]`` -> unit-power complex symbols ``[B, n]`` (last ``meta`` carry the scale)."""
         self.check_source(source)
         b = source.shape[0]
-        u = self._scaled_coefficients(self._blocks(source.float()))                  # [B, L, k]
+        x = source.float()
+        if self.adapter is not None:
+            x = x + self.adapter(x, as_snr_tensor(snr_db, b, x.device))
+        u = self._scaled_coefficients(self._blocks(x))                               # [B, L, k]
         # coefficient-major order: the weakest coefficient's blocks come last and give way to meta
         u = u.transpose(1, 2).reshape(b, -1)
         payload = u[:, : u.shape[1] - 2 * self.meta]
@@ -284,7 +305,8 @@ def softcast(*, cbr: float = 1 / 6, block: int = 16, meta: int = 32, design_snr_
 
 @register("codec", "analog")
 def analog(*, cbr: float = 1 / 6, block: int = 16, width: int = 64, depth: int = 4, meta: int = 32,
-           design_snr_db: float = 10.0) -> AnalogJSCC:
-    """The SoftCast-style linear path (fitted, frozen) plus a learned SNR-aware image refinement."""
+           design_snr_db: float = 10.0, enc_width: int = 0, enc_depth: int = 4) -> AnalogJSCC:
+    """The SoftCast-style linear path (fitted, frozen) plus a learned SNR-aware image refinement
+    (and, with ``enc_width``, a learned encoder-side adapter)."""
     return AnalogJSCC(cbr=cbr, block=block, refine=True, width=width, depth=depth, meta=meta,
-                      design_snr_db=design_snr_db)
+                      design_snr_db=design_snr_db, enc_width=enc_width, enc_depth=enc_depth)

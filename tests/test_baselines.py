@@ -18,6 +18,8 @@ from semguard.baselines._image import decode_image, encode_image, to_uint8
 from semguard.baselines.link import bits_to_bytes, bytes_to_bits
 from semguard.baselines.phy import post_equalization
 from semguard.channels import AWGN, Rayleigh
+from semguard.evaluation.image_eval import eval_baseline
+from semguard.evaluation.metrics import psnr
 from semguard.registry import available, build
 
 
@@ -274,4 +276,28 @@ def test_fading_link_picks_each_images_mcs_from_its_own_rate_quality(monkeypatch
     alone = [link(img[None], ch, 10.0, 2048, generator=torch.Generator().manual_seed(1))["info"][0]["mcs"]
              for img in (smooth, busy)]
     assert [d["mcs"] for d in both] == alone                               # a batch-mate does not change it
+    for d, img in zip(both, (smooth, busy)):  # the AMC's expectation lies between losing and decoding the image
+        lost = float(psnr(torch.full_like(img, 0.5)[None], img[None]))
+        assert lost < d["psnr_expected"] < link._psnr_at(to_uint8(img[None])[0], img, d["payload_bits"])
     assert MCS.parse(alone[0]).spectral_efficiency < MCS.parse(alone[1]).spectral_efficiency
+
+
+@pytest.mark.slow  # ~100 s: LDPC thresholds of every MCS at this block length
+def test_fading_link_reports_the_psnr_its_amc_expects_and_draws_scatter_around_it(photo):
+    # 64 copies of one small image, each its own fade: the mean measured PSNR must match the AMC's
+    # outage-weighted expectation, within the binomial scatter of 64 success/failure draws
+    imgs = torch.nn.functional.interpolate(photo, size=(16, 16), mode="area").clamp(0, 1).repeat(64, 1, 1, 1)
+    out = LdpcLink(fmt="webp")(imgs, Rayleigh(), 10.0, 972, generator=torch.Generator().manual_seed(3))
+    info = out["info"]
+    expected = {d["psnr_expected"] for d in info}
+    assert len(expected) == 1 and len({d["mcs"] for d in info}) == 1      # same image, same choice
+    measured = psnr(out["x_hat"], imgs)
+    ok = torch.tensor([d["success"] for d in info])
+    good, lost = float(measured[ok].mean()), float(measured[~ok].mean()) if (~ok).any() else 0.0
+    p_hat = float(ok.float().mean())
+    sigma = (good - lost) * math.sqrt(max(p_hat * (1 - p_hat), 0.02) / 64)
+    assert 0.5 <= p_hat < 1.0
+    assert float(measured.mean()) == pytest.approx(expected.pop(), abs=3 * sigma)
+    res = eval_baseline(LdpcLink(fmt="webp"), imgs[:4], Rayleigh(), 10.0, 972, realizations=2)
+    assert "psnr_expected" in res and "psnr_expected" not in eval_baseline(
+        LdpcLink(fmt="webp"), imgs[:2], AWGN(), 10.0, 972)

@@ -31,7 +31,7 @@ from torch import Tensor
 from semguard.baselines._image import (check_call, decode_image, encode_image, from_uint8, grey, pil_format,
                                       to_uint8)
 from semguard.baselines.capacity import encode_at_budget
-from semguard.baselines.mcs import best_mcs, best_mcs_fading
+from semguard.baselines.mcs import best_mcs, choose_fading, expected_quality_fading
 from semguard.baselines.phy import MAX_CW_BITS, MCS, codeword_layout, get_phy, post_equalization
 from semguard.channels.base import Channel
 from semguard.evaluation.metrics import psnr
@@ -72,7 +72,8 @@ class LdpcLink:
     Call: ``(images [B,3,H,W] in [0,1], channel, snr_db, n_symbols, *, generator=None)`` ->
     ``{"x_hat": [B,3,H,W], "bits": [B] file bits sent (0 when nothing fits), "info": [...]}``;
     per-image ``info``: ``quality`` (None: nothing fits), ``mcs`` (name), ``success``,
-    ``payload_bits``, ``codeword_errors``.
+    ``payload_bits``, ``codeword_errors``, and with the fading AMC ``psnr_expected`` (the PSNR the
+    AMC expects of that image: its outage-weighted mean over many fades, not this draw's luck).
     """
 
     def __init__(self, *, fmt: str = "webp", mcs: str | MCS = "auto", max_cw_bits: int = MAX_CW_BITS,
@@ -125,15 +126,15 @@ class LdpcLink:
         return self._psnr[key]
 
     def _choose_fading_mcs(self, images: Tensor, pixels: np.ndarray, channel: Channel, snr_db: float,
-                           n_symbols: int) -> list[MCS]:
+                           n_symbols: int) -> list[tuple[MCS, float]]:
         """Per image: the MCS with the best expected PSNR of that image (each image is its own
-        transmission, and its transmitter knows its own rate-quality curve)."""
+        transmission, and its transmitter knows its own rate-quality curve), and that expectation."""
         b, _, height, width = images.shape
         lost = psnr(grey(b, height, width, images), images)
-        return [best_mcs_fading(channel, snr_db, n_symbols,
-                                lambda lay, i=i: self._psnr_at(pixels[i], images[i], lay.payload_bits),
-                                float(lost[i]), max_cw_bits=self.max_cw_bits, num_codewords=self.bler_codewords,
-                                num_iter=self.num_iter)
+        kw = {"max_cw_bits": self.max_cw_bits, "num_codewords": self.bler_codewords, "num_iter": self.num_iter}
+        return [choose_fading(expected_quality_fading(
+                    channel, snr_db, n_symbols, lambda lay, i=i: self._psnr_at(pixels[i], images[i], lay.payload_bits),
+                    float(lost[i]), **kw))
                 for i in range(b)]
 
     def __call__(self, images: Tensor, channel: Channel, snr_db: float, n_symbols: int, *,
@@ -141,8 +142,9 @@ class LdpcLink:
         check_call(images, channel, snr_db, n_symbols)
         b, _, height, width = images.shape
         pixels = to_uint8(images)
+        expected: list[float] | None = None
         if self.mcs is None and channel.fading:
-            chosen = self._choose_fading_mcs(images, pixels, channel, snr_db, n_symbols)
+            chosen, expected = map(list, zip(*self._choose_fading_mcs(images, pixels, channel, snr_db, n_symbols)))
         else:
             chosen = [self.choose_mcs(snr_db, n_symbols)] * b
         x_hat = grey(b, height, width, images)
@@ -151,6 +153,9 @@ class LdpcLink:
         for mcs in dict.fromkeys(chosen):  # each MCS once, in order of first use
             idx = [i for i in range(b) if chosen[i] == mcs]
             self._send(images, pixels, idx, mcs, channel, snr_db, n_symbols, generator, x_hat, bits, info)
+        if expected is not None:  # the AMC's own outage-weighted PSNR, free of this draw's luck
+            for i in range(b):
+                info[i]["psnr_expected"] = expected[i]
         log.debug("%s: snr %.1f dB, n %d, MCS %s, ok %d/%d", self, snr_db, n_symbols,
                   sorted({m.name for m in chosen}), sum(d["success"] for d in info), b)
         return {"x_hat": x_hat, "bits": bits, "info": info}

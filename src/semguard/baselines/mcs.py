@@ -30,6 +30,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import Any
 
 import torch
 
@@ -38,7 +39,7 @@ from semguard.channels.awgn import AWGN
 from semguard.channels.base import Channel
 
 __all__ = ["MCS_TABLE", "BlerEstimate", "estimate_bler", "best_mcs", "clear_bler_cache", "awgn_threshold_db",
-           "success_probability", "best_mcs_fading"]
+           "success_probability", "best_mcs_fading", "expected_quality_fading", "choose_fading"]
 
 log = logging.getLogger(__name__)
 
@@ -231,28 +232,39 @@ def success_probability(channel: Channel, snr_db: float, layout: CodewordLayout,
     return _SUCCESS_CACHE[key]
 
 
-def best_mcs_fading(channel: Channel, snr_db: float, n_symbols: int, quality: Callable[[CodewordLayout], float],
-                    quality_lost: float, *, table: tuple[MCS, ...] = MCS_TABLE, max_cw_bits: int = MAX_CW_BITS,
-                    num_codewords: int = 128, seed: int = 0, num_iter: int = 20, draws: int = 256) -> MCS:
-    """The MCS maximising expected quality at average ``snr_db`` on a fading ``channel``.
-
-    ``quality(layout)`` is what the receiver gets when the block decodes (e.g. the mean PSNR of the
-    images compressed to ``layout.payload_bits``; the transmitter knows its own source), and
-    ``quality_lost`` what it gets when a codeword fails.  MCSs that never succeed are skipped; if
-    none ever does, the most robust one is returned.
-    """
-    layouts = _layouts(table, n_symbols, max_cw_bits)
-    best, best_value = min(layouts, key=lambda lay: lay.payload_bits), -math.inf
-    for lay in layouts:
+def expected_quality_fading(channel: Channel, snr_db: float, n_symbols: int,
+                            quality: Callable[[CodewordLayout], float], quality_lost: float, *,
+                            table: tuple[MCS, ...] = MCS_TABLE, max_cw_bits: int = MAX_CW_BITS,
+                            num_codewords: int = 128, seed: int = 0, num_iter: int = 20,
+                            draws: int = 256) -> list[tuple[CodewordLayout, float, float]]:
+    """Each MCS of ``table`` that fits ``n_symbols`` with its success probability at average
+    ``snr_db`` on a fading ``channel`` and its expected quality ``p quality(layout) + (1 - p)
+    quality_lost`` (``quality(layout)``: what the receiver gets when the block decodes, e.g. the PSNR
+    of the image compressed to ``layout.payload_bits``; ``quality_lost``: when a codeword fails).
+    Rows ``(layout, p, expected)``, in table order."""
+    rows = []
+    for lay in _layouts(table, n_symbols, max_cw_bits):
         thr = awgn_threshold_db(lay.mcs, lay.n_cw, num_codewords=num_codewords, seed=seed, num_iter=num_iter)
         p = success_probability(channel, snr_db, lay, thr, draws=draws, seed=seed)
-        if p == 0.0:
-            continue
-        value = p * quality(lay) + (1.0 - p) * quality_lost
+        value = p * quality(lay) + (1.0 - p) * quality_lost if p > 0.0 else quality_lost
         log.debug("fading AMC at %.2f dB: %s threshold %.1f dB, P(success) %.3f, expected %.3f",
                   snr_db, lay.mcs.name, thr, p, value)
-        if value > best_value:
-            best, best_value = lay, value
-    log.debug("fading AMC at %.2f dB, n=%d: %s (expected quality %.3f)", snr_db, n_symbols, best.mcs.name,
-              best_value)
-    return best.mcs
+        rows.append((lay, p, value))
+    return rows
+
+
+def best_mcs_fading(channel: Channel, snr_db: float, n_symbols: int, quality: Callable[[CodewordLayout], float],
+                    quality_lost: float, **kwargs: Any) -> MCS:
+    """The MCS maximising expected quality at average ``snr_db`` on a fading ``channel``
+    (:func:`expected_quality_fading`, same arguments).  MCSs that never succeed are skipped; if
+    none ever does, the most robust one is returned."""
+    return choose_fading(expected_quality_fading(channel, snr_db, n_symbols, quality, quality_lost, **kwargs))[0]
+
+
+def choose_fading(rows: list[tuple[CodewordLayout, float, float]]) -> tuple[MCS, float]:
+    """From :func:`expected_quality_fading`'s rows: the MCS with the best expected quality among
+    those that ever succeed (else the most robust, the smallest payload), and that expectation."""
+    live = [r for r in rows if r[1] > 0.0]
+    lay, _, value = max(live, key=lambda r: r[2]) if live else min(rows, key=lambda r: r[0].payload_bits)
+    log.debug("fading AMC: %s (expected quality %.3f)", lay.mcs.name, value)
+    return lay.mcs, value

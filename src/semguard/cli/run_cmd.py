@@ -44,8 +44,8 @@ def run(args: argparse.Namespace) -> int:
     store.write_json(out / "results.json", meta)
     plot_fidelity(store.current(), out / "fidelity.png",
                   title=f"{cfg.image_codec} vs separation baselines, shipped photos 256x256")
-    for metric in ("psnr", "ms_ssim", "accuracy", "bleu1", "similarity"):
-        table = format_table(store.current(), metric, "{:6.3f}" if metric != "psnr" else "{:6.2f}")
+    for metric in ("psnr", "psnr_expected", "ms_ssim", "accuracy", "bleu1", "similarity"):
+        table = format_table(store.current(), metric, "{:6.2f}" if metric.startswith("psnr") else "{:6.3f}")
         if table:
             print("\n" + table)
     print(f"\nwrote {out / 'results.json'} and {out / 'fidelity.png'} in {meta['seconds']} s")

@@ -44,16 +44,21 @@ def eval_codec(codec: SemanticCodec, images: Tensor, channel: Channel, snr_db: f
 
 def eval_baseline(baseline: Any, images: Tensor, channel: Channel, snr_db: float, n_symbols: int, *,
                   realizations: int = 1, seed: int = 0) -> dict[str, float]:
-    """Average fidelity of a separation baseline; also the fraction of images delivered."""
+    """Average fidelity of a separation baseline; also the fraction of images delivered and, when
+    the baseline reports it per image (the fading AMC), the mean ``psnr_expected``."""
     gen = torch.Generator()
     gen.manual_seed(seed)
     sums: dict[str, float] = {}
     delivered = 0
+    expected: list[float] = []
     for _ in range(realizations):
         out = baseline(images, channel, snr_db, n_symbols, generator=gen)
         for k, v in fidelity(out["x_hat"], images).items():
             sums[k] = sums.get(k, 0.0) + v
         delivered += sum(bool(i.get("success", True)) for i in out["info"])
+        expected += [i["psnr_expected"] for i in out["info"] if "psnr_expected" in i]
     res = {k: v / realizations for k, v in sums.items()}
     res["delivered"] = delivered / (realizations * images.shape[0])
+    if expected and len(expected) == realizations * images.shape[0]:
+        res["psnr_expected"] = sum(expected) / len(expected)
     return res

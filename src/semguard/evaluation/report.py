@@ -42,6 +42,7 @@ def plot_fidelity(records: Sequence[Record], path: str | Path, title: str = "") 
     import matplotlib.pyplot as plt
 
     psnr = pivot(records, "psnr")
+    expected = pivot(records, "psnr_expected")  # the fading link's AMC expectation, dashed
     acc = pivot(records, "accuracy")
     bleu = pivot(records, "bleu1")
     channels = sorted({ch for _, ch in psnr})
@@ -52,7 +53,11 @@ def plot_fidelity(records: Sequence[Record], path: str | Path, title: str = "") 
             if c != ch:
                 continue
             xs = sorted(row)
-            ax.plot(xs, [row[x] for x in xs], marker="o", label=codec)
+            line, = ax.plot(xs, [row[x] for x in xs], marker="o", label=codec)
+            if (codec, c) in expected:
+                ex = sorted(expected[(codec, c)])
+                ax.plot(ex, [expected[(codec, c)][x] for x in ex], ls="--", color=line.get_color(),
+                        label=f"{codec} (AMC expectation)")
         ax.set(title=f"{ch}", xlabel="SNR (dB)", ylabel="PSNR (dB)")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)

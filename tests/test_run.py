@@ -7,6 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import torch
 
 from semguard.cli.main import main
 from semguard.codecs import zoo
@@ -94,9 +95,30 @@ def test_cli_wrong_image_shape_and_missing_data_are_one_line(capsys: pytest.Capt
 
 def test_shipped_weights_match_their_checksums() -> None:
     for name, entry in zoo.ZOO.items():
+        if isinstance(entry, zoo.SwitchEntry):  # two other entries: its threshold was chosen for them
+            assert (zoo.ZOO[entry.low].sha256, zoo.ZOO[entry.high].sha256) == entry.chosen_for, name
+            continue
         path = Path(str(zoo.resources.files("semguard.codecs") / "weights" / entry.file))
         assert zoo.sha256_file(path) == entry.sha256, name
         assert path.stat().st_size < 8 * 2**20
+    shipped = {p.name for p in zoo.resources.files("semguard.codecs").joinpath("weights").iterdir()
+               if p.name.endswith(".safetensors")}
+    listed = {e.file for e in zoo.ZOO.values() if isinstance(e, zoo.ZooEntry)} | {"deepsc.safetensors"}
+    assert shipped == listed                                                  # no unlisted (stale) weight files
+
+
+def test_switched_zoo_entry_is_its_parts_and_refuses_a_stale_threshold(monkeypatch: pytest.MonkeyPatch) -> None:
+    sw = zoo.pretrained("switched-cbr1_12")
+    entry = zoo.ZOO["switched-cbr1_12"]
+    low, high = zoo.pretrained(entry.low), zoo.pretrained(entry.high)
+    assert sw.threshold_db == entry.threshold_db and sw.config["low"]["config"] == low.config
+    for mine, theirs in ((sw.low, low), (sw.high, high)):
+        for (k, a), b in zip(mine.state_dict().items(), theirs.state_dict().values()):
+            assert torch.equal(a, b), k
+    stale = replace(entry, chosen_for=("0" * 64, entry.chosen_for[1]))
+    monkeypatch.setitem(zoo.ZOO, "switched-cbr1_12", stale)
+    with pytest.raises(zoo.WeightsError, match="re-run scripts/make_switch.py"):
+        zoo.pretrained("switched-cbr1_12")
 
 
 def test_every_cli_command_dispatches(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

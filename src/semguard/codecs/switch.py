@@ -65,6 +65,20 @@ class SNRSwitch(SemanticCodec):
         self.threshold_db = float(threshold_db)
         self.config = {"low": low, "high": high, "threshold_db": self.threshold_db}
 
+    @classmethod
+    def of(cls, low: SemanticCodec, high: SemanticCodec, threshold_db: float) -> SNRSwitch:
+        """The switch of two existing codecs (shared, not copied), each built by the registry
+        (``registry_name``, which :func:`~semguard.codecs.zoo.load_weights` sets)."""
+        specs = {}
+        for side, c in (("low", low), ("high", high)):
+            name = getattr(c, "registry_name", None)
+            if name is None:
+                raise ValueError(f"the {side} codec has no registry_name; load it with semguard.codecs.zoo")
+            specs[side] = {"codec": name, "config": c.config}
+        sw = cls(**specs, threshold_db=threshold_db)
+        sw.low, sw.high = low, high
+        return sw
+
     def check_source(self, source: Tensor) -> None:
         self.low.check_source(source)
         self.high.check_source(source)

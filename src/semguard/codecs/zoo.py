@@ -2,7 +2,9 @@
 verified against a sha256 before loading.
 
 ``ZOO`` is the one table of shipped weights; ``pretrained(name)`` builds the codec and loads
-them.  Files are written by ``semguard train ... --export`` (see README for the commands).
+them.  Files are written by ``semguard train ... --export`` (see README for the commands).  An
+SNR-switched codec is a :class:`SwitchEntry`: two other entries and a threshold, not a file of
+its own, so its parts are stored once and a retrained part cannot leave a stale copy behind.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from safetensors.torch import load_file, save_file
 from semguard.codecs.base import SemanticCodec
 from semguard.registry import build
 
-__all__ = ["ZooEntry", "ZOO", "pretrained", "save_weights", "load_weights", "sha256_file",
+__all__ = ["ZooEntry", "SwitchEntry", "ZOO", "pretrained", "save_weights", "load_weights", "sha256_file",
            "WeightsError", "DEFAULT_IMAGE_CODEC", "DEFAULT_TASK_CODEC"]
 
 log = logging.getLogger(__name__)
@@ -38,7 +40,25 @@ class ZooEntry:
     description: str
 
 
-ZOO: dict[str, ZooEntry] = {
+@dataclass(frozen=True)
+class SwitchEntry:
+    """``low`` below ``threshold_db`` average SNR, ``high`` from it (zoo names); the threshold was
+    chosen on the validation photos for the parts whose sha256 are ``chosen_for`` (by
+    ``scripts/make_switch.py``, which prints this entry)."""
+
+    low: str
+    high: str
+    threshold_db: float
+    chosen_for: tuple[str, str]
+    description: str
+
+    @property
+    def sha256(self) -> str:
+        """The composite's identity: its parts' weights and its threshold."""
+        return hashlib.sha256(f"{self.chosen_for[0]}|{self.chosen_for[1]}|{self.threshold_db!r}".encode()).hexdigest()
+
+
+ZOO: dict[str, ZooEntry | SwitchEntry] = {
     "adjscc-cbr1_6": ZooEntry(
         "adjscc_cbr1_6.safetensors", "adeca99d44fd9c8adde820c9b3f8a97dbc04abf0562cc663d42a7f118a594f6a",
         "SNR-adaptive DeepJSCC (GDN + attention + residual stages, width 64), cbr 1/6, 22000 bf16 steps on "
@@ -56,10 +76,6 @@ ZOO: dict[str, ZooEntry] = {
         "analog_cbr1_6.safetensors", "b1d121a18545238643948e4e2f757bce2a14055a651956e73353227586269cc0",
         "softcast-cbr1_6's fitted linear path plus a learned SNR-aware refinement (width 64), 10000 bf16 steps "
         "on Debian photo crops over AWGN (2/3) and Rayleigh at SNR 4..24 dB, mean-PSNR objective"),
-    "switched-cbr1_6": ZooEntry(
-        "switched_cbr1_6.safetensors", "faa1643c56f680638e0d5bc6c7028fc41b78a0ec482fceba1beb0b0a3a241547",
-        "adjscc-cbr1_6 below 4 dB average SNR, analog-cbr1_6 from 4 dB (the threshold where analog overtakes "
-        "adjscc over AWGN on the validation photos; scripts/make_switch.py)"),
     "softcast-cbr1_12": ZooEntry(
         "softcast_cbr1_12.safetensors", "28fa2fa4ff5ce7871402d75f9fdfdd668e63cc5c7ab3fc9f22cc6d4ec4c50b46",
         "SoftCast-style linear analog codec, cbr 1/12: 16x16-block PCA of 2048 Debian photo crops, power "
@@ -68,16 +84,24 @@ ZOO: dict[str, ZooEntry] = {
         "analog_cbr1_12.safetensors", "9bd48abbfeb2b7e08046ebb88309ec8c99e46cb96bc596c59207d7aa07c3fa33",
         "the cbr-1/12 fitted linear path plus a learned SNR-aware refinement (width 64), 8000 bf16 steps "
         "on Debian photo crops over AWGN (2/3) and Rayleigh at SNR 4..24 dB, mean-PSNR objective"),
-    "switched-cbr1_12": ZooEntry(
-        "switched_cbr1_12.safetensors", "dd60f1b63b1ddca339ff397d261ab946ac2e8f4a8eea96a77f5ba26839b7326c",
-        "adjscc-cbr1_12 below 4 dB average SNR, analog-cbr1_12 from 4 dB (threshold from the validation "
-        "photos over AWGN; scripts/make_switch.py)"),
     "task-fmnist": ZooEntry(
         "task_fmnist.safetensors", "7274aa124748af9483ebaf8ba738df0ee36271a4432b9303a3a68c3808748e5a",
         "Fashion-MNIST task codec, 16 complex symbols per image, AWGN and Rayleigh at SNR -2..22 dB"),
     "task-fmnist-noiseless": ZooEntry(
         "task_fmnist_noiseless.safetensors", "a49fcdd0f95e243e5f560ca1786ce8403d92970312fe0b40ff5160fdc41e7f4b",
         "the same architecture trained at 60 dB (a noiseless reference classifier for the task codec)"),
+    "switched-cbr1_6": SwitchEntry(
+        "adjscc-cbr1_6", "analog-cbr1_6", 4.0,
+        ("adeca99d44fd9c8adde820c9b3f8a97dbc04abf0562cc663d42a7f118a594f6a",
+         "b1d121a18545238643948e4e2f757bce2a14055a651956e73353227586269cc0"),
+        "adjscc-cbr1_6 below 4 dB average SNR, analog-cbr1_6 from 4 dB (the threshold where analog overtakes "
+        "adjscc over AWGN on the validation photos; scripts/make_switch.py)"),
+    "switched-cbr1_12": SwitchEntry(
+        "adjscc-cbr1_12", "analog-cbr1_12", 4.0,
+        ("f939252700a6b5271c2d553a823befa8e10213d39473f85a519426c07e7c026c",
+         "9bd48abbfeb2b7e08046ebb88309ec8c99e46cb96bc596c59207d7aa07c3fa33"),
+        "adjscc-cbr1_12 below 4 dB average SNR, analog-cbr1_12 from 4 dB (threshold from the validation "
+        "photos over AWGN; scripts/make_switch.py)"),
 }
 
 DEFAULT_IMAGE_CODEC = "switched-cbr1_6"
@@ -150,5 +174,21 @@ def pretrained(name: str = DEFAULT_IMAGE_CODEC, *, device: str | torch.device = 
     if name not in ZOO:
         raise WeightsError(f"no pretrained weights named {name!r}; shipped: {', '.join(sorted(ZOO)) or 'none'}")
     entry = ZOO[name]
+    if isinstance(entry, SwitchEntry):
+        return _switched(name, entry, device)
     path = Path(str(resources.files("semguard.codecs") / "weights" / entry.file))
     return load_weights(path, sha256=entry.sha256, device=device)
+
+
+def _switched(name: str, entry: SwitchEntry, device: str | torch.device) -> SemanticCodec:
+    from semguard.codecs.switch import SNRSwitch
+
+    parts = (entry.low, entry.high)
+    now = tuple(ZOO[p].sha256 for p in parts)
+    if now != entry.chosen_for:
+        raise WeightsError(f"{name}: its {entry.threshold_db} dB threshold was chosen for other weights of "
+                           f"{' / '.join(parts)}; re-run scripts/make_switch.py {' '.join(parts)} and update ZOO")
+    low, high = (pretrained(p, device=device) for p in parts)
+    codec = SNRSwitch.of(low, high, entry.threshold_db)
+    codec.registry_name = "switched"
+    return codec.to(device).eval()

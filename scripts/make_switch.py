@@ -45,7 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     (low, low_sha), (high, high_sha) = _load(args.low), _load(args.high)
     val = torch.stack(image_source("debian-photos").val)
-    rows = {side: [eval_codec(c, val, AWGN(), s)["psnr"] for s in args.grid] for side, c in (("low", low), ("high", high))}
+    rows = {side: [eval_codec(c, val, AWGN(), s)["psnr"] for s in args.grid]
+            for side, c in (("low", low), ("high", high))}
     for side, row in rows.items():
         log.info("%-4s %s", side, " ".join(f"{v:6.2f}" for v in row))
     thr = choose_threshold(args.grid, rows["low"], rows["high"])

@@ -22,9 +22,10 @@ from pathlib import Path
 import torch
 
 from semguard.codecs.zoo import ZOO, load_weights, pretrained
-from semguard.data.photos import shipped_photos
 from semguard.evaluation.image_eval import eval_baseline, eval_codec
 from semguard.registry import build
+
+from _photos import add_photo_args, photo_setup  # bench/, beside this script
 
 log = logging.getLogger("bench.fidelity")
 BASELINES = ("jpeg_capacity", "webp_capacity", "webp_ldpc")
@@ -53,18 +54,14 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--out", default="bench-fidelity.json")
     p.add_argument("--snr", type=float, nargs="+", default=[0.0, 5.0, 10.0, 15.0, 20.0])
-    p.add_argument("--images", type=int, default=None, help="first N shipped photos (default: all)")
     p.add_argument("--channels", nargs="+", default=["awgn"])
     p.add_argument("--realizations", type=int, default=3, help="channel draws per image on fading channels")
     p.add_argument("--weights", nargs="*", default=[], help="extra learned codecs as cbr=FILE (cbr like 1/12)")
     p.add_argument("--cbr", nargs="+", default=["1/6", "1/12"], help="bandwidth ratios to measure")
-    p.add_argument("--threads", type=int, default=None)
+    add_photo_args(p)
     args = p.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    if args.threads:
-        torch.set_num_threads(args.threads)
 
-    images = shipped_photos()[: args.images]
+    images = photo_setup(args)
     codecs: dict[Fraction, list[tuple[str, torch.nn.Module]]] = {}
     for name in ZOO:
         c = pretrained(name)

@@ -15,13 +15,12 @@ import logging
 import time
 from pathlib import Path
 
-import torch
-
 from semguard.channels import Rayleigh
 from semguard.codecs.precoded import Precoded
 from semguard.codecs.zoo import ZOO, pretrained
-from semguard.data.photos import shipped_photos
 from semguard.evaluation.image_eval import eval_codec
+
+from _photos import add_photo_args, photo_setup  # bench/, beside this script
 
 log = logging.getLogger("bench.spreading")
 
@@ -34,14 +33,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--snr", type=float, nargs="+", default=[0.0, 10.0, 20.0])
     p.add_argument("--equalizer", default="mmse", choices=["mmse", "zf"])
     p.add_argument("--realizations", type=int, default=3)
-    p.add_argument("--images", type=int, default=None, help="first N shipped photos (default: all)")
     p.add_argument("--out", default="bench-spreading.json")
-    p.add_argument("--threads", type=int, default=None)
+    add_photo_args(p)
     args = p.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    images = shipped_photos()[: args.images]
+    images = photo_setup(args)
     rows = []
     for name in args.codecs:
         plain = pretrained(name)

@@ -30,7 +30,6 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any
 
 import torch
 
@@ -254,11 +253,15 @@ def expected_quality_fading(channel: Channel, snr_db: float, n_symbols: int,
 
 
 def best_mcs_fading(channel: Channel, snr_db: float, n_symbols: int, quality: Callable[[CodewordLayout], float],
-                    quality_lost: float, **kwargs: Any) -> MCS:
+                    quality_lost: float, *, table: tuple[MCS, ...] = MCS_TABLE, max_cw_bits: int = MAX_CW_BITS,
+                    num_codewords: int = 128, seed: int = 0, num_iter: int = 20, draws: int = 256) -> MCS:
     """The MCS maximising expected quality at average ``snr_db`` on a fading ``channel``
     (:func:`expected_quality_fading`, same arguments).  MCSs that never succeed are skipped; if
     none ever does, the most robust one is returned."""
-    return choose_fading(expected_quality_fading(channel, snr_db, n_symbols, quality, quality_lost, **kwargs))[0]
+    rows = expected_quality_fading(channel, snr_db, n_symbols, quality, quality_lost, table=table,
+                                   max_cw_bits=max_cw_bits, num_codewords=num_codewords, seed=seed,
+                                   num_iter=num_iter, draws=draws)
+    return choose_fading(rows)[0]
 
 
 def choose_fading(rows: list[tuple[CodewordLayout, float, float]]) -> tuple[MCS, float]:

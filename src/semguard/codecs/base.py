@@ -13,7 +13,7 @@ from torch import Tensor, nn
 
 from semguard.channels.base import Channel, ChannelState, as_snr_tensor
 
-__all__ = ["SemanticCodec", "symbols_from_real", "real_from_symbols", "check_image_batch"]
+__all__ = ["SemanticCodec", "symbols_from_real", "real_from_symbols", "check_image_batch", "codec_spec"]
 
 
 def check_image_batch(codec: object, source: Tensor, multiple: int) -> None:
@@ -27,6 +27,17 @@ def check_image_batch(codec: object, source: Tensor, multiple: int) -> None:
                          "crop or pad the image first")
     if not torch.is_floating_point(source):
         raise ValueError(f"images must be float in [0, 1], got {source.dtype}")
+
+
+def codec_spec(codec: SemanticCodec, name: str | None = None) -> dict[str, Any]:
+    """``{"codec": registry name, "config": its keyword arguments}`` of a built codec, the form in
+    which wrappers (switch, spreading) record the codecs they hold.  ``name`` defaults to the
+    ``registry_name`` that :func:`semguard.codecs.zoo.load_weights` sets."""
+    name = name or getattr(codec, "registry_name", None)
+    if name is None:
+        raise ValueError(f"name the registry entry that builds this {type(codec).__name__} "
+                         "(or load it with semguard.codecs.zoo)")
+    return {"codec": name, "config": codec.config}
 
 
 def symbols_from_real(z: Tensor) -> Tensor:

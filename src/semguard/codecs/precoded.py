@@ -7,9 +7,9 @@ shipped codec, and ``build("codec", "spread", inner={"codec": ..., "config": ...
 
 What it buys is diversity over fast fading, for an analog decoder whose per-symbol estimate is
 worst in deep fades.  Over AWGN or block fading (one fade per block) a decoder sees no change:
-the noise stays white and the channel flat.  Pilot-estimated CSI is refined blind only where the despread state is
-flat over the block (:func:`semguard.channels.csi.refine_csi`): over block fading it still is;
-over fast fading the chunks are decoded with the pilots' estimate as it is.
+the noise stays white and the channel flat.  Pilot-estimated CSI is refined blind only where
+the despread state is flat over the block (:func:`semguard.channels.csi.refine_csi`): over block
+fading it still is; over fast fading the chunks are decoded with the pilots' estimate as it is.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from torch import Tensor
 
 from semguard.channels.base import ChannelState
 from semguard.channels.precoding import despread, despread_state, spread, spread_chunk
-from semguard.codecs.base import SemanticCodec
+from semguard.codecs.base import SemanticCodec, codec_spec
 from semguard.registry import build, register
 
 __all__ = ["Precoded", "precoded"]
@@ -51,11 +51,10 @@ class Precoded(SemanticCodec):
     def around(cls, codec: SemanticCodec, name: str | None = None, *, max_chunk: int = 64) -> Precoded:
         """Spread an existing codec (weights shared, not copied).  ``name`` is its registry name;
         codecs from :func:`~semguard.codecs.zoo.load_weights` or ``pretrained`` know theirs."""
-        name = name or getattr(codec, "registry_name", None)
-        if name is None:
-            raise ValueError(f"name the registry entry that builds this {type(codec).__name__}")
+        spec = codec_spec(codec, name)
+        name = spec["codec"]
         try:
-            wrapper = cls(inner={"codec": name, "config": codec.config}, max_chunk=max_chunk)
+            wrapper = cls(inner=spec, max_chunk=max_chunk)
         except TypeError as e:  # the config has keywords codec `name` does not take
             raise ValueError(f"{type(codec).__name__} is not what codec {name!r} builds ({e})") from e
         if type(wrapper.inner) is not type(codec):

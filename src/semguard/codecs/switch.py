@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 
 from semguard.channels.base import ChannelState, as_snr_tensor
-from semguard.codecs.base import SemanticCodec
+from semguard.codecs.base import SemanticCodec, codec_spec
 from semguard.registry import build, register
 
 __all__ = ["SNRSwitch", "switched", "choose_threshold"]
@@ -67,15 +67,8 @@ class SNRSwitch(SemanticCodec):
 
     @classmethod
     def of(cls, low: SemanticCodec, high: SemanticCodec, threshold_db: float) -> SNRSwitch:
-        """The switch of two existing codecs (shared, not copied), each built by the registry
-        (``registry_name``, which :func:`~semguard.codecs.zoo.load_weights` sets)."""
-        specs = {}
-        for side, c in (("low", low), ("high", high)):
-            name = getattr(c, "registry_name", None)
-            if name is None:
-                raise ValueError(f"the {side} codec has no registry_name; load it with semguard.codecs.zoo")
-            specs[side] = {"codec": name, "config": c.config}
-        sw = cls(**specs, threshold_db=threshold_db)
+        """The switch of two loaded codecs (shared, not copied; :func:`codec_spec` names them)."""
+        sw = cls(low=codec_spec(low), high=codec_spec(high), threshold_db=threshold_db)
         sw.low, sw.high = low, high
         return sw
 

@@ -29,6 +29,9 @@ def test_main_job_records_and_resumes(tmp_path: Path) -> None:
     assert 0.8 < by[("deepsc", "bleu1")] <= 1  # 10 dB AWGN: far above the 0.9 target region's edge
     assert by[("deepsc", "channel_uses_per_sentence")] == by[("text_digital", "channel_uses_per_sentence")]
     rec = next(r for r in store.records if r.codec == "adjscc-cbr1_6")
+    # every image record carries the per-image values behind its mean, for paired comparisons
+    assert rec.samples is not None and len(rec.samples) == 1
+    assert rec.value == pytest.approx(rec.samples[0], abs=1e-4)
     assert rec.config["n_symbols"] == 8 * 64 * 64 and rec.config["cbr"] == pytest.approx(1 / 6)
     lines = (tmp_path / "records.jsonl").read_text().splitlines()
     again = run_main_job(tmp_path, TINY)  # everything is done: nothing re-measured or re-appended
@@ -54,7 +57,13 @@ def test_cli_run_writes_results_and_plot(tmp_path: Path, monkeypatch: pytest.Mon
     assert res["meta"]["config"]["snr_db"] == [10.0]
     assert {"codec", "channel", "snr_db", "metric", "value", "config"} <= set(res["records"][0])
     assert (tmp_path / "fidelity.png").read_bytes()[:4] == b"\x89PNG"
-    assert "adjscc-cbr1_6 / awgn" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "adjscc-cbr1_6 / awgn" in out and "ideal-code limit" in out
+    # the gap to the ideal-code limit is derived from the records: ours minus jpeg (the only limit run)
+    psnr = {r["codec"]: r["value"] for r in res["records"] if r["metric"] == "psnr"}
+    gap, = (g for g in res["gaps"] if "ideal-code limit" in g["comparison"])
+    assert gap["channel"] == "awgn" and gap["snr_db"] == 10.0 and gap["n"] == 1 and gap["half_width"] is None
+    assert gap["mean"] == pytest.approx(psnr["switched-cbr1_6"] - psnr["jpeg_capacity"], abs=1e-3)
 
 
 def test_corrupt_weight_file_is_refused_with_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,

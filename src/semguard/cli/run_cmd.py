@@ -11,8 +11,8 @@ import torch
 
 from semguard import __version__
 from semguard.cli.common import add_device_seed
-from semguard.evaluation.report import format_table, plot_fidelity
-from semguard.evaluation.run import QUICK, RunConfig, run_main_job
+from semguard.evaluation.report import format_gaps, format_table, plot_fidelity
+from semguard.evaluation.run import QUICK, RunConfig, run_gaps, run_main_job
 from semguard.utils import resolve_device, seed_everything
 
 
@@ -41,12 +41,17 @@ def run(args: argparse.Namespace) -> int:
     store = run_main_job(out, cfg, device=device, on_progress=lambda m: print(f"  measuring {m}", flush=True))
     meta = {"semguard": __version__, "config": asdict(cfg), "device": str(device),
             "seconds": round(time.monotonic() - t0, 1)}
-    store.write_json(out / "results.json", meta)
+    gap_tables = run_gaps(store.current(), cfg)
+    store.write_json(out / "results.json", meta, gaps=[
+        {"comparison": title, "channel": ch, "snr_db": snr, "metric": "psnr", **g.to_json()}
+        for title, rows in gap_tables.items() for ch, row in rows.items() for snr, g in row.items()])
     plot_fidelity(store.current(), out / "fidelity.png",
                   title=f"{cfg.image_codec} vs separation baselines, shipped photos 256x256")
     for metric in ("psnr", "psnr_expected", "ms_ssim", "accuracy", "bleu1", "similarity"):
         table = format_table(store.current(), metric, "{:6.2f}" if metric.startswith("psnr") else "{:6.3f}")
         if table:
             print("\n" + table)
+    for title, rows in gap_tables.items():
+        print("\n" + format_gaps(rows, f"{title}, mean and 95% interval over the images"))
     print(f"\nwrote {out / 'results.json'} and {out / 'fidelity.png'} in {meta['seconds']} s")
     return 0

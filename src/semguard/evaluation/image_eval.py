@@ -1,4 +1,9 @@
-"""Measure image fidelity over a channel: a learned codec or a separation baseline."""
+"""Measure image fidelity over a channel: a learned codec or a separation baseline.
+
+The ``*_samples`` functions return one value per image and channel draw (draw-major: the first
+``N`` entries are every image under draw 0), so a report can pair two systems image by image;
+``eval_codec`` and ``eval_baseline`` are their means.
+"""
 
 from __future__ import annotations
 
@@ -11,54 +16,76 @@ from semguard.channels.base import Channel
 from semguard.codecs.base import SemanticCodec
 from semguard.evaluation.metrics import MS_SSIM_MIN_SIDE, ms_ssim, psnr, ssim
 
-__all__ = ["fidelity", "eval_codec", "eval_baseline"]
+__all__ = ["fidelity", "fidelity_per_image", "codec_samples", "baseline_samples", "eval_codec", "eval_baseline"]
+
+
+def fidelity_per_image(x_hat: Tensor, x: Tensor) -> dict[str, Tensor]:
+    """PSNR (dB), SSIM and (for images >= 161 px) MS-SSIM of each image of a batch, ``[B]`` each."""
+    out = {"psnr": psnr(x_hat, x), "ssim": ssim(x_hat, x)}
+    if min(x.shape[-2:]) >= MS_SSIM_MIN_SIDE:
+        out["ms_ssim"] = ms_ssim(x_hat, x)
+    return {k: v.detach().float().cpu() for k, v in out.items()}
 
 
 def fidelity(x_hat: Tensor, x: Tensor) -> dict[str, float]:
     """Mean PSNR (dB), SSIM and (for images >= 161 px) MS-SSIM of a batch."""
-    out = {"psnr": float(psnr(x_hat, x).mean()), "ssim": float(ssim(x_hat, x).mean())}
-    if min(x.shape[-2:]) >= MS_SSIM_MIN_SIDE:
-        out["ms_ssim"] = float(ms_ssim(x_hat, x).mean())
-    return out
+    return {k: float(v.mean()) for k, v in fidelity_per_image(x_hat, x).items()}
+
+
+def _means(samples: dict[str, Tensor]) -> dict[str, float]:
+    return {k: float(v.mean()) for k, v in samples.items()}
 
 
 @torch.no_grad()
-def eval_codec(codec: SemanticCodec, images: Tensor, channel: Channel, snr_db: float, *,
-               realizations: int = 1, seed: int = 0, batch: int = 8) -> dict[str, float]:
-    """Average fidelity of ``codec`` on ``images [N, 3, H, W]`` over ``realizations`` channel draws."""
+def codec_samples(codec: SemanticCodec, images: Tensor, channel: Channel, snr_db: float, *,
+                  realizations: int = 1, seed: int = 0, batch: int = 8) -> dict[str, Tensor]:
+    """Fidelity of ``codec`` on each of ``images [N, 3, H, W]`` under each of ``realizations``
+    channel draws: ``[realizations * N]`` per metric, draw-major."""
     codec.eval()
     device = next(codec.parameters()).device
     gen = torch.Generator(device=device)
     gen.manual_seed(seed)
-    sums: dict[str, float] = {}
-    count = 0
+    parts: dict[str, list[Tensor]] = {}
     for _ in range(realizations):
         for i in range(0, images.shape[0], batch):
             x = images[i:i + batch].to(device)
             x_hat = codec(x, channel, snr_db, generator=gen)["x_hat"]
-            for k, v in fidelity(x_hat, x).items():
-                sums[k] = sums.get(k, 0.0) + v * x.shape[0]
-            count += x.shape[0]
-    return {k: v / count for k, v in sums.items()}
+            for k, v in fidelity_per_image(x_hat, x).items():
+                parts.setdefault(k, []).append(v)
+    return {k: torch.cat(v) for k, v in parts.items()}
+
+
+def eval_codec(codec: SemanticCodec, images: Tensor, channel: Channel, snr_db: float, *,
+               realizations: int = 1, seed: int = 0, batch: int = 8) -> dict[str, float]:
+    """Average fidelity of ``codec`` on ``images [N, 3, H, W]`` over ``realizations`` channel draws."""
+    return _means(codec_samples(codec, images, channel, snr_db, realizations=realizations, seed=seed, batch=batch))
+
+
+def baseline_samples(baseline: Any, images: Tensor, channel: Channel, snr_db: float, n_symbols: int, *,
+                     realizations: int = 1, seed: int = 0) -> dict[str, Tensor]:
+    """Per image and draw (draw-major), a separation baseline's fidelity, whether the image was
+    delivered (1/0) and, when the baseline reports it for every image (the fading AMC), the
+    ``psnr_expected`` it chose its modulation and coding for."""
+    gen = torch.Generator()
+    gen.manual_seed(seed)
+    parts: dict[str, list[Tensor]] = {}
+    for _ in range(realizations):
+        out = baseline(images, channel, snr_db, n_symbols, generator=gen)
+        for k, v in fidelity_per_image(out["x_hat"], images).items():
+            parts.setdefault(k, []).append(v)
+        info = out["info"]
+        parts.setdefault("delivered", []).append(torch.tensor([float(bool(i.get("success", True))) for i in info]))
+        if all("psnr_expected" in i for i in info):
+            parts.setdefault("psnr_expected", []).append(torch.tensor([float(i["psnr_expected"]) for i in info]))
+    res = {k: torch.cat(v) for k, v in parts.items()}
+    if "psnr_expected" in res and res["psnr_expected"].numel() != res["psnr"].numel():
+        del res["psnr_expected"]  # some draws did not report it: no mean over a subset
+    return res
 
 
 def eval_baseline(baseline: Any, images: Tensor, channel: Channel, snr_db: float, n_symbols: int, *,
                   realizations: int = 1, seed: int = 0) -> dict[str, float]:
     """Average fidelity of a separation baseline; also the fraction of images delivered and, when
     the baseline reports it per image (the fading AMC), the mean ``psnr_expected``."""
-    gen = torch.Generator()
-    gen.manual_seed(seed)
-    sums: dict[str, float] = {}
-    delivered = 0
-    expected: list[float] = []
-    for _ in range(realizations):
-        out = baseline(images, channel, snr_db, n_symbols, generator=gen)
-        for k, v in fidelity(out["x_hat"], images).items():
-            sums[k] = sums.get(k, 0.0) + v
-        delivered += sum(bool(i.get("success", True)) for i in out["info"])
-        expected += [i["psnr_expected"] for i in out["info"] if "psnr_expected" in i]
-    res = {k: v / realizations for k, v in sums.items()}
-    res["delivered"] = delivered / (realizations * images.shape[0])
-    if expected and len(expected) == realizations * images.shape[0]:
-        res["psnr_expected"] = sum(expected) / len(expected)
-    return res
+    return _means(baseline_samples(baseline, images, channel, snr_db, n_symbols, realizations=realizations,
+                                   seed=seed))

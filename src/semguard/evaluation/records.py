@@ -22,7 +22,12 @@ def config_key(config: dict[str, Any]) -> str:
 
 @dataclass(frozen=True)
 class Record:
-    """One measured number and everything that produced it."""
+    """One measured number and everything that produced it.
+
+    ``samples``, when given, are the per-image (and per-draw, draw-major) values whose mean is
+    ``value``, so that two systems can be compared image by image
+    (:func:`semguard.evaluation.stats.paired_gap`).
+    """
 
     codec: str
     channel: str
@@ -30,9 +35,13 @@ class Record:
     metric: str
     value: float
     config: dict[str, Any] = field(default_factory=dict)
+    samples: list[float] | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        row = asdict(self)
+        if row["samples"] is None:
+            del row["samples"]
+        return row
 
 
 class ResultStore:
@@ -80,8 +89,10 @@ class ResultStore:
         self.records.extend(Record(**r) for r in rows)
         self._done.add(key)
 
-    def write_json(self, path: str | Path, meta: dict[str, Any]) -> Path:
-        """All records as ``{"meta": ..., "records": [...]}``."""
+    def write_json(self, path: str | Path, meta: dict[str, Any], **derived: Any) -> Path:
+        """The current records as ``{"meta": ..., "records": [...]}``, plus any ``derived``
+        sections (figures computed from the records, e.g. ``gaps``)."""
         path = Path(path)
-        path.write_text(json.dumps({"meta": meta, "records": [r.to_json() for r in self.current()]}, indent=1))
+        body = {"meta": meta, **derived, "records": [r.to_json() for r in self.current()]}
+        path.write_text(json.dumps(body, indent=1))
         return path

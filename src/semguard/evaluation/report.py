@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 
 from semguard.evaluation.records import Record
+from semguard.evaluation.stats import Gap, paired_gap
 
-__all__ = ["pivot", "format_table", "plot_fidelity"]
+__all__ = ["pivot", "format_table", "plot_fidelity", "gaps", "format_gaps"]
 
 
 def pivot(records: Sequence[Record], metric: str) -> dict[tuple[str, str], dict[float, float]]:
@@ -31,6 +33,52 @@ def format_table(records: Sequence[Record], metric: str, fmt: str = "{:6.2f}") -
     for (codec, channel), row in sorted(table.items(), key=lambda kv: (kv[0][1], kv[0][0])):
         cells = "".join(f"{fmt.format(row[s]):>10}" if s in row else f"{'-':>10}" for s in snrs)
         lines.append(f"{codec + ' / ' + channel:<28}{cells}")
+    return "\n".join(lines)
+
+
+def gaps(records: Sequence[Record], ours: str, references: Sequence[str], *, metric: str = "psnr",
+         reference_metric: str | None = None, level: float = 0.95) -> dict[str, dict[float, Gap]]:
+    """``{channel: {snr_db: Gap}}``: ``ours`` minus the best of ``references`` at each channel and
+    SNR (the reference with the highest mean ``reference_metric``, default ``metric``), paired
+    image by image when both records carry their samples (otherwise the difference of the means,
+    with a ``nan`` interval).  Channels or SNRs that miss either side are left out."""
+    ref_metric = reference_metric or metric
+    mine = {(r.channel, r.snr_db): r for r in records if r.codec == ours and r.metric == metric}
+    theirs: dict[tuple[str, float], Record] = {}
+    for r in records:
+        if r.codec in references and r.metric == ref_metric:
+            best = theirs.get((r.channel, r.snr_db))
+            if best is None or r.value > best.value:
+                theirs[(r.channel, r.snr_db)] = r
+    out: dict[str, dict[float, Gap]] = defaultdict(dict)
+    for key in sorted(mine.keys() & theirs.keys()):
+        a, b = mine[key], theirs[key]
+        draws = int(a.config.get("realizations", 1))
+        if a.samples is not None and b.samples is not None and len(a.samples) == len(b.samples):
+            out[key[0]][key[1]] = paired_gap(a.samples, b.samples, draws=draws, level=level)
+        else:
+            out[key[0]][key[1]] = Gap(a.value - b.value, float("nan"), 0, level)
+    return dict(out)
+
+
+def format_gaps(table: dict[str, dict[float, Gap]], title: str) -> str:
+    """A plain-text table of gaps under ``title``: ``mean ± half-width`` per SNR, one row per channel."""
+    if not table:
+        return ""
+    snrs = sorted({s for row in table.values() for s in row})
+    head = f"{'gap (dB)':<16}" + "".join(f"{s:>11g}dB" for s in snrs)
+    lines = [title, head, "-" * len(head)]
+    for channel, row in sorted(table.items()):
+        cells = []
+        for s in snrs:
+            g = row.get(s)
+            if g is None:
+                cells.append("-")
+            elif math.isnan(g.half_width):
+                cells.append(f"{g.mean:+.2f}")
+            else:
+                cells.append(f"{g.mean:+.2f}±{g.half_width:.2f}")
+        lines.append(f"{channel:<16}" + "".join(f"{c:>13}" for c in cells))
     return "\n".join(lines)
 
 

@@ -18,15 +18,23 @@ from typing import Any
 
 import torch
 
-from semguard.codecs.zoo import DEFAULT_IMAGE_CODEC, DEFAULT_TASK_CODEC, REFERENCE_IMAGE_CODECS, ZOO, pretrained
+from semguard.codecs.zoo import (
+    DEFAULT_IMAGE_CODEC,
+    DEFAULT_TASK_CODEC,
+    REFERENCE_IMAGE_CODECS,
+    ZOO,
+    pretrained,
+)
 from semguard.data.photos import shipped_photos
 from semguard.data.shipped import shipped_fashion_mnist
-from semguard.evaluation.image_eval import eval_baseline, eval_codec
+from semguard.evaluation.image_eval import baseline_samples, codec_samples
 from semguard.evaluation.metrics import accuracy
 from semguard.evaluation.records import Record, ResultStore, config_key
+from semguard.evaluation.report import gaps
+from semguard.evaluation.stats import Gap
 from semguard.registry import build
 
-__all__ = ["RunConfig", "run_main_job", "QUICK"]
+__all__ = ["RunConfig", "run_main_job", "run_gaps", "QUICK"]
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +48,9 @@ class RunConfig:
     reference_codecs: tuple[str, ...] = REFERENCE_IMAGE_CODECS
     task_codec: str = DEFAULT_TASK_CODEC
     baselines: tuple[str, ...] = ("jpeg_capacity", "webp_capacity", "webp_ldpc")
+    # the real link, and the ideal-code limit (at each SNR the better of these two)
+    link_baseline: str = "webp_ldpc"
+    limit_baselines: tuple[str, ...] = ("jpeg_capacity", "webp_capacity")
     channels: tuple[str, ...] = ("awgn", "rayleigh")
     # -5 dB is below the link's most robust MCS: it shows the cliff
     snr_db: tuple[float, ...] = (-5.0, 0.0, 5.0, 10.0, 15.0, 20.0)
@@ -87,22 +98,23 @@ def run_main_job(out_dir: str | Path, cfg: RunConfig = RunConfig(), *, device: s
         reps = cfg.fading_realizations if channel.fading else 1
         for snr in cfg.snr_db:
             common = {**base_cfg, "channel": repr(channel), "n_symbols": n, "cbr": cbr, "realizations": reps}
-            entries: list[tuple[str, Callable[[], dict[str, float]], dict[str, Any]]] = [
-                (name, lambda c=c: eval_codec(c, images, channel, snr, realizations=reps, seed=cfg.seed),
+            entries: list[tuple[str, Callable[[], dict[str, torch.Tensor]], dict[str, Any]]] = [
+                (name, lambda c=c: codec_samples(c, images, channel, snr, realizations=reps, seed=cfg.seed),
                  # results belong to these weights
                  {"codec_config": c.config, "weights_sha256": ZOO[name].sha256}) for name, c in codecs.items()]
             for bname in cfg.baselines:
                 baseline = build("baseline", bname)
-                entries.append((bname, lambda b=baseline: eval_baseline(b, images.cpu(), channel.cpu(), snr, n,
-                                                                       realizations=reps, seed=cfg.seed), {}))
+                entries.append((bname, lambda b=baseline: baseline_samples(b, images.cpu(), channel.cpu(), snr, n,
+                                                                          realizations=reps, seed=cfg.seed), {}))
             for name, measure, extra in entries:
                 conf = {**common, **extra, "codec": name, "snr_db": snr}
                 key = config_key(conf)
                 if store.done(key):
                     continue
                 say(f"{name:>16} {ch_name:>9} {snr:5.1f} dB")
-                metrics = measure()
-                store.add([Record(name, ch_name, float(snr), m, float(v), conf) for m, v in metrics.items()], key)
+                samples = measure()
+                store.add([Record(name, ch_name, float(snr), m, float(v.mean()), conf, [round(float(x), 4) for x in v])
+                           for m, v in samples.items()], key)
 
     if cfg.task_codec:
         task = pretrained(cfg.task_codec, device=device)
@@ -126,6 +138,20 @@ def run_main_job(out_dir: str | Path, cfg: RunConfig = RunConfig(), *, device: s
     if cfg.text_codec:
         _text_part(store, cfg, base_cfg, say)
     return store
+
+
+def run_gaps(records: list[Record], cfg: RunConfig) -> dict[str, dict[str, dict[float, Gap]]]:
+    """The comparisons the main job is judged by, ``{title: {channel: {snr_db: Gap}}}`` (PSNR):
+    the image codec against the real link (measured, and over fading against the PSNR the link's
+    AMC expected) and against the ideal-code limit."""
+    ours, link = cfg.image_codec, cfg.link_baseline
+    table = {
+        f"{ours} - {link}": gaps(records, ours, [link]),
+        f"{ours} - {link}'s AMC expectation": gaps(records, ours, [link], reference_metric="psnr_expected"),
+        f"{ours} - ideal-code limit (best of {', '.join(cfg.limit_baselines)})":
+            gaps(records, ours, cfg.limit_baselines),
+    }
+    return {title: rows for title, rows in table.items() if rows}
 
 
 def _text_part(store: ResultStore, cfg: RunConfig, base_cfg: dict[str, Any], say: Callable[[str], None]) -> None:

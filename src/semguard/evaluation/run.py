@@ -18,13 +18,7 @@ from typing import Any
 
 import torch
 
-from semguard.codecs.zoo import (
-    DEFAULT_IMAGE_CODEC,
-    DEFAULT_TASK_CODEC,
-    REFERENCE_IMAGE_CODECS,
-    ZOO,
-    pretrained,
-)
+from semguard.codecs.zoo import DEFAULT_IMAGE_CODEC, DEFAULT_TASK_CODEC, REFERENCE_IMAGE_CODECS, ZOO, pretrained
 from semguard.data.photos import shipped_photos
 from semguard.data.shipped import shipped_fashion_mnist
 from semguard.evaluation.image_eval import baseline_samples, codec_samples

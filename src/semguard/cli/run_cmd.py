@@ -47,8 +47,9 @@ def run(args: argparse.Namespace) -> int:
         for title, rows in gap_tables.items() for ch, row in rows.items() for snr, g in row.items()])
     plot_fidelity(store.current(), out / "fidelity.png",
                   title=f"{cfg.image_codec} vs separation baselines, shipped photos 256x256")
-    for metric in ("psnr", "psnr_expected", "ms_ssim", "accuracy", "bleu1", "similarity"):
-        table = format_table(store.current(), metric, "{:6.2f}" if metric.startswith("psnr") else "{:6.3f}")
+    formats = {"psnr": "{:6.2f}", "psnr_expected": "{:6.2f}", "file_bytes": "{:6.0f}"}
+    for metric in ("psnr", "psnr_expected", "ms_ssim", "file_bytes", "accuracy", "bleu1", "similarity"):
+        table = format_table(store.current(), metric, formats.get(metric, "{:6.3f}"))
         if table:
             print("\n" + table)
     for title, rows in gap_tables.items():

@@ -63,8 +63,8 @@ def eval_codec(codec: SemanticCodec, images: Tensor, channel: Channel, snr_db: f
 
 def baseline_samples(baseline: Any, images: Tensor, channel: Channel, snr_db: float, n_symbols: int, *,
                      realizations: int = 1, seed: int = 0) -> dict[str, Tensor]:
-    """Per image and draw (draw-major), a separation baseline's fidelity, whether the image was
-    delivered (1/0) and, when the baseline reports it for every image (the fading AMC), the
+    """Per image and draw (draw-major), a separation baseline's fidelity, the size of the file it
+    sent (``file_bytes``, headers included), whether the image was delivered (1/0) and, when the baseline reports it for every image (the fading AMC), the
     ``psnr_expected`` it chose its modulation and coding for."""
     gen = torch.Generator()
     gen.manual_seed(seed)
@@ -74,6 +74,7 @@ def baseline_samples(baseline: Any, images: Tensor, channel: Channel, snr_db: fl
         for k, v in fidelity_per_image(out["x_hat"], images).items():
             parts.setdefault(k, []).append(v)
         info = out["info"]
+        parts.setdefault("file_bytes", []).append(torch.as_tensor(out["bits"]).float().cpu() / 8)
         parts.setdefault("delivered", []).append(torch.tensor([float(bool(i.get("success", True))) for i in info]))
         if all("psnr_expected" in i for i in info):
             parts.setdefault("psnr_expected", []).append(torch.tensor([float(i["psnr_expected"]) for i in info]))

@@ -91,7 +91,7 @@ class AnalogJSCC(SemanticCodec):
             the shipped cbr-1/6 codec point the same way, at 5 / 10 / 15 / 20 dB: a small U-Net
             after the refinement (1/2 to 1/8 resolution, +-39 px reach against +-13, 550k
             parameters, 128-px crops), grown at zero and trained 2500 steps, moved validation
-            -0.09 / 0.00 / +0.02 / +0.01 dB; 5000 more steps of the whole codec at lr 2e-4
+            -0.09 / 0.00 / +0.02 / +0.01 dB; 5000 more steps of refinement and adapter at lr 2e-4
             moved it +0.03 / +0.03 / +0.01 / -0.01 dB.
         meta: complex symbols carrying the power scale.
         design_snr_db: SNR of the initial power allocation.

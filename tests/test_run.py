@@ -66,9 +66,9 @@ def test_cli_run_writes_results_and_plot(tmp_path: Path, monkeypatch: pytest.Mon
     assert gap["channel"] == "awgn" and gap["snr_db"] == 10.0 and gap["n"] == 1 and gap["half_width"] is None
     assert gap["mean"] == pytest.approx(psnr["switched-cbr1_6"] - psnr["jpeg_capacity"], abs=1e-3)
     # JPEG at capacity fills most of, and never exceeds, n log2(1 + SNR) bits
-    size, = (r["value"] for r in res["records"] if r["metric"] == "file_bytes")
-    budget = 32768 * math.log2(1 + 10.0) / 8
-    assert 0.7 * budget < size <= budget
+    size, = (r for r in res["records"] if r["metric"] == "file_bytes")
+    budget = size["config"]["n_symbols"] * math.log2(1 + 10.0) / 8
+    assert 0.7 * budget < size["value"] <= budget
 
 
 def test_corrupt_weight_file_is_refused_with_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,

@@ -6,6 +6,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 from scipy import stats
 
 __all__ = ["Gap", "paired_gap"]
@@ -51,9 +52,10 @@ def paired_gap(a: Sequence[float], b: Sequence[float], *, draws: int = 1, level:
     if not 0 < level < 1:
         raise ValueError(f"level must lie in (0, 1), got {level}")
     n = len(a) // draws
-    diff = [sum(a[d * n + i] - b[d * n + i] for d in range(draws)) / draws for i in range(n)]
-    mean = sum(diff) / n
+    # [draws, N] -> each image's difference averaged over its draws
+    diff = (np.asarray(a, dtype=float) - np.asarray(b, dtype=float)).reshape(draws, n).mean(axis=0)
+    mean = float(diff.mean())
     if n < 2:
         return Gap(mean, math.nan, n, level)
-    sd = math.sqrt(sum((x - mean) ** 2 for x in diff) / (n - 1))
-    return Gap(mean, float(stats.t.ppf(0.5 + level / 2, n - 1)) * sd / math.sqrt(n), n, level)
+    ci = stats.ttest_1samp(diff, 0.0).confidence_interval(level)
+    return Gap(mean, float(ci.high - ci.low) / 2, n, level)

@@ -164,6 +164,25 @@ class Channel(nn.Module):
             y = y + interference
         return y
 
+    def pilot_blocks(self, n: int) -> int:
+        """Coherence blocks (one pilot group each) in a block of ``n`` symbols."""
+        return math.ceil(n / (self.coherence or n))
+
+    def corrupt_pilots(self, state: ChannelState, delta: Tensor) -> ChannelState:
+        """The state after an attacker adds ``delta [B, n_blocks]`` (complex, as received) to every
+        pilot of each coherence block: a least-squares estimate from unit-power pilots averages
+        them, so each block's ``h_est`` moves by ``delta``.  Only a receiver that estimates its CSI
+        from pilots (``csi="estimated"``) can be misled this way."""
+        if not self.fading or self.csi != "estimated":
+            raise ValueError(f"{type(self).__name__}(csi={getattr(self, 'csi', None)!r}) estimates no CSI from pilots; "
+                             "a pilot attack needs csi='estimated'")
+        b, n = state.h.shape
+        nb = self.pilot_blocks(n)
+        if delta.shape != (b, nb) or not torch.is_complex(delta):
+            raise ValueError(f"pilot perturbation must be complex [{b}, {nb}] (one per coherence block), got "
+                             f"{delta.dtype} {tuple(delta.shape)}")
+        return replace(state, h_est=state.h_est + F.expand_blocks(delta.to(state.h_est.dtype), n, self.coherence or n))
+
     def equalize(self, y: Tensor, state: ChannelState) -> Tensor:
         """The receiver's one-tap equaliser with its CSI (identity on AWGN)."""
         if not self.fading:

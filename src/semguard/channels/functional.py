@@ -6,7 +6,11 @@ Conventions (see ARCHITECTURE.md):
 * ``snr_db = 10 log10(Es/N0)`` with ``Es = 1``, so ``N0 = 10^(-snr_db/10)`` and complex
   noise is ``CN(0, N0)``, i.e. variance ``N0/2`` per real dimension;
 * fading coefficients have ``E|h|^2 = 1`` (Rayleigh, and Rician with K = LoS/scattered power);
-* ``cbr = n / m``: complex channel uses per real source dimension.
+* ``cbr = n / m``: complex channel uses per real source dimension;
+* ``psr_db = 10 log10(P_perturbation / P_signal)`` per block, both powers measured **at the
+  receiver** (``P_signal = mean |h x|^2`` over the block), so -10 dB is a perturbation with a
+  tenth of the received signal's power.  A PSR budget is an l2 ball of radius
+  ``sqrt(10^(psr_db/10) * P_signal * n)`` around the block.
 """
 
 from __future__ import annotations
@@ -19,6 +23,10 @@ from torch import Tensor
 __all__ = [
     "normalize_power",
     "snr_db_to_n0",
+    "block_power",
+    "psr_db",
+    "psr_radius",
+    "project_psr",
     "complex_noise",
     "complex_normal",
     "rayleigh_coefficients",
@@ -46,6 +54,53 @@ def snr_db_to_n0(snr_db: Tensor | float) -> Tensor:
     """Noise power spectral density for unit symbol energy: ``N0 = 10^(-snr_db/10)``."""
     snr_db = torch.as_tensor(snr_db, dtype=torch.float32)
     return torch.pow(10.0, -snr_db / 10.0)
+
+
+def block_power(z: Tensor) -> Tensor:
+    """Mean power per symbol of each block of complex ``z [B, n]``: ``[B]``."""
+    if not torch.is_complex(z) or z.dim() != 2:
+        raise ValueError(f"expected complex blocks [batch, n], got {z.dtype} {tuple(z.shape)}")
+    return z.abs().square().mean(dim=-1)
+
+
+def _check_psr(psr: Tensor | float) -> Tensor:
+    t = torch.as_tensor(psr, dtype=torch.float32)
+    if not torch.isfinite(t).all():
+        raise ValueError(f"psr_db must be finite, got {psr}")
+    return t
+
+
+def psr_db(perturbation: Tensor, signal: Tensor) -> Tensor:
+    """Measured per-block PSR in dB, ``10 log10(P_perturbation / P_signal)``, ``[B]``.
+
+    ``signal`` is the signal as the receiver gets it (``h x``), ``perturbation`` the added
+    interference at the same point; both complex ``[B, n]``."""
+    if perturbation.shape != signal.shape:
+        raise ValueError(f"perturbation {tuple(perturbation.shape)} and signal {tuple(signal.shape)} differ in shape")
+    return 10.0 * torch.log10(block_power(perturbation).clamp_min(1e-30) / block_power(signal).clamp_min(1e-30))
+
+
+def psr_radius(signal: Tensor, psr: Tensor | float) -> Tensor:
+    """The l2 radius ``sqrt(10^(psr/10) P_signal n)`` of a PSR budget around each block, ``[B]``."""
+    t = _check_psr(psr).to(signal.device)
+    return torch.sqrt(10.0 ** (t / 10.0) * block_power(signal) * signal.shape[-1])
+
+
+def project_psr(perturbation: Tensor, signal: Tensor, psr: Tensor | float, *, exact: bool = False) -> Tensor:
+    """Project complex ``perturbation [B, n]`` onto the PSR budget of ``signal [B, n]``.
+
+    ``exact=False``: onto the ball ``P_perturbation <= 10^(psr/10) P_signal`` (scaled down only when
+    outside it); ``exact=True``: onto its sphere (every block at exactly the budget, e.g. for
+    equal-power jamming).  ``psr`` is a scalar or ``[B]`` in dB."""
+    if perturbation.shape != signal.shape or not torch.is_complex(perturbation):
+        raise ValueError(f"perturbation must be complex of the signal's shape {tuple(signal.shape)}, got "
+                         f"{perturbation.dtype} {tuple(perturbation.shape)}")
+    radius = psr_radius(signal.detach(), psr)
+    norm = torch.linalg.vector_norm(perturbation, dim=-1).clamp_min(1e-30)
+    factor = radius / norm
+    if not exact:
+        factor = factor.clamp(max=1.0)
+    return perturbation * factor.unsqueeze(-1)
 
 
 def complex_normal(shape: tuple[int, ...], *, generator: torch.Generator | None = None,

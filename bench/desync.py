@@ -20,7 +20,7 @@ import torch
 
 from semguard.codecs.zoo import pretrained
 from semguard.data.sources import labelled_source
-from semguard.evaluation.metrics import accuracy
+from semguard.metrics.image import accuracy
 from semguard.registry import build
 from semguard.training.loop import TrainConfig, train
 from semguard.training.tasks import ClassifyTask

@@ -19,7 +19,7 @@ import torch
 from semguard.codecs.zoo import pretrained
 from semguard.data.shipped import shipped_fashion_mnist
 from semguard.data.sources import labelled_source
-from semguard.evaluation.metrics import accuracy
+from semguard.metrics.image import accuracy
 from semguard.registry import build
 
 log = logging.getLogger("bench.task")

@@ -24,7 +24,7 @@ import torch
 from semguard.baselines.text_link import TextDigitalLink, shipped_huffman
 from semguard.codecs.deepsc import DeepSC
 from semguard.data.text import load_shipped, load_wordnet_examples, split_sentences
-from semguard.evaluation.text_metrics import SentenceSimilarity, bleu_table
+from semguard.metrics.text import SentenceSimilarity, bleu_table
 from semguard.registry import build
 
 log = logging.getLogger("bench.text")

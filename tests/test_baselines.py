@@ -19,7 +19,7 @@ from semguard.baselines.link import bits_to_bytes, bytes_to_bits
 from semguard.baselines.phy import post_equalization
 from semguard.channels import AWGN, Rayleigh
 from semguard.evaluation.image_eval import eval_baseline
-from semguard.evaluation.metrics import psnr
+from semguard.metrics.image import psnr
 from semguard.registry import available, build
 
 

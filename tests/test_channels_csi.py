@@ -11,7 +11,7 @@ from semguard.channels import functional as F
 from semguard.channels.csi import refine_csi
 from semguard.codecs.zoo import pretrained
 from semguard.data.photos import shipped_photos
-from semguard.evaluation.metrics import psnr
+from semguard.metrics.image import psnr
 from semguard.registry import build
 
 

@@ -12,7 +12,7 @@ from semguard.channels.precoding import despread, despread_state, spread, spread
 from semguard.codecs.precoded import Precoded
 from semguard.codecs.zoo import load_weights, pretrained, save_weights
 from semguard.data.photos import shipped_photos
-from semguard.evaluation.metrics import psnr
+from semguard.metrics.image import psnr
 from semguard.registry import build
 
 

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 from scipy.special import j0
 
-from semguard.keys.fading import jakes_process, snr_db_to_n0, spatial_correlation
+from semguard.channels.functional import snr_db_to_n0
+from semguard.channels.jakes import jakes_process, spatial_correlation
 from semguard.keys.probing import ProbeConfig, simulate_probes
 from semguard.keys.quantize import decorrelation_step, gray_bits, gray_code, quantize, standardize
 
@@ -77,7 +78,7 @@ def test_probe_noise_power_matches_snr():
     cfg = ProbeConfig(n_probes=40000, snr_db=10.0, delay_s=0.0, mode="mobile")
     tr = simulate_probes(cfg, np.random.default_rng(3))
     # alice - bob = n_a - n_b when delay is 0: power 2 N0
-    assert np.mean(np.abs(tr.alice - tr.bob) ** 2) == pytest.approx(2 * snr_db_to_n0(10.0), rel=0.03)
+    assert np.mean(np.abs(tr.alice - tr.bob) ** 2) == pytest.approx(2 * float(snr_db_to_n0(10.0)), rel=0.03)
 
 
 def test_bad_config_is_rejected():

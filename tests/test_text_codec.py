@@ -15,7 +15,7 @@ from semguard.codecs import deepsc as deepsc_mod
 from semguard.codecs._text_tokenizer import PAD_ID, UNK_ID, train_wordpiece
 from semguard.codecs.deepsc import DeepSC, masked_power_normalize
 from semguard.data.text import ALPHABET, load_shipped, normalize_sentence
-from semguard.evaluation.text_metrics import bleu
+from semguard.metrics.text import bleu
 from semguard.registry import build
 
 TRAIN = ["the cat sat , on the mat .", "a dog ran in the park", "she reads books every evening",

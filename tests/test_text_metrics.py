@@ -9,7 +9,7 @@ import pytest
 import torch
 from torchmetrics.functional.text import bleu_score
 
-from semguard.evaluation.text_metrics import TEXT_EXTRA_HINT, SentenceSimilarity, bleu, bleu_table, sentence_bleu
+from semguard.metrics.text import TEXT_EXTRA_HINT, SentenceSimilarity, bleu, bleu_table, sentence_bleu
 
 
 def test_bleu1_hand_computed_with_brevity_penalty():

@@ -146,7 +146,7 @@ def test_softcast_is_fitted_with_zero_steps(tmp_path: Path, capsys: pytest.Captu
 
 
 def test_psnr_objective_is_minus_the_mean_per_crop_psnr() -> None:
-    from semguard.evaluation.metrics import psnr
+    from semguard.metrics.image import psnr
     from semguard.training.tasks import ImageTask, mse_loss, neg_psnr_loss
 
     gen = torch.Generator().manual_seed(0)

@@ -34,7 +34,7 @@ from semguard.baselines.capacity import encode_at_budget
 from semguard.baselines.mcs import best_mcs, choose_fading, expected_quality_fading
 from semguard.baselines.phy import MAX_CW_BITS, MCS, codeword_layout, get_phy, post_equalization
 from semguard.channels.base import Channel
-from semguard.evaluation.metrics import psnr
+from semguard.metrics.image import psnr
 from semguard.registry import register
 
 __all__ = ["LdpcLink", "bytes_to_bits", "bits_to_bytes"]

@@ -14,7 +14,7 @@ from torch import Tensor
 
 from semguard.channels.base import Channel
 from semguard.codecs.base import SemanticCodec
-from semguard.evaluation.metrics import MS_SSIM_MIN_SIDE, ms_ssim, psnr, ssim
+from semguard.metrics.image import MS_SSIM_MIN_SIDE, ms_ssim, psnr, ssim
 
 __all__ = ["fidelity", "fidelity_per_image", "codec_samples", "baseline_samples", "eval_codec", "eval_baseline"]
 

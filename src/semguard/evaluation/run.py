@@ -22,7 +22,7 @@ from semguard.codecs.zoo import DEFAULT_IMAGE_CODEC, DEFAULT_TASK_CODEC, REFEREN
 from semguard.data.photos import shipped_photos
 from semguard.data.shipped import shipped_fashion_mnist
 from semguard.evaluation.image_eval import baseline_samples, codec_samples
-from semguard.evaluation.metrics import accuracy
+from semguard.metrics.image import accuracy
 from semguard.evaluation.records import Record, ResultStore, config_key
 from semguard.evaluation.report import gaps
 from semguard.evaluation.stats import Gap

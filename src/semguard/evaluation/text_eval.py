@@ -8,7 +8,7 @@ from typing import Any
 import torch
 
 from semguard.baselines.text_link import TextDigitalLink
-from semguard.evaluation.text_metrics import SentenceSimilarity, bleu_table
+from semguard.metrics.text import SentenceSimilarity, bleu_table
 
 __all__ = ["similarity_or_none", "eval_text"]
 

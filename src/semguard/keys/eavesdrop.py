@@ -24,7 +24,7 @@ import torch
 from torch import Tensor, nn
 
 from semguard.channels.base import Channel
-from semguard.evaluation.metrics import psnr as _psnr
+from semguard.metrics.image import psnr as _psnr
 
 __all__ = ["psnr", "link_psnr", "train_inversion", "latency_overhead"]
 

@@ -28,8 +28,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from semguard.keys.fading import (complex_gaussian, correlated_process, jakes_process,
-                                  snr_db_to_n0, spatial_correlation)
+from semguard.channels.functional import snr_db_to_n0
+from semguard.channels.jakes import complex_gaussian, correlated_process, jakes_process, spatial_correlation
 
 __all__ = ["ProbeConfig", "ProbeTrace", "simulate_probes", "MODES"]
 
@@ -110,8 +110,8 @@ def _ris_channels(cfg: ProbeConfig, rho: float, rng: np.random.Generator) -> tup
 
 def simulate_probes(cfg: ProbeConfig, rng: np.random.Generator) -> ProbeTrace:
     """Draw one probing session for ``cfg`` using ``rng`` (see the module docstring)."""
-    n0 = snr_db_to_n0(cfg.snr_db)
-    n0_e = snr_db_to_n0(cfg.snr_db if cfg.eve_snr_db is None else cfg.eve_snr_db)
+    n0 = float(snr_db_to_n0(cfg.snr_db))
+    n0_e = float(snr_db_to_n0(cfg.snr_db if cfg.eve_snr_db is None else cfg.eve_snr_db))
     rho = float(spatial_correlation(cfg.eve_distance))
     shape = (cfg.n_probes,)
 

@@ -14,7 +14,7 @@ from semguard.channels.base import Channel
 from semguard.codecs._text_tokenizer import PAD_ID
 from semguard.codecs.base import SemanticCodec
 from semguard.data.images import CropSampler
-from semguard.evaluation.metrics import accuracy, psnr
+from semguard.metrics.image import accuracy, psnr
 
 __all__ = ["Task", "ImageTask", "ClassifyTask", "TextTask", "masked_token_ce", "token_hits"]
 

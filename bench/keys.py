@@ -28,7 +28,7 @@ from semguard.data.photos import shipped_photos
 from semguard.keys import BASELINE, KeyAgreement, ProbeConfig, adaptive_config, simulate_probes
 from semguard.keys.ciphers import KeySchedule, MixingCipher, ScrambleCipher
 from semguard.channels.jakes import spatial_correlation
-from semguard.keys.eavesdrop import latency_overhead, link_psnr, train_inversion
+from semguard.evaluation.studies.secrecy import latency_overhead, link_psnr, train_inversion
 from semguard.keys.nist import run_nist
 
 

@@ -19,11 +19,10 @@ import torch
 
 from semguard.codecs.deepjscc import DeepJSCC, adjscc
 from semguard.knowledge import merkle
-from semguard.knowledge.desync import (
-    build_trained_versions, canary_images, desync_cost, random_crops, training_images,
-)
+from semguard.data.images import random_crops
+from semguard.evaluation.studies.desync import build_trained_versions, canary_images, desync_cost, training_images
+from semguard.evaluation.studies.poisoning import run_poison_study
 from semguard.knowledge.keys import generate_key
-from semguard.knowledge.poison_eval import run_poison_study
 from semguard.knowledge.store import KnowledgeBase
 
 

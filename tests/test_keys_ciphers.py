@@ -7,7 +7,7 @@ import torch
 import semguard
 from semguard.keys.ciphers import (AesGcmLatentCipher, KeySchedule, MixingCipher, ScrambleCipher, TamperError,
                                    dequantize_symbols, quantize_symbols)
-from semguard.keys.eavesdrop import link_psnr
+from semguard.evaluation.studies.secrecy import link_psnr
 from semguard.keys.nist import monobit_pvalue, run_nist
 from semguard.registry import build
 

@@ -7,7 +7,7 @@ from semguard.codecs.deepjscc import DeepJSCC, adjscc
 from semguard.knowledge import (
     HistoryError, KnowledgeBase, PoisoningRejected, generate_key, handshake, load_codec, save_codec, sync,
 )
-from semguard.knowledge.desync import canary_images, desync_cost
+from semguard.evaluation.studies.desync import canary_images, desync_cost
 from semguard.knowledge.poison import make_gate
 
 
@@ -67,7 +67,7 @@ def test_reader_gate_quarantines_poisoned_version(tmp_path):
 
 @pytest.mark.slow
 def test_desync_cost_trained_codec(tmp_path):
-    from semguard.knowledge.desync import build_trained_versions
+    from semguard.evaluation.studies.desync import build_trained_versions
     torch.set_num_threads(1)
     kb, key = _kb(tmp_path)
     vs = build_trained_versions(kb, key, adjscc, name="c", steps=300, cbr=1 / 12, width=16)

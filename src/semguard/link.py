@@ -135,7 +135,8 @@ class Link(nn.Module):
 
     def forward(self, source: Tensor, snr_db: Tensor | float, *, generator: torch.Generator | None = None,
                 nonce: bytes = b"\x00" * 12, interference: Tensor | None = None,
-                pilot_interference: Tensor | None = None, symbols: Tensor | None = None) -> dict[str, Any]:
+                pilot_interference: Tensor | None = None, symbols: Tensor | None = None,
+                decode: bool = True) -> dict[str, Any]:
         """Send one batch.
 
         Args:
@@ -148,6 +149,8 @@ class Link(nn.Module):
             pilot_interference: complex ``[B, n_blocks]`` added to the receiver's pilots.
             symbols: transmit these encoder outputs instead of encoding ``source`` (a symbol-domain
                 attack perturbs them; they must be complex ``[B, n]``).
+            decode: False stops after the receiver's (deciphered) symbols: ``output`` is None (an
+                eavesdropper learning from intercepts needs no decoding).
         """
         codec = self.codec
         codec.check_source(source)
@@ -173,23 +176,23 @@ class Link(nn.Module):
         y = self.channel.equalize(raw, state)
         y_d, st_d = (self.cipher.decrypt_received(y, state, self._key, nonce) if self.cipher is not None
                      else (y, state))
-        out = codec.decode(y_d, st_d, **codec.decode_kwargs(source))
+        out = codec.decode(y_d, st_d, **codec.decode_kwargs(source)) if decode else None
         res: dict[str, Any] = {"output": out, codec.output_key: out, "symbols": x, "transmitted": s, "state": state,
                                "interference": intf, "raw": raw, "received": y, "deciphered": y_d,
                                "deciphered_state": st_d}
         if self.eavesdropper is not None:
-            res["eve"] = self._eve(s, snr, source, nonce, generator)
+            res["eve"] = self._eve(s, snr, source, nonce, generator, decode)
         return res
 
     def _eve(self, s: Tensor, snr: Tensor, source: Tensor, nonce: bytes,
-             generator: torch.Generator | None) -> dict[str, Any]:
+             generator: torch.Generator | None, decode: bool) -> dict[str, Any]:
         eve = self.eavesdropper
         assert eve is not None
         codec = eve.codec or self.codec
         y, state = eve.channel(s, snr + eve.snr_offset_db, generator=generator)
         if self.cipher is not None and eve.key is not None:
             y, state = self.cipher.decrypt_received(y, state, eve.key, nonce)
-        out = codec.decode(y, state, **codec.decode_kwargs(source))
+        out = codec.decode(y, state, **codec.decode_kwargs(source)) if decode else None
         return {"output": out, codec.output_key: out, "received": y, "state": state}
 
 

@@ -15,7 +15,8 @@ from PIL import Image, UnidentifiedImageError
 from torch import Tensor
 from torch.utils.data import Dataset
 
-__all__ = ["ALIGN", "IMAGE_SUFFIXES", "load_image", "list_images", "ImageFolder", "CropSampler", "center_crop"]
+__all__ = ["ALIGN", "IMAGE_SUFFIXES", "load_image", "list_images", "ImageFolder", "CropSampler", "center_crop",
+           "random_crops"]
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +91,19 @@ class ImageFolder(Dataset[Tensor]):
             h, w = img.shape[-2:]
             img = center_crop(img, (h - h % ALIGN, w - w % ALIGN))
         return img.float() / 255.0
+
+
+def random_crops(images: Sequence[Tensor], n: int, size: int, generator: torch.Generator) -> Tensor:
+    """``n`` random ``size x size`` crops ``[n, 3, size, size]`` of float ``[3, H, W]`` images (the
+    image chosen uniformly, then the position), for small studies; training uses :class:`CropSampler`."""
+    which = torch.randint(len(images), (n,), generator=generator).tolist()
+    out = []
+    for i in which:
+        img = images[i]
+        y = int(torch.randint(img.shape[1] - size + 1, (1,), generator=generator))
+        x = int(torch.randint(img.shape[2] - size + 1, (1,), generator=generator))
+        out.append(img[:, y:y + size, x:x + size])
+    return torch.stack(out)
 
 
 class CropSampler:

@@ -19,7 +19,7 @@ from torch import Tensor
 from semguard.data.images import list_images, load_image
 
 __all__ = ["WALLPAPER_PHOTOS", "OPENCV_PHOTOS", "OPENCV_VALIDATION", "MATE_PHOTOS", "debian_photo_files",
-           "shipped_photo_files", "shipped_photos", "MissingDataError"]
+           "shipped_photo_files", "shipped_photos", "skimage_photos", "MissingDataError"]
 
 WALLPAPER_ROOT = Path("/usr/share/wallpapers")
 OPENCV_ROOT = Path("/usr/share/doc/opencv-doc/examples/data")
@@ -77,3 +77,22 @@ def shipped_photo_files() -> list[Path]:
 def shipped_photos() -> Tensor:
     """The shipped evaluation photos as float ``[N, 3, 256, 256]`` in [0, 1]."""
     return torch.stack([load_image(p) for p in shipped_photo_files()]).float() / 255.0
+
+
+def skimage_photos(*names: str) -> list[Tensor]:
+    """scikit-image's bundled colour photos by name (e.g. ``"astronaut"``, ``"coffee"``) as float
+    ``[3, H, W]`` in [0, 1].  The shipped evaluation set is cut from some of them: small studies
+    that train on these must keep their own split (see ``scripts/make_assets.py``)."""
+    import numpy as np
+    import skimage.data as data
+
+    out = []
+    for name in names:
+        fn = getattr(data, name, None)
+        if fn is None:
+            raise ValueError(f"scikit-image has no bundled photo named {name!r}")
+        img = np.ascontiguousarray(fn())
+        if img.ndim != 3 or img.shape[2] < 3:
+            raise ValueError(f"scikit-image's {name!r} is not a colour photo (shape {img.shape})")
+        out.append(torch.from_numpy(img[..., :3].copy()).permute(2, 0, 1).float() / 255.0)
+    return out

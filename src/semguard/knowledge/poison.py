@@ -1,7 +1,9 @@
 """Validation gate against poisoned priors: canary fidelity, weight-delta screening, remap checks.
 
-* Canary: a held-out image set decoded by the current and the candidate codec over a fixed-seed
-  channel; the update fails if PSNR drops by more than ``max_drop_db``.
+* Canary: a fidelity score of the current and the candidate codec (e.g. PSNR of a held-out image
+  set over a fixed-seed channel, :func:`semguard.evaluation.studies.poisoning.canary_fidelity`);
+  the update fails if it drops by more than ``max_drop_db``.  The gate takes the score as a
+  callable, so the knowledge base itself knows no codec and no channel.
 * Delta screen: features of the weight change (log10 global relative norm, log10 largest
   per-tensor relative norm, fraction of sign flips) scored by robust z (median / MAD) against
   benign calibration updates; fails if any feature's z exceeds ``z_max``.
@@ -21,7 +23,6 @@ import torch
 from torch import Tensor, nn
 
 from semguard.knowledge.codec_io import state_from_bytes
-from semguard.knowledge.desync import link_psnr
 from semguard.knowledge.store import Gate, KnowledgeBase
 from semguard.knowledge.verify import check_blob
 
@@ -95,10 +96,13 @@ def _blob(kb: KnowledgeBase, man: Mapping[str, bytes], pool: Mapping[bytes, byte
 
 
 def make_gate(codec_name: str | None = None, factory: Callable[..., nn.Module] | None = None,
-              canary: Tensor | None = None, *, max_drop_db: float = 1.0, screen: DeltaScreen | None = None,
-              vocabularies: Sequence[str] = (), codebooks: Sequence[str] = (),
-              snr_db: float = 10.0) -> Gate:
-    """A :data:`Gate` for ``KnowledgeBase.publish`` / ``sync``; returns a reason string or None."""
+              canary: Callable[[nn.Module], float] | None = None, *, max_drop_db: float = 1.0,
+              screen: DeltaScreen | None = None, vocabularies: Sequence[str] = (),
+              codebooks: Sequence[str] = ()) -> Gate:
+    """A :data:`Gate` for ``KnowledgeBase.publish`` / ``sync``; returns a reason string or None.
+
+    ``canary(codec) -> score`` (dB, higher is better) is computed for the current and the candidate
+    weights of ``codec_name`` (built with ``factory``)."""
 
     def gate(kb: KnowledgeBase, base: dict[str, bytes], cand: dict[str, bytes],
              pool: Mapping[bytes, bytes]) -> str | None:
@@ -114,7 +118,7 @@ def make_gate(codec_name: str | None = None, factory: Callable[..., nn.Module] |
                 a, b = factory(**cfg), factory(**cfg)
                 a.load_state_dict(old), b.load_state_dict(new)
                 a.eval(), b.eval()
-                drop = link_psnr(a, a, canary, snr_db=snr_db) - link_psnr(b, b, canary, snr_db=snr_db)
+                drop = canary(a) - canary(b)
                 if drop > max_drop_db:
                     reasons.append(f"canary PSNR dropped {drop:.2f} dB > {max_drop_db} dB")
         for name in vocabularies:

@@ -1,10 +1,10 @@
-"""Fidelity of an encrypted semantic link for Bob and for eavesdroppers, and its latency cost.
+"""Bob against Eve: fidelity of an encrypted semantic link for Bob and for eavesdroppers, a
+learned-inversion eavesdropper (an attack on the cipher), and the latency cost of encryption.
 
-Works with any image :class:`~semguard.codecs.base.SemanticCodec` (``encode``/``decode``) and any
-cipher with ``encrypt(symbols [B, n], key, nonce)`` and ``decrypt_received(y, state, key, nonce)``
-(the symbols and the channel state moved back with them; e.g.
-:class:`~semguard.keys.ciphers.ScrambleCipher`).  Eve has her own channel realisation at the
-same SNR and the public codec; she differs only in the key she holds:
+Every pass goes through a :class:`~semguard.link.Link` with any image codec and any
+:class:`~semguard.link.LinkCipher` (e.g. :class:`~semguard.keys.ciphers.ScrambleCipher`).  Eve has
+her own channel realisation at the same SNR and the public codec; she differs only in the key
+she holds:
 
 * ``bob``: right key; ``bob_plain``: no encryption at all (reference);
 * ``eve_no_key``: decodes the scrambled symbols as they are;
@@ -24,20 +24,16 @@ import torch
 from torch import Tensor, nn
 
 from semguard.channels.base import Channel
+from semguard.link import Eavesdropper, Link, batch_nonce
 from semguard.metrics.image import psnr as _psnr
 
-__all__ = ["psnr", "link_psnr", "train_inversion", "latency_overhead"]
+__all__ = ["link_psnr", "train_inversion", "latency_overhead"]
 
 log = logging.getLogger(__name__)
 
 
-def psnr(x: Tensor, y: Tensor) -> float:
-    """PSNR (dB, peak 1) per image of ``[B, C, H, W]`` in ``[0, 1]``, averaged over the batch."""
+def _mean_psnr(x: Tensor, y: Tensor) -> float:
     return float(_psnr(y, x).mean())
-
-
-def _nonces(batch_index: int) -> bytes:
-    return batch_index.to_bytes(12, "big")
 
 
 @torch.no_grad()
@@ -46,19 +42,16 @@ def link_psnr(codec: nn.Module, images: Tensor, channel: Channel, snr_db: float,
               batch_index: int = 0) -> dict[str, float]:
     """PSNR of Bob and of each eavesdropper over one batch ``images [B, 3, H, W]``."""
     codec.eval()
-    nonce = _nonces(batch_index)
+    nonce = batch_nonce(batch_index)
     kw = codec.decode_kwargs(images)
-    x = codec.encode(images, snr_db)
-    out: dict[str, float] = {}
-    y_plain, st_plain = channel(x, snr_db, generator=generator)
-    out["bob_plain"] = psnr(images, codec.decode(y_plain, st_plain, **kw))
-    s = cipher.encrypt(x, key, nonce)
-    y_b, st_b = channel(s, snr_db, generator=generator)
-    out["bob"] = psnr(images, codec.decode(*cipher.decrypt_received(y_b, st_b, key, nonce), **kw))
-    y_e, st_e = channel(s, snr_db, generator=generator)                  # Eve's own realisation
-    out["eve_no_key"] = psnr(images, codec.decode(y_e, st_e, **kw))
+    out = {"bob_plain": _mean_psnr(images, Link(codec, channel)(images, snr_db, generator=generator)["output"])}
+    res = Link(codec, channel, cipher=cipher, key=key, eavesdropper=Eavesdropper(channel))(
+        images, snr_db, generator=generator, nonce=nonce)                  # Eve: her own realisation
+    out["bob"] = _mean_psnr(images, res["output"])
+    out["eve_no_key"] = _mean_psnr(images, res["eve"]["output"])
+    y_e, st_e = res["eve"]["received"], res["eve"]["state"]
     for name, k in eve_keys.items():
-        out[f"eve_{name}"] = psnr(images, codec.decode(*cipher.decrypt_received(y_e, st_e, k, nonce), **kw))
+        out[f"eve_{name}"] = _mean_psnr(images, codec.decode(*cipher.decrypt_received(y_e, st_e, k, nonce), **kw))
     return out
 
 
@@ -92,15 +85,16 @@ def train_inversion(codec: nn.Module, cipher: Any, key: bytes, sampler: Callable
     """
     codec.eval()
     n = codec.encode(test_images[:1], snr_db).shape[1]
+    link = Link(codec, channel, cipher=cipher, key=key)
     eve = _Inverter(n)
     opt = torch.optim.Adam(eve.parameters(), lr=lr)
     start, step = time.process_time(), 0
     while time.process_time() - start < seconds:
         imgs = sampler(batch)
         with torch.no_grad():
-            x = codec.encode(imgs, snr_db)
-            y, _ = channel(cipher.encrypt(x, key, _nonces(step + 1 if fresh_nonce else 0)), snr_db,
-                           generator=generator)
+            sent = link(imgs, snr_db, generator=generator, nonce=batch_nonce(step + 1 if fresh_nonce else 0),
+                        decode=False)
+            x, y = sent["symbols"], sent["received"]                        # Eve intercepts the ciphertext
             if blind:
                 y = torch.randn(y.shape, dtype=y.dtype, generator=generator)
         loss = (eve(y) - x).abs().square().mean()
@@ -110,29 +104,26 @@ def train_inversion(codec: nn.Module, cipher: Any, key: bytes, sampler: Callable
         step += 1
     used = time.process_time() - start
     with torch.no_grad():
-        nonce = _nonces(10**9 if fresh_nonce else 0)                      # a block never seen in training
-        x = codec.encode(test_images, snr_db)
-        y, st = channel(cipher.encrypt(x, key, nonce), snr_db, generator=generator)
+        nonce = batch_nonce(10**9 if fresh_nonce else 0)                  # a block never seen in training
+        sent = link(test_images, snr_db, generator=generator, nonce=nonce, decode=False)
+        y, st = sent["received"], sent["state"]
         if blind:
             y = torch.randn(y.shape, dtype=y.dtype, generator=generator)
         x_hat = codec.decode(eve(y), st, **codec.decode_kwargs(test_images))
     log.info("learned-inversion Eve: %d steps in %.1f CPU-s", step, used)
-    return {"psnr": psnr(test_images, x_hat), "steps": float(step), "cpu_seconds": used}
+    return {"psnr": _mean_psnr(test_images, x_hat), "steps": float(step), "cpu_seconds": used}
 
 
 def latency_overhead(codec: nn.Module, images: Tensor, channel: Channel, snr_db: float, cipher: Any,
                      key: bytes, *, repeats: int = 20) -> dict[str, float]:
     """Median wall time per batch of encode -> channel -> decode without and with encryption."""
-    kw = codec.decode_kwargs(images)
+    plain_link, secure_link = Link(codec, channel), Link(codec, channel, cipher=cipher, key=key)
 
     def plain() -> None:
-        y, st = channel(codec.encode(images, snr_db), snr_db)
-        codec.decode(y, st, **kw)
+        plain_link(images, snr_db)
 
     def encrypted() -> None:
-        nonce = _nonces(0)
-        y, st = channel(cipher.encrypt(codec.encode(images, snr_db), key, nonce), snr_db)
-        codec.decode(*cipher.decrypt_received(y, st, key, nonce), **kw)
+        secure_link(images, snr_db, nonce=batch_nonce(0))
 
     def timed(fn: Callable[[], None]) -> float:
         ts: list[float] = []

@@ -19,14 +19,14 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from semguard.evaluation.studies.desync import link_psnr, train_steps, training_images
 from semguard.knowledge.codec_io import codec_entries, load_codec, state_bytes
-from semguard.knowledge.desync import train_steps, training_images
 from semguard.knowledge.keys import generate_key
 from semguard.knowledge.poison import DeltaScreen, delta_features, make_gate
 from semguard.knowledge.records import KnowledgeError
 from semguard.knowledge.store import KnowledgeBase
 
-__all__ = ["Update", "PoisonReport", "run_poison_study"]
+__all__ = ["Update", "PoisonReport", "run_poison_study", "canary_fidelity"]
 log = logging.getLogger(__name__)
 
 
@@ -49,6 +49,12 @@ class PoisonReport:
     false_alarm_rate: float
     n_poisoned: int
     n_benign: int
+
+
+def canary_fidelity(images: Tensor, *, snr_db: float = 10.0, seed: int = 0) -> Callable[[nn.Module], float]:
+    """The poisoning gate's canary score: mean PSNR (dB) of a codec on held-out ``images`` over a
+    fixed-seed AWGN link (:func:`semguard.knowledge.poison.make_gate`'s ``canary``)."""
+    return lambda codec: link_psnr(codec, codec, images, snr_db=snr_db, seed=seed)
 
 
 def _trigger(x: Tensor) -> Tensor:
@@ -132,7 +138,7 @@ def run_poison_study(kb_path: str, name: str, factory: Callable[..., nn.Module],
     vocab = {f"tok{i}": f"meaning {i}" for i in range(8)}
     book = torch.randn(16, 8, generator=g).repeat_interleave(2, 0)[:16] + 0.05 * torch.randn(16, 8, generator=g)
     base.publish(key, {"vocab": json.dumps(vocab).encode(), "codebook": state_bytes(_book(book))})
-    gate = make_gate(name, factory, canary, max_drop_db=max_drop_db, screen=screen,
+    gate = make_gate(name, factory, canary_fidelity(canary), max_drop_db=max_drop_db, screen=screen,
                      vocabularies=("vocab",), codebooks=("codebook",))
     stranger, outcomes = generate_key(), {}
     for i, up in enumerate(_candidates(codec, name, vocab, book, seed)):

@@ -13,62 +13,43 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 
 from semguard.channels import AWGN
+from semguard.data.images import random_crops
+from semguard.data.photos import skimage_photos
 from semguard.knowledge.codec_io import load_codec, save_codec
 from semguard.knowledge.records import Hello
 from semguard.knowledge.store import KnowledgeBase
 from semguard.knowledge.sync import handshake
+from semguard.link import Link
+from semguard.metrics.image import psnr
+from semguard.training.loop import train_step
+from semguard.training.tasks import mse_loss
 
-__all__ = ["training_images", "canary_images", "random_crops", "train_steps", "psnr_db",
-           "link_psnr", "DesyncReport", "desync_cost", "build_trained_versions"]
+__all__ = ["training_images", "canary_images", "train_steps", "link_psnr", "DesyncReport", "desync_cost",
+           "build_trained_versions"]
 log = logging.getLogger(__name__)
-
-
-def _to_tensor(img: np.ndarray) -> Tensor:
-    return torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1).float() / 255.0
 
 
 def training_images() -> list[Tensor]:
     """``astronaut`` and ``coffee`` as [3, H, W] floats in [0, 1]."""
-    import skimage.data as data
-    return [_to_tensor(data.astronaut()), _to_tensor(data.coffee())]
+    return skimage_photos("astronaut", "coffee")
 
 
 def canary_images(n: int = 16, size: int = 32, seed: int = 1234) -> Tensor:
     """Held-out canary crops ``[n, 3, size, size]`` from ``chelsea`` and ``rocket`` (not trained on)."""
-    import skimage.data as data
-    return random_crops([_to_tensor(data.chelsea()), _to_tensor(data.rocket())], n, size,
-                        torch.Generator().manual_seed(seed))
-
-
-def random_crops(images: list[Tensor], n: int, size: int, generator: torch.Generator) -> Tensor:
-    """``n`` random ``size x size`` crops ``[n, 3, size, size]`` (image chosen uniformly)."""
-    which = torch.randint(len(images), (n,), generator=generator).tolist()
-    out = []
-    for i in which:
-        img = images[i]
-        y = int(torch.randint(img.shape[1] - size + 1, (1,), generator=generator))
-        x = int(torch.randint(img.shape[2] - size + 1, (1,), generator=generator))
-        out.append(img[:, y:y + size, x:x + size])
-    return torch.stack(out)
-
-
-def psnr_db(x: Tensor, ref: Tensor) -> Tensor:
-    """Per-image PSNR (peak 1) ``[B]`` of ``x`` against ``ref`` (both ``[B, C, H, W]`` in [0, 1])."""
-    mse = ((x - ref) ** 2).flatten(1).mean(1).clamp_min(1e-12)
-    return -10.0 * torch.log10(mse)
+    return random_crops(skimage_photos("chelsea", "rocket"), n, size, torch.Generator().manual_seed(seed))
 
 
 def train_steps(codec: nn.Module, images: list[Tensor], steps: int, *, snr_db: float = 10.0,
                 batch: int = 16, size: int = 32, lr: float = 1e-3, seed: int = 0,
                 target: Callable[[Tensor], tuple[Tensor, Tensor]] | None = None) -> nn.Module:
-    """Train ``codec`` in place for ``steps`` Adam steps of MSE over AWGN at ``snr_db``.
+    """Train ``codec`` in place for ``steps`` Adam steps of MSE over AWGN at ``snr_db``
+    (:func:`semguard.training.loop.train_step` on random crops).
 
-    ``target`` (optional) maps a clean batch to ``(inputs, wanted outputs)`` — used to build
+    ``target`` (optional) maps a clean batch to ``(inputs, wanted outputs)`` -- used to build
     backdoored codecs in the poisoning study; default is plain reconstruction.
     """
     g = torch.Generator().manual_seed(seed)
@@ -77,11 +58,7 @@ def train_steps(codec: nn.Module, images: list[Tensor], steps: int, *, snr_db: f
     for _ in range(steps):
         x = random_crops(images, batch, size, g)
         inp, want = target(x) if target is not None else (x, x)
-        out = codec(inp, channel, snr_db, generator=g)["x_hat"]
-        loss = torch.mean((out - want) ** 2)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+        train_step(codec, mse_loss, opt, inp, want, channel, snr_db, generator=g)
     codec.eval()
     return codec
 
@@ -89,13 +66,11 @@ def train_steps(codec: nn.Module, images: list[Tensor], steps: int, *, snr_db: f
 @torch.no_grad()
 def link_psnr(encoder: nn.Module, decoder: nn.Module, images: Tensor, *, snr_db: float = 10.0,
               seed: int = 0) -> float:
-    """Mean PSNR (dB) of ``decoder(channel(encoder(images)))`` with a fixed-seed AWGN channel."""
+    """Mean PSNR (dB) of ``decoder``'s link carrying ``encoder``'s symbols over a fixed-seed AWGN channel."""
     g = torch.Generator().manual_seed(seed)
     x = encoder.encode(images, snr_db)
-    y, state = AWGN()(x, snr_db, generator=g)
-    out = decoder.decode(y, state, **decoder.decode_kwargs(images))
-    return float(psnr_db(out, images).mean())
-
+    out = Link(decoder, AWGN())(images, snr_db, generator=g, symbols=x)["output"]
+    return float(psnr(out, images).mean())
 
 @dataclass(frozen=True)
 class DesyncReport:

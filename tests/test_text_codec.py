@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 from importlib import resources
@@ -12,6 +13,7 @@ import torch
 
 from semguard.channels import AWGN, Rayleigh
 from semguard.codecs import deepsc as deepsc_mod
+from semguard.codecs import zoo
 from semguard.codecs._text_tokenizer import PAD_ID, UNK_ID, train_wordpiece
 from semguard.codecs.deepsc import DeepSC, masked_power_normalize
 from semguard.data.text import ALPHABET, load_shipped, normalize_sentence
@@ -138,10 +140,17 @@ SHIPPED = Path(str(resources.files("semguard.codecs").joinpath("weights")))
 def test_shipped_weights_checksum_size_and_tamper(monkeypatch):
     w = SHIPPED / deepsc_mod.WEIGHTS_FILE
     assert w.stat().st_size < 10 * 2**20
-    assert hashlib.sha256(w.read_bytes()).hexdigest() == deepsc_mod.WEIGHTS_SHA256[w.name]
-    monkeypatch.setitem(deepsc_mod.WEIGHTS_SHA256, w.name, "0" * 64)
-    with pytest.raises(ValueError, match="sha256"):
+    entry = zoo.ZOO[deepsc_mod.ZOO_NAME]
+    assert entry.file == w.name and hashlib.sha256(w.read_bytes()).hexdigest() == entry.sha256
+    monkeypatch.setitem(zoo.ZOO, deepsc_mod.ZOO_NAME, dataclasses.replace(entry, sha256="0" * 64))
+    with pytest.raises(zoo.WeightsError, match="sha256"):
         DeepSC.from_pretrained()
+    tok = dict(entry.assets)[deepsc_mod.TOKENIZER_FILE]
+    monkeypatch.setitem(zoo.ZOO, deepsc_mod.ZOO_NAME,
+                        dataclasses.replace(entry, assets=((deepsc_mod.TOKENIZER_FILE, "1" * 64),)))
+    with pytest.raises(zoo.WeightsError, match="sha256"):
+        deepsc_mod.shipped_tokenizer()
+    assert tok != "1" * 64
 
 
 def test_shipped_tokenizer_covers_every_normalised_character():

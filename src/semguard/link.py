@@ -29,8 +29,9 @@ from torch import Tensor, nn
 
 from semguard.channels.base import Channel, ChannelState, as_snr_tensor
 from semguard.codecs.base import SemanticCodec
+from semguard.keys.cipher_base import Cipher
 
-__all__ = ["Link", "Eavesdropper", "Adversary", "LinkCipher", "LINK_KEYS", "batch_nonce"]
+__all__ = ["Link", "Eavesdropper", "Adversary", "LINK_KEYS", "batch_nonce"]
 
 #: keys of every :meth:`Link.forward` result
 LINK_KEYS = ("output", "symbols", "transmitted", "state", "interference", "raw", "received", "deciphered",
@@ -42,16 +43,6 @@ def batch_nonce(index: int) -> bytes:
     if index < 0:
         raise ValueError(f"batch index must be >= 0, got {index}")
     return int(index).to_bytes(12, "big")
-
-
-@runtime_checkable
-class LinkCipher(Protocol):
-    """What a :class:`Link` needs of a symbol cipher (``semguard.keys.ciphers``)."""
-
-    def encrypt(self, symbols: Tensor, key: bytes, nonce: bytes) -> Tensor: ...
-
-    def decrypt_received(self, symbols: Tensor, state: ChannelState, key: bytes,
-                         nonce: bytes) -> tuple[Tensor, ChannelState]: ...
 
 
 @runtime_checkable
@@ -88,13 +79,13 @@ class Link(nn.Module):
     Args:
         codec: any :class:`SemanticCodec`.
         channel: any :class:`Channel` (Bob's).
-        cipher: a :class:`LinkCipher`; needs ``key``.
+        cipher: a :class:`~semguard.keys.cipher_base.Cipher` (``build("cipher", ...)``); needs ``key``.
         key: the shared symbol key (bytes; never logged).
         adversary: an :class:`Adversary` whose interference and pilot perturbation every batch gets.
         eavesdropper: an :class:`Eavesdropper`; the result then holds ``eve``.
     """
 
-    def __init__(self, codec: SemanticCodec, channel: Channel, *, cipher: LinkCipher | None = None,
+    def __init__(self, codec: SemanticCodec, channel: Channel, *, cipher: Cipher | None = None,
                  key: bytes | None = None, adversary: Adversary | None = None,
                  eavesdropper: Eavesdropper | None = None) -> None:
         super().__init__()
@@ -104,7 +95,7 @@ class Link(nn.Module):
             raise TypeError(f"channel must be a semguard Channel, got {type(channel).__name__}")
         if (cipher is None) != (key is None):
             raise ValueError("a cipher needs a key and a key needs a cipher: give both or neither")
-        if cipher is not None and not isinstance(cipher, LinkCipher):
+        if cipher is not None and not isinstance(cipher, Cipher):
             raise TypeError(f"{type(cipher).__name__} has no encrypt / decrypt_received")
         if adversary is not None and not callable(getattr(adversary, "interference", None)):
             raise TypeError(f"{type(adversary).__name__} has no interference(transmitted, state) method")

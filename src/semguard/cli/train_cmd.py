@@ -14,7 +14,6 @@ import inspect
 import json
 import logging
 from dataclasses import asdict
-from importlib import resources
 from pathlib import Path
 
 import torch
@@ -22,7 +21,7 @@ import torch
 from semguard.cli.common import add_device_seed
 from semguard.codecs._text_tokenizer import TextTokenizer, train_wordpiece
 from semguard.codecs.base import SemanticCodec
-from semguard.codecs.deepsc import TOKENIZER_FILE, WEIGHTS_SHA256
+from semguard.codecs.deepsc import TOKENIZER_FILE, shipped_tokenizer
 from semguard.codecs.zoo import ZOO, load_weights, pretrained, save_weights
 from semguard.data.images import CropSampler
 from semguard.data.sources import image_source, labelled_source
@@ -105,14 +104,6 @@ def _codec_kwargs(args: argparse.Namespace) -> dict[str, object]:
     return kw
 
 
-def _shipped_tokenizer() -> TextTokenizer:
-    path = Path(str(resources.files("semguard.codecs").joinpath("weights", TOKENIZER_FILE)))
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    if digest != WEIGHTS_SHA256[TOKENIZER_FILE]:
-        raise ValueError(f"{path}: sha256 {digest} does not match the shipped tokenizer")
-    return TextTokenizer.from_file(path)
-
-
 def _text_tokenizer(args: argparse.Namespace, corpus: TextCorpus) -> TextTokenizer:
     """The run's tokenizer: the one saved in ``--out`` when resuming, else per ``--tokenizer``."""
     saved = Path(args.out) / TOKENIZER_FILE
@@ -120,13 +111,13 @@ def _text_tokenizer(args: argparse.Namespace, corpus: TextCorpus) -> TextTokeniz
     if saved.is_file() and not args.no_resume:
         tok = TextTokenizer.from_file(saved)
         if args.tokenizer not in (None, "train"):
-            wanted = _shipped_tokenizer() if choice == "shipped" else TextTokenizer.from_file(choice)
+            wanted = shipped_tokenizer() if choice == "shipped" else TextTokenizer.from_file(choice)
             if wanted.to_str() != tok.to_str():
                 raise ValueError(f"--tokenizer {choice} differs from {saved} of the run being resumed; "
                                  "use a new --out or --no-resume")
         return tok
     if choice == "shipped":
-        tok = _shipped_tokenizer()
+        tok = shipped_tokenizer()
     elif choice == "train":
         print(f"training a {args.vocab}-id WordPiece tokenizer on {len(corpus.split.train)} training sentences")
         tok = train_wordpiece(corpus.split.train, args.vocab)

@@ -95,3 +95,8 @@ class SemanticCodec(nn.Module):
     def n_symbols(self, source_shape: tuple[int, ...]) -> int:
         """Complex channel uses per source of ``source_shape`` (without batch)."""
         raise NotImplementedError
+
+    def load_assets(self, paths: dict[str, Any]) -> None:
+        """Take the files a zoo entry ships beside its weights (e.g. a tokenizer), by file name."""
+        if paths:
+            raise ValueError(f"{type(self).__name__} takes no assets, got {sorted(paths)}")

@@ -25,7 +25,6 @@ import hashlib
 import json
 import logging
 import math
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -37,18 +36,21 @@ from semguard.codecs._text_tokenizer import PAD_ID, TextTokenizer
 from semguard.codecs.base import SemanticCodec
 from semguard.registry import register
 
-__all__ = ["DeepSC", "deepsc", "masked_power_normalize", "WEIGHTS_FILE", "TOKENIZER_FILE",
-           "WEIGHTS_SHA256"]
+__all__ = ["DeepSC", "deepsc", "masked_power_normalize", "shipped_tokenizer", "WEIGHTS_FILE", "TOKENIZER_FILE",
+           "ZOO_NAME"]
 
 log = logging.getLogger(__name__)
 
 WEIGHTS_FILE = "deepsc.safetensors"
 TOKENIZER_FILE = "deepsc-tokenizer.json"
-# sha256 of the shipped files, checked on load (filled in when the weights were trained)
-WEIGHTS_SHA256: dict[str, str] = {
-    WEIGHTS_FILE: "94e480b5bf6c42a864f3c1d60783304e71b630e35a3be5583d517a64c133caa2",
-    TOKENIZER_FILE: "83a39b5301c05e0063286bd260866bf3362cfed6a99c98d2040dec7ea890929b",
-}
+ZOO_NAME = "deepsc-wordnet"  # the shipped weights and tokenizer (their sha256 are in the zoo)
+
+
+def shipped_tokenizer() -> TextTokenizer:
+    """The shipped WordPiece tokenizer, sha256-checked against the zoo."""
+    from semguard.codecs.zoo import asset_path
+
+    return TextTokenizer.from_file(asset_path(ZOO_NAME, TOKENIZER_FILE))
 
 
 def masked_power_normalize(x: Tensor, mask: Tensor, eps: float = 1e-12) -> Tensor:
@@ -187,34 +189,43 @@ class DeepSC(SemanticCodec):
 
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
+        from semguard.codecs.zoo import tensors_digest
+
         state = {k: v.detach().to(torch.float16).contiguous() for k, v in self.state_dict().items()}
-        save_file(state, str(folder / WEIGHTS_FILE), metadata={"config": json.dumps(self.config)})
+        save_file(state, str(folder / WEIGHTS_FILE), metadata={"codec": "deepsc", "config": json.dumps(self.config),
+                                                                "tensors_sha256": tensors_digest(state)})
         if self.tokenizer is not None:
             self.tokenizer.save(folder / TOKENIZER_FILE)
         return {f: hashlib.sha256((folder / f).read_bytes()).hexdigest()
                 for f in (WEIGHTS_FILE, TOKENIZER_FILE) if (folder / f).is_file()}
 
+    def load_assets(self, paths: dict[str, Any]) -> None:
+        """Take the tokenizer file that ships beside the weights (``TOKENIZER_FILE``)."""
+        if set(paths) != {TOKENIZER_FILE}:
+            raise ValueError(f"DeepSC takes exactly one asset, {TOKENIZER_FILE}, got {sorted(paths)}")
+        tok = TextTokenizer.from_file(paths[TOKENIZER_FILE])
+        if tok.vocab_size != self.config["vocab_size"]:
+            raise ValueError(f"{paths[TOKENIZER_FILE]}: tokenizer has {tok.vocab_size} ids, codec expects "
+                             f"{self.config['vocab_size']}")
+        self.tokenizer = tok
+
     @classmethod
     def from_pretrained(cls, folder: str | Path | None = None, *, verify: bool = True) -> DeepSC:
-        """Load weights + tokenizer from ``folder`` (default: the shipped ones, sha256-checked)."""
-        from safetensors import safe_open
+        """Load weights + tokenizer from ``folder`` (``WEIGHTS_FILE`` and ``TOKENIZER_FILE``), or the
+        shipped ones (zoo entry ``deepsc-wordnet``, sha256-checked unless ``verify=False``)."""
+        from semguard.codecs import zoo
 
-        shipped = folder is None
-        base = Path(str(resources.files("semguard.codecs").joinpath("weights"))) if shipped else Path(folder)
-        wpath, tpath = base / WEIGHTS_FILE, base / TOKENIZER_FILE
-        for p in (wpath, tpath):
+        if folder is None:
+            if verify:
+                return zoo.pretrained(ZOO_NAME)
+            folder = zoo.shipped_path(WEIGHTS_FILE).parent                    # the shipped folder, unchecked
+        base = Path(folder)
+        for p in (base / WEIGHTS_FILE, base / TOKENIZER_FILE):
             if not p.is_file():
                 raise FileNotFoundError(f"DeepSC file missing: {p}")
-            if shipped and verify and p.name in WEIGHTS_SHA256:
-                digest = hashlib.sha256(p.read_bytes()).hexdigest()
-                if digest != WEIGHTS_SHA256[p.name]:
-                    raise ValueError(f"{p}: sha256 {digest} does not match the shipped {WEIGHTS_SHA256[p.name]}")
-        with safe_open(str(wpath), framework="pt") as f:
-            config = json.loads(f.metadata()["config"])
-            state = {k: f.get_tensor(k).float() for k in f.keys()}
-        model = cls(**config, tokenizer=TextTokenizer.from_file(tpath))
-        model.load_state_dict(state)
-        return model.eval()
+        model = zoo.load_weights(base / WEIGHTS_FILE, codec="deepsc")
+        model.load_assets({TOKENIZER_FILE: base / TOKENIZER_FILE})
+        return model
 
 
 @register("codec", "deepsc")

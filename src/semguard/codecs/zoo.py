@@ -1,10 +1,16 @@
 """Pretrained weights: safetensors files with their codec's registry name and config inside,
 verified against a sha256 before loading.
 
-``ZOO`` is the one table of shipped weights; ``pretrained(name)`` builds the codec and loads
-them.  Files are written by ``semguard train ... --export`` (see README for the commands).  An
-SNR-switched codec is a :class:`SwitchEntry`: two other entries and a threshold, not a file of
-its own, so its parts are stored once and a retrained part cannot leave a stale copy behind.
+``ZOO`` is the one table of every shipped file (image, task and text codecs, the text codec's
+tokenizer among its assets); ``pretrained(name)`` builds the codec and loads them, and
+``semguard list pretrained`` lists them.  Files are written by ``semguard train ... --export``
+(see README for the commands).  An SNR-switched codec is a :class:`SwitchEntry`: two other
+entries and a threshold, not a file of its own, so its parts are stored once and a retrained
+part cannot leave a stale copy behind.
+
+Files exported since this version also carry ``tensors_sha256``, a digest of their tensors'
+names, dtypes, shapes and bytes, so a weight file given by path (not only a shipped one) that was
+corrupted after export is refused at load.
 """
 
 from __future__ import annotations
@@ -24,7 +30,8 @@ from semguard.codecs.base import SemanticCodec
 from semguard.registry import build
 
 __all__ = ["ZooEntry", "SwitchEntry", "ZOO", "pretrained", "save_weights", "load_weights", "sha256_file",
-           "WeightsError", "DEFAULT_IMAGE_CODEC", "DEFAULT_TASK_CODEC"]
+           "asset_path", "shipped_path", "tensors_digest", "WeightsError", "DEFAULT_IMAGE_CODEC", "DEFAULT_TASK_CODEC",
+           "DEFAULT_TEXT_CODEC"]
 
 log = logging.getLogger(__name__)
 
@@ -35,9 +42,15 @@ class WeightsError(ValueError):
 
 @dataclass(frozen=True)
 class ZooEntry:
+    """A shipped weight file, its sha256, what it is; ``codec`` names the registry entry when the
+    file's metadata does not, and ``assets`` are further files it needs (name, sha256), such as a
+    tokenizer, handed to the codec's ``load_assets``."""
+
     file: str
     sha256: str
     description: str
+    codec: str | None = None
+    assets: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -92,6 +105,13 @@ ZOO: dict[str, ZooEntry | SwitchEntry] = {
     "task-fmnist-noiseless": ZooEntry(
         "task_fmnist_noiseless.safetensors", "a49fcdd0f95e243e5f560ca1786ce8403d92970312fe0b40ff5160fdc41e7f4b",
         "the same architecture trained at 60 dB (a noiseless reference classifier for the task codec)"),
+    "deepsc-wordnet": ZooEntry(
+        "deepsc.safetensors", "94e480b5bf6c42a864f3c1d60783304e71b630e35a3be5583d517a64c133caa2",
+        "DeepSC text codec (pre-norm transformer, d_model 128, 8 symbols per token, non-autoregressive "
+        "receiver) trained on WordNet example sentences over AWGN and Rayleigh at SNR 0..18 dB, with its "
+        "WordPiece tokenizer",
+        codec="deepsc",
+        assets=(("deepsc-tokenizer.json", "83a39b5301c05e0063286bd260866bf3362cfed6a99c98d2040dec7ea890929b"),)),
     "switched-cbr1_6": SwitchEntry(
         "adjscc-cbr1_6", "analog-cbr1_6", 4.0,
         ("adeca99d44fd9c8adde820c9b3f8a97dbc04abf0562cc663d42a7f118a594f6a",
@@ -108,6 +128,7 @@ ZOO: dict[str, ZooEntry | SwitchEntry] = {
 
 DEFAULT_IMAGE_CODEC = "switched-cbr1_6"
 DEFAULT_TASK_CODEC = "task-fmnist"
+DEFAULT_TEXT_CODEC = "deepsc-wordnet"
 # measured beside the default in `semguard run`
 REFERENCE_IMAGE_CODECS: tuple[str, ...] = ("adjscc-cbr1_6", "analog-cbr1_6", "softcast-cbr1_6")
 
@@ -120,33 +141,48 @@ def sha256_file(path: str | Path) -> str:
     return h.hexdigest()
 
 
+def tensors_digest(tensors: dict[str, torch.Tensor]) -> str:
+    """sha256 over the tensors' names, dtypes, shapes and bytes, in name order (hex)."""
+    h = hashlib.sha256()
+    for k in sorted(tensors):
+        t = tensors[k].detach().cpu().contiguous()
+        h.update(f"{k}|{t.dtype}|{tuple(t.shape)}|".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
+
+
 def save_weights(codec: SemanticCodec, registry_name: str, path: str | Path, *,
                  half: bool = False, extra: dict[str, str] | None = None) -> str:
     """Write ``codec``'s weights to a safetensors file; returns its sha256.
 
-    ``half`` stores float tensors as float16 (they are cast back to float32 on load).
+    ``half`` stores float tensors as float16 (they are cast back to float32 on load).  The metadata
+    records the codec's registry name, config and :func:`tensors_digest`.
     """
     tensors = {k: (v.half() if half and v.is_floating_point() else v).detach().cpu().contiguous()
                for k, v in codec.state_dict().items()}
-    meta = {"codec": registry_name, "config": json.dumps(codec.config), **(extra or {})}
+    meta = {"codec": registry_name, "config": json.dumps(codec.config), **(extra or {}),
+            "tensors_sha256": tensors_digest(tensors)}
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     save_file(tensors, str(path), metadata=meta)
     return sha256_file(path)
 
 
-def load_weights(path: str | Path, *, sha256: str | None = None,
-                 device: str | torch.device = "cpu") -> SemanticCodec:
+def load_weights(path: str | Path, *, sha256: str | None = None, device: str | torch.device = "cpu",
+                 codec: str | None = None) -> SemanticCodec:
     """Build the codec recorded in a safetensors file and load its weights.
 
-    With ``sha256`` the file must match it exactly (shipped weights always pass one).  The codec's
-    ``registry_name`` attribute says which registry entry built it.
+    With ``sha256`` the file must match it exactly (shipped weights always pass one); a file that
+    records ``tensors_sha256`` must match it too.  Tensor names, shapes and dtypes must fit the
+    codec its config builds.  ``codec`` names the registry entry for files whose metadata does not
+    (older DeepSC files).  The codec's ``registry_name`` and ``weights_sha256`` attributes say which
+    registry entry built it and from which file.
     """
     path = Path(path)
     if not path.is_file():
         raise WeightsError(f"weights file not found: {path}")
+    got = sha256_file(path)
     if sha256 is not None:
-        got = sha256_file(path)
         if got != sha256:
             raise WeightsError(f"{path}: sha256 {got[:16]}... does not match the expected {sha256[:16]}...; "
                                "the file is corrupt or was replaced — reinstall semguard or re-export the weights")
@@ -158,17 +194,56 @@ def load_weights(path: str | Path, *, sha256: str | None = None,
         tensors = load_file(str(path))
     except (SafetensorError, OSError, ValueError) as e:
         raise WeightsError(f"{path}: not a readable safetensors weight file ({e})") from e
-    if "codec" not in meta or "config" not in meta:
+    name = meta.get("codec") or codec
+    if name is None or "config" not in meta:
         raise WeightsError(f"{path}: no codec name/config in its metadata; was it written by semguard?")
-    codec: SemanticCodec = build("codec", meta["codec"], **json.loads(meta["config"]))
-    ref = codec.state_dict()
+    if codec is not None and name != codec:
+        raise WeightsError(f"{path}: holds codec {name!r}, expected {codec!r}")
+    if "tensors_sha256" in meta and tensors_digest(tensors) != meta["tensors_sha256"]:
+        raise WeightsError(f"{path}: its tensors do not match the digest recorded at export (tensors_sha256); "
+                           "the file was corrupted or edited after it was written")
+    if "tensors_sha256" not in meta and sha256 is None:
+        log.warning("%s records no tensors_sha256 (exported by an older semguard): corruption after export "
+                    "cannot be detected; re-export it to add one", path)
+    try:
+        model: SemanticCodec = build("codec", name, **json.loads(meta["config"]))
+    except (TypeError, ValueError, json.JSONDecodeError) as e:
+        raise WeightsError(f"{path}: its config does not build codec {name!r} ({e})") from e
+    ref = model.state_dict()
+    bad = [f"{k} {tuple(v.shape)} != {tuple(ref[k].shape)}" for k, v in tensors.items()
+           if k in ref and tuple(v.shape) != tuple(ref[k].shape)]
+    bad += [f"{k} is {v.dtype}, expected a float tensor" for k, v in tensors.items()
+            if k in ref and ref[k].is_floating_point() != v.is_floating_point()]
+    if bad:
+        raise WeightsError(f"{path}: tensors do not fit codec {name!r}: {'; '.join(bad[:3])}")
     tensors = {k: v.to(ref[k].dtype) if k in ref else v for k, v in tensors.items()}
-    missing, unexpected = codec.load_state_dict(tensors, strict=False)
+    missing, unexpected = model.load_state_dict(tensors, strict=False)
     if missing or unexpected:
-        raise WeightsError(f"{path}: weights do not fit codec {meta['codec']!r} "
+        raise WeightsError(f"{path}: weights do not fit codec {name!r} "
                            f"(missing {missing[:3]}, unexpected {unexpected[:3]})")
-    codec.registry_name = meta["codec"]  # what built it, so wrappers can record it
-    return codec.to(device).eval()
+    model.registry_name = name  # what built it, so wrappers can record it
+    model.weights_sha256 = got
+    return model.to(device).eval()
+
+
+def shipped_path(file: str) -> Path:
+    """Where the package keeps shipped file ``file`` (not checked; :func:`pretrained` and :func:`asset_path` check)."""
+    return Path(str(resources.files("semguard.codecs") / "weights" / file))
+
+
+def asset_path(name: str, file: str) -> Path:
+    """The path of asset ``file`` of zoo entry ``name``, after checking its sha256."""
+    entry = ZOO.get(name)
+    if not isinstance(entry, ZooEntry) or file not in dict(entry.assets):
+        raise WeightsError(f"zoo entry {name!r} ships no asset {file!r}")
+    path = shipped_path(file)
+    if not path.is_file():
+        raise WeightsError(f"shipped file missing: {path}; reinstall semguard")
+    got = sha256_file(path)
+    if got != dict(entry.assets)[file]:
+        raise WeightsError(f"{path}: sha256 {got[:16]}... does not match the expected "
+                           f"{dict(entry.assets)[file][:16]}...; the file is corrupt or was replaced")
+    return path
 
 
 def pretrained(name: str = DEFAULT_IMAGE_CODEC, *, device: str | torch.device = "cpu") -> SemanticCodec:
@@ -178,8 +253,11 @@ def pretrained(name: str = DEFAULT_IMAGE_CODEC, *, device: str | torch.device = 
     entry = ZOO[name]
     if isinstance(entry, SwitchEntry):
         return _switched(name, entry, device)
-    path = Path(str(resources.files("semguard.codecs") / "weights" / entry.file))
-    return load_weights(path, sha256=entry.sha256, device=device)
+    codec = load_weights(shipped_path(entry.file), sha256=entry.sha256, device=device, codec=entry.codec)
+    if entry.assets:
+        codec.load_assets({f: asset_path(name, f) for f, _ in entry.assets})
+    codec.zoo_name = name
+    return codec
 
 
 def _switched(name: str, entry: SwitchEntry, device: str | torch.device) -> SemanticCodec:
@@ -193,4 +271,6 @@ def _switched(name: str, entry: SwitchEntry, device: str | torch.device) -> Sema
     low, high = (pretrained(p, device=device) for p in parts)
     codec = SNRSwitch.of(low, high, entry.threshold_db)
     codec.registry_name = "switched"
+    codec.zoo_name = name
+    codec.weights_sha256 = entry.sha256
     return codec.to(device).eval()

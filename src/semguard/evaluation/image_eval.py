@@ -7,13 +7,14 @@ The ``*_samples`` functions return one value per image and channel draw (draw-ma
 
 from __future__ import annotations
 
-from typing import Any
 
 import torch
 from torch import Tensor
 
+from semguard.baselines.base import Baseline
 from semguard.channels.base import Channel
 from semguard.codecs.base import SemanticCodec
+from semguard.link import Link
 from semguard.metrics.image import MS_SSIM_MIN_SIDE, ms_ssim, psnr, ssim
 
 __all__ = ["fidelity", "fidelity_per_image", "codec_samples", "baseline_samples", "eval_codec", "eval_baseline"]
@@ -37,31 +38,35 @@ def _means(samples: dict[str, Tensor]) -> dict[str, float]:
 
 
 @torch.no_grad()
-def codec_samples(codec: SemanticCodec, images: Tensor, channel: Channel, snr_db: float, *,
+def codec_samples(codec: SemanticCodec | Link, images: Tensor, channel: Channel | None, snr_db: float, *,
                   realizations: int = 1, seed: int = 0, batch: int = 8) -> dict[str, Tensor]:
-    """Fidelity of ``codec`` on each of ``images [N, 3, H, W]`` under each of ``realizations``
-    channel draws: ``[realizations * N]`` per metric, draw-major."""
-    codec.eval()
-    device = next(codec.parameters()).device
+    """Fidelity of a codec over ``channel`` (or of a whole :class:`Link`, ``channel=None``) on each
+    of ``images [N, 3, H, W]`` under each of ``realizations`` channel draws: ``[realizations * N]``
+    per metric, draw-major."""
+    link = codec if isinstance(codec, Link) else Link(codec, channel)
+    if isinstance(codec, Link) and channel is not None and channel is not codec.channel:
+        raise ValueError("a Link brings its own channel: pass channel=None")
+    link.eval()
+    device = next(link.codec.parameters()).device
     gen = torch.Generator(device=device)
     gen.manual_seed(seed)
     parts: dict[str, list[Tensor]] = {}
     for _ in range(realizations):
         for i in range(0, images.shape[0], batch):
             x = images[i:i + batch].to(device)
-            x_hat = codec(x, channel, snr_db, generator=gen)["x_hat"]
+            x_hat = link(x, snr_db, generator=gen)["output"]
             for k, v in fidelity_per_image(x_hat, x).items():
                 parts.setdefault(k, []).append(v)
     return {k: torch.cat(v) for k, v in parts.items()}
 
 
-def eval_codec(codec: SemanticCodec, images: Tensor, channel: Channel, snr_db: float, *,
+def eval_codec(codec: SemanticCodec | Link, images: Tensor, channel: Channel | None, snr_db: float, *,
                realizations: int = 1, seed: int = 0, batch: int = 8) -> dict[str, float]:
     """Average fidelity of ``codec`` on ``images [N, 3, H, W]`` over ``realizations`` channel draws."""
     return _means(codec_samples(codec, images, channel, snr_db, realizations=realizations, seed=seed, batch=batch))
 
 
-def baseline_samples(baseline: Any, images: Tensor, channel: Channel, snr_db: float, n_symbols: int, *,
+def baseline_samples(baseline: Baseline, images: Tensor, channel: Channel, snr_db: float, n_symbols: int, *,
                      realizations: int = 1, seed: int = 0) -> dict[str, Tensor]:
     """Per image and draw (draw-major), a separation baseline's fidelity, the size of the file it
     sent (``file_bytes``, headers included), whether the image was delivered (1/0) and, when the baseline reports it for every image (the fading AMC), the
@@ -84,7 +89,7 @@ def baseline_samples(baseline: Any, images: Tensor, channel: Channel, snr_db: fl
     return res
 
 
-def eval_baseline(baseline: Any, images: Tensor, channel: Channel, snr_db: float, n_symbols: int, *,
+def eval_baseline(baseline: Baseline, images: Tensor, channel: Channel, snr_db: float, n_symbols: int, *,
                   realizations: int = 1, seed: int = 0) -> dict[str, float]:
     """Average fidelity of a separation baseline; also the fraction of images delivered and, when
     the baseline reports it per image (the fading AMC), the mean ``psnr_expected``."""

@@ -35,6 +35,7 @@ from torch import Tensor
 
 from semguard.channels.base import ChannelState
 from semguard.channels.precoding import equivalent_gain, spread_chunk
+from semguard.registry import register
 
 __all__ = ["hkdf", "KeySchedule", "TamperError", "AesGcmLatentCipher", "ScrambleCipher", "MixingCipher",
            "quantize_symbols", "dequantize_symbols"]
@@ -112,6 +113,7 @@ def _keystream(key: bytes, nonce: bytes, n_bytes: int) -> np.ndarray:
     return np.frombuffer(enc.update(bytes(n_bytes)) + enc.finalize(), dtype=np.uint8)
 
 
+@register("cipher", "scramble")
 class ScrambleCipher:
     """Key-driven permutation + phase rotation of analog symbols, fresh per block.
 
@@ -174,6 +176,7 @@ class ScrambleCipher:
         return replace(state, h=back(state.h), h_est=back(state.h_est))
 
 
+@register("cipher", "mixing")
 class MixingCipher:
     """Key-driven unitary mixing of analog symbols, fresh per block: scramble, DFT, scramble.
 

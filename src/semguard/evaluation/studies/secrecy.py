@@ -2,7 +2,7 @@
 learned-inversion eavesdropper (an attack on the cipher), and the latency cost of encryption.
 
 Every pass goes through a :class:`~semguard.link.Link` with any image codec and any
-:class:`~semguard.link.LinkCipher` (e.g. :class:`~semguard.keys.ciphers.ScrambleCipher`).  Eve has
+:class:`~semguard.keys.cipher_base.Cipher` (e.g. :class:`~semguard.keys.ciphers.ScrambleCipher`).  Eve has
 her own channel realisation at the same SNR and the public codec; she differs only in the key
 she holds:
 

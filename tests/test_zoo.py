@@ -1,0 +1,69 @@
+"""One zoo for every shipped file: sha256-checked entries and assets, a content digest that catches
+a weight file corrupted after export, and shapes checked against the codec's config."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from semguard.cli.main import main
+from semguard.codecs import zoo
+from semguard.registry import build
+
+
+def _export(tmp_path):
+    torch.manual_seed(0)
+    codec = build("codec", "adjscc", cbr=1 / 12, width=8)
+    path = tmp_path / "w.safetensors"
+    zoo.save_weights(codec, "adjscc", path)
+    return codec, path
+
+
+def test_exported_file_loads_with_its_digest_and_sha256(tmp_path) -> None:
+    codec, path = _export(tmp_path)
+    back = zoo.load_weights(path)
+    assert back.weights_sha256 == zoo.sha256_file(path) and back.registry_name == "adjscc"
+    for k, v in codec.state_dict().items():
+        assert torch.equal(back.state_dict()[k], v)
+
+
+def test_flipped_tensor_bytes_are_refused(tmp_path) -> None:
+    _, path = _export(tmp_path)
+    raw = bytearray(path.read_bytes())
+    header = int.from_bytes(raw[:8], "little") + 8
+    for i in range(header + 100, header + 211):                     # 111 data bytes, header intact
+        raw[i] ^= 0xFF
+    path.write_bytes(bytes(raw))
+    with pytest.raises(zoo.WeightsError, match="tensors_sha256"):
+        zoo.load_weights(path)
+
+
+def test_tensors_that_do_not_fit_the_config_are_refused(tmp_path) -> None:
+    _, path = _export(tmp_path)
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        meta = dict(f.metadata())
+    tensors = load_file(str(path))
+    k = next(k for k in tensors if k.endswith("weight") and tensors[k].dim() == 4)
+    tensors[k] = tensors[k][:, :1].contiguous()
+    meta["tensors_sha256"] = zoo.tensors_digest(tensors)
+    save_file(tensors, str(path), metadata=meta)
+    with pytest.raises(zoo.WeightsError, match="do not fit codec 'adjscc'"):
+        zoo.load_weights(path)
+    meta["config"] = json.dumps({"cbr": 0.3})
+    save_file(load_file(str(path)), str(path), metadata=meta)
+    with pytest.raises(zoo.WeightsError, match="config does not build"):
+        zoo.load_weights(path)
+
+
+def test_every_zoo_entry_is_listed_and_deepsc_is_one_of_them(capsys) -> None:
+    assert "deepsc-wordnet" in zoo.ZOO and zoo.ZOO["deepsc-wordnet"].assets
+    assert main(["list", "pretrained"]) == 0
+    out = capsys.readouterr().out
+    assert all(f"{name}:" in out for name in zoo.ZOO)
+    with pytest.raises(zoo.WeightsError, match="ships no asset"):
+        zoo.asset_path("adjscc-cbr1_6", "deepsc-tokenizer.json")

@@ -11,13 +11,14 @@ Fashion-MNIST test subset.  Every unit of work (codec x channel x SNR) is append
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from semguard.channels.base import Channel
 from semguard.codecs.zoo import DEFAULT_IMAGE_CODEC, DEFAULT_TASK_CODEC, REFERENCE_IMAGE_CODECS, ZOO, pretrained
 from semguard.data.photos import shipped_photos
 from semguard.data.shipped import shipped_fashion_mnist
@@ -26,9 +27,10 @@ from semguard.metrics.image import accuracy
 from semguard.evaluation.records import Record, ResultStore, config_key
 from semguard.evaluation.report import gaps
 from semguard.evaluation.stats import Gap
+from semguard.link import Link
 from semguard.registry import build
 
-__all__ = ["RunConfig", "run_main_job", "run_gaps", "QUICK"]
+__all__ = ["RunConfig", "run_main_job", "run_gaps", "grid", "measure_cell", "QUICK"]
 
 log = logging.getLogger(__name__)
 
@@ -61,12 +63,39 @@ QUICK = RunConfig(snr_db=(0.0, 10.0, 20.0), images=2, fading_realizations=1, tas
 
 
 @torch.no_grad()
-def _task_accuracy(codec: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, channel: torch.nn.Module,
-                   snr_db: float, realizations: int, seed: int) -> float:
+def _task_accuracy(link: Link, x: torch.Tensor, y: torch.Tensor, snr_db: float, realizations: int,
+                   seed: int) -> float:
     gen = torch.Generator(device=x.device)
     gen.manual_seed(seed)
-    accs = [float(accuracy(codec(x, channel, snr_db, generator=gen)["logits"], y)) for _ in range(realizations)]
+    accs = [float(accuracy(link(x, snr_db, generator=gen)["output"], y)) for _ in range(realizations)]
     return sum(accs) / len(accs)
+
+
+def grid(channels: tuple[str, ...], snrs: tuple[float, ...], device: str | torch.device = "cpu"
+         ) -> Iterator[tuple[str, Channel, float]]:
+    """The channel x SNR cells of a sweep: ``(channel name, built channel, snr_db)``."""
+    for ch_name in channels:
+        channel = build("channel", ch_name).to(device)
+        for snr in snrs:
+            yield ch_name, channel, snr
+
+
+def measure_cell(store: ResultStore, conf: dict[str, Any], label: str, measure: Callable[[], list[Record]],
+                 say: Callable[[str], None]) -> bool:
+    """Run one cell unless ``store`` already holds it (resume); its records are appended under the
+    cell's :func:`config_key`.  Returns True when it measured."""
+    key = config_key(conf)
+    if store.done(key):
+        return False
+    say(label)
+    store.add(measure(), key)
+    return True
+
+
+def _image_records(name: str, ch_name: str, snr: float, conf: dict[str, Any],
+                   samples: dict[str, torch.Tensor]) -> list[Record]:
+    return [Record(name, ch_name, float(snr), m, float(v.mean()), conf, [round(float(x), 4) for x in v])
+            for m, v in samples.items()]
 
 
 def run_main_job(out_dir: str | Path, cfg: RunConfig = RunConfig(), *, device: str | torch.device = "cpu",
@@ -87,47 +116,36 @@ def run_main_job(out_dir: str | Path, cfg: RunConfig = RunConfig(), *, device: s
             raise ValueError(f"reference codec {name} uses {c.n_symbols(tuple(images.shape[1:]))} channel uses per "
                              f"image, {cfg.image_codec} {n}: compare codecs at the same cbr")
     cbr = n / images[0].numel()
-    for ch_name in cfg.channels:
-        channel = build("channel", ch_name).to(device)
+    for ch_name, channel, snr in grid(cfg.channels, cfg.snr_db, device):
         reps = cfg.fading_realizations if channel.fading else 1
-        for snr in cfg.snr_db:
-            common = {**base_cfg, "channel": repr(channel), "n_symbols": n, "cbr": cbr, "realizations": reps}
-            entries: list[tuple[str, Callable[[], dict[str, torch.Tensor]], dict[str, Any]]] = [
-                (name, lambda c=c: codec_samples(c, images, channel, snr, realizations=reps, seed=cfg.seed),
-                 # results belong to these weights
-                 {"codec_config": c.config, "weights_sha256": ZOO[name].sha256}) for name, c in codecs.items()]
-            for bname in cfg.baselines:
-                baseline = build("baseline", bname)
-                entries.append((bname, lambda b=baseline: baseline_samples(b, images.cpu(), channel.cpu(), snr, n,
-                                                                          realizations=reps, seed=cfg.seed), {}))
-            for name, measure, extra in entries:
-                conf = {**common, **extra, "codec": name, "snr_db": snr}
-                key = config_key(conf)
-                if store.done(key):
-                    continue
-                say(f"{name:>16} {ch_name:>9} {snr:5.1f} dB")
-                samples = measure()
-                store.add([Record(name, ch_name, float(snr), m, float(v.mean()), conf, [round(float(x), 4) for x in v])
-                           for m, v in samples.items()], key)
+        common = {**base_cfg, "channel": repr(channel), "n_symbols": n, "cbr": cbr, "realizations": reps}
+        entries: list[tuple[str, Callable[[], dict[str, torch.Tensor]], dict[str, Any]]] = [
+            (name, lambda c=c: codec_samples(Link(c, channel), images, None, snr, realizations=reps, seed=cfg.seed),
+             # results belong to these weights
+             {"codec_config": c.config, "weights_sha256": ZOO[name].sha256}) for name, c in codecs.items()]
+        for bname in cfg.baselines:
+            baseline = build("baseline", bname)
+            entries.append((bname, lambda b=baseline: baseline_samples(b, images.cpu(), channel.cpu(), snr, n,
+                                                                      realizations=reps, seed=cfg.seed), {}))
+        for name, measure, extra in entries:
+            conf = {**common, **extra, "codec": name, "snr_db": snr}
+            measure_cell(store, conf, f"{name:>16} {ch_name:>9} {snr:5.1f} dB",
+                         lambda m=measure, name=name, conf=conf: _image_records(name, ch_name, snr, conf, m()), say)
 
     if cfg.task_codec:
         task = pretrained(cfg.task_codec, device=device)
         x, y = shipped_fashion_mnist(cfg.task_images)
         x, y = x.to(device), y.to(device)
-        for ch_name in cfg.channels:
-            channel = build("channel", ch_name).to(device)
+        for ch_name, channel, snr in grid(cfg.channels, cfg.snr_db, device):
             reps = cfg.fading_realizations if channel.fading else 1
-            for snr in cfg.snr_db:
-                conf = {**base_cfg, "codec": cfg.task_codec, "channel": repr(channel), "snr_db": snr,
-                        "task": f"fashion-mnist test[:{x.shape[0]}]", "n_symbols": task.n_symbols(tuple(x.shape[1:])),
-                        "codec_config": task.config, "realizations": reps,
-                        "weights_sha256": ZOO[cfg.task_codec].sha256}
-                key = config_key(conf)
-                if store.done(key):
-                    continue
-                say(f"{cfg.task_codec:>16} {ch_name:>9} {snr:5.1f} dB")
-                acc = _task_accuracy(task, x, y, channel, snr, reps, cfg.seed)
-                store.add([Record(cfg.task_codec, ch_name, float(snr), "accuracy", acc, conf)], key)
+            conf = {**base_cfg, "codec": cfg.task_codec, "channel": repr(channel), "snr_db": snr,
+                    "task": f"fashion-mnist test[:{x.shape[0]}]", "n_symbols": task.n_symbols(tuple(x.shape[1:])),
+                    "codec_config": task.config, "realizations": reps,
+                    "weights_sha256": ZOO[cfg.task_codec].sha256}
+            measure_cell(store, conf, f"{cfg.task_codec:>16} {ch_name:>9} {snr:5.1f} dB",
+                         lambda channel=channel, conf=conf, snr=snr, reps=reps, ch_name=ch_name: [Record(
+                             cfg.task_codec, ch_name, float(snr), "accuracy",
+                             _task_accuracy(Link(task, channel), x, y, snr, reps, cfg.seed), conf)], say)
 
     if cfg.text_codec:
         _text_part(store, cfg, base_cfg, say)
@@ -156,20 +174,19 @@ def _text_part(store: ResultStore, cfg: RunConfig, base_cfg: dict[str, Any], say
     model = build("codec", cfg.text_codec, pretrained=True)
     refs = load_shipped()[: cfg.text_sentences]
     link = TextDigitalLink(huffman=shipped_huffman())
-    similarity = None
-    loaded = False  # the MiniLM model loads only if some text work is left to do
-    for ch_name in cfg.channels:
-        channel = build("channel", ch_name)
-        for snr in cfg.snr_db:
-            conf = {**base_cfg, "codec": cfg.text_codec, "channel": repr(channel), "snr_db": snr,
-                    "text": f"shipped WordNet test sentences x{len(refs)}", "digital": "Huffman+CRC16+5G LDPC+QAM"}
-            key = config_key(conf)
-            if store.done(key):
-                continue
-            say(f"{cfg.text_codec:>16} {ch_name:>9} {snr:5.1f} dB (and the digital link)")
-            if not loaded:
-                similarity, loaded = similarity_or_none(), True
-            res = eval_text(model, link, refs, channel, snr, similarity=similarity, seed=cfg.seed)
-            names = {"deepsc": cfg.text_codec, "digital": "text_digital"}
-            store.add([Record(names[sys_], ch_name, float(snr), m, float(v), conf)
-                       for sys_, metrics in res.items() for m, v in metrics.items()], key)
+    similarity: list[Any] = []  # the MiniLM model loads only if some text work is left to do
+    names = {"deepsc": cfg.text_codec, "digital": "text_digital"}
+
+    def measure(channel: Channel, ch_name: str, snr: float, conf: dict[str, Any]) -> list[Record]:
+        if not similarity:
+            similarity.append(similarity_or_none())
+        res = eval_text(model, link, refs, channel, snr, similarity=similarity[0], seed=cfg.seed)
+        return [Record(names[sys_], ch_name, float(snr), m, float(v), conf)
+                for sys_, metrics in res.items() for m, v in metrics.items()]
+
+    for ch_name, channel, snr in grid(cfg.channels, cfg.snr_db):
+        conf = {**base_cfg, "codec": cfg.text_codec, "channel": repr(channel), "snr_db": snr,
+                "text": f"shipped WordNet test sentences x{len(refs)}", "digital": "Huffman+CRC16+5G LDPC+QAM"}
+        measure_cell(store, conf, f"{cfg.text_codec:>16} {ch_name:>9} {snr:5.1f} dB (and the digital link)",
+                     lambda channel=channel, ch_name=ch_name, snr=snr, conf=conf: measure(channel, ch_name, snr, conf),
+                     say)

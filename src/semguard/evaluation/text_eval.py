@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 import torch
 
 from semguard.baselines.text_link import TextDigitalLink
+from semguard.codecs.deepsc import DeepSC
+from semguard.link import Link
 from semguard.metrics.text import SentenceSimilarity, bleu_table
 
 __all__ = ["similarity_or_none", "eval_text"]
@@ -25,7 +26,7 @@ def similarity_or_none() -> SentenceSimilarity | None:
 
 
 @torch.no_grad()
-def eval_text(model: Any, link: TextDigitalLink, refs: list[str], channel: torch.nn.Module, snr_db: float, *,
+def eval_text(model: DeepSC, link: TextDigitalLink, refs: list[str], channel: torch.nn.Module, snr_db: float, *,
               similarity: SentenceSimilarity | None, seed: int = 0, batch: int = 250) -> dict[str, dict[str, float]]:
     """BLEU-1..4, similarity and channel uses per sentence for ``deepsc`` and ``digital``.
 
@@ -34,10 +35,12 @@ def eval_text(model: Any, link: TextDigitalLink, refs: list[str], channel: torch
     g = torch.Generator().manual_seed(seed)
     hyps: list[str] = []
     uses = []
+    deepsc = Link(model, channel)
     for i in range(0, len(refs), batch):
-        h, u = model.transmit(refs[i:i + batch], channel, snr_db, generator=g)
-        hyps += h
-        uses.append(u)
+        tokens = model.tokenize(refs[i:i + batch])
+        lengths = model.lengths(tokens)
+        hyps += model.tokenizer.decode(deepsc(tokens, snr_db, generator=g)["output"].argmax(-1), lengths)
+        uses.append(model.channel_uses(tokens))
     n_uses = torch.cat(uses)
     digital = link.transmit(refs, channel, snr_db, n_uses, generator=g)
     out = {}

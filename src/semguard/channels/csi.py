@@ -14,9 +14,7 @@ per block without more pilots:
   ``arg(sum y^2) = 2 arg(r) + pi/2``.  That fixes ``arg(r)`` up to ``pi``, and the pilots'
   estimate (``r ~ 1``) picks the branch.
 
-Measured on the shipped photos (E[x^2] / E|x|^2 is 0.3-0.6 at 89-92 degrees for adjscc-cbr1_6,
-0.7-0.9 over SoftCast's four strongest coefficients), the phase is found to about a degree at
-10 dB.  Only blocks whose estimate is one coefficient over the whole block are refined.
+Only blocks whose estimate is one coefficient over the whole block are refined.
 """
 
 from __future__ import annotations

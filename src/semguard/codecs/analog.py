@@ -20,8 +20,7 @@ symbols, as ``log rho`` (less its typical value on the training images) repeated
 :data:`META_GAIN` (these symbols replace the
 weakest coefficient of ``2 meta`` blocks; a 256x256 image at cbr 1/6 has 32768 symbols, 32 of
 them meta).  The gains come from reverse water-filling on ``sqrt(lambda)``, the allocation that
-minimises MSE for a linear scheme at ``design_snr_db`` (10, 15 or 20 dB change the shipped photos'
-PSNR by under 0.2 dB at any SNR).
+minimises MSE for a linear scheme at ``design_snr_db``.
 
 Over fading, the decoder first undoes the equaliser's bias (MMSE shrinks ``x`` by
 ``|h|^2 / (|h|^2 + N0)``; :attr:`ChannelState.equalizer` says which one ran) and then weighs
@@ -85,14 +84,8 @@ class AnalogJSCC(SemanticCodec):
         block: block side in pixels.
         refine: add the learned residual refinement of the decoded image.
         width: feature channels of the refinement.
-        depth: residual stages of the refinement (the shipped codecs: 4; grown to 8 from them and
-            fine-tuned 2000 steps, validation moved +0.17 / +0.02 / -0.02 dB at 0 / 10 / 20 dB,
-            so the small receptive field is not what limits the refinement).  Two later tries on
-            the shipped cbr-1/6 codec point the same way, at 5 / 10 / 15 / 20 dB: a small U-Net
-            after the refinement (1/2 to 1/8 resolution, +-39 px reach against +-13, 550k
-            parameters, 128-px crops), grown at zero and trained 2500 steps, moved validation
-            -0.09 / 0.00 / +0.02 / +0.01 dB; 5000 more steps of refinement and adapter at lr 2e-4
-            moved it +0.03 / +0.03 / +0.01 / -0.01 dB.
+        depth: residual stages of the refinement (the shipped codecs: 4; :meth:`grow_from` adds
+            stages to a trained one).
         meta: complex symbols carrying the power scale.
         design_snr_db: SNR of the initial power allocation.
         enc_width: feature channels of the encoder-side adapter (0: none, the linear encoder).
@@ -133,11 +126,8 @@ class AnalogJSCC(SemanticCodec):
         self.dec_basis = nn.Parameter(eye.clone())
         self.log_gain = nn.Parameter(torch.zeros(self.k))
         self.log_lam = nn.Parameter(torch.zeros(self.k))  # the decoder's coefficient variances
-        # the linear path is fitted (init_from_images), not trained.  Trained end to end with the
-        # batch MSE over -2..22 dB, the codec fell from SoftCast's 35.37 to 33.44 dB at 20 dB on the
-        # shipped photos after 2750 steps; frozen, with the same loss, it still fell below SoftCast
-        # there, so the objective mattered too (--objective psnr, which the shipped one used).  A
-        # trainable path with that objective was not tried.
+        # the linear path is fitted (init_from_images), not trained: trained end to end it fell below
+        # plain SoftCast at high SNR (the README's training notes give the figures)
         for prm in (self.mean, self.enc_basis, self.dec_basis, self.log_gain, self.log_lam):
             prm.requires_grad_(False)
         # log rho is sent relative to its typical value, which keeps the meta symbols' power small

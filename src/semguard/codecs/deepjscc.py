@@ -9,21 +9,13 @@ Modules", IEEE TCSVT 2021), so one set of weights serves a whole SNR range.
 
 ``residual=True`` adds an identity shortcut around each stride-1 stage (two in the encoder, two
 in the decoder), so a stage learns a correction to its input.  It costs no parameters and one
-addition per stage; trained the same way, it raised PSNR on the shipped photos by 0.9-2.4 dB
-(see the README's training notes for the side-by-side figures).
+addition per stage (the README's training notes give what it measured).
 
 ``downsample=4`` (the default, and the layout of the papers above) downsamples by 4 and emits ``2c``
 real channels, i.e. ``c = 48 cbr`` complex symbols per 4x4 RGB patch (``cbr = n / (3 H W)``).
 ``downsample=8`` or ``16`` stacks three or four stride-2 levels, each followed by a stride-1 3x3
 stage (residual when ``residual``), with the width doubled from the third level on; the latent
-then holds ``c = 3 D^2 cbr`` symbols per DxD patch.  They were built to test whether the /4
-layout's flattening at high SNR (29.1 -> 29.9 dB from 10 to 20 dB on the shipped photos) comes
-from its small patch.  It does not: keeping a third of the PCA coefficients of 4x4, 8x8 and 16x16
-RGB blocks loses about the same (35.7 / 36.5 / 36.8 dB on the shipped photos), and with the
-pilot recipe of ``bench/architecture.py`` (4000 steps, width 32) the deeper layouts did worse
-(validation 23.76 and 20.58 dB at 10 dB AWGN against 25.12 for /4; at width 32 the /16 decoder
-also squeezes 256 latent channels through 64 features).  A linear analog codec
-(:mod:`semguard.codecs.analog`) is what removed the flattening.
+then holds ``c = 3 D^2 cbr`` symbols per DxD patch (larger patches per latent position).
 """
 
 from __future__ import annotations

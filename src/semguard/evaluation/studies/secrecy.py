@@ -18,12 +18,13 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+
 
 import torch
 from torch import Tensor, nn
 
 from semguard.channels.base import Channel
+from semguard.keys.cipher_base import Cipher
 from semguard.link import Eavesdropper, Link, batch_nonce
 from semguard.metrics.image import psnr as _psnr
 
@@ -37,7 +38,7 @@ def _mean_psnr(x: Tensor, y: Tensor) -> float:
 
 
 @torch.no_grad()
-def link_psnr(codec: nn.Module, images: Tensor, channel: Channel, snr_db: float, cipher: Any,
+def link_psnr(codec: nn.Module, images: Tensor, channel: Channel, snr_db: float, cipher: Cipher,
               key: bytes, eve_keys: dict[str, bytes], *, generator: torch.Generator | None = None,
               batch_index: int = 0) -> dict[str, float]:
     """PSNR of Bob and of each eavesdropper over one batch ``images [B, 3, H, W]``."""
@@ -70,7 +71,7 @@ class _Inverter(nn.Module):
         return torch.view_as_complex(out.view(y.shape[0], -1, 2).contiguous())
 
 
-def train_inversion(codec: nn.Module, cipher: Any, key: bytes, sampler: Callable[[int], Tensor],
+def train_inversion(codec: nn.Module, cipher: Cipher, key: bytes, sampler: Callable[[int], Tensor],
                     test_images: Tensor, channel: Channel, snr_db: float, *, fresh_nonce: bool = True,
                     seconds: float = 60.0, batch: int = 32, lr: float = 1e-3, blind: bool = False,
                     generator: torch.Generator | None = None) -> dict[str, float]:
@@ -114,7 +115,7 @@ def train_inversion(codec: nn.Module, cipher: Any, key: bytes, sampler: Callable
     return {"psnr": _mean_psnr(test_images, x_hat), "steps": float(step), "cpu_seconds": used}
 
 
-def latency_overhead(codec: nn.Module, images: Tensor, channel: Channel, snr_db: float, cipher: Any,
+def latency_overhead(codec: nn.Module, images: Tensor, channel: Channel, snr_db: float, cipher: Cipher,
                      key: bytes, *, repeats: int = 20) -> dict[str, float]:
     """Median wall time per batch of encode -> channel -> decode without and with encryption."""
     plain_link, secure_link = Link(codec, channel), Link(codec, channel, cipher=cipher, key=key)

@@ -19,7 +19,6 @@ import logging
 import time
 from collections.abc import Callable
 
-
 import torch
 from torch import Tensor, nn
 

@@ -25,7 +25,8 @@ from semguard.evaluation.report import pivot
 from semguard.evaluation.scenario import Scenario
 from semguard.evaluation.stats import Gap
 
-__all__ = ["write_report", "write_csv", "strict_json", "figure_fidelity", "figure_secrecy", "figure_envelope"]
+__all__ = ["write_report", "write_csv", "strict_json", "figure_fidelity", "figure_secrecy", "figure_envelope",
+           "figure_robustness"]
 
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">")
 DASHES = ("-", "--", "-.", ":")
@@ -120,6 +121,25 @@ def figure_secrecy(records: Sequence[Record]) -> str | None:
     return _png(fig)
 
 
+def figure_robustness(records: Sequence[Record]) -> str | None:
+    """PSNR under each attack against its PSR budget (the record's ``config["psr_db"]``)."""
+    rows = [r for r in records if r.metric == "psnr_under_attack"]
+    if not rows:
+        return None
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7.5, 4.8))
+    for i, label in enumerate(sorted({r.codec for r in rows})):
+        pts = sorted((r.config["psr_db"], r.value) for r in rows if r.codec == label)
+        xs, ys = zip(*pts, strict=True)
+        ax.plot(xs, ys, marker=MARKERS[i % len(MARKERS)], ls=DASHES[i % len(DASHES)], label=label)
+    r0 = rows[0]
+    ax.set(title=f"robustness over {r0.channel} at {r0.snr_db:g} dB SNR", xlabel="PSR at the receiver (dB)",
+           ylabel="PSNR under attack (dB)")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return _png(fig)
+
+
 def figure_envelope(points: dict[tuple[str, str, float], dict[str, float]], channel: str, snr: float) -> str | None:
     """The envelope at one (channel, SNR): PSNR against latency and against energy, Pareto front marked."""
     here = {s: p for (s, ch, x), p in points.items() if ch == channel and x == snr and "psnr" in p and "+" not in s}
@@ -177,6 +197,9 @@ def write_report(out: str | Path, scenario: Scenario, records: Sequence[Record],
     figures += [(f"Envelope over {ch} at {ref_snr:g} dB", figure_envelope(points, ch, ref_snr),
                  "Outlined points are the Pareto front over (PSNR up, latency down, energy down); energy is an "
                  "estimate from the stated model.") for ch in channels]
+    figures.append(("Robustness against budget", figure_robustness(records),
+                    "Each attack knows the link (white-box on the received block) except Gaussian jamming, the "
+                    "equal-power control; PSR is measured at the receiver."))
     figures.append(("Bob against Eve", figure_secrecy(records),
                     "Eve listens on her own channel without the key; the gap between the lines is what the cipher "
                     "buys."))
@@ -189,7 +212,8 @@ def write_report(out: str | Path, scenario: Scenario, records: Sequence[Record],
     page = env.get_template("report.html.j2").render(
         scenario=scenario, scenario_json=json.dumps(strict_json(scenario.to_json()), indent=1), meta=meta,
         figures=figures, tables=[t for t in (_table(records, m) for m in
-                                             ("psnr", "ms_ssim", "latency_ms", "energy_mj", "psnr_bob", "psnr_eve",
+                                             ("psnr", "ms_ssim", "latency_ms", "energy_mj", "robust_psnr",
+                                              "psnr_bob", "psnr_eve",
                                               "accuracy", "bleu1", "similarity")) if t],
         gaps=gap_rows, region=region, constraints=scenario.constraints)
     path = out / "report.html"

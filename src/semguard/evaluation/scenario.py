@@ -22,10 +22,11 @@ from typing import Any
 from semguard.evaluation.energy import DEVICE_CLASSES, EnergyModel
 from semguard.evaluation.run import RunConfig
 
-__all__ = ["Scenario", "SecrecyConfig", "Constraint", "ScenarioError", "load_scenario", "list_scenarios",
+__all__ = ["Scenario", "SecrecyConfig", "RobustnessConfig", "Constraint", "ScenarioError", "load_scenario", "list_scenarios",
            "parse_scenario", "bundled_path"]
 
-SECTIONS = ("scenario", "images", "channels", "task", "text", "secrecy", "energy", "constraints", "quick")
+SECTIONS = ("scenario", "images", "channels", "task", "text", "secrecy", "robustness", "energy", "constraints",
+            "quick")
 
 
 class ScenarioError(ValueError):
@@ -41,6 +42,22 @@ class SecrecyConfig:
     eve_channel: str = "rayleigh"
     eve_snr_offset_db: float = 0.0
     codec: str | None = None  # default: the scenario's image codec
+
+
+@dataclass(frozen=True)
+class RobustnessConfig:
+    """Image fidelity under ``attacks`` (attack registry names, channel surface) at each ``psr_db``,
+    at one ``snr_db`` over ``channel``, on the first ``images`` photos; ``robust_psnr`` of a codec is
+    its PSNR under the strongest of them at ``reference_psr_db``."""
+
+    attacks: tuple[str, ...] = ("gaussian", "pgd")
+    psr_db: tuple[float, ...] = (-20.0, -10.0)
+    reference_psr_db: float = -10.0
+    snr_db: float = 10.0
+    channel: str = "awgn"
+    steps: int = 10
+    images: int = 2
+    codecs: tuple[str, ...] = ()  # default: the scenario's image codec
 
 
 @dataclass(frozen=True)
@@ -71,6 +88,7 @@ class Scenario:
     description: str
     run: RunConfig
     secrecy: SecrecyConfig | None = None
+    robustness: RobustnessConfig | None = None
     energy: EnergyModel = field(default_factory=EnergyModel)
     constraints: tuple[Constraint, ...] = ()
     quick_overrides: dict[str, Any] = field(default_factory=dict)
@@ -87,6 +105,7 @@ class Scenario:
 
         return {"name": self.name, "description": self.description, "source": self.source,
                 "run": asdict(self.run), "secrecy": asdict(self.secrecy) if self.secrecy else None,
+                "robustness": asdict(self.robustness) if self.robustness else None,
                 "energy": asdict(self.energy), "constraints": [asdict(c) for c in self.constraints]}
 
 
@@ -242,6 +261,28 @@ def parse_scenario(data: dict[str, Any], *, source: str = "<memory>") -> Scenari
             sec.fail("codec", "an image codec (here or in [images] codec)", secrecy.codec)
         sec.done()
 
+    robustness = None
+    if "robustness" in data:
+        rob = _Reader(source, "robustness", data["robustness"])
+        d_r = RobustnessConfig()
+        attacks = tuple(rob.take("attacks", "strs", list(d_r.attacks), choices=_registry_names("attack")))
+        psrs = tuple(float(x) for x in rob.take("psr_db", "numbers", list(d_r.psr_db)))
+        if not attacks or not psrs or any(not -60 <= x <= 20 for x in psrs):
+            rob.fail("psr_db", "a non-empty list of PSRs in -60..20 dB and at least one attack", list(psrs))
+        ref = float(rob.take("reference_psr_db", "number", psrs[-1] if d_r.reference_psr_db not in psrs
+                             else d_r.reference_psr_db))
+        if ref not in psrs:
+            rob.fail("reference_psr_db", f"one of psr_db {list(psrs)}", ref)
+        robustness = RobustnessConfig(
+            attacks=attacks, psr_db=psrs, reference_psr_db=ref,
+            snr_db=float(rob.take("snr_db", "number", d_r.snr_db)),
+            channel=rob.take("channel", "str", d_r.channel, choices=channels),
+            steps=rob.take("steps", "int", d_r.steps), images=rob.take("images", "int", d_r.images),
+            codecs=tuple(rob.take("codecs", "strs", [image_codec] if image_codec else [], choices=zoo)))
+        if robustness.steps < 1 or robustness.images < 1 or not robustness.codecs:
+            rob.fail("steps", "steps >= 1, images >= 1 and an image codec", (robustness.steps, robustness.images))
+        rob.done()
+
     en = _Reader(source, "energy", data.get("energy", {}))
     d = EnergyModel()
     energy = EnergyModel(device_class=en.take("device_class", "str", d.device_class, choices=sorted(DEVICE_CLASSES)),
@@ -280,5 +321,5 @@ def parse_scenario(data: dict[str, Any], *, source: str = "<memory>") -> Scenari
                     q.fail(key, "an integer >= 1", v)
                 quick[field_name] = tuple(float(s) for s in v) if kind == "numbers" else v
         q.done()
-    return Scenario(name=name, description=description, run=run, secrecy=secrecy, energy=energy,
+    return Scenario(name=name, description=description, run=run, secrecy=secrecy, robustness=robustness, energy=energy,
                     constraints=tuple(constraints), quick_overrides=quick, source=source)

@@ -107,6 +107,15 @@ def plan(scenario: Scenario) -> list[dict[str, Any]]:
                 add("secrecy", f"{codec}+{sec.cipher}", ch, snr,
                     {**base, "codec": codec, "snr_db": snr, "channel": ch, "secrecy": asdict(sec),
                      "weights_sha256": ZOO[codec].sha256}, codec=codec)
+    if scenario.robustness is not None:
+        rob = scenario.robustness
+        for codec in rob.codecs:
+            for attack in rob.attacks:
+                for psr in rob.psr_db:
+                    add("robustness", codec, rob.channel, rob.snr_db,
+                        {**base, "codec": codec, "snr_db": rob.snr_db, "channel": rob.channel, "attack": attack,
+                         "psr_db": psr, "steps": rob.steps, "attack_images": rob.images,
+                         "reference": psr == rob.reference_psr_db, "weights_sha256": ZOO[codec].sha256})
     if cfg.task_codec:
         from semguard.data.shipped import shipped_fashion_mnist
 
@@ -162,6 +171,8 @@ def run_cell(cell: dict[str, Any]) -> list[Record]:
         return _cost(cell, channel)
     if kind == "secrecy":
         return _secrecy(cell, channel)
+    if kind == "robustness":
+        return _robustness(cell, channel)
     if kind == "task":
         return _task(cell, channel)
     if kind == "text":
@@ -250,6 +261,30 @@ def _secrecy(cell: dict[str, Any], channel: Any) -> list[Record]:
         bob.append(fidelity_per_image(out["output"], x)["psnr"])
         eve.append(fidelity_per_image(out["eve"]["output"], x)["psnr"])
     return _records(cell["name"], cell, {"psnr_bob": torch.cat(bob), "psnr_eve": torch.cat(eve)})
+
+
+def _robustness(cell: dict[str, Any], channel: Any) -> list[Record]:
+    """PSNR under one attack at one PSR (channel surface, attacker knows the link), on the same
+    channel draws as the clean pass; ``robust_psnr`` at the reference PSR feeds the envelope."""
+    from semguard.attacks.evaluate import robust_fidelity
+    from semguard.link import Link
+    from semguard.metrics.image import psnr
+
+    conf = cell["conf"]
+    kw: dict[str, Any] = {"surface": "channel", "psr_db": conf["psr_db"], "seed": cell["seed"]}
+    if conf["attack"] != "gaussian":
+        kw["steps"] = conf["steps"]
+    from semguard.registry import build
+
+    attack = build("attack", conf["attack"], **kw)
+    res = robust_fidelity(Link(_codec(cell["name"]), channel), _images(conf["attack_images"]), attack,
+                          cell["snr_db"], metric=psnr, seed=cell["seed"])
+    label = f"{cell['name']} vs {conf['attack']}"
+    out = [Record(label, cell["channel"], cell["snr_db"], "psnr_under_attack", float(res["attacked"]), conf,
+                  [round(float(x), 4) for x in res["attacked_per_sample"]])]
+    if conf["reference"]:
+        out.append(Record(cell["name"], cell["channel"], cell["snr_db"], "robust_psnr", float(res["attacked"]), conf))
+    return out
 
 
 def _progress(total: int, done: int, started: float, label: str) -> str:

@@ -25,13 +25,11 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-
 from semguard.knowledge.records import IntegrityError, UnauthorizedError
 
 __all__ = ["PUBLISHERS", "MEMBERS", "POLICY", "AUDIT", "RESERVED", "OWNER", "NAME_RE", "Governance",
            "parse_publishers", "parse_members", "parse_audit_head", "governance_of", "check_change",
-           "encode"]
+           "encode", "on_curve"]
 
 PUBLISHERS, MEMBERS, POLICY, AUDIT = "_publishers", "_members", "_policy", "_audit"
 RESERVED = (PUBLISHERS, MEMBERS, POLICY, AUDIT)
@@ -39,14 +37,46 @@ OWNER = "owner"
 NAME_RE = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
 
 
+_P = 2 ** 255 - 19
+_D = -121665 * pow(121666, _P - 2, _P) % _P
+
+
+def _add(p1: tuple[int, int], p2: tuple[int, int]) -> tuple[int, int]:
+    (x1, y1), (x2, y2) = p1, p2
+    t = _D * x1 * x2 * y1 * y2 % _P
+    return ((x1 * y2 + y1 * x2) * pow(1 + t, _P - 2, _P) % _P, (y1 * y2 + x1 * x2) * pow(1 - t, _P - 2, _P) % _P)
+
+
+def on_curve(raw: bytes) -> bool:
+    """True if ``raw`` (32 bytes) encodes a point of edwards25519 outside the small-order subgroup
+    (RFC 8032 §5.1.3 decoding, then ``[8]P`` is not the identity).
+
+    ``cryptography`` accepts any 32 bytes as a public key, so the schema checks the encoding itself.
+    """
+    if len(raw) != 32:
+        return False
+    n = int.from_bytes(raw, "little")
+    y, sign = n & ((1 << 255) - 1), n >> 255
+    if y >= _P:
+        return False
+    x2 = (y * y - 1) * pow(_D * y * y + 1, _P - 2, _P) % _P
+    x = pow(x2, (_P + 3) // 8, _P)
+    if x * x % _P != x2:
+        x = x * pow(2, (_P - 1) // 4, _P) % _P
+    if x * x % _P != x2 or (x == 0 and sign):
+        return False
+    pt = (_P - x if x & 1 != sign else x, y)
+    for _ in range(3):
+        pt = _add(pt, pt)
+    return pt != (0, 1)
+
+
 def _pubkey(what: str, text: object) -> bytes:
     if not isinstance(text, str) or not re.fullmatch(r"[0-9a-f]{64}", text):
         raise ValueError(f"{what}: expected 64 lower-case hex characters (an Ed25519 public key), got {text!r}")
     raw = bytes.fromhex(text)
-    try:
-        Ed25519PublicKey.from_public_bytes(raw)
-    except ValueError as exc:
-        raise ValueError(f"{what}: {text[:16]}… is not a valid Ed25519 public key") from exc
+    if not on_curve(raw):
+        raise ValueError(f"{what}: {text[:16]}… is not a point of edwards25519 (not an Ed25519 public key)")
     return raw
 
 

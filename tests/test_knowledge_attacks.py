@@ -204,3 +204,23 @@ def test_flaw5_identity_pinning_and_trust_on_first_use(tmp_path, capsys, monkeyp
     assert rc == 2 and "pinned" in err and not (tmp_path / "r3.db").exists()
     with pytest.raises(IdentityError):
         sync(KnowledgeBase(tmp_path / "r1.db"), KnowledgeBase(src), expected_kb_id=kb_id)
+
+
+def test_flaw2_delegated_grants_verify_but_other_policy_edits_need_the_owner(base, tmp_path):
+    g, owner, alice = base
+    carol = Principal("carol", generate_key())
+    g.add_member(owner, "carol", carol.public, publisher=True)
+    g.grant(owner, "carol", "admin", purpose="administration")
+    g.grant(carol, "alice", "engineer", purpose="administration")      # a delegated, policy-checked grant
+    assert "engineer" in g.policy.roles("alice")
+    reader = KnowledgeBase.init_replica(tmp_path / "reader.db", g.kb.genesis())
+    sync(reader, g.kb)                                                  # a fresh reader replays the checks
+    assert KnowledgeBase(g.kb.path).verify().version == reader.version
+    # carol (publisher, admin) may not rewrite the policy itself, nor grant without the note's purpose
+    lines = [*g.policy.lines, allow("user:carol", "*", "read", "operations")]
+    from semguard.knowledge.access import policy_blob
+    with pytest.raises(UnauthorizedError, match="only add role grants"):
+        g.kb.publish(carol.key, {"_policy": policy_blob(lines)}, note="grant:administration")
+    with pytest.raises(UnauthorizedError, match="may not grant role 'admin'"):
+        g.kb.publish(carol.key, {"_policy": policy_blob([*g.policy.lines, assign("alice", "admin")])},
+                     note="grant:research")

@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from semguard.knowledge import merkle
 from semguard.knowledge._db import add_quarantine, connect, create_db, list_quarantine, parse_genesis, transaction
-from semguard.knowledge.reserved import Governance, check_change, governance_of
+from semguard.knowledge.reserved import RESERVED, Governance, check_change, governance_of
 from semguard.knowledge.keys import public_bytes, sign
 from semguard.knowledge.records import (
     EntryProof, Hello, HistoryError, IntegrityError, KnowledgeError, LogProof, PoisoningRejected,
@@ -119,7 +119,9 @@ class KnowledgeBase:
         """Publishers, members, policy and audit head of ``version`` (default head; 0: empty)."""
         v = self.version if version is None else version
         if v not in self._gov_cache:
-            self._gov_cache[v] = governance_of(self.owner, self.manifest(v), self._blob, v)
+            rows = self.conn.execute(f"SELECT name, hash FROM entries WHERE version = ? AND name IN "
+                                     f"({', '.join('?' * len(RESERVED))})", (v, *RESERVED)).fetchall()
+            self._gov_cache[v] = governance_of(self.owner, {n: bytes(h) for n, h in rows}, self._blob, v)
         return self._gov_cache[v]
 
     def publishers(self, version: int) -> set[bytes]:

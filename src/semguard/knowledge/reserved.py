@@ -25,7 +25,9 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from semguard.knowledge.access import AccessPolicy, parse_policy
 from semguard.knowledge.records import IntegrityError, UnauthorizedError
+from semguard.knowledge.verify import check_blob
 
 __all__ = ["PUBLISHERS", "MEMBERS", "POLICY", "AUDIT", "RESERVED", "OWNER", "NAME_RE", "Governance",
            "parse_publishers", "parse_members", "parse_audit_head", "governance_of", "check_change",
@@ -161,9 +163,6 @@ def governance_of(owner: bytes, manifest: Mapping[str, bytes], blob: Callable[[b
 
     Raises :class:`IntegrityError` naming the version when a reserved entry is missing or malformed.
     """
-    from semguard.knowledge.access import parse_policy
-    from semguard.knowledge.verify import check_blob
-
     def load(name: str) -> bytes | None:
         if name not in manifest:
             return None
@@ -195,7 +194,6 @@ def check_change(prev: Governance, new: Governance, signer: bytes, note: str, ve
         raise UnauthorizedError(f"version {version}: only the owner may change {MEMBERS!r}")
     if new.policy == prev.policy:
         return
-    from semguard.knowledge.access import AccessPolicy
     old, cur = set(prev.policy), set(new.policy)
     added = cur - old
     if old - cur or any(line[0] != "g" for line in added) or not note.startswith("grant:"):

@@ -40,6 +40,21 @@ def test_cli_round_trip(tmp_path, capsys):
     rc, _, err = _run(capsys, "grant", db, "alice", "admin", "--as", "alice", "--key", alice)
     assert rc == 2 and "default-deny" in err                         # alice may not grant
     assert _run(capsys, "verify", db)[0] == 0
+    rc, _, err = _run(capsys, "audit", db, "--key", alice)          # alice may not read the audit log
+    assert rc == 2 and "read_audit" in err
+    rc, out, _ = _run(capsys, "audit", db, "--key", key)            # the owner: no read_audit rule either
+    assert rc == 2
+    assert _run(capsys, "policy", db, "--key", key, "--allow", "user:owner", "audit", "read_audit", "oversight")[0] == 0
+    rc, out, _ = _run(capsys, "audit", db, "--key", key)
+    assert rc == 0 and "DENY  alice grant role:admin for administration  rule default-deny" in out
+    assert "ALLOW owner grant role:engineer" in out and "rule owner" in out
+    assert _run(capsys, "audit", db, "--key", key, "--checkpoint")[0] == 0
+    n = int(sqlite3.connect(db).execute("SELECT MAX(seq) FROM audit_log").fetchone()[0])
+    c = sqlite3.connect(db)
+    c.execute("DELETE FROM audit_log WHERE seq = ?", (n,))        # drop the newest row: bound, so found
+    c.commit()
+    rc, _, err = _run(capsys, "verify", db)
+    assert rc == 2 and "truncated" in err
     rc, out, _ = _run(capsys, "sync", str(tmp_path / "reader.db"), db)
     assert rc == 0 and "handshake: behind" in out
     rc, out, _ = _run(capsys, "log", db)

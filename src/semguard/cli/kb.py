@@ -1,6 +1,6 @@
 """``semguard kb ...`` — the knowledge base from the shell.
 
-Actions: init, member, policy, grant, publish, verify, log, sync, anchor, challenge, prove.
+Actions: init, member, policy, grant, audit, publish, verify, log, sync, anchor, challenge, prove.
 Reading actions open the database read-only.  Errors are one line on stderr, exit 2.
 """
 
@@ -107,6 +107,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     a.add_argument("--account", help="EVM account bound to the publisher key, unlocked at the node (or "
                    "sign locally with the hex key in $SEMGUARD_EVM_PRIVATE_KEY)")
     a.add_argument("--key", help="publisher Ed25519 key: anchor the versions not yet anchored")
+    a = sub.add_parser("audit", help="show the verified audit log (read_audit request), or --checkpoint it")
+    a.add_argument("db")
+    a.add_argument("--key", help="the requesting principal's private key (required: requests are signed)")
+    a.add_argument("--as", dest="subject", help="principal name (default: found from --key)")
+    a.add_argument("--purpose", default="oversight")
+    a.add_argument("--checkpoint", action="store_true", help="publish a version that binds the current head")
     a = sub.add_parser("challenge", help="PDP client: --setup DB, issue a challenge (-c), or --check a proof")
     a.add_argument("client", help="client state file (JSON with a secret; mode 0600)")
     a.add_argument("--setup", metavar="DB", help="create the client state from DB's head (read-only)")
@@ -188,21 +194,39 @@ def _policy(args: argparse.Namespace) -> int:
     return 0
 
 
-def _grant(args: argparse.Namespace) -> int:
-    if not args.key:
-        raise ValueError(f"--as {args.subject or '?'}: a grant is a signed request; give the principal's "
-                         "private key with --key")
-    guard = Guard(KnowledgeBase(args.db))
-    key = _key(args.key)
+def _principal(guard: Guard, keyfile: str | None, subject: str | None) -> Principal:
+    if not keyfile:
+        raise ValueError(f"--as {subject or '?'}: requests are signed; give the principal's private key with --key")
+    key = _key(keyfile)
     gov = guard.kb.governance()
-    name = args.subject or gov.member_name(public_bytes(key))
+    name = subject or gov.member_name(public_bytes(key))
     if name is None:
-        raise ValueError(f"--key {args.key} is neither the owner key nor a member's key; give --as NAME")
+        raise ValueError(f"--key {keyfile} is neither the owner key nor a member's key; give --as NAME")
     if gov.member_key(name) != public_bytes(key):
-        raise ValueError(f"--as {name}: --key {args.key} is not that principal's key "
+        raise ValueError(f"--as {name}: --key {keyfile} is not that principal's key "
                          f"({'no such member' if gov.member_key(name) is None else 'key mismatch'})")
-    rec = guard.grant(Principal(name, key), args.user, args.role, purpose=args.purpose)
-    print(f"granted role {args.role!r} to {args.user!r} as {name!r} (version {rec.version})")
+    return Principal(name, key)
+
+
+def _grant(args: argparse.Namespace) -> int:
+    guard = Guard(KnowledgeBase(args.db))
+    who = _principal(guard, args.key, args.subject)
+    rec = guard.grant(who, args.user, args.role, purpose=args.purpose)
+    print(f"granted role {args.role!r} to {args.user!r} as {who.name!r} (version {rec.version})")
+    return 0
+
+
+def _audit(args: argparse.Namespace) -> int:
+    guard = Guard(KnowledgeBase(args.db))
+    who = _principal(guard, args.key, args.subject)
+    if args.checkpoint:
+        rec = guard.checkpoint(who)
+        print(f"audit head bound into version {rec.version}")
+        return 0
+    for r in guard.audit(who.request(guard.kb.kb_id, "read_audit", "audit", args.purpose), principal=who):
+        t = datetime.datetime.fromtimestamp(r.ts).isoformat(timespec="seconds")
+        print(f"{r.seq:>5} {t} v{r.version:<4} {'ALLOW' if r.allowed else 'DENY '} {r.subject} {r.action} "
+              f"{r.obj} for {r.purpose}  rule {', '.join(json.loads(r.rule))}")
     return 0
 
 
@@ -349,5 +373,5 @@ def _prove(args: argparse.Namespace) -> int:
 
 
 _ACTIONS = {"init": _init, "member": _member, "policy": _policy, "grant": _grant, "publish": _publish,
-            "verify": _verify, "log": _log, "sync": _sync, "anchor": _anchor, "challenge": _challenge,
+            "verify": _verify, "log": _log, "sync": _sync, "anchor": _anchor, "audit": _audit, "challenge": _challenge,
             "prove": _prove}

@@ -174,6 +174,14 @@ class Guard:
             put[PUBLISHERS] = json.dumps(sorted(pubs)).encode()
         return self._publish(owner.key, owner, put, note=f"{'remove' if remove else 'add'} member {name}")
 
+    def checkpoint(self, principal: Principal) -> VersionRecord:
+        """Bind the current audit head into a new version (signed by ``principal.key``, a publisher),
+        so rows written since the last publish can no longer be dropped unnoticed."""
+        self._operator(principal)
+        if principal.name != OWNER and public_bytes(principal.key) not in self.kb.governance().publishers:
+            raise AccessDenied(f"{principal.name!r} is not a publisher; it cannot sign a checkpoint")
+        return self._publish(principal.key, principal, {}, note="audit checkpoint")
+
     def verify_audit(self) -> int:
         """Check the audit chain: signatures by owner/member keys and every head bound in a version."""
         self.kb.refresh()
@@ -185,8 +193,9 @@ class Guard:
                 bound.append((v, *g.audit))
         return verify_audit(self.kb.conn, operators, bound)
 
-    def audit(self, req: SignedRequest) -> list[AuditRow]:
-        """The verified audit log (needs ``read_audit`` on object ``audit``)."""
-        self.authorize(req)
+    def audit(self, req: SignedRequest, *, principal: Principal | None = None) -> list[AuditRow]:
+        """The verified audit log (needs ``read_audit`` on object ``audit``; ``principal``: a local
+        requester whose key signs the audit row when the Guard has no operator key)."""
+        self.authorize(req, principal=principal)
         self.verify_audit()
         return read_audit(self.kb.conn)

@@ -5,7 +5,7 @@ import sqlite3
 
 import pytest
 
-from semguard.knowledge import AccessDenied, Guard, IntegrityError, KnowledgeBase, generate_key, public_bytes
+from semguard.knowledge import AccessDenied, Guard, IntegrityError, KnowledgeBase, generate_key
 from semguard.knowledge.access import allow, assign, deny, inherit, sub_purpose
 from semguard.knowledge.crypto import decrypt_entry, encrypt_entry, new_role_key
 from semguard.knowledge.principals import AuthenticationError, Principal

@@ -126,3 +126,15 @@ def test_restricted_entries_encrypted_per_role(guard):
     env = encrypt_entry("a", b"data", {"engineer": keys["engineer"]})
     with pytest.raises(IntegrityError, match="GCM"):
         decrypt_entry("b", env, "engineer", keys["engineer"])  # moved to another name
+
+
+def test_guard_attributes_override_self_asserted_claims(guard):
+    g, p = guard
+    alice = p["alice"]
+    strict = Guard(g.kb, operator=p["owner"].key, attributes=lambda req: {"clearance": 1})
+    with pytest.raises(AccessDenied, match="may not publish"):   # alice claims clearance 3; the Guard says 1
+        strict.publish(alice, {"codecs/x": b"1"}, purpose="maintenance", env={"clearance": 3, "hour": 12})
+    assert g.kb.version == 5
+    strict.attributes = {"clearance": 2}
+    strict.publish(alice, {"codecs/x": b"1"}, purpose="maintenance", env={"clearance": 0, "hour": 12})
+    assert g.kb.version == 6

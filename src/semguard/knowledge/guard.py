@@ -11,7 +11,7 @@ needs the role key.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -36,11 +36,16 @@ class Guard:
         kb: the verified store; the audit log lives in the same SQLite file.
         operator: key that signs audit rows (the owner or a member key).  When None, rows are
             signed by the requesting principal's key (the principal must then be local, as in the CLI).
+        attributes: ABAC attributes the Guard itself vouches for (e.g. ``{"hour": 14}`` or a
+            function of the request returning them, such as a clearance looked up by subject).
+            They override the request's own ``env``, which is only the requester's signed claim.
     """
 
-    def __init__(self, kb: KnowledgeBase, operator: Ed25519PrivateKey | None = None) -> None:
+    def __init__(self, kb: KnowledgeBase, operator: Ed25519PrivateKey | None = None, *,
+                 attributes: Mapping[str, Any] | Callable[[SignedRequest], Mapping[str, Any]] | None = None) -> None:
         self.kb = kb
         self.operator = operator
+        self.attributes = attributes
         self._policy: tuple[int, AccessPolicy] | None = None
 
     @property
@@ -72,7 +77,8 @@ class Guard:
         if owner_rights and req.subject == OWNER:
             d = Decision(req.subject, req.obj, req.action, req.purpose, True, ("owner",))
         else:
-            d = self.policy.decide(req.subject, req.obj, req.action, req.purpose, req.env)
+            trusted = self.attributes(req) if callable(self.attributes) else (self.attributes or {})
+            d = self.policy.decide(req.subject, req.obj, req.action, req.purpose, {**req.env, **trusted})
         append_audit(self.kb.conn, d, op, nonce=req.nonce, version=self.kb.version)
         if not d.allowed:
             raise AccessDenied(f"{req.subject!r} may not {req.action} {req.obj!r} for purpose {req.purpose!r} "

@@ -1,6 +1,7 @@
-"""Knowledge-base benchmark: proof timings, publish throughput, desync cost, poisoning detection.
+"""Knowledge-base benchmark: proof timings, publish throughput, PDP, desync cost, poisoning detection.
 
     python bench/knowledge.py [--out results/knowledge.json] [--sizes 1000 10000 100000] [--quick]
+                              [--parts proofs pdp codec]
 
 Prints a summary and writes JSON ``{name, description, config, results}``.  No key material
 is written: the bench generates throw-away keys and stores only public figures.
@@ -17,12 +18,9 @@ from pathlib import Path
 
 import torch
 
-from semguard.codecs.deepjscc import DeepJSCC, adjscc
 from semguard.knowledge import merkle
-from semguard.data.images import random_crops
-from semguard.evaluation.studies.desync import build_trained_versions, canary_images, desync_cost, training_images
-from semguard.evaluation.studies.poisoning import run_poison_study
 from semguard.knowledge.keys import generate_key
+from semguard.knowledge.pdp import PdpClient, PossessionError, detection_probability, proof_size, prove
 from semguard.knowledge.store import KnowledgeBase
 
 
@@ -81,7 +79,69 @@ def bench_proofs(sizes: list[int], workdir: str) -> dict:
     return out
 
 
+def bench_pdp(sizes: list[int], cs: list[int], fractions: list[float], trials: int, workdir: str) -> dict:
+    """PDP: proof size and prove/verify time against n; detection rate against the fraction dropped."""
+    out: dict = {"by_size": {}, "detection": {}}
+    for n in sizes:
+        key = generate_key()
+        kb = KnowledgeBase.init(Path(workdir) / f"pdp{n}.db", key)
+        kb.publish(key, {f"e{j:06d}": os.urandom(64) for j in range(n)})
+        client = PdpClient.setup(kb)
+        t = time.perf_counter()
+        client, ch = client.challenge(cs[0])
+        prove(kb, ch)
+        first = time.perf_counter() - t
+        res = {"entry_bytes": 64, "first_prove_s": first}
+        for c in cs:
+            reps = 20
+            tp = tv = 0.0
+            for _ in range(reps):
+                client, ch = client.challenge(c)
+                t = time.perf_counter()
+                proof = prove(kb, ch)
+                tp += time.perf_counter() - t
+                t = time.perf_counter()
+                client.check(ch, proof)
+                tv += time.perf_counter() - t
+            res[f"c{c}"] = {"proof_bytes": proof_size(proof), "prove_ms": 1e3 * tp / reps, "verify_ms": 1e3 * tv / reps,
+                            "path_len_max": max(len(it.path) for it in proof.items)}
+            print(f"pdp n={n:>6} c={c:>4}: proof {proof_size(proof) / 1024:.1f} KiB  prove {1e3 * tp / reps:.2f} ms  "
+                  f"verify {1e3 * tv / reps:.2f} ms")
+        out["by_size"][str(n)] = res
+        kb.close()
+    n = sizes[len(sizes) // 2]
+    kb = KnowledgeBase(Path(workdir) / f"pdp{n}.db")
+    man, names = kb.manifest(1), sorted(kb.manifest(1))
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(1)).tolist()
+    dropped = 0
+    for f in sorted(fractions):
+        d = int(round(f * n))
+        for j in order[dropped:d]:
+            kb.conn.execute("DELETE FROM blobs WHERE hash = ?", (man[names[j]],))
+        dropped = d
+        client = PdpClient.setup(kb)
+        row = {}
+        for c in cs:
+            caught = 0
+            for _ in range(trials):
+                client, ch = client.challenge(c)
+                try:
+                    client.check(ch, prove(kb, ch))
+                except PossessionError:
+                    caught += 1
+            row[f"c{c}"] = {"measured": caught / trials, "theory": detection_probability(n, d, c), "trials": trials}
+        out["detection"][f"{f:.2f}"] = {"n": n, "dropped": d, **row}
+        print(f"pdp detection n={n} dropped {f:.0%}: " + "  ".join(
+            f"c={c}: {row[f'c{c}']['measured']:.3f} (theory {row[f'c{c}']['theory']:.3f})" for c in cs))
+    kb.close()
+    return out
+
+
 def bench_codec(workdir: str, steps: int, quick: bool) -> dict:
+    from semguard.codecs.deepjscc import DeepJSCC, adjscc
+    from semguard.data.images import random_crops
+    from semguard.evaluation.studies.desync import build_trained_versions, canary_images, desync_cost, training_images
+    from semguard.evaluation.studies.poisoning import run_poison_study
     key = generate_key()
     kb = KnowledgeBase.init(Path(workdir) / "codec.db", key)
     t = time.perf_counter()
@@ -120,11 +180,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000, 100000])
     ap.add_argument("--steps", type=int, default=300, help="training steps per codec version")
     ap.add_argument("--quick", action="store_true", help="skip the poisoning study")
+    ap.add_argument("--parts", nargs="+", default=["proofs", "pdp", "codec"], choices=["proofs", "pdp", "codec"])
+    ap.add_argument("--pdp-c", type=int, nargs="+", default=[50, 100, 300, 460], help="challenged entries")
+    ap.add_argument("--pdp-fractions", type=float, nargs="+", default=[0.01, 0.05, 0.10])
+    ap.add_argument("--pdp-trials", type=int, default=200)
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     torch.manual_seed(0)
+    results = {}
     with tempfile.TemporaryDirectory() as wd:
-        results = {"proofs": bench_proofs(args.sizes, wd), "codec": bench_codec(wd, args.steps, args.quick)}
+        if "proofs" in args.parts:
+            results["proofs"] = bench_proofs(args.sizes, wd)
+        if "pdp" in args.parts:
+            results["pdp"] = bench_pdp(args.sizes, args.pdp_c, args.pdp_fractions, args.pdp_trials, wd)
+        if "codec" in args.parts:
+            results["codec"] = bench_codec(wd, args.steps, args.quick)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"name": "knowledge", "description": __doc__.splitlines()[0],

@@ -6,6 +6,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from semguard.knowledge import KnowledgeBase, generate_key, save_private_key
 
 CHILD = r"""
@@ -68,3 +70,44 @@ def test_concurrent_publishers_lose_nothing(tmp_path):
     names = set(kb2.manifest(kb2.version))
     assert {f"{tag}/{i}" for tag in "pq" for i in range(n)} <= names
     assert time.time() - t < 60
+
+
+BIG = r"""
+import os, sys
+from semguard.knowledge import KnowledgeBase, load_private_key
+from semguard.knowledge.access import allow
+from semguard.knowledge.guard import Guard
+from semguard.knowledge.principals import Principal
+path, keyfile, mib = sys.argv[1], sys.argv[2], int(sys.argv[3])
+kb, key = KnowledgeBase(path), load_private_key(keyfile)
+g, owner = Guard(kb, operator=key), Principal("owner", key)
+print("ready", flush=True)
+i = 0
+while True:
+    i += 1
+    kb.publish(key, {f"big{i % 3}": os.urandom(mib << 20)})
+    g.set_policy(owner, [allow("r" + str(i % 5), "x/*", "read", "ops")])   # governance + audit writes too
+"""
+
+
+@pytest.mark.slow
+def test_repeated_sigkill_during_large_and_governance_publishes(tmp_path):
+    """SIGKILL at random moments while publishing 16 MiB entries and policy versions: every restart
+    verifies, the audit chain verifies, and the version count never goes back."""
+    import random
+    kb = _setup(tmp_path)
+    rng, last = random.Random(0), 0
+    for _ in range(12):
+        p = subprocess.Popen([sys.executable, "-c", BIG, str(kb.path), str(tmp_path / "key.pem"), "16"],
+                             stdout=subprocess.PIPE, text=True)
+        assert p.stdout.readline().strip() == "ready"
+        time.sleep(rng.uniform(0.2, 2.5))
+        os.kill(p.pid, signal.SIGKILL)
+        p.wait(timeout=10)
+        kb2 = KnowledgeBase(kb.path)
+        assert kb2.verify().version >= last
+        from semguard.knowledge.guard import Guard
+        Guard(kb2).verify_audit()
+        last = kb2.version
+        kb2.close()
+    assert last > 0

@@ -211,7 +211,7 @@ def test_cli_anchor_local_then_detects_fork(tmp_path, capsys):
     assert _cli("anchor", db, "--ledger", led, "--register", "--key", key) == 0
     assert _cli("anchor", db, "--ledger", led) == 0
     out = capsys.readouterr().out
-    assert "anchored v1" in out and "anchored v2" in out and "local v2 agrees with the ledger (anchored v2)" in out
+    assert "anchored v1" in out and "anchored v2" in out and "local v2 is current with the ledger (anchored v2)" in out
     # rewrite v2 under the owner key in place: drop it and publish different content
     c = sqlite3.connect(db)
     c.execute("DELETE FROM versions WHERE version = 2")
@@ -221,10 +221,10 @@ def test_cli_anchor_local_then_detects_fork(tmp_path, capsys):
     f.write_bytes(b"evil")
     assert _cli("publish", db, "--key", key, "--put", f"v={f}") == 0
     assert _cli("verify", db) == 0  # a valid signed log on its own
-    assert _cli("anchor", db, "--ledger", led, "--key", key) == 1
-    assert "HistoryError" in capsys.readouterr().out
-    assert _cli("anchor", db, "--rpc", "http://127.0.0.1:9") == 1
-    assert "needs the contract address" in capsys.readouterr().out
+    assert _cli("anchor", db, "--ledger", led, "--key", key) == 2
+    assert "HistoryError" in capsys.readouterr().err
+    assert _cli("anchor", db, "--rpc", "http://127.0.0.1:9") == 2
+    assert "needs the contract address" in capsys.readouterr().err
 
 
 def test_locally_signed_account_anchors(kb):

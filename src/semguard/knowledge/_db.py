@@ -9,7 +9,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
-from semguard.knowledge.records import IntegrityError
+from semguard.knowledge.records import IntegrityError, KnowledgeError
 from semguard.knowledge.verify import derive_kb_id
 
 __all__ = ["SCHEMA", "connect", "transaction", "create_db", "add_quarantine", "list_quarantine", "parse_genesis"]
@@ -25,10 +25,30 @@ CREATE TABLE IF NOT EXISTS quarantine (id INTEGER PRIMARY KEY, ts REAL, publishe
 """
 
 
-def connect(path: str | Path) -> sqlite3.Connection:
-    """Autocommit connection in WAL mode, ``synchronous=FULL``, 60 s busy timeout."""
-    conn = sqlite3.connect(str(path), isolation_level=None, timeout=60.0)
-    conn.execute("PRAGMA journal_mode=WAL")
+def connect(path: str | Path, *, readonly: bool = False) -> sqlite3.Connection:
+    """Autocommit connection in WAL mode, ``synchronous=FULL``, 60 s busy timeout.
+
+    ``readonly`` opens ``file:...?mode=ro``: nothing is created or changed.  When no ``-wal``
+    file exists (no connection has the database open) it adds ``immutable=1``, because a
+    read-only WAL reader would otherwise leave new ``-wal``/``-shm`` files behind.
+    """
+    p = Path(path)
+    if p.is_dir():
+        raise KnowledgeError(f"{p}: is a directory, not a knowledge-base file")
+    if readonly:
+        if not p.exists():
+            raise FileNotFoundError(f"{p}: no knowledge base here (create one with `semguard kb init`)")
+        immutable = "&immutable=1" if not Path(f"{p}-wal").exists() else ""
+        conn = sqlite3.connect(f"{p.resolve().as_uri()}?mode=ro{immutable}", uri=True,
+                               isolation_level=None, timeout=60.0)
+        conn.execute("PRAGMA busy_timeout=60000")
+        return conn
+    conn = sqlite3.connect(str(p), isolation_level=None, timeout=60.0)
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        raise KnowledgeError(f"{p}: not a semguard knowledge base ({exc})") from exc
     conn.execute("PRAGMA synchronous=FULL")
     conn.execute("PRAGMA busy_timeout=60000")
     return conn

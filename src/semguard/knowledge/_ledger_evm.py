@@ -16,10 +16,10 @@ import importlib.resources
 import logging
 from typing import Any
 
-from semguard.knowledge.keys import key_id, verify_signature
-from semguard.knowledge.ledger import (
+from semguard.knowledge._ledger_base import (
     AnchorReceipt, AnchorRecord, LedgerUnavailable, check_hash32, kb_id_bytes,
 )
+from semguard.knowledge.keys import key_id, verify_signature
 from semguard.knowledge.records import HistoryError, KnowledgeError, RollbackError, UnauthorizedError
 
 __all__ = ["EvmLedger", "compile_contract", "in_process_web3", "use_private_key", "binding_message", "CONTRACT"]

@@ -14,10 +14,10 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from semguard.knowledge._db import connect, transaction
-from semguard.knowledge.keys import key_id, verify_signature
-from semguard.knowledge.ledger import (
+from semguard.knowledge._ledger_base import (
     AnchorReceipt, AnchorRecord, anchor_digest, anchor_message, check_hash32, kb_id_bytes,
 )
+from semguard.knowledge.keys import key_id, verify_signature
 from semguard.knowledge.records import (
     HistoryError, IntegrityError, KnowledgeError, RollbackError, SignatureError, UnauthorizedError,
 )

@@ -1,28 +1,39 @@
 """Access control over knowledge operations with casbin: RBAC + ABAC + purpose, deny by default.
 
-Request: ``(subject, object, action, purpose, env)``.  A policy line is
-``p, role_or_user, object_pattern, action, purpose, condition, allow|deny`` where
-``object_pattern`` uses casbin ``keyMatch`` (``codecs/*``), ``condition`` is a casbin ``eval``
-expression over ``r.env`` attributes (ABAC, e.g. ``r.env.clearance >= 2``; ``True`` for none),
-and purposes form a hierarchy (``g2, link-setup, operations``: a link-setup purpose is an
-operations purpose).  ``g, user, role`` assigns roles (RBAC).  Any deny wins; no allow -> deny.
-Actions: ``read``, ``publish``, ``grant``, ``read_audit``.  Policies persist in the KB's SQLite file.
+Request: ``(subject, object, action, purpose, env)``; ``subject`` is an authenticated principal
+name (:mod:`semguard.knowledge.principals`).  Policy lines (JSON lists, kept in the signed entry
+``_policy`` of the version history, :mod:`semguard.knowledge.reserved`):
+
+* ``["p", who, object_pattern, action, purpose, condition, "allow"|"deny"]`` — ``who`` is a role
+  name, or ``user:NAME`` for one principal; ``object_pattern`` uses casbin ``keyMatch``
+  (``codecs/*``); ``condition`` is a casbin ``eval`` expression over ``r.env`` (ABAC, e.g.
+  ``r.env.clearance >= 2``; ``True`` for none).
+* ``["g", user, role]`` — principal ``user`` holds ``role`` (RBAC).
+* ``["gr", role, parent]`` — ``role`` inherits ``parent``'s rules.
+* ``["g2", purpose, parent]`` — a ``purpose`` request is also a ``parent`` request.
+
+Principals and roles live in separate namespaces (``user:`` and ``role:`` inside casbin), so a
+principal named like a role holds nothing unless granted.  Any deny wins; no allow -> deny.
+Actions: ``read``, ``publish``, ``grant``, ``read_audit``.
 """
 
 from __future__ import annotations
 
-import sqlite3
+import json
+import re
 import types
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import casbin
 from simpleeval import AttributeDoesNotExist
 
-__all__ = ["ACTIONS", "MODEL", "Decision", "AccessPolicy"]
+__all__ = ["ACTIONS", "MODEL", "Decision", "AccessPolicy", "parse_policy", "allow", "deny", "assign",
+           "inherit", "sub_purpose", "policy_blob"]
 
 ACTIONS = ("read", "publish", "grant", "read_audit")
+_NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
 
 MODEL = """
 [request_definition]
@@ -42,12 +53,14 @@ e = some(where (p.eft == allow)) && !some(where (p.eft == deny))
 m = g(r.sub, p.sub) && keyMatch(r.obj, p.obj) && r.act == p.act && g2(r.purpose, p.purpose) && eval(p.cond)
 """
 
-_TABLE = "CREATE TABLE IF NOT EXISTS policies (ptype TEXT, v0 TEXT, v1 TEXT, v2 TEXT, v3 TEXT, v4 TEXT, v5 TEXT)"
-
 
 @dataclass(frozen=True)
 class Decision:
-    """One access decision: ``allowed`` and the policy line that decided it (empty: default deny)."""
+    """One access decision: ``allowed`` and the policy line that decided it.
+
+    ``rule`` is the matched allow line, the deny line that fired, or ``("default-deny",)`` when
+    no line matched (or ``("owner",)`` for the owner's unconditional rights).
+    """
 
     subject: str
     obj: str
@@ -57,66 +70,122 @@ class Decision:
     rule: tuple[str, ...]
 
 
-class AccessPolicy:
-    """Casbin enforcer whose policy lines live in table ``policies`` of ``conn``'s database."""
+def _name(what: str, v: object) -> str:
+    if not isinstance(v, str) or not _NAME.fullmatch(v):
+        raise ValueError(f"policy {what} {v!r}: expected a name matching {_NAME.pattern}")
+    return v
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self.conn = conn
-        conn.execute(_TABLE)
+
+def _check_line(i: int, line: object) -> tuple[str, ...]:
+    if not isinstance(line, list | tuple) or not line or not all(isinstance(x, str) for x in line):
+        raise ValueError(f"policy line {i}: expected a list of strings, got {line!r}")
+    kind, *vals = line
+    want = {"p": 6, "g": 2, "gr": 2, "g2": 2}
+    if kind not in want or len(vals) != want[kind]:
+        raise ValueError(f"policy line {i}: expected one of p (6 fields), g, gr, g2 (2 fields); got {line!r}")
+    if kind == "p":
+        who, obj, act, purpose, cond, eft = vals
+        _name("subject", who[5:] if who.startswith("user:") else who)
+        if act not in ACTIONS:
+            raise ValueError(f"policy line {i}: action must be one of {ACTIONS}, got {act!r}")
+        if eft not in ("allow", "deny"):
+            raise ValueError(f"policy line {i}: effect must be allow or deny, got {eft!r}")
+        if not obj or not cond:
+            raise ValueError(f"policy line {i}: object pattern and condition must be non-empty")
+        _name("purpose", purpose)
+    else:
+        for v in vals:
+            _name("name", v)
+    return (kind, *vals)
+
+
+def parse_policy(blob: bytes) -> tuple[tuple[str, ...], ...]:
+    """Validated policy lines from a ``_policy`` blob (ValueError naming the bad line)."""
+    try:
+        data = json.loads(blob)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValueError(f"entry '_policy': not valid JSON ({exc})") from exc
+    if not isinstance(data, list):
+        raise ValueError("entry '_policy': expected a JSON list of policy lines")
+    lines = tuple(_check_line(i, x) for i, x in enumerate(data))
+    if len(set(lines)) != len(lines):
+        raise ValueError("entry '_policy': duplicate lines")
+    return lines
+
+
+def allow(who: str, obj: str, action: str, purpose: str, cond: str = "True") -> tuple[str, ...]:
+    """An allow line (``who``: role name or ``user:NAME``)."""
+    return _check_line(0, ["p", who, obj, action, purpose, cond, "allow"])
+
+
+def deny(who: str, obj: str, action: str, purpose: str, cond: str = "True") -> tuple[str, ...]:
+    """A deny line (deny overrides any allow)."""
+    return _check_line(0, ["p", who, obj, action, purpose, cond, "deny"])
+
+
+def assign(user: str, role: str) -> tuple[str, ...]:
+    """Principal ``user`` holds ``role``."""
+    return _check_line(0, ["g", user, role])
+
+
+def inherit(role: str, parent: str) -> tuple[str, ...]:
+    """``role`` inherits every rule of ``parent``."""
+    return _check_line(0, ["gr", role, parent])
+
+
+def sub_purpose(purpose: str, parent: str) -> tuple[str, ...]:
+    """A ``purpose`` request also counts as a ``parent`` request."""
+    return _check_line(0, ["g2", purpose, parent])
+
+
+def policy_blob(lines: Iterable[Iterable[str]]) -> bytes:
+    """Canonical ``_policy`` bytes (lines validated, de-duplicated, in a stable order)."""
+    checked = sorted({_check_line(i, list(x)) for i, x in enumerate(lines)})
+    return json.dumps([list(x) for x in checked], separators=(",", ":")).encode()
+
+
+def _sub(who: str) -> str:
+    return who if who.startswith("user:") else f"role:{who}"
+
+
+class AccessPolicy:
+    """Casbin enforcer over validated policy lines (one version's ``_policy``)."""
+
+    def __init__(self, lines: Iterable[tuple[str, ...]] = ()) -> None:
+        self.lines = tuple(lines)
         model = casbin.Model()
         model.load_model_from_text(MODEL)
         self.enforcer = casbin.Enforcer(model)
-        for ptype, *vals in conn.execute("SELECT * FROM policies ORDER BY rowid"):
-            self._load(ptype, [v for v in vals if v is not None])
+        for kind, *v in self.lines:
+            if kind == "p":
+                self.enforcer.add_policy(_sub(v[0]), *v[1:])
+            elif kind == "g":
+                self.enforcer.add_named_grouping_policy("g", f"user:{v[0]}", f"role:{v[1]}")
+            elif kind == "gr":
+                self.enforcer.add_named_grouping_policy("g", f"role:{v[0]}", f"role:{v[1]}")
+            else:
+                self.enforcer.add_named_grouping_policy("g2", *v)
 
-    def _load(self, ptype: str, vals: list[str]) -> None:
-        if ptype == "p":
-            self.enforcer.add_policy(*vals)
-        else:
-            self.enforcer.add_named_grouping_policy(ptype, *vals)
-
-    def _store(self, ptype: str, vals: list[str]) -> None:
-        row = (ptype, *vals, *([None] * (6 - len(vals))))
-        self.conn.execute("INSERT INTO policies VALUES (?, ?, ?, ?, ?, ?, ?)", row)
-        self._load(ptype, vals)
-
-    def allow(self, who: str, obj: str, action: str, purpose: str, cond: str = "True") -> None:
-        """Add an allow rule (``who`` is a user or role)."""
-        self._rule(who, obj, action, purpose, cond, "allow")
-
-    def deny(self, who: str, obj: str, action: str, purpose: str, cond: str = "True") -> None:
-        """Add a deny rule (deny overrides any allow)."""
-        self._rule(who, obj, action, purpose, cond, "deny")
-
-    def _rule(self, who: str, obj: str, action: str, purpose: str, cond: str, eft: str) -> None:
-        if action not in ACTIONS:
-            raise ValueError(f"action must be one of {ACTIONS}, got {action!r}")
-        if not all(isinstance(x, str) and x for x in (who, obj, purpose, cond)):
-            raise ValueError("policy fields who, obj, purpose and cond must be non-empty strings")
-        self._store("p", [who, obj, action, purpose, cond, eft])
-
-    def assign(self, user: str, role: str) -> None:
-        """RBAC: ``user`` gets ``role`` (roles may nest: assign(role, parent_role))."""
-        self._store("g", [user, role])
-
-    def sub_purpose(self, purpose: str, parent: str) -> None:
-        """Purpose hierarchy: ``purpose`` is a kind of ``parent``."""
-        self._store("g2", [purpose, parent])
+    def known_roles(self) -> set[str]:
+        """Roles some line gives rules to or that another role inherits."""
+        roles = {v[0] for k, *v in self.lines if k == "p" and not v[0].startswith("user:")}
+        return roles | {v[1] for k, *v in self.lines if k == "gr"} | {v[0] for k, *v in self.lines if k == "gr"}
 
     def roles(self, user: str) -> list[str]:
-        """All roles of ``user`` (transitively)."""
-        return self.enforcer.get_implicit_roles_for_user(user)
+        """All roles of principal ``user`` (transitively), without the namespace prefix."""
+        return sorted(r[5:] for r in self.enforcer.get_implicit_roles_for_user(f"user:{user}")
+                      if r.startswith("role:"))
 
     def decide(self, subject: str, obj: str, action: str, purpose: str,
                env: Mapping[str, Any] | None = None) -> Decision:
-        """Evaluate one request; ``env`` holds ABAC attributes read by conditions as ``r.env.<name>``."""
+        """Evaluate one request by principal ``subject``; ``env`` holds ABAC attributes (``r.env.<name>``)."""
         if action not in ACTIONS:
             raise ValueError(f"action must be one of {ACTIONS}, got {action!r}")
         ns = types.SimpleNamespace(**dict(env or {}))
         if not self.enforcer.get_policy():  # no rule at all: deny by default
-            return Decision(subject, obj, action, purpose, False, ())
+            return Decision(subject, obj, action, purpose, False, ("default-deny",))
         try:
-            ok, rule = self.enforcer.enforce_ex(subject, obj, action, purpose, ns)
-        except (AttributeError, AttributeDoesNotExist):  # a condition reads an attribute the request did not supply: deny
-            ok, rule = False, []
-        return Decision(subject, obj, action, purpose, bool(ok), tuple(rule) if ok else ())
+            ok, rule = self.enforcer.enforce_ex(f"user:{subject}", obj, action, purpose, ns)
+        except (AttributeError, AttributeDoesNotExist) as exc:  # condition reads an attribute not supplied
+            return Decision(subject, obj, action, purpose, False, ("missing-attribute", str(exc)))
+        return Decision(subject, obj, action, purpose, bool(ok), tuple(rule) if rule else ("default-deny",))

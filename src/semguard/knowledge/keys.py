@@ -50,18 +50,26 @@ def verify_signature(pub: bytes, message: bytes, signature: bytes, *, what: str 
 
 
 def save_private_key(key: Ed25519PrivateKey, path: str | Path, passphrase: bytes | None = None) -> None:
-    """Write PKCS#8 PEM (encrypted if ``passphrase``) with mode 0600."""
+    """Write PKCS#8 PEM (encrypted if ``passphrase``) with mode 0600 (also when the file existed)."""
     enc = (serialization.BestAvailableEncryption(passphrase) if passphrase
            else serialization.NoEncryption())
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, enc)
     fd = os.open(str(path), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # O_CREAT's mode applies only to a new file
     with os.fdopen(fd, "wb") as f:
         f.write(pem)
 
 
 def load_private_key(path: str | Path, passphrase: bytes | None = None) -> Ed25519PrivateKey:
-    """Read a key written by :func:`save_private_key`; ValueError if it is not Ed25519."""
-    key = serialization.load_pem_private_key(Path(path).read_bytes(), password=passphrase)
+    """Read a key written by :func:`save_private_key`; ValueError naming the file if it cannot."""
+    try:
+        key = serialization.load_pem_private_key(Path(path).read_bytes(), password=passphrase)
+    except TypeError as exc:  # encrypted without a passphrase, or a passphrase for a plain key
+        what = ("is encrypted; give its passphrase (SEMGUARD_KEY_PASSPHRASE)" if passphrase is None
+                else "is not encrypted; unset SEMGUARD_KEY_PASSPHRASE")
+        raise ValueError(f"{path}: the private key {what}") from exc
+    except ValueError as exc:
+        raise ValueError(f"{path}: not a readable PEM private key, or wrong passphrase ({exc})") from exc
     if not isinstance(key, Ed25519PrivateKey):
         raise ValueError(f"{path}: expected an Ed25519 private key, got {type(key).__name__}")
     return key

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 
 __all__ = [
     "KnowledgeError", "IntegrityError", "SignatureError", "HistoryError", "RollbackError",
-    "UnauthorizedError", "PoisoningRejected", "AccessDenied",
+    "UnauthorizedError", "PoisoningRejected", "AccessDenied", "IdentityError",
     "VersionRecord", "EntryProof", "LogProof", "Hello", "entry_leaf",
 ]
 
@@ -44,6 +44,10 @@ class UnauthorizedError(KnowledgeError):
 
 class PoisoningRejected(KnowledgeError):
     """The validation gate rejected an update; it was quarantined."""
+
+
+class IdentityError(KnowledgeError):
+    """The knowledge base is not the pinned one (other kb_id or owner key)."""
 
 
 class AccessDenied(KnowledgeError):

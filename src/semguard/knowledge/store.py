@@ -13,6 +13,7 @@ import hashlib
 import json
 import logging
 import os
+import sqlite3
 import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -21,14 +22,14 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from semguard.knowledge import merkle
 from semguard.knowledge._db import add_quarantine, connect, create_db, list_quarantine, parse_genesis, transaction
+from semguard.knowledge.reserved import RESERVED, Governance, check_change, governance_of
 from semguard.knowledge.keys import public_bytes, sign
 from semguard.knowledge.records import (
     EntryProof, Hello, HistoryError, IntegrityError, KnowledgeError, LogProof, PoisoningRejected,
     UnauthorizedError, VersionRecord, entry_leaf,
 )
 from semguard.knowledge.verify import (
-    PUBLISHERS_ENTRY, ZERO, check_blob, check_record, derive_kb_id, log_leaves, manifest_levels,
-    publishers_from,
+    ZERO, check_blob, check_identity, check_record, derive_kb_id, log_leaves, manifest_levels,
 )
 
 __all__ = ["KnowledgeBase", "Gate"]
@@ -42,28 +43,31 @@ Gate = Callable[["KnowledgeBase", dict[str, bytes], dict[str, bytes], Mapping[st
 class KnowledgeBase:
     """A verified view of one knowledge-base file.
 
-    Open with ``KnowledgeBase(path)`` (verifies the whole record chain) or create with
-    :meth:`init`.  ``head`` is the latest verified :class:`VersionRecord` (None before the
+    Open with ``KnowledgeBase(path)`` (verifies the whole record chain; ``readonly=True`` opens
+    ``file:...?mode=ro`` and never creates or changes a file) or create with :meth:`init`.  ``head`` is the latest verified :class:`VersionRecord` (None before the
     first publish).  Fault injection for crash tests: ``before_commit`` is called inside the
     publish transaction just before ``COMMIT``.
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, readonly: bool = False) -> None:
         self.path = Path(path)
         if not self.path.exists():
-            raise FileNotFoundError(f"{self.path}: no knowledge base here; create one with KnowledgeBase.init")
-        self.conn = connect(self.path)
-        meta = dict(self.conn.execute("SELECT key, value FROM meta").fetchall())
+            raise FileNotFoundError(f"{self.path}: no knowledge base here (create one with `semguard kb init`)")
+        self.readonly = readonly
+        self.conn = connect(self.path, readonly=readonly)
         try:
+            meta = dict(self.conn.execute("SELECT key, value FROM meta").fetchall())
             self.owner, salt, self.kb_id = bytes(meta["owner"]), bytes(meta["salt"]), meta["kb_id"].decode()
-        except KeyError as exc:
-            raise KnowledgeError(f"{self.path}: meta table lacks {exc}; not a semguard knowledge base") from exc
+        except (sqlite3.DatabaseError, KeyError, AttributeError, TypeError) as exc:
+            self.conn.close()
+            raise KnowledgeError(f"{self.path}: not a semguard knowledge base ({exc})") from exc
         if derive_kb_id(self.owner, salt) != self.kb_id:
             raise IntegrityError(f"{self.path}: kb_id does not match the owner key (meta tampered)")
         self.records: list[VersionRecord] = []
         self._leaves: list[bytes] = []
         self._levels_cache: dict[int, tuple[list[str], list[list[bytes]]]] = {}
         self._index_cache: dict[int, tuple[dict[str, int], dict[str, bytes]]] = {}
+        self._gov_cache: dict[int, Governance] = {}
         self.before_commit: Callable[[], None] | None = None
         self.refresh()
 
@@ -111,11 +115,18 @@ class KnowledgeBase:
         row = self.conn.execute("SELECT data FROM blobs WHERE hash = ?", (h,)).fetchone()
         return None if row is None else bytes(row[0])
 
+    def governance(self, version: int | None = None) -> Governance:
+        """Publishers, members, policy and audit head of ``version`` (default head; 0: empty)."""
+        v = self.version if version is None else version
+        if v not in self._gov_cache:
+            rows = self.conn.execute(f"SELECT name, hash FROM entries WHERE version = ? AND name IN "
+                                     f"({', '.join('?' * len(RESERVED))})", (v, *RESERVED)).fetchall()
+            self._gov_cache[v] = governance_of(self.owner, {n: bytes(h) for n, h in rows}, self._blob, v)
+        return self._gov_cache[v]
+
     def publishers(self, version: int) -> set[bytes]:
         """Keys allowed to sign version ``version + 1``."""
-        man = self.manifest(version)
-        blob = self._blob(man[PUBLISHERS_ENTRY]) if PUBLISHERS_ENTRY in man else None
-        return publishers_from(self.owner, man, blob)
+        return self.governance(version).signers
 
     def refresh(self) -> None:
         """Read versions appended since the last check and verify them (chain, signatures, roots).
@@ -136,6 +147,8 @@ class KnowledgeBase:
             names, levels = self._levels(pos)
             if merkle.root_of(levels) != rec.root or len(names) != rec.n_entries:
                 raise IntegrityError(f"version {pos}: stored entry list does not match its signed Merkle root")
+            self._gov_cache.pop(pos, None)
+            check_change(self.governance(pos - 1), self.governance(pos), rec.publisher, rec.note, pos)
             leaves.append(merkle.leaf_hash(rec.to_bytes()))
             prev = rec
         self.records, self._leaves = recs, leaves
@@ -209,9 +222,15 @@ class KnowledgeBase:
         path = merkle.consistency_path(levels, first, second) if 0 < first < second else []
         return LogProof(first, second, self.log_root(first), self.log_root(second), tuple(path))
 
-    def verify(self) -> Hello:
-        """Full check: re-read the chain from scratch and hash every blob of every version."""
-        self.records, self._leaves, self._levels_cache, self._index_cache = [], [], {}, {}
+    def verify(self, *, expected_kb_id: str | None = None, expected_owner: bytes | None = None) -> Hello:
+        """Full check: re-read the chain from scratch and hash every blob of every version.
+
+        ``expected_kb_id`` / ``expected_owner`` pin the identity: :class:`IdentityError` if the
+        base is another one (e.g. rebuilt whole under an attacker's key, which verifies by itself).
+        """
+        check_identity(self.kb_id, self.owner, expected_kb_id=expected_kb_id, expected_owner=expected_owner,
+                       where=str(self.path))
+        self.records, self._leaves, self._levels_cache, self._index_cache, self._gov_cache = [], [], {}, {}, {}
         self.refresh()
         for rec in self.records:
             rows = self.conn.execute("SELECT e.name, e.hash, b.data FROM entries e LEFT JOIN blobs b "
@@ -259,6 +278,12 @@ class KnowledgeBase:
             pub = public_bytes(key)
             if pub not in self.publishers(v):
                 raise UnauthorizedError(f"key {pub.hex()[:16]}… is not an authorised publisher")
+            fresh = {hashes[n]: bytes(d) for n, d in put.items()}
+            try:
+                new_gov = governance_of(self.owner, man, lambda h: fresh.get(h) or self._blob(h), v + 1)
+            except IntegrityError as exc:  # refuse a malformed reserved record before anything is stored
+                raise ValueError(f"refused: {exc}") from exc
+            check_change(self.governance(v), new_gov, pub, note, v + 1)
             names, levels = manifest_levels(man)
             rec = VersionRecord(self.kb_id, v + 1, merkle.root_of(levels), len(names),
                                 self.head.record_hash if self.head else ZERO, self.log_root(),

@@ -17,9 +17,8 @@ from semguard.knowledge.records import (
     Hello, HistoryError, LogProof, PoisoningRejected, RollbackError, VersionRecord,
 )
 from semguard.knowledge.store import Gate, KnowledgeBase
-from semguard.knowledge.verify import (
-    PUBLISHERS_ENTRY, check_blob, check_record, log_leaves, manifest_root, publishers_from,
-)
+from semguard.knowledge.reserved import check_change, governance_of
+from semguard.knowledge.verify import check_blob, check_identity, check_record, log_leaves, manifest_root
 
 __all__ = ["SyncStatus", "Bundle", "handshake", "export_bundle", "import_bundle", "sync"]
 log = logging.getLogger(__name__)
@@ -106,13 +105,16 @@ def import_bundle(reader: KnowledgeBase, bundle: Bundle, *, gate: Gate | None = 
     if roots[-1] != p.second_root:
         raise HistoryError("bundle records do not hash to the log root its proof commits to")
     prev_man, prev = reader.manifest(n), reader.head
+    prev_gov = reader.governance(n)
+
+    def blob(h: bytes) -> bytes | None:
+        return bundle.blobs.get(h) or reader._blob(h)
+
     accepted: list[VersionRecord] = []
     reason = None
     for pos, rec in enumerate(bundle.records, start=n + 1):
-        pub_blob = bundle.blobs.get(prev_man.get(PUBLISHERS_ENTRY, b"")) or (
-            reader._blob(prev_man[PUBLISHERS_ENTRY]) if PUBLISHERS_ENTRY in prev_man else None)
         check_record(rec, kb_id=reader.kb_id, position=pos, prev=prev, prev_log_root=roots[pos - 1],
-                     publishers=publishers_from(reader.owner, prev_man, pub_blob))
+                     publishers=prev_gov.signers)
         man = bundle.manifests.get(pos, {})
         if manifest_root(man) != rec.root or len(man) != rec.n_entries:
             raise HistoryError(f"version {pos}: entry list does not match its signed root")
@@ -123,13 +125,15 @@ def import_bundle(reader: KnowledgeBase, bundle: Bundle, *, gate: Gate | None = 
                 if data is None:
                     raise HistoryError(f"version {pos}: bundle lacks the bytes of entry {name!r}")
             check_blob(name, h, data)
+        gov = governance_of(reader.owner, man, blob, pos)
+        check_change(prev_gov, gov, rec.publisher, rec.note, pos)
         if gate is not None:
             reason = gate(reader, prev_man, man, bundle.blobs)
             if reason is not None:
                 reader._quarantine(rec.publisher, f"version {pos}: {reason}", man)
                 break
         accepted.append(rec)
-        prev_man, prev = man, rec
+        prev_man, prev, prev_gov = man, rec, gov
     _append(reader, accepted, bundle)
     if reason is not None:
         raise PoisoningRejected(f"version {n + len(accepted) + 1} quarantined: {reason}; "
@@ -153,13 +157,18 @@ def _append(reader: KnowledgeBase, records: list[VersionRecord], bundle: Bundle)
     reader.refresh()
 
 
-def sync(reader: KnowledgeBase, source: KnowledgeBase, *, gate: Gate | None = None) -> SyncStatus:
+def sync(reader: KnowledgeBase, source: KnowledgeBase, *, gate: Gate | None = None,
+         expected_kb_id: str | None = None, expected_owner: bytes | None = None) -> SyncStatus:
     """Handshake, then fetch the reader's missing versions from ``source`` with proofs.
 
     Returns the handshake status *before* syncing.  A source older than the reader (a replayed
     old version) raises :class:`RollbackError`; a different root at the same version raises
-    :class:`HistoryError`.
+    :class:`HistoryError`; a source or reader other than the pinned ``expected_kb_id`` /
+    ``expected_owner`` raises :class:`IdentityError`.
     """
+    for kb in (source, reader):
+        check_identity(kb.kb_id, kb.owner, expected_kb_id=expected_kb_id, expected_owner=expected_owner,
+                       where=str(kb.path))
     status = handshake(reader.hello(), source.hello())
     if status.state == "foreign":
         raise HistoryError(f"source is knowledge base {status.remote.kb_id}, reader pins {status.local.kb_id}")

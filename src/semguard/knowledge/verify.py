@@ -3,24 +3,23 @@
 Trust model: a knowledge base is identified by ``kb_id = SHA-256("semguard-kb" || owner || salt)``
 (first 32 hex), so the owner key cannot be swapped without changing the identity a reader pins.
 The publishers allowed to sign version ``v`` are the owner plus the keys listed in the reserved
-entry ``_publishers`` of version ``v - 1`` (a JSON list of hex public keys) — provenance is
-itself in the signed log.
+entry ``_publishers`` of version ``v - 1`` (schema and change rules in
+:mod:`semguard.knowledge.reserved`) — provenance is itself in the signed log.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Mapping
 
 from semguard.knowledge.keys import key_id, verify_signature
 from semguard.knowledge.merkle import build_levels, leaf_hash, root_of
 from semguard.knowledge.records import (
-    HistoryError, IntegrityError, RollbackError, UnauthorizedError, VersionRecord, entry_leaf,
+    HistoryError, IdentityError, IntegrityError, RollbackError, UnauthorizedError, VersionRecord, entry_leaf,
 )
 
 __all__ = ["PUBLISHERS_ENTRY", "ZERO", "derive_kb_id", "manifest_levels", "manifest_root",
-           "check_blob", "check_record", "publishers_from", "log_leaves"]
+           "check_blob", "check_record", "check_identity", "log_leaves"]
 
 PUBLISHERS_ENTRY = "_publishers"
 ZERO = bytes(32)
@@ -55,16 +54,15 @@ def log_leaves(records: list[VersionRecord]) -> list[bytes]:
     return [leaf_hash(r.to_bytes()) for r in records]
 
 
-def publishers_from(owner: bytes, manifest: Mapping[str, bytes] | None, blob: bytes | None) -> set[bytes]:
-    """Keys allowed to sign the next version: the owner plus the ``_publishers`` entry, if any."""
-    keys = {owner}
-    if manifest is not None and PUBLISHERS_ENTRY in manifest and blob is not None:
-        check_blob(PUBLISHERS_ENTRY, manifest[PUBLISHERS_ENTRY], blob)
-        try:
-            keys |= {bytes.fromhex(h) for h in json.loads(blob)}
-        except (ValueError, TypeError) as exc:
-            raise IntegrityError(f"entry {PUBLISHERS_ENTRY!r}: expected a JSON list of hex keys") from exc
-    return keys
+def check_identity(kb_id: str, owner: bytes, *, expected_kb_id: str | None = None,
+                   expected_owner: bytes | None = None, where: str = "knowledge base") -> None:
+    """Raise :class:`IdentityError` unless the base has the pinned ``kb_id`` and owner key."""
+    if expected_kb_id is not None and kb_id != expected_kb_id:
+        raise IdentityError(f"{where}: kb_id is {kb_id}, the pinned identity is {expected_kb_id} "
+                            "(a different knowledge base, or one rebuilt under another key)")
+    if expected_owner is not None and owner != expected_owner:
+        raise IdentityError(f"{where}: owner key is {key_id(owner)}, the pinned owner is "
+                            f"{key_id(expected_owner)} (rebuilt under another key?)")
 
 
 def check_record(rec: VersionRecord, *, kb_id: str, position: int, prev: VersionRecord | None,

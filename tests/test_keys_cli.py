@@ -7,6 +7,7 @@ import logging
 import numpy as np
 
 from semguard.cli import keygen
+from semguard.keys.sessions import keygen_rows
 
 
 def test_keygen_writes_metrics_without_key_material(tmp_path, capsys, caplog):
@@ -21,7 +22,7 @@ def test_keygen_writes_metrics_without_key_material(tmp_path, capsys, caplog):
     row = json.loads(text)["results"][0]
     assert row["success_rate"] == 1.0 and row["kdr_reconciled"] == 0.0 and row["key_bits"] > 0
     # the same seed reproduces the session's key: it must appear nowhere
-    _, keys = keygen.keygen_rows([30.0], probes=2048, eve_distance=1.0, mode="mobile", doppler_hz=100.0,
+    _, keys = keygen_rows([30.0], probes=2048, eve_distance=1.0, mode="mobile", doppler_hz=100.0,
                                  probe_rate=100.0, baseline=False, sessions=1, seed=0)
     key = np.packbits(keys[0]).tobytes()
     shown = text + capsys.readouterr().out + caplog.text

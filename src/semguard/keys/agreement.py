@@ -36,7 +36,7 @@ from semguard.keys.cascade import cascade
 from semguard.keys.probing import ProbeTrace
 from semguard.keys.quantize import decorrelation_step, gray_bits, quantize, standardize, thresholds
 from semguard.keys.reconcile import bch_block_bits, bch_correct, bch_reconcile, choose_t, estimate_kdr
-from semguard.keys.replay import bit_llrs, bp_decode, fit_correlation, tag_search
+from semguard.keys.replay import bit_llrs, bp_decode, fit_correlation, tag_search, xor_reliability
 from semguard.keys.secrecy import EveModel, channel_spectrum, eve_information, secret_length
 
 __all__ = ["AgreementConfig", "KeyResult", "KeyAgreement", "BASELINE", "QUANTIZER_TABLE", "adaptive_config"]
@@ -176,12 +176,13 @@ class KeyResult:
     config: dict[str, Any] = field(default_factory=dict)
     #: the key Eve derives by replaying every public step (seed, parities, indices) on her own bits
     eve_key: bytes | None = field(default=None, repr=False)
+    #: per final key bit: Eve's bit, its log2 bias under her posteriors, tag confirmed (``[L, 3]``; for
+    #: :mod:`semguard.keys.learned_eve`)
+    eve_features: np.ndarray | None = field(default=None, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
-        """All fields except the key material (Alice's and Eve's keys)."""
-        d = asdict(self)
-        d.pop("key")
-        d.pop("eve_key")
+        """All fields except the key material (Alice's and Eve's keys and Eve's per-bit view)."""
+        d = {k: v for k, v in asdict(self).items() if k not in ("key", "eve_key", "eve_features")}
         return d
 
 
@@ -301,6 +302,10 @@ class KeyAgreement:
         tag_b = bytes(pub.send("confirm-tag-bob", confirmation_tag(key_b, nonce, b"bob")))
         ok = bool(length >= 8) and confirm(key_a, tag_b, nonce, b"bob")
         key_e, eve_confirmed = self._eve_key(be_r, post_e, length, seed, nonce, tag_b)
+        feats = None
+        if ok and c.amplifier == "toeplitz":
+            feats = np.stack([np.unpackbits(np.frombuffer(key_e, np.uint8)).astype(np.float64),
+                              xor_reliability(post_e, length, seed), np.full(length, float(eve_confirmed))], axis=1)
         bits_out = 8 * len(key_a) if ok else 0
         reason = "" if ok else self._no_key_reason(length, h_total, eve_bits, rec.leaked_bits, eve_model)
         log.info("key agreement: %d secret bits from %d probes (leaked %d, Eve bound %.0f)", bits_out,
@@ -313,7 +318,7 @@ class KeyAgreement:
                          min_entropy_bits=h_total, bch_t=t, failed_blocks=failed, eve_info_bits=eve_bits,
                          eve_info_dispersion=eve_disp, unconditional_key_bits=unconditional - unconditional % 8,
                          eve_tag_confirmed=eve_confirmed, eve_correlation_fit=r_eve,
-                         reason=reason, eve_key=key_e if ok else None, **common)
+                         reason=reason, eve_key=key_e if ok else None, eve_features=feats, **common)
 
     def _eve_key(self, be_r: np.ndarray, post_e: np.ndarray, length: int, seed: np.ndarray, nonce: bytes,
                  tag_b: bytes) -> tuple[bytes, bool]:

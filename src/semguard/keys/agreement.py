@@ -69,6 +69,8 @@ class AgreementConfig:
             her channel correlation is then at most 0.403, the largest ``|J0|`` beyond it).
         eve_max_correlation: or: her channel correlation is at most this (overrides the distance).
         eve_snr_db: her probing SNR in dB (None, the default: a noiseless Eve).
+        min_key_bits: shortest key delivered (default 128): Bob's public confirmation tag lets Eve test
+            guesses offline, so a short key is brute-forced whatever its entropy bound says.
     """
 
     bits: int = 2
@@ -87,6 +89,7 @@ class AgreementConfig:
     eve_min_distance: float = 0.5
     eve_max_correlation: float | None = None
     eve_snr_db: float | None = None
+    min_key_bits: int = 128
 
     def __post_init__(self) -> None:
         if self.eve_sizing not in ("gaussian", "none"):
@@ -98,6 +101,8 @@ class AgreementConfig:
             raise ValueError(f"AgreementConfig.amplifier must be 'toeplitz' or 'sha256', got {self.amplifier!r}")
         if self.reconciliation not in ("cascade", "bch"):
             raise ValueError(f"AgreementConfig.reconciliation must be 'cascade' or 'bch', got {self.reconciliation!r}")
+        if self.min_key_bits < 8:
+            raise ValueError(f"AgreementConfig.min_key_bits must be >= 8, got {self.min_key_bits}")
         if self.kdr_sample < 8:
             raise ValueError(f"AgreementConfig.kdr_sample must be >= 8, got {self.kdr_sample}")
 
@@ -295,6 +300,8 @@ class KeyAgreement:
         else:
             length = min(256, n_rec)
         length -= length % 8                                              # whole bytes: no padding bits
+        short = 0 < length < c.min_key_bits
+        length = 0 if short else length
         seed = pub.send("toeplitz-seed", rng.integers(0, 2, size=max(n_rec + length - 1, 0), dtype=np.uint8))
         nonce = bytes(pub.send("confirm-nonce", rng.bytes(16)))
         key_a = self._amplify(rec.alice, length, seed) if length else b""
@@ -308,6 +315,9 @@ class KeyAgreement:
                               xor_reliability(post_e, length, seed), np.full(length, float(eve_confirmed))], axis=1)
         bits_out = 8 * len(key_a) if ok else 0
         reason = "" if ok else self._no_key_reason(length, h_total, eve_bits, rec.leaked_bits, eve_model)
+        if short:
+            reason = (f"secret length below min_key_bits={c.min_key_bits} (the public confirmation tag would let "
+                      f"Eve test every shorter key)")
         log.info("key agreement: %d secret bits from %d probes (leaked %d, Eve bound %.0f)", bits_out,
                  pc.n_probes, rec.leaked_bits, eve_bits)
         return KeyResult(key=key_a if ok else None, success=ok, key_bits=bits_out, reconciled_bits=n_rec,

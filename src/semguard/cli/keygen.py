@@ -117,7 +117,8 @@ def run(args: argparse.Namespace) -> int:
     if mode == "induced":
         log.warning("induced randomness: an eavesdropper who hears both random transmissions at a comparable "
                     "SNR learns the key up to one constant phase (see the 'Eve rot' column and "
-                    "induced_eve_snr in bench/keys.py); it protects only against a much weaker Eve")
+                    "induced_eve_snr in bench/keys.py); her distance does not bound that, so keys are sized "
+                    "for correlation 1 (none) unless --eve-max-correlation is declared")
     print(f"key secret against: {rows[0]['eve_model']}")
     print(f"{'SNR dB':>7} {'mode':>8} {'ok':>5} {'bits':>7} {'b/probe':>8} {'b/s':>8} "
           f"{'KDR raw':>8} {'KDR rec':>8} {'Eve KDR':>8} {'Eve rot':>8} {'Eve rec':>8} {'Eve=key':>7}")

@@ -67,7 +67,9 @@ class AgreementConfig:
             min-entropy minus leakage only: secret against an Eve who observes nothing).
         eve_min_distance: the declared Eve is at least this many wavelengths from Bob (default 0.5:
             her channel correlation is then at most 0.403, the largest ``|J0|`` beyond it).
-        eve_max_correlation: or: her channel correlation is at most this (overrides the distance).
+        eve_max_correlation: or: her channel correlation is at most this (overrides the distance).  In the
+            ``induced`` mode Eve's distance does not bound her (she hears both random transmissions), so
+            the correlation is 1 (no key) unless this is declared.
         eve_snr_db: her probing SNR in dB (None, the default: a noiseless Eve).
         min_key_bits: shortest key delivered (default 128): Bob's public confirmation tag lets Eve test
             guesses offline, so a short key is brute-forced whatever its entropy bound says.

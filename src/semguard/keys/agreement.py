@@ -36,7 +36,8 @@ from semguard.keys.cascade import cascade
 from semguard.keys.probing import ProbeTrace
 from semguard.keys.quantize import decorrelation_step, gray_bits, quantize, standardize, thresholds
 from semguard.keys.reconcile import bch_block_bits, bch_correct, bch_reconcile, choose_t, estimate_kdr
-from semguard.keys.replay import bit_llrs, bp_decode, fit_correlation, tag_search, xor_reliability
+from semguard.keys.fading import snr_db_to_n0
+from semguard.keys.replay import bit_llrs, bp_decode, fit_correlation, tag_search, wiener_smooth, xor_reliability
 from semguard.keys.secrecy import EveModel, channel_spectrum, eve_information, secret_length
 
 __all__ = ["AgreementConfig", "KeyResult", "KeyAgreement", "BASELINE", "QUANTIZER_TABLE", "adaptive_config"]
@@ -275,6 +276,9 @@ class KeyAgreement:
         alice_shown = pub.send("kdr-sample", ba[shown])                   # Bob sends his sample bits too
         bob_shown = pub.send("kdr-sample-bob", bb[shown])
         kdr_hat = _kdr(alice_shown, bob_shown)
+        spec = channel_spectrum(pc.n_probes, pc.mode, pc.doppler_hz, pc.probe_rate_hz, pc.ris_direct_power)
+        n0_e = snr_db_to_n0(pc.snr_db if pc.eve_snr_db is None else pc.eve_snr_db)   # Eve knows her own noise
+        xe = standardize(wiener_smooth(trace.eve, spec, n0_e)[::step])
         xe_kept = xe[keep]                                                # Eve's components at the public positions
         r_eve = fit_correlation(xe_kept, c.bits, shown, alice_shown)
         llr_e = bit_llrs(xe_kept, r_eve, c.bits)[rest]
@@ -293,7 +297,6 @@ class KeyAgreement:
         unconditional = lhl_length(h_total, rec.leaked_bits, c.eps)
         eve_bits = eve_disp = 0.0
         if eve_model is not None:
-            spec = channel_spectrum(pc.n_probes, pc.mode, pc.doppler_hz, pc.probe_rate_hz, pc.ris_direct_power)
             rho = 1.0 if pc.mode == "induced" and c.eve_max_correlation is None else eve_model.correlation
             eve_bits, eve_disp = eve_information(spec, step, rho, pc.snr_db, eve_model.snr_db)
         if c.amplifier == "toeplitz":

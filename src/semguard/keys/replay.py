@@ -2,6 +2,9 @@
 
 Eve measures her own channel, hears every public message and knows the whole protocol.  She:
 
+0. denoises her own trace with the public channel model: the Wiener smoother
+   ``W_k = S_k / (S_k + N0_E)`` per DFT bin of her session (:func:`wiener_smooth`), which uses
+   her neighbouring probes, not only the one at each time;
 1. turns each of her kept components into Alice's level posterior under the Gaussian model
    ``x_A | x_E ~ N(r x_E, 1 - r^2)`` (both standardised), with the quantiser's Gaussian
    thresholds, and so into one log-likelihood ratio per Gray bit (:func:`bit_llrs`); she fits ``r``
@@ -28,9 +31,19 @@ from scipy.stats import norm
 
 from semguard.keys.quantize import gray_bits
 
-__all__ = ["level_posteriors", "bit_llrs", "fit_correlation", "bp_decode", "tag_search", "xor_reliability"]
+__all__ = ["wiener_smooth", "level_posteriors", "bit_llrs", "fit_correlation", "bp_decode", "tag_search", "xor_reliability"]
 
 _LLR_CAP = 30.0
+
+
+def wiener_smooth(trace: np.ndarray, spectrum: np.ndarray, n0: float) -> np.ndarray:
+    """Non-causal Wiener estimate of the channel from noisy probes ``trace [n]`` (complex), given the
+    per-bin channel spectrum ``spectrum [n]`` (mean 1) and the noise variance ``n0`` (circular edges)."""
+    z = np.asarray(trace, dtype=np.complex128)
+    s = np.asarray(spectrum, dtype=np.float64)
+    if s.shape != z.shape:
+        raise ValueError(f"spectrum must match the trace, got {s.shape} and {z.shape}")
+    return np.fft.ifft(np.fft.fft(z) * (s / (s + max(n0, 1e-12))))
 
 
 def level_posteriors(xe: np.ndarray, r: float, bits: int) -> np.ndarray:

@@ -36,7 +36,7 @@ def test_soft_eve_decodes_against_disclosed_parities():
     xb, xe = (0.98 * x + math.sqrt(1 - 0.98**2) * rng.standard_normal(n) for _ in range(2))  # Bob, Eve alike
     a, b, e = ((v > 0).astype(np.uint8) for v in (x, xb, xe))
     res = cascade(a, b, float(np.mean(a != b)) + 0.01, rng)
-    r = fit_correlation(xe, 1, np.arange(200), a[:200])
+    r, _ = fit_correlation(xe, 1, np.arange(200), a[:200])
     assert r == pytest.approx(0.98, abs=0.03)
     dec, _ = bp_decode(bit_llrs(xe, r, 1), res.checks.matrix, res.checks.parities)
     assert (e != a).sum() > 80 and (dec != a).sum() <= 0.3 * (e != a).sum()   # she fixes >= 70 % of her errors

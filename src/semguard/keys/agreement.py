@@ -278,9 +278,9 @@ class KeyAgreement:
         kdr_hat = _kdr(alice_shown, bob_shown)
         spec = channel_spectrum(pc.n_probes, pc.mode, pc.doppler_hz, pc.probe_rate_hz, pc.ris_direct_power)
         n0_e = snr_db_to_n0(pc.snr_db if pc.eve_snr_db is None else pc.eve_snr_db)   # Eve knows her own noise
-        xe = standardize(wiener_smooth(trace.eve, spec, n0_e)[::step])
-        xe_kept = xe[keep]                                                # Eve's components at the public positions
-        r_eve = fit_correlation(xe_kept, c.bits, shown, alice_shown)
+        smooth = standardize(wiener_smooth(trace.eve, spec, n0_e)[::step])
+        fits = [(fit_correlation(z[keep], c.bits, shown, alice_shown), z[keep]) for z in (xe, smooth)]
+        (r_eve, _), xe_kept = max(fits, key=lambda f: f[0][1])           # Eve's components at the public positions
         llr_e = bit_llrs(xe_kept, r_eve, c.bits)[rest]
         ba, bb = ba[rest], bb[rest]
         common = dict(common, kdr_estimate=kdr_hat)

@@ -4,7 +4,8 @@ Eve measures her own channel, hears every public message and knows the whole pro
 
 0. denoises her own trace with the public channel model: the Wiener smoother
    ``W_k = S_k / (S_k + N0_E)`` per DFT bin of her session (:func:`wiener_smooth`), which uses
-   her neighbouring probes, not only the one at each time;
+   her neighbouring probes, not only the one at each time (she keeps whichever of the raw and the
+   smoothed trace explains the disclosed sample better);
 1. turns each of her kept components into Alice's level posterior under the Gaussian model
    ``x_A | x_E ~ N(r x_E, 1 - r^2)`` (both standardised), with the quantiser's Gaussian
    thresholds, and so into one log-likelihood ratio per Gray bit (:func:`bit_llrs`); she fits ``r``
@@ -65,8 +66,9 @@ def bit_llrs(xe: np.ndarray, r: float, bits: int) -> np.ndarray:
     return np.clip(np.log(p0) - np.log(p1), -_LLR_CAP, _LLR_CAP).reshape(-1)
 
 
-def fit_correlation(xe: np.ndarray, bits: int, positions: np.ndarray, alice_bits: np.ndarray) -> float:
-    """Maximum-likelihood ``r`` on a grid in ``(-1, 1)`` from Alice's disclosed bits at ``positions``."""
+def fit_correlation(xe: np.ndarray, bits: int, positions: np.ndarray, alice_bits: np.ndarray) -> tuple[float, float]:
+    """Maximum-likelihood ``r`` on a grid in ``(-1, 1)`` from Alice's disclosed bits at ``positions``;
+    returns ``(r, log-likelihood)`` (the latter lets Eve choose between candidate estimates of ``x_E``)."""
     comp = positions // bits
     best, best_ll = 0.0, -np.inf
     for r in np.linspace(-0.99, 0.99, 199):                               # a 1-D grid, not a loop over bits
@@ -74,7 +76,7 @@ def fit_correlation(xe: np.ndarray, bits: int, positions: np.ndarray, alice_bits
         ll = -np.logaddexp(0.0, np.where(alice_bits == 1, llr, -llr)).sum()  # log P(observed bits)
         if ll > best_ll:
             best, best_ll = float(r), float(ll)
-    return best
+    return best, best_ll
 
 
 def _phi(x: np.ndarray) -> np.ndarray:

@@ -120,7 +120,7 @@ def test_public_channel_detects_rewritten_and_replayed_messages():
 
 
 def test_rewritten_cascade_parities_are_detected_in_the_agreement():
-    trace = simulate_probes(ProbeConfig(n_probes=2048, snr_db=25.0), np.random.default_rng(6))
+    trace = simulate_probes(ProbeConfig(n_probes=1024, snr_db=25.0), np.random.default_rng(6))
     attack = _flip_first("cascade-block")
     r = KeyAgreement(identity_key=b"i" * 32).run(trace, np.random.default_rng(7), tamper=attack)
     assert not r.success and r.authenticated and "active attack detected" in r.reason and "cascade-block" in r.reason
@@ -133,14 +133,14 @@ def test_rewritten_cascade_parities_are_detected_in_the_agreement():
 def test_learned_eve_at_chance_when_far_and_not_at_bobs_position():
     def sessions(d, tag, sizing):
         out = []
-        for s in range(3):
+        for s in range(2):
             tr = simulate_probes(ProbeConfig(n_probes=2048, snr_db=25.0, eve_distance=d), np.random.default_rng([s, tag]))
             r = KeyAgreement(adaptive_config(25.0, eve_sizing=sizing, eve_min_distance=d)).run(
                 tr, np.random.default_rng([s, tag, 1]))
             out.append((r.eve_features, np.unpackbits(np.frombuffer(r.key, np.uint8))))
         return out
     far = evaluate_learned_eve(sessions(1.0, 1, "gaussian"), sessions(1.0, 2, "gaussian"))
-    assert far.at_chance and far.test_bits > 3000
+    assert far.at_chance and far.test_bits > 2000
     near = evaluate_learned_eve(sessions(0.0, 1, "none"), sessions(0.0, 2, "none"))
     assert near.accuracy > 0.95 and not near.at_chance
 

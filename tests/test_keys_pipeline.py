@@ -107,4 +107,5 @@ def test_key_never_in_repr_dict_or_logs(caplog):
     text = repr(r) + str(r.to_dict()) + caplog.text
     for k in (r.key, r.eve_key):
         assert k.hex() not in text and str(k) not in text
-    assert "key=" not in repr(r) and "eve_key" not in r.to_dict()
+    assert "key=" not in repr(r) and "eve_key" not in r.to_dict() and "eve_features" not in r.to_dict()
+    assert r.eve_features is not None and "eve_features" not in repr(r)

@@ -1,11 +1,21 @@
 """The whole key-agreement pipeline and its record.
 
 probe trace -> standardise -> decimate to decorrelated probes -> quantise (Gray, guard bands)
--> KDR estimate from a disclosed sample -> BCH syndrome reconciliation -> min-entropy estimate
--> leftover-hash-lemma-sized Toeplitz hashing -> HMAC confirmation.
+-> KDR estimate from a disclosed sample -> Cascade or BCH syndrome reconciliation -> min-entropy
+estimate -> Toeplitz hashing sized against a declared eavesdropper -> HMAC confirmation.
 
-Eve runs the same public steps on her own measurements: she knows every disclosed index, parity
-and seed, so her reconciled KDR and whether her key equals Alice's are measured, not assumed.
+Every public message goes through one :class:`~semguard.keys.auth.PublicChannel` (MAC'd under a
+pre-shared identity key when one is given, so an active attacker who rewrites a parity is detected).
+
+Eve replays every public message with her best decoder (:mod:`semguard.keys.replay`): she fits
+her correlation to the disclosed sample, decodes her soft bits against all of Alice's disclosed
+parities (Cascade's block and binary-search parities, or the BCH syndromes) by belief
+propagation, hashes with the public seed and searches her least reliable bits against Bob's
+public confirmation tag.  Her reconciled KDR and whether her key equals Alice's are measured.
+
+The key length is Alice's min-entropy minus the Gaussian bound on what the declared Eve
+(:class:`~semguard.keys.secrecy.EveModel`; default: at least 0.5 wavelengths from Bob, noiseless)
+knows, minus the leakage and the hashing margin (:func:`~semguard.keys.secrecy.secret_length`).
 """
 
 from __future__ import annotations
@@ -17,12 +27,18 @@ from typing import Any
 
 import numpy as np
 
+from collections.abc import Callable
+
 from semguard.keys.amplify import (bits_to_bytes, confirm, confirmation_tag, lhl_length,
                                    mcv_min_entropy, predictive_min_entropy, toeplitz_hash)
+from semguard.keys.auth import AuthenticationError, Message, PublicChannel
 from semguard.keys.cascade import cascade
 from semguard.keys.probing import ProbeTrace
 from semguard.keys.quantize import decorrelation_step, gray_bits, quantize, standardize, thresholds
 from semguard.keys.reconcile import bch_block_bits, bch_correct, bch_reconcile, choose_t, estimate_kdr
+from semguard.channels.functional import snr_db_to_n0
+from semguard.keys.replay import bit_llrs, bp_decode, fit_correlation, tag_search, wiener_smooth, xor_reliability
+from semguard.keys.secrecy import EveModel, channel_spectrum, eve_information, secret_length
 
 __all__ = ["AgreementConfig", "KeyResult", "KeyAgreement", "BASELINE", "QUANTIZER_TABLE", "adaptive_config"]
 
@@ -46,7 +62,18 @@ class AgreementConfig:
         eps: leftover-hash-lemma distance from uniform.
         entropy: ``"mcv"`` (min of the SP 800-90B most-common-value estimate and a predictive
             estimate from the sequence's past) or ``"none"`` (count every bit as one secret bit).
-        amplifier: ``"toeplitz"`` (LHL-sized) or ``"sha256"`` (plain hash to 256 bits).
+        amplifier: ``"toeplitz"`` (sized as below) or ``"sha256"`` (plain hash to 256 bits).
+        eve_sizing: ``"gaussian"`` (subtract the declared Eve's information,
+            :func:`~semguard.keys.secrecy.secret_length`) or ``"none"`` (Alice's unconditional
+            min-entropy minus leakage only: secret against an Eve who observes nothing).
+        eve_min_distance: the declared Eve is at least this many wavelengths from Bob (default 0.5:
+            her channel correlation is then at most 0.403, the largest ``|J0|`` beyond it).
+        eve_max_correlation: or: her channel correlation is at most this (overrides the distance).  In the
+            ``induced`` mode Eve's distance does not bound her (she hears both random transmissions), so
+            the correlation is 1 (no key) unless this is declared.
+        eve_snr_db: her probing SNR in dB (None, the default: a noiseless Eve).
+        min_key_bits: shortest key delivered (default 128): Bob's public confirmation tag lets Eve test
+            guesses offline, so a short key is brute-forced whatever its entropy bound says.
     """
 
     bits: int = 2
@@ -61,22 +88,32 @@ class AgreementConfig:
     eps: float = 1e-6
     entropy: str = "mcv"
     amplifier: str = "toeplitz"
+    eve_sizing: str = "gaussian"
+    eve_min_distance: float = 0.5
+    eve_max_correlation: float | None = None
+    eve_snr_db: float | None = None
+    min_key_bits: int = 128
 
     def __post_init__(self) -> None:
+        if self.eve_sizing not in ("gaussian", "none"):
+            raise ValueError(f"AgreementConfig.eve_sizing must be 'gaussian' or 'none', got {self.eve_sizing!r}")
+        EveModel(self.eve_min_distance, self.eve_max_correlation, self.eve_snr_db)  # validates the Eve model
         if self.entropy not in ("mcv", "none"):
             raise ValueError(f"AgreementConfig.entropy must be 'mcv' or 'none', got {self.entropy!r}")
         if self.amplifier not in ("toeplitz", "sha256"):
             raise ValueError(f"AgreementConfig.amplifier must be 'toeplitz' or 'sha256', got {self.amplifier!r}")
         if self.reconciliation not in ("cascade", "bch"):
             raise ValueError(f"AgreementConfig.reconciliation must be 'cascade' or 'bch', got {self.reconciliation!r}")
+        if self.min_key_bits < 8:
+            raise ValueError(f"AgreementConfig.min_key_bits must be >= 8, got {self.min_key_bits}")
         if self.kdr_sample < 8:
             raise ValueError(f"AgreementConfig.kdr_sample must be >= 8, got {self.kdr_sample}")
 
 
 #: a pipeline built like public PLKG code: mean threshold, 1 bit, no guard band, no decimation,
-#: every bit counted as secret, plain SHA-256 to a 256-bit key
+#: every bit counted as secret, plain SHA-256 to a 256-bit key, no eavesdropper model
 BASELINE = AgreementConfig(bits=1, guard=0.0, guard_unit="sd", threshold="mean", decorrelate=None, entropy="none",
-                           amplifier="sha256")
+                           amplifier="sha256", eve_sizing="none")
 
 
 #: (lowest probing SNR in dB, bits per component, guard band in CDF mass): the best KGR per SNR band
@@ -107,7 +144,12 @@ class KeyResult:
     Rates are secret bits per probe sent and per second at the probe rate;
     ``min_entropy_per_symbol`` is the estimate per kept quantised component (``bits`` at most); KDRs are fractions of
     disagreeing bits (raw: after quantisation; reconciled: after Cascade or BCH); ``eve_*`` use Eve's bits on
-    the same public positions.
+    the same public positions, ``eve_kdr_reconciled`` and ``eve_key_match`` after her replay of every public
+    message (:mod:`semguard.keys.replay`), ``eve_tag_confirmed``: Bob's public tag confirmed her key.
+    ``eve_model`` says which eavesdropper the key is secret against; ``eve_info_bits`` (and the variance
+    ``eve_info_dispersion``, bits^2) bound what she knows of Alice's bits; ``unconditional_key_bits`` is
+    the length the unconditional sizing (no Eve model) would have given.  ``authenticated``: the public
+    discussion carried MACs.
     """
 
     key: bytes | None = field(repr=False)
@@ -131,16 +173,24 @@ class KeyResult:
     min_entropy_bits: float
     bch_t: int | None
     failed_blocks: int
+    eve_info_bits: float
+    eve_info_dispersion: float
+    unconditional_key_bits: int
+    eve_tag_confirmed: bool
+    eve_correlation_fit: float
+    authenticated: bool
+    eve_model: dict[str, Any]
     reason: str = ""
     config: dict[str, Any] = field(default_factory=dict)
     #: the key Eve derives by replaying every public step (seed, parities, indices) on her own bits
     eve_key: bytes | None = field(default=None, repr=False)
+    #: per final key bit: Eve's bit, its log2 bias under her posteriors, tag confirmed (``[L, 3]``; for
+    #: :mod:`semguard.keys.learned_eve`)
+    eve_features: np.ndarray | None = field(default=None, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
-        """All fields except the key material (Alice's and Eve's keys)."""
-        d = asdict(self)
-        d.pop("key")
-        d.pop("eve_key")
+        """All fields except the key material (Alice's and Eve's keys and Eve's per-bit view)."""
+        d = {k: v for k, v in asdict(self).items() if k not in ("key", "eve_key", "eve_features")}
         return d
 
 
@@ -162,8 +212,11 @@ def _kdr(a: np.ndarray, b: np.ndarray) -> float:
 class KeyAgreement:
     """Run the pipeline of :class:`AgreementConfig` on a :class:`ProbeTrace`."""
 
-    def __init__(self, config: AgreementConfig | None = None) -> None:
+    def __init__(self, config: AgreementConfig | None = None, *, identity_key: bytes | None = None) -> None:
         self.config = config or AgreementConfig()
+        if identity_key is not None and len(identity_key) < 16:
+            raise ValueError(f"identity_key must have at least 16 bytes, got {len(identity_key)}")
+        self._identity_key = identity_key
 
     def __repr__(self) -> str:
         return f"KeyAgreement({self.config})"
@@ -173,11 +226,26 @@ class KeyAgreement:
             return hashlib.sha256(bits_to_bytes(bits)).digest()[: length // 8]
         return bits_to_bytes(toeplitz_hash(bits, length, seed))
 
-    def run(self, trace: ProbeTrace, rng: np.random.Generator) -> KeyResult:
-        """Agree on a key from ``trace``; ``rng`` draws the public sample, seed and nonce."""
+    def eve_model(self) -> EveModel | None:
+        """The declared eavesdropper the key is sized against (None: unconditional sizing)."""
+        c = self.config
+        if c.eve_sizing == "none":
+            return None
+        return EveModel(min_distance=c.eve_min_distance, max_correlation=c.eve_max_correlation, snr_db=c.eve_snr_db)
+
+    def run(self, trace: ProbeTrace, rng: np.random.Generator,
+            tamper: Callable[[Message], Message] | None = None) -> KeyResult:
+        """Agree on a key from ``trace``; ``rng`` draws the public sample, seed and nonce.
+
+        ``tamper`` is an active attacker on the public channel (see :class:`PublicChannel`).
+        """
         c = self.config
         pc = trace.config
-        base: dict[str, Any] = {"n_probes": pc.n_probes, "config": {"agreement": asdict(c), "probing": pc.to_dict()}}
+        eve_model = self.eve_model()
+        pub = PublicChannel(self._identity_key, rng.bytes(16), tamper)
+        base: dict[str, Any] = {"n_probes": pc.n_probes, "authenticated": pub.authenticated,
+                                "eve_model": eve_model.to_dict() if eve_model else {"description": "none declared"},
+                                "config": {"agreement": asdict(c), "probing": pc.to_dict()}}
         step = decorrelation_step(trace.alice, c.decorrelate) if c.decorrelate is not None else 1
         xa, xb, xe = (standardize(z[::step]) for z in (trace.alice, trace.bob, trace.eve))
         qa = quantize(xa, c.bits, guard=c.guard, kind=c.threshold, guard_unit=c.guard_unit)
@@ -189,41 +257,104 @@ class KeyAgreement:
         h_bit = h_sym / c.bits
         kdr_raw, eve_raw = _kdr(ba, bb), _kdr(ba, be)
         eve_aligned = self._eve_aligned(trace.eve[::step], keep, ba)
-        kdr_hat, kdr_up, rest = estimate_kdr(ba, bb, c.kdr_sample, rng)
-        ba, bb, be = ba[rest], bb[rest], be[rest]
         common = dict(base, step=step, quantized_bits=int(keep.sum()) * c.bits, kdr_raw=kdr_raw,
-                      kdr_estimate=kdr_hat, eve_kdr_raw=eve_raw, eve_kdr_aligned=eve_aligned, min_entropy_per_symbol=h_sym)
+                      eve_kdr_raw=eve_raw, eve_kdr_aligned=eve_aligned, min_entropy_per_symbol=h_sym)
+        try:
+            return self._discuss(trace, rng, pub, eve_model, step, keep, xe, ba, bb, h_bit, common)
+        except AuthenticationError as exc:
+            log.warning("key agreement aborted: %s", exc)
+            return self._failed(dict(common, kdr_estimate=float("nan")), f"active attack detected: {exc}", None)
+
+    def _discuss(self, trace: ProbeTrace, rng: np.random.Generator, pub: PublicChannel,
+                 eve_model: EveModel | None, step: int, keep: np.ndarray, xe: np.ndarray, ba: np.ndarray,
+                 bb: np.ndarray, h_bit: float, common: dict[str, Any]) -> KeyResult:
+        """The public discussion (every message through ``pub``) and Eve's replay of it."""
+        c = self.config
+        pc = trace.config
+        kdr_hat, kdr_up, rest = estimate_kdr(ba, bb, c.kdr_sample, rng)
+        shown = np.flatnonzero(~rest)
+        alice_shown = pub.send("kdr-sample", ba[shown])                   # Bob sends his sample bits too
+        bob_shown = pub.send("kdr-sample-bob", bb[shown])
+        kdr_hat = _kdr(alice_shown, bob_shown)
+        spec = channel_spectrum(pc.n_probes, pc.mode, pc.doppler_hz, pc.probe_rate_hz, pc.ris_direct_power)
+        n0_e = float(snr_db_to_n0(pc.snr_db if pc.eve_snr_db is None else pc.eve_snr_db))   # Eve knows her own noise
+        smooth = standardize(wiener_smooth(trace.eve, spec, n0_e)[::step])
+        fits = [(fit_correlation(z[keep], c.bits, shown, alice_shown), z[keep]) for z in (xe, smooth)]
+        (r_eve, _), xe_kept = max(fits, key=lambda f: f[0][1])           # Eve's components at the public positions
+        llr_e = bit_llrs(xe_kept, r_eve, c.bits)[rest]
+        ba, bb = ba[rest], bb[rest]
+        common = dict(common, kdr_estimate=kdr_hat)
         if ba.size == 0 or kdr_up >= 0.25:
             log.info("key agreement aborted: estimated KDR upper bound %.3f too high", kdr_up)
             return self._failed(common, "KDR too high to reconcile", None)
-        rec = self._reconcile(ba, bb, be, kdr_up, rng)
+        rec = self._reconcile(ba, bb, llr_e, kdr_up, rng, pub)
         if rec is None:
             log.info("key agreement aborted: estimated KDR upper bound %.3f too high for BCH(m=%d)", kdr_up, c.bch_m)
             return self._failed(common, "KDR too high to reconcile", None)
-        rec, be_r, t, failed = rec
+        rec, be_r, post_e, t, failed = rec
         n_rec = rec.alice.size
         h_total = h_bit * n_rec
+        unconditional = lhl_length(h_total, rec.leaked_bits, c.eps)
+        eve_bits = eve_disp = 0.0
+        if eve_model is not None:
+            rho = 1.0 if pc.mode == "induced" and c.eve_max_correlation is None else eve_model.correlation
+            eve_bits, eve_disp = eve_information(spec, step, rho, pc.snr_db, eve_model.snr_db)
         if c.amplifier == "toeplitz":
-            length = lhl_length(h_total, rec.leaked_bits, c.eps)
+            length = (secret_length(h_total, eve_bits, eve_disp, rec.leaked_bits, c.eps) if eve_model is not None
+                      else unconditional)
         else:
             length = min(256, n_rec)
         length -= length % 8                                              # whole bytes: no padding bits
-        seed = rng.integers(0, 2, size=max(n_rec + length - 1, 0), dtype=np.uint8)
-        nonce = rng.bytes(16)
+        short = 0 < length < c.min_key_bits
+        length = 0 if short else length
+        seed = pub.send("toeplitz-seed", rng.integers(0, 2, size=max(n_rec + length - 1, 0), dtype=np.uint8))
+        nonce = bytes(pub.send("confirm-nonce", rng.bytes(16)))
         key_a = self._amplify(rec.alice, length, seed) if length else b""
         key_b = self._amplify(rec.bob, length, seed) if length else b""
-        key_e = self._amplify(be_r, length, seed) if length else b""
-        ok = bool(length >= 8) and confirm(key_a, confirmation_tag(key_b, nonce, b"bob"), nonce, b"bob")
+        tag_b = bytes(pub.send("confirm-tag-bob", confirmation_tag(key_b, nonce, b"bob")))
+        ok = bool(length >= 8) and confirm(key_a, tag_b, nonce, b"bob")
+        key_e, eve_confirmed = self._eve_key(be_r, post_e, length, seed, nonce, tag_b)
+        feats = None
+        if ok and c.amplifier == "toeplitz":
+            feats = np.stack([np.unpackbits(np.frombuffer(key_e, np.uint8)).astype(np.float64),
+                              xor_reliability(post_e, length, seed), np.full(length, float(eve_confirmed))], axis=1)
         bits_out = 8 * len(key_a) if ok else 0
-        reason = "" if ok else ("no secret bits left after leakage" if length < 8 else "confirmation failed")
-        log.info("key agreement: %d secret bits from %d probes (leaked %d)", bits_out, pc.n_probes, rec.leaked_bits)
+        reason = "" if ok else self._no_key_reason(length, h_total, eve_bits, rec.leaked_bits, eve_model)
+        if short:
+            reason = (f"secret length below min_key_bits={c.min_key_bits} (the public confirmation tag would let "
+                      f"Eve test every shorter key)")
+        log.info("key agreement: %d secret bits from %d probes (leaked %d, Eve bound %.0f)", bits_out,
+                 pc.n_probes, rec.leaked_bits, eve_bits)
         return KeyResult(key=key_a if ok else None, success=ok, key_bits=bits_out, reconciled_bits=n_rec,
                          kgr_bits_per_probe=bits_out / pc.n_probes,
                          kgr_bits_per_second=bits_out / pc.n_probes * pc.probe_rate_hz,
                          kdr_reconciled=_kdr(rec.alice, rec.bob), eve_kdr_reconciled=_kdr(rec.alice, be_r),
                          eve_key_match=bool(ok and key_e == key_a), leaked_bits=rec.leaked_bits,
-                         min_entropy_bits=h_total, bch_t=t, failed_blocks=failed,
-                         reason=reason, eve_key=key_e if ok else None, **common)
+                         min_entropy_bits=h_total, bch_t=t, failed_blocks=failed, eve_info_bits=eve_bits,
+                         eve_info_dispersion=eve_disp, unconditional_key_bits=unconditional - unconditional % 8,
+                         eve_tag_confirmed=eve_confirmed, eve_correlation_fit=r_eve,
+                         reason=reason, eve_key=key_e if ok else None, eve_features=feats, **common)
+
+    def _eve_key(self, be_r: np.ndarray, post_e: np.ndarray, length: int, seed: np.ndarray, nonce: bytes,
+                 tag_b: bytes) -> tuple[bytes, bool]:
+        """Eve's key from her replayed string, searched against Bob's public tag (Toeplitz only)."""
+        if not length:
+            return b"", False
+        if self.config.amplifier != "toeplitz":
+            key = self._amplify(be_r, length, seed)
+            return key, confirm(key, tag_b, nonce, b"bob")
+        bits, hit = tag_search(be_r, post_e, length, seed, toeplitz_hash,
+                               lambda k: confirm(bits_to_bytes(k), tag_b, nonce, b"bob"))
+        return bits_to_bytes(bits), hit
+
+    @staticmethod
+    def _no_key_reason(length: int, h_total: float, eve_bits: float, leaked: int, model: EveModel | None) -> str:
+        if length >= 8:
+            return "confirmation failed"
+        if model is not None and eve_bits > 0 and h_total - leaked > 0 and h_total - eve_bits - leaked < 8 + 40:
+            return (f"no secret bits against the declared Eve ({model.describe()}): she may know "
+                    f"{eve_bits:.0f} bits of Alice's {h_total:.0f}-bit min-entropy, {leaked} more leaked")
+        return "no secret bits left after leakage"
 
     def _min_entropy(self, xa: np.ndarray, kept_levels: np.ndarray) -> float:
         """Min-entropy per quantised component: the smaller of the IID most-common-value estimate
@@ -255,29 +386,32 @@ class KeyAgreement:
             best = min(best, _kdr(alice_bits, _bits(q.levels[keep], c.bits)))
         return best
 
-    def _reconcile(self, ba: np.ndarray, bb: np.ndarray, be: np.ndarray, kdr_up: float,
-                   rng: np.random.Generator) -> tuple[_Rec, np.ndarray, int | None, int] | None:
-        """Reconcile Bob to Alice; Eve replays what she can with the public messages.
+    def _reconcile(self, ba: np.ndarray, bb: np.ndarray, llr_e: np.ndarray, kdr_up: float,
+                   rng: np.random.Generator, pub: PublicChannel
+                   ) -> tuple[_Rec, np.ndarray, np.ndarray, int | None, int] | None:
+        """Reconcile Bob to Alice over ``pub``; Eve decodes her soft bits ``llr_e`` against every parity
+        Alice disclosed (Cascade's blocks and halves, or the BCH syndromes).
 
-        BCH: Eve decodes her blocks with Alice's public parities.  Cascade: the parities disclosed
-        are chosen for Bob's errors, so Eve keeps her raw bits (passive eavesdropper).
-        """
+        Returns ``(reconciled, Eve's bits, Eve's posterior LLRs, BCH t, failed blocks)``."""
         c = self.config
         if c.reconciliation == "cascade":
-            res = cascade(ba, bb, kdr_up, rng)
-            return _Rec(ba, res.bob, res.leaked_bits), be, None, 0
+            res = cascade(ba, bb, kdr_up, rng, send=pub.send)
+            be_r, post = bp_decode(llr_e, res.checks.matrix, res.checks.parities)
+            return _Rec(ba, res.bob, res.leaked_bits), be_r, post, None, 0
         t = choose_t(kdr_up, c.bch_m, c.fail_prob)
         if t is None:
             return None
-        rec = bch_reconcile(ba, bb, t, c.bch_m)
         data_bits, _ = bch_block_bits(t, c.bch_m)
-        be_fixed, _ = bch_correct(be, rec.syndromes, t, c.bch_m)
-        be_r = be_fixed[np.repeat(rec.block_ok, data_bits)[: be.size]]
-        return _Rec(rec.alice, rec.bob, rec.leaked_bits), be_r, t, int((~rec.block_ok).sum())
+        rec = bch_reconcile(ba, bb, t, c.bch_m, send=pub.send)
+        be_fixed, _ = bch_correct((llr_e < 0).astype(np.uint8), rec.syndromes, t, c.bch_m)
+        kept = np.repeat(rec.block_ok, data_bits)[: llr_e.size]
+        post = np.where(be_fixed == (llr_e < 0), llr_e, -llr_e)          # a decoded flip: trust it as much
+        return _Rec(rec.alice, rec.bob, rec.leaked_bits), be_fixed[kept], post[kept], t, int((~rec.block_ok).sum())
 
     @staticmethod
     def _failed(common: dict[str, Any], reason: str, t: int | None) -> KeyResult:
         return KeyResult(key=None, success=False, key_bits=0, reconciled_bits=0, kgr_bits_per_probe=0.0,
                          kgr_bits_per_second=0.0, kdr_reconciled=float("nan"), eve_kdr_reconciled=float("nan"),
                          eve_key_match=False, leaked_bits=0, min_entropy_bits=0.0, bch_t=t, failed_blocks=0,
-                         reason=reason, **common)
+                         eve_info_bits=float("nan"), eve_info_dispersion=float("nan"), unconditional_key_bits=0,
+                         eve_tag_confirmed=False, eve_correlation_fit=float("nan"), reason=reason, **common)

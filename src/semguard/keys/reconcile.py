@@ -12,6 +12,7 @@ Bloch & Barros, *Physical-Layer Security*, ch. 8.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import bchlib
@@ -109,14 +110,24 @@ def bch_correct(bits: np.ndarray, syndromes: tuple[bytes, ...], t: int, m: int =
     return _unblock(blocks, bits.size), ok
 
 
-def bch_reconcile(alice: np.ndarray, bob: np.ndarray, t: int, m: int = 10) -> Reconciled:
-    """Alice sends BCH parities of her blocks; Bob corrects; undecodable blocks are dropped by both."""
+def bch_reconcile(alice: np.ndarray, bob: np.ndarray, t: int, m: int = 10,
+                  send: Callable[[str, np.ndarray], np.ndarray] | None = None) -> Reconciled:
+    """Alice sends BCH parities of her blocks; Bob corrects; undecodable blocks are dropped by both.
+
+    ``send(kind, uint8 array) -> uint8 array`` carries the parities and Bob's block verdicts (e.g.
+    :meth:`semguard.keys.auth.PublicChannel.send`; default: unchanged)."""
     if alice.shape != bob.shape or alice.ndim != 1:
         raise ValueError(f"bit strings must be 1-D and of equal length, got {alice.shape} and {bob.shape}")
     code = bchlib.BCH(t, m=m)
     data_bits, ecc_bits = bch_block_bits(t, m)
     syndromes = tuple(bytes(code.encode(blk)) for blk in _blocks(alice, data_bits))
+    if send is not None:
+        sizes = [len(x) for x in syndromes]
+        flat = bytes(send("bch-syndromes", np.frombuffer(b"".join(syndromes), dtype=np.uint8)))
+        syndromes = tuple(flat[sum(sizes[:i]): sum(sizes[: i + 1])] for i in range(len(sizes)))
     bob_fixed, ok = bch_correct(bob, syndromes, t, m)
+    if send is not None:
+        ok = send("bch-block-ok", ok.astype(np.uint8)).astype(bool)      # Bob announces the blocks he keeps
     keep = np.repeat(ok, data_bits)[: alice.size]
     return Reconciled(alice=alice[keep], bob=bob_fixed[keep], leaked_bits=int(ok.sum()) * ecc_bits,
                       disclosed_bits=len(syndromes) * ecc_bits, block_ok=ok, syndromes=syndromes, t=t, m=m)

@@ -25,6 +25,7 @@ FAMILIES: dict[str, str] = {
     "codec": "semguard.codecs",
     "baseline": "semguard.baselines",
     "dataset": "semguard.data",
+    "fusion": "semguard.network",
 }
 
 _REGISTRY: dict[str, dict[str, Callable[..., Any]]] = {f: {} for f in FAMILIES}

@@ -1,5 +1,7 @@
 """Fusion rules, W-MSR and graph robustness against hand-computed numbers and their guarantees."""
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -116,13 +118,22 @@ def test_wmsr_never_leaves_the_honest_range_on_a_robust_graph(seed, n):
 
 
 def test_trust_functions():
-    rep = trust.update_reputation(torch.tensor([1.0, 1.0]), torch.tensor([1.0, 0.0]), decay=0.5)
-    assert rep.tolist() == [1.0, 0.5]
+    rep = trust.update_reputation(torch.tensor([0.5, 0.5]), torch.tensor([1.0, 0.0]), gain=0.25, loss=0.5)
+    assert rep.tolist() == [0.625, 0.25]                                 # slow to earn, quick to lose
     assert trust.trust_weights(torch.tensor([0.75, 0.25]), threshold=0.5).tolist() == [0.75, 0.0]
     assert trust.trust_weights(torch.tensor([0.1, 0.2]), threshold=0.5).tolist() == [1.0, 1.0]
     y = torch.tensor([[1 + 1j, 0j], [1 + 0j, 1 + 0j]])
-    hist = torch.stack([y + torch.tensor([[0.1, 0.0], [3.0, 0.0]])])
-    s = trust.replay_statistic(y, hist, torch.tensor([0.01, 0.01]))
-    assert torch.allclose(s, torch.tensor([0.01 / 0.04, 9.0 / 0.04]))
-    with pytest.raises(ValueError, match="decay"):
-        trust.update_reputation(rep, rep, decay=1.0)
+    hist = torch.stack([y + torch.tensor([[0.1, 0.0], [3.0, 0.0]]), y + 5])
+    nz = torch.full((2, 2), 0.01)
+    s = trust.replay_statistic(y, nz, hist, torch.full((2, 2, 2), 0.01))
+
+    def llr(d2, v=0.02):
+        return -d2 / v - math.log(v) + d2 / (2 + v) + math.log(2 + v)
+    # agent 0 replays (d^2 = 0.01 and 0 on its two symbols), agent 1 is a fresh block (d^2 = 9, 0)
+    assert torch.allclose(s, torch.tensor([llr(0.01) + llr(0.0), llr(9.0) + llr(0.0)]), rtol=1e-5)
+    assert s[0] > 0 > s[1]
+    # a history block received in a deep fade (huge noise) says nothing either way
+    deep = trust.replay_statistic(y, nz, hist[:1] + 3, torch.full((1, 2, 2), 1e6))
+    assert deep.abs().max() < 1e-3
+    with pytest.raises(ValueError, match="gain"):
+        trust.update_reputation(rep, rep, gain=0.0)

@@ -78,3 +78,17 @@ def test_mismatched_features_are_dropped_and_logged(caplog):
     assert "dropping agent 1" in caplog.text and "dropping agent 3" in caplog.text
     with pytest.raises(ValueError, match="no agent sent"):
         collect_messages([torch.zeros(3, 8, dtype=torch.complex64)], 16)
+
+
+def test_running_fusion_drops_a_malformed_agent(data, caplog):
+    x, y = data
+    with caplog.at_level(logging.WARNING):
+        res = run_multiagent(MultiAgentConfig(agents=5, byzantine=0, fusion="trust", rounds=2, batch=16,
+                                              malformed=(2,)), x, y)
+    assert "dropping agent 2" in caplog.text
+    assert res["accuracy"] > 0.6
+    with pytest.raises(ValueError, match="well-formed"):
+        run_multiagent(MultiAgentConfig(agents=3, byzantine=1, fusion="median", rounds=1, batch=16, malformed=(0,),
+                                        threat=ByzantineThreat("none")), x, y)
+    with pytest.raises(ValueError, match="malformed agents"):
+        MultiAgentConfig(agents=3, malformed=(5,))

@@ -54,6 +54,7 @@ class MultiAgentConfig:
     trust_threshold: float = 0.5
     replay_threshold: float = 10.0          # nats
     history: int = 2                            # rounds kept for the replay check
+    malformed: tuple[int, ...] = ()             # faulty agents whose blocks arrive truncated
     domain: str = "logprob"                     # what is fused: "logprob" or "symbols"
 
     def __post_init__(self) -> None:
@@ -63,6 +64,8 @@ class MultiAgentConfig:
             raise ValueError("agents, rounds and batch must be >= 1")
         if self.byzantine > self.agents:
             raise ValueError(f"byzantine ({self.byzantine}) cannot exceed agents ({self.agents})")
+        if any(not 0 <= i < self.agents for i in self.malformed):
+            raise ValueError(f"malformed agents must be indices in 0..{self.agents - 1}, got {self.malformed}")
         if self.domain not in ("symbols", "logprob"):
             raise ValueError(f"domain must be 'symbols' or 'logprob', got {self.domain!r}")
         fz.check_byzantine_fraction(self.agents, self.byzantine, self.fusion)
@@ -110,16 +113,26 @@ class FusionNode:
             return self.fn(vec, self.weights(self.reputation) if weights is None else weights)
         return self.fn(vec)
 
-    def step(self, vec: Tensor, logp: Tensor, median_decision: Tensor,
-             replayed: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    def step(self, vec: Tensor, logp: Tensor, median_decision: Tensor, replayed: Tensor | None = None,
+             kept: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """Update reputations with this round's agreement with the median's decision, then fuse.
-        Returns (fused ``[B, d]``, flags ``[N]``)."""
-        agree = self.agreement(logp, median_decision)
+
+        ``vec [B, N_kept, d]`` and ``logp [B, N_kept, C]`` hold the agents ``kept [N]`` marks (all
+        by default); a dropped agent counts as disagreeing.  Returns (fused ``[B, d]``, flags ``[N]``).
+        """
+        n = self.reputation.shape[0]
+        kept = torch.ones(n, dtype=torch.bool) if kept is None else kept
+        if self.rule in fz.NEEDS_MINORITY and 2 * self.f >= int(kept.sum()):
+            raise ValueError(f"only {int(kept.sum())} of {n} agents sent well-formed features: fusion "
+                             f"{self.rule!r} needs more than 2f = {2 * self.f}")
+        agree = torch.zeros(n)
+        agree[kept] = self.agreement(logp, median_decision)
         self.reputation = trust.update_reputation(self.reputation, agree, gain=self.gain, loss=self.loss)
         flags = trust.flag_agents(self.reputation, threshold=self.threshold)
         if replayed is not None:
             flags = flags | replayed
-        w = self.weights(self.reputation, replayed)
+        w = self.weights(self.reputation, replayed)[kept]
+        w = w if w.sum() > 0 else torch.ones_like(w)
         return (self.fn(vec, w) if self.rule == "trust" else self.fn(vec)), flags
 
 
@@ -218,10 +231,14 @@ def run_multiagent(cfg: MultiAgentConfig, images: Tensor, labels: Tensor, *, cod
         prev_x = x.clone()
         with torch.no_grad():
             msgs = [rx(x_sent[i], i, g) if bad[i] else honest[i] for i in range(N)]
-        logp = torch.stack([m[1] for m in msgs], 1)
-        vec = torch.stack([m[2] for m in msgs], 1)
+        # the fusion node's boundary: a block of the wrong shape is dropped (and logged) this round
+        arrived = [m[0][:, : n_sym - 4] if i in cfg.malformed else m[0] for i, m in enumerate(msgs)]
+        _, kept = collect_messages(arrived, n_sym)
+        logp = torch.stack([m[1] for m in msgs], 1)[:, kept]
+        vec = torch.stack([m[2] for m in msgs], 1)[:, kept]
         # replay check on the zero-forced symbols against each agent's own recent history
-        zf = [states[i].zero_forced(msgs[i][0]) for i in range(N)]
+        zf = [states[i].zero_forced(msgs[i][0]) if kept[i] else
+              (torch.zeros(B, n_sym, dtype=torch.complex64), torch.full((B, n_sym), 1e6)) for i in range(N)]
         y_zf = torch.stack([z[0] for z in zf], 1)                                # [B, N, n]
         nz = torch.stack([z[1] for z in zf], 1)
         replayed = None
@@ -234,7 +251,7 @@ def run_multiagent(cfg: MultiAgentConfig, images: Tensor, labels: Tensor, *, cod
         hist_nz = (hist_nz + [nz])[-cfg.history:]
         with torch.no_grad():
             med = decide(fz.coordinate_median(vec)).argmax(-1)
-            fused, flags = node.step(vec, logp, med, replayed)
+            fused, flags = node.step(vec, logp, med, replayed, kept)
             fused = decide(fused)
         dec = fused.argmax(-1)
         c = int((dec == yb).sum())

@@ -27,11 +27,11 @@ from semguard.network.plots import line_plot
 log = logging.getLogger("bench.network")
 
 
-def fusion_section(x, y, args, codec) -> list[dict]:  # noqa: ANN001
+def fusion_section(x, y, args, codec) -> list[dict]:
     rows = []
     th = ByzantineThreat("crafted", steps=args.steps, eot=args.eot)
     for n in args.agents:
-        for f in range(0, (n - 1) // 2 + 1):
+        for f in range((n - 1) // 2 + 1):
             for rule in RULES:
                 t0 = time.time()
                 res = run_multiagent(MultiAgentConfig(agents=n, byzantine=f, fusion=rule, threat=th,
@@ -49,7 +49,7 @@ def fusion_section(x, y, args, codec) -> list[dict]:  # noqa: ANN001
     return rows
 
 
-def strength_section(x, y, args, codec) -> list[dict]:  # noqa: ANN001
+def strength_section(x, y, args, codec) -> list[dict]:
     rows = []
     for psr in (-15.0, -10.0, -5.0, 0.0, MAX_PSR_DB):
         th = ByzantineThreat("crafted", psr_db=psr, steps=args.steps, eot=args.eot)
@@ -61,7 +61,7 @@ def strength_section(x, y, args, codec) -> list[dict]:  # noqa: ANN001
     return rows
 
 
-def detection_section(x, y, args, codec) -> list[dict]:  # noqa: ANN001
+def detection_section(x, y, args, codec) -> list[dict]:
     rows = []
     for attack in ("crafted", "solo", "stale", "sleeper", "none"):
         th = ByzantineThreat(attack, steps=args.steps, eot=args.eot, sleep_rounds=args.rounds // 2)

@@ -7,7 +7,11 @@ import torch
 
 from semguard.data.shipped import shipped_fashion_mnist
 from semguard.network.byzantine import ByzantineThreat, project_cap
-from semguard.network.multiagent import MultiAgentConfig, collect_messages, run_multiagent
+from semguard.network.multiagent import (
+    MultiAgentConfig,
+    collect_messages,
+    run_multiagent,
+)
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-__all__ = ["ATTACKS", "ByzantineThreat", "project_cap", "margin", "craft_symbols"]
+__all__ = ["ATTACKS", "ByzantineThreat", "craft_symbols", "margin", "project_cap"]
 
 ATTACKS = ("none", "crafted", "solo", "stale", "sleeper")
 MAX_PSR_DB = 20 * math.log10(2.0)

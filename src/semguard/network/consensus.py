@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["average_step", "wmsr_step", "gossip"]
+__all__ = ["average_step", "gossip", "wmsr_step"]
 
 
 def _check(values: Tensor, adj: np.ndarray) -> torch.Tensor:

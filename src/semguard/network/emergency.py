@@ -16,11 +16,18 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from semguard.network.priority import PrioritySoftCast, jammer, region_psnr, roi_weights, saliency_weights
+from semguard.codecs.base import SemanticCodec
+from semguard.network.priority import (
+    PrioritySoftCast,
+    jammer,
+    region_psnr,
+    roi_weights,
+    saliency_weights,
+)
 from semguard.network.priority_text import allocate_power, critical_token_mask
 from semguard.registry import build
 
-__all__ = ["image_sweep", "text_sweep", "snr_to_reach", "gain_at"]
+__all__ = ["gain_at", "image_sweep", "snr_to_reach", "text_sweep"]
 
 
 def snr_to_reach(snrs: Sequence[float], values: Sequence[float], threshold: float) -> float | None:
@@ -49,7 +56,7 @@ def gain_at(rows: list[dict], metric: str, threshold: float, *, a: str = "priori
 @torch.no_grad()
 def image_sweep(images: Tensor, snrs: Sequence[float], *, channel: str = "awgn", weight: float = 16.0,
                 roi: tuple[int, int, int, int] | None = None, saliency: bool = False, jam_psr_db: float | None = None,
-                jam_targeted: bool = False, seed: int = 0, codec=None) -> list[dict]:  # noqa: ANN001
+                jam_targeted: bool = False, seed: int = 0, codec: SemanticCodec | None = None) -> list[dict]:
     """Region PSNR and background PSNR per SNR for uniform and priority allocation."""
     from semguard.codecs.zoo import pretrained
     ps = PrioritySoftCast(codec or pretrained("softcast-cbr1_6"))
@@ -83,7 +90,7 @@ def image_sweep(images: Tensor, snrs: Sequence[float], *, channel: str = "awgn",
 @torch.no_grad()
 def text_sweep(sentences: Sequence[str], snrs: Sequence[float], *, boost_db: float = 1.0, repeat: int = 2,
                channel: str = "awgn", reference: Sequence[str] | None = None, jam_psr_db: float | None = None,
-               seed: int = 0, codec=None) -> list[dict]:  # noqa: ANN001
+               seed: int = 0, codec: SemanticCodec | None = None) -> list[dict]:
     """Critical-word exact recall and other-word accuracy per SNR for uniform, power and repeat."""
     m = codec or build("codec", "deepsc", pretrained=True)
     m.eval()

@@ -22,8 +22,17 @@ from torch import Tensor
 
 from semguard.registry import register
 
-__all__ = ["FusionRule", "fuse_mean", "coordinate_median", "trimmed_mean", "geometric_median", "weighted_mean",
-           "check_agents", "check_byzantine_fraction", "NEEDS_MINORITY"]
+__all__ = [
+    "NEEDS_MINORITY",
+    "FusionRule",
+    "check_agents",
+    "check_byzantine_fraction",
+    "coordinate_median",
+    "fuse_mean",
+    "geometric_median",
+    "trimmed_mean",
+    "weighted_mean",
+]
 
 # rules whose guarantee needs f < N/2 Byzantine agents
 NEEDS_MINORITY = frozenset({"median", "trimmed-mean", "geomed", "trust"})

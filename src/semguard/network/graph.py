@@ -13,8 +13,16 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["ring", "complete", "random_geometric", "check_graph", "is_connected", "robustness",
-           "GRAPHS", "make_graph"]
+__all__ = [
+    "GRAPHS",
+    "check_graph",
+    "complete",
+    "is_connected",
+    "make_graph",
+    "random_geometric",
+    "ring",
+    "robustness",
+]
 
 GRAPHS = ("ring", "complete", "geometric")
 MAX_EXACT_NODES = 20  # robustness enumerates all 2^n node sets

@@ -25,13 +25,14 @@ from torch.nn import functional as F
 
 from semguard.channels.base import ChannelState
 from semguard.channels.functional import snr_db_to_n0
+from semguard.codecs.base import SemanticCodec
 from semguard.network import fusion as fz
 from semguard.network import trust
 from semguard.network.byzantine import ByzantineThreat, craft_symbols, margin
 from semguard.network.views import agent_views
 from semguard.registry import build
 
-__all__ = ["MultiAgentConfig", "run_multiagent", "collect_messages", "FusionNode"]
+__all__ = ["FusionNode", "MultiAgentConfig", "collect_messages", "run_multiagent"]
 
 log = logging.getLogger(__name__)
 
@@ -136,7 +137,7 @@ class FusionNode:
         return (self.fn(vec, w) if self.rule == "trust" else self.fn(vec)), flags
 
 
-def _load_codec():  # noqa: ANN202 - a TaskCodec
+def _load_codec() -> SemanticCodec:
     from semguard.codecs.zoo import pretrained
     codec = pretrained("task-fmnist").eval()
     for p in codec.parameters():
@@ -144,7 +145,7 @@ def _load_codec():  # noqa: ANN202 - a TaskCodec
     return codec
 
 
-def run_multiagent(cfg: MultiAgentConfig, images: Tensor, labels: Tensor, *, codec=None) -> dict:  # noqa: ANN001
+def run_multiagent(cfg: MultiAgentConfig, images: Tensor, labels: Tensor, *, codec: SemanticCodec | None = None) -> dict:
     """Run ``cfg.rounds`` rounds of ``cfg.batch`` objects; returns a JSON-able result dict."""
     need = cfg.rounds * cfg.batch
     if images.shape[0] < need:

@@ -20,8 +20,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["OffloadSystem", "costs", "deferred_acceptance", "nash_split", "nash_bargaining", "greedy",
-           "random_assignment", "all_local", "equal_shares"]
+__all__ = [
+    "OffloadSystem",
+    "all_local",
+    "costs",
+    "deferred_acceptance",
+    "equal_shares",
+    "greedy",
+    "nash_bargaining",
+    "nash_split",
+    "random_assignment",
+]
 
 
 @dataclass(frozen=True)

@@ -17,11 +17,19 @@ import logging
 import numpy as np
 import torch
 
-from semguard.network.offload import (OffloadSystem, all_local, costs, deferred_acceptance, greedy, nash_bargaining,
-                                      random_assignment)
+from semguard.codecs.base import SemanticCodec
+from semguard.network.offload import (
+    OffloadSystem,
+    all_local,
+    costs,
+    deferred_acceptance,
+    greedy,
+    nash_bargaining,
+    random_assignment,
+)
 from semguard.registry import build
 
-__all__ = ["FidelityModel", "measure_fidelity", "draw_system", "PolicyGradient", "compare_mechanisms", "MECHANISMS"]
+__all__ = ["MECHANISMS", "FidelityModel", "PolicyGradient", "compare_mechanisms", "draw_system", "measure_fidelity"]
 
 log = logging.getLogger(__name__)
 
@@ -34,18 +42,18 @@ class FidelityModel:
     offloaded (analog raw upload at the uplink SNR, features over the node's link), tampered, and
     the audit mismatch rates (honest node and tampering node)."""
 
-    def __init__(self, grid, local, edge, mismatch, tampered, tampered_mismatch) -> None:  # noqa: ANN001
+    def __init__(self, grid, local, edge, mismatch, tampered, tampered_mismatch) -> None:
         self.grid = np.asarray(grid)
         self.local_acc, self.edge_acc, self.mismatch = np.asarray(local), np.asarray(edge), np.asarray(mismatch)
         self.tampered, self.tampered_mismatch = float(tampered), float(tampered_mismatch)
 
-    def local(self, snr):  # noqa: ANN001, ANN201
+    def local(self, snr):
         return np.interp(snr, self.grid, self.local_acc)
 
-    def edge(self, snr):  # noqa: ANN001, ANN201
+    def edge(self, snr):
         return np.interp(snr, self.grid, self.edge_acc)
 
-    def honest_mismatch(self, snr):  # noqa: ANN001, ANN201
+    def honest_mismatch(self, snr):
         return np.interp(snr, self.grid, self.mismatch)
 
     def record(self) -> dict:
@@ -56,7 +64,7 @@ class FidelityModel:
 
 @torch.no_grad()
 def measure_fidelity(images: torch.Tensor, labels: torch.Tensor, *, edge_snr_db: float = 20.0, seed: int = 0,
-                     codec=None) -> FidelityModel:  # noqa: ANN001
+                     codec: SemanticCodec | None = None) -> FidelityModel:
     from semguard.codecs.zoo import pretrained
     codec = codec or pretrained("task-fmnist").eval()
     g = torch.Generator().manual_seed(seed)
@@ -83,7 +91,7 @@ def measure_fidelity(images: torch.Tensor, labels: torch.Tensor, *, edge_snr_db:
                          float((dt != ref).float().mean()))
 
 
-def draw_system(rng: np.random.Generator, devices: int = 20, edges: int = 3, **kw) -> tuple[OffloadSystem, np.ndarray]:  # noqa: ANN003
+def draw_system(rng: np.random.Generator, devices: int = 20, edges: int = 3, **kw) -> tuple[OffloadSystem, np.ndarray]:
     """A random scenario: CPUs 0.5..1.5 GHz, nodes 4..12 GHz with quota 4..8, uplink SNR -5..25 dB;
     also each device's own link SNR ``[D]`` (0..15 dB)."""
     sys = OffloadSystem(f_local=rng.uniform(0.5e9, 1.5e9, devices), capacity=rng.uniform(4e9, 12e9, edges),
@@ -129,7 +137,7 @@ class PolicyGradient:
                 load[a - 1] += 1
         return option, trace
 
-    def train(self, episodes: int, make, fid: FidelityModel, tol: float) -> list[float]:  # noqa: ANN001
+    def train(self, episodes: int, make, fid: FidelityModel, tol: float) -> list[float]:
         baseline, curve = None, []
         for _ in range(episodes):
             sys, dev_snr = make(self.rng)

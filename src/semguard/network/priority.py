@@ -19,7 +19,7 @@ from torch.nn import functional as F
 from semguard.channels.base import ChannelState
 from semguard.codecs.analog import AnalogJSCC, waterfilling_gains
 
-__all__ = ["priority_gains", "roi_weights", "saliency_weights", "region_psnr", "PrioritySoftCast", "jammer"]
+__all__ = ["PrioritySoftCast", "jammer", "priority_gains", "region_psnr", "roi_weights", "saliency_weights"]
 
 
 def priority_gains(lam: Tensor, weights: Tensor, snr: float) -> Tensor:

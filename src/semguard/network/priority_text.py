@@ -19,12 +19,10 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-__all__ = ["NUMBER_WORDS", "critical_words", "critical_token_mask", "allocate_power", "SCHEMES"]
+__all__ = ["NUMBER_WORDS", "SCHEMES", "allocate_power", "critical_token_mask", "critical_words"]
 
 NUMBER_WORDS = frozenset(
-    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
-    "seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety hundred thousand million "
-    "billion first second third fourth fifth dozen".split())
+    ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety", "hundred", "thousand", "million", "billion", "first", "second", "third", "fourth", "fifth", "dozen"])
 SCHEMES = ("uniform", "power", "repeat")
 
 
@@ -37,7 +35,7 @@ def critical_words(sentence: str, counts: Counter, *, rare: int = 1) -> list[boo
     return out
 
 
-def critical_token_mask(tokenizer, sentences: Sequence[str], counts: Counter, *, rare: int = 1,  # noqa: ANN001
+def critical_token_mask(tokenizer, sentences: Sequence[str], counts: Counter, *, rare: int = 1,
                         max_tokens: int = 64) -> tuple[Tensor, list[list[tuple[int, int, bool]]]]:
     """Token-level critical mask ``[B, T]`` and, per sentence, its words' token spans
     ``(start, stop, critical)`` (a word's pieces are those of the word encoded alone)."""

@@ -18,11 +18,12 @@ from pathlib import Path
 import torch
 from torch.nn import functional as F
 
+from semguard.codecs.base import SemanticCodec
 from semguard.network import consensus, graph
 from semguard.network.views import agent_views
 from semguard.registry import build
 
-__all__ = ["initial_beliefs", "propagation", "gossip_section", "BYZ_BELIEFS"]
+__all__ = ["BYZ_BELIEFS", "gossip_section", "initial_beliefs", "propagation"]
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +31,8 @@ BYZ_BELIEFS = ("extreme", "in-range")
 
 
 @torch.no_grad()
-def initial_beliefs(codec, images: torch.Tensor, n: int, *, seed: int = 0, snr_db: tuple[float, float] = (4.0, 14.0),
-                    channel: str = "rayleigh") -> torch.Tensor:  # noqa: ANN001
+def initial_beliefs(codec: SemanticCodec, images: torch.Tensor, n: int, *, seed: int = 0, snr_db: tuple[float, float] = (4.0, 14.0),
+                    channel: str = "rayleigh") -> torch.Tensor:
     """Each agent's decoded probabilities ``[N, B, C]`` for its own view over its own channel."""
     g = torch.Generator().manual_seed(seed)
     ch = build("channel", channel)
@@ -44,7 +45,7 @@ def initial_beliefs(codec, images: torch.Tensor, n: int, *, seed: int = 0, snr_d
     return torch.stack(out)
 
 
-def propagation(beliefs: torch.Tensor, adj, bad: torch.Tensor, rounds: int, *, rule: str, f: int,  # noqa: ANN001
+def propagation(beliefs: torch.Tensor, adj, bad: torch.Tensor, rounds: int, *, rule: str, f: int,
                 mode: str = "extreme", labels: torch.Tensor | None = None) -> dict:
     """Gossip ``beliefs [N, B, C]`` with Byzantine nodes ``bad [N]``; per-round flip fraction and accuracy."""
     if mode not in BYZ_BELIEFS:
@@ -77,7 +78,7 @@ def propagation(beliefs: torch.Tensor, adj, bad: torch.Tensor, rounds: int, *, r
     return out
 
 
-def gossip_section(images: torch.Tensor, labels: torch.Tensor, out: Path, *, seed: int = 0, codec=None,  # noqa: ANN001
+def gossip_section(images: torch.Tensor, labels: torch.Tensor, out: Path, *, seed: int = 0, codec: SemanticCodec | None = None,
                    n: int = 10, rounds: int = 30, fs: tuple[int, ...] = (1, 2, 3)) -> list[dict]:
     """The benchmark's propagation runs (ring, ring k=2, random geometric, complete) and their figures."""
     from semguard.network.plots import line_plot

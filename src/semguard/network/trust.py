@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-__all__ = ["update_reputation", "trust_weights", "replay_statistic", "flag_agents"]
+__all__ = ["flag_agents", "replay_statistic", "trust_weights", "update_reputation"]
 
 
 def update_reputation(rep: Tensor, agreement: Tensor, *, gain: float = 0.1, loss: float = 0.5) -> Tensor:

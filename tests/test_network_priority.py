@@ -90,3 +90,32 @@ def test_text_repetition_costs_channel_uses_and_helps_critical_words():
     assert u["critical_words"] > 0
     assert pw["channel_uses"] == u["channel_uses"] < rep["channel_uses"]
     assert rep["critical_recall"] > u["critical_recall"]
+
+
+def test_schedule_hand_computed_and_truncation_degrades_gracefully():
+    from semguard.network.schedule import schedule, send_truncated
+    from semguard.registry import build
+    sizes, crit = [100, 100, 100], [False, False, True]
+    assert schedule(sizes, crit, 150, "fifo").tolist() == [100, 50, 0]
+    assert schedule(sizes, crit, 150, "uniform").tolist() == [50, 50, 50]
+    assert schedule(sizes, crit, 150, "priority").tolist() == [25, 25, 100]
+    assert schedule(sizes, crit, 60, "priority").tolist() == [0, 0, 60]
+    with pytest.raises(ValueError, match="policy must be one of"):
+        schedule(sizes, crit, 10, "lottery")
+    codec = pretrained("softcast-cbr1_6")
+    x = shipped_photos()[:1]
+    ch = build("channel", "awgn")
+    full = codec.n_symbols(tuple(x.shape))
+
+    def psnr(uses):
+        xh = send_truncated(codec, x, uses, ch, 10.0, generator=torch.Generator().manual_seed(0))
+        return float(10 * torch.log10(1 / (xh - x).square().mean()))
+    p0, p10, p50, p100 = psnr(0), psnr(full // 10), psnr(full // 2), psnr(full)
+    assert p0 < p10 < p50 < p100
+    # at full size it is the same linear scheme as PrioritySoftCast with uniform weights
+    from semguard.network.priority import PrioritySoftCast
+    ps = PrioritySoftCast(codec)
+    s, scale = ps.encode(x)
+    y, st = ch(s, 10.0, generator=torch.Generator().manual_seed(1))
+    ref = float(10 * torch.log10(1 / (ps.decode(y, st, scale, (256, 256)) - x).square().mean()))
+    assert abs(p100 - ref) < 0.2

@@ -55,6 +55,10 @@ def add_parser(subparsers: Any) -> None:
     e.add_argument("--jam-targeted", action="store_true", help="the jammer hits the strongest symbols")
     e.add_argument("--threshold-db", type=float, default=25.0, help="region PSNR that counts as delivered")
     e.add_argument("--sentences", type=int, default=200, help="DeepSC sentences (0: images only)")
+    e.add_argument("--budgets", type=float, nargs="+", default=[1.0, 0.5, 0.3, 0.15, 0.05],
+                   help="channel-use budgets (fractions of the queue's full size) for message scheduling")
+    e.add_argument("--critical", type=int, default=2, help="the last N shipped photos are critical messages")
+    e.add_argument("--schedule-snr-db", type=float, default=5.0, help="SNR of the scheduling runs")
     o = p.add_argument_group("offload")
     o.add_argument("--devices", type=int, default=20)
     o.add_argument("--edges", type=int, default=3)
@@ -156,6 +160,20 @@ def _emergency(args: argparse.Namespace) -> dict:
               args.out.with_suffix(".png"), xlabel="SNR (dB)", ylabel="region PSNR (dB)",
               title="critical region fidelity", hline=args.threshold_db)
     doc = {"mode": "emergency", "image": rows, "image_gain": gain}
+    if args.budgets:
+        from semguard.codecs.zoo import pretrained
+        from semguard.network.schedule import budget_sweep
+        from semguard.registry import build
+        photos = shipped_photos()
+        if not 0 < args.critical <= photos.shape[0]:
+            raise ValueError(f"--critical must be in 1..{photos.shape[0]}, got {args.critical}")
+        crit = [i >= photos.shape[0] - args.critical for i in range(photos.shape[0])]
+        srows = budget_sweep(pretrained("softcast-cbr1_6"), photos, crit, args.budgets, build("channel", "awgn"),
+                             args.schedule_snr_db, seed=args.seed)
+        print(f"scheduling {photos.shape[0]} photos ({args.critical} critical, last in the queue) at "
+              f"{args.schedule_snr_db} dB: mean PSNR by channel-use budget")
+        print(_table(srows, ["budget_fraction", "policy", "critical_psnr", "routine_psnr"]))
+        doc["schedule"] = srows
     if args.sentences:
         from semguard.data.text import load_shipped
         s = load_shipped()

@@ -5,7 +5,8 @@
 ``fusion``: accuracy of every rule at f = 0..floor((N-1)/2) Byzantine agents (adaptive crafted
 attack at the full 6.02 dB budget), N in {5, 10, 20}; ``strength``: N = 10, f = 3 against the
 attack budget; ``detection``: per-round precision/recall of the Byzantine flags (N = 10, f = 3)
-for each attack; ``gossip``: propagation over gossip rounds, plain averaging against W-MSR.
+for each attack; ``camouflage``: N = 10, f = 3 against attackers that attack only part of each
+round to keep their reputation; ``gossip``: propagation over gossip rounds, plain averaging against W-MSR.
 Writes ``<out>/network.json`` (section by section, as they finish) and PNG figures.
 """
 
@@ -63,7 +64,7 @@ def strength_section(x, y, args, codec) -> list[dict]:
 
 def detection_section(x, y, args, codec) -> list[dict]:
     rows = []
-    for attack in ("crafted", "solo", "stale", "sleeper", "none"):
+    for attack in ("crafted", "solo", "stale", "sleeper", "camouflage", "none"):
         th = ByzantineThreat(attack, steps=args.steps, eot=args.eot, sleep_rounds=args.rounds // 2)
         res = run_multiagent(MultiAgentConfig(agents=10, byzantine=3, fusion="trust", threat=th, rounds=args.rounds,
                                               batch=args.batch, seed=args.seed), x, y, codec=codec)
@@ -74,10 +75,26 @@ def detection_section(x, y, args, codec) -> list[dict]:
     return rows
 
 
+def camouflage_section(x, y, args, codec) -> list[dict]:
+    """N = 10, f = 3: crafted on only a fraction of each round's objects, to keep the reputation."""
+    rows = []
+    for frac in (0.2, 0.3, 0.45):
+        th = ByzantineThreat("camouflage", camouflage=frac, steps=args.steps, eot=args.eot)
+        for rule in RULES:
+            res = run_multiagent(MultiAgentConfig(agents=10, byzantine=3, fusion=rule, threat=th, rounds=args.rounds,
+                                                  batch=args.batch, seed=args.seed), x, y, codec=codec)
+            rec = [r["recall"] for r in res["rounds"] if r["recall"] is not None]
+            rows.append({"camouflage": frac, "fusion": rule, "accuracy": res["accuracy"],
+                         "mean_recall": sum(rec) / len(rec) if rec else None})
+            log.info("camouflage %.2f %-12s acc %.3f  mean recall %.2f", frac, rule, res["accuracy"],
+                     rows[-1]["mean_recall"] or 0.0)
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--out", default="bench-network")
-    p.add_argument("--sections", nargs="+", default=["fusion", "strength", "detection", "gossip"])
+    p.add_argument("--sections", nargs="+", default=["fusion", "strength", "detection", "camouflage", "gossip"])
     p.add_argument("--agents", type=int, nargs="+", default=[5, 10, 20])
     p.add_argument("--rounds", type=int, default=8)
     p.add_argument("--batch", type=int, default=20)
@@ -118,6 +135,8 @@ def main(argv: list[str] | None = None) -> int:
                       title="N=10, f=3")
         elif sec == "detection":
             rows = detection_section(x, y, args, codec)
+        elif sec == "camouflage":
+            rows = camouflage_section(x, y, args, codec)
         elif sec == "gossip":
             from semguard.network.propagation import gossip_section
             rows = gossip_section(x, y, out, seed=args.seed, codec=codec)

@@ -6,7 +6,9 @@ where ``x`` is the agent's own honest encoding (so the crafted block also keeps 
 it lies on the same sphere), knowledge ``white-box`` (the decoder, the fusion rule with its
 parameters and current weights, every honest agent's message and the attacker's own CSI; not
 its own future noise, which it averages over), objective ``task`` (flip the fused decision away
-from the honest consensus).  A 6.02 dB budget (``rho = 2``) reaches any unit-power block.
+from the honest consensus).  ``camouflage`` is the crafted attack on only the fraction of each
+round's objects where it moves the fused margin most, honest on the rest, so that its agreement
+with the median (its reputation) stays above the trust threshold.  A 6.02 dB budget (``rho = 2``) reaches any unit-power block.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from torch import Tensor
 
 __all__ = ["ATTACKS", "ByzantineThreat", "craft_symbols", "margin", "project_cap"]
 
-ATTACKS = ("none", "crafted", "solo", "stale", "sleeper")
+ATTACKS = ("none", "crafted", "solo", "stale", "sleeper", "camouflage")
 MAX_PSR_DB = 20 * math.log10(2.0)
 
 
@@ -33,6 +35,7 @@ class ByzantineThreat:
     steps: int = 30
     eot: int = 2
     sleep_rounds: int = 4          # sleeper: honest for this many rounds first
+    camouflage: float = 0.3        # camouflage: attack only this fraction of each round's objects
 
     def __post_init__(self) -> None:
         if self.attack not in ATTACKS:
@@ -42,6 +45,8 @@ class ByzantineThreat:
                              f"2x its norm from another), got {self.psr_db}")
         if self.steps < 1 or self.eot < 1 or self.sleep_rounds < 0:
             raise ValueError("steps and eot must be >= 1 and sleep_rounds >= 0")
+        if not 0.0 < self.camouflage <= 1.0:
+            raise ValueError(f"camouflage fraction must be in (0, 1], got {self.camouflage}")
 
     @property
     def rho(self) -> float:

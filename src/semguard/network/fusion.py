@@ -35,7 +35,7 @@ __all__ = [
 ]
 
 # rules whose guarantee needs f < N/2 Byzantine agents
-NEEDS_MINORITY = frozenset({"median", "trimmed-mean", "geomed", "trust"})
+NEEDS_MINORITY = frozenset({"median", "trimmed-mean", "geomed", "trust", "trust-median"})
 
 
 def check_agents(x: Tensor) -> None:
@@ -108,6 +108,8 @@ class FusionRule:
 
     ``trust`` is the trust-weighted mean: its weights (``[..., N]``, from
     :func:`semguard.network.trust.trust_weights`) are state the caller keeps and passes in.
+    ``trust-median`` is the coordinate-wise median of the agents with positive weight (one
+    weight per agent, ``[N]``), so an attacker that keeps its reputation still meets a median.
     """
 
     name: str
@@ -118,6 +120,11 @@ class FusionRule:
             if weights is None:
                 raise ValueError("fusion 'trust' needs the agents' weights (from their reputation)")
             return weighted_mean(x, weights.expand(x.shape[:-1]).to(x.dtype))
+        if self.name == "trust-median":
+            if weights is None or weights.dim() != 1 or weights.shape[0] != x.shape[-2]:
+                raise ValueError(f"fusion 'trust-median' needs one weight per agent [{x.shape[-2]}]")
+            keep = weights > 0
+            return coordinate_median(x[..., keep, :] if keep.any() else x)
         return _RULES[self.name](x, self.f)
 
 
@@ -134,5 +141,5 @@ def _factory(name: str) -> Callable[..., FusionRule]:
     return make
 
 
-for _name in (*_RULES, "trust"):
+for _name in (*_RULES, "trust", "trust-median"):
     register("fusion", _name)(_factory(_name))

@@ -36,7 +36,7 @@ __all__ = ["FusionNode", "MultiAgentConfig", "collect_messages", "run_multiagent
 
 log = logging.getLogger(__name__)
 
-RULES = ("mean", "median", "trimmed-mean", "geomed", "trust")
+RULES = ("mean", "median", "trimmed-mean", "geomed", "trust", "trust-median")
 
 
 @dataclass(frozen=True)
@@ -110,7 +110,7 @@ class FusionNode:
 
     def fuse(self, vec: Tensor, weights: Tensor | None = None) -> Tensor:
         """``vec [B, N, d]`` -> ``[B, d]`` by the rule (trust: the current reputation's weights)."""
-        if self.rule == "trust":
+        if self.rule in ("trust", "trust-median"):
             return self.fn(vec, self.weights(self.reputation) if weights is None else weights)
         return self.fn(vec)
 
@@ -134,7 +134,7 @@ class FusionNode:
             flags = flags | replayed
         w = self.weights(self.reputation, replayed)[kept]
         w = w if w.sum() > 0 else torch.ones_like(w)
-        return (self.fn(vec, w) if self.rule == "trust" else self.fn(vec)), flags
+        return (self.fn(vec, w) if self.rule in ("trust", "trust-median") else self.fn(vec)), flags
 
 
 def _load_codec() -> SemanticCodec:
@@ -211,7 +211,7 @@ def run_multiagent(cfg: MultiAgentConfig, images: Tensor, labels: Tensor, *, cod
                 outs = [rx(z[k], int(i), gen) for k, i in enumerate(idx)]
                 return torch.stack([o[2] for o in outs]), torch.stack([o[1] for o in outs])
 
-            w_now = node.weights(node.reputation) if cfg.fusion == "trust" else None
+            w_now = node.weights(node.reputation) if cfg.fusion in ("trust", "trust-median") else None
 
             def fuse_with(att: Tensor) -> Tensor:
                 full = vec_h.clone()
@@ -229,6 +229,11 @@ def run_multiagent(cfg: MultiAgentConfig, images: Tensor, labels: Tensor, *, cod
                     scores = torch.stack([margin(fuse_with(receive(c, 999)[0]), ref) for c in cands])
                 pick = scores.argmax(0)
                 x_sent[bad] = torch.where(pick.view(1, B, 1) == 1, cands[1], cands[0])
+                if th.attack == "camouflage":      # stay honest except where the attack pays most
+                    k = max(1, round(th.camouflage * B))
+                    hit = torch.zeros(B, dtype=torch.bool)
+                    hit[scores.max(0).values.topk(k).indices] = True
+                    x_sent[bad] = torch.where(hit.view(1, B, 1), x_sent[bad], x[bad])
         prev_x = x.clone()
         with torch.no_grad():
             msgs = [rx(x_sent[i], i, g) if bad[i] else honest[i] for i in range(N)]

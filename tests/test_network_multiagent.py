@@ -96,3 +96,16 @@ def test_running_fusion_drops_a_malformed_agent(data, caplog):
                                         threat=ByzantineThreat("none")), x, y)
     with pytest.raises(ValueError, match="malformed agents"):
         MultiAgentConfig(agents=3, malformed=(5,))
+
+
+def test_camouflage_keeps_reputation_and_trust_median_still_holds(data):
+    x, y = data
+    kw = dict(agents=5, byzantine=1, rounds=3, batch=16, seed=1)
+    crafted = ByzantineThreat("crafted", steps=6, eot=1)
+    camo = ByzantineThreat("camouflage", steps=6, eot=1, camouflage=0.2)
+    r_crafted = run_multiagent(MultiAgentConfig(fusion="trust", threat=crafted, **kw), x, y)
+    r_camo = run_multiagent(MultiAgentConfig(fusion="trust", threat=camo, **kw), x, y)
+    # attacking a fifth of the objects keeps the attacker's agreement above the threshold
+    assert sum(r["recall"] for r in r_camo["rounds"]) < sum(r["recall"] for r in r_crafted["rounds"])
+    with pytest.raises(ValueError, match="camouflage fraction"):
+        ByzantineThreat("camouflage", camouflage=0.0)

@@ -26,6 +26,7 @@ FAMILIES: dict[str, str] = {
     "baseline": "semguard.baselines",
     "dataset": "semguard.data",
     "cipher": "semguard.keys.ciphers",
+    "fusion": "semguard.network",
 }
 
 _REGISTRY: dict[str, dict[str, Callable[..., Any]]] = {f: {} for f in FAMILIES}

@@ -1,0 +1,125 @@
+"""Byzantine agents' messages: crafted (white-box, adaptive), non-colluding, stale replay, sleeper.
+
+Threat model (recorded with every result): surface ``features`` (the agent's transmitted
+symbols), norm ``l2`` with budget ``psr_db = 10 log10(||x_adv - x||^2 / ||x||^2)`` per block,
+where ``x`` is the agent's own honest encoding (so the crafted block also keeps unit power:
+it lies on the same sphere), knowledge ``white-box`` (the decoder, the fusion rule with its
+parameters and current weights, every honest agent's message and the attacker's own CSI; not
+its own future noise, which it averages over), objective ``task`` (flip the fused decision away
+from the honest consensus).  ``camouflage`` is the crafted attack on only the fraction of each
+round's objects where it moves the fused margin most, honest on the rest, so that its agreement
+with the median (its reputation) stays above the trust threshold.  A 6.02 dB budget (``rho = 2``) reaches any unit-power block.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+__all__ = ["ATTACKS", "ByzantineThreat", "craft_symbols", "margin", "project_cap"]
+
+ATTACKS = ("none", "crafted", "solo", "stale", "sleeper", "camouflage")
+MAX_PSR_DB = 20 * math.log10(2.0)
+
+
+@dataclass(frozen=True)
+class ByzantineThreat:
+    """What a Byzantine agent may do: ``attack`` (one of :data:`ATTACKS`) under ``psr_db``."""
+
+    attack: str = "crafted"
+    psr_db: float = MAX_PSR_DB
+    steps: int = 30
+    eot: int = 2
+    sleep_rounds: int = 4          # sleeper: honest for this many rounds first
+    camouflage: float = 0.3        # camouflage: attack only this fraction of each round's objects
+
+    def __post_init__(self) -> None:
+        if self.attack not in ATTACKS:
+            raise ValueError(f"attack must be one of {', '.join(ATTACKS)}, got {self.attack!r}")
+        if not self.psr_db <= MAX_PSR_DB + 1e-9:
+            raise ValueError(f"psr_db must be <= {MAX_PSR_DB:.2f} dB (a unit-power block is at most "
+                             f"2x its norm from another), got {self.psr_db}")
+        if self.steps < 1 or self.eot < 1 or self.sleep_rounds < 0:
+            raise ValueError("steps and eot must be >= 1 and sleep_rounds >= 0")
+        if not 0.0 < self.camouflage <= 1.0:
+            raise ValueError(f"camouflage fraction must be in (0, 1], got {self.camouflage}")
+
+    @property
+    def rho(self) -> float:
+        return min(2.0, 10 ** (self.psr_db / 20))
+
+    def record(self) -> dict:
+        return {"surface": "features", "norm": "l2", "budget_psr_db": self.psr_db, "knowledge": "white-box",
+                "objective": "task", "attack": self.attack, "steps": self.steps}
+
+
+def project_cap(z: Tensor, x: Tensor, rho: float) -> Tensor:
+    """Project ``z`` onto ``{v : ||v|| = ||x||, ||v - x|| <= rho ||x||}`` (a spherical cap) per row.
+
+    ``z, x [..., n]`` complex.  ``z`` is first scaled onto the sphere; when it lies further than
+    the cap's angle ``theta = 2 asin(rho / 2)`` from ``x`` it moves along the great circle to
+    the cap's edge, the closest point of the cap.
+    """
+    zr, xr = torch.view_as_real(z).flatten(-2), torch.view_as_real(x).flatten(-2)
+    r = xr.norm(dim=-1, keepdim=True)
+    xu = xr / r
+    zu = zr / zr.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+    cos = (zu * xu).sum(-1, keepdim=True).clamp(-1, 1)
+    theta_max = 2 * math.asin(min(rho, 2.0) / 2)
+    ortho = zu - cos * xu
+    on = ortho.norm(dim=-1, keepdim=True)
+    edge = math.cos(theta_max) * xu + math.sin(theta_max) * ortho / on.clamp_min(1e-12)
+    out = torch.where((torch.acos(cos) > theta_max) & (on > 1e-9), edge, zu) * r
+    return torch.view_as_complex(out.reshape(*out.shape[:-1], -1, 2).contiguous())
+
+
+def margin(logits: Tensor, label: Tensor) -> Tensor:
+    """``max_{c != y} z_c - z_y`` per row (> 0: the decision is not ``y``)."""
+    z_y = logits.gather(-1, label.unsqueeze(-1)).squeeze(-1)
+    other = logits.scatter(-1, label.unsqueeze(-1), float("-inf"))
+    return other.max(-1).values - z_y
+
+
+def craft_symbols(x: Tensor, receive: Callable[[Tensor, int], Tensor], fuse: Callable[[Tensor], Tensor],
+                  reference: Tensor, target: Tensor | None, threat: ByzantineThreat, *,
+                  through_rule: bool = True) -> Tensor:
+    """PGD on the attackers' symbols ``x [f, B, n]`` within the cap of :func:`project_cap`.
+
+    ``receive(x_adv, draw)`` -> ``(vectors [f, B, d], logp [f, B, C])``: what the fusion node
+    gets from the attackers through their channels (noise draw ``draw``) and their decoded
+    log-probabilities; ``fuse(vectors)`` -> the fused decision's logits ``[B, C]`` with the
+    honest messages held fixed.  With ``through_rule`` the loss is the fused
+    margin against ``reference`` (adaptive: it differentiates through the rule); otherwise every
+    attacker raises its own output's ``target`` over ``reference`` (directed; with one common
+    target it is the colluding attack coordinate-wise rules cannot see through the gradient).
+    Returns the best iterate per object by the objective.
+    """
+    rho = threat.rho
+    step = 2.5 * rho / threat.steps * torch.view_as_real(x).flatten(-2).norm(dim=-1).mean()
+    z = x.clone()
+    best, best_val = x.clone(), torch.full(x.shape[1:2], -float("inf"))
+    for k in range(threat.steps):
+        z = z.detach().requires_grad_(True)
+        total = torch.zeros(x.shape[1])
+        for d in range(threat.eot):
+            vec, logp = receive(z, k * threat.eot + d)
+            if through_rule:
+                obj = margin(fuse(vec), reference)
+            else:
+                own = logp.gather(-1, target.expand(logp.shape[0], -1).unsqueeze(-1)).squeeze(-1) \
+                    - logp.gather(-1, reference.expand(logp.shape[0], -1).unsqueeze(-1)).squeeze(-1)
+                obj = own.clamp(max=30.0).sum(0)
+            total = total + obj.detach() / threat.eot
+            obj.sum().backward()
+        with torch.no_grad():
+            better = total > best_val
+            best[:, better] = z.detach()[:, better]
+            best_val = torch.where(better, total, best_val)
+            g = z.grad
+            gn = torch.view_as_real(g).flatten(-2).norm(dim=-1, keepdim=True).clamp_min(1e-12)
+            z = project_cap(z + step * g / gn, x, rho)
+    return best.detach()

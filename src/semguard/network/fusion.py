@@ -1,0 +1,145 @@
+"""Byzantine-robust fusion rules over stacked agent vectors (pure functions).
+
+Every rule takes ``x [..., N, d]`` (N agents, d features; any leading batch dimensions) and
+returns ``[..., d]``.  They are differentiable where the rule is (sorting and Weiszfeld steps
+are), so an adaptive attacker can back-propagate through them.
+
+* mean: the baseline (product-of-experts when ``x`` holds log-probabilities).
+* coordinate-wise median and trimmed mean (Yin, Chen, Ramchandran, Bartlett, "Byzantine-Robust
+  Distributed Learning: Towards Optimal Statistical Rates", ICML 2018).
+* geometric median by Weiszfeld's iteration (Pillutla, Kakade, Harchaoui, "Robust Aggregation for
+  Federated Learning", IEEE TSP 2022).
+* weighted mean, the trust-weighted rule's last step (weights from :mod:`.trust`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from semguard.registry import register
+
+__all__ = [
+    "NEEDS_MINORITY",
+    "FusionRule",
+    "check_agents",
+    "check_byzantine_fraction",
+    "coordinate_median",
+    "fuse_mean",
+    "geometric_median",
+    "trimmed_mean",
+    "weighted_mean",
+]
+
+# rules whose guarantee needs f < N/2 Byzantine agents
+NEEDS_MINORITY = frozenset({"median", "trimmed-mean", "geomed", "trust", "trust-median"})
+
+
+def check_agents(x: Tensor) -> None:
+    """Public-boundary check: a real tensor ``[..., N, d]`` with N >= 1."""
+    if not isinstance(x, Tensor) or x.dim() < 2 or x.shape[-2] < 1 or torch.is_complex(x):
+        raise ValueError(f"fusion expects real agent vectors [..., N, d], got "
+                         f"{getattr(x, 'dtype', type(x))} {tuple(getattr(x, 'shape', ()))}")
+
+
+def check_byzantine_fraction(n: int, f: int, rule: str) -> None:
+    """ValueError unless ``0 <= f`` and, for rules that need it, ``2f < n``."""
+    if n < 1:
+        raise ValueError(f"agents must be >= 1, got {n}")
+    if f < 0:
+        raise ValueError(f"byzantine must be >= 0, got {f}")
+    if rule in NEEDS_MINORITY and 2 * f >= n:
+        raise ValueError(f"fusion {rule!r} needs byzantine < agents/2 (f < N/2), got f={f} of N={n}")
+
+
+def fuse_mean(x: Tensor, f: int = 0) -> Tensor:
+    """Arithmetic mean over agents; ``f`` is ignored (one bad agent moves it without bound)."""
+    check_agents(x)
+    return x.mean(dim=-2)
+
+
+def coordinate_median(x: Tensor, f: int = 0) -> Tensor:
+    """Coordinate-wise median; for even N the mean of the two middle values."""
+    check_agents(x)
+    n = x.shape[-2]
+    s = x.sort(dim=-2).values
+    if n % 2:
+        return s[..., n // 2, :]
+    return 0.5 * (s[..., n // 2 - 1, :] + s[..., n // 2, :])
+
+
+def trimmed_mean(x: Tensor, f: int = 0) -> Tensor:
+    """Coordinate-wise mean after dropping the ``f`` smallest and ``f`` largest values (N > 2f)."""
+    check_agents(x)
+    n = x.shape[-2]
+    check_byzantine_fraction(n, f, "trimmed-mean")
+    s = x.sort(dim=-2).values
+    return s[..., f:n - f, :].mean(dim=-2)
+
+
+def geometric_median(x: Tensor, f: int = 0, *, iters: int = 50, eps: float = 1e-6) -> Tensor:
+    """Geometric median ``argmin_z sum_i ||x_i - z||_2`` by smoothed Weiszfeld steps from the
+    coordinate-wise median (breakdown point 1/2; ``f`` is not needed)."""
+    check_agents(x)
+    z = coordinate_median(x)
+    for _ in range(iters):
+        dist = (x - z.unsqueeze(-2)).norm(dim=-1).clamp_min(eps)      # [..., N]
+        w = 1.0 / dist
+        z = (w.unsqueeze(-1) * x).sum(-2) / w.sum(-1, keepdim=True)
+    return z
+
+
+def weighted_mean(x: Tensor, w: Tensor) -> Tensor:
+    """``sum_i w_i x_i / sum_i w_i`` with ``w [..., N]`` non-negative and not all zero."""
+    check_agents(x)
+    if w.shape != x.shape[:-1]:
+        raise ValueError(f"weights must have shape {tuple(x.shape[:-1])}, got {tuple(w.shape)}")
+    if (w < 0).any() or not (w.sum(-1) > 0).all():
+        raise ValueError("weights must be >= 0 with a positive sum for every fusion")
+    return (w.unsqueeze(-1) * x).sum(-2) / w.sum(-1, keepdim=True)
+
+
+@dataclass(frozen=True)
+class FusionRule:
+    """A named rule with its Byzantine parameter ``f``: ``rule(x [..., N, d]) -> [..., d]``.
+
+    ``trust`` is the trust-weighted mean: its weights (``[..., N]``, from
+    :func:`semguard.network.trust.trust_weights`) are state the caller keeps and passes in.
+    ``trust-median`` is the coordinate-wise median of the agents with positive weight (one
+    weight per agent, ``[N]``), so an attacker that keeps its reputation still meets a median.
+    """
+
+    name: str
+    f: int = 0
+
+    def __call__(self, x: Tensor, weights: Tensor | None = None) -> Tensor:
+        if self.name == "trust":
+            if weights is None:
+                raise ValueError("fusion 'trust' needs the agents' weights (from their reputation)")
+            return weighted_mean(x, weights.expand(x.shape[:-1]).to(x.dtype))
+        if self.name == "trust-median":
+            if weights is None or weights.dim() != 1 or weights.shape[0] != x.shape[-2]:
+                raise ValueError(f"fusion 'trust-median' needs one weight per agent [{x.shape[-2]}]")
+            keep = weights > 0
+            return coordinate_median(x[..., keep, :] if keep.any() else x)
+        return _RULES[self.name](x, self.f)
+
+
+_RULES: dict[str, Callable[[Tensor, int], Tensor]] = {
+    "mean": fuse_mean, "median": coordinate_median, "trimmed-mean": trimmed_mean, "geomed": geometric_median}
+
+
+def _factory(name: str) -> Callable[..., FusionRule]:
+    def make(*, f: int = 0) -> FusionRule:
+        if f < 0:
+            raise ValueError(f"byzantine f must be >= 0, got {f}")
+        return FusionRule(name, f)
+    make.__doc__ = f"The {name!r} fusion rule with Byzantine parameter ``f``."
+    return make
+
+
+for _name in (*_RULES, "trust", "trust-median"):
+    register("fusion", _name)(_factory(_name))

@@ -1,0 +1,279 @@
+"""Multi-agent inference with Byzantine agents: N views -> N channels -> a fusion node.
+
+Each agent encodes its own view of the object with the task codec and sends 16 symbols over its
+own channel (its own SNR and fading); the fusion node decodes every agent's block with that
+agent's channel state into class log-probabilities and fuses those.  Fusing decoded
+log-probabilities rather than raw received symbols: each agent's decoder output is already
+conditioned on its own post-equalisation SNR, so the vectors are comparable across agents, while
+the mean of two valid codewords is not one the decoder was trained on; and the mean of
+log-probabilities is the product-of-experts (naive-Bayes) fusion of independent views, the right
+baseline.  ``domain="symbols"`` fuses the zero-forced received symbols themselves (as real
+vectors) and decodes the fused block once at the agents' median post-equalisation SNR; the
+decoder tolerates the spread of honest codewords, so a coordinate-wise rule there keeps every
+fused coordinate inside the honest range.  Objects arrive in rounds of ``batch``; reputations
+carry over rounds.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass, field
+
+import torch
+from torch import Tensor
+from torch.nn import functional as F
+
+from semguard.channels.base import ChannelState
+from semguard.channels.functional import snr_db_to_n0
+from semguard.codecs.base import SemanticCodec
+from semguard.network import fusion as fz
+from semguard.network import trust
+from semguard.network.byzantine import ByzantineThreat, craft_symbols, margin
+from semguard.network.views import agent_views
+from semguard.registry import build
+
+__all__ = ["FusionNode", "MultiAgentConfig", "collect_messages", "run_multiagent"]
+
+log = logging.getLogger(__name__)
+
+RULES = ("mean", "median", "trimmed-mean", "geomed", "trust", "trust-median")
+
+
+@dataclass(frozen=True)
+class MultiAgentConfig:
+    agents: int = 10
+    byzantine: int = 0
+    fusion: str = "median"
+    threat: ByzantineThreat = field(default_factory=ByzantineThreat)
+    rounds: int = 8
+    batch: int = 25
+    snr_db: tuple[float, float] = (4.0, 14.0)   # each agent's SNR, uniform in this range
+    channel: str = "rayleigh"
+    seed: int = 0
+    trust_gain: float = 0.1
+    trust_loss: float = 0.5
+    trust_threshold: float = 0.5
+    replay_threshold: float = 10.0          # nats
+    history: int = 2                            # rounds kept for the replay check
+    malformed: tuple[int, ...] = ()             # faulty agents whose blocks arrive truncated
+    domain: str = "logprob"                     # what is fused: "logprob" or "symbols"
+
+    def __post_init__(self) -> None:
+        if self.fusion not in RULES:
+            raise ValueError(f"fusion must be one of {', '.join(RULES)}, got {self.fusion!r}")
+        if self.agents < 1 or self.rounds < 1 or self.batch < 1:
+            raise ValueError("agents, rounds and batch must be >= 1")
+        if self.byzantine > self.agents:
+            raise ValueError(f"byzantine ({self.byzantine}) cannot exceed agents ({self.agents})")
+        if any(not 0 <= i < self.agents for i in self.malformed):
+            raise ValueError(f"malformed agents must be indices in 0..{self.agents - 1}, got {self.malformed}")
+        if self.domain not in ("symbols", "logprob"):
+            raise ValueError(f"domain must be 'symbols' or 'logprob', got {self.domain!r}")
+        fz.check_byzantine_fraction(self.agents, self.byzantine, self.fusion)
+
+
+def collect_messages(messages: list[Tensor], n: int) -> tuple[Tensor, Tensor]:
+    """Stack the agents' received blocks; a block that is not complex ``[B, n]`` like the others is
+    dropped and logged.  Returns ``(stacked [N_kept, B, n], kept [N] bool)``."""
+    ref_b = next((m.shape[0] for m in messages if torch.is_complex(m) and m.dim() == 2 and m.shape[1] == n), None)
+    if ref_b is None:
+        raise ValueError(f"no agent sent complex symbols of shape [batch, {n}]")
+    kept = []
+    for i, m in enumerate(messages):
+        ok = torch.is_complex(m) and m.dim() == 2 and tuple(m.shape) == (ref_b, n)
+        if not ok:
+            log.warning("dropping agent %d: features %s %s, expected complex [%d, %d]", i, m.dtype,
+                        tuple(m.shape), ref_b, n)
+        kept.append(ok)
+    mask = torch.tensor(kept)
+    return torch.stack([m for m, k in zip(messages, kept) if k]), mask
+
+
+class FusionNode:
+    """Fuses ``logp [B, N, C]``; keeps the reputation (explicit state) for the trust rule."""
+
+    def __init__(self, rule: str, f: int, n: int, *, gain: float, loss: float, threshold: float) -> None:
+        self.rule, self.f, self.gain, self.loss, self.threshold = rule, f, gain, loss, threshold
+        self.fn = build("fusion", rule, f=f)
+        self.reputation = torch.full((n,), threshold)   # a newcomer starts at the threshold
+
+    def weights(self, rep: Tensor, replayed: Tensor | None = None) -> Tensor:
+        w = trust.trust_weights(rep, threshold=self.threshold)
+        if replayed is not None and (~replayed).any():
+            w = torch.where(replayed, torch.zeros_like(w), w)
+            w = w if w.sum() > 0 else torch.ones_like(w)
+        return w
+
+    def agreement(self, logp: Tensor, reference: Tensor) -> Tensor:
+        """Fraction of this round's objects on which each agent's own decision is ``reference``'s."""
+        return (logp.argmax(-1) == reference.unsqueeze(1)).float().mean(0)     # [N]
+
+    def fuse(self, vec: Tensor, weights: Tensor | None = None) -> Tensor:
+        """``vec [B, N, d]`` -> ``[B, d]`` by the rule (trust: the current reputation's weights)."""
+        if self.rule in ("trust", "trust-median"):
+            return self.fn(vec, self.weights(self.reputation) if weights is None else weights)
+        return self.fn(vec)
+
+    def step(self, vec: Tensor, logp: Tensor, median_decision: Tensor, replayed: Tensor | None = None,
+             kept: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """Update reputations with this round's agreement with the median's decision, then fuse.
+
+        ``vec [B, N_kept, d]`` and ``logp [B, N_kept, C]`` hold the agents ``kept [N]`` marks (all
+        by default); a dropped agent counts as disagreeing.  Returns (fused ``[B, d]``, flags ``[N]``).
+        """
+        n = self.reputation.shape[0]
+        kept = torch.ones(n, dtype=torch.bool) if kept is None else kept
+        if self.rule in fz.NEEDS_MINORITY and 2 * self.f >= int(kept.sum()):
+            raise ValueError(f"only {int(kept.sum())} of {n} agents sent well-formed features: fusion "
+                             f"{self.rule!r} needs more than 2f = {2 * self.f}")
+        agree = torch.zeros(n)
+        agree[kept] = self.agreement(logp, median_decision)
+        self.reputation = trust.update_reputation(self.reputation, agree, gain=self.gain, loss=self.loss)
+        flags = trust.flag_agents(self.reputation, threshold=self.threshold)
+        if replayed is not None:
+            flags = flags | replayed
+        w = self.weights(self.reputation, replayed)[kept]
+        w = w if w.sum() > 0 else torch.ones_like(w)
+        return (self.fn(vec, w) if self.rule in ("trust", "trust-median") else self.fn(vec)), flags
+
+
+def _load_codec() -> SemanticCodec:
+    from semguard.codecs.zoo import pretrained
+    codec = pretrained("task-fmnist").eval()
+    for p in codec.parameters():
+        p.requires_grad_(False)
+    return codec
+
+
+def run_multiagent(cfg: MultiAgentConfig, images: Tensor, labels: Tensor, *, codec: SemanticCodec | None = None) -> dict:
+    """Run ``cfg.rounds`` rounds of ``cfg.batch`` objects; returns a JSON-able result dict."""
+    need = cfg.rounds * cfg.batch
+    if images.shape[0] < need:
+        raise ValueError(f"{cfg.rounds} rounds x {cfg.batch} objects need {need} images, got {images.shape[0]}")
+    codec = codec or _load_codec()
+    n_sym = codec.n
+    N, f = cfg.agents, cfg.byzantine
+    g = torch.Generator().manual_seed(cfg.seed)
+    channel = build("channel", cfg.channel)
+    snrs = cfg.snr_db[0] + (cfg.snr_db[1] - cfg.snr_db[0]) * torch.rand(N, generator=g)
+    bad = torch.zeros(N, dtype=torch.bool)
+    bad[torch.randperm(N, generator=g)[:f]] = True
+    node = FusionNode(cfg.fusion, f, N, gain=cfg.trust_gain, loss=cfg.trust_loss, threshold=cfg.trust_threshold)
+    th = cfg.threat
+    hist_y: list[Tensor] = []
+    hist_nz: list[Tensor] = []
+    prev_x: Tensor | None = None
+    per_round = []
+    correct = honest_correct = oracle_correct = 0
+    for r in range(cfg.rounds):
+        xb, yb = images[r * cfg.batch:(r + 1) * cfg.batch], labels[r * cfg.batch:(r + 1) * cfg.batch]
+        B = xb.shape[0]
+        views = agent_views(xb, N, generator=g, agent_seed=cfg.seed)
+        with torch.no_grad():
+            x = torch.stack([codec.encode(views[i], float(snrs[i])) for i in range(N)])   # [N, B, n]
+        states = [channel.sample_state(B, n_sym, float(snrs[i]), generator=g) for i in range(N)]
+
+        def rx(xi: Tensor, i: int, gen: torch.Generator | None) -> tuple[Tensor, Tensor, Tensor]:
+            """Agent i's block through its channel -> (equalised y, decoded logp, fusion vector)."""
+            y = channel.equalize(channel.apply(xi, states[i], generator=gen), states[i])
+            logp = F.log_softmax(codec.decode(y, states[i]), -1)
+            return y, logp, (logp if cfg.domain == "logprob" else torch.view_as_real(y).flatten(1))
+
+        # the fused block is decoded as if received at the agents' median post-equalisation SNR
+        eff = torch.stack([st.effective_snr_db for st in states], 1).median(1).values          # [B]
+        fused_state = ChannelState(h=torch.ones(B, n_sym, dtype=torch.complex64),
+                                   h_est=torch.ones(B, n_sym, dtype=torch.complex64), snr_db=eff,
+                                   n0=snr_db_to_n0(eff).unsqueeze(1))
+
+        def decide(fused: Tensor) -> Tensor:
+            """Fused vectors ``[B, d]`` -> logits ``[B, C]``."""
+            if cfg.domain == "logprob":
+                return fused
+            return codec.decode(torch.view_as_complex(fused.reshape(B, n_sym, 2).contiguous()), fused_state)
+
+        with torch.no_grad():
+            honest = [rx(x[i], i, g) for i in range(N)]
+        logp_h = torch.stack([h[1] for h in honest], 1)                          # [B, N, C]
+        vec_h = torch.stack([h[2] for h in honest], 1)                           # [B, N, d]
+        ref = fz.fuse_mean(logp_h[:, ~bad]).argmax(-1) if (~bad).any() else yb   # honest consensus
+        runner = logp_h[:, ~bad].mean(1).scatter(-1, ref.unsqueeze(-1), -float("inf")).argmax(-1)
+        active = f > 0 and th.attack != "none" and not (th.attack == "sleeper" and r < th.sleep_rounds)
+        x_sent = x.clone()
+        if active and th.attack == "stale":
+            if prev_x is not None:
+                x_sent[bad] = prev_x[bad]
+        elif active:
+            idx = torch.nonzero(bad).flatten()
+            eot_seed = cfg.seed * 7919 + r
+
+            def receive(z: Tensor, draw: int) -> tuple[Tensor, Tensor]:
+                gen = torch.Generator().manual_seed(eot_seed + 104729 * draw)
+                outs = [rx(z[k], int(i), gen) for k, i in enumerate(idx)]
+                return torch.stack([o[2] for o in outs]), torch.stack([o[1] for o in outs])
+
+            w_now = node.weights(node.reputation) if cfg.fusion in ("trust", "trust-median") else None
+
+            def fuse_with(att: Tensor) -> Tensor:
+                full = vec_h.clone()
+                full[:, idx] = att.transpose(0, 1)
+                return decide(node.fuse(full, w_now))
+
+            if th.attack == "solo":   # each attacker its own random wrong class, blind to the rule
+                tgt = (ref.unsqueeze(0) + torch.randint(1, 10, (f, B), generator=g)) % 10
+                x_sent[bad] = craft_symbols(x[bad], receive, fuse_with, ref, tgt, th, through_rule=False)
+            else:                     # crafted / sleeper: adaptive, colluding; keep the worse candidate
+                cands = [craft_symbols(x[bad], receive, fuse_with, ref, None, th, through_rule=True),
+                         craft_symbols(x[bad], receive, fuse_with, ref, runner.unsqueeze(0), th,
+                                       through_rule=False)]
+                with torch.no_grad():
+                    scores = torch.stack([margin(fuse_with(receive(c, 999)[0]), ref) for c in cands])
+                pick = scores.argmax(0)
+                x_sent[bad] = torch.where(pick.view(1, B, 1) == 1, cands[1], cands[0])
+                if th.attack == "camouflage":      # stay honest except where the attack pays most
+                    k = max(1, round(th.camouflage * B))
+                    hit = torch.zeros(B, dtype=torch.bool)
+                    hit[scores.max(0).values.topk(k).indices] = True
+                    x_sent[bad] = torch.where(hit.view(1, B, 1), x_sent[bad], x[bad])
+        prev_x = x.clone()
+        with torch.no_grad():
+            msgs = [rx(x_sent[i], i, g) if bad[i] else honest[i] for i in range(N)]
+        # the fusion node's boundary: a block of the wrong shape is dropped (and logged) this round
+        arrived = [m[0][:, : n_sym - 4] if i in cfg.malformed else m[0] for i, m in enumerate(msgs)]
+        _, kept = collect_messages(arrived, n_sym)
+        logp = torch.stack([m[1] for m in msgs], 1)[:, kept]
+        vec = torch.stack([m[2] for m in msgs], 1)[:, kept]
+        # replay check on the zero-forced symbols against each agent's own recent history
+        zf = [states[i].zero_forced(msgs[i][0]) if kept[i] else
+              (torch.zeros(B, n_sym, dtype=torch.complex64), torch.full((B, n_sym), 1e6)) for i in range(N)]
+        y_zf = torch.stack([z[0] for z in zf], 1)                                # [B, N, n]
+        nz = torch.stack([z[1] for z in zf], 1)
+        replayed = None
+        if hist_y:
+            hy = torch.cat(hist_y, 0)                                             # [H*B, N, n]
+            hn = torch.cat(hist_nz, 0)
+            stat = torch.stack([trust.replay_statistic(y_zf[b], nz[b], hy, hn) for b in range(B)])  # [B, N]
+            replayed = (stat > cfg.replay_threshold).float().mean(0) > 0.5
+        hist_y = (hist_y + [y_zf])[-cfg.history:]
+        hist_nz = (hist_nz + [nz])[-cfg.history:]
+        with torch.no_grad():
+            med = decide(fz.coordinate_median(vec)).argmax(-1)
+            fused, flags = node.step(vec, logp, med, replayed, kept)
+            fused = decide(fused)
+        dec = fused.argmax(-1)
+        c = int((dec == yb).sum())
+        correct += c
+        oracle_correct += int((fz.fuse_mean(logp_h[:, ~bad]).argmax(-1) == yb).sum()) if (~bad).any() else 0
+        honest_correct += int((logp_h[:, ~bad].argmax(-1) == yb.unsqueeze(1)).float().mean(1).sum()) if (~bad).any() else 0
+        tp = int((flags & bad).sum())
+        per_round.append({"round": r, "accuracy": c / B, "attacking": bool(active),
+                          "flagged": int(flags.sum()), "true_positive": tp,
+                          "precision": tp / int(flags.sum()) if flags.any() else None,
+                          "recall": tp / f if f else None,
+                          "false_positive_rate": int((flags & ~bad).sum()) / max(1, N - f)})
+    total = cfg.rounds * cfg.batch
+    cfg_rec = asdict(cfg)
+    cfg_rec["threat"] = th.record()
+    return {"config": cfg_rec, "accuracy": correct / total, "single_agent_accuracy": honest_correct / total,
+            "oracle_accuracy": oracle_correct / total,
+            "agent_snr_db": [round(float(s), 2) for s in snrs], "byzantine_agents": torch.nonzero(bad).flatten().tolist(),
+            "rounds": per_round}

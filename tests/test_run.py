@@ -52,7 +52,7 @@ def test_reference_codecs_must_share_the_bandwidth(tmp_path: Path) -> None:
 
 def test_cli_run_writes_results_and_plot(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                          capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setattr("semguard.cli.run_cmd.QUICK", replace(TINY, text_codec=None))
+    monkeypatch.setattr("semguard.evaluation.run.QUICK", replace(TINY, text_codec=None))
     assert main(["run", "--quick", "--out", str(tmp_path)]) == 0
     res = json.loads((tmp_path / "results.json").read_text())
     assert res["meta"]["config"]["snr_db"] == [10.0]
@@ -85,7 +85,7 @@ def test_corrupt_weight_file_is_refused_with_one_line(tmp_path: Path, monkeypatc
     monkeypatch.setattr(zoo, "pretrained", lambda *a, **k: zoo.load_weights(
         bad / zoo.ZOO["task-fmnist"].file, sha256=zoo.ZOO["task-fmnist"].sha256))
     monkeypatch.setattr("semguard.evaluation.run.pretrained", zoo.pretrained)
-    monkeypatch.setattr("semguard.cli.run_cmd.QUICK", TINY)
+    monkeypatch.setattr("semguard.evaluation.run.QUICK", TINY)
     assert main(["run", "--quick", "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "does not match" in err[0] and "reinstall" in err[0]

@@ -38,7 +38,7 @@ from semguard.codecs.base import SemanticCodec
 from semguard.registry import register
 
 __all__ = ["DeepSC", "deepsc", "masked_power_normalize", "WEIGHTS_FILE", "TOKENIZER_FILE",
-           "WEIGHTS_SHA256"]
+           "WEIGHTS_SHA256", "shipped_file", "verify_shipped"]
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +49,20 @@ WEIGHTS_SHA256: dict[str, str] = {
     WEIGHTS_FILE: "94e480b5bf6c42a864f3c1d60783304e71b630e35a3be5583d517a64c133caa2",
     TOKENIZER_FILE: "83a39b5301c05e0063286bd260866bf3362cfed6a99c98d2040dec7ea890929b",
 }
+
+
+def shipped_file(name: str) -> Path:
+    """Path of a shipped DeepSC file (``WEIGHTS_FILE`` or ``TOKENIZER_FILE``) in the package."""
+    return Path(str(resources.files("semguard.codecs").joinpath("weights", name)))
+
+
+def verify_shipped(path: str | Path) -> Path:
+    """``path`` if its sha256 is the one recorded for the shipped file of that name, else ValueError."""
+    p = Path(path)
+    digest = hashlib.sha256(p.read_bytes()).hexdigest()
+    if digest != WEIGHTS_SHA256[p.name]:
+        raise ValueError(f"{p}: sha256 {digest} does not match the shipped {WEIGHTS_SHA256[p.name]}")
+    return p
 
 
 def masked_power_normalize(x: Tensor, mask: Tensor, eps: float = 1e-12) -> Tensor:
@@ -200,15 +214,13 @@ class DeepSC(SemanticCodec):
         from safetensors import safe_open
 
         shipped = folder is None
-        base = Path(str(resources.files("semguard.codecs").joinpath("weights"))) if shipped else Path(folder)
+        base = shipped_file(WEIGHTS_FILE).parent if shipped else Path(folder)
         wpath, tpath = base / WEIGHTS_FILE, base / TOKENIZER_FILE
         for p in (wpath, tpath):
             if not p.is_file():
                 raise FileNotFoundError(f"DeepSC file missing: {p}")
             if shipped and verify and p.name in WEIGHTS_SHA256:
-                digest = hashlib.sha256(p.read_bytes()).hexdigest()
-                if digest != WEIGHTS_SHA256[p.name]:
-                    raise ValueError(f"{p}: sha256 {digest} does not match the shipped {WEIGHTS_SHA256[p.name]}")
+                verify_shipped(p)
         with safe_open(str(wpath), framework="pt") as f:
             config = json.loads(f.metadata()["config"])
             state = {k: f.get_tensor(k).float() for k in f.keys()}

@@ -180,16 +180,29 @@ def lazy_choice(choices: Callable[[], Sequence[str]], what: str) -> Callable[[st
 
 # -- path checks (before any work starts; nothing is created) ---------------------------------
 
-def _existing_ancestor(p: Path) -> Path:
+def _exists(p: Path, flag: str, shown: Path) -> bool:
+    try:
+        p.stat()
+    except FileNotFoundError:
+        return False
+    except NotADirectoryError:
+        return False
+    except OSError as e:  # e.g. a folder on the way that this user may not enter
+        raise ValueError(f"{flag} {shown}: cannot look at {p} ({e.strerror or e})") from None
+    return True
+
+
+def _existing_ancestor(p: Path, flag: str, shown: Path) -> Path:
     a = p.absolute()
-    while not a.exists() and a != a.parent:
+    while not _exists(a, flag, shown) and a != a.parent:
         a = a.parent
     return a
 
 
 def _check_creatable(p: Path, flag: str, shown: Path | None = None) -> None:
     """Folder ``p`` can be made: its nearest existing ancestor must be a writable folder."""
-    a, shown = _existing_ancestor(p), shown or p
+    shown = shown or p
+    a = _existing_ancestor(p, flag, shown)
     if not a.is_dir():
         raise ValueError(f"{flag} {shown}: {a} is a file, so no folder can be made under it; give another path")
     if not os.access(a, os.W_OK | os.X_OK):
@@ -199,7 +212,7 @@ def _check_creatable(p: Path, flag: str, shown: Path | None = None) -> None:
 def check_out_dir(path: str | Path, flag: str = "--out") -> Path:
     """An output folder: an existing writable folder, or a path where one can be created."""
     p = Path(path)
-    if p.exists():
+    if _exists(p, flag, p):
         if not p.is_dir():
             raise ValueError(f"{flag} {p}: exists and is a file, not a folder; give a folder path")
         if not os.access(p, os.W_OK | os.X_OK):
@@ -212,7 +225,7 @@ def check_out_dir(path: str | Path, flag: str = "--out") -> Path:
 def check_out_file(path: str | Path, flag: str) -> Path:
     """An output file: writable if it exists (and not a folder), else creatable."""
     p = Path(path)
-    if p.is_dir():
+    if _exists(p, flag, p) and p.is_dir():
         raise ValueError(f"{flag} {p}: is a folder; give a file path such as {p / 'weights.safetensors'}")
     if p.exists():
         if not os.access(p, os.W_OK):
@@ -225,7 +238,7 @@ def check_out_file(path: str | Path, flag: str) -> Path:
 def check_in_file(path: str | Path, flag: str) -> Path:
     """An input file that exists and can be read."""
     p = Path(path)
-    if not p.exists():
+    if not _exists(p, flag, p):
         raise ValueError(f"{flag} {p}: no such file")
     if not p.is_file():
         raise ValueError(f"{flag} {p}: is not a file")

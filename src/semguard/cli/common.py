@@ -109,8 +109,9 @@ def float_list(text: str) -> tuple[float, ...]:
         try:
             out.append(finite_float(p))
         except argparse.ArgumentTypeError:
+            where = f" in {text!r}" if len(parts) > 1 else ""
             raise argparse.ArgumentTypeError(f"expected comma-separated finite numbers such as 0,10,20, "
-                                             f"got {p!r} in {text!r}") from None
+                                             f"got {p!r}{where}") from None
     return tuple(out)
 
 

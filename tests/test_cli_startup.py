@@ -56,3 +56,17 @@ def test_only_the_chosen_command_gets_its_full_parser() -> None:
     sub = next(a for a in p._actions if isinstance(a, argparse._SubParsersAction))
     assert "--snr-min" in sub.choices["train"]._option_string_actions
     assert "--quick" not in sub.choices["run"]._option_string_actions  # a placeholder
+
+
+@pytest.mark.parametrize("command", ["run", "list", "train"])
+def test_every_option_has_help_and_says_its_default(command: str) -> None:
+    p = build_parser(command)
+    sub = next(a for a in p._actions if isinstance(a, argparse._SubParsersAction)).choices[command]
+    text = " ".join(sub.format_help().split())
+    for a in sub._actions:
+        if isinstance(a, argparse._HelpAction):
+            continue
+        assert a.help, f"semguard {command} {a.option_strings or a.dest} has no help text"
+        if a.option_strings and a.default not in (None, False):
+            d = ",".join(a.default) if isinstance(a.default, tuple) else str(a.default)
+            assert f"default: {d}" in text or "(default:" in a.help, (a.option_strings, a.default)

@@ -63,6 +63,7 @@ CASES = [
     (TRAIN + ["--val-snr", "abc"], ["--val-snr", "comma-separated finite numbers", "'abc'"]),
     (TRAIN + ["--val-snr", "0,nan"], ["--val-snr", "'nan'"]),
     (TRAIN + ["--snr-max=-inf"], ["--snr-max", "finite number", "'-inf'"]),
+    (TRAIN + ["--snr-min=--"], ["--snr-min", "expected a value"]),  # argparse alone passes it []
     (TRAIN + ["--steps", "-5"], ["--steps", ">= 0"]),
     (TRAIN + ["--lr", "nan"], ["--lr", "finite"]),
     (TRAIN + ["--channels", "awgn,nosuch"], ["--channels", "no channel named 'nosuch'", "rayleigh"]),

@@ -33,6 +33,14 @@ class SemguardParser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
+    def parse_known_args(self, args: Sequence[str] | None = None,
+                         namespace: argparse.Namespace | None = None) -> tuple[argparse.Namespace, list[str]]:
+        # argparse (3.11) drops the value of ``--opt=--`` and passes the option an empty list
+        for a in sys.argv[1:] if args is None else args:
+            if a.startswith("-") and a.endswith("=--"):
+                self.error(f"argument {a[:-3]}: expected a value, got '--'")
+        return super().parse_known_args(args, namespace)
+
 
 class DefaultsFormatter(argparse.HelpFormatter):
     """Help that ends each option's text with its default, unless the text already says it or

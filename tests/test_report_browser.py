@@ -36,7 +36,7 @@ def _records() -> list[Record]:
 @pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (apt-get install chromium)")
 def test_report_renders_in_headless_chromium(tmp_path) -> None:
     page = write_report(tmp_path, load_scenario("default"), _records(), {}, {"semguard": "test", "device": "cpu",
-                                                                            "cells": 1, "seconds": 0})
+                                                                            "cells": 1, "seconds": 0, "session_seconds": 0})
     html = page.read_text()
     assert "http://" not in html.replace("http://www.w3.org", "") and "https://" not in html  # nothing to fetch
     n_fig = html.count('class="figure"')

@@ -16,6 +16,30 @@ from semguard.evaluation.run import RunConfig, run_main_job
 
 TINY = RunConfig(snr_db=(10.0,), images=1, fading_realizations=1, task_images=200,
                  baselines=("jpeg_capacity",), channels=("awgn",), text_sentences=20)
+# the same grid as a scenario file for the command line (its [quick] section is what --quick runs)
+TINY_TOML = """
+[images]
+baselines = ["jpeg_capacity"]
+link_baseline = "jpeg_capacity"
+limit_baselines = ["jpeg_capacity"]
+[channels]
+names = ["awgn"]
+snr_db = [10, 20]
+[task]
+images = 200
+[text]
+codec = ""
+[quick]
+snr_db = [10]
+images = 1
+fading_draws = 1
+"""
+
+
+def _tiny_scenario(tmp_path: Path) -> str:
+    path = tmp_path / "tiny.toml"
+    path.write_text(TINY_TOML)
+    return str(path)
 
 
 def test_main_job_records_and_resumes(tmp_path: Path) -> None:
@@ -52,10 +76,9 @@ def test_reference_codecs_must_share_the_bandwidth(tmp_path: Path) -> None:
 
 def test_cli_run_writes_results_and_plot(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                          capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setattr("semguard.cli.run_cmd.QUICK", replace(TINY, text_codec=None))
-    assert main(["run", "--quick", "--out", str(tmp_path)]) == 0
+    assert main(["run", _tiny_scenario(tmp_path), "--quick", "--executor", "serial", "--out", str(tmp_path)]) == 0
     res = json.loads((tmp_path / "results.json").read_text())
-    assert res["meta"]["config"]["snr_db"] == [10.0]
+    assert res["meta"]["scenario"]["run"]["snr_db"] == [10.0]
     assert {"codec", "channel", "snr_db", "metric", "value", "config"} <= set(res["records"][0])
     assert (tmp_path / "fidelity.png").read_bytes()[:4] == b"\x89PNG"
     out = capsys.readouterr().out
@@ -84,9 +107,8 @@ def test_corrupt_weight_file_is_refused_with_one_line(tmp_path: Path, monkeypatc
     # through the CLI: one line on stderr, exit status 2
     monkeypatch.setattr(zoo, "pretrained", lambda *a, **k: zoo.load_weights(
         bad / zoo.ZOO["task-fmnist"].file, sha256=zoo.ZOO["task-fmnist"].sha256))
-    monkeypatch.setattr("semguard.evaluation.run.pretrained", zoo.pretrained)
-    monkeypatch.setattr("semguard.cli.run_cmd.QUICK", TINY)
-    assert main(["run", "--quick", "--out", str(tmp_path / "o")]) == 2
+    assert main(["run", _tiny_scenario(tmp_path), "--quick", "--executor", "serial",
+                 "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "does not match" in err[0] and "reinstall" in err[0]
 

@@ -231,13 +231,14 @@ def _audit(args: argparse.Namespace) -> int:
 
 
 def _publish(args: argparse.Namespace) -> int:
-    kb, key = KnowledgeBase(args.db), _key(args.key)
+    key = _key(args.key)                      # every input checked before the database is opened for writing
     put = {}
     for item in args.put:
         name, sep, file = item.partition("=")
         if not sep:
             raise ValueError(f"--put expects NAME=FILE, got {item!r}")
         put[name] = Path(file).read_bytes()
+    kb = KnowledgeBase(args.db)
     rec = kb.publish(key, put, args.delete, note=args.note)
     print(f"published version {rec.version}: {rec.n_entries} entries, root {rec.root.hex()}")
     return 0

@@ -9,81 +9,115 @@ as ``--out/deepsc-tokenizer.json`` (and next to ``--export``) so ids match on re
 from __future__ import annotations
 
 import argparse
-import hashlib
-import inspect
 import json
-import logging
-from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
-import torch
+from semguard.cli.common import (
+    DefaultsFormatter, add_device_seed, check_in_file, check_out_dir, check_out_file, finite_float, float_list, int_at_least,
+    lazy_choice, non_negative_float, positive_float, registry_list, registry_name,
+)
 
-from semguard.cli.common import add_device_seed
-from semguard.codecs._text_tokenizer import TextTokenizer, train_wordpiece
-from semguard.codecs.base import SemanticCodec
-from semguard.codecs.deepsc import TOKENIZER_FILE, shipped_tokenizer
-from semguard.codecs.zoo import ZOO, load_weights, pretrained, save_weights
-from semguard.data.images import CropSampler
-from semguard.data.sources import image_source, labelled_source
-from semguard.data.text import TextCorpus, text_corpus
-from semguard.registry import available, build, get
-from semguard.training.loop import TrainConfig, train
-from semguard.training.tasks import IMAGE_OBJECTIVES, ClassifyTask, ImageTask, Task, TextTask
-from semguard.utils import resolve_device, seed_everything
+__all__ = ["add_parser", "run"]
 
-log = logging.getLogger(__name__)
+
+def _objectives() -> tuple[str, ...]:
+    from semguard.training.tasks import IMAGE_OBJECTIVES
+    return IMAGE_OBJECTIVES
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("train", help="train a codec (resumable)")
-    p.add_argument("codec", choices=available("codec"))
+    p = sub.add_parser("train", help="train a codec (resumable)", description=__doc__,
+                       formatter_class=DefaultsFormatter)
+    p.add_argument("codec", type=registry_name("codec", buildable=True), metavar="CODEC",
+                   help="a codec name from `semguard list codec` that is built from the options below "
+                   "(not switched / spread, which are built from other codecs)")
     p.add_argument("--data", required=True, help="dataset name (semguard list dataset), a folder of images, "
                    "or for deepsc a text file / folder of *.txt (one sentence a line)")
-    p.add_argument("--out", default="runs/train", help="checkpoint folder (default: runs/train)")
-    p.add_argument("--cbr", type=float, default=None, help="bandwidth ratio for image codecs, e.g. 0.1667")
-    p.add_argument("--width", type=int, default=None, help="hidden width (deepsc: d_model)")
+    p.add_argument("--out", default="runs/train", help="checkpoint folder")
+    p.add_argument("--cbr", type=positive_float, default=None,
+                   help="bandwidth ratio for image codecs, e.g. 0.1667 (default: the codec's)")
+    p.add_argument("--width", type=int_at_least(1), default=None,
+                   help="hidden width (deepsc: d_model) (default: the codec's)")
     p.add_argument("--residual", action="store_true",
                    help="image codecs: identity shortcuts around the stride-1 stages")
-    p.add_argument("--downsample", type=int, default=None,
-                   help="image codecs: 4 (default), 8 or 16 stride-2 downsampling before the channel")
-    p.add_argument("--depth", type=int, default=None, help="analog: residual stages of the image refinement")
-    p.add_argument("--enc-width", type=int, default=None,
+    p.add_argument("--downsample", type=int_at_least(1), default=None,
+                   help="image codecs: 4, 8 or 16 stride-2 downsampling before the channel (default: the codec's, 4)")
+    p.add_argument("--depth", type=int_at_least(0), default=None,
+                   help="analog: residual stages of the image refinement (default: the codec's)")
+    p.add_argument("--enc-width", type=int_at_least(0), default=None,
                    help="analog: width of a learned encoder-side adapter (default: none, the linear encoder)")
-    p.add_argument("--n-symbols", type=int, default=None, help="channel uses per source (task codec)")
-    p.add_argument("--steps", type=int, default=10_000)
-    p.add_argument("--batch", type=int, default=32)
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--warmup", type=int, default=0, help="linear learning-rate warm-up steps (default: 0)")
-    p.add_argument("--crop", type=int, default=64, help="training crop side for image codecs")
-    p.add_argument("--objective", choices=IMAGE_OBJECTIVES, default="mse",
-                   help="image codecs: minimise the batch MSE (default), or maximise the mean per-crop PSNR, "
+    p.add_argument("--n-symbols", type=int_at_least(1), default=None,
+                   help="channel uses per source (task codec) (default: the codec's)")
+    p.add_argument("--steps", type=int_at_least(0), default=10_000, help="optimiser steps in all (a resumed run "
+                   "continues to this count); 0 with --export writes the initial / fitted weights")
+    p.add_argument("--batch", type=int_at_least(1), default=32, help="training examples per step")
+    p.add_argument("--lr", type=non_negative_float, default=1e-3, help="peak learning rate (Adam, cosine decay to 1e-5)")
+    p.add_argument("--warmup", type=int_at_least(0), default=0, help="linear learning-rate warm-up steps")
+    p.add_argument("--crop", type=int_at_least(16), default=64, help="training crop side for image codecs (pixels)")
+    p.add_argument("--objective", type=lazy_choice(_objectives, "objective"), default="mse",
+                   help="image codecs: mse minimises the batch MSE, psnr maximises the mean per-crop PSNR, "
                    "which weighs every SNR the same in dB")
-    p.add_argument("--snr-min", type=float, default=0.0)
-    p.add_argument("--snr-max", type=float, default=20.0)
-    p.add_argument("--channels", default="awgn,rayleigh", help="comma-separated channel names, alternated per step")
-    p.add_argument("--val-every", type=int, default=1000)
-    p.add_argument("--val-snr", default="0,10,20", help="comma-separated validation SNRs in dB (default: 0,10,20)")
+    p.add_argument("--snr-min", type=finite_float, default=0.0, help="lowest training SNR in dB (Es/N0), "
+                   "drawn uniformly per example")
+    p.add_argument("--snr-max", type=finite_float, default=20.0, help="highest training SNR in dB, >= --snr-min")
+    p.add_argument("--channels", type=registry_list("channel"), default="awgn,rayleigh",
+                   help="comma-separated channel names (semguard list channel), alternated per step")
+    p.add_argument("--val-every", type=int_at_least(1), default=1000, help="validate every this many steps")
+    p.add_argument("--val-snr", type=float_list, default="0,10,20", help="comma-separated validation SNRs in dB")
     p.add_argument("--tokenizer", default=None,
                    help="deepsc: 'shipped' (the pretrained WordPiece vocabulary), 'train' (fit one on the "
                    "training split) or a tokenizer .json; default: shipped for wordnet, train otherwise; "
                    "a tokenizer already in --out is always reused when resuming")
-    p.add_argument("--vocab", type=int, default=8000, help="deepsc: vocabulary size with --tokenizer train")
-    p.add_argument("--ckpt-every", type=int, default=250)
-    p.add_argument("--max-minutes", type=float, default=None, help="stop after this much wall time")
+    p.add_argument("--vocab", type=int_at_least(3), default=8000,
+                   help="deepsc: vocabulary size with --tokenizer train")
+    p.add_argument("--ckpt-every", type=int_at_least(1), default=250, help="write --out/last.pt every this many steps")
+    p.add_argument("--max-minutes", type=positive_float, default=None,
+                   help="stop (with a checkpoint) after this much wall time (default: no limit)")
     p.add_argument("--no-resume", action="store_true", help="start afresh even if --out has a checkpoint")
-    p.add_argument("--export", default=None, help="write final weights (safetensors) here")
+    p.add_argument("--export", default=None, help="write final weights (safetensors) here (default: none)")
     p.add_argument("--half", action="store_true", help="export weights as float16")
     p.add_argument("--bf16", action="store_true", help="train under bfloat16 autocast (1.3-1.6x faster per "
                    "step on CPUs with avx512_bf16, see bench/train_speed.py); weights, optimiser, channel "
                    "and validation stay float32")
     p.add_argument("--init", default=None, help="start from the weights in this safetensors file or zoo name "
-                   "(fine-tuning; must be the same codec and configuration); ignored when resuming")
-    p.add_argument("--no-progress", action="store_true")
+                   "(fine-tuning; must be the same codec and configuration); its sha256 is recorded in the "
+                   "checkpoint and the export; ignored when resuming (default: none)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_device_seed(p)
     p.set_defaults(func=run)
 
 
+def _check(args: argparse.Namespace) -> None:
+    """Every check that needs no data, before any work starts (nothing is written on failure)."""
+    from semguard.registry import available
+
+    if args.snr_min > args.snr_max:
+        raise ValueError(f"--snr-min {args.snr_min:g} is above --snr-max {args.snr_max:g}; "
+                         "give --snr-min <= --snr-max")
+    check_out_dir(args.out)
+    if args.export:
+        check_out_file(args.export, "--export")
+    if args.init:
+        from semguard.codecs.zoo import ZOO
+        if args.init not in ZOO:
+            check_in_file(args.init, "--init")
+    if args.tokenizer not in (None, "shipped", "train"):
+        check_in_file(args.tokenizer, "--tokenizer")
+    if args.data not in available("dataset") and not Path(args.data).exists():
+        raise ValueError(f"--data {args.data}: neither a dataset name ({', '.join(available('dataset'))}) "
+                         "nor an existing file or folder")
+    if args.codec == "deepsc":
+        for opt in ("cbr", "n_symbols"):
+            if getattr(args, opt) is not None:
+                raise ValueError(f"--{opt.replace('_', '-')} does not apply to {args.codec} (a text codec)")
+
+
 def _codec_kwargs(args: argparse.Namespace) -> dict[str, object]:
+    import inspect
+
+    from semguard.registry import available, get
+
     kw: dict[str, object] = {}
     if args.cbr is not None:
         kw["cbr"] = args.cbr
@@ -104,50 +138,11 @@ def _codec_kwargs(args: argparse.Namespace) -> dict[str, object]:
     return kw
 
 
-def _text_tokenizer(args: argparse.Namespace, corpus: TextCorpus) -> TextTokenizer:
-    """The run's tokenizer: the one saved in ``--out`` when resuming, else per ``--tokenizer``."""
-    saved = Path(args.out) / TOKENIZER_FILE
-    choice = args.tokenizer or ("shipped" if corpus.name == "wordnet" else "train")
-    if saved.is_file() and not args.no_resume:
-        tok = TextTokenizer.from_file(saved)
-        if args.tokenizer not in (None, "train"):
-            wanted = shipped_tokenizer() if choice == "shipped" else TextTokenizer.from_file(choice)
-            if wanted.to_str() != tok.to_str():
-                raise ValueError(f"--tokenizer {choice} differs from {saved} of the run being resumed; "
-                                 "use a new --out or --no-resume")
-        return tok
-    if choice == "shipped":
-        tok = shipped_tokenizer()
-    elif choice == "train":
-        print(f"training a {args.vocab}-id WordPiece tokenizer on {len(corpus.split.train)} training sentences")
-        tok = train_wordpiece(corpus.split.train, args.vocab)
-    else:
-        tok = TextTokenizer.from_file(choice)
-    saved.parent.mkdir(parents=True, exist_ok=True)
-    tok.save(saved)
-    return tok
+def _image_task(args: argparse.Namespace, codec: Any) -> Any:
+    from semguard.data.images import CropSampler
+    from semguard.data.sources import image_source, labelled_source
+    from semguard.training.tasks import ClassifyTask, ImageTask
 
-
-def _text_setup(args: argparse.Namespace) -> tuple[SemanticCodec, Task, TextTokenizer]:
-    """DeepSC, its TextTask (train / validation parts of the hash split) and tokenizer."""
-    for opt in ("cbr", "n_symbols"):
-        if getattr(args, opt) is not None:
-            raise ValueError(f"--{opt.replace('_', '-')} does not apply to {args.codec} (a text codec)")
-    corpus = text_corpus(args.data)
-    if not corpus.split.train or not corpus.split.val:
-        raise ValueError(f"{corpus.name}: {len(corpus.split.train)} training / {len(corpus.split.val)} validation "
-                         "sentences after the hash split; the corpus is too small to train on")
-    tok = _text_tokenizer(args, corpus)
-    kw = {"d_model": args.width} if args.width is not None else {}
-    codec = build("codec", args.codec, vocab_size=tok.vocab_size, tokenizer=tok, **kw)
-    enc = {"max_tokens": codec.max_tokens, "on_overflow": "truncate"}
-    task = TextTask(tok.encode(corpus.split.train, **enc), tok.encode(corpus.split.val, **enc))
-    print(f"{corpus.name}: {len(corpus.split.train)} training, {len(corpus.split.val)} validation sentences "
-          f"(test split unused); tokenizer {tok.vocab_size} ids saved in {args.out}")
-    return codec, task, tok
-
-
-def _image_task(args: argparse.Namespace, codec: SemanticCodec) -> Task:
     if codec.output_key == "logits":
         src = labelled_source(args.data)
         # validate on the last 5000 training examples: the test split is never seen in training
@@ -159,62 +154,95 @@ def _image_task(args: argparse.Namespace, codec: SemanticCodec) -> Task:
     return ImageTask(CropSampler(img.train, crop=args.crop), img.val, objective=args.objective)
 
 
-def _init_from(codec: SemanticCodec, name: str, source: str) -> None:
+def _init_from(codec: Any, name: str, source: str) -> dict[str, str]:
     """Load ``source`` (a zoo name or safetensors file) into ``codec``; names and configs must match,
-    except that a codec with ``grow_from`` may start from a smaller one of its kind (it decides which)."""
-    init = pretrained(source) if source in ZOO else load_weights(source)
+    except that a codec with ``grow_from`` may start from a smaller one of its kind (it decides which).
+    Returns what to record of it: the source and the sha256 of the file read."""
+    from semguard.codecs.zoo import ZOO, load_weights, pretrained, sha256_file
+
+    if source in ZOO:
+        init, digest = pretrained(source), ZOO[source].sha256
+    else:
+        digest = sha256_file(source)  # of the bytes about to be loaded: what this run started from
+        init = load_weights(source)
+    record = {"init": source, "init_sha256": digest}
     same = type(init) is type(codec) and \
         json.dumps(init.config, sort_keys=True) == json.dumps(codec.config, sort_keys=True)
     if same:
         codec.load_state_dict(init.state_dict())
-        print(f"initialised {name} from {source}")
-        return
+        print(f"initialised {name} from {source} (sha256 {digest})")
+        return record
     if type(init) is type(codec) and hasattr(codec, "grow_from"):
         try:
             codec.grow_from(init)
         except ValueError as e:
             raise ValueError(f"--init {source}: {e}") from e
-        print(f"initialised {name} from {source}, grown from {json.dumps(init.config)}")
-        return
+        print(f"initialised {name} from {source} (sha256 {digest}), grown from {json.dumps(init.config)}")
+        return record
     raise ValueError(f"--init {source}: its codec config {json.dumps(init.config)} differs from "
                      f"{name} {json.dumps(codec.config)}; pass matching --cbr/--width")
 
 
 def run(args: argparse.Namespace) -> int:
+    _check(args)  # refuse bad input before importing torch or touching data
+    import hashlib
+    from dataclasses import asdict
+
+    import torch
+
+    from semguard.codecs.deepsc import TOKENIZER_FILE
+    from semguard.codecs.zoo import save_weights
+    from semguard.registry import build
+    from semguard.training.checkpoint import latest_checkpoint
+    from semguard.training.loop import TrainConfig, train
+    from semguard.utils import dumps_strict, resolve_device, seed_everything
+
     if args.threads:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
     seed_everything(args.seed)
-    tok: TextTokenizer | None = None
+    resuming = not args.no_resume and latest_checkpoint(args.out) is not None
+    tok = None
     if args.codec == "deepsc":
-        codec, task, tok = _text_setup(args)
+        from semguard.training.text_setup import text_setup
+
+        setup = text_setup(args.data, args.out, codec=args.codec, tokenizer=args.tokenizer, vocab=args.vocab,
+                           resume=not args.no_resume, width=args.width)
+        codec, task, tok = setup.codec, setup.task, setup.tokenizer
+        print(f"{setup.corpus.name}: {len(setup.corpus.split.train)} training, {len(setup.corpus.split.val)} "
+              f"validation sentences (test split unused); tokenizer {tok.vocab_size} ids "
+              f"({setup.tokenizer_source}) saved in {args.out}")
     else:
         codec = build("codec", args.codec, **_codec_kwargs(args))
+    meta: dict[str, str] = {}
+    if args.init and resuming:
+        print(f"--init {args.init} ignored: resuming the run in {args.out} (--no-resume starts afresh)")
+    elif args.init:  # before the data are loaded: a bad weights file fails fast
+        meta = _init_from(codec, args.codec, args.init)
+    if args.codec != "deepsc":
         task = _image_task(args, codec)
-    if args.init:
-        _init_from(codec, args.codec, args.init)
-    elif hasattr(codec, "init_from_images"):  # data-fitted start (analog codecs: the block PCA)
+    if not args.init and hasattr(codec, "init_from_images"):  # data-fitted start (analog codecs: the block PCA)
         fit = task.batch(2048, torch.Generator().manual_seed(args.seed))[0]
         codec.init_from_images(fit)
         print(f"fitted {args.codec}'s linear path on {fit.shape[0]} training crops")
     if args.steps > 0 and not any(prm.requires_grad for prm in codec.parameters()):
         raise ValueError(f"{args.codec} has no trainable parameters (it is fitted to the data, not trained): "
                          "use --steps 0 with --export")
-    channels = [(name, build("channel", name).to(device)) for name in args.channels.split(",") if name]
+    channels = [(name, build("channel", name).to(device)) for name in args.channels]
     cfg = TrainConfig(steps=args.steps, batch=args.batch, lr=args.lr, warmup=args.warmup, bf16=args.bf16,
                       snr_min_db=args.snr_min, snr_max_db=args.snr_max, seed=args.seed,
                       ckpt_every=args.ckpt_every, val_every=args.val_every, max_minutes=args.max_minutes,
-                      val_snr_db=tuple(float(v) for v in args.val_snr.split(",") if v.strip()))
+                      val_snr_db=args.val_snr)
     n_params = sum(p.numel() for p in codec.parameters())
     print(f"training {args.codec} ({n_params / 1e3:.0f}k parameters, config {json.dumps(codec.config)}) "
-          f"on {args.data} through {args.channels}, checkpoints in {args.out}")
+          f"on {args.data} through {','.join(args.channels)}, checkpoints in {args.out}")
     result = train(codec, task, channels, cfg, args.out, device=device, resume=not args.no_resume,
-                   progress=not args.no_progress)
+                   progress=not args.no_progress, meta=meta)
     if result["history"]:
-        print("last validation:", json.dumps(result["history"][-1]))
+        print("last validation:", dumps_strict(result["history"][-1]))
     if args.export:
-        extra = {"trained_steps": str(result["step"]), "data": str(args.data), "channels": args.channels,
-                 "train_config": json.dumps(asdict(cfg))}
+        extra = {"trained_steps": str(result["step"]), "data": str(args.data), "channels": ",".join(args.channels),
+                 "train_config": dumps_strict(asdict(cfg)), **result.get("meta", {})}
         if tok is not None:  # load_weights rebuilds the codec without it: ship it alongside
             tok_path = Path(args.export).parent / TOKENIZER_FILE
             tok_path.parent.mkdir(parents=True, exist_ok=True)

@@ -65,7 +65,14 @@ class TextTokenizer:
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"tokenizer file not found: {path}")
-        return cls(tk.Tokenizer.from_file(str(path)))
+        try:
+            tok = tk.Tokenizer.from_file(str(path))
+        except Exception as e:  # the Rust side raises a bare Exception for unreadable JSON
+            raise ValueError(f"{path}: not a tokenizers JSON file ({' '.join(str(e).split())[:200]})") from None
+        try:
+            return cls(tok)
+        except ValueError as e:
+            raise ValueError(f"{path}: {e}") from None
 
     @classmethod
     def from_str(cls, text: str) -> TextTokenizer:

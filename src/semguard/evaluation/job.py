@@ -15,7 +15,7 @@ from semguard.evaluation.html_report import strict_json, write_report
 from semguard.evaluation.records import ResultStore
 from semguard.evaluation.run import run_gaps
 from semguard.evaluation.scenario import Scenario
-from semguard.evaluation.sweep import execute, plan
+from semguard.evaluation.sweep import clear_cache, execute, plan
 
 __all__ = ["run_scenario", "JobResult"]
 
@@ -34,6 +34,7 @@ def run_scenario(scenario: Scenario, out: str | Path, *, executor: str = "serial
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()
     store = ResultStore(out / "records.jsonl")
+    clear_cache()
     cells = plan(scenario)
     ran = execute(cells, store, executor=executor, workers=workers, on_progress=on_progress)
     records = store.current()
@@ -46,8 +47,9 @@ def run_scenario(scenario: Scenario, out: str | Path, *, executor: str = "serial
                 for ch in scenario.run.channels for snr in scenario.run.snr_db}
     region = operating_region(points, scenario.constraints)
     meta: dict[str, Any] = {"semguard": __version__, "scenario": scenario.to_json(), "device": device,
-                            "executor": executor, "cells": len(cells), "cells_run": ran,
-                            "seconds": round(time.monotonic() - t0, 1)}
+                            "executor": executor, "workers": workers, "cells": len(cells), "cells_run": ran,
+                            # measuring time of every reported cell, summed (kept across resumes)
+                            "seconds": store.seconds(), "session_seconds": round(time.monotonic() - t0, 1)}
     body = {"meta": meta,
             "gaps": [{"comparison": t, "channel": ch, "snr_db": snr, "metric": "psnr", **g.to_json()}
                      for t, rows in gaps.items() for ch, row in rows.items() for snr, g in row.items()],

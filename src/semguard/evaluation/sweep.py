@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import math
 import statistics
 import time
 from collections.abc import Callable, Iterable
@@ -26,7 +25,7 @@ import torch
 from semguard.evaluation.records import Record, ResultStore, config_key
 from semguard.evaluation.scenario import Scenario
 
-__all__ = ["plan", "run_cell", "execute", "cell_seed", "EXECUTORS"]
+__all__ = ["plan", "run_cell", "timed_cell", "execute", "cell_seed", "clear_cache", "EXECUTORS"]
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +38,11 @@ def cell_seed(seed: int, channel: str, snr_db: float) -> int:
     measured in it (so two systems are compared on the same draws of their images)."""
     digest = hashlib.sha256(f"{seed}|{channel}|{float(snr_db)!r}".encode()).digest()
     return int.from_bytes(digest[:4], "big")
+
+
+def clear_cache() -> None:
+    """Forget the codecs, baselines and data this process loaded (a new run loads them afresh)."""
+    _CACHE.clear()
 
 
 def _cached(kind: str, name: str, make: Callable[[], Any]) -> Any:
@@ -308,9 +312,10 @@ def execute(cells: Iterable[dict[str, Any]], store: ResultStore, *, executor: st
     say = on_progress or (lambda m: log.info("%s", m))
     started, done = time.monotonic(), 0
 
-    def finished(cell: dict[str, Any], records: list[Record]) -> None:
+    def finished(cell: dict[str, Any], timed: tuple[list[Record], float]) -> None:
         nonlocal done
-        store.add(records, cell["key"])
+        records, seconds = timed
+        store.add(records, cell["key"], seconds=seconds)
         done += 1
         say(_progress(len(todo), done, started, f"{cell['name']} {cell['channel']} {cell['snr_db']:g} dB"))
 
@@ -318,13 +323,13 @@ def execute(cells: Iterable[dict[str, Any]], store: ResultStore, *, executor: st
         return 0
     if executor == "serial" or (executor == "process" and workers == 1):
         for cell in todo:
-            finished(cell, run_cell(cell))
+            finished(cell, timed_cell(cell))
     elif executor == "process":
         import multiprocessing as mp
 
         with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
                                  initializer=_worker_init) as pool:
-            pending: dict[Future, dict[str, Any]] = {pool.submit(run_cell, c): c for c in todo}
+            pending: dict[Future, dict[str, Any]] = {pool.submit(timed_cell, c): c for c in todo}
             while pending:
                 ready, _ = wait(pending, return_when=FIRST_COMPLETED)
                 for fut in ready:
@@ -334,12 +339,19 @@ def execute(cells: Iterable[dict[str, Any]], store: ResultStore, *, executor: st
     return done
 
 
+def timed_cell(cell: dict[str, Any]) -> tuple[list[Record], float]:
+    """:func:`run_cell` and the seconds it took (its measuring time, wherever it ran)."""
+    t0 = time.monotonic()
+    records = run_cell(cell)
+    return records, time.monotonic() - t0
+
+
 def _worker_init() -> None:
     torch.set_num_threads(1)  # the processes share the machine's cores
 
 
 def _ray_execute(todo: list[dict[str, Any]], workers: int,
-                 finished: Callable[[dict[str, Any], list[Record]], None]) -> None:
+                 finished: Callable[[dict[str, Any], tuple[list[Record], float]], None]) -> None:
     try:
         import ray
     except ImportError as e:
@@ -363,11 +375,7 @@ def _ray_execute(todo: list[dict[str, Any]], workers: int,
             ray.shutdown()
 
 
-def _ray_cell(cell: dict[str, Any]) -> list[Record]:
+def _ray_cell(cell: dict[str, Any]) -> tuple[list[Record], float]:
     _worker_init()
-    return run_cell(cell)
+    return timed_cell(cell)
 
-
-def finite(v: float) -> float | None:
-    """``v``, or None when it is NaN or infinite (strict JSON)."""
-    return v if math.isfinite(v) else None

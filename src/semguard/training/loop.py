@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 from semguard.channels.base import Channel
 from semguard.codecs.base import SemanticCodec
 from semguard.training.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from semguard.utils import dumps_strict
 from semguard.training.tasks import Task
 
 __all__ = ["TrainConfig", "train", "train_step"]
@@ -86,12 +87,14 @@ def _validate(codec: SemanticCodec, task: Task, channels: Sequence[tuple[str, Ch
 
 def train(codec: SemanticCodec, task: Task, channels: Sequence[tuple[str, Channel]], cfg: TrainConfig,
           ckpt_dir: str | Path, *, device: torch.device = torch.device("cpu"), resume: bool = True,
-          progress: bool = True) -> dict[str, Any]:
+          progress: bool = True, meta: dict[str, str] | None = None) -> dict[str, Any]:
     """Train ``codec`` on ``task`` through ``channels`` (alternating per step).
 
     Writes ``ckpt_dir/last.pt`` every ``ckpt_every`` steps and at the end (model, optimiser,
-    step, RNG state, config, validation history) and ``ckpt_dir/history.jsonl``; with
-    ``resume`` it continues from ``last.pt``.  Returns the final record.
+    step, RNG state, config, validation history, ``meta``) and ``ckpt_dir/history.jsonl``; with
+    ``resume`` it continues from ``last.pt`` and keeps the ``meta`` saved there (e.g. the sha256 of
+    the weights the run started from), updated by the one given.  Returns the final record
+    (``step``, ``history``, ``checkpoint``, ``meta``).
     """
     ckpt_dir = Path(ckpt_dir)
     ckpt_dir.mkdir(parents=True, exist_ok=True)
@@ -101,13 +104,14 @@ def train(codec: SemanticCodec, task: Task, channels: Sequence[tuple[str, Channe
     gen.manual_seed(cfg.seed)
     chan_gen = torch.Generator(device=device)
     chan_gen.manual_seed(cfg.seed + 1)
-    step, history = 0, []
+    step, history, meta = 0, [], dict(meta or {})
     last = latest_checkpoint(ckpt_dir) if resume else None
     if last is not None:
         state = load_checkpoint(last, map_location=device)
         codec.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         step, history = int(state["step"]), list(state.get("history", []))
+        meta = {**state.get("meta", {}), **meta}
         gen.set_state(state["rng"])
         chan_gen.manual_seed(cfg.seed + 1 + step)
         log.info("resumed from %s at step %d", last, step)
@@ -116,7 +120,7 @@ def train(codec: SemanticCodec, task: Task, channels: Sequence[tuple[str, Channe
         save_checkpoint(ckpt_dir / "last.pt", {
             "model": codec.state_dict(), "optimizer": opt.state_dict(), "step": step,
             "rng": gen.get_state(), "history": history, "config": json.dumps(asdict(cfg)),
-            "codec_config": json.dumps(codec.config),
+            "codec_config": json.dumps(codec.config), "meta": meta,
         })
 
     t0 = time.monotonic()
@@ -143,11 +147,11 @@ def train(codec: SemanticCodec, task: Task, channels: Sequence[tuple[str, Channe
             log.info("validation %s", rec)
             bar.write(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in rec.items()))
             with open(ckpt_dir / "history.jsonl", "a") as f:
-                f.write(json.dumps(rec) + "\n")
+                f.write(dumps_strict(rec) + "\n")
         if step % cfg.ckpt_every == 0 or step == cfg.steps or out_of_time:
             checkpoint()
         if out_of_time:
             log.warning("stopping at step %d: --max-minutes %.1f reached", step, cfg.max_minutes)
             break
     bar.close()
-    return {"step": step, "history": history, "checkpoint": str(ckpt_dir / "last.pt")}
+    return {"step": step, "history": history, "checkpoint": str(ckpt_dir / "last.pt"), "meta": meta}

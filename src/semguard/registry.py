@@ -25,6 +25,7 @@ FAMILIES: dict[str, str] = {
     "codec": "semguard.codecs",
     "baseline": "semguard.baselines",
     "dataset": "semguard.data",
+    "attack": "semguard.attacks",
 }
 
 _REGISTRY: dict[str, dict[str, Callable[..., Any]]] = {f: {} for f in FAMILIES}

@@ -1,0 +1,15 @@
+"""Attacks on semantic links, under one threat model (:class:`ThreatModel`), built on
+:class:`semguard.link.Link`; registered in the ``attack`` family::
+
+    >>> from semguard.registry import build
+    >>> pgd = build("attack", "pgd", surface="channel", psr_db=-10, steps=40)
+"""
+
+from semguard.attacks.base import Attack, AttackContext, AttackResult, frozen
+from semguard.attacks.gaussian import GaussianJamming
+from semguard.attacks.pgd import FGSM, PGD
+from semguard.attacks.pilot import PilotAttack
+from semguard.attacks.threat import KNOWLEDGE, NORMS, OBJECTIVES, SURFACES, ThreatModel
+
+__all__ = ["Attack", "AttackContext", "AttackResult", "frozen", "ThreatModel", "SURFACES", "NORMS",
+           "KNOWLEDGE", "OBJECTIVES", "PGD", "FGSM", "GaussianJamming", "PilotAttack"]

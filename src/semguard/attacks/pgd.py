@@ -38,6 +38,8 @@ class PGD(Attack):
         restarts: independent starts; each sample keeps its strongest.
         channel_known: the attacker knows the evaluated channel draw (and its own channel).
         eot: channel draws averaged per step when the channel is not known.
+        full_power: on the air surfaces, iterate on the sphere of the PSR budget (every block spends
+            exactly its budget) instead of the ball.
         **kw: the :class:`Attack` arguments (surface, psr_db / eps, norm, objective, targeted, seed...).
     """
 
@@ -45,8 +47,10 @@ class PGD(Attack):
     knowledge = "white-box"
 
     def __init__(self, *, steps: int = 40, alpha: float | None = None, random_start: bool = True,
-                 restarts: int = 1, channel_known: bool = True, eot: int = 1, **kw: Any) -> None:
+                 restarts: int = 1, channel_known: bool = True, eot: int = 1, full_power: bool = True,
+                 **kw: Any) -> None:
         super().__init__(**kw)
+        self.exact = bool(full_power) and self.surface != "input"
         if steps < 1:
             raise ValueError(f"steps must be >= 1, got {steps}")
         if restarts < 1:
@@ -60,7 +64,8 @@ class PGD(Attack):
 
     def extra_config(self) -> dict[str, Any]:
         return {"steps": self.steps, "alpha": self.step_size, "random_start": self.random_start,
-                "restarts": self.restarts, "channel_known": self.channel_known, "eot": self.eot}
+                "restarts": self.restarts, "channel_known": self.channel_known, "eot": self.eot,
+                "full_power": self.exact}
 
     @property
     def step_size(self) -> float:

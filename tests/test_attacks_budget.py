@@ -103,3 +103,16 @@ def _ctx(atk, link, photos):
     from semguard.attacks.base import AttackContext
     g = torch.Generator().manual_seed(0)
     return AttackContext(link, photos, torch.full((3,), 10.0), "reconstruction", None, None, g.get_state(), g)
+
+
+def test_jamming_is_independent_of_bobs_noise(softcast, photos) -> None:
+    # the attacker's stream never replays the channel's: jamming at -25 dB on AWGN at 10 dB costs what
+    # the equivalent SNR 10 log10(1 / (N0 + P_jam)) costs a linear codec, within 0.05 dB
+    from semguard.evaluation.metrics import psnr
+    link = Link(softcast, AWGN())
+    jam = build("attack", "gaussian", surface="channel", psr_db=-25, seed=0)(
+        link, photos, 10.0, generator=torch.Generator().manual_seed(0))
+    eq = 10 * math.log10(1 / (0.1 + 10 ** -2.5))
+    with torch.no_grad():
+        ref = link(photos, eq, generator=torch.Generator().manual_seed(0))["output"]
+    assert abs(psnr(jam.output, photos).mean().item() - psnr(ref, photos).mean().item()) < 0.05

@@ -34,7 +34,13 @@ from semguard.channels import functional as F
 from semguard.channels.base import as_snr_tensor
 from semguard.link import Link
 
-__all__ = ["Attack", "AttackResult", "AttackContext", "frozen"]
+__all__ = ["Attack", "AttackResult", "AttackContext", "frozen", "attacker_generator"]
+
+
+def attacker_generator(seed: int) -> torch.Generator:
+    """The attacker's own random stream for ``seed``: a different stream from a channel generator
+    seeded with the same small integer, so the attack never replays Bob's noise draw."""
+    return torch.Generator().manual_seed((int(seed) + 1) * 0x9E3779B97F4A7C15 % (2**63 - 1))
 
 
 @dataclass(frozen=True)
@@ -192,7 +198,7 @@ class Attack:
                              "use the word-substitution attack")
         gen = generator if generator is not None else torch.Generator().manual_seed(self.seed)
         ctx = AttackContext(link, source, as_snr_tensor(snr_db, source.shape[0], source.device), objective,
-                            labels, target, gen.get_state(), torch.Generator().manual_seed(self.seed))
+                            labels, target, gen.get_state(), attacker_generator(self.seed))
         with frozen(link):
             if self.surface == "symbols":
                 with torch.no_grad():

@@ -16,7 +16,7 @@ from torch import Tensor
 from semguard.channels.base import Channel
 from semguard.codecs.base import SemanticCodec
 
-__all__ = ["attacker_photos", "train_surrogate"]
+__all__ = ["attacker_photos", "train_surrogate", "attacker_surrogate"]
 
 log = logging.getLogger(__name__)
 
@@ -78,3 +78,30 @@ def train_surrogate(codec: SemanticCodec, images: Tensor, channels: list[Channel
         if step % 100 == 0:
             log.info("surrogate step %d/%d mse %.5f", step, steps, loss.item())
     return codec.eval()
+
+
+def attacker_surrogate(codec: SemanticCodec, photos: Tensor, *, steps: int = 300, seed: int = 1) -> SemanticCodec:
+    """The surrogate a black-box attacker builds for ``codec`` from its public description only:
+    a quarter-width DeepJSCC it trains itself (``steps``, seed ``seed``) for a DeepJSCC, and a
+    SoftCast fitted on its own ``photos`` for the analog codecs (and an SNR switch, whose high-SNR
+    branch is analog)."""
+    from semguard.channels import AWGN, Rayleigh
+    from semguard.codecs.analog import AnalogJSCC
+    from semguard.codecs.deepjscc import DeepJSCC
+    from semguard.registry import build
+
+    inner = codec
+    high = getattr(codec, "high", None)
+    if isinstance(high, SemanticCodec):
+        inner = high
+    cfg = inner.config
+    torch.manual_seed(seed)
+    if isinstance(inner, DeepJSCC):
+        sur = build("codec", "adjscc", cbr=cfg["cbr"], width=max(8, cfg.get("width", 64) // 4))
+        return train_surrogate(sur, photos, [AWGN(), Rayleigh()], steps=steps, seed=seed)
+    if isinstance(inner, AnalogJSCC):
+        sur = build("codec", "softcast", cbr=cfg["cbr"], block=cfg["block"], meta=cfg["meta"],
+                    design_snr_db=cfg.get("design_snr_db", 10.0))
+        sur.init_from_images(photos)
+        return sur.eval()
+    raise ValueError(f"codec: no attacker surrogate recipe for {type(codec).__name__}")

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from semguard.attacks.base import Attack, AttackContext, frozen
+from semguard.attacks.base import Attack, AttackContext, attacker_generator, frozen
 from semguard.channels import functional as F
 from semguard.channels.base import as_snr_tensor
 from semguard.link import Link
@@ -67,7 +67,7 @@ class UniversalPerturbation(Attack):
         objective = check_objective(self.objective or codec_objective(link.codec), link.codec)
         if self.targeted:
             raise ValueError("targeted: a universal perturbation here is untargeted")
-        rng = torch.Generator().manual_seed(self.seed)
+        rng = attacker_generator(self.seed)
         n = link.n_symbols(tuple(sources.shape[1:]))
         dev = sources.device
         z = F.normalize_power(F.complex_normal((1, n), generator=rng, device=dev))[0]

@@ -9,10 +9,11 @@ from semguard.attacks.base import Attack, AttackContext, AttackResult, frozen
 from semguard.attacks.gaussian import GaussianJamming
 from semguard.attacks.pgd import FGSM, PGD
 from semguard.attacks.pilot import PilotAttack
+from semguard.attacks.substitution import WordSubstitution
 from semguard.attacks.transfer import TransferAttack
 from semguard.attacks.universal import UniversalPerturbation
 from semguard.attacks.threat import KNOWLEDGE, NORMS, OBJECTIVES, SURFACES, ThreatModel
 
 __all__ = ["Attack", "AttackContext", "AttackResult", "frozen", "ThreatModel", "SURFACES", "NORMS",
            "KNOWLEDGE", "OBJECTIVES", "PGD", "FGSM", "GaussianJamming", "PilotAttack",
-           "UniversalPerturbation", "TransferAttack"]
+           "UniversalPerturbation", "TransferAttack", "WordSubstitution"]

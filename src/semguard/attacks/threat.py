@@ -16,7 +16,7 @@ __all__ = ["ThreatModel", "SURFACES", "NORMS", "KNOWLEDGE", "OBJECTIVES"]
 
 #: where the perturbation enters: the source, the encoder output, the receiver (over the air), the pilots
 SURFACES = ("input", "symbols", "channel", "pilots")
-NORMS = ("linf", "l2", "power")
+NORMS = ("linf", "l2", "l0", "power")
 #: what the attacker knows of codec and channel
 KNOWLEDGE = ("white-box", "transfer", "query", "none")
 #: what the attacker damages: the decoded image, the decided class, the received sentence
@@ -29,8 +29,10 @@ class ThreatModel:
 
     Attributes:
         surface: one of :data:`SURFACES`.
-        norm: ``linf`` / ``l2`` on the input surface, ``power`` on the air surfaces.
-        budget: ``eps`` (>= 0, inputs in [0, 1]) on the input surface, else ``psr_db`` (finite, dB).
+        norm: ``linf`` / ``l2`` on the input surface (``l0``: substituted tokens of a sentence),
+            ``power`` on the air surfaces.
+        budget: ``eps`` (>= 0, inputs in [0, 1]; ``l0``: a whole number of tokens) on the input surface,
+            else ``psr_db`` (finite, dB).
         knowledge: one of :data:`KNOWLEDGE` (``none``: universal / blind, sees no symbols).
         objective: one of :data:`OBJECTIVES`.
         targeted: drive the receiver to a chosen output instead of away from the true one.
@@ -53,8 +55,10 @@ class ThreatModel:
             raise ValueError(f"objective must be one of {', '.join(OBJECTIVES)}, got {self.objective!r}")
         b = float(self.budget)
         if self.surface == "input":
-            if self.norm not in ("linf", "l2"):
-                raise ValueError(f"norm on the input surface must be 'linf' or 'l2', got {self.norm!r}")
+            if self.norm not in ("linf", "l2", "l0"):
+                raise ValueError(f"norm on the input surface must be 'linf', 'l2' or 'l0', got {self.norm!r}")
+            if self.norm == "l0" and (not math.isfinite(b) or b < 0 or b != int(b)):
+                raise ValueError(f"k (substituted tokens) must be a whole number >= 0, got {self.budget}")
             if not math.isfinite(b) or b < 0:
                 raise ValueError(f"eps must be a finite number >= 0 (inputs in [0, 1]), got {self.budget}")
         else:
@@ -66,7 +70,9 @@ class ThreatModel:
 
     @property
     def unit(self) -> str:
-        return "eps" if self.surface == "input" else "psr_db"
+        if self.surface == "input":
+            return "tokens" if self.norm == "l0" else "eps"
+        return "psr_db"
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

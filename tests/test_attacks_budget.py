@@ -67,7 +67,7 @@ def test_jamming_psr_is_exact_at_the_receiver(softcast, photos, surface: str, ps
 def test_pgd_stays_within_its_budgets(softcast, photos) -> None:
     link = Link(softcast, AWGN())
     r = build("attack", "pgd", surface="channel", psr_db=-15, steps=3)(link, photos, 10.0)
-    assert (r.measured <= -15 + 1e-4).all() and (r.measured > -16).all()
+    assert (r.measured <= -15 + 1e-3).all() and (r.measured > -16).all()  # 1e-3 dB: float32 over 32768 symbols
     for norm, eps in (("linf", 0.03), ("l2", 2.0)):
         r = build("attack", "pgd", surface="input", eps=eps, norm=norm, steps=3)(link, photos, 10.0)
         assert (r.measured <= eps + 1e-6).all() and (r.measured > 0.5 * eps).all()

@@ -10,15 +10,15 @@ learned codecs' records of ``bench/attacks.py``, JSON out.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
-import math
 import time
 from pathlib import Path
 
 import torch
 
 from semguard.attacks.digital import JammedChannel, boundary_jam, gaussian_jam
-from semguard.channels import AWGN
+from semguard.channels import AWGN, Rayleigh
 from semguard.data.photos import shipped_photos
 from semguard.evaluation.metrics import psnr
 from semguard.registry import build
@@ -31,7 +31,7 @@ def psr_for_damage(points: list[tuple[float, float]], level: float) -> float | N
     pts = sorted(points)
     if pts and pts[0][1] <= level:
         return pts[0][0]  # already damaged at the grid's weakest budget (an upper bound)
-    for (b0, p0), (b1, p1) in zip(pts, pts[1:]):
+    for (b0, p0), (b1, p1) in itertools.pairwise(pts):
         if p1 <= level < p0:
             return b0 + (b1 - b0) * (p0 - level) / (p0 - p1)
     return None
@@ -41,15 +41,16 @@ def run_digital(a: argparse.Namespace) -> list[dict]:
     """The digital link's records over ``a.psr_db`` (clean first)."""
     x = shipped_photos()[: a.images]
     link = build("baseline", "webp_ldpc")
-    g = lambda: torch.Generator().manual_seed(0)  # noqa: E731
-    clean = link(x, AWGN(), a.snr_db, a.n_symbols, generator=g())
+    g = lambda: torch.Generator().manual_seed(0)
+    make = (lambda: AWGN()) if a.channel == "awgn" else (lambda: Rayleigh(csi="estimated"))
+    clean = link(x, make(), a.snr_db, a.n_symbols, generator=g())
     c = psnr(clean["x_hat"], x)
     rows = [{"attack": "clean", "psr_db": None, "psnr": c.mean().item(), "per_image": c.tolist(),
              "mcs": [i["mcs"] for i in clean["info"]]}]
     print(f"digital clean {c.mean().item():.2f} dB, MCS {rows[0]['mcs']}", flush=True)
     for b in a.psr_db:
         for name, jam in (("gaussian", gaussian_jam(b)), ("boundary", boundary_jam(b))):
-            out = link(x, JammedChannel(AWGN(), jam), a.snr_db, a.n_symbols, generator=g())
+            out = link(x, JammedChannel(make(), jam), a.snr_db, a.n_symbols, generator=g())
             v = psnr(out["x_hat"], x)
             rows.append({"attack": name, "psr_db": b, "psnr": v.mean().item(), "per_image": v.tolist(),
                          "lost": sum(not i["success"] for i in out["info"]),
@@ -65,6 +66,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--images", type=int, default=2)
     p.add_argument("--psr-db", type=float, nargs="+", default=list(PSR))
+    p.add_argument("--channel", default="awgn", choices=("awgn", "rayleigh"),
+                   help="awgn, or rayleigh with pilot-estimated CSI (default: awgn)")
     p.add_argument("--snr-db", type=float, default=10.0)
     p.add_argument("--n-symbols", type=int, default=32768, help="channel uses per image (cbr 1/6 at 256x256)")
     p.add_argument("--damage-db", type=float, default=20.0)

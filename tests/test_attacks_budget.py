@@ -116,3 +116,16 @@ def test_jamming_is_independent_of_bobs_noise(softcast, photos) -> None:
     with torch.no_grad():
         ref = link(photos, eq, generator=torch.Generator().manual_seed(0))["output"]
     assert abs(psnr(jam.output, photos).mean().item() - psnr(ref, photos).mean().item()) < 0.05
+
+
+def test_reconstruction_losses_by_definition(photos) -> None:
+    from semguard.attacks.objectives import attack_loss
+    x = photos[:2]
+    noisy = (x + 0.05 * torch.randn(x.shape, generator=torch.Generator().manual_seed(0))).clamp(0, 1)
+    mse = (noisy - x).square().flatten(1).mean(1)
+    torch.testing.assert_close(attack_loss("reconstruction", noisy, x, recon_loss="mse"), mse)
+    torch.testing.assert_close(attack_loss("reconstruction", noisy, x), 10 * torch.log10(mse))  # -PSNR
+    torch.testing.assert_close(attack_loss("reconstruction", x, x, recon_loss="ms-ssim"), -torch.ones(2))
+    assert (attack_loss("reconstruction", noisy, x, recon_loss="ms-ssim") > -1).all()
+    # targeted: minus the distortion to the target
+    torch.testing.assert_close(attack_loss("reconstruction", noisy, x, target=x, recon_loss="mse"), -mse)

@@ -94,7 +94,7 @@ def test_universal_learned_elsewhere_beats_jamming_on_held_out_photos(softcast_c
     link = Link(codec, AWGN())
     u = build("attack", "universal", surface="channel", psr_db=-10, steps=15, batch=3).fit(link, train, 10.0)
     assert u.fit_seconds is not None and u.delta.shape == (link.n_symbols((3, 256, 256)),)
-    g = lambda: torch.Generator().manual_seed(2)  # noqa: E731
+    g = lambda: torch.Generator().manual_seed(2)
     uni = psnr(u(link, x, 10.0, generator=g()).output, x)
     jam = psnr(build("attack", "gaussian", surface="channel", psr_db=-10)(link, x, 10.0, generator=g()).output, x)
     assert (uni < jam - 3.0).all()
@@ -107,7 +107,7 @@ def test_transfer_from_the_attackers_own_fit_and_whitebox_bound(softcast_case) -
     link = Link(codec, AWGN())
     sur = build("codec", "softcast", cbr=1 / 6)
     sur.init_from_images(train)  # fitted on the attacker's photos, not the shipped codec's
-    g = lambda: torch.Generator().manual_seed(2)  # noqa: E731
+    g = lambda: torch.Generator().manual_seed(2)
     tr = psnr(build("attack", "transfer", surrogate=sur, surface="channel", psr_db=-15, steps=5)(
         link, x, 10.0, generator=g()).output, x)
     wb = psnr(build("attack", "pgd", surface="channel", psr_db=-15, steps=5)(link, x, 10.0, generator=g()).output, x)

@@ -7,7 +7,7 @@ import pytest
 import torch
 from scipy import stats
 
-from semguard.channels import AWGN, Rayleigh
+from semguard.channels import Rayleigh
 from semguard.codecs.zoo import pretrained
 from semguard.data.photos import shipped_photos
 from semguard.data.shipped import shipped_fashion_mnist
@@ -44,8 +44,8 @@ def test_pgd_beats_equal_power_noise(link, photos) -> None:
 
 
 def test_larger_budget_never_helps_the_defender(link, photos) -> None:
-    x = photos[:3]
-    means = [_psnr(build("attack", "pgd", surface="channel", psr_db=p, steps=5), link, x).mean().item()
+    x = photos[:2]
+    means = [_psnr(build("attack", "pgd", surface="channel", psr_db=p, steps=3), link, x).mean().item()
              for p in (-25, -15, -5)]
     assert means[0] > means[1] > means[2]
     clean = psnr(link(x, 10.0, generator=torch.Generator().manual_seed(0))["output"], x).mean().item()
@@ -53,12 +53,12 @@ def test_larger_budget_never_helps_the_defender(link, photos) -> None:
 
 
 def test_fixed_seed_reproduces_bit_for_bit(link, photos) -> None:
-    x = photos[:2]
-    runs = [build("attack", "pgd", surface="channel", psr_db=-10, steps=3, seed=4, channel_known=False, eot=2)(
+    x = photos[:1]
+    runs = [build("attack", "pgd", surface="channel", psr_db=-10, steps=2, seed=4, channel_known=False, eot=2)(
         link, x, 10.0, generator=torch.Generator().manual_seed(9)) for _ in range(2)]
     assert torch.equal(runs[0].perturbation, runs[1].perturbation)
     assert torch.equal(runs[0].output, runs[1].output)
-    other = build("attack", "pgd", surface="channel", psr_db=-10, steps=3, seed=5, channel_known=False, eot=2)(
+    other = build("attack", "pgd", surface="channel", psr_db=-10, steps=2, seed=5, channel_known=False, eot=2)(
         link, x, 10.0, generator=torch.Generator().manual_seed(9))
     assert not torch.equal(other.perturbation, runs[0].perturbation)
 
@@ -97,7 +97,7 @@ def test_pilot_attack_misleads_a_receiver_that_trusts_its_pilots() -> None:
     codec = pretrained("task-fmnist")
     x, y = shipped_fashion_mnist(64)
     link = Link(codec, Rayleigh(csi="estimated", pilots=4))
-    g = lambda: torch.Generator().manual_seed(0)  # noqa: E731
+    g = lambda: torch.Generator().manual_seed(0)
     clean = (link(x, 10.0, generator=g())["output"].argmax(1) == y).float().mean()
     r = build("attack", "pilot", psr_db=0.0, steps=10)(link, x, 10.0, labels=y, generator=g())
     hit = (r.output.argmax(1) == y).float().mean()

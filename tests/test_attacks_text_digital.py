@@ -41,7 +41,7 @@ def test_substitution_spends_exactly_k_tokens_from_the_neighbours(text_link) -> 
 
 def test_greedy_substitution_moves_the_meaning_more_than_random(text_link) -> None:
     link, tok = text_link
-    g = lambda: torch.Generator().manual_seed(0)  # noqa: E731
+    g = lambda: torch.Generator().manual_seed(0)
     greedy = build("attack", "word-substitution", k=1)(link, tok, 40.0, generator=g())
     rand = [build("attack", "word-substitution", k=1, random=True, seed=s)(link, tok, 40.0, generator=g())
             for s in range(4)]

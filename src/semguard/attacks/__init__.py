@@ -10,10 +10,25 @@ from semguard.attacks.gaussian import GaussianJamming
 from semguard.attacks.pgd import FGSM, PGD
 from semguard.attacks.pilot import PilotAttack
 from semguard.attacks.substitution import WordSubstitution
+from semguard.attacks.threat import KNOWLEDGE, NORMS, OBJECTIVES, SURFACES, ThreatModel
 from semguard.attacks.transfer import TransferAttack
 from semguard.attacks.universal import UniversalPerturbation
-from semguard.attacks.threat import KNOWLEDGE, NORMS, OBJECTIVES, SURFACES, ThreatModel
 
-__all__ = ["Attack", "AttackContext", "AttackResult", "frozen", "ThreatModel", "SURFACES", "NORMS",
-           "KNOWLEDGE", "OBJECTIVES", "PGD", "FGSM", "GaussianJamming", "PilotAttack",
-           "UniversalPerturbation", "TransferAttack", "WordSubstitution"]
+__all__ = [
+           "FGSM",
+           "KNOWLEDGE",
+           "NORMS",
+           "OBJECTIVES",
+           "PGD",
+           "SURFACES",
+           "Attack",
+           "AttackContext",
+           "AttackResult",
+           "GaussianJamming",
+           "PilotAttack",
+           "ThreatModel",
+           "TransferAttack",
+           "UniversalPerturbation",
+           "WordSubstitution",
+           "frozen",
+]

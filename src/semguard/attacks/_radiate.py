@@ -18,7 +18,7 @@ from semguard.channels import functional as F
 from semguard.channels.base import Channel, ChannelState
 from semguard.link import Link
 
-__all__ = ["Radiator", "radiating", "pilot_signal"]
+__all__ = ["Radiator", "pilot_signal", "radiating"]
 
 
 def pilot_signal(state: ChannelState, channel: Channel) -> Tensor:

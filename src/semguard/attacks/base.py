@@ -17,7 +17,6 @@ Surfaces and how a perturbation ``delta`` enters the link:
 
 from __future__ import annotations
 
-
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -28,13 +27,18 @@ from torch import Tensor
 
 from semguard.attacks._radiate import Radiator, pilot_signal, radiating
 from semguard.attacks.budget import check_eps, input_norm, project_input
-from semguard.attacks.objectives import RECON_LOSSES, attack_loss, check_objective, codec_objective
+from semguard.attacks.objectives import (
+    RECON_LOSSES,
+    attack_loss,
+    check_objective,
+    codec_objective,
+)
 from semguard.attacks.threat import SURFACES, ThreatModel
 from semguard.channels import functional as F
 from semguard.channels.base import as_snr_tensor
 from semguard.link import Link
 
-__all__ = ["Attack", "AttackResult", "AttackContext", "frozen", "attacker_generator"]
+__all__ = ["Attack", "AttackContext", "AttackResult", "attacker_generator", "frozen"]
 
 
 def attacker_generator(seed: int) -> torch.Generator:

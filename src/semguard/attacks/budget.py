@@ -8,7 +8,7 @@ import math
 import torch
 from torch import Tensor
 
-__all__ = ["check_eps", "project_input", "input_norm"]
+__all__ = ["check_eps", "input_norm", "project_input"]
 
 
 def check_eps(eps: float) -> float:

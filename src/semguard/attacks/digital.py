@@ -21,7 +21,7 @@ from semguard.attacks.base import attacker_generator
 from semguard.channels import functional as F
 from semguard.channels.base import Channel, ChannelState
 
-__all__ = ["JammedChannel", "gaussian_jam", "boundary_jam"]
+__all__ = ["JammedChannel", "boundary_jam", "gaussian_jam"]
 
 Jammer = Callable[[Tensor, ChannelState], Tensor]
 

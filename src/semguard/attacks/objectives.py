@@ -19,7 +19,7 @@ from semguard.attacks.threat import OBJECTIVES
 from semguard.codecs._text_tokenizer import PAD_ID
 from semguard.codecs.base import SemanticCodec
 
-__all__ = ["codec_objective", "check_objective", "attack_loss", "RECON_LOSSES"]
+__all__ = ["RECON_LOSSES", "attack_loss", "check_objective", "codec_objective"]
 
 RECON_LOSSES = ("psnr", "mse", "ms-ssim")
 _PAD = PAD_ID

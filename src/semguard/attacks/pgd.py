@@ -18,7 +18,7 @@ from semguard.attacks.base import Attack, AttackContext
 from semguard.channels import functional as F
 from semguard.registry import register
 
-__all__ = ["PGD", "FGSM"]
+__all__ = ["FGSM", "PGD"]
 
 
 def _row_normalize(g: Tensor) -> Tensor:

@@ -16,7 +16,7 @@ from torch import Tensor
 from semguard.channels.base import Channel
 from semguard.codecs.base import SemanticCodec
 
-__all__ = ["attacker_photos", "train_surrogate", "attacker_surrogate"]
+__all__ = ["attacker_photos", "attacker_surrogate", "train_surrogate"]
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,6 @@ from semguard.attacks.base import Attack, AttackResult, attacker_generator, froz
 from semguard.attacks.objectives import attack_loss, check_objective
 from semguard.attacks.threat import ThreatModel
 from semguard.channels.base import as_snr_tensor
-from semguard.codecs._text_tokenizer import PAD_ID
 from semguard.link import Link
 from semguard.registry import register
 

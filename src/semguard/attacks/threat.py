@@ -12,7 +12,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
-__all__ = ["ThreatModel", "SURFACES", "NORMS", "KNOWLEDGE", "OBJECTIVES"]
+__all__ = ["KNOWLEDGE", "NORMS", "OBJECTIVES", "SURFACES", "ThreatModel"]
 
 #: where the perturbation enters: the source, the encoder output, the receiver (over the air), the pilots
 SURFACES = ("input", "symbols", "channel", "pilots")

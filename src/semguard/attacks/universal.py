@@ -58,7 +58,7 @@ class UniversalPerturbation(Attack):
     def extra_config(self) -> dict[str, Any]:
         return {"steps": self.steps, "batch": self.batch, "lr": self.lr, "fit_seconds": self.fit_seconds}
 
-    def fit(self, link: Link, sources: Tensor, snr_db: float, *, labels: Tensor | None = None) -> "UniversalPerturbation":
+    def fit(self, link: Link, sources: Tensor, snr_db: float, *, labels: Tensor | None = None) -> UniversalPerturbation:
         """Learn the block on ``sources [N, ...]`` (never the evaluation set) at Bob's ``snr_db``."""
         if not isinstance(link, Link):
             raise TypeError(f"link must be a semguard Link, got {type(link).__name__}")

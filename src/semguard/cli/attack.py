@@ -26,7 +26,7 @@ from semguard.cli.common import add_device_seed
 from semguard.link import Link
 from semguard.registry import available, build
 
-__all__ = ["add_parser", "run", "run_grid", "make_channel", "load_codec"]
+__all__ = ["add_parser", "load_codec", "make_channel", "run", "run_grid"]
 
 log = logging.getLogger(__name__)
 AIR_ATTACKS = ("gaussian", "pgd", "fgsm", "universal", "transfer", "pilot")

@@ -76,6 +76,10 @@ def load_codec(name: str) -> torch.nn.Module:
 
 
 def _data(codec: torch.nn.Module, n: int) -> tuple[Tensor, Tensor | None]:
+    if hasattr(codec, "tokenize"):  # DeepSC: the first n shipped sentences of 10 tokens (one block size)
+        from semguard.data.text import load_shipped
+        pool = [s for s in load_shipped() if codec.tokenize([s]).shape[1] == 10][:n]
+        return codec.tokenize(pool), None
     if codec.output_key == "x_hat":
         from semguard.data.photos import shipped_photos
         return shipped_photos()[:n], None
@@ -85,6 +89,14 @@ def _data(codec: torch.nn.Module, n: int) -> tuple[Tensor, Tensor | None]:
 
 
 def _metric(codec: torch.nn.Module):
+    if hasattr(codec, "tokenize"):
+        from semguard.evaluation.text_metrics import bleu
+
+        def bleu1(logits: Tensor, tokens: Tensor) -> Tensor:
+            lengths = codec.lengths(tokens)
+            hyp = codec.tokenizer.decode(logits.argmax(-1), lengths)
+            return bleu(hyp, codec.tokenizer.decode(tokens, lengths), 1)
+        return bleu1, "bleu1"
     if codec.output_key == "x_hat":
         from semguard.evaluation.metrics import psnr
         return psnr, "psnr"
@@ -162,6 +174,8 @@ def _build(name: str, b: float, cfg: dict[str, Any], link: Link, x: Tensor, y: T
         return build("attack", name, **common)
     if name == "universal":
         if "universal" not in shared:  # learned once, on the attacker's photos, at this budget
+            if x.dim() != 4:
+                raise ValueError("--attack universal: from this command only for image codecs (see bench/attacks_text.py)")
             photos = attacker_photos(cfg["train_images"], side=x.shape[-1], seed=seed)
             u = build("attack", "universal", steps=cfg["universal_steps"], batch=2, **common)
             shared["universal"] = u.fit(link, photos, cfg["snr_db"])

@@ -27,6 +27,7 @@ FAMILIES: dict[str, str] = {
     "dataset": "semguard.data",
     "cipher": "semguard.keys.ciphers",
     "fusion": "semguard.network",
+    "attack": "semguard.attacks",
 }
 
 _REGISTRY: dict[str, dict[str, Callable[..., Any]]] = {f: {} for f in FAMILIES}

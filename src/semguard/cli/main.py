@@ -18,7 +18,7 @@ from semguard.cli.common import SemguardParser, print_error
 __all__ = ["main", "build_parser", "COMMANDS", "HELP"]
 
 # command modules, in the order ``semguard --help`` lists them
-COMMANDS = ("run_cmd", "list_cmd", "train_cmd", "keygen", "kb", "net")
+COMMANDS = ("run_cmd", "list_cmd", "train_cmd", "keygen", "kb", "net", "attack")
 
 # command -> (module, the one-line help its module's add_parser gives it)
 HELP: dict[str, tuple[str, str]] = {
@@ -28,6 +28,7 @@ HELP: dict[str, tuple[str, str]] = {
     "keygen": ("keygen", "physical-layer key generation: KGR, KDR, Eve's KDR, NIST tests"),
     "kb": ("kb", "signed, Merkle-proofed knowledge base of shared priors"),
     "net": ("net", "multi-agent fusion with Byzantine agents, emergency priority, offloading"),
+    "attack": ("attack", "attack a codec over a budget grid (PSR in dB, or eps on the input)"),
 }
 
 ALL = "*"  # build_parser(ALL): every command's full parser (tests, docs)

@@ -1,0 +1,115 @@
+"""The separated digital link (WebP + 5G LDPC + QAM, ``baseline webp_ldpc``) jammed at the same PSR
+grid as the learned codecs: equal-power Gaussian jamming and the worst-case boundary jammer, then the
+attack power each link needs for equal damage (mean PSNR down to ``--damage-db``), read against the
+learned codecs' records of ``bench/attacks.py``, JSON out.
+
+    PYTHONPATH=src python bench/attacks_digital.py --images 2 --learned bench/results/attacks_awgn.json \\
+        --out bench/results/attacks_digital.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import time
+from pathlib import Path
+
+import torch
+
+from semguard.attacks.digital import JammedChannel, boundary_jam, gaussian_jam
+from semguard.channels import AWGN, Rayleigh
+from semguard.data.photos import shipped_photos
+from semguard.metrics.image import psnr
+from semguard.registry import build
+
+PSR = (-40.0, -35.0, -30.0, -25.0, -20.0, -15.0, -10.0, -5.0)
+
+
+def psr_for_damage(points: list[tuple[float, float]], level: float) -> float | None:
+    """The smallest PSR (dB, linear interpolation on the grid) at which the PSNR falls to ``level``."""
+    pts = sorted(points)
+    if pts and pts[0][1] <= level:
+        return pts[0][0]  # already damaged at the grid's weakest budget (an upper bound)
+    for (b0, p0), (b1, p1) in itertools.pairwise(pts):
+        if p1 <= level < p0:
+            return b0 + (b1 - b0) * (p0 - level) / (p0 - p1)
+    return None
+
+
+def run_digital(a: argparse.Namespace) -> list[dict]:
+    """The digital link's records over ``a.psr_db`` (clean first)."""
+    x = shipped_photos()[: a.images]
+    link = build("baseline", "webp_ldpc")
+    g = lambda: torch.Generator().manual_seed(0)
+    make = (lambda: AWGN()) if a.channel == "awgn" else (lambda: Rayleigh(csi="estimated"))
+    clean = link(x, make(), a.snr_db, a.n_symbols, generator=g())
+    c = psnr(clean["x_hat"], x)
+    rows = [{"attack": "clean", "psr_db": None, "psnr": c.mean().item(), "per_image": c.tolist(),
+             "mcs": [i["mcs"] for i in clean["info"]]}]
+    print(f"digital clean {c.mean().item():.2f} dB, MCS {rows[0]['mcs']}", flush=True)
+    for b in a.psr_db:
+        for name, jam in (("gaussian", gaussian_jam(b)), ("boundary", boundary_jam(b))):
+            out = link(x, JammedChannel(make(), jam), a.snr_db, a.n_symbols, generator=g())
+            v = psnr(out["x_hat"], x)
+            rows.append({"attack": name, "psr_db": b, "psnr": v.mean().item(), "per_image": v.tolist(),
+                         "lost": sum(not i["success"] for i in out["info"]),
+                         "codeword_errors": [i["codeword_errors"] for i in out["info"]],
+                         "threat_model": {"surface": "channel", "norm": "power", "budget": b, "unit": "psr_db",
+                                          "knowledge": "white-box" if name == "boundary" else "none",
+                                          "objective": "reconstruction", "targeted": False}})
+            print(f"psr {b:>5g} {name:9} psnr {v.mean().item():6.2f}  lost {rows[-1]['lost']}/{len(x)}", flush=True)
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--images", type=int, default=2)
+    p.add_argument("--psr-db", type=float, nargs="+", default=list(PSR))
+    p.add_argument("--channel", default="awgn", choices=("awgn", "rayleigh"),
+                   help="awgn, or rayleigh with pilot-estimated CSI (default: awgn)")
+    p.add_argument("--snr-db", type=float, default=10.0)
+    p.add_argument("--n-symbols", type=int, default=32768, help="channel uses per image (cbr 1/6 at 256x256)")
+    p.add_argument("--damage-db", type=float, default=20.0)
+    p.add_argument("--learned", default="bench/results/attacks_awgn.json")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--out", default="bench/results/attacks_digital.json")
+    p.add_argument("--reuse", action="store_true", help="re-read the digital records in --out; recompute the ratios only")
+    a = p.parse_args(argv)
+    torch.set_num_threads(a.threads)
+    t0 = time.perf_counter()
+    if a.reuse:
+        rows = json.loads(Path(a.out).read_text())["records"]
+    else:
+        rows = run_digital(a)
+    level = a.damage_db
+    digital = {n: psr_for_damage([(r["psr_db"], r["psnr"]) for r in rows if r["attack"] == n], level)
+               for n in ("gaussian", "boundary")}
+    ratios = {}
+    lp = Path(a.learned)
+    if lp.exists():
+        learned = json.loads(lp.read_text())["records"]
+        for codec in dict.fromkeys(r["codec"] for r in learned):
+            for att in ("gaussian", "pgd", "universal"):
+                pts = [(r["budget"], r["attacked"]) for r in learned if r["codec"] == codec and r["attack"] == att]
+                need = psr_for_damage(pts, level)
+                # white-box against white-box (PGD / boundary jammer), blind against blind (Gaussian)
+                ref = digital["boundary"] if att == "pgd" else digital["gaussian"]
+                ratios[f"{codec}/{att}"] = {
+                    "psr_db_for_damage": need, "digital_psr_db_for_damage": ref,
+                    "learned_over_digital_power": (10 ** ((need - ref) / 10) if need is not None and ref is not None
+                                                   else None)}
+    out = Path(a.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"name": "attacks_digital", "config": vars(a), "seconds": time.perf_counter() - t0,
+                               "damage_db": level, "digital_psr_db_for_damage": digital,
+                               "learned_vs_digital": ratios, "records": rows}, indent=1))
+    print(f"PSR for mean PSNR <= {level:g} dB: digital {digital}")
+    for k, v in ratios.items():
+        print(f"  {k}: {v}")
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,34 @@
+"""Attacks on semantic links, under one threat model (:class:`ThreatModel`), built on
+:class:`semguard.link.Link`; registered in the ``attack`` family::
+
+    >>> from semguard.registry import build
+    >>> pgd = build("attack", "pgd", surface="channel", psr_db=-10, steps=40)
+"""
+
+from semguard.attacks.base import Attack, AttackContext, AttackResult, frozen
+from semguard.attacks.gaussian import GaussianJamming
+from semguard.attacks.pgd import FGSM, PGD
+from semguard.attacks.pilot import PilotAttack
+from semguard.attacks.substitution import WordSubstitution
+from semguard.attacks.threat import KNOWLEDGE, NORMS, OBJECTIVES, SURFACES, ThreatModel
+from semguard.attacks.transfer import TransferAttack
+from semguard.attacks.universal import UniversalPerturbation
+
+__all__ = [
+           "FGSM",
+           "KNOWLEDGE",
+           "NORMS",
+           "OBJECTIVES",
+           "PGD",
+           "SURFACES",
+           "Attack",
+           "AttackContext",
+           "AttackResult",
+           "GaussianJamming",
+           "PilotAttack",
+           "ThreatModel",
+           "TransferAttack",
+           "UniversalPerturbation",
+           "WordSubstitution",
+           "frozen",
+]

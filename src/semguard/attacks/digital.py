@@ -1,0 +1,103 @@
+"""Jamming a separated digital link (``semguard.baselines``' WebP + 5G LDPC + QAM) at the same PSR
+budget as the learned codecs: a channel wrapper that adds the jammer's signal at the receiver.
+
+Two jammers, each at exactly ``psr_db`` per block relative to the received signal ``h x``:
+
+* :func:`gaussian_jam`: equal-power complex Gaussian noise (the control).
+* :func:`boundary_jam`: the worst-case symbol-domain jammer, which knows the transmitted symbols and
+  the fading: it pushes the cheapest constellation coordinates just across their nearest decision
+  boundary (half the minimum distance, plus a margin), as many per block as the budget pays for; what
+  is left widens the moves it made.  Each flipped coordinate is a confident wrong LLR for the decoder.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import Tensor, nn
+
+from semguard.attacks.base import attacker_generator
+from semguard.channels import functional as F
+from semguard.channels.base import Channel, ChannelState
+
+__all__ = ["JammedChannel", "boundary_jam", "gaussian_jam"]
+
+Jammer = Callable[[Tensor, ChannelState], Tensor]
+
+
+def gaussian_jam(psr_db: float, *, seed: int = 0) -> Jammer:
+    """A jammer of ``CN`` noise at exactly ``psr_db`` relative to ``h x`` per block."""
+    rng = attacker_generator(seed)
+
+    def jam(x: Tensor, state: ChannelState) -> Tensor:
+        hx = state.h * x
+        return F.project_psr(F.complex_normal(tuple(x.shape), generator=rng, device=x.device), hx, psr_db, exact=True)
+
+    return jam
+
+
+def _boundary_moves(v: Tensor, margin: float) -> tuple[Tensor, Tensor]:
+    """Per real coordinate ``v [B, m]`` of a PAM constellation: the signed move across its nearest
+    decision boundary and its cost (squared length)."""
+    levels = torch.unique(v.round(decimals=4))
+    bounds = (levels[1:] + levels[:-1]) / 2                         # decision boundaries
+    d = bounds.view(1, 1, -1) - v.unsqueeze(-1)                      # signed distances
+    i = d.abs().argmin(-1, keepdim=True)
+    near = d.gather(-1, i).squeeze(-1)
+    dmin = (levels[1:] - levels[:-1]).min() if levels.numel() > 1 else torch.tensor(1.0)
+    move = near + torch.sign(near) * margin * dmin
+    return move, move.square()
+
+
+def boundary_jam(psr_db: float, *, margin: float = 0.1) -> Jammer:
+    """The worst-case symbol-domain jammer at exactly ``psr_db`` relative to ``h x`` per block."""
+    if not torch.isfinite(torch.tensor(float(psr_db))):
+        raise ValueError(f"psr_db must be finite, got {psr_db}")
+
+    def jam(x: Tensor, state: ChannelState) -> Tensor:
+        b, n = x.shape
+        re_im = torch.view_as_real(x).reshape(b, 2 * n)
+        move, cost = _boundary_moves(re_im, margin)
+        budget = (10 ** (psr_db / 10)) * F.block_power(state.h * x) * n   # total power per block at Bob
+        gain = state.h.abs().square().repeat_interleave(2, dim=1)          # a move costs |h|^2 at Bob
+        cost = cost * gain
+        order = cost.argsort(dim=1)
+        cum = cost.gather(1, order).cumsum(1)
+        take_sorted = cum <= budget.unsqueeze(1)
+        take_sorted[:, 0] = True  # at least the cheapest move, even if the budget cannot complete it
+        take = torch.zeros_like(take_sorted).scatter(1, order, take_sorted)
+        delta = torch.view_as_complex((move * take).reshape(b, n, 2).contiguous())
+        # exactly on the budget: what the last coordinate could not buy widens every taken move
+        return F.project_psr(state.h * delta, state.h * x, psr_db, exact=True)
+
+    return jam
+
+
+class JammedChannel(Channel):
+    """``inner`` with ``jammer(x, state)`` added at the receiver on every :meth:`apply` (so any link
+    that uses a semguard channel, the digital baseline included, is jammed)."""
+
+    def __init__(self, inner: Channel, jammer: Jammer) -> None:
+        nn.Module.__init__(self)
+        if not isinstance(inner, Channel):
+            raise TypeError(f"inner must be a semguard Channel, got {type(inner).__name__}")
+        self.inner, self.jammer = inner, jammer
+        self.fading = inner.fading
+        for k in ("coherence", "csi", "pilots", "csi_error_var", "equalizer"):
+            setattr(self, k, getattr(inner, k, None))
+
+    def sample_state(self, batch: int, n: int, snr_db: Tensor | float, *, generator: torch.Generator | None = None,
+                     device: torch.device | str = "cpu") -> ChannelState:
+        return self.inner.sample_state(batch, n, snr_db, generator=generator, device=device)
+
+    def apply(self, x: Tensor, state: ChannelState, *, generator: torch.Generator | None = None,
+              interference: Tensor | None = None) -> Tensor:
+        j = self.jammer(x, state)
+        return self.inner.apply(x, state, generator=generator, interference=j if interference is None else interference + j)
+
+    def equalize(self, y: Tensor, state: ChannelState) -> Tensor:
+        return self.inner.equalize(y, state)
+
+    def corrupt_pilots(self, state: ChannelState, delta: Tensor) -> ChannelState:
+        return self.inner.corrupt_pilots(state, delta)

@@ -1,0 +1,105 @@
+"""What an attack maximises: one differentiable loss per objective, per sample ``[B]``.
+
+* ``reconstruction`` (image codecs, ``x_hat``): untargeted, the distortion of the decoded image
+  against the clean source (``psnr``: ``10 log10 MSE``, so every image counts the same; ``mse``;
+  ``ms-ssim``: ``-MS-SSIM``); targeted, minus the distortion to a target image.
+* ``task`` (class logits ``[B, K]``): untargeted, cross-entropy of the true label; targeted, minus the
+  cross-entropy of the target class (Kang et al.'s semantic noise on a task receiver).
+* ``semantic`` (token logits ``[B, T, V]``, DeepSC): the token cross-entropy against the sent sentence,
+  the differentiable surrogate of BLEU; targeted, minus the cross-entropy to a target sentence.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as nnf
+from torch import Tensor
+
+from semguard.attacks.threat import OBJECTIVES
+from semguard.codecs._text_tokenizer import PAD_ID
+from semguard.codecs.base import SemanticCodec
+
+__all__ = ["RECON_LOSSES", "attack_loss", "check_objective", "codec_objective"]
+
+RECON_LOSSES = ("psnr", "mse", "ms-ssim")
+_PAD = PAD_ID
+
+
+def codec_objective(codec: SemanticCodec) -> str:
+    """The objective that fits ``codec``'s output: reconstruction, task or semantic."""
+    if codec.output_key == "x_hat":
+        return "reconstruction"
+    if hasattr(codec, "tokenize") or getattr(codec, "max_tokens", None) is not None:
+        return "semantic"
+    return "task"
+
+
+def check_objective(objective: str, codec: SemanticCodec) -> str:
+    """``objective`` if it fits ``codec``, else a one-line ValueError."""
+    if objective not in OBJECTIVES:
+        raise ValueError(f"objective must be one of {', '.join(OBJECTIVES)}, got {objective!r}")
+    fits = codec_objective(codec)
+    if objective != fits:
+        raise ValueError(f"objective {objective!r} does not fit {type(codec).__name__} (output "
+                         f"{codec.output_key!r}); expected objective {fits!r}")
+    return objective
+
+
+def _distortion(x_hat: Tensor, ref: Tensor, loss: str) -> Tensor:
+    if loss == "mse":
+        return (x_hat - ref).square().flatten(1).mean(1)
+    if loss == "psnr":
+        return 10.0 * torch.log10((x_hat - ref).square().flatten(1).mean(1).clamp_min(1e-10))
+    if loss == "ms-ssim":
+        from pytorch_msssim import ms_ssim
+        return -ms_ssim(x_hat.clamp(0, 1), ref, data_range=1.0, size_average=False)
+    raise ValueError(f"reconstruction loss must be one of {', '.join(RECON_LOSSES)}, got {loss!r}")
+
+
+def attack_loss(objective: str, output: Tensor, source: Tensor, *, labels: Tensor | None = None,
+                target: Tensor | None = None, recon_loss: str = "psnr") -> Tensor:
+    """Per-sample loss ``[B]`` the attacker maximises.
+
+    Args:
+        objective: one of :data:`OBJECTIVES`.
+        output: the decoder's output (``x_hat [B, C, H, W]``, logits ``[B, K]`` or ``[B, T, V]``).
+        source: the clean source (images, or token ids ``[B, T]`` for ``semantic``).
+        labels: true classes ``[B]`` (``task``, untargeted).
+        target: target image, target classes ``[B]`` or target token ids ``[B, T]`` (targeted).
+        recon_loss: ``psnr``, ``mse`` or ``ms-ssim`` (``reconstruction`` only).
+    """
+    if objective == "reconstruction":
+        if target is not None:
+            if target.shape != output.shape:
+                raise ValueError(f"target image must have the output's shape {tuple(output.shape)}, "
+                                 f"got {tuple(target.shape)}")
+            return -_distortion(output, target, recon_loss)
+        return _distortion(output, source, recon_loss)
+    if objective == "task":
+        if output.dim() != 2:
+            raise ValueError(f"task objective needs class logits [B, K], got {tuple(output.shape)}")
+        if target is not None:
+            return -nnf.cross_entropy(output, _classes(target, output, "target"), reduction="none")
+        if labels is None:
+            raise ValueError("labels: the task objective needs the true classes [B] (or a target)")
+        return nnf.cross_entropy(output, _classes(labels, output, "labels"), reduction="none")
+    if objective == "semantic":
+        if output.dim() != 3:
+            raise ValueError(f"semantic objective needs token logits [B, T, V], got {tuple(output.shape)}")
+        ref = source if target is None else target
+        if ref.shape != output.shape[:2] or ref.dtype != torch.long:
+            raise ValueError(f"{'target' if target is not None else 'source'} must be token ids "
+                             f"LongTensor{list(output.shape[:2])}, got {ref.dtype} {tuple(ref.shape)}")
+        mask = (source != _PAD).float()
+        ce = nnf.cross_entropy(output.transpose(1, 2), ref, reduction="none")
+        ce = (ce * mask).sum(1) / mask.sum(1).clamp_min(1.0)
+        return -ce if target is not None else ce
+    raise ValueError(f"objective must be one of {', '.join(OBJECTIVES)}, got {objective!r}")
+
+
+def _classes(t: Tensor, logits: Tensor, what: str) -> Tensor:
+    if t.shape != (logits.shape[0],) or t.dtype != torch.long:
+        raise ValueError(f"{what} must be class ids LongTensor[{logits.shape[0]}], got {t.dtype} {tuple(t.shape)}")
+    if t.numel() and (t.min() < 0 or t.max() >= logits.shape[1]):
+        raise ValueError(f"{what} must be in [0, {logits.shape[1]})")
+    return t

@@ -1,0 +1,153 @@
+"""Projected gradient descent (Madry et al., 2018) on any surface, and FGSM (Goodfellow et al., 2015)
+as its one-step case.
+
+The gradient is taken through the whole link (encoder, the channel's fading and noise, the
+receiver's CSI and equaliser, the decoder): never a straight-through estimate.  ``channel_known``:
+the white-box upper bound that also knows the evaluated channel draw; otherwise the loss is averaged
+over ``eot`` fresh draws of what the attacker does not know (expectation over transformation).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from semguard.attacks.base import Attack, AttackContext
+from semguard.channels import functional as F
+from semguard.registry import register
+
+__all__ = ["FGSM", "PGD"]
+
+
+def _row_normalize(g: Tensor) -> Tensor:
+    flat = g.reshape(g.shape[0], -1)
+    n = torch.linalg.vector_norm(flat, dim=1).clamp_min(1e-30)
+    return g / n.view(-1, *([1] * (g.dim() - 1)))
+
+
+@register("attack", "pgd")
+class PGD(Attack):
+    """PGD with random start and restarts.
+
+    Args:
+        steps: gradient steps per restart.
+        alpha: step size as a fraction of the budget's radius (None: ``2.5 / steps``).
+        random_start: start from a random point of the budget.
+        restarts: independent starts; each sample keeps its strongest.
+        channel_known: the attacker knows the evaluated channel draw (and its own channel).
+        eot: channel draws averaged per step when the channel is not known.
+        full_power: on the air surfaces, iterate on the sphere of the PSR budget (every block spends
+            exactly its budget) instead of the ball.
+        **kw: the :class:`Attack` arguments (surface, psr_db / eps, norm, objective, targeted, seed...).
+    """
+
+    name = "pgd"
+    knowledge = "white-box"
+
+    def __init__(self, *, steps: int = 40, alpha: float | None = None, random_start: bool = True,
+                 restarts: int = 1, channel_known: bool = True, eot: int = 1, full_power: bool = True,
+                 **kw: Any) -> None:
+        super().__init__(**kw)
+        self.exact = bool(full_power) and self.surface != "input"
+        if steps < 1:
+            raise ValueError(f"steps must be >= 1, got {steps}")
+        if restarts < 1:
+            raise ValueError(f"restarts must be >= 1, got {restarts}")
+        if eot < 1:
+            raise ValueError(f"eot must be >= 1, got {eot}")
+        if alpha is not None and not alpha > 0:
+            raise ValueError(f"alpha must be > 0 (a fraction of the budget's radius), got {alpha}")
+        self.steps, self.alpha, self.random_start = int(steps), alpha, bool(random_start)
+        self.restarts, self.channel_known, self.eot = int(restarts), bool(channel_known), int(eot)
+
+    def extra_config(self) -> dict[str, Any]:
+        return {"steps": self.steps, "alpha": self.step_size, "random_start": self.random_start,
+                "restarts": self.restarts, "channel_known": self.channel_known, "eot": self.eot,
+                "full_power": self.exact}
+
+    @property
+    def step_size(self) -> float:
+        return self.alpha if self.alpha is not None else 2.5 / self.steps
+
+    # -- pieces ----------------------------------------------------------------------------
+    def _radius(self, ctx: AttackContext, ref: Tensor | None) -> Tensor:
+        if self.surface == "input":
+            return torch.full((ctx.batch,), self.budget, device=ctx.source.device)
+        assert ref is not None
+        return F.psr_radius(ref, self.budget)
+
+    def _start(self, ctx: AttackContext, shape: tuple[int, ...], radius: Tensor) -> Tensor:
+        dev = ctx.source.device
+        if not self.random_start:
+            return (torch.zeros(shape, device=dev) if self.surface == "input"
+                    else torch.zeros(shape, dtype=torch.complex64, device=dev))
+        u = torch.rand(shape[0], generator=ctx.rng, device=dev).view(-1, *([1] * (len(shape) - 1)))
+        if self.surface == "input" and self.norm == "linf":
+            return (torch.rand(shape, generator=ctx.rng, device=dev) * 2 - 1) * self.budget
+        z = (torch.randn(shape, generator=ctx.rng, device=dev) if self.surface == "input"
+             else F.complex_normal(shape, generator=ctx.rng, device=dev))
+        return _row_normalize(z) * radius.view(-1, *([1] * (len(shape) - 1))) * u
+
+    def _step(self, delta: Tensor, grad: Tensor, radius: Tensor) -> Tensor:
+        a = self.step_size
+        if self.surface == "input" and self.norm == "linf":
+            return delta + a * self.budget * grad.sign()
+        return delta + a * radius.view(-1, *([1] * (delta.dim() - 1))) * _row_normalize(grad)
+
+    def _draws(self, ctx: AttackContext) -> list[tuple[torch.Generator, Tensor | None]]:
+        if self.channel_known:
+            return [(ctx.channel_generator(), ctx.g)]
+        return [(ctx.rng, self.draw_g(ctx)) for _ in range(self.eot)]
+
+    def _objective(self, ctx: AttackContext, delta: Tensor) -> Tensor:
+        draws = self._draws(ctx)
+        total = 0.0
+        for gen, g in draws:
+            out, _ = self.send(ctx, delta, gen, g=g)
+            total = total + self.loss(ctx, out)
+        return total / len(draws)
+
+    def perturb(self, ctx: AttackContext) -> Tensor:
+        ref = None
+        if self.surface != "input":
+            ref = self.reference(ctx) if (self.channel_known or self.surface == "symbols") else None
+            if ref is None:  # the nominal received signal: unit symbol power, E|h|^2 = 1
+                ref = torch.ones(self.shape(ctx), dtype=torch.complex64, device=ctx.source.device)
+        radius = self._radius(ctx, ref)
+        best, best_loss = None, None
+        for _ in range(self.restarts):
+            delta = self.project(self._start(ctx, self.shape(ctx), radius), ctx, ref)
+            for _ in range(self.steps):
+                delta = delta.detach().requires_grad_(True)
+                loss = self._objective(ctx, delta).sum()
+                (grad,) = torch.autograd.grad(loss, delta)
+                with torch.no_grad():
+                    delta = self.project(self._step(delta, grad, radius), ctx, ref)
+            if self.restarts == 1:
+                return delta.detach()
+            with torch.no_grad():
+                final = self._objective(ctx, delta)
+            if best is None:
+                best, best_loss = delta.detach().clone(), final
+            else:
+                better = final > best_loss
+                best[better] = delta.detach()[better]
+                best_loss = torch.where(better, final, best_loss)
+        assert best is not None
+        return best
+
+
+@register("attack", "fgsm")
+class FGSM(PGD):
+    """The fast gradient sign method: one full-budget gradient step from the clean point (``linf``: the
+    sign of the gradient; ``l2`` / ``power``: the normalised gradient)."""
+
+    name = "fgsm"
+
+    def __init__(self, **kw: Any) -> None:
+        for k in ("steps", "alpha", "random_start", "restarts"):
+            if k in kw:
+                raise ValueError(f"{k}: FGSM is one full step from the clean point; use pgd to set it")
+        super().__init__(steps=1, alpha=1.0, random_start=False, restarts=1, **kw)

@@ -1,0 +1,130 @@
+"""A discrete input attack on text: substitute up to ``k`` tokens of each sentence by one of their
+nearest tokens (cosine similarity of the codec's own token embeddings), greedily, each round taking
+the substitution that moves what Bob receives furthest from the sent sentence (the token
+cross-entropy of Bob's decoded logits against the original sentence, the semantic objective).
+
+The tokens are the codec's word pieces; a substitution replaces one piece.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from semguard.attacks.base import Attack, AttackResult, attacker_generator, frozen
+from semguard.attacks.objectives import attack_loss, check_objective
+from semguard.attacks.threat import ThreatModel
+from semguard.channels.base import as_snr_tensor
+from semguard.link import Link
+from semguard.registry import register
+
+__all__ = ["WordSubstitution", "nearest_tokens"]
+
+_SPECIAL = 2  # ids below this are pad / unknown
+
+
+def nearest_tokens(embedding: Tensor, m: int) -> Tensor:
+    """For each token id, its ``m`` nearest other ids by cosine similarity of ``embedding [V, d]``:
+    ``[V, m]`` (special ids never proposed)."""
+    e = torch.nn.functional.normalize(embedding.detach().float(), dim=1)
+    sim = e @ e.T
+    sim.fill_diagonal_(-2.0)
+    sim[:, :_SPECIAL] = -2.0
+    return sim.topk(m, dim=1).indices
+
+
+@register("attack", "word-substitution")
+class WordSubstitution(Attack):
+    """Greedy nearest-token substitution.
+
+    Args:
+        k: the most tokens substituted per sentence (the ``l0`` budget).
+        candidates: nearest tokens tried per position.
+        random: substitute ``k`` random positions by a random one of their candidates (the control).
+        seed: the attack's seed (random control, tie-breaking draws).
+    """
+
+    name = "word-substitution"
+    knowledge = "white-box"
+    surfaces = ("input",)
+
+    def __init__(self, *, k: int = 2, candidates: int = 8, random: bool = False, seed: int = 0,
+                 objective: str | None = None) -> None:
+        if not isinstance(k, int) or k < 0:
+            raise ValueError(f"k (substituted tokens) must be a whole number >= 0, got {k!r}")
+        if candidates < 1:
+            raise ValueError(f"candidates must be >= 1, got {candidates}")
+        if objective not in (None, "semantic"):
+            raise ValueError(f"objective: word substitution attacks the semantic objective, got {objective!r}")
+        self.surface, self.norm, self.budget = "input", "l0", float(k)
+        self.objective, self.targeted, self.recon_loss = "semantic", False, "psnr"
+        self.attacker_fading, self.seed = "none", int(seed)
+        self.k, self.candidates, self.random = k, int(candidates), bool(random)
+        if random:
+            self.knowledge = "none"
+
+    def extra_config(self) -> dict[str, Any]:
+        return {"k": self.k, "candidates": self.candidates, "random": self.random}
+
+    def __call__(self, link: Link, source: Tensor, snr_db: Tensor | float, *, labels: Tensor | None = None,
+                 target: Tensor | None = None, generator: torch.Generator | None = None) -> AttackResult:
+        if not isinstance(link, Link):
+            raise TypeError(f"link must be a semguard Link, got {type(link).__name__}")
+        link.codec.check_source(source)
+        check_objective("semantic", link.codec)
+        if target is not None:
+            raise ValueError("target: word substitution here is untargeted")
+        gen = generator if generator is not None else torch.Generator().manual_seed(self.seed)
+        rng = attacker_generator(self.seed)
+        snr = as_snr_tensor(snr_db, source.shape[0], source.device)
+        embed = getattr(link.codec, "embed", None)
+        if embed is None:
+            raise ValueError(f"codec: {type(link.codec).__name__} has no token embedding to take neighbours from")
+        near = nearest_tokens(embed.weight, self.candidates).to(source.device)
+
+        with frozen(link), torch.no_grad():
+            adv = source.clone()
+            changed = torch.zeros_like(source, dtype=torch.bool)
+            real = source >= _SPECIAL
+            for _ in range(self.k):
+                if self.random:
+                    adv, changed = self._random_round(adv, changed, real, near, rng)
+                else:
+                    adv, changed = self._greedy_round(link, source, adv, changed, real, near, snr, rng)
+            out = link(adv, snr, generator=gen)
+        measured = (adv != source).sum(dim=1).float()
+        return AttackResult(out["output"], adv, ThreatModel("input", "l0", self.budget, self.knowledge, "semantic"),
+                            measured, out, self.config())
+
+    def _random_round(self, adv: Tensor, changed: Tensor, real: Tensor, near: Tensor,
+                      rng: torch.Generator) -> tuple[Tensor, Tensor]:
+        free = real & ~changed
+        for b in range(adv.shape[0]):
+            pos = free[b].nonzero().flatten()
+            if pos.numel() == 0:
+                continue
+            p = pos[torch.randint(0, pos.numel(), (1,), generator=rng)].item()
+            c = torch.randint(0, near.shape[1], (1,), generator=rng).item()
+            adv[b, p] = near[adv[b, p], c]
+            changed[b, p] = True
+        return adv, changed
+
+    def _greedy_round(self, link: Link, source: Tensor, adv: Tensor, changed: Tensor, real: Tensor,
+                      near: Tensor, snr: Tensor, rng: torch.Generator) -> tuple[Tensor, Tensor]:
+        for b in range(adv.shape[0]):
+            pos = (real[b] & ~changed[b]).nonzero().flatten()
+            if pos.numel() == 0:
+                continue
+            cand = near[adv[b, pos]]                                    # [P, m]
+            trials = adv[b].repeat(pos.numel() * cand.shape[1], 1)      # [P*m, T]
+            rows = torch.arange(trials.shape[0])
+            trials[rows, pos.repeat_interleave(cand.shape[1])] = cand.flatten()
+            ref = source[b].expand_as(trials)
+            out = link(trials, snr[b].expand(trials.shape[0]), generator=rng)  # its own channel draws
+            loss = attack_loss("semantic", out["output"], ref)
+            best = int(loss.argmax())
+            adv[b] = trials[best]
+            changed[b, pos[best // cand.shape[1]]] = True
+        return adv, changed

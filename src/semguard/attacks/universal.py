@@ -1,0 +1,105 @@
+"""A universal, input-agnostic perturbation (Moosavi-Dezfooli et al., 2017; over the air as in
+Magmaw, Sun et al., NDSS 2025): one block ``delta [n]`` learned on training sources, then radiated on
+any transmission without seeing its symbols.
+
+Training maximises the attack loss in expectation over sources, Bob's channel (fading, CSI error,
+noise) and the attacker's own channel ``g``, all drawn fresh every step (EOT); at the receiver the
+block is scaled to exactly the PSR budget of the signal as received (the jammer's power control).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from semguard.attacks.base import Attack, AttackContext, attacker_generator, frozen
+from semguard.channels import functional as F
+from semguard.channels.base import as_snr_tensor
+from semguard.link import Link
+from semguard.registry import register
+
+__all__ = ["UniversalPerturbation"]
+
+log = logging.getLogger(__name__)
+
+
+@register("attack", "universal")
+class UniversalPerturbation(Attack):
+    """Learn with :meth:`fit`, replay with ``__call__``.
+
+    Args:
+        steps: optimiser steps of :meth:`fit`.
+        batch: training sources per step.
+        lr: Adam learning rate on the unit-power block.
+        delta: a block learned before (complex ``[n]``), to replay without fitting.
+        **kw: the :class:`Attack` arguments (surface ``channel`` or ``symbols``, ``psr_db``, ...).
+    """
+
+    name = "universal"
+    knowledge = "none"
+    surfaces = ("channel", "symbols")
+    exact = True
+
+    def __init__(self, *, steps: int = 200, batch: int = 4, lr: float = 0.05, delta: Tensor | None = None,
+                 **kw: Any) -> None:
+        super().__init__(**kw)
+        if steps < 1 or batch < 1 or not lr > 0:
+            raise ValueError(f"steps and batch must be >= 1 and lr > 0, got steps={steps}, batch={batch}, lr={lr}")
+        if delta is not None and (delta.dim() != 1 or not torch.is_complex(delta)):
+            raise ValueError(f"delta must be a complex block [n], got {delta.dtype} {tuple(delta.shape)}")
+        self.steps, self.batch, self.lr = int(steps), int(batch), float(lr)
+        self.delta = delta
+        self.fit_seconds: float | None = None
+
+    def extra_config(self) -> dict[str, Any]:
+        return {"steps": self.steps, "batch": self.batch, "lr": self.lr, "fit_seconds": self.fit_seconds}
+
+    def fit(self, link: Link, sources: Tensor, snr_db: float, *, labels: Tensor | None = None) -> UniversalPerturbation:
+        """Learn the block on ``sources [N, ...]`` (never the evaluation set) at Bob's ``snr_db``."""
+        if not isinstance(link, Link):
+            raise TypeError(f"link must be a semguard Link, got {type(link).__name__}")
+        link.codec.check_source(sources)
+        from semguard.attacks.objectives import check_objective, codec_objective
+        objective = check_objective(self.objective or codec_objective(link.codec), link.codec)
+        if self.targeted:
+            raise ValueError("targeted: a universal perturbation here is untargeted")
+        rng = attacker_generator(self.seed)
+        n = link.n_symbols(tuple(sources.shape[1:]))
+        dev = sources.device
+        z = F.normalize_power(F.complex_normal((1, n), generator=rng, device=dev))[0]
+        param = torch.nn.Parameter(torch.view_as_real(z).clone())
+        opt = torch.optim.Adam([param], lr=self.lr)
+        t0 = time.perf_counter()
+        with frozen(link), torch.enable_grad():
+            for step in range(self.steps):
+                idx = torch.randint(0, sources.shape[0], (min(self.batch, sources.shape[0]),), generator=rng)
+                src = sources[idx]
+                ctx = AttackContext(link, src, as_snr_tensor(snr_db, src.shape[0], dev), objective,
+                                    None if labels is None else labels[idx], None, rng.get_state(), rng)
+                if self.surface == "symbols":
+                    with torch.no_grad():
+                        ctx.symbols = link.codec.encode(src, ctx.snr)
+                out, _ = self.send(ctx, torch.view_as_complex(param), rng, g=self.draw_g(ctx))
+                loss = -self.loss(ctx, out).mean()
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                with torch.no_grad():  # keep the block at unit power: the budget sets its scale
+                    param.copy_(torch.view_as_real(F.normalize_power(torch.view_as_complex(param)[None])[0]))
+                if step % 50 == 0:
+                    log.info("universal step %d/%d loss %.4f", step, self.steps, -loss.item())
+        self.fit_seconds = time.perf_counter() - t0
+        self.delta = torch.view_as_complex(param.detach()).clone()
+        return self
+
+    def perturb(self, ctx: AttackContext) -> Tensor:
+        if self.delta is None:
+            raise RuntimeError("universal: call fit(link, training_sources, snr_db) first (or pass delta=)")
+        n = ctx.link.n_symbols(tuple(ctx.source.shape[1:]))
+        if self.delta.shape != (n,):
+            raise ValueError(f"delta: the learned block has {self.delta.shape[0]} symbols, this source needs {n}")
+        return self.delta.to(ctx.source.device)

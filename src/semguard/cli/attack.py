@@ -1,0 +1,248 @@
+"""``semguard attack``: one codec under one or more attacks over a budget grid.
+
+Prints a table (fidelity per attack and budget), writes ``attack.json`` (every record with its
+threat model and configuration) and ``attack.png`` (fidelity against budget); records are appended
+to ``records.jsonl`` as they finish, so an interrupted run resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from semguard.attacks.evaluate import robust_fidelity
+from semguard.attacks.sources import attacker_photos, attacker_surrogate
+from semguard.channels import AWGN, Rayleigh
+from semguard.channels.base import Channel
+from semguard.cli.common import add_device_seed, finite_float, int_at_least, non_negative_float
+from semguard.link import Link
+from semguard.registry import available, build
+
+__all__ = ["add_parser", "load_codec", "make_channel", "run", "run_grid"]
+
+log = logging.getLogger(__name__)
+AIR_ATTACKS = ("gaussian", "pgd", "fgsm", "universal", "transfer", "pilot")
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("attack", help="attack a codec over a budget grid (PSR in dB, or eps on the input)")
+    p.add_argument("--codec", default="switched-cbr1_6", help="a zoo name (semguard list codec) (default: switched-cbr1_6)")
+    p.add_argument("--attack", nargs="+", default=["gaussian", "pgd"],
+                   help=f"attacks ({', '.join(AIR_ATTACKS)}) (default: gaussian pgd)")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--psr-db", type=finite_float, nargs="+", help="PSR budgets in dB (air surfaces; default -20 -10)")
+    g.add_argument("--eps", type=non_negative_float, nargs="+", help="input budgets (images in [0, 1]; input surface)")
+    p.add_argument("--norm", default="linf", choices=("linf", "l2"), help="input norm with --eps (default: linf)")
+    p.add_argument("--surface", default=None, choices=("symbols", "channel"),
+                   help="air surface of pgd/gaussian/universal/transfer (default: channel)")
+    p.add_argument("--snr-db", type=finite_float, default=10.0, help="Bob's SNR in dB (default: 10)")
+    p.add_argument("--channel", default="awgn", choices=("awgn", "rayleigh"),
+                   help="awgn, or rayleigh with pilot-estimated CSI (default: awgn)")
+    p.add_argument("--images", type=int_at_least(1), default=3, help="evaluation sources: first N (default: 3)")
+    p.add_argument("--steps", type=int_at_least(1), default=20, help="PGD / pilot / transfer steps (default: 20)")
+    p.add_argument("--targeted", action="store_true", help="task codecs: drive every decision to class 0")
+    p.add_argument("--universal-steps", type=int_at_least(1), default=100, help="universal training steps (default: 100)")
+    p.add_argument("--train-images", type=int_at_least(1), default=12, help="attacker's training photos (default: 12)")
+    p.add_argument("--surrogate-steps", type=int_at_least(1), default=300, help="surrogate training steps (default: 300)")
+    p.add_argument("--out", default="semguard-attack", help="output folder (default: semguard-attack)")
+    p.add_argument("--fresh", action="store_true", help="ignore finished records in --out (default: resume)")
+    add_device_seed(p)
+    p.set_defaults(func=run)
+
+
+def make_channel(name: str) -> Channel:
+    if name == "awgn":
+        return AWGN()
+    if name == "rayleigh":
+        return Rayleigh(csi="estimated")
+    raise ValueError(f"--channel must be 'awgn' or 'rayleigh', got {name!r}")
+
+
+def load_codec(name: str) -> torch.nn.Module:
+    from semguard.codecs.zoo import ZOO, pretrained
+    if name == "deepsc":
+        return build("codec", "deepsc", pretrained=True)
+    if name not in ZOO:
+        raise ValueError(f"--codec {name!r} is not shipped; choose one of {', '.join(sorted(ZOO))}, deepsc")
+    return pretrained(name)
+
+
+def _data(codec: torch.nn.Module, n: int) -> tuple[Tensor, Tensor | None]:
+    if hasattr(codec, "tokenize"):  # DeepSC: the first n shipped sentences of 10 tokens (one block size)
+        from semguard.data.text import load_shipped
+        pool = [s for s in load_shipped() if codec.tokenize([s]).shape[1] == 10][:n]
+        return codec.tokenize(pool), None
+    if codec.output_key == "x_hat":
+        from semguard.data.photos import shipped_photos
+        return shipped_photos()[:n], None
+    from semguard.data.shipped import shipped_fashion_mnist
+    x, y = shipped_fashion_mnist(n)
+    return x, y
+
+
+def _metric(codec: torch.nn.Module):
+    if hasattr(codec, "tokenize"):
+        from semguard.metrics.text import bleu
+
+        def bleu1(logits: Tensor, tokens: Tensor) -> Tensor:
+            lengths = codec.lengths(tokens)
+            hyp = codec.tokenizer.decode(logits.argmax(-1), lengths)
+            return bleu(hyp, codec.tokenizer.decode(tokens, lengths), 1)
+        return bleu1, "bleu1"
+    if codec.output_key == "x_hat":
+        from semguard.metrics.image import psnr
+        return psnr, "psnr"
+    return (lambda logits, y: (logits.argmax(1) == y).float()), "accuracy"
+
+
+def run_grid(cfg: dict[str, Any], out: Path, *, progress: bool = True) -> list[dict[str, Any]]:
+    """Every attack x budget of ``cfg`` (the parsed options as a dict); resumes from ``records.jsonl``."""
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "records.jsonl"
+    done: dict[tuple, dict[str, Any]] = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            r = json.loads(line)
+            done[(r["codec"], r["channel"], r["snr_db"], r["attack"], r["budget"])] = r
+    codec = load_codec(cfg["codec"])
+    link = Link(codec, make_channel(cfg["channel"]))
+    x, y = _data(codec, cfg["images"])
+    metric, metric_name = _metric(codec)
+    budgets = cfg["eps"] if cfg.get("eps") else (cfg.get("psr_db") or [-20.0, -10.0])
+    for b in budgets:
+        if not math.isfinite(b):
+            raise ValueError(f"--{'eps' if cfg.get('eps') else 'psr-db'}: budgets must be finite, got {b}")
+    targets = torch.zeros_like(y) if (cfg.get("targeted") and y is not None) else None
+    if cfg.get("targeted") and y is None:
+        raise ValueError("--targeted: only task codecs have a target class here")
+    shared: dict[str, Any] = {}
+    records = []
+    cells = [(a, float(b)) for a in cfg["attack"] for b in budgets]
+    for i, (name, b) in enumerate(cells):
+        key = (cfg["codec"], cfg["channel"], cfg["snr_db"], name, b)
+        if key in done:
+            records.append(done[key])
+            continue
+        t0 = time.perf_counter()
+        atk = _build(name, b, cfg, link, x, y, shared)
+        rec = robust_fidelity(link, x, atk, cfg["snr_db"], metric=metric, labels=y, targets=targets,
+                              seed=cfg["seed"])
+        rec.update({"codec": cfg["codec"], "channel": cfg["channel"], "snr_db": cfg["snr_db"], "attack": name,
+                    "budget": b, "metric": metric_name, "n": int(x.shape[0]),
+                    "fit_seconds": getattr(atk, "fit_seconds", None),
+                    "fit_budget": getattr(atk, "fit_budget", None), "wall_seconds": time.perf_counter() - t0})
+        if targets is not None:
+            r = atk(link, x, cfg["snr_db"], labels=y, target=targets, generator=torch.Generator().manual_seed(0))
+            rec["target_success"] = (r.output.argmax(1) == targets).float().mean().item()
+        with path.open("a") as f:
+            f.write(json.dumps(rec) + "\n")
+        records.append(rec)
+        if progress:
+            print(f"[{i + 1}/{len(cells)}] {name} budget {b:g}: {metric_name} {rec['clean']:.3f} -> "
+                  f"{rec['attacked']:.3f} ({rec['wall_seconds']:.1f} s)", flush=True)
+    return records
+
+
+def _build(name: str, b: float, cfg: dict[str, Any], link: Link, x: Tensor, y: Tensor | None,
+           shared: dict[str, Any]):
+    if name not in available("attack"):
+        raise ValueError(f"--attack {name!r}: choose from {', '.join(available('attack'))}")
+    eps = cfg.get("eps")
+    seed, steps = cfg["seed"], cfg["steps"]
+    common: dict[str, Any] = {"seed": seed, "targeted": bool(cfg.get("targeted"))}
+    if eps:
+        if name not in ("gaussian", "pgd", "fgsm"):
+            raise ValueError(f"--attack {name}: with --eps only gaussian, pgd and fgsm attack the input")
+        common.update(surface="input", eps=b, norm=cfg.get("norm", "linf"))
+    else:
+        common["psr_db"] = b
+        if name != "pilot":
+            common["surface"] = cfg.get("surface") or "channel"
+    if name in ("pgd", "pilot"):
+        return build("attack", name, steps=steps, **common)
+    if name == "fgsm":
+        return build("attack", name, **common)
+    if name == "gaussian":
+        return build("attack", name, **common)
+    if name == "universal":
+        if "universal" not in shared:  # learned once, on the attacker's photos, at this budget
+            if x.dim() != 4:
+                raise ValueError("--attack universal: from this command only for image codecs (see bench/attacks_text.py)")
+            photos = attacker_photos(cfg["train_images"], side=x.shape[-1], seed=seed)
+            u = build("attack", "universal", steps=cfg["universal_steps"], batch=2, **common)
+            shared["universal"] = u.fit(link, photos, cfg["snr_db"])
+            shared["universal_fit_budget"] = b
+        u = shared["universal"]
+        v = build("attack", "universal", delta=u.delta, steps=u.steps, batch=u.batch, **common)
+        v.fit_seconds = u.fit_seconds
+        v.fit_budget = shared["universal_fit_budget"]  # the unit-power block is replayed at every budget
+        return v
+    if name == "transfer":
+        if "surrogate" not in shared:
+            photos = attacker_photos(cfg["train_images"], side=x.shape[-1], seed=seed)
+            shared["surrogate"] = attacker_surrogate(link.codec, photos, steps=cfg["surrogate_steps"], seed=seed + 1)
+        return build("attack", "transfer", surrogate=shared["surrogate"], steps=steps, **common)
+    raise ValueError(f"--attack {name}: not runnable from this command")
+
+
+def format_records(records: list[dict[str, Any]]) -> str:
+    budgets = sorted({r["budget"] for r in records})
+    attacks = list(dict.fromkeys(r["attack"] for r in records))
+    unit = records[0]["threat_model"]["unit"] if records else "budget"
+    lines = [f"{records[0]['metric'] if records else ''} ({unit} across)".strip(),
+             f"{'attack':<12}" + "".join(f"{b:>9g}" for b in budgets)]
+    clean = records[0]["clean"] if records else float("nan")
+    lines.append(f"{'clean':<12}" + "".join(f"{clean:9.3f}" for _ in budgets))
+    for a in attacks:
+        row = {r["budget"]: r["attacked"] for r in records if r["attack"] == a}
+        lines.append(f"{a:<12}" + "".join(f"{row[b]:9.3f}" if b in row else f"{'-':>9}" for b in budgets))
+    return "\n".join(lines)
+
+
+def plot_records(records: list[dict[str, Any]], path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    for a in dict.fromkeys(r["attack"] for r in records):
+        pts = sorted((r["budget"], r["attacked"]) for r in records if r["attack"] == a)
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=a)
+    if records:
+        ax.axhline(records[0]["clean"], color="k", ls=":", label="clean")
+        ax.set_xlabel(records[0]["threat_model"]["unit"])
+        ax.set_ylabel(records[0]["metric"])
+        ax.set_title(f"{records[0]['codec']}, {records[0]['channel']}, SNR {records[0]['snr_db']:g} dB")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.images < 1 or args.steps < 1:
+        raise ValueError("--images and --steps must be >= 1")
+    if args.eps and any(e < 0 for e in args.eps):
+        raise ValueError(f"--eps must be >= 0 (inputs in [0, 1]), got {args.eps}")
+    out = Path(args.out)
+    if args.fresh:
+        (out / "records.jsonl").unlink(missing_ok=True)
+    cfg = {k: v for k, v in vars(args).items() if k not in ("func",)}
+    print(f"semguard attack: {args.codec} over {args.channel} at {args.snr_db:g} dB -> {out}/", flush=True)
+    records = run_grid(cfg, out)
+    print(format_records(records))
+    (out / "attack.json").write_text(json.dumps({"name": "attack", "config": {k: v for k, v in cfg.items()
+                                                                              if k != "command"},
+                                                 "records": records}, indent=1))
+    plot_records(records, out / "attack.png")
+    print(f"wrote {out / 'attack.json'} and {out / 'attack.png'}")
+    return 0

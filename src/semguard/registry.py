@@ -26,6 +26,7 @@ FAMILIES: dict[str, str] = {
     "baseline": "semguard.baselines",
     "dataset": "semguard.data",
     "attack": "semguard.attacks",
+    "defense": "semguard.defenses",
 }
 
 _REGISTRY: dict[str, dict[str, Callable[..., Any]]] = {f: {} for f in FAMILIES}

@@ -1,8 +1,10 @@
 """Defences of semantic links: randomized-smoothing certificates (input and symbol domain), signed
-deployment-time certificates."""
+deployment-time certificates, Gaussian blurring before the encoder with its adaptive attack, and a residual
+jamming detector."""
 
+from semguard.defenses.blur import BlurDefense, BlurredCodec
 from semguard.defenses.smoothing import (ABSTAIN, Certification, SmoothedClassifier, certified_radius,
                                          certify_counts, clopper_pearson_lower, radius_to_psr_db)
 
-__all__ = ["ABSTAIN", "Certification", "SmoothedClassifier", "certified_radius", "certify_counts",
+__all__ = ["BlurDefense", "BlurredCodec", "ABSTAIN", "Certification", "SmoothedClassifier", "certified_radius", "certify_counts",
            "clopper_pearson_lower", "radius_to_psr_db"]

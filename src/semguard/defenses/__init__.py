@@ -3,8 +3,10 @@ deployment-time certificates, Gaussian blurring before the encoder with its adap
 jamming detector."""
 
 from semguard.defenses.blur import BlurDefense, BlurredCodec
+from semguard.defenses.detector import DetectorAwarePGD, ResidualDetector, far_at_detection, roc_auc
 from semguard.defenses.smoothing import (ABSTAIN, Certification, SmoothedClassifier, certified_radius,
                                          certify_counts, clopper_pearson_lower, radius_to_psr_db)
 
-__all__ = ["BlurDefense", "BlurredCodec", "ABSTAIN", "Certification", "SmoothedClassifier", "certified_radius", "certify_counts",
+__all__ = ["BlurDefense", "BlurredCodec", "DetectorAwarePGD", "ResidualDetector", "far_at_detection",
+           "roc_auc", "ABSTAIN", "Certification", "SmoothedClassifier", "certified_radius", "certify_counts",
            "clopper_pearson_lower", "radius_to_psr_db"]

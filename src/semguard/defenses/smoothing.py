@@ -32,7 +32,6 @@ import torch
 from scipy.stats import beta, norm
 from torch import Tensor
 
-from semguard.channels import functional as F
 from semguard.channels.awgn import AWGN
 from semguard.link import Link
 from semguard.registry import register

@@ -13,6 +13,7 @@ from semguard.data.shipped import shipped_fashion_mnist
 from semguard.defenses import (ABSTAIN, SmoothedClassifier, certified_radius, certify_counts,
                                clopper_pearson_lower, radius_to_psr_db)
 from semguard.link import Link
+from semguard.registry import build
 
 
 def test_clopper_pearson_closed_forms():
@@ -79,6 +80,8 @@ def test_symbol_certificate_on_task_codec(task_link):
     assert accs == sorted(accs, reverse=True) and accs[-1] == 0.0
     again = sm.certify(x, 10.0, n0=32, n=300, alpha=0.001, seed=3)
     assert torch.equal(again.p_lower, cert.p_lower)
+    # every module's mode is restored (the codec stays in eval mode inside a Link left in train mode)
+    assert task_link.training and not task_link.codec.training
 
 
 def test_input_certificate_on_task_codec(task_link):
@@ -101,3 +104,26 @@ def test_bad_input(task_link):
                                                                          alpha=0.7)
     with pytest.raises(ValueError, match="counts"):
         clopper_pearson_lower(5, 3, 0.01)
+
+
+def test_symbol_certificate_holds_under_pgd(task_link):
+    # the certificate's promise, checked: PGD on the symbols at a PSR inside each certified bound does not
+    # change the vote of the smoothed receiver (EOT over the noise so the attack aims at the vote)
+    x, y = shipped_fashion_mnist(8)
+    sm = SmoothedClassifier(task_link, surface="symbols", extra_n0=0.3)
+    cert = sm.certify(x, 10.0, n0=32, n=2000, alpha=0.001, seed=1)
+    keep = (cert.prediction != ABSTAIN) & (cert.psr_db > -14.0)
+    assert keep.sum() >= 4
+    xs, cls = x[keep], cert.prediction[keep]
+    pgd = build("attack", "pgd", surface="symbols", psr_db=-14.0, steps=10, channel_known=False, eot=4)
+    res = pgd(task_link, xs, 10.0 - 10 * math.log10(1 + 0.3 / 0.1), labels=cls)
+    moved = res.link["symbols"]  # the transmitted x + delta
+    with torch.no_grad():
+        x0 = task_link.codec.encode(xs, 10.0)
+    dist = torch.linalg.vector_norm(moved - x0, dim=1)
+    assert torch.allclose(dist, F.psr_radius(x0, -14.0), rtol=1e-3)  # on the sphere of the budget
+    assert (dist < cert.radius[keep].float()).all()
+    gen = torch.Generator().manual_seed(7)
+    for i in range(xs.shape[0]):
+        counts = sm.sample(xs[i:i + 1], 10.0, 2000, gen, symbols=moved[i:i + 1])
+        assert int(counts.argmax()) == int(cls[i])

@@ -197,7 +197,7 @@ class SmoothedClassifier:
         sigma = self.sigma(snr_db)
         gen = torch.Generator().manual_seed(int(seed))
         preds, lows, radii = [], [], []
-        was = self.link.training
+        modes = [(m, m.training) for m in self.link.modules()]  # restored module by module
         self.link.eval()
         try:
             for i in range(sources.shape[0]):
@@ -209,7 +209,8 @@ class SmoothedClassifier:
                 lows.append(p)
                 radii.append(r)
         finally:
-            self.link.train(was)
+            for m, t in modes:
+                m.train(t)
         radius = torch.tensor(radii, dtype=torch.float64)
         psr = None
         if self.surface == "symbols":

@@ -39,6 +39,7 @@ def test_certify_sign_publish_check(tmp_path, capsys):
     (["--psr-db", "-10", "--codec", "softcast-cbr1_6"], "certifies a task codec's decision"),
     (["--psr-db", "-10", "--codec", "nope"], "is not shipped"),
     (["--psr-db", "-10", "--kb", "x.db"], "--sign-key and --kb-name"),
+    (["--check", "c.json", "--trust", "zz"], "--trust takes a raw Ed25519 public key"),
 ])
 def test_bad_input_one_line(argv, msg, capsys):
     assert main(["certify", *argv]) == 2

@@ -80,7 +80,12 @@ def run(a: argparse.Namespace) -> int:
                                                sign_certificate)
     codec = load_codec(a.codec)
     if a.check is not None:
-        trusted = [bytes.fromhex(k) for k in a.trust] if a.trust else None
+        try:
+            trusted = [bytes.fromhex(k) for k in a.trust] if a.trust else None
+        except ValueError as e:
+            raise ValueError("--trust takes a raw Ed25519 public key as 64 hex digits") from e
+        if trusted and any(len(k) != 32 for k in trusted):
+            raise ValueError("--trust takes a raw Ed25519 public key as 64 hex digits")
         cert = load_certificate(a.check, codec, trusted_keys=trusted)
         print(f"{a.check}: valid for {a.codec} ({cert.weights_sha256[:16]}...): certified accuracy "
               f"{cert.certified_accuracy:.3f} at {cert.budget_kind} {cert.budget:g}, confidence {cert.confidence}"

@@ -58,6 +58,7 @@ BASE = {
     "kb challenge": ["kb", "challenge", "{tmp}/client.json", "--setup", "{tmp}/kb.sqlite"],
     "kb prove": ["kb", "prove", "{tmp}/kb.sqlite", "{tmp}/challenge.json", "--out", "{tmp}/proof.json"],
     "net": ["net", "fusion", "--agents", "5", "--byzantine", "1", "--out", "{tmp}/net"],
+    "certify": ["certify", "--codec", "task-fmnist", "--psr-db", "-20", "--images", "2", "--out", "{tmp}/cert.json"],
     "attack": ["attack", "--codec", "task-fmnist", "--attack", "gaussian", "--psr-db", "-10", "--images", "2",
                "--out", "{tmp}/att"],
 }

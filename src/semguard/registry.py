@@ -28,6 +28,7 @@ FAMILIES: dict[str, str] = {
     "cipher": "semguard.keys.ciphers",
     "fusion": "semguard.network",
     "attack": "semguard.attacks",
+    "defense": "semguard.defenses",
 }
 
 _REGISTRY: dict[str, dict[str, Callable[..., Any]]] = {f: {} for f in FAMILIES}

@@ -18,7 +18,7 @@ from semguard.cli.common import SemguardParser, print_error
 __all__ = ["main", "build_parser", "COMMANDS", "HELP"]
 
 # command modules, in the order ``semguard --help`` lists them
-COMMANDS = ("run_cmd", "list_cmd", "train_cmd", "keygen", "kb", "net", "attack")
+COMMANDS = ("run_cmd", "list_cmd", "train_cmd", "keygen", "kb", "net", "attack", "certify")
 
 # command -> (module, the one-line help its module's add_parser gives it)
 HELP: dict[str, tuple[str, str]] = {
@@ -29,6 +29,7 @@ HELP: dict[str, tuple[str, str]] = {
     "kb": ("kb", "signed, Merkle-proofed knowledge base of shared priors"),
     "net": ("net", "multi-agent fusion with Byzantine agents, emergency priority, offloading"),
     "attack": ("attack", "attack a codec over a budget grid (PSR in dB, or eps on the input)"),
+    "certify": ("certify", "randomized-smoothing certificate of a task codec (input l2 or PSR)"),
 }
 
 ALL = "*"  # build_parser(ALL): every command's full parser (tests, docs)

@@ -1,0 +1,13 @@
+"""Defences of semantic links: randomized-smoothing certificates (input and symbol domain), signed
+deployment-time certificates, Gaussian blurring before the encoder with its adaptive attack, a residual
+jamming detector and a receiver that blanks outlier symbols."""
+
+from semguard.defenses.blanking import BlankingCodec, BlankingDefense
+from semguard.defenses.blur import BlurDefense, BlurredCodec
+from semguard.defenses.detector import DetectorAwarePGD, ResidualDetector, far_at_detection, roc_auc
+from semguard.defenses.smoothing import (ABSTAIN, Certification, SmoothedClassifier, certified_radius,
+                                         certify_counts, clopper_pearson_lower, radius_to_psr_db)
+
+__all__ = ["BlankingCodec", "BlankingDefense", "BlurDefense", "BlurredCodec", "DetectorAwarePGD", "ResidualDetector", "far_at_detection",
+           "roc_auc", "ABSTAIN", "Certification", "SmoothedClassifier", "certified_radius", "certify_counts",
+           "clopper_pearson_lower", "radius_to_psr_db"]

@@ -87,3 +87,12 @@ def test_window_bitmap_matches_a_set():
         assert got == expect
         if got:
             seen.add(q)
+
+
+def test_epoch_key_is_the_keys_schedule():
+    from semguard.keys.ciphers import KeySchedule
+    from semguard.runtime.secure import SALT, epoch_key
+    for e in (0, 1, 7):
+        assert epoch_key(MASTER, e) == KeySchedule(MASTER, salt=SALT).key(e, "frames")
+    with pytest.raises(ValueError, match="128 bits"):
+        Sealer(b"short")

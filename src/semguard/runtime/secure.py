@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from semguard.runtime.frames import FLAG_SEALED, Frame, FrameError, FrameType
+from semguard.runtime.frames import FLAG_SEALED, Frame, FrameError
 
 __all__ = ["epoch_key", "SALT", "frame_nonce", "Sealer", "Opener", "ReplayWindow", "Rejected", "TAG_SIZE"]
 
@@ -127,7 +127,7 @@ class Opener:
     """Open sealed frames: authenticate, then accept each (epoch, seq) at most once.
 
     ``epoch`` only moves forward: a frame of an older epoch is rejected (``stale_epoch``).  Counters:
-    ``accepted`` and ``rejected[reason]``.  ``require_sealed=False`` also admits clear DATA frames
+    ``accepted`` and ``rejected[reason]``.  ``require_sealed=False`` also admits clear frames
     (security off; they still pass the replay window).
     """
 
@@ -157,7 +157,7 @@ class Opener:
         if frame.epoch < self.epoch:
             raise self._reject("stale_epoch", f"epoch {frame.epoch} < current {self.epoch}")
         sealed = bool(frame.flags & FLAG_SEALED)
-        if not sealed and (self.require_sealed or frame.type != FrameType.DATA):
+        if not sealed and self.require_sealed:
             raise self._reject("forged", "clear frame where a sealed one is required")
         if frame.epoch == self.epoch:
             try:

@@ -12,9 +12,11 @@ import pytest
 
 from semguard.knowledge.keys import generate_key, public_bytes, save_private_key
 
+from semguard.runtime.emulator import read_tap
+from semguard.runtime.frames import FLAG_SEALED, FrameError, decode_frame, unpack_data
+
 from runtime_procs import ep, free_port, jsonl, start, stop, wait_file
 
-pytestmark = pytest.mark.slow
 
 
 def _keys(tmp_path):
@@ -33,6 +35,60 @@ def _check_once_and_intact(sent, delivered):
     assert len({d["i"] for d in delivered}) == len(delivered)  # no source block twice, across epochs too
 
 
+def _parses(raw: bytes) -> bool:
+    try:
+        decode_frame(raw)
+        return True
+    except FrameError:
+        return False
+
+
+def _eve_digest(payload: bytes) -> str | None:
+    """Eve's best reading of a payload as a clear DATA block (None if it does not parse)."""
+    import hashlib
+    try:
+        return hashlib.sha256(unpack_data(payload)[1].tobytes()).hexdigest()[:32]
+    except FrameError:
+        return None
+
+
+@pytest.mark.parametrize("channel", [None, pytest.param("awgn", marks=pytest.mark.slow)])
+def test_clear_link_eve_sees_what_bob_sees(tmp_path, channel):
+    """Security off: Bob gets every block once (through AWGN at 10 dB applied by the emulator, in the
+    slow case), and Eve's tap holds exactly Bob's blocks (tap fidelity 1.0) -- the baseline the
+    sealed link removes."""
+    p_in, p_out = free_port(), free_port()
+    procs = []
+    extra = ["--channel", channel, "--snr-db", "10"] if channel else []
+    try:
+        procs.append(start("channel", "--listen", ep(p_in), "--forward", ep(p_out), *extra, "--stats",
+                           str(tmp_path / "ch.json"), "--tap", str(tmp_path / "eve.bin"), "--max-runtime", "60",
+                           log=tmp_path / "ch.log"))
+        wait_file(tmp_path / "ch.json", 60)
+        procs.append(start("rx", "--connect", ep(p_out), "--delivery-log", str(tmp_path / "rx.jsonl"),
+                           "--metrics", str(tmp_path / "rx.json"), "--idle-timeout", "3", "--max-runtime", "30",
+                           log=tmp_path / "rx.log"))
+        time.sleep(1.0)
+        tx = start("tx", "--connect", ep(p_in), "--frames", "60", "--rate", "200", "--n-symbols", "64",
+                   "--sent-log", str(tmp_path / "tx.jsonl"), log=tmp_path / "tx.log")
+        procs.append(tx)
+        assert tx.wait(30) == 0, (tmp_path / "tx.log").read_text()
+        metrics = wait_file(tmp_path / "rx.json", 20)
+    finally:
+        for p in procs:
+            stop(p)
+    sent, delivered = jsonl(tmp_path / "tx.jsonl"), jsonl(tmp_path / "rx.jsonl")
+    assert metrics["delivered"] == len(delivered) == len(sent) == 60
+    assert len({(d["epoch"], d["seq"]) for d in delivered}) == 60
+    sent_d, got_d = {s["digest"] for s in sent}, {d["digest"] for d in delivered}
+    if channel:  # noise changed every block, so no delivered digest equals a sent one
+        assert not sent_d & got_d
+    else:
+        assert sent_d == got_d
+    eve = {_eve_digest(decode_frame(f).payload) for f in read_tap(tmp_path / "eve.bin")}
+    assert {d["digest"] for d in delivered} <= eve
+
+
 def test_faults_counted_nothing_twice_nothing_corrupted(tmp_path):
     pa, pb = _keys(tmp_path)
     p_in, p_out, p_hs = free_port(), free_port(), free_port()
@@ -41,7 +97,8 @@ def test_faults_counted_nothing_twice_nothing_corrupted(tmp_path):
     try:
         procs.append(start("channel", "--listen", ep(p_in), "--forward", ep(p_out), "--drop", "0.05",
                            "--duplicate", "0.05", "--reorder", "0.05", "--bitflip", "0.05", "--seed", "1",
-                           "--stats", str(tmp_path / "ch.json"), "--max-runtime", "60", log=tmp_path / "ch.log"))
+                           "--stats", str(tmp_path / "ch.json"), "--max-runtime", "60", "--tap", str(tmp_path / "eve.bin"),
+                           log=tmp_path / "ch.log"))
         procs.append(start("rx", "--connect", ep(p_out), "--handshake", ep(p_hs), "--identity", str(tmp_path / "rx.pem"),
                            "--peer-key", pa, "--delivery-log", str(tmp_path / "rx.jsonl"), "--metrics",
                            str(tmp_path / "rx.json"), "--idle-timeout", "4", "--max-runtime", "60", *sec,
@@ -65,10 +122,16 @@ def test_faults_counted_nothing_twice_nothing_corrupted(tmp_path):
     rej = metrics["rejected"]
     assert rej.get("replay", 0) >= 1  # duplicates
     assert rej.get("forged", 0) + metrics.get("malformed", 0) >= 1  # bit flips
+    # Eve's tap: every frame she received is sealed; none yields an IQ block Bob delivered
+    eve = [decode_frame(f) for f in read_tap(tmp_path / "eve.bin") if _parses(f)]
+    assert len(eve) >= 300 and all(f.flags & FLAG_SEALED for f in eve)
+    bob = {d["digest"] for d in delivered}
+    assert not bob & {_eve_digest(f.payload) for f in eve}
     print("faults:", {"sent": len(sent), "delivered_once": len(delivered), "lost": lost, "rejected": rej,
                       "malformed": metrics.get("malformed", 0), "emulator": ch})
 
 
+@pytest.mark.slow
 def test_emulator_and_receiver_killed_midstream(tmp_path):
     pa, pb = _keys(tmp_path)
     p_in, p_out, p_hs = free_port(), free_port(), free_port()

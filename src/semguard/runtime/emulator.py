@@ -100,6 +100,8 @@ def run_emulator(cfg: EmulatorConfig, stop: StopFlag | None = None) -> dict[str,
         push.bind(cfg.forward)
         t_end = time.monotonic() + cfg.max_runtime_s
         last_stats = time.monotonic()
+        if cfg.stats:  # its first appearance says the emulator is bound and ready
+            write_json_atomic(cfg.stats, dict(stats))
 
         def send(raw: bytes) -> None:
             if push.poll(int(cfg.send_timeout_s * 1000), zmq.POLLOUT):

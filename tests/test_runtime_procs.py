@@ -175,3 +175,26 @@ def test_emulator_and_receiver_killed_midstream(tmp_path):
     assert len({d["epoch"] for d in delivered}) == 2  # the restarted receiver re-keyed into epoch 1
     print("kills:", {"sent": len(sent), "delivered_once": len(delivered), "lost": len(sent) - len(delivered),
                      "rx2": m2})
+
+
+@pytest.mark.slow
+def test_processes_refuse_an_unpinned_transmitter(tmp_path):
+    """A transmitter whose identity is not the one rx pinned (Mallory's) gets no session: rx exits 2
+    naming the failed pin, and delivers nothing."""
+    _, pb = _keys(tmp_path)
+    save_private_key(generate_key(), tmp_path / "mallory.pem")
+    p_in, p_hs = free_port(), free_port()
+    procs = []
+    try:
+        tx = start("tx", "--connect", ep(p_in), "--handshake", ep(p_hs), "--identity", str(tmp_path / "mallory.pem"),
+                   "--peer-key", pb, "--frames", "10", log=tmp_path / "tx.log")
+        rx = start("rx", "--connect", ep(p_in), "--handshake", ep(p_hs), "--identity", str(tmp_path / "rx.pem"),
+                   "--peer-key", public_bytes(generate_key()).hex(), "--delivery-log", str(tmp_path / "rx.jsonl"),
+                   log=tmp_path / "rx.log")
+        procs += [tx, rx]
+        assert rx.wait(60) == 2
+    finally:
+        for p in procs:
+            stop(p)
+    assert "pinned" in (tmp_path / "rx.log").read_text() or "authentication" in (tmp_path / "rx.log").read_text()
+    assert jsonl(tmp_path / "rx.jsonl") == []

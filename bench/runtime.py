@@ -37,7 +37,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from semguard.channels.functional import snr_db_to_n0  # noqa: F401  (units: Es/N0, Es = 1)
 from semguard.codecs.zoo import DEFAULT_IMAGE_CODEC, DEFAULT_TEXT_CODEC, pretrained
 from semguard.link import Link
 from semguard.registry import build

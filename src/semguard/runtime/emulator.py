@@ -27,7 +27,7 @@ from semguard.runtime._net import StopFlag, check_endpoint, socket, write_json_a
 from semguard.runtime.frames import FLAG_SEALED, Frame, FrameError, FrameType, decode_frame, encode_frame, \
     pack_data, unpack_data
 
-__all__ = ["EmulatorConfig", "run_emulator"]
+__all__ = ["EmulatorConfig", "run_emulator", "read_tap"]
 
 log = logging.getLogger(__name__)
 

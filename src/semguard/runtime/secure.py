@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from semguard.runtime.frames import FLAG_SEALED, Frame, FrameError
+from semguard.runtime.frames import FLAG_SEALED, Frame
 
 __all__ = ["epoch_key", "SALT", "frame_nonce", "Sealer", "Opener", "ReplayWindow", "Rejected", "TAG_SIZE"]
 
@@ -192,7 +192,3 @@ class Opener:
             self.replay = ReplayWindow(int(state["window"]), int(state["highest"]), int(state["bitmap"]))
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"receiver state: expected epoch/window/highest/bitmap ({exc})") from None
-
-
-def is_frame_error(exc: BaseException) -> bool:
-    return isinstance(exc, (FrameError, Rejected))

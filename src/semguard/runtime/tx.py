@@ -5,7 +5,7 @@ pre-encoded block list given by the caller (see :mod:`semguard.runtime.codec_io`
 ``handshake`` set, the transmitter answers the receiver's handshake (REP, bound) and seals every
 frame under the agreed master; each completed handshake (a receiver that restarted) moves to a
 new epoch at seq 0, as does every ``epoch_frames`` frames (re-keying by epoch).  Send
-back-pressure: a full queue blocks up to ``send_timeout_s``, then the frame is counted
+back-pressure: a full queue, or no emulator connected, blocks up to ``send_timeout_s``, then the frame is counted
 ``send_timeout`` and not retried.  The sent log (JSONL, one line per frame: i, epoch, seq, digest
 of the clear payload) is how tests check exactly-once delivery; it holds no key material.
 """
@@ -114,6 +114,7 @@ def run_tx(cfg: TxConfig, blocks: Iterator[tuple[dict, np.ndarray]] | None = Non
     stats = {"sent": 0, "send_timeout": 0, "handshakes": 0, "epochs": 0}
     ctx = zmq.Context()
     push = socket(ctx, zmq.PUSH, hwm=cfg.hwm)
+    push.setsockopt(zmq.IMMEDIATE, 1)  # queue only towards a live peer: no peer = back-pressure
     rep = socket(ctx, zmq.REP) if cfg.handshake else None
     log_f = open(cfg.sent_log, "a") if cfg.sent_log else None
     sealer: Sealer | None = None

@@ -59,6 +59,9 @@ BASE = {
     "kb prove": ["kb", "prove", "{tmp}/kb.sqlite", "{tmp}/challenge.json", "--out", "{tmp}/proof.json"],
     "net": ["net", "fusion", "--agents", "5", "--byzantine", "1", "--out", "{tmp}/net"],
     "certify": ["certify", "--codec", "task-fmnist", "--psr-db", "-20", "--images", "2", "--out", "{tmp}/cert.json"],
+    "tx": ["tx", "--connect", "tcp://127.0.0.1:9", "--frames", "1", "--sent-log", "{tmp}/sent.jsonl"],
+    "channel": ["channel", "--listen", "tcp://127.0.0.1:9", "--forward", "tcp://127.0.0.1:9", "--max-runtime", "1"],
+    "rx": ["rx", "--connect", "tcp://127.0.0.1:9", "--max-runtime", "1", "--idle-timeout", "1"],
     "attack": ["attack", "--codec", "task-fmnist", "--attack", "gaussian", "--psr-db", "-10", "--images", "2",
                "--out", "{tmp}/att"],
 }

@@ -18,7 +18,7 @@ from semguard.cli.common import SemguardParser, print_error
 __all__ = ["main", "build_parser", "COMMANDS", "HELP"]
 
 # command modules, in the order ``semguard --help`` lists them
-COMMANDS = ("run_cmd", "list_cmd", "train_cmd", "keygen", "kb", "net", "attack", "certify")
+COMMANDS = ("run_cmd", "list_cmd", "train_cmd", "keygen", "kb", "net", "attack", "certify", "runtime")
 
 # command -> (module, the one-line help its module's add_parser gives it)
 HELP: dict[str, tuple[str, str]] = {
@@ -30,6 +30,9 @@ HELP: dict[str, tuple[str, str]] = {
     "net": ("net", "multi-agent fusion with Byzantine agents, emergency priority, offloading"),
     "attack": ("attack", "attack a codec over a budget grid (PSR in dB, or eps on the input)"),
     "certify": ("certify", "randomized-smoothing certificate of a task codec (input l2 or PSR)"),
+    "tx": ("runtime", "transmitter process: blocks -> sealed frames -> ZeroMQ"),
+    "channel": ("runtime", "channel emulator: relay, faults, registered channel, Eve's tap"),
+    "rx": ("runtime", "receiver process: ZeroMQ -> open -> deliver once, with metrics"),
 }
 
 ALL = "*"  # build_parser(ALL): every command's full parser (tests, docs)

@@ -25,6 +25,8 @@ FAMILIES: dict[str, str] = {
     "codec": "semguard.codecs",
     "baseline": "semguard.baselines",
     "dataset": "semguard.data",
+    "fl_attack": "semguard.federated.attacks",
+    "fl_strategy": "semguard.federated.strategy",
 }
 
 _REGISTRY: dict[str, dict[str, Callable[..., Any]]] = {f: {} for f in FAMILIES}

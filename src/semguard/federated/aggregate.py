@@ -206,7 +206,8 @@ class ReputationState:
 
     scores: reputation in [0, 1] ``[n]``; history: exponential average of each client's clipped
     updates ``[n, D]`` (zeros before its first round); last: its previous raw update ``[n, D]``;
-    seen: rounds each client took part in ``[n]``; free_rides: rounds flagged as a free ride ``[n]``.
+    seen: rounds each client took part in ``[n]``; free_rides: rounds flagged as a free ride ``[n]``;
+    last_aggregate: the previous round's aggregate ``[D]`` (a client replaying it is a stale free ride).
     """
 
     scores: Tensor
@@ -214,6 +215,7 @@ class ReputationState:
     last: Tensor
     seen: Tensor
     free_rides: Tensor
+    last_aggregate: Tensor | None = None
     rounds: int = 0
 
     @staticmethod
@@ -245,7 +247,7 @@ def reputation_aggregate(X: Tensor, ids: Tensor, state: ReputationState,
     each client's own history, with norm clipping and free-rider detection.
 
     Per round: (1) flag free rides: a near-zero update (the global model sent back), a replay of the
-    client's previous update (stale), or noise (no cosine above ``noise_z / sqrt(D)`` with any other client);
+    client's previous update or of the last aggregate (stale), or noise (no cosine above ``noise_z / sqrt(D)`` with any other client);
     flag colluding copies (cosine above ``duplicate_cos`` to another client).  (2) Clip every update
     to ``clip_mult x`` the median norm.  (3) Consensus: the coordinate median of the clipped
     updates of unflagged clients.  (4) Round score ``s_k = relu((1 - h) cos(x_k, consensus) +
@@ -271,6 +273,8 @@ def reputation_aggregate(X: Tensor, ids: Tensor, state: ReputationState,
     zero = norms < cfg.zero_tol * med_norm
     had = state.seen[ids] > 0
     stale = had & (_cos_rows(X, state.last[ids]) > cfg.repeat_cos)
+    if state.last_aggregate is not None:
+        stale = stale | (_cos_rows(X, state.last_aggregate.to(X.dtype).expand_as(X)) > cfg.repeat_cos)
     if K > 1:
         C = (X @ X.T) / (norms.unsqueeze(1) * norms.unsqueeze(0)).clamp_min(1e-12)
         C.fill_diagonal_(-1.0)
@@ -309,5 +313,5 @@ def reputation_aggregate(X: Tensor, ids: Tensor, state: ReputationState,
     fr = state.free_rides.clone()
     fr[ids] += free.long()
     new = replace(state, scores=scores, history=history, last=last, seen=seen, free_rides=fr,
-                  rounds=state.rounds + 1)
+                  last_aggregate=agg.clone(), rounds=state.rounds + 1)
     return agg, new, ReputationInfo(w / w.sum().clamp_min(1e-12), s, free, duplicate, reasons)

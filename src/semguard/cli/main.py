@@ -13,7 +13,7 @@ import sys
 __all__ = ["main", "COMMANDS"]
 
 # command modules, in the order ``semguard --help`` lists them
-COMMANDS = ("run_cmd", "list_cmd", "train_cmd", "keygen", "kb")
+COMMANDS = ("run_cmd", "list_cmd", "train_cmd", "keygen", "kb", "fl")
 
 
 def build_parser() -> argparse.ArgumentParser:

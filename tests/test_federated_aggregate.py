@@ -95,7 +95,7 @@ def test_against_flower(seed):
         cat(flwr_agg.aggregate_bulyan(_as_flower(X, n), 1, flwr_agg.aggregate_krum, to_keep=0)), rtol=1e-10)
 
 
-def _honest(g, k, d=50):
+def _honest(g, k, d=2000):
     base = torch.randn(d, generator=g)
     return base + 0.5 * torch.randn(k, d, generator=g)
 
@@ -103,8 +103,8 @@ def _honest(g, k, d=50):
 def test_reputation_flags_free_riders_and_copies():
     g = torch.Generator().manual_seed(0)
     H = _honest(g, 7)
-    X = torch.cat([H, torch.zeros(1, 50), torch.randn(1, 50, generator=g) * 3, torch.ones(2, 50) * -1.0])
-    state = A.ReputationState.init(11, 50)
+    X = torch.cat([H, torch.zeros(1, 2000), torch.randn(1, 2000, generator=g) * 3, torch.ones(2, 2000) * -1.0])
+    state = A.ReputationState.init(11, 2000)
     agg, state2, info = A.reputation_aggregate(X, torch.arange(11), state)
     assert info.free_rider.tolist() == [False] * 7 + [True, True, False, False]
     assert info.duplicate.tolist() == [False] * 9 + [True, True]
@@ -113,7 +113,7 @@ def test_reputation_flags_free_riders_and_copies():
     assert (state2.scores[7:] == 0.5).all() and state2.rounds == 1
     # the next round a stale replay of the previous update is a free ride
     X2 = torch.cat([_honest(g, 7), X[7:]])
-    X2[8] = torch.randn(50, generator=g) * 3
+    X2[8] = torch.randn(2000, generator=g) * 3
     X2[0] = X[0]
     _, state3, info2 = A.reputation_aggregate(X2, torch.arange(11), state2)
     assert bool(info2.free_rider[0]) and "stale" in info2.reasons[0]
@@ -122,7 +122,7 @@ def test_reputation_flags_free_riders_and_copies():
 
 def test_reputation_learns_against_sign_flip():
     g = torch.Generator().manual_seed(1)
-    state = A.ReputationState.init(10, 50)
+    state = A.ReputationState.init(10, 2000)
     for _ in range(4):
         H = _honest(g, 7)
         X = torch.cat([H, -H[:3] * 1.1])

@@ -185,8 +185,9 @@ class ReputationConfig:
     zero_tol: an update shorter than ``zero_tol x`` the median norm is a free ride (global model returned).
     repeat_cos: cosine to the client's own previous update above which it is a stale replay.
     duplicate_cos: cosine to another client's update above which both are flagged as colluding copies.
-    noise_z: a client whose largest cosine to any other client is below ``noise_z / sqrt(D)`` (a few
-        standard deviations of the cosine of independent random directions in ``D`` dimensions) is sending noise.
+    noise_z: a client whose update has ``|cos|`` below ``noise_z / sqrt(D)`` with the summed directions of all
+        other clients (a few standard deviations of the cosine of independent random directions in ``D``
+        dimensions), and below a quarter of the median client's, is sending noise.
     min_weight: clients whose reputation falls below ``min_weight x`` the best are left out.
     """
 
@@ -247,7 +248,7 @@ def reputation_aggregate(X: Tensor, ids: Tensor, state: ReputationState,
     each client's own history, with norm clipping and free-rider detection.
 
     Per round: (1) flag free rides: a near-zero update (the global model sent back), a replay of the
-    client's previous update or of the last aggregate (stale), or noise (no cosine above ``noise_z / sqrt(D)`` with any other client);
+    client's previous update or of the last aggregate (stale), or noise (``|cos|`` below ``noise_z / sqrt(D)`` with the other clients' summed directions);
     flag colluding copies (cosine above ``duplicate_cos`` to another client).  (2) Clip every update
     to ``clip_mult x`` the median norm.  (3) Consensus: the coordinate median of the clipped
     updates of unflagged clients.  (4) Round score ``s_k = relu((1 - h) cos(x_k, consensus) +
@@ -278,7 +279,11 @@ def reputation_aggregate(X: Tensor, ids: Tensor, state: ReputationState,
     if K > 1:
         C = (X @ X.T) / (norms.unsqueeze(1) * norms.unsqueeze(0)).clamp_min(1e-12)
         C.fill_diagonal_(-1.0)
-        noise = C.max(1).values < cfg.noise_z / math.sqrt(D)
+        U = X / norms.unsqueeze(1).clamp_min(1e-12)
+        others = U.sum(0, keepdim=True) - U  # the sum of every other client's direction
+        c = _cos_rows(X, others).abs()
+        # near-orthogonal to everyone, in absolute terms and relative to the typical client
+        noise = (c < cfg.noise_z / math.sqrt(D)) & (c < 0.25 * c[~zero].median() if (~zero).any() else c > 0)
         duplicate = C.max(1).values > cfg.duplicate_cos
     else:
         noise = duplicate = torch.zeros(K, dtype=torch.bool)

@@ -42,6 +42,9 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--n-symbols", type=int, default=16, help="complex channel uses per image")
     p.add_argument("--min-clients", type=int, default=None, help="replies needed to aggregate a round")
     p.add_argument("--dp-noise", type=float, default=0.0, help="DP-SGD noise multiplier on the clients (0: off)")
+    p.add_argument("--dp-epsilon", type=float, default=None,
+                   help="DP-SGD with the noise that keeps every client within this epsilon after all rounds")
+    p.add_argument("--dp-delta", type=float, default=1e-3, help="DP delta")
     p.add_argument("--dp-clip", type=float, default=1.0, help="DP-SGD per-example gradient clipping norm")
     p.add_argument("--engine", choices=ENGINES, default="inprocess",
                    help="inprocess (fast), flower-local (the Flower apps in process), simulation (Flower/Ray), "
@@ -62,7 +65,8 @@ def config_from_args(args: argparse.Namespace) -> Any:
     return FLConfig(clients=args.clients, malicious=args.malicious, attack=args.attack, strategy=args.strategy,
                     rounds=args.rounds, alpha=args.alpha, seed=args.seed, width=args.width, n_symbols=args.n_symbols,
                     local=LocalConfig(steps=args.local_steps, batch=args.batch, lr=args.lr),
-                    min_clients=args.min_clients, dp_noise=args.dp_noise, dp_clip=args.dp_clip)
+                    min_clients=args.min_clients, dp_noise=args.dp_noise, dp_clip=args.dp_clip,
+                    dp_epsilon=args.dp_epsilon, dp_delta=args.dp_delta)
 
 
 def run_engine(cfg: Any, engine: str) -> dict[str, Any]:
@@ -124,6 +128,8 @@ def run(args: argparse.Namespace) -> int:
             extra = "skipped (too few replies) " + extra
         print(f"{r['round']:>5} {r['accuracy']:>6.3f} {r['backdoor_success']:>8.3f} {r['replies']:>7} {eps:>6}  {extra}")
     print(f"malicious clients: {rec['malicious_ids']}; engine {rec['engine']}, {rec['seconds']:.1f} s")
+    if rec.get("dp_noise"):
+        print(f"DP-SGD noise multiplier {rec['dp_noise']:.3f}, clip {cfg.dp_clip}, delta {cfg.dp_delta}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(rec, indent=1, default=str))
     print(f"wrote {args.out}")

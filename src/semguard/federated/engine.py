@@ -34,7 +34,8 @@ class FLConfig:
     """One federated run.  ``malicious`` of ``clients`` run ``attack``; ``crash`` names client ids
     that fail mid-round (fault injection); ``min_clients``: replies needed to aggregate a round
     (default: half the clients, rounded up).  ``dp_noise``: DP-SGD noise multiplier on the
-    clients (0: off), with per-example clipping at ``dp_clip``."""
+    clients (0: off), with per-example clipping at ``dp_clip``; or ``dp_epsilon``: the noise that
+    keeps every client within that epsilon (at ``dp_delta``) after all its rounds."""
 
     clients: int = 10
     malicious: int = 0
@@ -52,6 +53,7 @@ class FLConfig:
     min_clients: int | None = None
     crash: tuple[int, ...] = ()
     dp_noise: float = 0.0
+    dp_epsilon: float | None = None
     dp_clip: float = 1.0
     dp_delta: float = 1e-3
 
@@ -76,6 +78,10 @@ class FLConfig:
             raise ValueError(f"--min-clients must be in [1, {self.clients}], got {self.min_clients}")
         if self.dp_noise < 0 or not self.dp_clip > 0:
             raise ValueError("--dp-noise must be >= 0 and --dp-clip > 0")
+        if self.dp_epsilon is not None and (not self.dp_epsilon > 0 or self.dp_noise > 0):
+            raise ValueError("--dp-epsilon must be > 0 and cannot be combined with --dp-noise")
+        if not 0 < self.dp_delta < 1:
+            raise ValueError(f"--dp-delta must be in (0, 1), got {self.dp_delta}")
 
     @property
     def min_replies(self) -> int:
@@ -125,12 +131,38 @@ class Federation:
     def aggregator(self) -> ServerAggregator:
         return ServerAggregator(self.cfg.strategy, self.cfg.clients, self.cfg.malicious, self.dim)
 
+    @property
+    def sample_rates(self) -> list[float]:
+        from semguard.federated.privacy import client_sample_rates
+
+        return client_sample_rates([len(p) for p in self.parts], self.cfg.local.batch)
+
+    @property
+    def dp_noise(self) -> float:
+        """The DP-SGD noise multiplier of this run (0: no DP)."""
+        if self.cfg.dp_epsilon is None:
+            return self.cfg.dp_noise
+        if not hasattr(self, "_noise"):
+            from semguard.federated.privacy import noise_for_epsilon
+
+            self._noise = noise_for_epsilon(self.cfg.dp_epsilon, self.sample_rates,
+                                            self.cfg.rounds * self.cfg.local.steps, self.cfg.dp_delta)
+        return self._noise
+
+    def epsilon_at(self, rnd: int) -> float | None:
+        """The largest client epsilon after ``rnd`` rounds (None without DP)."""
+        if self.dp_noise <= 0:
+            return None
+        from semguard.federated.privacy import dp_epsilon
+
+        return dp_epsilon(self.dp_noise, self.sample_rates, rnd * self.cfg.local.steps, self.cfg.dp_delta)
+
     def trainer(self) -> Any:
-        if self.cfg.dp_noise <= 0:
+        if self.dp_noise <= 0:
             return None
         from semguard.federated.privacy import DPTrainer
 
-        return DPTrainer(noise_multiplier=self.cfg.dp_noise, max_grad_norm=self.cfg.dp_clip, delta=self.cfg.dp_delta)
+        return DPTrainer(noise_multiplier=self.dp_noise, max_grad_norm=self.cfg.dp_clip, delta=self.cfg.dp_delta)
 
     def run_client(self, cid: int, global_vec: Tensor, rnd: int, last_global_update: Tensor | None,
                    trainer: Any = None) -> ClientReply:
@@ -251,7 +283,7 @@ def run_inprocess(cfg: FLConfig, *, fed: Federation | None = None) -> dict[str, 
         last, vec = new - vec, new
         rec.update(evaluate(fed, vec))
         if trainer is not None:
-            rec["epsilon"] = trainer.epsilon_max()
+            rec["epsilon"] = fed.epsilon_at(rnd)
         rounds.append(rec)
         log.info("round %d: %s", rnd, {k: rec[k] for k in ("accuracy", "backdoor_success", "replies")})
     return result_record(fed, rounds, vec, "inprocess", time.monotonic() - t0, agg)
@@ -263,7 +295,7 @@ def result_record(fed: Federation, rounds: list[dict[str, Any]], vec: Tensor, en
     honest = [c for c in range(fed.cfg.clients) if c not in fed.malicious]
     rec = {"config": fed.cfg.to_dict(), "engine": engine, "malicious_ids": fed.malicious, "rounds": rounds,
            "final": {k: rounds[-1][k] for k in ("accuracy", "backdoor_success")}, "seconds": seconds,
-           "dim": fed.dim}
+           "dim": fed.dim, "dp_noise": fed.dp_noise}
     if agg.name == "reputation":
         rec["reputation"] = agg.state.scores.tolist()
         rec["free_riders_detected"] = detected

@@ -118,10 +118,8 @@ class SemguardStrategy(FedAvg):
         new, rec = _engine.server_round(self.fed, self.agg, self.vec, got, failures, server_round, self.last, root)
         self.last, self.vec = new - self.vec, new
         rec.update(evaluate(self.fed, self.vec))
-        if self.fed.cfg.dp_noise > 0:
-            from semguard.federated.privacy import dp_epsilon
-
-            rec["epsilon"] = dp_epsilon(self.fed, server_round)
+        if self.fed.dp_noise > 0:
+            rec["epsilon"] = self.fed.epsilon_at(server_round)
         self.rounds.append(rec)
         return (ArrayRecord([self.vec.numpy(), self.last.numpy()]),
                 MetricRecord({"accuracy": rec["accuracy"], "backdoor_success": rec["backdoor_success"]}))

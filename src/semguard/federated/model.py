@@ -4,7 +4,8 @@ The shipped task codec (``build("codec", "task")``) normalises with BatchNorm, w
 statistics are neither meaningful to average across non-IID clients (Li et al., FedBN, ICLR
 2021) nor compatible with per-example DP-SGD.  The federated copy swaps each BatchNorm for a
 GroupNorm of the same width (what Opacus' ``ModuleValidator.fix`` also does), so the model is
-exactly its trainable parameters and one flat vector describes it.
+exactly its trainable parameters and one flat vector describes it; in-place ReLUs become
+out-of-place ones (the same function; Opacus' hooks reject in-place edits of their outputs).
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ def _swap_batchnorm(module: nn.Module) -> None:
     for name, child in module.named_children():
         if isinstance(child, nn.BatchNorm2d):
             setattr(module, name, nn.GroupNorm(groupnorm_groups(child.num_features), child.num_features))
+        elif isinstance(child, nn.ReLU) and child.inplace:  # per-sample-gradient hooks forbid in-place views
+            setattr(module, name, nn.ReLU())
         else:
             _swap_batchnorm(child)
 

@@ -40,3 +40,19 @@ def test_simulation_matches_and_stops_ray():
     assert torch.allclose(a["final_vector"], b["final_vector"], atol=1e-6)
     assert "SEMGUARD_FL_RUN" not in os.environ
     assert processes_with_marker(b["process_marker"]) == []  # no Ray worker of this run is left
+
+
+@pytest.mark.slow
+def test_loopback_deployment_matches_and_stops_everything():
+    import os
+
+    from semguard.federated.deployment import run_deployment
+
+    cfg = FLConfig(**{**SMALL, "clients": 3, "malicious": 1, "attack": "sign_flip", "strategy": "reputation"})
+    a = run_inprocess(cfg)
+    b = run_deployment(cfg)
+    assert b["engine"] == "deployment" and b["final_sha256"] == a["final_sha256"]
+    assert [r["accuracy"] for r in a["rounds"]] == [r["accuracy"] for r in b["rounds"]]
+    assert processes_with_marker(b["process_marker"]) == []  # ServerApp / ClientApp subprocesses gone
+    for pid in b["pids"]:  # SuperLink and SuperNodes, started and stopped by their ids
+        assert not os.path.exists(f"/proc/{pid}") or open(f"/proc/{pid}/stat").read().split()[2] == "Z"

@@ -8,6 +8,7 @@ SuperLink / SuperNode deployment.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import time
@@ -305,5 +306,6 @@ def result_record(fed: Federation, rounds: list[dict[str, Any]], vec: Tensor, en
             for c in r.get("free_riders", []):
                 first.setdefault(c, r["round"])
         rec["free_rider_first_round"] = first
+    rec["final_sha256"] = hashlib.sha256(vec.contiguous().numpy().tobytes()).hexdigest()
     rec["final_vector"] = vec
     return rec

@@ -101,6 +101,16 @@ class SemguardStrategy(FedAvg):
         self.last: torch.Tensor | None = None
         self.rounds: list[dict[str, Any]] = []
         self.trainer = fed.trainer()
+        self.connect_timeout_s = 120.0
+
+    def configure_train(self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid
+                        ) -> Iterable[Message]:
+        """FedAvg's sampling, once every SuperNode of the run has connected (up to ``connect_timeout_s``):
+        FedAvg sizes its sample by the nodes connected at that moment."""
+        t0 = time.monotonic()
+        while len(list(grid.get_node_ids())) < self.fed.cfg.clients and time.monotonic() - t0 < self.connect_timeout_s:
+            time.sleep(0.5)
+        return super().configure_train(server_round, arrays, config, grid)
 
     def aggregate_train(self, server_round: int, replies: Iterable[Message]
                         ) -> tuple[ArrayRecord | None, MetricRecord | None]:

@@ -198,7 +198,7 @@ class ReputationConfig:
     repeat_cos: float = 0.999
     duplicate_cos: float = 0.99
     noise_z: float = 4.0
-    min_weight: float = 0.5
+    min_weight: float = 0.2
 
 
 @dataclass(frozen=True)
@@ -250,9 +250,9 @@ def reputation_aggregate(X: Tensor, ids: Tensor, state: ReputationState,
     Per round: (1) flag free rides: a near-zero update (the global model sent back), a replay of the
     client's previous update or of the last aggregate (stale), or noise (``|cos|`` below ``noise_z / sqrt(D)`` with the other clients' summed directions);
     flag colluding copies (cosine above ``duplicate_cos`` to another client).  (2) Clip every update
-    to ``clip_mult x`` the median norm.  (3) Consensus: the coordinate median of the clipped
-    updates of unflagged clients.  (4) Round score ``s_k = relu((1 - h) cos(x_k, consensus) +
-    h cos(x_k, history_k))`` divided by the median score (capped at 1); flagged clients score 0.
+    to ``clip_mult x`` the median norm.  (3) Consensus for client ``k``: the coordinate median of the
+    clipped updates of the other unflagged clients (leave-one-out).  (4) Round score ``s_k = relu(cos(x_k, consensus_k)) ((1 - h) +
+    h relu(cos(x_k, history_k)))`` divided by the median score (capped at 1); flagged clients score 0.
     (5) ``r_k <- decay r_k + (1 - decay) s_k``.  (6) Aggregate: the mean of the clipped updates
     weighted by ``r_k`` over clients with ``s_k > 0`` and ``r_k >= min_weight max r``.
 
@@ -295,11 +295,20 @@ def reputation_aggregate(X: Tensor, ids: Tensor, state: ReputationState,
     flagged = free | duplicate
     Xc = clip_norm(X, cfg.clip_mult * med_norm)
     ok = ~flagged
-    consensus = coordinate_median(Xc[ok] if ok.any() else Xc)
-    agree = _cos_rows(Xc, consensus.expand_as(Xc))
+    # leave-one-out: near-orthogonal non-IID updates all correlate with a median that includes them
+    # (a flipped update pulls the median its way), so each client is compared with the others' median
+    agree = torch.empty(K, dtype=X.dtype)
+    for k in range(K):
+        pool = ok.clone()
+        pool[k] = False
+        if not pool.any():
+            pool = torch.ones(K, dtype=torch.bool)
+            pool[k] = K == 1
+        agree[k] = _cos_rows(Xc[k:k + 1], coordinate_median(Xc[pool])[None])[0]
     hist = state.history[ids]
     own = torch.where(had & (hist.norm(dim=1) > 0), _cos_rows(Xc, hist), agree)
-    raw = torch.relu((1 - cfg.history_weight) * agree + cfg.history_weight * own)
+    # history can lower a score but never lift a client that disagrees with the others
+    raw = torch.relu(agree) * ((1 - cfg.history_weight) + cfg.history_weight * torch.relu(own))
     raw = torch.where(flagged, torch.zeros_like(raw), raw)
     pos = raw[raw > 0]
     s = (raw / pos.median()).clamp(max=1.0) if pos.numel() else raw

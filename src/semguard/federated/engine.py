@@ -263,13 +263,15 @@ def _root_update(fed: Federation, global_vec: Tensor, rnd: int) -> Tensor:
     return get_vector(fed.codec) - global_vec
 
 
-def run_inprocess(cfg: FLConfig, *, fed: Federation | None = None) -> dict[str, Any]:
-    """All rounds in this process.  Returns ``{"config", "rounds": [per-round logs], "final", ...}``."""
+def run_inprocess(cfg: FLConfig, *, fed: Federation | None = None, keep_vectors: bool = False) -> dict[str, Any]:
+    """All rounds in this process.  Returns ``{"config", "rounds": [per-round logs], "final", ...}``;
+    with ``keep_vectors`` also ``"vectors"``: the global model before round 1 and after each round."""
     fed = fed or Federation(cfg)
     agg = fed.aggregator()
     trainer = fed.trainer()
     vec, last = fed.initial.clone(), None
     rounds = []
+    vectors = [vec.clone()]
     t0 = time.monotonic()
     for rnd in range(1, cfg.rounds + 1):
         replies, failures = [], {}
@@ -286,8 +288,13 @@ def run_inprocess(cfg: FLConfig, *, fed: Federation | None = None) -> dict[str, 
         if trainer is not None:
             rec["epsilon"] = fed.epsilon_at(rnd)
         rounds.append(rec)
+        if keep_vectors:
+            vectors.append(vec.clone())
         log.info("round %d: %s", rnd, {k: rec[k] for k in ("accuracy", "backdoor_success", "replies")})
-    return result_record(fed, rounds, vec, "inprocess", time.monotonic() - t0, agg)
+    out = result_record(fed, rounds, vec, "inprocess", time.monotonic() - t0, agg)
+    if keep_vectors:
+        out["vectors"] = vectors
+    return out
 
 
 def result_record(fed: Federation, rounds: list[dict[str, Any]], vec: Tensor, engine: str, seconds: float,

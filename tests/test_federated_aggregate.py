@@ -130,3 +130,18 @@ def test_reputation_learns_against_sign_flip():
         honest_mean = H.mean(0)
         assert A._cos_rows(agg[None], honest_mean[None]).item() > 0.9
     assert (state.scores[7:] < 0.1).all() and (state.scores[:7] > 0.5).all()
+
+
+@pytest.mark.parametrize("K", [2, 5, 6, 9])
+def test_leave_one_out_median_matches_naive(K):
+    g = torch.Generator().manual_seed(K)
+    X = torch.randn(K, 40, generator=g)
+    pool = torch.ones(K, dtype=torch.bool)
+    pool[0] = K < 3
+    out = A.leave_one_out_median(X, pool)
+    for k in range(K):
+        others = pool.clone()
+        others[k] = False
+        assert torch.allclose(out[k], A.coordinate_median(X[others])), k
+    assert A.leave_one_out_median(torch.tensor([[1.0], [2.0], [9.0]]), torch.ones(3, dtype=torch.bool)).flatten().tolist() \
+        == [5.5, 5.0, 1.5]

@@ -33,7 +33,7 @@ from torch import Tensor
 __all__ = [
     "check_updates", "fedavg", "pairwise_sq_dists", "krum_scores", "krum", "coordinate_median",
     "trimmed_mean", "bulyan", "clip_norm", "centered_clipping", "fltrust", "ReputationState",
-    "ReputationConfig", "reputation_aggregate",
+    "ReputationConfig", "reputation_aggregate", "leave_one_out_median",
 ]
 
 
@@ -237,6 +237,35 @@ class ReputationInfo:
     reasons: list[str] = field(default_factory=list)
 
 
+def leave_one_out_median(X: Tensor, pool: Tensor) -> Tensor:
+    """Row ``k``: the coordinate median of the rows in ``pool`` (bool ``[K]``) other than ``k``, ``[K, D]``.
+
+    One sort of the pool; a pooled row's median skips its own rank.  Rows outside the pool get the
+    pool's median; with fewer than two pooled rows every row gets the median of all the others.
+    """
+    K = X.shape[0]
+    if int(pool.sum()) < 2:
+        pool = torch.ones(K, dtype=torch.bool)
+        if K < 2:
+            return X.clone()
+    P = X[pool]
+    n = P.shape[0]
+    order = P.argsort(0)
+    S = P.gather(0, order)
+    rank = torch.empty_like(order)
+    rank.scatter_(0, order, torch.arange(n).unsqueeze(1).expand_as(order))
+    out = coordinate_median(P).expand(K, -1).clone()
+
+    def pick(i: int, r: Tensor) -> Tensor:  # element i of the sorted pool without the one at rank r
+        return torch.where(r > i, S[i], S[min(i + 1, n - 1)])
+
+    m = n - 1
+    for j, k in enumerate(pool.nonzero().flatten().tolist()):
+        r = rank[j]
+        out[k] = pick(m // 2, r) if m % 2 else 0.5 * (pick(m // 2 - 1, r) + pick(m // 2, r))
+    return out
+
+
 def _cos_rows(A: Tensor, B: Tensor) -> Tensor:
     return (A * B).sum(1) / (A.norm(dim=1) * B.norm(dim=1)).clamp_min(1e-12)
 
@@ -297,14 +326,7 @@ def reputation_aggregate(X: Tensor, ids: Tensor, state: ReputationState,
     ok = ~flagged
     # leave-one-out: near-orthogonal non-IID updates all correlate with a median that includes them
     # (a flipped update pulls the median its way), so each client is compared with the others' median
-    agree = torch.empty(K, dtype=X.dtype)
-    for k in range(K):
-        pool = ok.clone()
-        pool[k] = False
-        if not pool.any():
-            pool = torch.ones(K, dtype=torch.bool)
-            pool[k] = K == 1
-        agree[k] = _cos_rows(Xc[k:k + 1], coordinate_median(Xc[pool])[None])[0]
+    agree = _cos_rows(Xc, leave_one_out_median(Xc, ok))
     hist = state.history[ids]
     own = torch.where(had & (hist.norm(dim=1) > 0), _cos_rows(Xc, hist), agree)
     # history can lower a score but never lift a client that disagrees with the others

@@ -62,6 +62,7 @@ BASE = {
     "tx": ["tx", "--connect", "tcp://127.0.0.1:9", "--frames", "1", "--sent-log", "{tmp}/sent.jsonl"],
     "channel": ["channel", "--listen", "tcp://127.0.0.1:9", "--forward", "tcp://127.0.0.1:9", "--max-runtime", "1"],
     "rx": ["rx", "--connect", "tcp://127.0.0.1:9", "--max-runtime", "1", "--idle-timeout", "1"],
+    "fl": ["fl", "--clients", "3", "--rounds", "1", "--local-steps", "1", "--out", "{tmp}/fl.json"],
     "attack": ["attack", "--codec", "task-fmnist", "--attack", "gaussian", "--psr-db", "-10", "--images", "2",
                "--out", "{tmp}/att"],
 }

@@ -29,6 +29,8 @@ FAMILIES: dict[str, str] = {
     "fusion": "semguard.network",
     "attack": "semguard.attacks",
     "defense": "semguard.defenses",
+    "fl_attack": "semguard.federated.attacks",
+    "fl_strategy": "semguard.federated.strategy",
 }
 
 _REGISTRY: dict[str, dict[str, Callable[..., Any]]] = {f: {} for f in FAMILIES}

@@ -18,7 +18,7 @@ from semguard.cli.common import SemguardParser, print_error
 __all__ = ["main", "build_parser", "COMMANDS", "HELP"]
 
 # command modules, in the order ``semguard --help`` lists them
-COMMANDS = ("run_cmd", "list_cmd", "train_cmd", "keygen", "kb", "net", "attack", "certify", "runtime")
+COMMANDS = ("run_cmd", "list_cmd", "train_cmd", "keygen", "kb", "net", "attack", "certify", "runtime", "fl")
 
 # command -> (module, the one-line help its module's add_parser gives it)
 HELP: dict[str, tuple[str, str]] = {
@@ -33,6 +33,7 @@ HELP: dict[str, tuple[str, str]] = {
     "tx": ("runtime", "transmitter process: blocks -> sealed frames -> ZeroMQ"),
     "channel": ("runtime", "channel emulator: relay, faults, registered channel, Eve's tap"),
     "rx": ("runtime", "receiver process: ZeroMQ -> open -> deliver once, with metrics"),
+    "fl": ("fl", "federated training under poisoning and free riders (Flower)"),
 }
 
 ALL = "*"  # build_parser(ALL): every command's full parser (tests, docs)

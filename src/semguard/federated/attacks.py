@@ -1,0 +1,280 @@
+"""Client attacks on federated training, each with a declared threat model.
+
+Three kinds, one interface each:
+
+- data poisoning (``kind="data"``): the client trains honestly on poisoned data,
+  ``poison(images, labels, generator) -> (images, labels)``;
+- model poisoning (``kind="model"``): the client trains honestly, then replaces its update,
+  ``craft(benign [m, D], view) -> [m, D]`` for the ``m`` attackers together;
+- free riding (``kind="free_ride"``): the client does not train at all and sends
+  ``craft(None, view)`` instead.
+
+``view`` (:class:`AttackView`) holds only what the threat model grants: the honest clients'
+updates when ``knowledge`` is ``"honest"`` or ``"aggregator"``, and the aggregation rule (a pure
+function of the stacked updates) when it is ``"aggregator"``.
+
+Papers: label flipping (Tolpegin et al., ESORICS 2020); backdoor with a pixel trigger and
+model-replacement scaling (Bagdasaryan et al., AISTATS 2020); "A Little Is Enough" (Baruch et al.,
+NeurIPS 2019); the aggregator-tailored line search (Shejwalkar and Houmansadr, NDSS 2021); free
+riders (Lin et al., "Free-riders in Federated Learning", 2019; Fraboni et al., AISTATS 2021).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from statistics import NormalDist
+
+import torch
+from torch import Tensor
+
+from semguard.registry import register
+
+__all__ = [
+    "FLThreatModel", "AttackView", "FLAttack", "LabelFlip", "Backdoor", "SignFlip", "Scaling", "ALIE",
+    "Adaptive", "FreeRideZero", "FreeRideStale", "FreeRideNoise", "apply_trigger", "alie_z",
+]
+
+KNOWLEDGE = ("none", "own", "honest", "aggregator")
+
+
+@dataclass(frozen=True)
+class FLThreatModel:
+    """What a federated attacker is and knows (recorded with every result).
+
+    kind: data | model | free_ride.  collusion: the attackers act together (share their updates).
+    knowledge: none | own (its own benign update) | honest (the honest clients' updates of this
+    round) | aggregator (honest updates and the aggregation rule).  fraction: share of clients.
+    """
+
+    kind: str
+    collusion: bool
+    knowledge: str
+    fraction: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("data", "model", "free_ride"):
+            raise ValueError(f"threat model kind must be data, model or free_ride, got {self.kind!r}")
+        if self.knowledge not in KNOWLEDGE:
+            raise ValueError(f"threat model knowledge must be one of {KNOWLEDGE}, got {self.knowledge!r}")
+        if not 0.0 <= self.fraction < 1.0:
+            raise ValueError(f"malicious fraction must be in [0, 1), got {self.fraction}")
+
+
+@dataclass
+class AttackView:
+    """What the attackers see in one round (fields outside their threat model stay None)."""
+
+    dim: int
+    last_global_update: Tensor | None = None  # the global model's change in the previous round
+    honest: Tensor | None = None  # [h, D]
+    aggregate: Callable[[Tensor], Tensor] | None = None  # stacked updates -> aggregate, pure
+    generator: torch.Generator | None = None
+
+
+class FLAttack:
+    """Base: a name, a threat model and, per kind, ``poison`` or ``craft``."""
+
+    name: str = ""
+    threat: FLThreatModel
+
+    def poison(self, images: Tensor, labels: Tensor, generator: torch.Generator | None = None
+               ) -> tuple[Tensor, Tensor]:
+        return images, labels
+
+    def craft(self, benign: Tensor | None, view: AttackView) -> Tensor:
+        if benign is None:
+            raise ValueError(f"{self.name} needs the attackers' benign updates")
+        return benign
+
+    @property
+    def trains(self) -> bool:
+        return self.threat.kind != "free_ride"
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if k != "threat")
+        return f"{type(self).__name__}({args})"
+
+
+@register("fl_attack", "label_flip")
+class LabelFlip(FLAttack):
+    """Every label ``y`` replaced by ``num_classes - 1 - y``."""
+
+    name = "label_flip"
+
+    def __init__(self, *, num_classes: int = 10) -> None:
+        self.num_classes = num_classes
+        self.threat = FLThreatModel("data", collusion=False, knowledge="none")
+
+    def poison(self, images, labels, generator=None):
+        return images, self.num_classes - 1 - labels
+
+
+def apply_trigger(images: Tensor, size: int = 4, value: float = 1.0) -> Tensor:
+    """A ``size x size`` square of ``value`` in the bottom-right corner of ``[B, C, H, W]`` images."""
+    out = images.clone()
+    out[..., -size:, -size:] = value
+    return out
+
+
+@register("fl_attack", "backdoor")
+class Backdoor(FLAttack):
+    """A share ``rate`` of the client's images get the trigger and the label ``target``."""
+
+    name = "backdoor"
+
+    def __init__(self, *, target: int = 0, rate: float = 0.5, size: int = 4) -> None:
+        if not 0 < rate <= 1:
+            raise ValueError(f"backdoor rate must be in (0, 1], got {rate}")
+        self.target, self.rate, self.size = target, rate, size
+        self.threat = FLThreatModel("data", collusion=False, knowledge="none")
+
+    def poison(self, images, labels, generator=None):
+        n = images.shape[0]
+        k = max(1, int(round(self.rate * n)))
+        idx = torch.randperm(n, generator=generator)[:k]
+        images, labels = images.clone(), labels.clone()
+        images[idx] = apply_trigger(images[idx], self.size)
+        labels[idx] = self.target
+        return images, labels
+
+
+@register("fl_attack", "sign_flip")
+class SignFlip(FLAttack):
+    """The benign update negated (times ``factor``)."""
+
+    name = "sign_flip"
+
+    def __init__(self, *, factor: float = 1.0) -> None:
+        self.factor = factor
+        self.threat = FLThreatModel("model", collusion=False, knowledge="own")
+
+    def craft(self, benign, view):
+        return -self.factor * super().craft(benign, view)
+
+
+@register("fl_attack", "scaling")
+class Scaling(Backdoor):
+    """Model replacement: train on backdoored data, then scale the update by ``factor``."""
+
+    name = "scaling"
+
+    def __init__(self, *, factor: float = 10.0, target: int = 0, rate: float = 0.5, size: int = 4) -> None:
+        super().__init__(target=target, rate=rate, size=size)
+        self.factor = factor
+        self.threat = FLThreatModel("model", collusion=False, knowledge="own")
+
+    def craft(self, benign, view):
+        return self.factor * FLAttack.craft(self, benign, view)
+
+
+def alie_z(n_clients: int, n_malicious: int) -> float:
+    """Baruch et al.'s ``z_max``: ``s = floor(n/2 + 1) - m``, ``z = Phi^-1((n - s) / n)``."""
+    s = math.floor(n_clients / 2 + 1) - n_malicious
+    p = (n_clients - s) / n_clients
+    return NormalDist().inv_cdf(min(max(p, 1e-6), 1 - 1e-6))
+
+
+def _honest_or_own(benign: Tensor | None, view: AttackView, name: str) -> Tensor:
+    ref = view.honest if view.honest is not None and view.honest.shape[0] > 1 else benign
+    if ref is None or ref.shape[0] < 1:
+        raise ValueError(f"{name} needs benign or honest updates to estimate their mean")
+    return ref
+
+
+@register("fl_attack", "alie")
+class ALIE(FLAttack):
+    """A Little Is Enough: every attacker sends ``mu - z sigma`` (coordinate-wise mean and std of the
+    honest updates), a small coordinated shift that stays inside the honest spread."""
+
+    name = "alie"
+
+    def __init__(self, *, z: float | None = None) -> None:
+        self.z = z
+        self.threat = FLThreatModel("model", collusion=True, knowledge="honest")
+
+    def craft(self, benign, view):
+        m = benign.shape[0] if benign is not None else 1
+        ref = _honest_or_own(benign, view, self.name)
+        n = m + (view.honest.shape[0] if view.honest is not None else 0)
+        z = self.z if self.z is not None else alie_z(max(n, 2), m)
+        std = ref.std(0, unbiased=True) if ref.shape[0] > 1 else torch.zeros_like(ref[0])
+        return (ref.mean(0) - z * std).expand(m, -1).clone()
+
+
+@register("fl_attack", "adaptive")
+class Adaptive(FLAttack):
+    """Aggregator-tailored worst case: ``mu + gamma p`` for the directions ``p`` in {minus the unit
+    mean, minus the unit std}, with ``gamma`` line-searched over ``grid x ||mu||`` to maximise the
+    distance of the aggregate from ``mu``."""
+
+    name = "adaptive"
+
+    def __init__(self, *, grid: tuple[float, ...] = tuple(float(x) for x in torch.logspace(-2, 1.5, 12))) -> None:
+        self.grid = grid
+        self.threat = FLThreatModel("model", collusion=True, knowledge="aggregator")
+
+    def craft(self, benign, view):
+        if view.aggregate is None or view.honest is None:
+            raise ValueError("adaptive attack needs the aggregator and the honest updates (knowledge=aggregator)")
+        m = benign.shape[0] if benign is not None else 1
+        H = view.honest
+        mu = H.mean(0)
+        scale = float(mu.norm())
+        dirs = [-mu / mu.norm().clamp_min(1e-12)]
+        if H.shape[0] > 1:
+            sd = H.std(0)
+            dirs.append(-sd / sd.norm().clamp_min(1e-12))
+        best, best_obj = mu.expand(m, -1).clone(), -1.0
+        for p in dirs:
+            for g in self.grid:
+                M = (mu + g * scale * p).expand(m, -1)
+                obj = float((view.aggregate(torch.cat([H, M])) - mu).norm())
+                if obj > best_obj:
+                    best, best_obj = M.clone(), obj
+        return best
+
+
+class _FreeRide(FLAttack):
+    def __init__(self) -> None:
+        self.threat = FLThreatModel("free_ride", collusion=False, knowledge="none")
+
+
+@register("fl_attack", "free_zero")
+class FreeRideZero(_FreeRide):
+    """Sends the global model back unchanged: a zero update."""
+
+    name = "free_zero"
+
+    def craft(self, benign, view):
+        return torch.zeros(1, view.dim)
+
+
+@register("fl_attack", "free_stale")
+class FreeRideStale(_FreeRide):
+    """Replays the global model's last change as its own update (zero in the first round)."""
+
+    name = "free_stale"
+
+    def craft(self, benign, view):
+        if view.last_global_update is None:
+            return torch.zeros(1, view.dim)
+        return view.last_global_update.reshape(1, -1).clone()
+
+
+@register("fl_attack", "free_noise")
+class FreeRideNoise(_FreeRide):
+    """Gaussian noise with the norm of the global model's last change (``first_norm`` in round one)."""
+
+    name = "free_noise"
+
+    def __init__(self, *, first_norm: float = 0.1) -> None:
+        super().__init__()
+        self.first_norm = first_norm
+
+    def craft(self, benign, view):
+        norm = self.first_norm if view.last_global_update is None else float(view.last_global_update.norm())
+        z = torch.randn(1, view.dim, generator=view.generator)
+        return z * (norm / float(z.norm()))
+

@@ -1,0 +1,318 @@
+"""The federation (data, clients, attackers) and the server round, shared by every engine.
+
+``run_inprocess`` drives the rounds in this process (milliseconds of overhead, for tests and
+the quick default); :mod:`semguard.federated.flower_app` drives the very same
+:func:`client_update` and :func:`server_round` through Flower's simulation engine or a real
+SuperLink / SuperNode deployment.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from semguard.federated.attacks import AttackView, Backdoor, FLAttack, apply_trigger
+from semguard.federated.client import ClientReply, LocalConfig, client_update
+from semguard.federated.model import federated_codec, get_vector, set_vector
+from semguard.federated.partition import dirichlet_partition
+from semguard.federated.strategy import STRATEGIES, ServerAggregator
+from semguard.registry import available, build
+
+__all__ = ["FLConfig", "Federation", "server_round", "evaluate", "run_inprocess", "check_reply"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class FLConfig:
+    """One federated run.  ``malicious`` of ``clients`` run ``attack``; ``crash`` names client ids
+    that fail mid-round (fault injection); ``min_clients``: replies needed to aggregate a round
+    (default: half the clients, rounded up).  ``dp_noise``: DP-SGD noise multiplier on the
+    clients (0: off), with per-example clipping at ``dp_clip``; or ``dp_epsilon``: the noise that
+    keeps every client within that epsilon (at ``dp_delta``) after all its rounds."""
+
+    clients: int = 10
+    malicious: int = 0
+    attack: str | None = None
+    strategy: str = "fedavg"
+    rounds: int = 5
+    alpha: float = 0.5
+    local: LocalConfig = field(default_factory=LocalConfig)
+    seed: int = 0
+    width: int = 16
+    n_symbols: int = 16
+    eval_snr_db: float = 10.0
+    test_size: int = 400
+    root_size: int = 100
+    min_clients: int | None = None
+    crash: tuple[int, ...] = ()
+    dp_noise: float = 0.0
+    dp_epsilon: float | None = None
+    dp_clip: float = 1.0
+    dp_delta: float = 1e-3
+
+    def __post_init__(self) -> None:
+        if self.clients < 2:
+            raise ValueError(f"--clients must be >= 2, got {self.clients}")
+        if not 0 <= self.malicious < self.clients:
+            raise ValueError(f"--malicious must be in [0, clients={self.clients}), got {self.malicious}")
+        if self.malicious and self.attack is None:
+            raise ValueError("--malicious > 0 needs an --attack")
+        if self.attack is not None and self.attack not in available("fl_attack"):
+            raise ValueError(f"--attack {self.attack!r} unknown; choose from {', '.join(available('fl_attack'))}")
+        if self.strategy not in STRATEGIES:
+            raise ValueError(f"--strategy {self.strategy!r} unknown; choose from {', '.join(STRATEGIES)}")
+        if not self.alpha > 0:
+            raise ValueError(f"--alpha must be > 0, got {self.alpha}")
+        if self.rounds < 1:
+            raise ValueError(f"--rounds must be >= 1, got {self.rounds}")
+        if self.local.steps < 1 or self.local.batch < 1 or not self.local.lr > 0:
+            raise ValueError("--local-steps, --batch and --lr must be positive")
+        if self.min_clients is not None and not 1 <= self.min_clients <= self.clients:
+            raise ValueError(f"--min-clients must be in [1, {self.clients}], got {self.min_clients}")
+        if self.dp_noise < 0 or not self.dp_clip > 0:
+            raise ValueError("--dp-noise must be >= 0 and --dp-clip > 0")
+        if self.dp_epsilon is not None and (not self.dp_epsilon > 0 or self.dp_noise > 0):
+            raise ValueError("--dp-epsilon must be > 0 and cannot be combined with --dp-noise")
+        if not 0 < self.dp_delta < 1:
+            raise ValueError(f"--dp-delta must be in (0, 1), got {self.dp_delta}")
+
+    @property
+    def min_replies(self) -> int:
+        return self.min_clients if self.min_clients is not None else math.ceil(self.clients / 2)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Federation:
+    """Everything a run derives from its :class:`FLConfig` and seed: the shipped Fashion-MNIST
+    images split into a held-out test set, the server's root set (FLTrust) and Dirichlet client
+    partitions; the malicious client ids; the attack; the initial global model."""
+
+    def __init__(self, cfg: FLConfig, images: Tensor | None = None, labels: Tensor | None = None) -> None:
+        from semguard.data.shipped import shipped_fashion_mnist
+
+        self.cfg = cfg
+        if images is None:
+            images, labels = shipped_fashion_mnist()
+        g = torch.Generator().manual_seed(cfg.seed)
+        perm = torch.randperm(images.shape[0], generator=g)
+        t, r = cfg.test_size, cfg.root_size
+        if images.shape[0] < t + r + 2 * cfg.clients:
+            raise ValueError(f"{images.shape[0]} images are too few for a {t}-image test set, a {r}-image root "
+                             f"set and {cfg.clients} clients")
+        self.test_x, self.test_y = images[perm[:t]], labels[perm[:t]]
+        self.root_x, self.root_y = images[perm[t:t + r]], labels[perm[t:t + r]]
+        pool = perm[t + r:]
+        parts = dirichlet_partition(labels[pool], cfg.clients, cfg.alpha, generator=g)
+        self.parts = [pool[p] for p in parts]
+        self.images, self.labels = images, labels
+        self.malicious = sorted(torch.randperm(cfg.clients, generator=g)[:cfg.malicious].tolist())
+        self.attack: FLAttack | None = build("fl_attack", cfg.attack) if cfg.attack else None
+        self.codec = federated_codec("task", seed=cfg.seed, n_symbols=cfg.n_symbols, width=cfg.width)
+        self.initial = get_vector(self.codec)
+        self.dim = self.initial.numel()
+        self.channel = build("channel", cfg.local.channel)
+
+    def client_data(self, cid: int) -> tuple[Tensor, Tensor]:
+        idx = self.parts[cid]
+        return self.images[idx], self.labels[idx]
+
+    def attack_of(self, cid: int) -> FLAttack | None:
+        return self.attack if cid in self.malicious else None
+
+    def aggregator(self) -> ServerAggregator:
+        return ServerAggregator(self.cfg.strategy, self.cfg.clients, self.cfg.malicious, self.dim)
+
+    @property
+    def sample_rates(self) -> list[float]:
+        from semguard.federated.privacy import client_sample_rates
+
+        return client_sample_rates([len(p) for p in self.parts], self.cfg.local.batch)
+
+    @property
+    def dp_noise(self) -> float:
+        """The DP-SGD noise multiplier of this run (0: no DP)."""
+        if self.cfg.dp_epsilon is None:
+            return self.cfg.dp_noise
+        if not hasattr(self, "_noise"):
+            from semguard.federated.privacy import noise_for_epsilon
+
+            self._noise = noise_for_epsilon(self.cfg.dp_epsilon, self.sample_rates,
+                                            self.cfg.rounds * self.cfg.local.steps, self.cfg.dp_delta)
+        return self._noise
+
+    def epsilon_at(self, rnd: int) -> float | None:
+        """The largest client epsilon after ``rnd`` rounds (None without DP)."""
+        if self.dp_noise <= 0:
+            return None
+        from semguard.federated.privacy import dp_epsilon
+
+        return dp_epsilon(self.dp_noise, self.sample_rates, rnd * self.cfg.local.steps, self.cfg.dp_delta)
+
+    def trainer(self) -> Any:
+        if self.dp_noise <= 0:
+            return None
+        from semguard.federated.privacy import DPTrainer
+
+        return DPTrainer(noise_multiplier=self.dp_noise, max_grad_norm=self.cfg.dp_clip, delta=self.cfg.dp_delta)
+
+    def run_client(self, cid: int, global_vec: Tensor, rnd: int, last_global_update: Tensor | None,
+                   trainer: Any = None) -> ClientReply:
+        if cid in self.cfg.crash:
+            raise RuntimeError(f"client {cid} crashed (fault injection)")
+        x, y = self.client_data(cid)
+        return client_update(self.codec, global_vec, x, y, self.cfg.local, cid=cid, rnd=rnd, seed=self.cfg.seed,
+                             attack=self.attack_of(cid), last_global_update=last_global_update, trainer=trainer)
+
+
+def check_reply(update: Any, dim: int, cid: int) -> str | None:
+    """Why an update is unacceptable (wrong shape, dtype, NaN/Inf), naming the client; None when fine."""
+    if not isinstance(update, Tensor):
+        return f"client {cid}: update is {type(update).__name__}, expected a float32 tensor"
+    if update.dtype != torch.float32:
+        return f"client {cid}: update dtype {update.dtype}, expected torch.float32"
+    if tuple(update.shape) != (dim,):
+        return f"client {cid}: update shape {tuple(update.shape)}, expected ({dim},)"
+    if not torch.isfinite(update).all():
+        return f"client {cid}: update contains NaN or Inf"
+    return None
+
+
+@torch.no_grad()
+def evaluate(fed: Federation, vec: Tensor) -> dict[str, float]:
+    """Global accuracy on the held-out set at ``eval_snr_db``, and backdoor success: the share of
+    held-out images of other classes that the trigger turns into the backdoor target."""
+    codec = fed.codec
+    set_vector(codec, vec)
+    codec.eval()
+    gen = torch.Generator().manual_seed(1234)
+    out = codec(fed.test_x, fed.channel, fed.cfg.eval_snr_db, generator=gen)["logits"]
+    acc = float((out.argmax(1) == fed.test_y).float().mean())
+    bd = fed.attack if isinstance(fed.attack, Backdoor) else Backdoor()
+    keep = fed.test_y != bd.target
+    gen.manual_seed(1234)
+    trig = codec(apply_trigger(fed.test_x[keep], bd.size), fed.channel, fed.cfg.eval_snr_db, generator=gen)["logits"]
+    return {"accuracy": acc, "backdoor_success": float((trig.argmax(1) == bd.target).float().mean())}
+
+
+def server_round(fed: Federation, agg: ServerAggregator, global_vec: Tensor, replies: list[ClientReply],
+                 failures: dict[int, str], rnd: int, last_global_update: Tensor | None,
+                 root_update: Tensor | None = None) -> tuple[Tensor, dict[str, Any]]:
+    """Check replies, run the colluders' stage, aggregate, apply.  Returns ``(new global, round log)``.
+
+    A round with fewer valid replies than ``min_replies`` leaves the global model unchanged.
+    """
+    rejected: dict[int, str] = {}
+    valid: list[ClientReply] = []
+    for r in sorted(replies, key=lambda r: r.cid):
+        why = check_reply(r.update, fed.dim, r.cid)
+        if why:
+            rejected[r.cid] = why
+            log.warning("round %d: rejected %s", rnd, why)
+        else:
+            valid.append(r)
+    rec: dict[str, Any] = {"round": rnd, "replies": len(valid), "failures": dict(failures), "rejected": rejected}
+    if len(valid) < fed.cfg.min_replies:
+        log.warning("round %d: %d valid replies < min %d; global model unchanged", rnd, len(valid),
+                    fed.cfg.min_replies)
+        rec["skipped"] = True
+        return global_vec, rec
+    colluders = [r for r in valid if r.collude]
+    if colluders and fed.attack is not None:
+        honest = [r for r in valid if r.cid not in fed.malicious]
+        others = [r for r in valid if r.cid in fed.malicious and not r.collude]
+        order = honest + others + colluders
+        H = torch.stack([r.update for r in honest]) if honest else None
+        w = torch.tensor([float(r.num_examples) for r in order])
+        view_agg = None
+        if fed.attack.threat.knowledge == "aggregator":
+            pre = agg.preview(torch.tensor([r.cid for r in order]), w, root_update)
+            fixed = [torch.stack([r.update for r in others])] if others else []
+
+            def view_agg(X: Tensor) -> Tensor:  # X = [honest; colluders]: the others' rows stay as sent
+                return pre(torch.cat([X[:len(honest)], *fixed, X[len(honest):]]))
+
+        crafted = fed.attack.craft(torch.stack([r.update for r in colluders]),
+                                   AttackView(fed.dim, last_global_update, H, view_agg))
+        for r, u in zip(colluders, crafted):
+            r.update = u.to(torch.float32).contiguous()
+    ids = torch.tensor([r.cid for r in valid])
+    X = torch.stack([r.update for r in valid])
+    w = torch.tensor([float(r.num_examples) for r in valid])
+    update, info = agg.step(X, ids, w, root_update)
+    new = global_vec + update.to(global_vec.dtype)
+    rec.update(info)
+    rec["update_norm"] = float(update.norm())
+    return new, rec
+
+
+def _root_update(fed: Federation, global_vec: Tensor, rnd: int) -> Tensor:
+    from semguard.federated.client import local_train
+
+    set_vector(fed.codec, global_vec)
+    local_train(fed.codec, fed.root_x, fed.root_y, fed.cfg.local, seed=fed.cfg.seed * 7 + rnd)
+    return get_vector(fed.codec) - global_vec
+
+
+def run_inprocess(cfg: FLConfig, *, fed: Federation | None = None, keep_vectors: bool = False) -> dict[str, Any]:
+    """All rounds in this process.  Returns ``{"config", "rounds": [per-round logs], "final", ...}``;
+    with ``keep_vectors`` also ``"vectors"``: the global model before round 1 and after each round."""
+    fed = fed or Federation(cfg)
+    agg = fed.aggregator()
+    trainer = fed.trainer()
+    vec, last = fed.initial.clone(), None
+    rounds = []
+    vectors = [vec.clone()]
+    t0 = time.monotonic()
+    for rnd in range(1, cfg.rounds + 1):
+        replies, failures = [], {}
+        for cid in range(cfg.clients):
+            try:
+                replies.append(fed.run_client(cid, vec, rnd, last, trainer))
+            except Exception as e:  # a failing client must not stall the round
+                failures[cid] = f"{type(e).__name__}: {e}"
+                log.warning("round %d: client %d failed: %s", rnd, cid, failures[cid])
+        root = _root_update(fed, vec, rnd) if agg.needs_root else None
+        new, rec = server_round(fed, agg, vec, replies, failures, rnd, last, root)
+        last, vec = new - vec, new
+        rec.update(evaluate(fed, vec))
+        if trainer is not None:
+            rec["epsilon"] = fed.epsilon_at(rnd)
+        rounds.append(rec)
+        if keep_vectors:
+            vectors.append(vec.clone())
+        log.info("round %d: %s", rnd, {k: rec[k] for k in ("accuracy", "backdoor_success", "replies")})
+    out = result_record(fed, rounds, vec, "inprocess", time.monotonic() - t0, agg)
+    if keep_vectors:
+        out["vectors"] = vectors
+    return out
+
+
+def result_record(fed: Federation, rounds: list[dict[str, Any]], vec: Tensor, engine: str, seconds: float,
+                  agg: ServerAggregator) -> dict[str, Any]:
+    detected = sorted({c for r in rounds for c in r.get("free_riders", [])})
+    honest = [c for c in range(fed.cfg.clients) if c not in fed.malicious]
+    rec = {"config": fed.cfg.to_dict(), "engine": engine, "malicious_ids": fed.malicious, "rounds": rounds,
+           "final": {k: rounds[-1][k] for k in ("accuracy", "backdoor_success")}, "seconds": seconds,
+           "dim": fed.dim, "dp_noise": fed.dp_noise}
+    if agg.name == "reputation":
+        rec["reputation"] = agg.state.scores.tolist()
+        rec["free_riders_detected"] = detected
+        rec["free_rider_false_positive_rate"] = len([c for c in detected if c in honest]) / max(len(honest), 1)
+        first = {}
+        for r in rounds:
+            for c in r.get("free_riders", []):
+                first.setdefault(c, r["round"])
+        rec["free_rider_first_round"] = first
+    rec["final_sha256"] = hashlib.sha256(vec.contiguous().numpy().tobytes()).hexdigest()
+    rec["final_vector"] = vec
+    return rec

@@ -1,0 +1,125 @@
+"""Named server strategies over the pure rules of :mod:`semguard.federated.aggregate`.
+
+A :class:`ServerAggregator` holds the one piece of state a rule needs between rounds (the
+previous aggregate for centered clipping, the :class:`ReputationState` for ours) in plain sight:
+``step`` commits it, ``preview`` evaluates the rule on a candidate set of updates without touching
+it (what an aggregator-aware attacker is handed).  The Flower ``ServerApp`` and the in-process
+engine both aggregate through it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from semguard.federated import aggregate as A
+from semguard.registry import register
+
+__all__ = ["ServerAggregator", "STRATEGIES", "FLOWER_BASELINES"]
+
+# strategies Flower ships (the baselines) and ours / recent ones it lacks
+FLOWER_BASELINES = ("fedavg", "krum", "multikrum", "median", "trimmed_mean", "bulyan")
+STRATEGIES = FLOWER_BASELINES + ("centered_clipping", "fltrust", "reputation")
+
+
+@dataclass
+class ServerAggregator:
+    """One named rule plus its explicit state.
+
+    name: one of :data:`STRATEGIES`.  n_clients: client ids run ``0 .. n_clients - 1``.  f: the
+    number of Byzantine clients the rule assumes.  dim: parameters per update.
+    """
+
+    name: str
+    n_clients: int
+    f: int
+    dim: int
+    cc_iters: int = 3
+    reputation: A.ReputationConfig = field(default_factory=A.ReputationConfig)
+    state: Any = None
+
+    def __post_init__(self) -> None:
+        if self.name not in STRATEGIES:
+            raise ValueError(f"unknown strategy {self.name!r}; choose from {', '.join(STRATEGIES)}")
+        if not 0 <= self.f < self.n_clients:
+            raise ValueError(f"assumed malicious clients f={self.f} must be in [0, {self.n_clients})")
+        if self.name == "bulyan" and self.n_clients < 4 * self.f + 3:
+            raise ValueError(f"bulyan needs clients >= 4 x malicious + 3, got {self.n_clients} clients and "
+                             f"f={self.f}")
+        if self.name == "reputation" and self.state is None:
+            self.state = A.ReputationState.init(self.n_clients, self.dim)
+        if self.name == "centered_clipping" and self.state is None:
+            self.state = torch.zeros(self.dim)
+
+    @property
+    def needs_root(self) -> bool:
+        """FLTrust changes the protocol: the server trains on a root set each round."""
+        return self.name == "fltrust"
+
+    def _rule(self, X: Tensor, ids: Tensor, weights: Tensor | None, root: Tensor | None, state: Any
+              ) -> tuple[Tensor, Any, dict[str, Any]]:
+        K = X.shape[0]
+        f = min(self.f, max(K - 3, 0))  # fewer replies than planned (crashes): keep the rules defined
+        n = self.name
+        if n == "fedavg":
+            return A.fedavg(X, weights), state, {}
+        if n in ("krum", "multikrum"):
+            agg, sel = A.krum(X, f, 1 if n == "krum" else max(K - f, 1), weights)
+            return agg, state, {"selected": ids[sel].tolist()}
+        if n == "median":
+            return A.coordinate_median(X), state, {}
+        if n == "trimmed_mean":
+            return A.trimmed_mean(X, min(0.49, max(f / K, 0.1))), state, {}
+        if n == "bulyan":
+            fb = f if K >= 4 * f + 3 else max((K - 3) // 4, 0)
+            agg, sel = A.bulyan(X, fb)
+            return agg, state, {"selected": ids[sel].tolist()}
+        if n == "centered_clipping":
+            tau = float((X - state).norm(dim=1).median().clamp_min(1e-12))
+            agg = A.centered_clipping(X, state, tau, self.cc_iters)
+            return agg, agg.clone(), {"tau": tau}
+        if n == "fltrust":
+            if root is None:
+                raise ValueError("fltrust needs the server's root update this round")
+            agg, ts = A.fltrust(X, root)
+            return agg, state, {"trust": dict(zip(ids.tolist(), ts.tolist()))}
+        agg, new, info = A.reputation_aggregate(X, ids, state, self.reputation)
+        return agg, new, {
+            "reputation": dict(zip(ids.tolist(), new.scores[ids].tolist())),
+            "free_riders": [int(i) for i, b in zip(ids, info.free_rider) if b],
+            "duplicates": [int(i) for i, b in zip(ids, info.duplicate) if b],
+            "excluded": [int(i) for i, w in zip(ids, info.weights) if w == 0],
+            "reasons": {int(i): r for i, r in zip(ids, info.reasons) if r},
+        }
+
+    def step(self, X: Tensor, ids: Tensor, weights: Tensor | None = None, root: Tensor | None = None
+             ) -> tuple[Tensor, dict[str, Any]]:
+        """Aggregate this round's updates and commit the rule's state.  Returns ``(aggregate, info)``."""
+        agg, self.state, info = self._rule(X, torch.as_tensor(ids), weights, root, self.state)
+        return agg, info
+
+    def preview(self, ids: Tensor, weights: Tensor | None = None, root: Tensor | None = None
+                ) -> Callable[[Tensor], Tensor]:
+        """The rule as a pure function of the stacked updates (rows in ``ids`` order), state untouched."""
+        ids = torch.as_tensor(ids)
+
+        def fn(X: Tensor) -> Tensor:
+            return self._rule(X, ids, weights, root, self.state)[0]
+
+        return fn
+
+
+def _factory(name: str) -> Callable[..., ServerAggregator]:
+    def make(*, n_clients: int, f: int, dim: int, **kw: Any) -> ServerAggregator:
+        return ServerAggregator(name, n_clients, f, dim, **kw)
+
+    make.__doc__ = f"The {name!r} server aggregator (see :class:`ServerAggregator`)."
+    return make
+
+
+for _name in STRATEGIES:
+    register("fl_strategy", _name)(_factory(_name))

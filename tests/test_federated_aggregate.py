@@ -1,0 +1,147 @@
+"""Aggregation rules: hand-computed numbers, and Flower's own functions as the reference."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from semguard.federated import aggregate as A
+
+flwr_agg = pytest.importorskip("flwr.server.strategy.aggregate")
+
+X3 = torch.tensor([[0.0, 0.0], [1.0, 0.0], [10.0, 10.0]])
+
+
+def test_fedavg_hand():
+    assert torch.allclose(A.fedavg(X3), torch.tensor([11 / 3, 10 / 3]))
+    assert torch.allclose(A.fedavg(X3, torch.tensor([1.0, 1.0, 2.0])), torch.tensor([5.25, 5.0]))
+
+
+def test_krum_hand():
+    # squared distances: d01 = 1, d02 = 200, d12 = 181; f = 0 -> K - f - 2 = 1 nearest
+    s = A.krum_scores(X3, f=0)
+    assert s.tolist() == [1.0, 1.0, 181.0]
+    agg, sel = A.krum(X3, f=0)
+    assert int(sel[0]) in (0, 1) and torch.equal(agg, X3[int(sel[0])])
+    agg, sel = A.krum(X3, f=0, m=2)
+    assert sorted(sel.tolist()) == [0, 1] and torch.allclose(agg, torch.tensor([0.5, 0.0]))
+
+
+def test_median_and_trimmed_hand():
+    X = torch.tensor([[1.0], [2.0], [100.0], [3.0]])
+    assert A.coordinate_median(X).item() == 2.5
+    assert A.coordinate_median(X[:3]).item() == 2.0
+    assert A.trimmed_mean(X, 0.25).item() == 2.5  # drops 1 and 100
+    assert A.trimmed_mean(X, 0.0).item() == 26.5
+
+
+def test_bulyan_hand_and_precondition():
+    # 7 clients, f = 1: theta = 5 chosen by Krum (the 6 near 0 and 1 outlier -> outlier never chosen)
+    X = torch.tensor([[0.0], [1.0], [2.0], [3.0], [4.0], [5.0], [1000.0]])
+    agg, sel = A.bulyan(X, f=1)
+    assert 6 not in sel.tolist() and len(sel) == 5
+    with pytest.raises(ValueError, match="4f \\+ 3"):
+        A.bulyan(X[:6], f=1)
+
+
+def test_centered_clipping_hand():
+    X = torch.tensor([[3.0, 4.0], [0.0, 0.5]])
+    # from 0: clip (3,4) to norm 1 -> (0.6, 0.8); (0, 0.5) unclipped; mean (0.3, 0.65)
+    v = A.centered_clipping(X, torch.zeros(2), tau=1.0)
+    assert torch.allclose(v, torch.tensor([0.3, 0.65]))
+
+
+def test_fltrust_hand():
+    X = torch.tensor([[2.0, 0.0], [0.0, 3.0], [-1.0, 0.0]])
+    g0 = torch.tensor([1.0, 1.0])
+    agg, ts = A.fltrust(X, g0)
+    c = float(1 / np.sqrt(2))
+    assert torch.allclose(ts, torch.tensor([c, c, 0.0]))
+    # each rescaled to ||g0|| = sqrt 2: (sqrt2, 0), (0, sqrt2); trust-weighted mean
+    assert torch.allclose(agg, torch.full((2,), float(np.sqrt(2) / 2)))
+    assert torch.equal(A.fltrust(-X[:2], g0)[0], torch.zeros(2))
+
+
+def test_bad_updates_rejected():
+    with pytest.raises(ValueError, match="rows \\[1\\]"):
+        A.fedavg(torch.tensor([[0.0, 1.0], [float("nan"), 0.0]]))
+    with pytest.raises(ValueError, match="floating"):
+        A.fedavg(torch.ones(2, 2, dtype=torch.long))
+    with pytest.raises(ValueError, match="\\[clients, params\\]"):
+        A.coordinate_median(torch.ones(3))
+
+
+def _as_flower(X, n):
+    return [([x[:3].numpy().astype(np.float64), x[3:].numpy().astype(np.float64)], int(c)) for x, c in zip(X, n)]
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_against_flower(seed):
+    g = torch.Generator().manual_seed(seed)
+    X = torch.randn(9, 7, generator=g, dtype=torch.float64)
+    X[0] *= 50  # one outlier
+    n = torch.randint(1, 100, (9,), generator=g)
+    cat = lambda arrs: np.concatenate([a.ravel() for a in arrs])  # noqa: E731
+    np.testing.assert_allclose(A.fedavg(X, n.double()).numpy(), cat(flwr_agg.aggregate(_as_flower(X, n))), rtol=1e-10)
+    np.testing.assert_allclose(A.coordinate_median(X).numpy(), cat(flwr_agg.aggregate_median(_as_flower(X, n))))
+    np.testing.assert_allclose(A.trimmed_mean(X, 0.2).numpy(),
+                               cat(flwr_agg.aggregate_trimmed_avg(_as_flower(X, n), 0.2)), rtol=1e-10)
+    np.testing.assert_allclose(A.krum(X, f=2)[0].numpy(), cat(flwr_agg.aggregate_krum(_as_flower(X, n), 2, 0)))
+    np.testing.assert_allclose(A.krum(X, f=2, m=4, weights=n.double())[0].numpy(),
+                               cat(flwr_agg.aggregate_krum(_as_flower(X, n), 2, 4)), rtol=1e-10)
+    np.testing.assert_allclose(
+        A.bulyan(X, f=1)[0].numpy(),
+        cat(flwr_agg.aggregate_bulyan(_as_flower(X, n), 1, flwr_agg.aggregate_krum, to_keep=0)), rtol=1e-10)
+
+
+def _honest(g, k, d=2000):
+    base = torch.randn(d, generator=g)
+    return base + 0.5 * torch.randn(k, d, generator=g)
+
+
+def test_reputation_flags_free_riders_and_copies():
+    g = torch.Generator().manual_seed(0)
+    H = _honest(g, 7)
+    X = torch.cat([H, torch.zeros(1, 2000), torch.randn(1, 2000, generator=g) * 3, torch.ones(2, 2000) * -1.0])
+    state = A.ReputationState.init(11, 2000)
+    agg, state2, info = A.reputation_aggregate(X, torch.arange(11), state)
+    assert info.free_rider.tolist() == [False] * 7 + [True, True, False, False]
+    assert info.duplicate.tolist() == [False] * 9 + [True, True]
+    assert (info.weights[7:] == 0).all() and (info.weights[:7] > 0).all()
+    assert torch.equal(state.scores, torch.ones(11))  # the input state is untouched
+    assert (state2.scores[7:] == 0.5).all() and state2.rounds == 1
+    # the next round a stale replay of the previous update is a free ride
+    X2 = torch.cat([_honest(g, 7), X[7:]])
+    X2[8] = torch.randn(2000, generator=g) * 3
+    X2[0] = X[0]
+    _, state3, info2 = A.reputation_aggregate(X2, torch.arange(11), state2)
+    assert bool(info2.free_rider[0]) and "stale" in info2.reasons[0]
+    assert int(state3.free_rides[7]) == 2
+
+
+def test_reputation_learns_against_sign_flip():
+    g = torch.Generator().manual_seed(1)
+    state = A.ReputationState.init(10, 2000)
+    for _ in range(4):
+        H = _honest(g, 7)
+        X = torch.cat([H, -H[:3] * 1.1])
+        agg, state, info = A.reputation_aggregate(X, torch.arange(10), state)
+        honest_mean = H.mean(0)
+        assert A._cos_rows(agg[None], honest_mean[None]).item() > 0.9
+    assert (state.scores[7:] < 0.1).all() and (state.scores[:7] > 0.5).all()
+
+
+@pytest.mark.parametrize("K", [2, 5, 6, 9])
+def test_leave_one_out_median_matches_naive(K):
+    g = torch.Generator().manual_seed(K)
+    X = torch.randn(K, 40, generator=g)
+    pool = torch.ones(K, dtype=torch.bool)
+    pool[0] = K < 3
+    out = A.leave_one_out_median(X, pool)
+    for k in range(K):
+        others = pool.clone()
+        others[k] = False
+        assert torch.allclose(out[k], A.coordinate_median(X[others])), k
+    assert A.leave_one_out_median(torch.tensor([[1.0], [2.0], [9.0]]), torch.ones(3, dtype=torch.bool)).flatten().tolist() \
+        == [5.5, 5.0, 1.5]

@@ -5,9 +5,12 @@ there), codewords are simulated over AWGN through the link's own encoder/QAM/dem
 on an SNR grid, from the Shannon limit of ``m R`` upwards, until the first grid point whose
 one-sided Clopper-Pearson upper bound (``--confidence``) on the BLER is at most the per-codeword
 rate the image-error target allows (``1 - (1 - target)^(1/C)`` for ``C`` codewords per image).
-Each point runs until ``--min-errors`` errors or the codeword count that bound needs with no
-error (``codewords_needed``).  The AMC treats SNRs above the last point as qualifying (BLER falls
-with SNR) and those below the first as failing.
+Two passes per row: the waterfall is probed with ``--probe`` codewords a point (stopping at
+``--min-errors`` errors); from the first point without an error in the probe, each point is
+continued up to the count that bound needs with no error (``codewords_needed``), stopping at its
+first error (it can then no longer qualify), and the counts of both passes at a point are added.
+The AMC treats SNRs above the last point as qualifying (BLER falls with SNR) and those below the
+first as failing.
 
 The file is rewritten after every finished row, and its sha256 is written into
 ``semguard/baselines/bler_table.py`` (``SHIPPED_BLER_SHA256``), so an interrupted run leaves a
@@ -52,15 +55,21 @@ def _row(job: dict) -> dict:
     snr = math.ceil(limit / grid - 1e-9) * grid
     snrs, errors, trials = [], [], []
     t0 = time.time()
+    confirm = False  # second pass: full count, stop at the first error
     while snr <= limit + job["max_margin_db"]:
         seed = job["seed"] * 1_000_003 + zlib.crc32(f"{mcs.name}|{job['n_cw']}|{snr:.4f}".encode())
-        est = estimate_bler(mcs, snr, job["n_cw"], num_codewords=job["needed"], stop_after_errors=job["min_errors"],
-                            seed=seed, num_iter=job["num_iter"])
+        est = estimate_bler(mcs, snr, job["n_cw"], num_codewords=job["probe"], stop_after_errors=job["min_errors"],
+                            seed=seed, num_iter=job["num_iter"]) if not confirm else BlerEstimate(0, 0)
+        if est.errors == 0:  # no error in the probe (or already confirming): continue to the full count
+            confirm = True
+            more = estimate_bler(mcs, snr, job["n_cw"], num_codewords=max(job["needed"] - est.trials, 1),
+                                 stop_after_errors=1, seed=seed + 1, num_iter=job["num_iter"])
+            est = BlerEstimate(est.errors + more.errors, est.trials + more.trials)
         snrs.append(round(snr, 4))
         errors.append(est.errors)
         trials.append(est.trials)
         log.info("%s n_cw=%d %.2f dB: %d/%d", mcs.name, job["n_cw"], snr, est.errors, est.trials)
-        if BlerEstimate(est.errors, est.trials).upper(job["confidence"]) <= job["p_max"]:
+        if est.upper(job["confidence"]) <= job["p_max"]:
             break
         snr += grid
     return {"mcs": mcs.name, "bits_per_symbol": mcs.bits_per_symbol, "code_rate": str(mcs.code_rate),
@@ -99,7 +108,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--grid-db", type=float, default=0.25)
     ap.add_argument("--confidence", type=float, default=0.95)
     ap.add_argument("--target-image-error", type=float, default=0.1)
-    ap.add_argument("--min-errors", type=int, default=20, help="stop a point after this many codeword errors")
+    ap.add_argument("--min-errors", type=int, default=20, help="stop a probe after this many codeword errors")
+    ap.add_argument("--probe", type=int, default=128, help="codewords per point in the waterfall probe")
     ap.add_argument("--max-cw-bits", type=int, default=1944)
     ap.add_argument("--num-iter", type=int, default=20)
     ap.add_argument("--max-margin-db", type=float, default=10.0)
@@ -123,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     meta = {"description": "codeword error counts over AWGN per MCS x SNR (Es/N0 dB) for semguard's LDPC link",
             "generated_by": "scripts/make_bler_table.py " + " ".join(sys.argv[1:] if argv is None else argv),
             "channel": "AWGN", "grid_db": args.grid_db, "confidence": args.confidence,
-            "target_image_error": args.target_image_error, "min_errors": args.min_errors,
+            "target_image_error": args.target_image_error, "min_errors": args.min_errors, "probe": args.probe,
             "num_iter": args.num_iter, "max_cw_bits": args.max_cw_bits, "seed": args.seed,
             "decoder": "Sionna LDPC5GDecoder boxplus-phi flooding, early stop on zero syndrome; exact app demapper",
             "sionna": getattr(sionna, "__version__", "?"), "torch": torch.__version__}
@@ -131,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.resume and args.out.is_file():
         old = json.loads(args.out.read_text())
         same = all(old.get(k) == meta[k] for k in ("grid_db", "confidence", "target_image_error", "num_iter",
-                                                     "max_cw_bits", "seed", "min_errors"))
+                                                     "max_cw_bits", "seed", "min_errors", "probe"))
         rows = old["entries"] if same else []
         log.info("resume: %d rows kept", len(rows))
     have = {(r["mcs"], r["n_cw"]) for r in rows}
@@ -149,6 +159,7 @@ def main(argv: list[str] | None = None) -> int:
             jobs.append({"mcs": mcs.name, "n_cw": lay.n_cw, "k": lay.k, "num_cw": lay.num_cw, "n_symbols": n,
                          "p_max": p_max, "needed": codewords_needed(p_max, args.confidence),
                          "grid_db": args.grid_db, "confidence": args.confidence, "min_errors": args.min_errors,
+                         "probe": args.probe,
                          "num_iter": args.num_iter, "max_margin_db": args.max_margin_db, "seed": args.seed,
                          "threads": args.threads})
     log.info("%d rows to measure", len(jobs))

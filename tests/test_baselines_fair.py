@@ -125,7 +125,7 @@ def test_rate_below_one_fifth_repeats_the_mother_code():
 
 
 def test_low_rate_mcs_works_where_the_old_table_failed(caplog):
-    n = 972  # one 1944-bit QPSK codeword per block
+    n = 1944  # two 1944-bit QPSK codewords per block: a WebP file of an 8x8 image (42 bytes) fits
     snr = -3.0
     old = best_mcs(snr, n, table=OLD_TABLE, bler_table=None)
     new = best_mcs(snr, n, bler_table=None)
@@ -133,9 +133,9 @@ def test_low_rate_mcs_works_where_the_old_table_failed(caplog):
     assert new in LOW_RATE_5G
     img = torch.full((8, 3, 8, 8), 0.5) + 0.1 * torch.rand(8, 3, 8, 8, generator=torch.Generator().manual_seed(0))
     gen = torch.Generator().manual_seed(1)
-    ok_new = [d["success"] for d in LdpcLink(mcs=new, fmt="jpeg")(img, AWGN(), snr, n, generator=gen)["info"]]
-    ok_old = [d["success"] for d in LdpcLink(mcs=old, fmt="jpeg")(img, AWGN(), snr, n, generator=gen)["info"]]
-    assert sum(ok_new) >= 7 and sum(ok_old) == 0
+    ok_new = [d["success"] for d in LdpcLink(mcs=new, fmt="webp")(img, AWGN(), snr, n, generator=gen)["info"]]
+    ok_old = [d["success"] for d in LdpcLink(mcs=old, fmt="webp")(img, AWGN(), snr, n, generator=gen)["info"]]
+    assert sum(ok_new) >= 7 and sum(ok_old) == 0  # 10% image error allowed: 7 of 8 at the least
 
 
 # --- fast decoder and demapper ------------------------------------------------------------------

@@ -78,7 +78,7 @@ class LdpcLink:
     """WebP/JPEG over a 5G-LDPC + QAM link with adaptive (or fixed) modulation and coding.
 
     Args:
-        fmt: ``"webp"`` or ``"jpeg"``.
+        fmt: ``"webp"``, ``"jpeg"`` or ``"best"`` (per image the better of both at the payload).
         mcs: ``"auto"`` (AMC: :func:`best_mcs` on AWGN, :func:`best_mcs_fading` on fading
             channels, both at the given average SNR), an :class:`MCS`,
             or its name such as ``"QPSK-1/2"``.
@@ -95,8 +95,8 @@ class LdpcLink:
 
     Call: ``(images [B,3,H,W] in [0,1], channel, snr_db, n_symbols, *, generator=None)`` ->
     ``{"x_hat": [B,3,H,W], "bits": [B] file bits sent (0 when nothing fits), "info": [...]}``;
-    per-image ``info``: ``quality`` (None: nothing fits), ``mcs`` (name), ``success``,
-    ``payload_bits``, ``codeword_errors``, and with the fading AMC ``psnr_expected`` (the PSNR the
+    per-image ``info``: ``quality`` (None: nothing fits), ``format``, ``subsampling``, ``mcs`` (name),
+    ``success``, ``payload_bits``, ``data_symbols`` (``n`` less charged pilots), ``codeword_errors``, and with the fading AMC ``psnr_expected`` (the PSNR the
     AMC expects of that image: its outage-weighted mean over many fades, not this draw's luck).
     """
 

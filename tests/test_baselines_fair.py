@@ -98,7 +98,7 @@ def test_table_matches_a_fresh_simulation_within_its_interval():
     assert chosen, "the table has no waterfall point of QPSK-1/2"
     for snr in chosen:
         ref = pts[snr]
-        fresh = estimate_bler(MCS.parse("QPSK-1/2"), snr, 1926, num_codewords=96, seed=12345)
+        fresh = estimate_bler(MCS.parse("QPSK-1/2"), snr, 1926, num_codewords=64, seed=12345)
         assert clopper_pearson_lower(fresh.errors, fresh.trials, 0.995) <= clopper_pearson_upper(
             ref.errors, ref.trials, 0.995)
         assert clopper_pearson_lower(ref.errors, ref.trials, 0.995) <= clopper_pearson_upper(

@@ -30,6 +30,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
+from collections import OrderedDict
 from typing import Any
 
 import numpy as np
@@ -62,6 +63,12 @@ def bits_to_bytes(bits: Tensor) -> bytes:
     """``[n_bits]`` {0,1} -> bytes (MSB first; a trailing partial byte is dropped)."""
     arr = bits.detach().to("cpu").round().to(torch.uint8).numpy()
     return np.packbits(arr[: arr.size // 8 * 8]).tobytes()
+
+
+# (image sha256, payload bits, codec candidates) -> file: shared by every link in the process, so
+# the per-cell links of a sweep search each image's qualities once (a bounded LRU)
+_ENC_CACHE: OrderedDict[tuple, Encoding] = OrderedDict()
+_ENC_CACHE_SIZE = 2048
 
 
 def pilot_positions(n_symbols: int, coherence: int | None, pilots: int) -> torch.Tensor:
@@ -120,7 +127,6 @@ class LdpcLink:
         self.bler_codewords = bler_codewords
         self.bler_table = bler_table
         self.charge_pilots = bool(charge_pilots)
-        self._enc: dict[tuple[str, int], Encoding] = {}  # (image sha256, payload bits) -> file
 
     def __repr__(self) -> str:
         mcs = "auto" if self.mcs is None else self.mcs.name
@@ -147,12 +153,16 @@ class LdpcLink:
 
     def _compress(self, pixels: np.ndarray, image: Tensor, payload_bits: int) -> Encoding:
         """:func:`best_encoding` over the codec candidates at ``payload_bits``, cached per (image,
-        payload): a sweep searches each image's qualities once."""
-        key = (hashlib.sha256(pixels.tobytes()).hexdigest(), payload_bits)
-        if key not in self._enc:
-            floats = image.detach().to("cpu", torch.float64).permute(1, 2, 0).numpy()
-            self._enc[key] = best_encoding(pixels, floats, self.candidates, payload_bits)
-        return self._enc[key]
+        payload, candidates) across links: a sweep searches each image's qualities once."""
+        key = (hashlib.sha256(pixels.tobytes()).hexdigest(), payload_bits, self.candidates)
+        if key in _ENC_CACHE:
+            _ENC_CACHE.move_to_end(key)
+            return _ENC_CACHE[key]
+        floats = image.detach().to("cpu", torch.float64).permute(1, 2, 0).numpy()
+        enc = _ENC_CACHE[key] = best_encoding(pixels, floats, self.candidates, payload_bits)
+        if len(_ENC_CACHE) > _ENC_CACHE_SIZE:
+            _ENC_CACHE.popitem(last=False)
+        return enc
 
     def _psnr_at(self, pixels: np.ndarray, image: Tensor, payload_bits: int) -> float:
         """PSNR (dB) of ``image`` compressed to ``payload_bits`` and decoded error-free (cached): what

@@ -16,15 +16,18 @@ from torch import Tensor
 
 from semguard.channels.base import Channel
 
-__all__ = ["FORMATS", "ENCODE_OPTIONS", "pil_format", "check_call", "to_uint8", "from_uint8",
-           "encode_image", "decode_image", "grey", "GREY_LEVEL"]
+__all__ = ["FORMATS", "ENCODE_OPTIONS", "SUBSAMPLING", "pil_format", "check_call", "to_uint8", "from_uint8",
+           "encode_image", "decode_image", "grey", "GREY_LEVEL", "psnr_db", "check_subsampling"]
 
 # public name -> Pillow format name
 FORMATS: dict[str, str] = {"jpeg": "JPEG", "webp": "WEBP"}
 
 # The strongest standard settings of each codec: JPEG with optimised Huffman tables (baseline
-# sequential, 4:2:0 chroma, Pillow's default), lossy WebP with the slowest/best method.
+# sequential; chroma subsampling chosen by the caller, 4:2:0 by default as in Pillow), lossy WebP
+# with the slowest/best method (its lossy mode is always 4:2:0).
 ENCODE_OPTIONS: dict[str, dict[str, object]] = {"JPEG": {"optimize": True}, "WEBP": {"method": 6}}
+# JPEG chroma subsampling -> Pillow's ``subsampling`` code
+SUBSAMPLING: dict[str, int] = {"4:4:4": 0, "4:2:2": 1, "4:2:0": 2}
 
 # what a receiver shows when nothing could be decoded
 GREY_LEVEL = 0.5
@@ -70,12 +73,22 @@ def from_uint8(arr: np.ndarray, like: Tensor) -> Tensor:
     return t.to(device=like.device, dtype=like.dtype) / 255.0
 
 
-def encode_image(img: np.ndarray, fmt: str, quality: int) -> bytes:
-    """Compress one ``[H, W, 3]`` uint8 image with Pillow at ``quality`` (1..100)."""
+def check_subsampling(subsampling: str) -> str:
+    """``"4:4:4"``/``"4:2:2"``/``"4:2:0"`` -> itself; ValueError otherwise."""
+    if subsampling not in SUBSAMPLING:
+        raise ValueError(f"subsampling must be one of {sorted(SUBSAMPLING)}, got {subsampling!r}")
+    return subsampling
+
+
+def encode_image(img: np.ndarray, fmt: str, quality: int, *, subsampling: str = "4:2:0") -> bytes:
+    """Compress one ``[H, W, 3]`` uint8 image with Pillow at ``quality`` (1..100); ``subsampling``
+    is JPEG's chroma subsampling (ignored for WebP)."""
     name = pil_format(fmt)
+    opts = dict(ENCODE_OPTIONS[name])
+    if name == "JPEG":
+        opts["subsampling"] = SUBSAMPLING[check_subsampling(subsampling)]
     buf = io.BytesIO()
-    Image.fromarray(img).save(buf, format=name, quality=int(quality),
-                                          **ENCODE_OPTIONS[name])
+    Image.fromarray(img).save(buf, format=name, quality=int(quality), **opts)
     return buf.getvalue()
 
 
@@ -91,3 +104,14 @@ def decode_image(data: bytes, height: int, width: int) -> np.ndarray:
 def grey(batch: int, height: int, width: int, like: Tensor) -> Tensor:
     """Flat grey ``[B, 3, H, W]`` images at :data:`GREY_LEVEL`: the output when nothing decodes."""
     return torch.full((batch, 3, height, width), GREY_LEVEL, dtype=like.dtype, device=like.device)
+
+
+def psnr_db(x_hat: np.ndarray, x: np.ndarray) -> float:
+    """PSNR (dB, peak 1) of a decoded ``[H, W, 3]`` uint8 image against the float original
+    ``[H, W, 3]`` in [0, 1] -- the transmitter's own check when it picks a codec per image."""
+    from semguard.metrics.image import psnr  # the one PSNR definition
+
+    def batch(a: np.ndarray) -> Tensor:
+        return torch.from_numpy(np.ascontiguousarray(a, dtype=np.float64)).permute(2, 0, 1).unsqueeze(0)
+
+    return float(psnr(batch(x_hat.astype(np.float64) / 255.0), batch(x)))

@@ -16,25 +16,31 @@ Huffman tables, markers; 300-380 bytes up to the first scan on a 256x256 photo),
 ~30 bytes of RIFF/VP8 headers, but libwebp's smallest lossy file is larger than libjpeg's on
 small photos (256x256 astronaut: WebP quality 0 is 1662 bytes, JPEG quality 1 is 1390), so
 at the lowest budgets JPEG can fit where WebP cannot.
+
+JPEG runs with 4:2:0 or 4:4:4 chroma; ``subsampling="auto"`` (the default) encodes both at the
+budget and sends whichever decodes with the higher PSNR, as a transmitter that knows its image
+can.  ``best_capacity`` does the same per image over JPEG (both chroma modes) and WebP: the
+ideal-code limit of these codecs, not the better codec by the mean over the set.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from semguard.baselines._image import (check_call, decode_image, encode_image, from_uint8, grey,
-                                       pil_format, to_uint8)
+from semguard.baselines._image import (check_call, check_subsampling, decode_image, encode_image, from_uint8,
+                                       grey, pil_format, psnr_db, to_uint8)
 from semguard.channels.base import Channel
 from semguard.registry import register
 
-__all__ = ["QUALITY_RANGE", "capacity_bits", "block_capacity_bits", "encode_at_budget",
-           "CapacityBaseline"]
+__all__ = ["QUALITY_RANGE", "capacity_bits", "block_capacity_bits", "encode_at_budget", "Encoding",
+           "codec_candidates", "best_encoding", "CapacityBaseline", "best_capacity"]
 
 log = logging.getLogger(__name__)
 
@@ -67,14 +73,15 @@ def block_capacity_bits(h: Tensor, snr_db: Tensor | float) -> Tensor:
     return torch.log2(1.0 + gain * snr).sum(dim=-1)
 
 
-def encode_at_budget(img_uint8: np.ndarray, fmt: str,
-                     budget_bits: float) -> tuple[bytes, int | None]:
+def encode_at_budget(img_uint8: np.ndarray, fmt: str, budget_bits: float, *,
+                     subsampling: str = "4:2:0") -> tuple[bytes, int | None]:
     """Compress at the largest quality whose file size in bits is <= ``budget_bits``.
 
     Args:
         img_uint8: one image ``[H, W, 3]`` uint8.
         fmt: ``"jpeg"`` or ``"webp"``.
         budget_bits: the bit budget (file bits, headers included).
+        subsampling: JPEG chroma subsampling (``"4:2:0"``, ``"4:2:2"``, ``"4:4:4"``; WebP ignores it).
 
     Returns:
         ``(data, quality)``, quality in :data:`QUALITY_RANGE` (JPEG 1..100, WebP 0..100);
@@ -91,13 +98,14 @@ def encode_at_budget(img_uint8: np.ndarray, fmt: str,
                 else type(img_uint8).__name__)
         raise ValueError(f"img_uint8 must be a uint8 array [H, W, 3], got {desc}")
     pil_format(fmt)
+    check_subsampling(subsampling)
     if not math.isfinite(budget_bits):
         raise ValueError(f"budget_bits must be finite, got {budget_bits}")
     cache: dict[int, bytes] = {}
 
     def enc(q: int) -> bytes:
         if q not in cache:
-            cache[q] = encode_image(img_uint8, fmt, q)
+            cache[q] = encode_image(img_uint8, fmt, q, subsampling=subsampling)
         return cache[q]
 
     def fits(q: int) -> bool:
@@ -122,22 +130,70 @@ def encode_at_budget(img_uint8: np.ndarray, fmt: str,
     return enc(best), best
 
 
+@dataclass(frozen=True)
+class Encoding:
+    """One image's file at a budget: ``data`` (b"" when nothing fits), its codec settings and the
+    PSNR (dB) it decodes to (that of flat grey when nothing fits)."""
+
+    data: bytes
+    fmt: str
+    subsampling: str | None
+    quality: int | None
+    psnr: float
+
+
+def codec_candidates(fmt: str, subsampling: str = "auto") -> tuple[tuple[str, str | None], ...]:
+    """``(fmt, subsampling)`` pairs a transmitter chooses among: ``fmt`` is ``"jpeg"``, ``"webp"`` or
+    ``"best"`` (both); JPEG's ``subsampling`` is a mode or ``"auto"`` (4:2:0 and 4:4:4)."""
+    key = fmt.lower()
+    if key != "best":
+        pil_format(key)
+    if subsampling != "auto":
+        check_subsampling(subsampling)
+    jpeg = (("jpeg", "4:2:0"), ("jpeg", "4:4:4")) if subsampling == "auto" else (("jpeg", subsampling),)
+    return {"jpeg": jpeg, "webp": (("webp", None),), "best": jpeg + (("webp", None),)}[key]
+
+
+def best_encoding(img_uint8: np.ndarray, img_float: np.ndarray, candidates: tuple[tuple[str, str | None], ...],
+                  budget_bits: float) -> Encoding:
+    """Each candidate at the largest quality that fits ``budget_bits`` (:func:`encode_at_budget`),
+    decoded; the one with the highest PSNR against ``img_float [H, W, 3]`` in [0, 1] wins (ties: the
+    first).  What a transmitter that knows its image and its budget sends."""
+    h, w = img_uint8.shape[:2]
+    grey_psnr = -10.0 * math.log10(max(float(np.mean((img_float.astype(np.float64) - 0.5) ** 2)), 1e-10))
+    best = Encoding(b"", candidates[0][0], candidates[0][1], None, grey_psnr)
+    for fmt, sub in candidates:
+        data, quality = encode_at_budget(img_uint8, fmt, budget_bits, subsampling=sub or "4:2:0")
+        if not data:
+            continue
+        value = psnr_db(decode_image(data, h, w), img_float)
+        if not best.data or value > best.psnr:
+            best = Encoding(data, fmt, sub, quality, value)
+    return best
+
+
 class CapacityBaseline:
-    """JPEG or WebP at the ideal-code budget (oracle rate adaptation on fading channels).
+    """JPEG, WebP or the better of both per image at the ideal-code budget (oracle rate
+    adaptation on fading channels).
+
+    Args:
+        fmt: ``"jpeg"``, ``"webp"`` or ``"best"`` (per image, whichever decodes better).
+        subsampling: JPEG chroma: ``"auto"`` (per image the better of 4:2:0 and 4:4:4), or a mode.
 
     Call: ``(images [B,3,H,W] in [0,1], channel, snr_db, n_symbols, *, generator=None)`` ->
     ``{"x_hat": [B,3,H,W], "bits": [B] file bits sent (0 when nothing fits), "info": [...]}``
-    with per-image ``info`` dicts ``quality`` (None: nothing fits), ``mcs`` (``"ideal"``),
-    ``success``, ``budget_bits``.  ``generator`` only draws the fading; no noise is simulated
-    because the ideal code is error-free below capacity.
+    with per-image ``info`` dicts ``quality`` (None: nothing fits), ``format``, ``subsampling``,
+    ``mcs`` (``"ideal"``), ``success``, ``budget_bits``.  ``generator`` only draws the fading; no
+    noise is simulated because the ideal code is error-free below capacity.
     """
 
-    def __init__(self, *, fmt: str = "webp") -> None:
-        pil_format(fmt)
+    def __init__(self, *, fmt: str = "webp", subsampling: str = "auto") -> None:
+        self.candidates = codec_candidates(fmt, subsampling)
         self.fmt = fmt.lower()
+        self.subsampling = subsampling
 
     def __repr__(self) -> str:
-        return f"CapacityBaseline(fmt={self.fmt!r})"
+        return f"CapacityBaseline(fmt={self.fmt!r}, subsampling={self.subsampling!r})"
 
     def __call__(self, images: Tensor, channel: Channel, snr_db: float, n_symbols: int, *,
                  generator: torch.Generator | None = None) -> dict[str, Any]:
@@ -146,28 +202,37 @@ class CapacityBaseline:
         state = channel.sample_state(b, n_symbols, snr_db, generator=generator)
         budgets = block_capacity_bits(state.h, snr_db).tolist()
         pixels = to_uint8(images)
+        floats = images.detach().to("cpu", torch.float64).permute(0, 2, 3, 1).numpy()
         x_hat = grey(b, height, width, images)
         bits = torch.zeros(b, dtype=torch.int64)
         info: list[dict[str, Any]] = []
-        for i in range(b):  # one codec call per image: the codec is the work here
-            data, quality = encode_at_budget(pixels[i], self.fmt, budgets[i])
-            if data:
-                x_hat[i] = from_uint8(decode_image(data, height, width)[None], images)[0]
-                bits[i] = 8 * len(data)
-            info.append({"quality": quality, "mcs": "ideal", "success": bool(data),
-                         "budget_bits": budgets[i]})
+        for i in range(b):  # one codec search per image: the codec is the work here
+            enc = best_encoding(pixels[i], floats[i], self.candidates, budgets[i])
+            if enc.data:
+                x_hat[i] = from_uint8(decode_image(enc.data, height, width)[None], images)[0]
+                bits[i] = 8 * len(enc.data)
+            info.append({"quality": enc.quality, "format": enc.fmt if enc.data else None,
+                         "subsampling": enc.subsampling if enc.data else None, "mcs": "ideal",
+                         "success": bool(enc.data), "budget_bits": budgets[i]})
         log.debug("%s: snr %.1f dB, n %d, qualities %s", self, snr_db, n_symbols,
                   [d["quality"] for d in info])
         return {"x_hat": x_hat, "bits": bits, "info": info}
 
 
 @register("baseline", "jpeg_capacity")
-def jpeg_capacity() -> CapacityBaseline:
-    """JPEG at the ideal-code budget ``n log2(1 + SNR)``."""
-    return CapacityBaseline(fmt="jpeg")
+def jpeg_capacity(**kwargs: Any) -> CapacityBaseline:
+    """JPEG (per image the better of 4:2:0 and 4:4:4 chroma) at the ideal-code budget ``n log2(1 + SNR)``."""
+    return CapacityBaseline(fmt="jpeg", **kwargs)
 
 
 @register("baseline", "webp_capacity")
 def webp_capacity() -> CapacityBaseline:
     """WebP at the ideal-code budget ``n log2(1 + SNR)``."""
     return CapacityBaseline(fmt="webp")
+
+
+@register("baseline", "best_capacity")
+def best_capacity(**kwargs: Any) -> CapacityBaseline:
+    """Per image the best of JPEG 4:2:0, JPEG 4:4:4 and WebP at the ideal-code budget: the
+    ideal-code limit of separate coding with these codecs."""
+    return CapacityBaseline(fmt="best", **kwargs)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import json
 
 from semguard.cli.main import main
@@ -22,5 +24,8 @@ def test_fl_cli_bad_arguments(capsys):
     assert main(["fl", "--clients", "3", "--malicious", "3", "--attack", "alie"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--malicious" in err[0]
-    assert main(["fl", "--alpha", "-1"]) == 2
-    assert "--alpha must be > 0" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:                  # refused when the arguments are parsed
+        main(["fl", "--alpha=-1"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "argument --alpha: expected a number > 0" in err[0]

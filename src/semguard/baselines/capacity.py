@@ -35,7 +35,7 @@ import torch
 from torch import Tensor
 
 from semguard.baselines._image import (check_call, check_subsampling, decode_image, encode_image, from_uint8,
-                                       grey, pil_format, psnr_db, to_uint8)
+                                       GREY_LEVEL, grey, pil_format, psnr_db, to_uint8)
 from semguard.channels.base import Channel
 from semguard.registry import register
 
@@ -160,7 +160,7 @@ def best_encoding(img_uint8: np.ndarray, img_float: np.ndarray, candidates: tupl
     decoded; the one with the highest PSNR against ``img_float [H, W, 3]`` in [0, 1] wins (ties: the
     first).  What a transmitter that knows its image and its budget sends."""
     h, w = img_uint8.shape[:2]
-    grey_psnr = -10.0 * math.log10(max(float(np.mean((img_float.astype(np.float64) - 0.5) ** 2)), 1e-10))
+    grey_psnr = psnr_db(np.full(img_float.shape, GREY_LEVEL * 255.0), img_float)
     best = Encoding(b"", candidates[0][0], candidates[0][1], None, grey_psnr)
     for fmt, sub in candidates:
         data, quality = encode_at_budget(img_uint8, fmt, budget_bits, subsampling=sub or "4:2:0")

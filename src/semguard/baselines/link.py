@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import math
 from collections import OrderedDict
 from typing import Any
 
@@ -38,6 +37,7 @@ import torch
 from torch import Tensor
 
 from semguard.baselines._image import check_call, decode_image, from_uint8, grey, to_uint8
+from semguard.metrics.image import psnr
 from semguard.baselines.bler_table import CONFIDENCE
 from semguard.baselines.capacity import Encoding, best_encoding, codec_candidates
 from semguard.baselines.mcs import TableArg, best_mcs, choose_fading, expected_quality_fading
@@ -173,7 +173,7 @@ class LdpcLink:
                            n_symbols: int) -> list[tuple[MCS, float]]:
         """Per image: the MCS with the best expected PSNR of that image (each image is its own
         transmission, and its transmitter knows its own rate-quality curve), and that expectation."""
-        lost = [-10.0 * math.log10(max(float((img.double() - 0.5).square().mean()), 1e-10)) for img in images]
+        lost = psnr(grey(images.shape[0], *images.shape[-2:], images), images).tolist()
         return [choose_fading(expected_quality_fading(
                     channel, snr_db, n_symbols, lambda lay, i=i: self._psnr_at(pixels[i], images[i], lay.payload_bits),
                     lost[i], **self._amc_kw()))

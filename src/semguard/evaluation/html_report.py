@@ -17,13 +17,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 
 from semguard.evaluation.envelope import configurations, operating_region, pareto_front
 from semguard.evaluation.records import Record
 from semguard.evaluation.report import pivot
 from semguard.evaluation.scenario import Scenario
-from semguard.evaluation.stats import Gap
+from semguard.evaluation.stats import Gap, paired_gap
 
 __all__ = ["write_report", "write_csv", "strict_json", "figure_fidelity", "figure_secrecy", "figure_envelope",
            "figure_robustness"]
@@ -63,14 +62,10 @@ def _png(fig) -> str:
 
 def _interval(samples: list[float] | None, draws: int) -> float:
     """95 % Student-t half-width over images of the per-image means (``samples`` draw-major)."""
-    if not samples or draws < 1 or len(samples) % draws:
+    if not samples or draws < 1 or len(samples) % draws or len(samples) // draws < 2:
         return 0.0
-    from scipy import stats
-
-    per = np.asarray(samples, dtype=float).reshape(draws, -1).mean(axis=0)
-    if per.size < 2:
-        return 0.0
-    return float(stats.t.ppf(0.975, per.size - 1) * per.std(ddof=1) / math.sqrt(per.size))
+    hw = paired_gap(samples, [0.0] * len(samples), draws=draws).half_width   # the gaps' own interval
+    return 0.0 if math.isnan(hw) else hw
 
 
 def figure_fidelity(records: Sequence[Record]) -> str | None:

@@ -136,7 +136,7 @@ def simulate_probes(cfg: ProbeConfig, rng: np.random.Generator | torch.Generator
     fd = cfg.doppler_hz if cfg.mode == "mobile" else 0.0
     ch = Jakes(doppler=fd / cfg.probe_rate_hz)                            # one coefficient per probe
     s_a, s_b = ch.sample_states(1, n, cfg.snr_db, offsets=(0.0, cfg.delay_s * cfg.probe_rate_hz), generator=g)
-    s_e = ch.eavesdropper_state(s_b, snr_e, rho=rho, generator=g)       # Eve's own channel, near Bob
+    s_e = ch.eavesdropper_state(s_b, snr_e, distance=cfg.eve_distance, generator=g)   # Eve's own channel
     if cfg.mode in ("mobile", "static"):
         alice, bob, eve = (_receive(ch, probe, s, g) for s in (s_a, s_b, s_e))
         return _trace(alice, bob, eve, rho, cfg)

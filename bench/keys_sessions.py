@@ -76,7 +76,8 @@ def main() -> None:
         rows = compare(*(json.loads(f.read_text()) for f in args.compare))
         for r in rows:
             flag = " *" if r["p"] < 0.01 else ""
-            print(f"{r['cell']:28s} {r['figure']:24s} {r['a']:9.4f} {r['b']:9.4f} se {r['se']:.4f} p {r['p']:.3f}{flag}")
+            print(f"{r['cell']:28s} {r['figure']:24s} {r['a']:9.4f} {r['b']:9.4f} se {r['se']:.4f} "
+                  f"p {r['p']:.3f}{flag}")
         n, low = len(rows), sum(r["p"] < 0.01 for r in rows)
         print(f"{low} of {n} cell figures differ at p < 0.01 (about {0.01 * n:.1f} expected by chance)")
         return

@@ -2,9 +2,9 @@
 
 The key of epoch ``e`` is ``KeySchedule(master, salt=SALT).key(e, "frames")`` of
 :mod:`semguard.keys.kdf` (HKDF-SHA256 of ``"frames|epoch=e"``), computed by :func:`epoch_key`; that
-module loads no torch, so the processes start in well under a second.  Because the nonce is the frame's own (epoch, seq), a sender never
-reuses a nonce under one key as long as it never reuses a sequence number, and the receiver needs no
-extra field.  :class:`ReplayWindow` is the anti-replay window of IPsec (RFC 4303, section 3.4.3):
+module loads no torch, so the processes start in well under a second.  Because the nonce is the
+frame's own (epoch, seq), a sender never reuses a nonce under one key as long as it never reuses a
+sequence number, and the receiver needs no extra field.  :class:`ReplayWindow` is the anti-replay window of IPsec (RFC 4303, section 3.4.3):
 a frame is accepted once; one older than ``window`` below the highest accepted sequence number is
 rejected as too old (``window=1``: strict order).  :class:`Opener` counts each rejection by cause.
 """

@@ -3,6 +3,13 @@ forgeries / stale epochs rejected and counted; re-keying by epoch; resumable rec
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from semguard.runtime.frames import Frame, FrameType, decode_frame, encode_frame
@@ -89,10 +96,33 @@ def test_window_bitmap_matches_a_set():
             seen.add(q)
 
 
+def _hkdf_by_hand(ikm: bytes, salt: bytes, info: bytes, length: int) -> bytes:
+    """RFC 5869 extract-then-expand with the standard library's HMAC-SHA256."""
+    prk = hmac.new(salt, ikm, hashlib.sha256).digest()
+    out, block, i = b"", b"", 1
+    while len(out) < length:
+        block = hmac.new(prk, block + info + bytes([i]), hashlib.sha256).digest()
+        out, i = out + block, i + 1
+    return out[:length]
+
+
 def test_epoch_key_is_the_keys_schedule():
-    from semguard.keys.ciphers import KeySchedule
+    from semguard.keys.kdf import KeySchedule, hkdf
     from semguard.runtime.secure import SALT, epoch_key
+    # RFC 5869 test case 1
+    okm = hkdf(bytes([0x0B] * 22), bytes(range(0xF0, 0xFA)), 42, bytes(range(13)))
+    assert okm.hex() == ("3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf34007208d5b887185865")
     for e in (0, 1, 7):
         assert epoch_key(MASTER, e) == KeySchedule(MASTER, salt=SALT).key(e, "frames")
+        assert epoch_key(MASTER, e) == _hkdf_by_hand(MASTER, SALT, f"frames|epoch={e}".encode(), 32)
     with pytest.raises(ValueError, match="128 bits"):
         Sealer(b"short")
+
+
+def test_runtime_sealing_and_handshake_load_no_torch():
+    code = ("import sys, semguard.runtime.secure, semguard.runtime.handshake\n"
+            "print(sorted(m for m in ('torch', 'semguard.channels', 'semguard.keys.ciphers') if m in sys.modules))")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                       env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")})
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.strip() == "[]"

@@ -15,7 +15,7 @@ from torch import Tensor, nn
 
 from semguard.channels import functional as F
 
-__all__ = ["ChannelState", "Channel", "as_snr_tensor", "check_symbols"]
+__all__ = ["ChannelState", "Channel", "as_snr_tensor", "check_symbols", "correlated_state"]
 
 
 @dataclass(frozen=True)
@@ -92,6 +92,19 @@ def check_symbols(x: Tensor) -> None:
         )
 
 
+def correlated_state(state: ChannelState, other: ChannelState, rho: float) -> ChannelState:
+    """A receiver whose fading has correlation ``rho`` with ``state``'s: ``rho h + sqrt(1 - rho^2) h'``,
+    ``h'`` the fading of ``other``, an independent realisation of the same channel drawn for that
+    receiver (whose SNR, noise level and CSI error it keeps).  Zero-mean fading of equal power keeps
+    ``E|h|^2 = 1``, and ``E[h_new h*] = rho``."""
+    if not (-1.0 <= rho <= 1.0 and math.isfinite(rho)):
+        raise ValueError(f"correlation rho must be in [-1, 1], got {rho}")
+    if state.h.shape != other.h.shape:
+        raise ValueError(f"states cover different blocks: {tuple(state.h.shape)} and {tuple(other.h.shape)}")
+    h = rho * state.h + math.sqrt(1.0 - rho * rho) * other.h
+    return replace(other, h=h, h_est=h + (other.h_est - other.h))
+
+
 class Channel(nn.Module):
     """Flat block-fading channel with receiver CSI and one-tap equalisation.
 
@@ -135,13 +148,26 @@ class Channel(nn.Module):
         """Draw fading, the receiver's CSI and the noise level for ``batch`` blocks of ``n`` symbols."""
         device = torch.device(device)
         snr = as_snr_tensor(snr_db, batch, device)
-        n0 = F.snr_db_to_n0(snr).to(device).unsqueeze(-1)
         if not self.fading:
             h = torch.ones(batch, n, dtype=torch.complex64, device=device)
-            return ChannelState(h=h, h_est=h, snr_db=snr, n0=n0)
+            return ChannelState(h=h, h_est=h, snr_db=snr, n0=F.snr_db_to_n0(snr).to(device).unsqueeze(-1))
+        n_blocks = math.ceil(n / (self.coherence or n))
+        hb = self._block_coefficients(batch, n_blocks, generator, device)
+        return self.state_from_blocks(hb, n, snr, generator=generator)
+
+    def state_from_blocks(self, hb: Tensor, n: int, snr_db: Tensor | float, *,
+                          generator: torch.Generator | None = None) -> ChannelState:
+        """The state of given per-coherence-block coefficients ``hb [B, n_blocks]`` over ``n``
+        symbols: the receiver's CSI (drawn with ``generator`` when estimated) and the noise level."""
+        batch, n_blocks = hb.shape
         L = self.coherence or n
-        n_blocks = math.ceil(n / L)
-        hb = self._block_coefficients(batch, n_blocks, generator, device).to(torch.complex64)
+        if n_blocks != math.ceil(n / L):
+            raise ValueError(f"{n} symbols in coherence blocks of {L} need {math.ceil(n / L)} coefficients, "
+                             f"got {n_blocks}")
+        device = hb.device
+        snr = as_snr_tensor(snr_db, batch, device)
+        n0 = F.snr_db_to_n0(snr).to(device).unsqueeze(-1)
+        hb = hb.to(torch.complex64)
         var: Tensor | None = None
         if self.csi == "perfect" and not self.csi_error_var:
             hb_est = hb

@@ -1,5 +1,5 @@
-"""Time-correlated (Clarke/Jakes) fading: the :class:`Jakes` channel, and the same process as
-NumPy functions for channel probing (``semguard.keys.probing``).
+"""Time-correlated (Clarke/Jakes) fading: the :class:`Jakes` channel, which the physical-layer
+key generation probes (``semguard.keys.probing``), and its correlation maths.
 
 Conventions follow :mod:`semguard.channels.functional`: fading has ``E|h|^2 = 1``; noise is
 ``CN(0, N0)`` with ``N0 = 10^(-snr_db/10)`` for unit-power symbols and pilots.
@@ -14,7 +14,10 @@ Conventions follow :mod:`semguard.channels.functional`: fading has ``E|h|^2 = 1`
   extrapolates better than the Jakes spectrum allows (it would bias key-entropy estimates).
 * Spatial correlation: in an isotropic scattering field two antennas ``d`` apart see channels
   with correlation ``rho = J0(2 pi d / lambda)`` (Jakes 1974), so an eavesdropper's channel is
-  ``h_E = rho h + sqrt(1 - rho^2) w`` with ``w`` an independent process of the same statistics.
+  ``h_E = rho h + sqrt(1 - rho^2) w`` with ``w`` an independent process of the same statistics
+  (:meth:`Jakes.eavesdropper_state`, :func:`~semguard.channels.base.correlated_state`).
+* Time offsets: :meth:`Jakes.sample_states` samples *one* realisation on several time grids
+  (Alice at ``t``, Bob at ``t + delay`` for time-division probing of a reciprocal channel).
 """
 
 from __future__ import annotations
@@ -27,19 +30,11 @@ from scipy.special import j0
 from torch import Tensor
 
 from semguard.channels import functional as F
-from semguard.channels.base import Channel
+from semguard.channels.base import Channel, ChannelState, as_snr_tensor, correlated_state
 from semguard.registry import register
 
-__all__ = ["Jakes", "jakes_coefficients", "jakes_process", "jakes_autocorrelation", "spatial_correlation",
-           "correlated_process", "complex_gaussian"]
-
-
-def complex_gaussian(shape: tuple[int, ...], rng: np.random.Generator, var: float = 1.0) -> np.ndarray:
-    """Samples of ``CN(0, var)`` (variance ``var/2`` per real dimension), complex128."""
-    if var < 0:
-        raise ValueError(f"variance must be >= 0, got {var}")
-    z = rng.standard_normal((*shape, 2)) * np.sqrt(var / 2.0)
-    return z[..., 0] + 1j * z[..., 1]
+__all__ = ["Jakes", "jakes_coefficients", "jakes_realisation", "jakes_autocorrelation", "jakes_bin_masses",
+           "spatial_correlation"]
 
 
 def jakes_autocorrelation(fd_tau: np.ndarray | float) -> np.ndarray:
@@ -55,7 +50,7 @@ def spatial_correlation(distance_wavelengths: np.ndarray | float) -> np.ndarray:
     return j0(2.0 * np.pi * d)
 
 
-def _jakes_bin_masses(k: np.ndarray, df: float, doppler_hz: float) -> np.ndarray:
+def jakes_bin_masses(k: np.ndarray, df: float, doppler_hz: float) -> np.ndarray:
     """Mass of the Jakes spectrum in the bins ``[(k - 1/2) df, (k + 1/2) df]`` (sums to 1)."""
     lo = np.clip((k - 0.5) * df / doppler_hz, -1.0, 1.0)
     hi = np.clip((k + 0.5) * df / doppler_hz, -1.0, 1.0)
@@ -68,7 +63,7 @@ def _spectrum_grid(n: int, dt_s: float, doppler_hz: float) -> tuple[int, float, 
     df = 1.0 / (length * dt_s)
     kmax = int(np.floor(doppler_hz / df + 0.5))
     k = np.arange(-kmax, kmax + 1)
-    return length, df, k, _jakes_bin_masses(k, df, doppler_hz)
+    return length, df, k, jakes_bin_masses(k, df, doppler_hz)
 
 
 def jakes_coefficients(batch: int, n: int, doppler: float, *, generator: torch.Generator | None = None,
@@ -76,72 +71,41 @@ def jakes_coefficients(batch: int, n: int, doppler: float, *, generator: torch.G
     """``batch`` independent Jakes processes of ``n`` samples, complex64 ``[batch, n]``, ``E|h|^2 = 1``.
 
     ``doppler`` is the normalised maximum Doppler ``f_d T`` (``T`` the sample spacing); 0 gives one
-    constant Rayleigh coefficient per row.  The same spectral method as :func:`jakes_process`, with
-    torch's generator."""
+    constant Rayleigh coefficient per row."""
+    return jakes_realisation(batch, n, doppler, generator=generator, device=device)[:, 0]
+
+
+def jakes_realisation(batch: int, n: int, doppler: float, offsets: tuple[float, ...] = (0.0,), *,
+                      generator: torch.Generator | None = None, device: torch.device | str = "cpu") -> Tensor:
+    """``batch`` independent Jakes processes, each sampled at ``offset + i`` (``i < n``) for every
+    offset, complex64 ``[batch, len(offsets), n]`` with ``E|h|^2 = 1``.
+
+    Times are in sample periods ``T`` and ``doppler`` is ``f_d T``.  Every offset samples the
+    *same* realisation, so ``E[h(o_1 + i) h*(o_0 + i)] = J0(2 pi f_d T (o_1 - o_0))``.  The
+    generated process has a period of at least ``2 n`` samples, so no correlation wraps around within
+    them; Doppler above half the sampling rate aliases as it would for a real receiver."""
     if n < 1 or not (doppler >= 0 and math.isfinite(doppler)):
         raise ValueError(f"need n >= 1 and a finite doppler >= 0, got {n} and {doppler}")
+    if not offsets or not all(math.isfinite(o) for o in offsets):
+        raise ValueError(f"need at least one finite time offset, got {offsets}")
+    n_off = len(offsets)
     if doppler == 0:
-        return F.rayleigh_coefficients((batch, 1), generator=generator, device=device).expand(batch, n).clone()
-    length, _, k, mass = _spectrum_grid(n, 1.0, doppler)
+        h = F.rayleigh_coefficients((batch, 1, 1), generator=generator, device=device)
+        return h.expand(batch, n_off, n).clone()
+    length, df, k, mass = _spectrum_grid(n, 1.0, doppler)
     amp = F.complex_normal((batch, k.size), generator=generator, device=device)
     amp = amp * torch.from_numpy(np.sqrt(mass)).to(device=device, dtype=torch.float32)
     slot = torch.from_numpy(k % length).to(device)
-    spec = torch.zeros(batch, length, dtype=torch.complex64, device=device)
-    spec.index_add_(1, slot, amp)                                         # aliased bins add up
-    return (torch.fft.ifft(spec, dim=-1) * length)[:, :n]
-
-
-def jakes_process(n: int, dt_s: float, doppler_hz: float, rng: np.random.Generator, *,
-                  offsets_s: tuple[float, ...] = (0.0,), n_processes: int = 1) -> np.ndarray:
-    """Sample ``n_processes`` independent Jakes fading processes at ``offset + i dt`` (i < n).
-
-    Every offset samples the *same* realisation (e.g. Alice at ``t`` and Bob at ``t + delay``).
-    The period of the generated process is at least ``2 n dt``, so no correlation wraps around
-    within the samples; Doppler above the sampling rate aliases as it would for a real receiver.
-
-    Args:
-        n: samples per offset.
-        dt_s: sample spacing in seconds.
-        doppler_hz: maximum Doppler shift ``f_d`` (0: a static channel, one constant ``h``).
-        rng: NumPy generator (the only source of randomness).
-        offsets_s: time offsets of the sample grids, seconds.
-        n_processes: independent processes to draw.
-
-    Returns:
-        ``[n_processes, len(offsets_s), n]`` complex128 with ``E|h|^2 = 1``.
-    """
-    if n < 1 or dt_s <= 0 or doppler_hz < 0 or n_processes < 1 or not offsets_s:
-        raise ValueError(f"need n >= 1, dt_s > 0, doppler_hz >= 0, n_processes >= 1 and an offset; got "
-                         f"{n}, {dt_s}, {doppler_hz}, {n_processes}, {offsets_s}")
-    n_off = len(offsets_s)
-    if doppler_hz == 0:
-        h = complex_gaussian((n_processes, 1, 1), rng)
-        return np.broadcast_to(h, (n_processes, n_off, n)).copy()
-    length, df, k, mass = _spectrum_grid(n, dt_s, doppler_hz)            # period >= 2 n dt
-    kmax = int(k[-1])
-    amp = complex_gaussian((n_processes, k.size), rng) * np.sqrt(mass)
-    slot = k % length                                                     # Doppler beyond 1/(2 dt) aliases
-    out = np.empty((n_processes, n_off, n), dtype=np.complex128)
-    for j, off in enumerate(offsets_s):                                   # loop over offsets, not samples
-        shifted = amp * np.exp(2j * np.pi * k * df * off)
-        spec = np.zeros((n_processes, length), dtype=np.complex128)
-        if kmax < length // 2:                                            # no aliasing: one bin per slot
-            spec[:, slot] = shifted
-        else:
-            for p in range(n_processes):                                  # bincount is 1-D; P is small
-                spec[p] = (np.bincount(slot, shifted[p].real, minlength=length)
-                           + 1j * np.bincount(slot, shifted[p].imag, minlength=length))
-        out[:, j] = (np.fft.ifft(spec, axis=-1) * length)[:, :n]
+    out = torch.empty(batch, n_off, n, dtype=torch.complex64, device=device)
+    for j, off in enumerate(offsets):                                     # loop over offsets, not samples
+        shifted = amp
+        if off:                                                           # a delay is a phase ramp in frequency
+            ramp = np.exp(2j * np.pi * k * df * off)
+            shifted = amp * torch.from_numpy(ramp).to(device=device, dtype=torch.complex64)
+        spec = torch.zeros(batch, length, dtype=torch.complex64, device=device)
+        spec.index_add_(1, slot, shifted)                                 # aliased bins add up
+        out[:, j] = (torch.fft.ifft(spec, dim=-1) * length)[:, :n]
     return out
-
-
-def correlated_process(h: np.ndarray, w: np.ndarray, rho: float) -> np.ndarray:
-    """``rho h + sqrt(1 - rho^2) w``: a process with correlation ``rho`` to ``h`` (|rho| <= 1)."""
-    if not -1.0 <= rho <= 1.0:
-        raise ValueError(f"correlation must be in [-1, 1], got {rho}")
-    if h.shape != w.shape:
-        raise ValueError(f"h and w must have the same shape, got {h.shape} and {w.shape}")
-    return rho * h + np.sqrt(1.0 - rho * rho) * w
 
 
 @register("channel", "jakes")
@@ -164,6 +128,31 @@ class Jakes(Channel):
     def _block_coefficients(self, batch: int, n_blocks: int, generator: torch.Generator | None,
                             device: torch.device) -> Tensor:
         return jakes_coefficients(batch, n_blocks, self.doppler, generator=generator, device=device)
+
+    def sample_states(self, batch: int, n: int, snr_db: Tensor | float, *, offsets: tuple[float, ...] = (0.0,),
+                      generator: torch.Generator | None = None,
+                      device: torch.device | str = "cpu") -> list[ChannelState]:
+        """One fading realisation seen on several time grids: a state per offset (in coefficient
+        periods ``T``), e.g. ``offsets=(0, delay / T)`` for Alice and Bob probing one reciprocal
+        channel at different times.  Each state has its own CSI draw and the noise level of ``snr_db``."""
+        device = torch.device(device)
+        snr = as_snr_tensor(snr_db, batch, device)
+        L = self.coherence or n
+        hb = jakes_realisation(batch, math.ceil(n / L), self.doppler, tuple(offsets), generator=generator,
+                               device=device)
+        return [self.state_from_blocks(hb[:, j], n, snr, generator=generator) for j in range(len(offsets))]
+
+    def eavesdropper_state(self, state: ChannelState, snr_db: Tensor | float, *, distance: float | None = None,
+                           rho: float | None = None, generator: torch.Generator | None = None) -> ChannelState:
+        """The channel of a receiver ``distance`` wavelengths from the one of ``state`` (or with
+        correlation ``rho`` to it): ``rho h + sqrt(1 - rho^2) w``, ``w`` an independent realisation of
+        this channel, at that receiver's own ``snr_db``; ``rho = J0(2 pi d)`` for a distance."""
+        if (distance is None) == (rho is None):
+            raise ValueError("eavesdropper_state needs exactly one of distance (wavelengths) and rho")
+        corr = float(spatial_correlation(distance)) if distance is not None else float(rho)
+        b, n = state.h.shape
+        own = self.sample_state(b, n, snr_db, generator=generator, device=state.h.device)
+        return correlated_state(state, own, corr)
 
     def extra_repr(self) -> str:
         return f"doppler={self.doppler}, " + super().extra_repr()

@@ -1,4 +1,5 @@
-"""The whole key-agreement pipeline and its record.
+"""The whole key-agreement pipeline (its settings are in :mod:`semguard.keys.agreement_config`, its
+record in :mod:`semguard.keys.key_result`; both are importable from here).
 
 probe trace -> standardise -> decimate to decorrelated probes -> quantise (Gray, guard bands)
 -> KDR estimate from a disclosed sample -> Cascade or BCH syndrome reconciliation -> min-entropy
@@ -22,176 +23,29 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
-
-import numpy as np
 
 from collections.abc import Callable
 
+import numpy as np
+
+from semguard.channels.functional import snr_db_to_n0
+from semguard.keys.agreement_config import BASELINE, QUANTIZER_TABLE, AgreementConfig, adaptive_config
 from semguard.keys.amplify import (bits_to_bytes, confirm, confirmation_tag, lhl_length,
                                    mcv_min_entropy, predictive_min_entropy, toeplitz_hash)
 from semguard.keys.auth import AuthenticationError, Message, PublicChannel
 from semguard.keys.cascade import cascade
+from semguard.keys.key_result import KeyResult
 from semguard.keys.probing import ProbeTrace
 from semguard.keys.quantize import decorrelation_step, gray_bits, quantize, standardize, thresholds
 from semguard.keys.reconcile import bch_block_bits, bch_correct, bch_reconcile, choose_t, estimate_kdr
-from semguard.channels.functional import snr_db_to_n0
 from semguard.keys.replay import bit_llrs, bp_decode, fit_correlation, tag_search, wiener_smooth, xor_reliability
 from semguard.keys.secrecy import EveModel, channel_spectrum, eve_information, secret_length
 
 __all__ = ["AgreementConfig", "KeyResult", "KeyAgreement", "BASELINE", "QUANTIZER_TABLE", "adaptive_config"]
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class AgreementConfig:
-    """Pipeline settings.
-
-    Attributes:
-        bits: quantisation bits per real component (2 components per probe).
-        guard: guard band half-width in standard deviations (0: none).
-        guard_unit: ``"sd"`` (standard deviations) or ``"prob"`` (CDF mass; keeps levels equiprobable).
-        threshold: ``"quantile"`` (equiprobable), ``"mean"`` or ``"median"`` (1 bit).
-        reconciliation: ``"cascade"`` or ``"bch"`` (syndromes via ``bchlib``).
-        decorrelate: autocorrelation threshold for decimation (None: keep every probe).
-        kdr_sample: bits disclosed (then discarded) to estimate the KDR.
-        bch_m: BCH field order (block length ``2^m - 1``).
-        fail_prob: target per-block decoding failure probability when choosing ``t``.
-        eps: leftover-hash-lemma distance from uniform.
-        entropy: ``"mcv"`` (min of the SP 800-90B most-common-value estimate and a predictive
-            estimate from the sequence's past) or ``"none"`` (count every bit as one secret bit).
-        amplifier: ``"toeplitz"`` (sized as below) or ``"sha256"`` (plain hash to 256 bits).
-        eve_sizing: ``"gaussian"`` (subtract the declared Eve's information,
-            :func:`~semguard.keys.secrecy.secret_length`) or ``"none"`` (Alice's unconditional
-            min-entropy minus leakage only: secret against an Eve who observes nothing).
-        eve_min_distance: the declared Eve is at least this many wavelengths from Bob (default 0.5:
-            her channel correlation is then at most 0.403, the largest ``|J0|`` beyond it).
-        eve_max_correlation: or: her channel correlation is at most this (overrides the distance).  In the
-            ``induced`` mode Eve's distance does not bound her (she hears both random transmissions), so
-            the correlation is 1 (no key) unless this is declared.
-        eve_snr_db: her probing SNR in dB (None, the default: a noiseless Eve).
-        min_key_bits: shortest key delivered (default 128): Bob's public confirmation tag lets Eve test
-            guesses offline, so a short key is brute-forced whatever its entropy bound says.
-    """
-
-    bits: int = 2
-    guard: float = 0.02
-    guard_unit: str = "prob"
-    threshold: str = "quantile"
-    reconciliation: str = "cascade"
-    decorrelate: float | None = 0.3
-    kdr_sample: int = 128
-    bch_m: int = 10
-    fail_prob: float = 1e-3
-    eps: float = 1e-6
-    entropy: str = "mcv"
-    amplifier: str = "toeplitz"
-    eve_sizing: str = "gaussian"
-    eve_min_distance: float = 0.5
-    eve_max_correlation: float | None = None
-    eve_snr_db: float | None = None
-    min_key_bits: int = 128
-
-    def __post_init__(self) -> None:
-        if self.eve_sizing not in ("gaussian", "none"):
-            raise ValueError(f"AgreementConfig.eve_sizing must be 'gaussian' or 'none', got {self.eve_sizing!r}")
-        EveModel(self.eve_min_distance, self.eve_max_correlation, self.eve_snr_db)  # validates the Eve model
-        if self.entropy not in ("mcv", "none"):
-            raise ValueError(f"AgreementConfig.entropy must be 'mcv' or 'none', got {self.entropy!r}")
-        if self.amplifier not in ("toeplitz", "sha256"):
-            raise ValueError(f"AgreementConfig.amplifier must be 'toeplitz' or 'sha256', got {self.amplifier!r}")
-        if self.reconciliation not in ("cascade", "bch"):
-            raise ValueError(f"AgreementConfig.reconciliation must be 'cascade' or 'bch', got {self.reconciliation!r}")
-        if self.min_key_bits < 8:
-            raise ValueError(f"AgreementConfig.min_key_bits must be >= 8, got {self.min_key_bits}")
-        if self.kdr_sample < 8:
-            raise ValueError(f"AgreementConfig.kdr_sample must be >= 8, got {self.kdr_sample}")
-
-
-#: a pipeline built like public PLKG code: mean threshold, 1 bit, no guard band, no decimation,
-#: every bit counted as secret, plain SHA-256 to a 256-bit key, no eavesdropper model
-BASELINE = AgreementConfig(bits=1, guard=0.0, guard_unit="sd", threshold="mean", decorrelate=None, entropy="none",
-                           amplifier="sha256", eve_sizing="none")
-
-
-#: (lowest probing SNR in dB, bits per component, guard band in CDF mass): the best KGR per SNR band
-#: among 1-3 bits and 2-20 % guards in side-by-side KeyAgreement runs on mobile Jakes traces
-#: (f_d T = 0.4 and 0.8, 3 sessions x 2048 probes each); bench/keys.py reports the resulting rates
-QUANTIZER_TABLE: tuple[tuple[float, int, float], ...] = (
-    (22.0, 2, 0.02),
-    (13.0, 2, 0.05),
-    (8.0, 1, 0.15),
-    (float("-inf"), 1, 0.2),
-)
-
-
-def adaptive_config(snr_db: float, mode: str = "mobile", **overrides: Any) -> AgreementConfig:
-    """Quantiser settings for a probing SNR from :data:`QUANTIZER_TABLE` (more bits and a narrower
-    guard band as the SNR rises).  Induced randomness puts the common randomness in the phase
-    only, so it always uses 1 bit."""
-    _, bits, guard = next(row for row in QUANTIZER_TABLE if snr_db >= row[0])
-    if mode == "induced":
-        bits, guard = 1, max(guard, 0.05)
-    return AgreementConfig(**{**dict(bits=bits, guard=guard), **overrides})
-
-
-@dataclass(frozen=True)
-class KeyResult:
-    """One key agreement.  ``key`` and ``eve_key`` are never printed (``repr=False``) nor exported by :meth:`to_dict`.
-
-    Rates are secret bits per probe sent and per second at the probe rate;
-    ``min_entropy_per_symbol`` is the estimate per kept quantised component (``bits`` at most); KDRs are fractions of
-    disagreeing bits (raw: after quantisation; reconciled: after Cascade or BCH); ``eve_*`` use Eve's bits on
-    the same public positions, ``eve_kdr_reconciled`` and ``eve_key_match`` after her replay of every public
-    message (:mod:`semguard.keys.replay`), ``eve_tag_confirmed``: Bob's public tag confirmed her key.
-    ``eve_model`` says which eavesdropper the key is secret against; ``eve_info_bits`` (and the variance
-    ``eve_info_dispersion``, bits^2) bound what she knows of Alice's bits; ``unconditional_key_bits`` is
-    the length the unconditional sizing (no Eve model) would have given.  ``authenticated``: the public
-    discussion carried MACs.
-    """
-
-    key: bytes | None = field(repr=False)
-    success: bool
-    key_bits: int
-    n_probes: int
-    step: int
-    quantized_bits: int
-    reconciled_bits: int
-    kgr_bits_per_probe: float
-    kgr_bits_per_second: float
-    kdr_raw: float
-    kdr_estimate: float
-    kdr_reconciled: float
-    eve_kdr_raw: float
-    eve_kdr_aligned: float
-    eve_kdr_reconciled: float
-    eve_key_match: bool
-    leaked_bits: int
-    min_entropy_per_symbol: float
-    min_entropy_bits: float
-    bch_t: int | None
-    failed_blocks: int
-    eve_info_bits: float
-    eve_info_dispersion: float
-    unconditional_key_bits: int
-    eve_tag_confirmed: bool
-    eve_correlation_fit: float
-    authenticated: bool
-    eve_model: dict[str, Any]
-    reason: str = ""
-    config: dict[str, Any] = field(default_factory=dict)
-    #: the key Eve derives by replaying every public step (seed, parities, indices) on her own bits
-    eve_key: bytes | None = field(default=None, repr=False)
-    #: per final key bit: Eve's bit, its log2 bias under her posteriors, tag confirmed (``[L, 3]``; for
-    #: :mod:`semguard.keys.learned_eve`)
-    eve_features: np.ndarray | None = field(default=None, repr=False)
-
-    def to_dict(self) -> dict[str, Any]:
-        """All fields except the key material (Alice's and Eve's keys and Eve's per-bit view)."""
-        d = {k: v for k, v in asdict(self).items() if k not in ("key", "eve_key", "eve_features")}
-        return d
 
 
 @dataclass(frozen=True)
@@ -263,7 +117,7 @@ class KeyAgreement:
             return self._discuss(trace, rng, pub, eve_model, step, keep, xe, ba, bb, h_bit, common)
         except AuthenticationError as exc:
             log.warning("key agreement aborted: %s", exc)
-            return self._failed(dict(common, kdr_estimate=float("nan")), f"active attack detected: {exc}", None)
+            return KeyResult.failed(dict(common, kdr_estimate=float("nan")), f"active attack detected: {exc}", None)
 
     def _discuss(self, trace: ProbeTrace, rng: np.random.Generator, pub: PublicChannel,
                  eve_model: EveModel | None, step: int, keep: np.ndarray, xe: np.ndarray, ba: np.ndarray,
@@ -286,11 +140,11 @@ class KeyAgreement:
         common = dict(common, kdr_estimate=kdr_hat)
         if ba.size == 0 or kdr_up >= 0.25:
             log.info("key agreement aborted: estimated KDR upper bound %.3f too high", kdr_up)
-            return self._failed(common, "KDR too high to reconcile", None)
+            return KeyResult.failed(common, "KDR too high to reconcile", None)
         rec = self._reconcile(ba, bb, llr_e, kdr_up, rng, pub)
         if rec is None:
             log.info("key agreement aborted: estimated KDR upper bound %.3f too high for BCH(m=%d)", kdr_up, c.bch_m)
-            return self._failed(common, "KDR too high to reconcile", None)
+            return KeyResult.failed(common, "KDR too high to reconcile", None)
         rec, be_r, post_e, t, failed = rec
         n_rec = rec.alice.size
         h_total = h_bit * n_rec
@@ -407,11 +261,3 @@ class KeyAgreement:
         kept = np.repeat(rec.block_ok, data_bits)[: llr_e.size]
         post = np.where(be_fixed == (llr_e < 0), llr_e, -llr_e)          # a decoded flip: trust it as much
         return _Rec(rec.alice, rec.bob, rec.leaked_bits), be_fixed[kept], post[kept], t, int((~rec.block_ok).sum())
-
-    @staticmethod
-    def _failed(common: dict[str, Any], reason: str, t: int | None) -> KeyResult:
-        return KeyResult(key=None, success=False, key_bits=0, reconciled_bits=0, kgr_bits_per_probe=0.0,
-                         kgr_bits_per_second=0.0, kdr_reconciled=float("nan"), eve_kdr_reconciled=float("nan"),
-                         eve_key_match=False, leaked_bits=0, min_entropy_bits=0.0, bch_t=t, failed_blocks=0,
-                         eve_info_bits=float("nan"), eve_info_dispersion=float("nan"), unconditional_key_bits=0,
-                         eve_tag_confirmed=False, eve_correlation_fit=float("nan"), reason=reason, **common)

@@ -1,7 +1,8 @@
 """Ciphers for semantic symbols keyed by physical-layer keys.
 
-* :class:`KeySchedule`: HKDF-SHA256 (RFC 5869) expands a PLKG master key into per-epoch,
-  per-purpose keys, so a key is rotated every epoch and never reused across ciphers.
+* :class:`KeySchedule` (from :mod:`semguard.keys.kdf`): HKDF-SHA256 (RFC 5869) expands a PLKG
+  master key into per-epoch, per-purpose keys, so a key is rotated every epoch and never reused
+  across ciphers.
 * :class:`AesGcmLatentCipher`: digital latents (quantised symbols as integer codes) sealed with
   AES-256-GCM (NIST SP 800-38D); any change of ciphertext, nonce or associated data is rejected
   with :class:`TamperError`.
@@ -27,44 +28,17 @@ from dataclasses import replace
 import numpy as np
 import torch
 from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from torch import Tensor
 
 from semguard.channels.base import ChannelState
 from semguard.channels.precoding import equivalent_gain, spread_chunk
+from semguard.keys.kdf import KeySchedule, hkdf
 from semguard.registry import register
 
 __all__ = ["hkdf", "KeySchedule", "TamperError", "AesGcmLatentCipher", "ScrambleCipher", "MixingCipher",
            "quantize_symbols", "dequantize_symbols"]
-
-
-def hkdf(master: bytes, info: bytes, length: int = 32, salt: bytes | None = None) -> bytes:
-    """HKDF-SHA256 of ``master`` for context ``info`` (RFC 5869)."""
-    if not master:
-        raise ValueError("HKDF needs a non-empty master key (did key agreement fail?)")
-    return HKDF(algorithm=hashes.SHA256(), length=length, salt=salt, info=info).derive(master)
-
-
-class KeySchedule:
-    """Per-epoch keys from one PLKG master key: ``hkdf(master, purpose || epoch)``."""
-
-    def __init__(self, master: bytes, *, salt: bytes = b"semguard-plkg") -> None:
-        if len(master) < 16:
-            raise ValueError(f"master key must be at least 128 bits, got {8 * len(master)}")
-        self._master = master
-        self._salt = salt
-
-    def __repr__(self) -> str:  # never show key material
-        return "KeySchedule(<secret>)"
-
-    def key(self, epoch: int, purpose: str = "symbols") -> bytes:
-        """The 256-bit key of ``purpose`` for ``epoch`` (>= 0)."""
-        if epoch < 0:
-            raise ValueError(f"epoch must be >= 0, got {epoch}")
-        return hkdf(self._master, f"{purpose}|epoch={epoch}".encode(), 32, self._salt)
 
 
 class TamperError(ValueError):

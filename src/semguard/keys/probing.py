@@ -1,25 +1,30 @@
-"""Reciprocal channel probing between Alice and Bob, overheard by Eve.
+"""Reciprocal channel probing between Alice and Bob, overheard by Eve, through the channels of
+:mod:`semguard.channels` (so the keys use their conventions: ``E|h|^2 = 1``, unit-power probes,
+``CN(0, N0)`` noise with ``N0 = snr_db_to_n0(snr_db)`` per channel use).
 
 Each probe ``k`` at time ``t_k = k / probe_rate``: Alice measures the reciprocal channel
-``h(t_k)`` and Bob measures ``h(t_k + delay)`` (time-division probing is not simultaneous), each
-with independent ``CN(0, N0)`` noise at ``snr_db``.  Eve, ``d`` wavelengths from Bob, measures a
-channel with correlation ``rho = J0(2 pi d / lambda)`` to Bob's.
+``h(t_k)`` and Bob measures ``h(t_k + delay)`` (time-division probing is not simultaneous):
+:meth:`Jakes.sample_states <semguard.channels.jakes.Jakes.sample_states>` gives both states of one
+realisation, and each end's measurement is :meth:`Channel.apply
+<semguard.channels.base.Channel.apply>` of a unit probe symbol at ``snr_db``.  Eve, ``d``
+wavelengths from Bob, has her own channel with correlation ``rho = J0(2 pi d / lambda)`` to Bob's
+(:meth:`Jakes.eavesdropper_state <semguard.channels.jakes.Jakes.eavesdropper_state>`), at her SNR.
 
 Modes (``ProbeConfig.mode``):
 
-* ``"mobile"``: Jakes fading with Doppler ``doppler_hz``.
-* ``"static"``: no motion; ``h`` is constant, so the measurements differ only by noise and carry
-  no common randomness.
+* ``"mobile"``: the ``jakes`` channel with Doppler ``f_d T = doppler_hz / probe_rate_hz``.
+* ``"static"``: no motion (``jakes`` with zero Doppler); ``h`` is constant, so the measurements
+  differ only by noise and carry no common randomness.
 * ``"induced"``: static channel plus induced randomness (Aldaghri & Mahdavifar, "Physical layer
   secret key generation in static environments", IEEE TIFS 2020): Alice sends a random
   unit-modulus ``x_A``, Bob a random ``x_B``; Alice receives ``h x_B + n_A`` and multiplies by
   her ``x_A``, Bob does the converse, so both observe ``h x_A x_B`` + noise.  Eve receives
   ``g_A x_A + n`` and ``g_B x_B + n`` and forms the product (her best passive estimate, up to the
-  unknown constant ``h / (g_A g_B)``).
-* ``"ris"``: static direct path plus a reconfigurable intelligent surface of ``ris_elements``
-  elements whose phases are redrawn at random for every probe (trusted RIS controller):
-  ``h_k = sqrt(p_d) h_d + sqrt((1 - p_d)/N) sum_i c_i exp(j theta_ik)``.  Eve's cascaded
-  coefficients are correlated with Bob's by ``rho``.
+  unknown constant ``h / (g_A g_B)``); ``g_A`` is correlated with ``h`` by ``rho``, ``g_B`` independent.
+* ``"ris"``: the ``ris`` channel (:mod:`semguard.channels.ris`): static direct path plus a
+  reconfigurable intelligent surface of ``ris_elements`` elements whose phases are redrawn at
+  random for every probe (trusted RIS controller); Eve sees the same configurations, her direct
+  and cascaded coefficients correlated with Bob's by ``rho``.
 """
 
 from __future__ import annotations
@@ -27,11 +32,13 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import numpy as np
+import torch
 
-from semguard.channels.functional import snr_db_to_n0
-from semguard.channels.jakes import complex_gaussian, correlated_process, jakes_process, spatial_correlation
+from semguard.channels.base import Channel, ChannelState
+from semguard.channels.jakes import Jakes, spatial_correlation
+from semguard.channels.ris import RIS
 
-__all__ = ["ProbeConfig", "ProbeTrace", "simulate_probes", "MODES"]
+__all__ = ["ProbeConfig", "ProbeTrace", "simulate_probes", "probe_generator", "MODES"]
 
 MODES = ("mobile", "static", "induced", "ris")
 
@@ -96,46 +103,52 @@ class ProbeTrace:
     config: ProbeConfig
 
 
-def _ris_channels(cfg: ProbeConfig, rho: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    n, t = cfg.ris_elements, cfg.n_probes
-    h_d = complex_gaussian((), rng)
-    h_de = correlated_process(np.asarray(h_d), np.asarray(complex_gaussian((), rng)), rho)
-    c = complex_gaussian((n,), rng)
-    c_e = correlated_process(c, complex_gaussian((n,), rng), rho)
-    phases = np.exp(1j * rng.uniform(0.0, 2.0 * np.pi, size=(t, n)))   # one configuration per probe
-    scale = np.sqrt((1.0 - cfg.ris_direct_power) / n)
-    pd = np.sqrt(cfg.ris_direct_power)
-    return pd * h_d + scale * phases @ c, pd * h_de + scale * phases @ c_e
+def probe_generator(rng: np.random.Generator | torch.Generator) -> torch.Generator:
+    """The torch generator the channels draw a session with: ``rng`` itself, or one seeded from a
+    NumPy generator (which advances by one draw)."""
+    if isinstance(rng, torch.Generator):
+        return rng
+    return torch.Generator().manual_seed(int(rng.integers(0, 2 ** 63 - 1)))
 
 
-def simulate_probes(cfg: ProbeConfig, rng: np.random.Generator) -> ProbeTrace:
-    """Draw one probing session for ``cfg`` using ``rng`` (see the module docstring)."""
-    n0 = float(snr_db_to_n0(cfg.snr_db))
-    n0_e = float(snr_db_to_n0(cfg.snr_db if cfg.eve_snr_db is None else cfg.eve_snr_db))
+def _receive(channel: Channel, x: torch.Tensor, state: ChannelState, g: torch.Generator) -> torch.Tensor:
+    return channel.apply(x, state, generator=g)[0]
+
+
+def _unit_phases(n: int, g: torch.Generator) -> torch.Tensor:
+    theta = torch.rand(1, n, generator=g, dtype=torch.float64) * (2.0 * np.pi)
+    return torch.polar(torch.ones_like(theta), theta).to(torch.complex64)
+
+
+def simulate_probes(cfg: ProbeConfig, rng: np.random.Generator | torch.Generator) -> ProbeTrace:
+    """Probe the channel of ``cfg`` once (see the module docstring); ``rng`` seeds the channels'
+    torch generator (:func:`probe_generator`)."""
+    g = probe_generator(rng)
+    n = cfg.n_probes
+    snr_e = cfg.snr_db if cfg.eve_snr_db is None else cfg.eve_snr_db
     rho = float(spatial_correlation(cfg.eve_distance))
-    shape = (cfg.n_probes,)
-
-    def noise(var: float) -> np.ndarray:
-        return complex_gaussian(shape, rng, var)
-
+    probe = torch.ones(1, n, dtype=torch.complex64)                       # unit-power probe symbols
     if cfg.mode == "ris":
-        h, h_e = _ris_channels(cfg, rho, rng)
-        return ProbeTrace(alice=h + noise(n0), bob=h + noise(n0), eve=h_e + noise(n0_e), rho=rho, config=cfg)
-
+        ris = RIS(elements=cfg.ris_elements, direct_power=cfg.ris_direct_power)
+        s_ab, s_e = ris.sample_with_eavesdropper(1, n, cfg.snr_db, snr_e, rho=rho, generator=g)
+        alice, bob, eve = (_receive(ris, probe, s, g) for s in (s_ab, s_ab, s_e))   # simultaneous, reciprocal
+        return _trace(alice, bob, eve, rho, cfg)
     fd = cfg.doppler_hz if cfg.mode == "mobile" else 0.0
-    # Alice's and Bob's measurement times sample one realisation; Eve's mixes in an independent one
-    both = jakes_process(cfg.n_probes, 1.0 / cfg.probe_rate_hz, fd, rng, offsets_s=(0.0, cfg.delay_s),
-                         n_processes=2)
-    h_a, h_b = both[0, 0], both[0, 1]
-    h_e = correlated_process(h_b, both[1, 1], rho)
+    ch = Jakes(doppler=fd / cfg.probe_rate_hz)                            # one coefficient per probe
+    s_a, s_b = ch.sample_states(1, n, cfg.snr_db, offsets=(0.0, cfg.delay_s * cfg.probe_rate_hz), generator=g)
+    s_e = ch.eavesdropper_state(s_b, snr_e, distance=cfg.eve_distance, generator=g)   # Eve's own channel
     if cfg.mode in ("mobile", "static"):
-        return ProbeTrace(alice=h_a + noise(n0), bob=h_b + noise(n0), eve=h_e + noise(n0_e), rho=rho, config=cfg)
-
+        alice, bob, eve = (_receive(ch, probe, s, g) for s in (s_a, s_b, s_e))
+        return _trace(alice, bob, eve, rho, cfg)
     # induced randomness: unit-modulus secrets at both ends, static channel
-    x_a = np.exp(1j * rng.uniform(0.0, 2.0 * np.pi, size=shape))
-    x_b = np.exp(1j * rng.uniform(0.0, 2.0 * np.pi, size=shape))
-    alice = x_a * (h_a * x_b + noise(n0))
-    bob = x_b * (h_b * x_a + noise(n0))
-    g_b = complex_gaussian((), rng)                                      # Bob -> Eve, static
-    eve = (h_e * x_a + noise(n0_e)) * (g_b * x_b + noise(n0_e))          # Alice->Eve is h_e
-    return ProbeTrace(alice=alice, bob=bob, eve=eve, rho=rho, config=cfg)
+    x_a, x_b = _unit_phases(n, g), _unit_phases(n, g)
+    alice = x_a[0] * _receive(ch, x_b, s_a, g)
+    bob = x_b[0] * _receive(ch, x_a, s_b, g)
+    s_g = ch.sample_state(1, n, snr_e, generator=g)                      # Bob -> Eve, static, independent
+    eve = _receive(ch, x_a, s_e, g) * _receive(ch, x_b, s_g, g)         # Alice -> Eve is s_e
+    return _trace(alice, bob, eve, rho, cfg)
+
+
+def _trace(alice: torch.Tensor, bob: torch.Tensor, eve: torch.Tensor, rho: float, cfg: ProbeConfig) -> ProbeTrace:
+    a, b, e = (z.to(torch.complex128).numpy() for z in (alice, bob, eve))
+    return ProbeTrace(alice=a, bob=b, eve=e, rho=rho, config=cfg)

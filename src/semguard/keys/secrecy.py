@@ -38,7 +38,7 @@ import numpy as np
 from scipy.stats import norm
 
 from semguard.channels.functional import snr_db_to_n0
-from semguard.channels.jakes import spatial_correlation
+from semguard.channels.jakes import jakes_bin_masses, spatial_correlation
 
 __all__ = ["EveModel", "max_correlation_beyond", "channel_spectrum", "eve_information", "secret_length"]
 
@@ -109,9 +109,7 @@ def channel_spectrum(n: int, mode: str, doppler_hz: float, probe_rate_hz: float,
         df = probe_rate_hz / n
         kmax = int(np.floor(doppler_hz / df + 0.5))
         k = np.arange(-kmax, kmax + 1)
-        lo = np.clip((k - 0.5) * df / doppler_hz, -1.0, 1.0)
-        hi = np.clip((k + 0.5) * df / doppler_hz, -1.0, 1.0)
-        np.add.at(s, k % n, n * (np.arcsin(hi) - np.arcsin(lo)) / np.pi)
+        np.add.at(s, k % n, n * jakes_bin_masses(k, df, doppler_hz))
         return s
     if mode in ("ris", "induced"):
         s[:] = 1.0 - direct_power

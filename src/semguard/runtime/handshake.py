@@ -27,8 +27,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from semguard.keys.kdf import hkdf
 from semguard.knowledge.keys import public_bytes, sign, verify_signature
 from semguard.knowledge.records import SignatureError
 
@@ -131,9 +130,7 @@ class Handshake:
             except SignatureError as exc:
                 raise HandshakeError(f"peer authentication failed: {exc}") from None
         assert self._shared is not None and self._transcript is not None
-        # HKDF-SHA256 as keys.ciphers.hkdf (not imported: it loads torch)
-        return HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
-                    info=b"semguard-runtime-master|" + self._transcript).derive(self._shared)
+        return hkdf(self._shared, b"semguard-runtime-master|" + self._transcript, 32)
 
 
 class MitmRelay:

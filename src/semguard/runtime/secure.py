@@ -1,11 +1,10 @@
 """AEAD-sealed frames: AES-256-GCM, nonce = epoch || seq, the header as associated data.
 
 The key of epoch ``e`` is ``KeySchedule(master, salt=SALT).key(e, "frames")`` of
-:mod:`semguard.keys.ciphers` (HKDF-SHA256 of ``"frames|epoch=e"``), computed by :func:`epoch_key`
-with the same construction but without importing ``semguard.keys`` (which loads torch), so the
-processes start in well under a second; a test checks the two agree.  Because the nonce is the frame's own (epoch, seq), a sender never
-reuses a nonce under one key as long as it never reuses a sequence number, and the receiver needs no
-extra field.  :class:`ReplayWindow` is the anti-replay window of IPsec (RFC 4303, section 3.4.3):
+:mod:`semguard.keys.kdf` (HKDF-SHA256 of ``"frames|epoch=e"``), computed by :func:`epoch_key`; that
+module loads no torch, so the processes start in well under a second.  Because the nonce is the
+frame's own (epoch, seq), a sender never reuses a nonce under one key as long as it never reuses a
+sequence number, and the receiver needs no extra field.  :class:`ReplayWindow` is the anti-replay window of IPsec (RFC 4303, section 3.4.3):
 a frame is accepted once; one older than ``window`` below the highest accepted sequence number is
 rejected as too old (``window=1``: strict order).  :class:`Opener` counts each rejection by cause.
 """
@@ -19,9 +18,7 @@ from typing import Any
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-
+from semguard.keys.kdf import KeySchedule
 from semguard.runtime.frames import FLAG_SEALED, Frame
 
 __all__ = ["epoch_key", "SALT", "frame_nonce", "Sealer", "Opener", "ReplayWindow", "Rejected", "TAG_SIZE"]
@@ -31,13 +28,9 @@ SALT = b"semguard-runtime"
 
 
 def epoch_key(master: bytes, epoch: int, purpose: str = "frames") -> bytes:
-    """The 256-bit AEAD key of ``epoch``: ``HKDF-SHA256(master, salt=SALT, info=purpose|epoch=e)``."""
-    if len(master) < 16:
-        raise ValueError(f"master key must be at least 128 bits, got {8 * len(master)}")
-    if epoch < 0:
-        raise ValueError(f"epoch must be >= 0, got {epoch}")
-    return HKDF(algorithm=hashes.SHA256(), length=32, salt=SALT,
-                info=f"{purpose}|epoch={epoch}".encode()).derive(master)
+    """The 256-bit AEAD key of ``epoch``: ``HKDF-SHA256(master, salt=SALT, info=purpose|epoch=e)``,
+    i.e. ``KeySchedule(master, salt=SALT).key(epoch, purpose)`` of :mod:`semguard.keys.kdf`."""
+    return KeySchedule(master, salt=SALT).key(epoch, purpose)
 
 
 def frame_nonce(epoch: int, seq: int) -> bytes:

@@ -1,0 +1,60 @@
+"""The emulator's reciprocal probe channel: one time-correlated Jakes realisation per probing round,
+seen by both directions, with independent noise.
+
+Bob's ``k``-th probe reaches Alice at ``t_k = k / rate``, Alice's reaches Bob a turnaround ``tau``
+later, so (TDD reciprocity) the two directions sample the *same* fading process at ``t_k`` and
+``t_k + tau`` (:func:`semguard.channels.jakes.jakes_process`, the spectrum of the registered ``jakes``
+channel), correlation ``J0(2 pi f_d tau)``.  Each direction adds its own ``CN(0, N0)`` noise.  A
+round is keyed by Bob's nonce; the Bob-bound half is kept until Alice's answer (at most
+``max_rounds`` pending; an unknown round gets a fresh, independent realisation, so the two ends
+then disagree and the key agreement fails, as it should after an emulator restart).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import numpy as np
+
+from semguard.channels.jakes import jakes_process
+
+__all__ = ["ProbeChannel"]
+
+
+class ProbeChannel:
+    def __init__(self, *, doppler_hz: float = 100.0, snr_db: float = 20.0, turnaround_s: float = 1e-4,
+                 seed: int = 0, max_rounds: int = 16) -> None:
+        if not (doppler_hz >= 0 and turnaround_s >= 0 and np.isfinite(snr_db)):
+            raise ValueError(f"need doppler_hz >= 0, turnaround_s >= 0 and a finite snr_db, got "
+                             f"{doppler_hz}, {turnaround_s}, {snr_db}")
+        self.doppler_hz, self.snr_db, self.turnaround_s = float(doppler_hz), float(snr_db), float(turnaround_s)
+        self.n0 = 10.0 ** (-self.snr_db / 10.0)
+        self._rng = np.random.default_rng(seed)
+        self._pending: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._max = max_rounds
+        self.unknown_rounds = 0
+
+    def _noise(self, n: int) -> np.ndarray:
+        return (self._rng.standard_normal(n) + 1j * self._rng.standard_normal(n)) * np.sqrt(self.n0 / 2)
+
+    def _draw(self, n: int, rate_hz: float) -> np.ndarray:
+        return jakes_process(n, 1.0 / rate_hz, self.doppler_hz, self._rng,
+                             offsets_s=(0.0, self.turnaround_s))[0]                # [2, n]
+
+    def to_alice(self, round_id: str, p: np.ndarray, rate_hz: float) -> np.ndarray:
+        """What Alice receives of Bob's probe block ``p``; keeps the round's Bob-bound channel."""
+        if not rate_hz > 0:
+            raise ValueError(f"probe rate must be > 0, got {rate_hz}")
+        h = self._draw(p.size, rate_hz)
+        self._pending[round_id] = h[1]
+        while len(self._pending) > self._max:
+            self._pending.popitem(last=False)
+        return (h[0] * p + self._noise(p.size)).astype(np.complex64)
+
+    def to_bob(self, round_id: str, p: np.ndarray, rate_hz: float) -> np.ndarray:
+        """What Bob receives of Alice's answer ``p`` in the same round (same realisation, ``tau`` later)."""
+        h = self._pending.pop(round_id, None)
+        if h is None or h.size != p.size:
+            self.unknown_rounds += 1
+            h = self._draw(p.size, rate_hz)[1]
+        return (h * p + self._noise(p.size)).astype(np.complex64)

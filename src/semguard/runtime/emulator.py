@@ -60,6 +60,7 @@ class EmulatorConfig:
     probe_doppler_hz: float = 100.0
     probe_snr_db: float = 30.0
     probe_turnaround_s: float = 1e-4
+    probe_seed: int | None = None   #: None: fresh OS entropy (a physical channel does not replay)
     tap: str | None = None
     stats: str | None = None
     hwm: int = 256
@@ -122,7 +123,7 @@ class _HandshakeRelay:
         self.front.bind(cfg.hs_listen)
         self.back.connect(cfg.hs_forward)
         self.probes = ProbeChannel(doppler_hz=cfg.probe_doppler_hz, snr_db=cfg.probe_snr_db,
-                                   turnaround_s=cfg.probe_turnaround_s, seed=cfg.seed + 1)
+                                   turnaround_s=cfg.probe_turnaround_s, seed=cfg.probe_seed)
         self.stats, self.tap, self.n = stats, tap, 0
 
     def _rewrite(self, body: bytes, to: str) -> bytes:

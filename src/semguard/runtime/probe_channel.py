@@ -22,14 +22,14 @@ __all__ = ["ProbeChannel"]
 
 
 class ProbeChannel:
-    def __init__(self, *, doppler_hz: float = 100.0, snr_db: float = 20.0, turnaround_s: float = 1e-4,
-                 seed: int = 0, max_rounds: int = 16) -> None:
+    def __init__(self, *, doppler_hz: float = 100.0, snr_db: float = 30.0, turnaround_s: float = 1e-4,
+                 seed: int | None = None, max_rounds: int = 16) -> None:
         if not (doppler_hz >= 0 and turnaround_s >= 0 and np.isfinite(snr_db)):
             raise ValueError(f"need doppler_hz >= 0, turnaround_s >= 0 and a finite snr_db, got "
                              f"{doppler_hz}, {turnaround_s}, {snr_db}")
         self.doppler_hz, self.snr_db, self.turnaround_s = float(doppler_hz), float(snr_db), float(turnaround_s)
         self.n0 = 10.0 ** (-self.snr_db / 10.0)
-        self._rng = np.random.default_rng(seed)
+        self._rng = np.random.default_rng(seed)  # None: OS entropy
         self._pending: OrderedDict[str, np.ndarray] = OrderedDict()
         self._max = max_rounds
         self.unknown_rounds = 0

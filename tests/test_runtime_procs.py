@@ -13,7 +13,7 @@ import pytest
 from semguard.knowledge.keys import generate_key, public_bytes, save_private_key
 
 from semguard.runtime.emulator import read_tap
-from semguard.runtime.frames import FLAG_SEALED, FrameError, decode_frame, unpack_data
+from semguard.runtime.frames import FLAG_SEALED, FLAG_SYMBOLS, FrameError, FrameType, decode_frame, unpack_data
 
 from runtime_procs import ep, free_port, jsonl, start, stop, wait_file
 
@@ -89,23 +89,39 @@ def test_clear_link_eve_sees_what_bob_sees(tmp_path, channel):
     assert {d["digest"] for d in delivered} <= eve
 
 
+def _kb(tmp_path):
+    """One signed knowledge base, a copy per end."""
+    import shutil
+
+    from semguard.knowledge.store import KnowledgeBase
+    owner = generate_key()
+    kb = KnowledgeBase.init(tmp_path / "kb_tx.db", owner)
+    kb.publish(owner, {"prior": b"shared"})
+    kb.close()
+    shutil.copy(tmp_path / "kb_tx.db", tmp_path / "kb_rx.db")
+
+
 def test_faults_counted_nothing_twice_nothing_corrupted(tmp_path):
+    """The PLKG key source through the emulator's handshake relay, signed knowledge roots, then 5 % of
+    each fault on the data path."""
     pa, pb = _keys(tmp_path)
-    p_in, p_out, p_hs = free_port(), free_port(), free_port()
-    sec = ["--kb-id", "kb", "--kb-version", "1", "--kb-root", "00"]
+    _kb(tmp_path)
+    p_in, p_out, p_hs, p_relay = free_port(), free_port(), free_port(), free_port()
     procs = []
     try:
-        procs.append(start("channel", "--listen", ep(p_in), "--forward", ep(p_out), "--drop", "0.05",
+        procs.append(start("channel", "--listen", ep(p_in), "--forward", ep(p_out), "--hs-listen", ep(p_relay),
+                           "--hs-forward", ep(p_hs), "--drop", "0.05",
                            "--duplicate", "0.05", "--reorder", "0.05", "--bitflip", "0.05", "--seed", "1",
                            "--stats", str(tmp_path / "ch.json"), "--max-runtime", "60", "--tap", str(tmp_path / "eve.bin"),
                            log=tmp_path / "ch.log"))
-        procs.append(start("rx", "--connect", ep(p_out), "--handshake", ep(p_hs), "--identity", str(tmp_path / "rx.pem"),
+        procs.append(start("rx", "--connect", ep(p_out), "--handshake", ep(p_relay), "--identity", str(tmp_path / "rx.pem"),
                            "--peer-key", pa, "--delivery-log", str(tmp_path / "rx.jsonl"), "--metrics",
-                           str(tmp_path / "rx.json"), "--idle-timeout", "4", "--max-runtime", "60", *sec,
-                           log=tmp_path / "rx.log"))
+                           str(tmp_path / "rx.json"), "--idle-timeout", "4", "--max-runtime", "60",
+                           "--kb", str(tmp_path / "kb_rx.db"), log=tmp_path / "rx.log"))
         tx = start("tx", "--connect", ep(p_in), "--handshake", ep(p_hs), "--identity", str(tmp_path / "tx.pem"),
                    "--peer-key", pb, "--frames", "400", "--rate", "400", "--n-symbols", "64", "--epoch-frames", "150",
-                   "--sent-log", str(tmp_path / "tx.jsonl"), *sec, log=tmp_path / "tx.log")
+                   "--sent-log", str(tmp_path / "tx.jsonl"), "--kb", str(tmp_path / "kb_tx.db"),
+                   log=tmp_path / "tx.log")
         procs.append(tx)
         assert tx.wait(60) == 0, (tmp_path / "tx.log").read_text()
         metrics = wait_file(tmp_path / "rx.json", 30)
@@ -119,12 +135,16 @@ def test_faults_counted_nothing_twice_nothing_corrupted(tmp_path):
     lost = len(sent) - len(delivered)
     # every loss is explained by a drop or a bit flip the receiver refused
     assert 0 < lost <= ch.get("dropped", 0) + ch.get("bitflipped", 0) + ch.get("overflow", 0)
+    assert metrics["key"]["key_source"] == "plkg" and metrics["key"]["key_bits"] >= 128
+    assert ch["probe_blocks"] >= 2
     rej = metrics["rejected"]
     assert rej.get("replay", 0) >= 1  # duplicates
     assert rej.get("forged", 0) + metrics.get("malformed", 0) >= 1  # bit flips
     # Eve's tap: every frame she received is sealed; none yields an IQ block Bob delivered
-    eve = [decode_frame(f) for f in read_tap(tmp_path / "eve.bin") if _parses(f)]
-    assert len(eve) >= 300 and all(f.flags & FLAG_SEALED for f in eve)
+    tapped = [decode_frame(f) for f in read_tap(tmp_path / "eve.bin") if _parses(f)]
+    assert sum(f.type == FrameType.HANDSHAKE for f in tapped) == 8       # she heard the public discussion ...
+    eve = [f for f in tapped if f.type != FrameType.HANDSHAKE]
+    assert len(eve) >= 300 and all(f.flags & FLAG_SEALED for f in eve)  # ... and sees only sealed frames
     bob = {d["digest"] for d in delivered}
     assert not bob & {_eve_digest(f.payload) for f in eve}
     print("faults:", {"sent": len(sent), "delivered_once": len(delivered), "lost": lost, "rejected": rej,
@@ -134,9 +154,10 @@ def test_faults_counted_nothing_twice_nothing_corrupted(tmp_path):
 @pytest.mark.slow
 def test_emulator_and_receiver_killed_midstream(tmp_path):
     pa, pb = _keys(tmp_path)
-    p_in, p_out, p_hs = free_port(), free_port(), free_port()
-    ch_args = ["channel", "--listen", ep(p_in), "--forward", ep(p_out), "--max-runtime", "60"]
-    rx_args = ["rx", "--connect", ep(p_out), "--handshake", ep(p_hs), "--identity", str(tmp_path / "rx.pem"),
+    p_in, p_out, p_hs, p_relay = free_port(), free_port(), free_port(), free_port()
+    ch_args = ["channel", "--listen", ep(p_in), "--forward", ep(p_out), "--hs-listen", ep(p_relay), "--hs-forward",
+               ep(p_hs), "--max-runtime", "60"]
+    rx_args = ["rx", "--connect", ep(p_out), "--handshake", ep(p_relay), "--identity", str(tmp_path / "rx.pem"),
                "--peer-key", pa, "--delivery-log", str(tmp_path / "rx.jsonl"), "--idle-timeout", "8",
                "--max-runtime", "60"]
     procs = []
@@ -187,8 +208,9 @@ def test_processes_refuse_an_unpinned_transmitter(tmp_path):
     procs = []
     try:
         tx = start("tx", "--connect", ep(p_in), "--handshake", ep(p_hs), "--identity", str(tmp_path / "mallory.pem"),
-                   "--peer-key", pb, "--frames", "10", log=tmp_path / "tx.log")
+                   "--peer-key", pb, "--frames", "10", "--key-source", "x25519", log=tmp_path / "tx.log")
         rx = start("rx", "--connect", ep(p_in), "--handshake", ep(p_hs), "--identity", str(tmp_path / "rx.pem"),
+                   "--key-source", "x25519",
                    "--peer-key", public_bytes(generate_key()).hex(), "--delivery-log", str(tmp_path / "rx.jsonl"),
                    log=tmp_path / "rx.log")
         procs += [tx, rx]
@@ -198,3 +220,39 @@ def test_processes_refuse_an_unpinned_transmitter(tmp_path):
             stop(p)
     assert "pinned" in (tmp_path / "rx.log").read_text() or "authentication" in (tmp_path / "rx.log").read_text()
     assert jsonl(tmp_path / "rx.jsonl") == []
+
+
+@pytest.mark.slow
+def test_sealed_symbols_take_the_channel_and_a_jammer_at_the_emulator(tmp_path):
+    """--seal symbols: the emulator applies AWGN and Gaussian jamming at -10 dB PSR (measured at the
+    receiver's input) to sealed frames; Bob gets every frame once, Eve's tap holds only scrambled symbols."""
+    pa, pb = _keys(tmp_path)
+    p_in, p_out, p_hs, p_relay = free_port(), free_port(), free_port(), free_port()
+    procs = []
+    try:
+        procs.append(start("channel", "--listen", ep(p_in), "--forward", ep(p_out), "--hs-listen", ep(p_relay),
+                           "--hs-forward", ep(p_hs), "--channel", "awgn", "--snr-db", "20", "--attack", "gaussian",
+                           "--psr-db", "-10", "--stats", str(tmp_path / "ch.json"), "--tap", str(tmp_path / "eve.bin"),
+                           "--max-runtime", "60", log=tmp_path / "ch.log"))
+        wait_file(tmp_path / "ch.json", 60)
+        procs.append(start("rx", "--connect", ep(p_out), "--handshake", ep(p_relay), "--identity", str(tmp_path / "rx.pem"),
+                           "--peer-key", pa, "--delivery-log", str(tmp_path / "rx.jsonl"), "--metrics",
+                           str(tmp_path / "rx.json"), "--idle-timeout", "4", "--max-runtime", "60",
+                           log=tmp_path / "rx.log"))
+        tx = start("tx", "--connect", ep(p_in), "--handshake", ep(p_hs), "--identity", str(tmp_path / "tx.pem"),
+                   "--peer-key", pb, "--frames", "40", "--rate", "200", "--n-symbols", "64", "--seal", "symbols",
+                   "--sent-log", str(tmp_path / "tx.jsonl"), log=tmp_path / "tx.log")
+        procs.append(tx)
+        assert tx.wait(60) == 0, (tmp_path / "tx.log").read_text()
+        metrics = wait_file(tmp_path / "rx.json", 30)
+    finally:
+        for p in procs:
+            stop(p)
+    ch = wait_file(tmp_path / "ch.json", 5)
+    sent, delivered = jsonl(tmp_path / "tx.jsonl"), jsonl(tmp_path / "rx.jsonl")
+    assert metrics["delivered"] == len(delivered) == len(sent) == 40 and metrics["rejected"] == {}
+    assert len({(d["epoch"], d["seq"]) for d in delivered}) == 40
+    assert ch["channel_applied"] == 40 and ch["psr_db_measured_mean"] == pytest.approx(-10.0, abs=1e-3)
+    assert not {s["digest"] for s in sent} & {d["digest"] for d in delivered}   # the channel acted on them
+    eve = [decode_frame(f) for f in read_tap(tmp_path / "eve.bin") if _parses(f)]
+    assert sum(1 for f in eve if f.flags & FLAG_SYMBOLS) == 40

@@ -1,15 +1,17 @@
-"""Link set-up: knowledge sync check, ephemeral X25519 key agreement, Ed25519 authentication.
+"""Link set-up: knowledge sync check, the x25519 key source, Ed25519 transcript authentication, and
+the helpers the plkg key source (:mod:`semguard.runtime.plkg`) shares.
 
 Two messages each way (SIGMA-style, cf. Krawczyk, CRYPTO 2003)::
 
-    rx -> tx  hello_rx = {role, eph (X25519 public), nonce, kb: {id, version, root}, id (Ed25519 public)}
+    rx -> tx  hello_rx = {role, eph (X25519 public), nonce, kb: {id, version, root[, record]}, id (Ed25519 public)}
     tx -> rx  hello_tx
     rx -> tx  sig_rx = Ed25519(rx identity, "semguard-runtime-hs|rx|" + transcript)
     tx -> rx  sig_tx = Ed25519(tx identity, "semguard-runtime-hs|tx|" + transcript)
 
 ``transcript = SHA-256(hello_tx || hello_rx)``; the session master is
-``HKDF(X25519(eph_a, eph_b), info=transcript)``.  Both sides refuse a peer whose knowledge base
-(id, version, Merkle root) differs from theirs.  Without identities (``identity=None`` and
+``HKDF(X25519(eph_a, eph_b), info=transcript)``.  Both sides refuse a peer whose knowledge base differs
+from theirs; with a signed view (:mod:`semguard.runtime.kbview`) the peer's version record must carry a
+valid signature by one of our base's publishers.  Without identities (``identity=None`` and
 ``peer_public=None``) the exchange is plain Diffie-Hellman and a man in the middle who swaps the
 ephemeral keys shares one master with each side (see :class:`MitmRelay`); with a pinned peer key the
 swapped transcript's signature does not verify and :class:`HandshakeError` is raised.

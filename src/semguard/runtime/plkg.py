@@ -48,8 +48,8 @@ from semguard.keys.reconcile import bch_block_bits, bch_correct, bch_reconcile, 
 from semguard.keys.secrecy import channel_spectrum, eve_information, secret_length
 from semguard.runtime.handshake import (HandshakeError, KbView, check_hello, derive_master, sign_transcript,
                                         verify_transcript)
-from semguard.runtime.wire import (PROBE_KEY, Transcript, WireError, bits_in, bits_out, bytes_in, bytes_out, idx_in,
-                                   idx_out, iq_in, iq_out)
+from semguard.runtime.wire import (PROBE_KEY, Transcript, WireError, bits_in, bits_out, bytes_in, bytes_out, hex_field,
+                                   idx_in, idx_out, int_field, iq_in, iq_out)
 
 __all__ = ["PlkgConfig", "PlkgInitiator", "PlkgResponder", "pilots"]
 
@@ -141,23 +141,6 @@ def _pub_hex(key: Ed25519PrivateKey) -> str:
     return public_bytes(key).hex()
 
 
-def _int(msg: dict[str, Any], name: str, lo: int, hi: int) -> int:
-    v = msg.get(name)
-    if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
-        raise HandshakeError(f"plkg: field {name!r} must be an integer in {lo}..{hi}, got {v!r}")
-    return v
-
-
-def _hex(msg: dict[str, Any], name: str, n: int) -> bytes:
-    try:
-        raw = bytes.fromhex(msg[name])
-    except (KeyError, TypeError, ValueError):
-        raw = b""
-    if len(raw) != n:
-        raise HandshakeError(f"plkg: field {name!r} must be {n} bytes of hex")
-    return raw
-
-
 class PlkgResponder(_Side):
     """Alice (the transmitter): answers each of Bob's messages; ``master`` is set after the last."""
 
@@ -246,11 +229,11 @@ class PlkgResponder(_Side):
 
     def _on_sig(self, msg: dict[str, Any]) -> dict[str, Any]:
         assert self._key is not None
-        tag_b = _hex(msg, "tag_b", 32)
+        tag_b = hex_field(msg, "tag_b", 32)
         if not confirm(self._key, tag_b, self._nonce, b"bob"):
             raise HandshakeError("plkg: key confirmation failed (Bob's key differs from Alice's)")
         self.transcript.add("rx", {"m": "sig", "tag_b": msg["tag_b"]})
-        sig = _hex(msg, "sig", 64) if self._peer_public is not None else b""
+        sig = hex_field(msg, "sig", 64) if self._peer_public is not None else b""
         verify_transcript(self._peer_public, "rx", self.transcript.digest(), sig)
         reply = {"m": "sig", "sig": sign_transcript(self._identity, "tx", self.transcript.digest()).hex()}
         self._finish()
@@ -291,7 +274,7 @@ class PlkgInitiator(_Side):
         check_hello(reply, self.role, self.kb, self._peer_public)
         h = _estimate(reply, self.cfg.n_probes)
         ac = self.cfg.ac
-        step = _int(reply, "step", 1, 64)
+        step = int_field(reply, "step", 1, 64)
         _, q = self._quantize(h, step)
         keep_a = bits_in(reply.get("keep_a"), "keep_a", q.keep.size).reshape(q.keep.shape).astype(bool)
         keep = q.keep & keep_a
@@ -306,14 +289,14 @@ class PlkgInitiator(_Side):
     def _on_pd(self, reply: dict[str, Any]) -> dict[str, Any]:
         sample_a = bits_in(reply.get("sample_bits"), "sample_bits", self._idx.size)
         self.info["kdr_estimate"] = float(np.mean(sample_a != self._sample)) if sample_a.size else float("nan")
-        t, m = _int(reply, "t", 1, 200), _int(reply, "bch_m", 5, 15)
+        t, m = int_field(reply, "t", 1, 200), int_field(reply, "bch_m", 5, 15)
         try:
             data_bits, _ = bch_block_bits(t, m)
         except ValueError as exc:
             raise HandshakeError(f"plkg: {exc}") from None
         n_blocks = -(-self._bb.size // data_bits)
         raw = bytes_in(reply.get("syndromes"), "syndromes")
-        if _int(reply, "n_blocks", 0, 1 << 20) != n_blocks or n_blocks == 0 or len(raw) % n_blocks:
+        if int_field(reply, "n_blocks", 0, 1 << 20) != n_blocks or n_blocks == 0 or len(raw) % n_blocks:
             raise HandshakeError(f"plkg: {len(raw)} syndrome bytes do not split into {n_blocks} blocks")
         size = len(raw) // n_blocks
         syn = tuple(raw[i * size:(i + 1) * size] for i in range(n_blocks))
@@ -323,9 +306,9 @@ class PlkgInitiator(_Side):
         return {"m": "pd2", "block_ok": bits_out(ok.astype(np.uint8))}
 
     def _on_pd2(self, reply: dict[str, Any]) -> dict[str, Any]:
-        length = _int(reply, "length", 8, self._rec.size)
+        length = int_field(reply, "length", 8, self._rec.size)
         seed = bits_in(reply.get("seed"), "seed", self._rec.size + length - 1)
-        nonce, tag_a = _hex(reply, "nonce", 16), _hex(reply, "tag_a", 32)
+        nonce, tag_a = hex_field(reply, "nonce", 16), hex_field(reply, "tag_a", 32)
         key = bits_to_bytes(toeplitz_hash(self._rec, length, seed))
         if not confirm(key, tag_a, nonce, b"alice"):
             raise HandshakeError("plkg: key confirmation failed (Alice's key differs from Bob's)")
@@ -336,7 +319,7 @@ class PlkgInitiator(_Side):
         return {"m": "sig", "tag_b": tag_b, "sig": sign_transcript(self._identity, "rx", self.transcript.digest()).hex()}
 
     def _on_sig(self, reply: dict[str, Any]) -> None:
-        sig = _hex(reply, "sig", 64) if self._peer_public is not None else b""
+        sig = hex_field(reply, "sig", 64) if self._peer_public is not None else b""
         verify_transcript(self._peer_public, "tx", self.transcript.digest(), sig)
         self._finish()
         return None

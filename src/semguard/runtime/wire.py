@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["canon", "bits_out", "bits_in", "idx_out", "idx_in", "iq_out", "iq_in", "bytes_out", "bytes_in", "Transcript", "PROBE_KEY",
+__all__ = ["canon", "bits_out", "bits_in", "idx_out", "idx_in", "iq_out", "iq_in", "bytes_out", "bytes_in", "int_field", "hex_field", "Transcript", "PROBE_KEY",
            "WireError"]
 
 #: the field that carries a probe block; the emulator rewrites it, so it is never part of a transcript
@@ -92,6 +92,23 @@ def iq_in(text: Any, what: str, n: int | None = None) -> np.ndarray:
     if not np.all(np.isfinite(iq)):
         raise WireError(f"{what}: non-finite samples")
     return iq
+
+
+def int_field(msg: dict[str, Any], name: str, lo: int, hi: int) -> int:
+    v = msg.get(name)
+    if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
+        raise WireError(f"field {name!r} must be an integer in {lo}..{hi}, got {v!r}")
+    return v
+
+
+def hex_field(msg: dict[str, Any], name: str, n: int) -> bytes:
+    try:
+        raw = bytes.fromhex(msg[name])
+    except (KeyError, TypeError, ValueError):
+        raw = b""
+    if len(raw) != n:
+        raise WireError(f"field {name!r} must be {n} bytes of hex")
+    return raw
 
 
 class Transcript:

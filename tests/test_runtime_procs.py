@@ -142,7 +142,8 @@ def test_faults_counted_nothing_twice_nothing_corrupted(tmp_path):
     assert rej.get("forged", 0) + metrics.get("malformed", 0) >= 1  # bit flips
     # Eve's tap: every frame she received is sealed; none yields an IQ block Bob delivered
     tapped = [decode_frame(f) for f in read_tap(tmp_path / "eve.bin") if _parses(f)]
-    assert sum(f.type == FrameType.HANDSHAKE for f in tapped) == 8       # she heard the public discussion ...
+    n_hs = sum(f.type == FrameType.HANDSHAKE for f in tapped)
+    assert n_hs >= 8 and n_hs % 2 == 0                                  # she heard the public discussion ...
     eve = [f for f in tapped if f.type != FrameType.HANDSHAKE]
     assert len(eve) >= 300 and all(f.flags & FLAG_SEALED for f in eve)  # ... and sees only sealed frames
     bob = {d["digest"] for d in delivered}
@@ -156,37 +157,40 @@ def test_emulator_and_receiver_killed_midstream(tmp_path):
     pa, pb = _keys(tmp_path)
     p_in, p_out, p_hs, p_relay = free_port(), free_port(), free_port(), free_port()
     ch_args = ["channel", "--listen", ep(p_in), "--forward", ep(p_out), "--hs-listen", ep(p_relay), "--hs-forward",
-               ep(p_hs), "--max-runtime", "60"]
+               ep(p_hs), "--max-runtime", "300"]
     rx_args = ["rx", "--connect", ep(p_out), "--handshake", ep(p_relay), "--identity", str(tmp_path / "rx.pem"),
-               "--peer-key", pa, "--delivery-log", str(tmp_path / "rx.jsonl"), "--idle-timeout", "8",
-               "--max-runtime", "60"]
+               "--peer-key", pa, "--delivery-log", str(tmp_path / "rx.jsonl"), "--idle-timeout", "60",
+               "--max-runtime", "240"]
     procs = []
     try:
         ch = start(*ch_args, "--stats", str(tmp_path / "ch1.json"), log=tmp_path / "ch1.log")
+        procs.append(ch)
+        wait_file(tmp_path / "ch1.json", 120)  # bound (the relay loads torch: slow on a loaded machine)
         rx = start(*rx_args, "--metrics", str(tmp_path / "rx1.json"), log=tmp_path / "rx1.log")
-        procs += [ch, rx]
+        procs.append(rx)
         tx = start("tx", "--connect", ep(p_in), "--handshake", ep(p_hs), "--identity", str(tmp_path / "tx.pem"),
-                   "--peer-key", pb, "--frames", "1500", "--rate", "150", "--n-symbols", "64",
+                   "--peer-key", pb, "--frames", "3000", "--rate", "40", "--n-symbols", "64",
                    "--sent-log", str(tmp_path / "tx.jsonl"), log=tmp_path / "tx.log")
         procs.append(tx)
         def n_delivered():
             return len(jsonl(tmp_path / "rx.jsonl"))
-        t = time.monotonic() + 40
+        t = time.monotonic() + 200
         while n_delivered() < 100 and time.monotonic() < t:
             time.sleep(0.1)
         stop(ch, signal.SIGKILL)  # emulator killed ...
         time.sleep(0.5)
         ch = start(*ch_args, "--stats", str(tmp_path / "ch2.json"), log=tmp_path / "ch2.log")  # ... and restarted
         procs.append(ch)
+        wait_file(tmp_path / "ch2.json", 120)
         mark = n_delivered()
         while n_delivered() < mark + 100 and time.monotonic() < t:
             time.sleep(0.1)
         stop(rx, signal.SIGKILL)  # receiver killed mid-stream ...
         time.sleep(0.5)
-        rx = start(*rx_args, "--metrics", str(tmp_path / "rx2.json"), log=tmp_path / "rx2.log")  # ... restarted
+        rx = start(*rx_args, "--idle-timeout", "8", "--metrics", str(tmp_path / "rx2.json"), log=tmp_path / "rx2.log")
         procs.append(rx)
-        assert tx.wait(60) == 0, (tmp_path / "tx.log").read_text()
-        m2 = wait_file(tmp_path / "rx2.json", 30)
+        assert tx.wait(240) == 0, (tmp_path / "tx.log").read_text()
+        m2 = wait_file(tmp_path / "rx2.json", 60)
     finally:
         for p in procs:
             stop(p)

@@ -50,7 +50,7 @@ class TxConfig:
     plkg: Any = None                      #: a PlkgConfig (None: its defaults)
     seal: str = "bytes"                   #: "bytes" (AEAD over side info and IQ) or "symbols" (see secure)
     epoch_frames: int = 0                 #: re-key every this many frames (0 = only on handshake)
-    handshake_timeout_s: float = 20.0
+    handshake_timeout_s: float = 120.0
     send_timeout_s: float = 2.0
     seed: int = 0
     sent_log: str | None = None

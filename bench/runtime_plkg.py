@@ -20,16 +20,6 @@ from semguard.runtime.handshake import HandshakeError
 from semguard.runtime.kbview import KbView
 from semguard.runtime.plkg import PlkgConfig, PlkgInitiator, PlkgResponder
 from semguard.runtime.probe_channel import ProbeChannel
-from semguard.runtime.wire import iq_in, iq_out
-
-
-def _through(ch: ProbeChannel, msg: dict, to: str) -> dict:
-    p = msg.get("probe")
-    if p is None:
-        return msg
-    iq = iq_in(p["iq"], "iq")
-    y = ch.to_alice(p["round"], iq, p["rate_hz"]) if to == "tx" else ch.to_bob(p["round"], iq, p["rate_hz"])
-    return {**msg, "probe": {**p, "iq": iq_out(y)}}
 
 
 def main() -> None:
@@ -49,7 +39,7 @@ def main() -> None:
             try:
                 msg = bob.first()
                 while msg is not None:
-                    msg = bob.handle(_through(ch, alice.handle(_through(ch, msg, "tx")), "rx"))
+                    msg = bob.handle(ch.through(alice.handle(ch.through(msg, "tx")), "rx"))
                 outcome["key" if alice.master == bob.master else "mismatch"] += 1
                 bits.append(alice.info["key_bits"])
             except HandshakeError as exc:

@@ -15,25 +15,14 @@ from semguard.runtime.kbview import KbView
 from semguard.runtime.plkg import PlkgConfig, PlkgInitiator, PlkgResponder
 from semguard.runtime.probe_channel import ProbeChannel
 from semguard.runtime.secure import Opener, Sealer
-from semguard.runtime.wire import iq_in, iq_out
 
 KB = KbView("kb-1", 3, "ab" * 32)
-
-
-def _through(ch: ProbeChannel, msg: dict, to: str) -> dict:
-    """What the emulator's handshake relay does to one message."""
-    p = msg.get("probe")
-    if p is None:
-        return msg
-    iq = iq_in(p["iq"], "iq")
-    y = ch.to_alice(p["round"], iq, p["rate_hz"]) if to == "tx" else ch.to_bob(p["round"], iq, p["rate_hz"])
-    return {**msg, "probe": {**p, "iq": iq_out(y)}}
 
 
 def _run(bob: PlkgInitiator, alice: PlkgResponder, ch: ProbeChannel) -> None:
     msg = bob.first()
     while msg is not None:
-        msg = bob.handle(_through(ch, alice.handle(_through(ch, msg, "tx")), "rx"))
+        msg = bob.handle(ch.through(alice.handle(ch.through(msg, "tx")), "rx"))
 
 
 def test_reciprocal_probes_share_one_realisation():
@@ -88,12 +77,12 @@ class _Mallory:
         msg_a = self.to_alice.first()
         msg_b = bob.first()
         while msg_b is not None:
-            reply_b = self.to_bob.handle(_through(self.ch_b, msg_b, "tx"))
+            reply_b = self.to_bob.handle(self.ch_b.through(msg_b, "tx"))
             if msg_a is not None:
-                msg_a = self.to_alice.handle(_through(self.ch_a, alice.handle(_through(self.ch_a, msg_a, "tx")), "rx"))
-            msg_b = bob.handle(_through(self.ch_b, reply_b, "rx"))
+                msg_a = self.to_alice.handle(self.ch_a.through(alice.handle(self.ch_a.through(msg_a, "tx")), "rx"))
+            msg_b = bob.handle(self.ch_b.through(reply_b, "rx"))
         while msg_a is not None:
-            msg_a = self.to_alice.handle(_through(self.ch_a, alice.handle(_through(self.ch_a, msg_a, "tx")), "rx"))
+            msg_a = self.to_alice.handle(self.ch_a.through(alice.handle(self.ch_a.through(msg_a, "tx")), "rx"))
 
 
 def test_mitm_reads_and_forges_without_authentication():

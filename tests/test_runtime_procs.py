@@ -101,34 +101,41 @@ def _kb(tmp_path):
     shutil.copy(tmp_path / "kb_tx.db", tmp_path / "kb_rx.db")
 
 
-def test_faults_counted_nothing_twice_nothing_corrupted(tmp_path):
-    """The PLKG key source through the emulator's handshake relay, signed knowledge roots, then 5 % of
-    each fault on the data path."""
+def _plkg_link(tmp_path, ch_extra: list[str], rx_extra: list[str], tx_extra: list[str]) -> tuple[dict, dict]:
+    """Emulator (with the handshake relay), rx and tx as processes, PLKG keys, identities pinned both
+    ways; returns (rx metrics, emulator stats) after tx ended.  Every process is stopped by its pid."""
     pa, pb = _keys(tmp_path)
-    _kb(tmp_path)
     p_in, p_out, p_hs, p_relay = free_port(), free_port(), free_port(), free_port()
     procs = []
     try:
         procs.append(start("channel", "--listen", ep(p_in), "--forward", ep(p_out), "--hs-listen", ep(p_relay),
-                           "--hs-forward", ep(p_hs), "--drop", "0.05",
-                           "--duplicate", "0.05", "--reorder", "0.05", "--bitflip", "0.05", "--seed", "1",
-                           "--stats", str(tmp_path / "ch.json"), "--max-runtime", "60", "--tap", str(tmp_path / "eve.bin"),
-                           log=tmp_path / "ch.log"))
+                           "--hs-forward", ep(p_hs), "--stats", str(tmp_path / "ch.json"), "--max-runtime", "120",
+                           "--tap", str(tmp_path / "eve.bin"), *ch_extra, log=tmp_path / "ch.log"))
+        wait_file(tmp_path / "ch.json", 120)  # bound (the relay loads torch)
         procs.append(start("rx", "--connect", ep(p_out), "--handshake", ep(p_relay), "--identity", str(tmp_path / "rx.pem"),
                            "--peer-key", pa, "--delivery-log", str(tmp_path / "rx.jsonl"), "--metrics",
-                           str(tmp_path / "rx.json"), "--idle-timeout", "4", "--max-runtime", "60",
-                           "--kb", str(tmp_path / "kb_rx.db"), log=tmp_path / "rx.log"))
+                           str(tmp_path / "rx.json"), "--idle-timeout", "4", "--max-runtime", "120", *rx_extra,
+                           log=tmp_path / "rx.log"))
         tx = start("tx", "--connect", ep(p_in), "--handshake", ep(p_hs), "--identity", str(tmp_path / "tx.pem"),
-                   "--peer-key", pb, "--frames", "400", "--rate", "400", "--n-symbols", "64", "--epoch-frames", "150",
-                   "--sent-log", str(tmp_path / "tx.jsonl"), "--kb", str(tmp_path / "kb_tx.db"),
+                   "--peer-key", pb, "--n-symbols", "64", "--sent-log", str(tmp_path / "tx.jsonl"), *tx_extra,
                    log=tmp_path / "tx.log")
         procs.append(tx)
-        assert tx.wait(60) == 0, (tmp_path / "tx.log").read_text()
+        assert tx.wait(150) == 0, (tmp_path / "tx.log").read_text()
         metrics = wait_file(tmp_path / "rx.json", 30)
     finally:
         for p in procs:
             stop(p)
-    ch = wait_file(tmp_path / "ch.json", 5)
+    return metrics, wait_file(tmp_path / "ch.json", 5)
+
+
+def test_faults_counted_nothing_twice_nothing_corrupted(tmp_path):
+    """The PLKG key source through the emulator's handshake relay, signed knowledge roots, then 5 % of
+    each fault on the data path."""
+    _kb(tmp_path)
+    metrics, ch = _plkg_link(
+        tmp_path, ["--drop", "0.05", "--duplicate", "0.05", "--reorder", "0.05", "--bitflip", "0.05", "--seed", "1"],
+        ["--kb", str(tmp_path / "kb_rx.db")],
+        ["--frames", "400", "--rate", "400", "--epoch-frames", "150", "--kb", str(tmp_path / "kb_tx.db")])
     sent, delivered = jsonl(tmp_path / "tx.jsonl"), jsonl(tmp_path / "rx.jsonl")
     assert len(sent) == 400
     _check_once_and_intact(sent, delivered)
@@ -230,29 +237,8 @@ def test_processes_refuse_an_unpinned_transmitter(tmp_path):
 def test_sealed_symbols_take_the_channel_and_a_jammer_at_the_emulator(tmp_path):
     """--seal symbols: the emulator applies AWGN and Gaussian jamming at -10 dB PSR (measured at the
     receiver's input) to sealed frames; Bob gets every frame once, Eve's tap holds only scrambled symbols."""
-    pa, pb = _keys(tmp_path)
-    p_in, p_out, p_hs, p_relay = free_port(), free_port(), free_port(), free_port()
-    procs = []
-    try:
-        procs.append(start("channel", "--listen", ep(p_in), "--forward", ep(p_out), "--hs-listen", ep(p_relay),
-                           "--hs-forward", ep(p_hs), "--channel", "awgn", "--snr-db", "20", "--attack", "gaussian",
-                           "--psr-db", "-10", "--stats", str(tmp_path / "ch.json"), "--tap", str(tmp_path / "eve.bin"),
-                           "--max-runtime", "60", log=tmp_path / "ch.log"))
-        wait_file(tmp_path / "ch.json", 60)
-        procs.append(start("rx", "--connect", ep(p_out), "--handshake", ep(p_relay), "--identity", str(tmp_path / "rx.pem"),
-                           "--peer-key", pa, "--delivery-log", str(tmp_path / "rx.jsonl"), "--metrics",
-                           str(tmp_path / "rx.json"), "--idle-timeout", "4", "--max-runtime", "60",
-                           log=tmp_path / "rx.log"))
-        tx = start("tx", "--connect", ep(p_in), "--handshake", ep(p_hs), "--identity", str(tmp_path / "tx.pem"),
-                   "--peer-key", pb, "--frames", "40", "--rate", "200", "--n-symbols", "64", "--seal", "symbols",
-                   "--sent-log", str(tmp_path / "tx.jsonl"), log=tmp_path / "tx.log")
-        procs.append(tx)
-        assert tx.wait(60) == 0, (tmp_path / "tx.log").read_text()
-        metrics = wait_file(tmp_path / "rx.json", 30)
-    finally:
-        for p in procs:
-            stop(p)
-    ch = wait_file(tmp_path / "ch.json", 5)
+    metrics, ch = _plkg_link(tmp_path, ["--channel", "awgn", "--snr-db", "20", "--attack", "gaussian", "--psr-db", "-10"],
+                             [], ["--frames", "40", "--rate", "200", "--seal", "symbols"])
     sent, delivered = jsonl(tmp_path / "tx.jsonl"), jsonl(tmp_path / "rx.jsonl")
     assert metrics["delivered"] == len(delivered) == len(sent) == 40 and metrics["rejected"] == {}
     assert len({(d["epoch"], d["seq"]) for d in delivered}) == 40

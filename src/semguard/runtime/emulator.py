@@ -127,15 +127,11 @@ class _HandshakeRelay:
         self.stats, self.tap, self.n = stats, tap, 0
 
     def _rewrite(self, body: bytes, to: str) -> bytes:
-        from semguard.runtime.wire import WireError, iq_in, iq_out
+        from semguard.runtime.wire import WireError
         try:
             msg = json.loads(body)
-            probe = msg.get("probe") if isinstance(msg, dict) else None
-            if isinstance(probe, dict):
-                p, rate = iq_in(probe.get("iq"), "probe.iq"), float(probe.get("rate_hz", 0))
-                rid = str(probe.get("round", ""))
-                y = self.probes.to_alice(rid, p, rate) if to == "tx" else self.probes.to_bob(rid, p, rate)
-                body = json.dumps({**msg, "probe": {**probe, "iq": iq_out(y)}}).encode()
+            if isinstance(msg, dict) and isinstance(msg.get("probe"), dict):
+                body = json.dumps(self.probes.through(msg, to)).encode()
                 self.stats["probe_blocks"] += 1
         except (ValueError, TypeError, WireError, AttributeError):
             self.stats["handshake_unparsed"] += 1   # relayed as is; the ends refuse it

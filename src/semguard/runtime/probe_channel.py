@@ -13,6 +13,7 @@ then disagree and the key agreement fails, as it should after an emulator restar
 from __future__ import annotations
 
 from collections import OrderedDict
+from typing import Any
 
 import numpy as np
 
@@ -50,6 +51,17 @@ class ProbeChannel:
         while len(self._pending) > self._max:
             self._pending.popitem(last=False)
         return (h[0] * p + self._noise(p.size)).astype(np.complex64)
+
+    def through(self, msg: dict[str, Any], to: str) -> dict[str, Any]:
+        """A handshake message with its probe block (if any) replaced by what the end ``to`` ("tx":
+        Alice, "rx": Bob) receives -- what the emulator's handshake relay does."""
+        from semguard.runtime.wire import iq_in, iq_out
+        probe = msg.get("probe")
+        if not isinstance(probe, dict):
+            return msg
+        p, rate, rid = iq_in(probe.get("iq"), "probe.iq"), float(probe.get("rate_hz", 0)), str(probe.get("round", ""))
+        y = self.to_alice(rid, p, rate) if to == "tx" else self.to_bob(rid, p, rate)
+        return {**msg, "probe": {**probe, "iq": iq_out(y)}}
 
     def to_bob(self, round_id: str, p: np.ndarray, rate_hz: float) -> np.ndarray:
         """What Bob receives of Alice's answer ``p`` in the same round (same realisation, ``tau`` later)."""

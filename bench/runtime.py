@@ -1,22 +1,23 @@
-"""Benchmark of the semantic link as processes vs the same link in one process.
+"""Benchmark of the semantic link as processes vs the same link in one process, measured side by side.
 
-    python bench/runtime.py --out runtime_bench.json [--frames 200]
+    python bench/runtime.py --out runtime_bench.json [--frames 150] [--repeats 5]
 
 For the default image codec and the default text codec (``semguard.codecs.zoo``), one source per
-frame, AWGN at 10 dB:
+frame, AWGN at 10 dB, three configurations:
 
-* ``inproc``: :class:`semguard.link.Link` in one process (encode -> channel -> decode);
-  ``inproc_ops``: the very calls the process pipeline makes (``codec.encode``, ``channel``,
-  ``codec.decode``) in one loop, the like-for-like baseline.
-* ``procs_clear`` / ``procs_sealed``: the bench process encodes and sends (``run_tx`` thread), the
-  frames cross a ``semguard channel`` emulator *process* (relay, no faults) and come back to the
-  bench's receiver (``run_rx`` thread), which applies the same channel and decodes
-  (``procs_sealed``: handshake + AES-256-GCM on every frame).  The channel runs at the receiver in
-  both cases because a sealed frame's IQ cannot be perturbed under its tag.
+* ``inproc``: the very calls the process pipeline makes (``codec.encode``, ``channel``,
+  ``codec.decode``) in one loop;
+* ``clear`` / ``sealed``: the bench encodes and sends (``run_tx`` thread), the frames cross one
+  ``semguard channel`` emulator *process* (relay, no faults; started once, stopped by its pid) and
+  come back to the bench's receiver (``run_rx`` thread), which applies the same channel and decodes.
+  ``sealed``: the PLKG handshake through the emulator's relay (not timed), then AES-256-GCM on every
+  frame.
 
-Latency per frame = encode start to decoded output (p50/p99, ms); frames/s = frames / wall time.
-Each configuration runs twice: unpaced (throughput) and paced at half the in-process rate
-(latency without queueing).  Loopback 127.0.0.1 only; the emulator is stopped by its pid.
+Each configuration runs unpaced (throughput: frames / (last decode - first send)) and paced at half
+the in-process rate (latency without queueing: encode start to decoded output, p50 / p99).  The three
+run interleaved, in a rotated order, ``--repeats`` times, so slow drifts of a shared machine's load
+hit all three alike; the ratios (clear / inproc throughput, sealed / clear latency) are taken within a
+repeat and summarised by their median, min and max.  Loopback 127.0.0.1 only.
 """
 
 from __future__ import annotations
@@ -38,7 +39,6 @@ import numpy as np
 import torch
 
 from semguard.codecs.zoo import DEFAULT_IMAGE_CODEC, DEFAULT_TEXT_CODEC, pretrained
-from semguard.link import Link
 from semguard.registry import build
 from semguard.runtime._net import StopFlag
 from semguard.runtime.rx import RxConfig, run_rx
@@ -68,9 +68,8 @@ def _summary(lat_ms: list[float], wall: float, n: int) -> dict:
             "latency_ms_p99": float(np.percentile(lat_ms, 99)) if lat_ms else None}
 
 
-def inproc_ops(link: Link, source: torch.Tensor, n: int, rate: float) -> dict:
+def inproc(codec, channel, source: torch.Tensor, n: int, rate: float) -> dict:
     """The exact operations of the process pipeline (encode, channel, decode) in one loop."""
-    codec, channel = link.codec, link.channel
     kwargs = codec.decode_kwargs(source)
     g = torch.Generator().manual_seed(1)
     lat, period = [], 1.0 / rate if rate else 0.0
@@ -89,43 +88,55 @@ def inproc_ops(link: Link, source: torch.Tensor, n: int, rate: float) -> dict:
     return _summary(lat, time.perf_counter() - t0, n)
 
 
-def inproc(link: Link, source: torch.Tensor, n: int, rate: float) -> dict:
-    g = torch.Generator().manual_seed(1)
-    lat, period = [], 1.0 / rate if rate else 0.0
-    t0 = time.perf_counter()
-    t_next = t0
-    with torch.no_grad():
-        for _ in range(n):
-            if period:
-                time.sleep(max(0.0, t_next - time.perf_counter()))
-                t_next += period
-            s = time.perf_counter()
-            link(source, SNR_DB, generator=g)
-            lat.append(1e3 * (time.perf_counter() - s))
-    return _summary(lat, time.perf_counter() - t0, n)
+class Emulator:
+    """One ``semguard channel`` process (data relay and handshake relay) for the whole bench."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.p_in, self.p_out, self.p_hs, self.p_relay = _port(), _port(), _port(), _port()
+        env = {**os.environ, "PYTHONPATH": str(SRC), "OMP_NUM_THREADS": "1"}
+        self.stats = tmp / "bench_emu.json"
+        self.stats.unlink(missing_ok=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "semguard.cli.runtime", "channel", "--listen", self.ep(self.p_in), "--forward",
+             self.ep(self.p_out), "--hs-listen", self.ep(self.p_relay), "--hs-forward", self.ep(self.p_hs),
+             "--stats", str(self.stats), "--max-runtime", "3000"],
+            env=env, stdout=subprocess.DEVNULL, stderr=open(tmp / "bench_emu.log", "w"))
+        t = time.monotonic() + 120
+        while not self.stats.exists():  # written once both relays are bound
+            if time.monotonic() > t or self.proc.poll() is not None:
+                self.stop()
+                raise RuntimeError("the emulator did not start (see bench_emu.log)")
+            time.sleep(0.2)
+
+    @staticmethod
+    def ep(port: int) -> str:
+        return f"tcp://127.0.0.1:{port}"
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGTERM)
+            self.proc.wait(20)
 
 
-def procs(link: Link, source: torch.Tensor, n: int, rate: float, sealed: bool, tmp: Path) -> dict:
-    codec, channel = link.codec, link.channel
-    p_in, p_out, p_hs = _port(), _port(), _port()
-    env = {**os.environ, "PYTHONPATH": str(SRC), "OMP_NUM_THREADS": "1"}
-    emu = subprocess.Popen([sys.executable, "-m", "semguard.cli.runtime", "channel", "--listen",
-                            f"tcp://127.0.0.1:{p_in}", "--forward", f"tcp://127.0.0.1:{p_out}", "--max-runtime", "120"],
-                           env=env, stdout=subprocess.DEVNULL, stderr=open(tmp / "emu.log", "w"))
+def procs(emu: Emulator, codec, channel, source: torch.Tensor, n: int, rate: float, sealed: bool) -> dict:
     lat: list[float] = []
     kwargs = codec.decode_kwargs(source)
     g = torch.Generator().manual_seed(1)
     enc_ms: dict[int, float] = {}
-    done: list[float] = []
+    first_ns: list[int] = []
+    done_ns: list[int] = []
 
     def on_block(side: dict, iq: np.ndarray) -> None:
         with torch.no_grad():
             x = torch.from_numpy(iq.copy()).reshape(1, -1)
             y, state = channel(x, SNR_DB, generator=g)
             codec.decode(y, state, **kwargs)
+        now = time.time_ns()
         # tx stamps t_ns just before sending (after its pacing sleep); add the encode time
-        lat.append((time.time_ns() - side["t_ns"]) / 1e6 + enc_ms[side["i"]])
-        done.append(time.perf_counter())
+        lat.append((now - side["t_ns"]) / 1e6 + enc_ms[side["i"]])
+        if side["i"] == 0:
+            first_ns.append(side["t_ns"] - int(enc_ms[0] * 1e6))
+        done_ns.append(now)
 
     def blocks():
         with torch.no_grad():
@@ -135,28 +146,24 @@ def procs(link: Link, source: torch.Tensor, n: int, rate: float, sealed: bool, t
                 enc_ms[i] = 1e3 * (time.perf_counter() - s)
                 yield {"i": i}, x
 
-    hs = f"tcp://127.0.0.1:{p_hs}" if sealed else None
-    rx_cfg = RxConfig(f"tcp://127.0.0.1:{p_out}", handshake=hs, idle_timeout_s=5.0, max_runtime_s=120.0)
-    tx_cfg = TxConfig(f"tcp://127.0.0.1:{p_in}", frames=n, rate=rate, handshake=hs)
+    hs_rx = emu.ep(emu.p_relay) if sealed else None
+    hs_tx = emu.ep(emu.p_hs) if sealed else None
+    rx_cfg = RxConfig(emu.ep(emu.p_out), handshake=hs_rx, idle_timeout_s=10.0, max_runtime_s=300.0,
+                      handshake_timeout_s=20.0)
+    tx_cfg = TxConfig(emu.ep(emu.p_in), frames=n, rate=rate, handshake=hs_tx, handshake_timeout_s=120.0)
     res: dict = {}
     rx_t = threading.Thread(target=lambda: res.update(run_rx(rx_cfg, on_block, StopFlag())))
-    try:
-        time.sleep(1.0)  # emulator up (binds in ~1 s without torch)
-        rx_t.start()
-        first = time.perf_counter()
-        if not sealed:
-            time.sleep(0.3)  # let rx connect; clear mode has no handshake to wait on
-            first = time.perf_counter()
-        run_tx(tx_cfg, blocks(), StopFlag())
-        rx_t.join(130)
-    finally:
-        if emu.poll() is None:
-            os.kill(emu.pid, signal.SIGTERM)
-            emu.wait(10)
-    wall = (done[-1] - first) if done else 0.0
+    rx_t.start()
+    if not sealed:
+        time.sleep(0.5)  # let rx connect; clear mode has no handshake to wait on
+    run_tx(tx_cfg, blocks(), StopFlag())
+    rx_t.join(300)
+    wall = (done_ns[-1] - first_ns[0]) / 1e9 if done_ns and first_ns else 0.0
     out = _summary(lat, wall, len(lat))
     out["delivered"] = res.get("delivered", 0)
     out["rejected"] = res.get("rejected", {})
+    if sealed:
+        out["key_bits"] = res.get("key", {}).get("key_bits")
     return out
 
 
@@ -179,32 +186,65 @@ def aead_cost(n_symbols: int, n: int = 2000) -> dict:
     return {"us_per_frame_clear": out["clear"], "us_per_frame_sealed": out["sealed"]}
 
 
+def _spread(values: list[float]) -> dict:
+    v = [x for x in values if x is not None]
+    return {"median": float(np.median(v)), "min": float(min(v)), "max": float(max(v)), "n": len(v)} if v else {}
+
+
+def bench_codec(emu: Emulator, kind: str, name: str, frames: int, repeats: int) -> dict:
+    codec = pretrained(name).eval()
+    channel = build("channel", "awgn")
+    src = _source(kind, codec)
+    row: dict = {"codec": name, "n_symbols": codec.n_symbols(tuple(src.shape[1:])), "runs": []}
+    row["frame_path_us"] = aead_cost(row["n_symbols"])
+    inproc(codec, channel, src, 20, 0.0)  # warm-up
+    pace = inproc(codec, channel, src, frames, 0.0)["frames_per_s"] / 2
+    row["pace_fps"] = pace
+    configs = ("inproc", "clear", "sealed")
+    for rep in range(repeats):
+        run: dict = {"order": []}
+        for k in range(3):
+            cfg = configs[(rep + k) % 3]
+            run["order"].append(cfg)
+            for paced in (False, True):
+                rate = pace if paced else 0.0
+                tag = cfg + ("_paced" if paced else "")
+                run[tag] = (inproc(codec, channel, src, frames, rate) if cfg == "inproc"
+                            else procs(emu, codec, channel, src, frames, rate, cfg == "sealed"))
+        row["runs"].append(run)
+        print(json.dumps({kind: {"repeat": rep, **{t: {k: v for k, v in r.items() if k != "rejected"}
+                                                   for t, r in run.items() if t != "order"}}}), flush=True)
+    rs = row["runs"]
+    row["ratios"] = {
+        "throughput_clear_over_inproc": _spread([r["clear"]["frames_per_s"] / r["inproc"]["frames_per_s"] for r in rs]),
+        "throughput_sealed_over_inproc": _spread([r["sealed"]["frames_per_s"] / r["inproc"]["frames_per_s"] for r in rs]),
+        "p50_sealed_over_clear": _spread([r["sealed_paced"]["latency_ms_p50"] / r["clear_paced"]["latency_ms_p50"] for r in rs]),
+        "p99_sealed_over_clear": _spread([r["sealed_paced"]["latency_ms_p99"] / r["clear_paced"]["latency_ms_p99"] for r in rs]),
+        "p50_clear_over_inproc": _spread([r["clear_paced"]["latency_ms_p50"] / r["inproc_paced"]["latency_ms_p50"] for r in rs]),
+    }
+    row["absolute"] = {tag: {m: _spread([r[tag][m] for r in rs]) for m in ("frames_per_s", "latency_ms_p50", "latency_ms_p99")}
+                       for tag in ("inproc", "clear", "sealed", "inproc_paced", "clear_paced", "sealed_paced")}
+    return row
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default="runtime_bench.json")
-    ap.add_argument("--frames", type=int, default=200)
+    ap.add_argument("--frames", type=int, default=150)
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--codecs", default="image,text")
     args = ap.parse_args()
     torch.set_num_threads(1)
     tmp = Path(args.out).resolve().parent
-    result: dict = {"snr_db": SNR_DB, "frames": args.frames, "codecs": {}}
-    for kind, name in (("image", DEFAULT_IMAGE_CODEC), ("text", DEFAULT_TEXT_CODEC)):
-        codec = pretrained(name).eval()
-        link = Link(codec, build("channel", "awgn"))
-        src = _source(kind, codec)
-        row: dict = {"codec": name, "n_symbols": codec.n_symbols(tuple(src.shape[1:]))}
-        row["frame_path"] = aead_cost(row["n_symbols"])
-        row["inproc"] = inproc(link, src, args.frames, 0.0)
-        pace = row["inproc"]["frames_per_s"] / 2
-        row["pace_fps"] = pace
-        row["inproc_paced"] = inproc(link, src, args.frames, pace)
-        row["inproc_ops"] = inproc_ops(link, src, args.frames, 0.0)
-        row["inproc_ops_paced"] = inproc_ops(link, src, args.frames, pace)
-        for sealed in (False, True):
-            tag = "procs_sealed" if sealed else "procs_clear"
-            row[tag] = procs(link, src, args.frames, 0.0, sealed, tmp)
-            row[tag + "_paced"] = procs(link, src, args.frames, pace, sealed, tmp)
-        result["codecs"][kind] = row
-        print(json.dumps({kind: row}, indent=1))
+    result: dict = {"snr_db": SNR_DB, "frames": args.frames, "repeats": args.repeats, "codecs": {}}
+    names = {"image": DEFAULT_IMAGE_CODEC, "text": DEFAULT_TEXT_CODEC}
+    emu = Emulator(tmp)
+    try:
+        for kind in args.codecs.split(","):
+            result["codecs"][kind] = bench_codec(emu, kind, names[kind], args.frames, args.repeats)
+            print(json.dumps({kind: {"ratios": result["codecs"][kind]["ratios"]}}, indent=1), flush=True)
+    finally:
+        emu.stop()
     Path(args.out).write_text(json.dumps(result, indent=1))
     return 0
 

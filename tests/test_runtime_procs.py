@@ -13,7 +13,7 @@ import pytest
 from semguard.knowledge.keys import generate_key, public_bytes, save_private_key
 
 from semguard.runtime.emulator import read_tap
-from semguard.runtime.frames import FLAG_SEALED, FrameError, decode_frame, unpack_data
+from semguard.runtime.frames import FLAG_SEALED, FLAG_SYMBOLS, FrameError, FrameType, decode_frame, unpack_data
 
 from runtime_procs import ep, free_port, jsonl, start, stop, wait_file
 
@@ -89,42 +89,70 @@ def test_clear_link_eve_sees_what_bob_sees(tmp_path, channel):
     assert {d["digest"] for d in delivered} <= eve
 
 
-def test_faults_counted_nothing_twice_nothing_corrupted(tmp_path):
+def _kb(tmp_path):
+    """One signed knowledge base, a copy per end."""
+    import shutil
+
+    from semguard.knowledge.store import KnowledgeBase
+    owner = generate_key()
+    kb = KnowledgeBase.init(tmp_path / "kb_tx.db", owner)
+    kb.publish(owner, {"prior": b"shared"})
+    kb.close()
+    shutil.copy(tmp_path / "kb_tx.db", tmp_path / "kb_rx.db")
+
+
+def _plkg_link(tmp_path, ch_extra: list[str], rx_extra: list[str], tx_extra: list[str]) -> tuple[dict, dict]:
+    """Emulator (with the handshake relay), rx and tx as processes, PLKG keys, identities pinned both
+    ways; returns (rx metrics, emulator stats) after tx ended.  Every process is stopped by its pid."""
     pa, pb = _keys(tmp_path)
-    p_in, p_out, p_hs = free_port(), free_port(), free_port()
-    sec = ["--kb-id", "kb", "--kb-version", "1", "--kb-root", "00"]
+    p_in, p_out, p_hs, p_relay = free_port(), free_port(), free_port(), free_port()
     procs = []
     try:
-        procs.append(start("channel", "--listen", ep(p_in), "--forward", ep(p_out), "--drop", "0.05",
-                           "--duplicate", "0.05", "--reorder", "0.05", "--bitflip", "0.05", "--seed", "1",
-                           "--stats", str(tmp_path / "ch.json"), "--max-runtime", "60", "--tap", str(tmp_path / "eve.bin"),
-                           log=tmp_path / "ch.log"))
-        procs.append(start("rx", "--connect", ep(p_out), "--handshake", ep(p_hs), "--identity", str(tmp_path / "rx.pem"),
+        procs.append(start("channel", "--listen", ep(p_in), "--forward", ep(p_out), "--hs-listen", ep(p_relay),
+                           "--hs-forward", ep(p_hs), "--stats", str(tmp_path / "ch.json"), "--max-runtime", "120",
+                           "--tap", str(tmp_path / "eve.bin"), *ch_extra, log=tmp_path / "ch.log"))
+        wait_file(tmp_path / "ch.json", 120)  # bound (the relay loads torch)
+        procs.append(start("rx", "--connect", ep(p_out), "--handshake", ep(p_relay), "--identity", str(tmp_path / "rx.pem"),
                            "--peer-key", pa, "--delivery-log", str(tmp_path / "rx.jsonl"), "--metrics",
-                           str(tmp_path / "rx.json"), "--idle-timeout", "4", "--max-runtime", "60", *sec,
+                           str(tmp_path / "rx.json"), "--idle-timeout", "4", "--max-runtime", "120", *rx_extra,
                            log=tmp_path / "rx.log"))
         tx = start("tx", "--connect", ep(p_in), "--handshake", ep(p_hs), "--identity", str(tmp_path / "tx.pem"),
-                   "--peer-key", pb, "--frames", "400", "--rate", "400", "--n-symbols", "64", "--epoch-frames", "150",
-                   "--sent-log", str(tmp_path / "tx.jsonl"), *sec, log=tmp_path / "tx.log")
+                   "--peer-key", pb, "--n-symbols", "64", "--sent-log", str(tmp_path / "tx.jsonl"), *tx_extra,
+                   log=tmp_path / "tx.log")
         procs.append(tx)
-        assert tx.wait(60) == 0, (tmp_path / "tx.log").read_text()
+        assert tx.wait(150) == 0, (tmp_path / "tx.log").read_text()
         metrics = wait_file(tmp_path / "rx.json", 30)
     finally:
         for p in procs:
             stop(p)
-    ch = wait_file(tmp_path / "ch.json", 5)
+    return metrics, wait_file(tmp_path / "ch.json", 5)
+
+
+def test_faults_counted_nothing_twice_nothing_corrupted(tmp_path):
+    """The PLKG key source through the emulator's handshake relay, signed knowledge roots, then 5 % of
+    each fault on the data path."""
+    _kb(tmp_path)
+    metrics, ch = _plkg_link(
+        tmp_path, ["--drop", "0.05", "--duplicate", "0.05", "--reorder", "0.05", "--bitflip", "0.05", "--seed", "1"],
+        ["--kb", str(tmp_path / "kb_rx.db")],
+        ["--frames", "400", "--rate", "400", "--epoch-frames", "150", "--kb", str(tmp_path / "kb_tx.db")])
     sent, delivered = jsonl(tmp_path / "tx.jsonl"), jsonl(tmp_path / "rx.jsonl")
     assert len(sent) == 400
     _check_once_and_intact(sent, delivered)
     lost = len(sent) - len(delivered)
     # every loss is explained by a drop or a bit flip the receiver refused
     assert 0 < lost <= ch.get("dropped", 0) + ch.get("bitflipped", 0) + ch.get("overflow", 0)
+    assert metrics["key"]["key_source"] == "plkg" and metrics["key"]["key_bits"] >= 128
+    assert ch["probe_blocks"] >= 2
     rej = metrics["rejected"]
     assert rej.get("replay", 0) >= 1  # duplicates
     assert rej.get("forged", 0) + metrics.get("malformed", 0) >= 1  # bit flips
     # Eve's tap: every frame she received is sealed; none yields an IQ block Bob delivered
-    eve = [decode_frame(f) for f in read_tap(tmp_path / "eve.bin") if _parses(f)]
-    assert len(eve) >= 300 and all(f.flags & FLAG_SEALED for f in eve)
+    tapped = [decode_frame(f) for f in read_tap(tmp_path / "eve.bin") if _parses(f)]
+    n_hs = sum(f.type == FrameType.HANDSHAKE for f in tapped)
+    assert n_hs >= 8 and n_hs % 2 == 0                                  # she heard the public discussion ...
+    eve = [f for f in tapped if f.type != FrameType.HANDSHAKE]
+    assert len(eve) >= 300 and all(f.flags & FLAG_SEALED for f in eve)  # ... and sees only sealed frames
     bob = {d["digest"] for d in delivered}
     assert not bob & {_eve_digest(f.payload) for f in eve}
     print("faults:", {"sent": len(sent), "delivered_once": len(delivered), "lost": lost, "rejected": rej,
@@ -134,38 +162,42 @@ def test_faults_counted_nothing_twice_nothing_corrupted(tmp_path):
 @pytest.mark.slow
 def test_emulator_and_receiver_killed_midstream(tmp_path):
     pa, pb = _keys(tmp_path)
-    p_in, p_out, p_hs = free_port(), free_port(), free_port()
-    ch_args = ["channel", "--listen", ep(p_in), "--forward", ep(p_out), "--max-runtime", "60"]
-    rx_args = ["rx", "--connect", ep(p_out), "--handshake", ep(p_hs), "--identity", str(tmp_path / "rx.pem"),
-               "--peer-key", pa, "--delivery-log", str(tmp_path / "rx.jsonl"), "--idle-timeout", "8",
-               "--max-runtime", "60"]
+    p_in, p_out, p_hs, p_relay = free_port(), free_port(), free_port(), free_port()
+    ch_args = ["channel", "--listen", ep(p_in), "--forward", ep(p_out), "--hs-listen", ep(p_relay), "--hs-forward",
+               ep(p_hs), "--max-runtime", "300"]
+    rx_args = ["rx", "--connect", ep(p_out), "--handshake", ep(p_relay), "--identity", str(tmp_path / "rx.pem"),
+               "--peer-key", pa, "--delivery-log", str(tmp_path / "rx.jsonl"), "--idle-timeout", "60",
+               "--max-runtime", "240"]
     procs = []
     try:
         ch = start(*ch_args, "--stats", str(tmp_path / "ch1.json"), log=tmp_path / "ch1.log")
+        procs.append(ch)
+        wait_file(tmp_path / "ch1.json", 120)  # bound (the relay loads torch: slow on a loaded machine)
         rx = start(*rx_args, "--metrics", str(tmp_path / "rx1.json"), log=tmp_path / "rx1.log")
-        procs += [ch, rx]
+        procs.append(rx)
         tx = start("tx", "--connect", ep(p_in), "--handshake", ep(p_hs), "--identity", str(tmp_path / "tx.pem"),
-                   "--peer-key", pb, "--frames", "1500", "--rate", "150", "--n-symbols", "64",
+                   "--peer-key", pb, "--frames", "3000", "--rate", "40", "--n-symbols", "64",
                    "--sent-log", str(tmp_path / "tx.jsonl"), log=tmp_path / "tx.log")
         procs.append(tx)
         def n_delivered():
             return len(jsonl(tmp_path / "rx.jsonl"))
-        t = time.monotonic() + 40
+        t = time.monotonic() + 200
         while n_delivered() < 100 and time.monotonic() < t:
             time.sleep(0.1)
         stop(ch, signal.SIGKILL)  # emulator killed ...
         time.sleep(0.5)
         ch = start(*ch_args, "--stats", str(tmp_path / "ch2.json"), log=tmp_path / "ch2.log")  # ... and restarted
         procs.append(ch)
+        wait_file(tmp_path / "ch2.json", 120)
         mark = n_delivered()
         while n_delivered() < mark + 100 and time.monotonic() < t:
             time.sleep(0.1)
         stop(rx, signal.SIGKILL)  # receiver killed mid-stream ...
         time.sleep(0.5)
-        rx = start(*rx_args, "--metrics", str(tmp_path / "rx2.json"), log=tmp_path / "rx2.log")  # ... restarted
+        rx = start(*rx_args, "--idle-timeout", "8", "--metrics", str(tmp_path / "rx2.json"), log=tmp_path / "rx2.log")
         procs.append(rx)
-        assert tx.wait(60) == 0, (tmp_path / "tx.log").read_text()
-        m2 = wait_file(tmp_path / "rx2.json", 30)
+        assert tx.wait(240) == 0, (tmp_path / "tx.log").read_text()
+        m2 = wait_file(tmp_path / "rx2.json", 60)
     finally:
         for p in procs:
             stop(p)
@@ -187,8 +219,9 @@ def test_processes_refuse_an_unpinned_transmitter(tmp_path):
     procs = []
     try:
         tx = start("tx", "--connect", ep(p_in), "--handshake", ep(p_hs), "--identity", str(tmp_path / "mallory.pem"),
-                   "--peer-key", pb, "--frames", "10", log=tmp_path / "tx.log")
+                   "--peer-key", pb, "--frames", "10", "--key-source", "x25519", log=tmp_path / "tx.log")
         rx = start("rx", "--connect", ep(p_in), "--handshake", ep(p_hs), "--identity", str(tmp_path / "rx.pem"),
+                   "--key-source", "x25519",
                    "--peer-key", public_bytes(generate_key()).hex(), "--delivery-log", str(tmp_path / "rx.jsonl"),
                    log=tmp_path / "rx.log")
         procs += [tx, rx]
@@ -198,3 +231,18 @@ def test_processes_refuse_an_unpinned_transmitter(tmp_path):
             stop(p)
     assert "pinned" in (tmp_path / "rx.log").read_text() or "authentication" in (tmp_path / "rx.log").read_text()
     assert jsonl(tmp_path / "rx.jsonl") == []
+
+
+@pytest.mark.slow
+def test_sealed_symbols_take_the_channel_and_a_jammer_at_the_emulator(tmp_path):
+    """--seal symbols: the emulator applies AWGN and Gaussian jamming at -10 dB PSR (measured at the
+    receiver's input) to sealed frames; Bob gets every frame once, Eve's tap holds only scrambled symbols."""
+    metrics, ch = _plkg_link(tmp_path, ["--channel", "awgn", "--snr-db", "20", "--attack", "gaussian", "--psr-db", "-10"],
+                             [], ["--frames", "40", "--rate", "200", "--seal", "symbols"])
+    sent, delivered = jsonl(tmp_path / "tx.jsonl"), jsonl(tmp_path / "rx.jsonl")
+    assert metrics["delivered"] == len(delivered) == len(sent) == 40 and metrics["rejected"] == {}
+    assert len({(d["epoch"], d["seq"]) for d in delivered}) == 40
+    assert ch["channel_applied"] == 40 and ch["psr_db_measured_mean"] == pytest.approx(-10.0, abs=1e-3)
+    assert not {s["digest"] for s in sent} & {d["digest"] for d in delivered}   # the channel acted on them
+    eve = [decode_frame(f) for f in read_tap(tmp_path / "eve.bin") if _parses(f)]
+    assert sum(1 for f in eve if f.flags & FLAG_SYMBOLS) == 40

@@ -17,6 +17,7 @@ from semguard.cli.common import finite_float, int_at_least, non_negative_float, 
 from semguard.knowledge.keys import load_private_key
 from semguard.runtime.emulator import EmulatorConfig, run_emulator
 from semguard.runtime.handshake import KbView
+from semguard.runtime.kbview import kb_view
 from semguard.runtime.rx import RxConfig, run_rx
 from semguard.runtime.tx import TxConfig, run_tx
 
@@ -34,7 +35,11 @@ def _security(p: argparse.ArgumentParser) -> None:
     p.add_argument("--handshake", help="handshake endpoint tcp://127.0.0.1:PORT (omit: clear frames, security off)")
     p.add_argument("--identity", help="this side's Ed25519 private key (PEM)")
     p.add_argument("--peer-key", help="the peer's Ed25519 public key, 64 hex digits (omit: unauthenticated)")
-    p.add_argument("--kb-id", default="none")
+    p.add_argument("--key-source", choices=("plkg", "x25519"), default="plkg",
+                   help="session key: plkg (probes through the emulator's --hs-listen) or x25519")
+    p.add_argument("--probes", type=int_at_least(256, 65536), default=4096, help="plkg: probes each way")
+    p.add_argument("--kb", help="knowledge base file: its signed root (version record) is sent and the peer's verified")
+    p.add_argument("--kb-id", default="none", help="unsigned kb id (without --kb)")
     p.add_argument("--kb-version", type=int_at_least(0), default=0)
     p.add_argument("--kb-root", default="")
 
@@ -48,6 +53,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     tx.add_argument("--epoch-frames", type=int_at_least(0), default=0, help="re-key every N frames (0: on handshake only)")
     tx.add_argument("--seed", type=int_at_least(0), default=0)
     tx.add_argument("--sent-log", help="JSONL of what was sent (no key material)")
+    tx.add_argument("--seal", choices=("bytes", "symbols"), default="bytes",
+                    help="bytes: AEAD over the whole payload; symbols: AEAD over the side info, IQ keyed-scrambled "
+                         "(the emulator's channel can act on it)")
     _security(tx)
     tx.set_defaults(func=_run_tx)
 
@@ -57,8 +65,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     for name in ("drop", "duplicate", "reorder", "bitflip"):
         ch.add_argument(f"--{name}", type=_prob, default=0.0, help=f"probability a frame is {name}ped/ed")
     ch.add_argument("--seed", type=int_at_least(0), default=0)
-    ch.add_argument("--channel", help="registered channel applied to clear IQ (semguard list channel)")
+    ch.add_argument("--channel", help="registered channel applied to clear and --seal symbols IQ (semguard list channel)")
     ch.add_argument("--snr-db", type=finite_float, default=20.0)
+    ch.add_argument("--attack", choices=("gaussian", "universal"), help="blind registered attack radiated on the IQ")
+    ch.add_argument("--psr-db", type=finite_float, help="attack budget: perturbation-to-signal ratio at the receiver")
+    ch.add_argument("--attack-file", help="universal: the learned block (safetensors, 'delta' [n, 2])")
+    ch.add_argument("--hs-listen", help="handshake relay endpoint rx connects to (with --hs-forward)")
+    ch.add_argument("--hs-forward", help="the transmitter's --handshake endpoint")
+    ch.add_argument("--probe-doppler-hz", type=non_negative_float, default=100.0)
+    ch.add_argument("--probe-snr-db", type=finite_float, default=30.0)
     ch.add_argument("--tap", help="file receiving every relayed frame (what Eve receives)")
     ch.add_argument("--stats", help="JSON counters (rewritten every second)")
     ch.add_argument("--max-runtime", type=positive_float, default=600.0, help="seconds before it stops by itself")
@@ -84,13 +99,19 @@ def _identity(args: argparse.Namespace) -> dict:
             raise ValueError(f"--peer-key: expected 64 hex digits, got {args.peer_key!r}") from None
         if len(peer) != 32:
             raise ValueError(f"--peer-key: expected 32 bytes (64 hex digits), got {len(peer)}")
+    kb = kb_view(args.kb) if args.kb else KbView(args.kb_id, args.kb_version, args.kb_root)
+    plkg = None
+    if args.key_source == "plkg" and args.handshake:
+        from semguard.runtime.plkg import PlkgConfig
+        plkg = PlkgConfig(n_probes=args.probes)
     return {"handshake": args.handshake, "identity": load_private_key(args.identity) if args.identity else None,
-            "peer_public": peer, "kb": KbView(args.kb_id, args.kb_version, args.kb_root)}
+            "peer_public": peer, "kb": kb, "key_source": args.key_source, "plkg": plkg}
 
 
 def _run_tx(args: argparse.Namespace) -> int:
     cfg = TxConfig(args.connect, frames=args.frames, n_symbols=args.n_symbols, rate=args.rate,
-                   epoch_frames=args.epoch_frames, seed=args.seed, sent_log=args.sent_log, **_identity(args))
+                   epoch_frames=args.epoch_frames, seed=args.seed, sent_log=args.sent_log, seal=args.seal,
+                   **_identity(args))
     print(json.dumps(run_tx(cfg)))
     return 0
 
@@ -98,7 +119,9 @@ def _run_tx(args: argparse.Namespace) -> int:
 def _run_channel(args: argparse.Namespace) -> int:
     cfg = EmulatorConfig(args.listen, args.forward, drop=args.drop, duplicate=args.duplicate, reorder=args.reorder,
                          bitflip=args.bitflip, seed=args.seed, channel=args.channel, snr_db=args.snr_db,
-                         tap=args.tap, stats=args.stats, max_runtime_s=args.max_runtime)
+                         attack=args.attack, psr_db=args.psr_db, attack_file=args.attack_file,
+                         hs_listen=args.hs_listen, hs_forward=args.hs_forward,
+                         probe_doppler_hz=args.probe_doppler_hz, probe_snr_db=args.probe_snr_db, tap=args.tap, stats=args.stats, max_runtime_s=args.max_runtime)
     print(json.dumps(run_emulator(cfg)))
     return 0
 

@@ -1,31 +1,40 @@
-"""The channel emulator: relays frames tx -> rx, injects faults, applies a registered channel, and
-taps what Eve receives.
+"""The channel emulator: relays frames tx -> rx, injects faults, applies a registered channel and a
+registered blind attack, relays (and probes through) the handshake, and taps what Eve receives.
 
 Faults, each per frame with its own probability and one seeded generator: drop, bit-flip (1-8
 random bits anywhere in the frame), duplicate (sent twice), reorder (held back and sent after the
-next frame).  A registered semguard channel (``build("channel", name)``) is applied to the IQ of
-clear DATA frames at ``snr_db`` (the block is equalised with the channel's own CSI; the side info
-names the channel and SNR); sealed frames cannot be perturbed
-meaningfully below the AEAD and are relayed as bytes.  The tap file is what Eve receives: every
-frame as relayed, ``u32 length || frame`` (big-endian).  Counters go to ``stats`` (JSON) every
+next frame).  A registered semguard channel (``build("channel", name)``) at ``snr_db``, with an
+optional attack on top (:mod:`semguard.runtime.iq_path`), acts on the IQ of clear DATA frames and of
+``FLAG_SYMBOLS`` sealed frames (only their side info is under the AEAD; the IQ block is keyed-scrambled
+symbols the channel can act on); a frame sealed whole (``FLAG_SEALED`` alone) cannot be perturbed below
+its tag and is relayed as bytes (counted ``channel_skipped_sealed``).
+
+The handshake relay (``hs_listen``, ROUTER, where rx connects; ``hs_forward``, DEALER, tx's handshake
+endpoint) passes each request and reply through, and replaces each probe block by what the other end
+receives through the reciprocal probe channel (:mod:`semguard.runtime.probe_channel`).
+
+The tap file is what Eve receives: every frame as relayed and every handshake message as a
+HANDSHAKE frame (``u32 length || frame``, big-endian).  Counters go to ``stats`` (JSON) every
 second and on exit.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import struct
 import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import zmq
 
 from semguard.runtime._net import StopFlag, check_endpoint, socket, write_json_atomic
-from semguard.runtime.frames import FLAG_SEALED, Frame, FrameError, FrameType, decode_frame, encode_frame, \
-    pack_data, unpack_data
+from semguard.runtime.frames import FLAG_SEALED, FLAG_SYMBOLS, Frame, FrameError, FrameType, decode_frame, \
+    encode_frame, iq_bytes, iq_from_bytes, pack_data, split_symbols, unpack_data
 
 __all__ = ["EmulatorConfig", "run_emulator", "read_tap"]
 
@@ -43,6 +52,15 @@ class EmulatorConfig:
     seed: int = 0
     channel: str | None = None
     snr_db: float = 20.0
+    attack: str | None = None   #: a blind registered attack (gaussian, universal) radiated on the IQ
+    psr_db: float | None = None
+    attack_file: str | None = None
+    hs_listen: str | None = None    #: handshake relay: rx's --handshake connects here (ROUTER, bound)
+    hs_forward: str | None = None   #: tx's --handshake endpoint (DEALER connects)
+    probe_doppler_hz: float = 100.0
+    probe_snr_db: float = 30.0
+    probe_turnaround_s: float = 1e-4
+    probe_seed: int | None = None   #: None: fresh OS entropy (a physical channel does not replay)
     tap: str | None = None
     stats: str | None = None
     hwm: int = 256
@@ -52,56 +70,125 @@ class EmulatorConfig:
     def __post_init__(self) -> None:
         check_endpoint(self.listen, "listen")
         check_endpoint(self.forward, "forward")
+        if (self.hs_listen is None) != (self.hs_forward is None):
+            raise ValueError("hs_listen and hs_forward: give both (the handshake relay) or neither")
+        for name in ("hs_listen", "hs_forward"):
+            if getattr(self, name) is not None:
+                check_endpoint(getattr(self, name), name)
         for name in ("drop", "duplicate", "reorder", "bitflip"):
             p = getattr(self, name)
             if not 0.0 <= p <= 1.0:
                 raise ValueError(f"{name} must be a probability in [0, 1], got {p}")
+        if self.attack is not None and self.channel is None:
+            raise ValueError("attack: the emulator radiates an attack on top of a channel; give --channel too")
         if self.max_runtime_s <= 0:
             raise ValueError(f"max_runtime_s must be > 0, got {self.max_runtime_s}")
 
 
-class _ChannelOnIq:
-    def __init__(self, name: str, snr_db: float, seed: int) -> None:
-        import torch
+class _OnIq:
+    """Apply the IQ path to the IQ of clear and FLAG_SYMBOLS DATA frames."""
 
-        from semguard.registry import build
-        self.torch = torch
-        self.channel = build("channel", name)
-        self.snr_db = snr_db
-        self.gen = torch.Generator().manual_seed(seed)
+    def __init__(self, cfg: EmulatorConfig, stats: Counter) -> None:
+        from semguard.runtime.iq_path import IqPath
+        assert cfg.channel is not None
+        self.path = IqPath(cfg.channel, cfg.snr_db, cfg.seed, attack=cfg.attack, psr_db=cfg.psr_db,
+                           attack_file=cfg.attack_file)
+        self.stats = stats
 
     def __call__(self, raw: bytes) -> bytes:
         frame = decode_frame(raw)
-        if frame.type != FrameType.DATA or frame.flags & FLAG_SEALED:
+        if frame.type != FrameType.DATA:
             return raw
-        side, iq = unpack_data(frame.payload)
-        torch = self.torch
-        x = torch.from_numpy(iq.copy()).reshape(1, -1)
-        with torch.no_grad():
-            y, _ = self.channel(x, self.snr_db, generator=self.gen)  # equalised with its own CSI
-        side = {**side, "channel": self.channel.__class__.__name__, "snr_db": self.snr_db}
-        return encode_frame(Frame(frame.type, frame.epoch, frame.seq, pack_data(side, y.numpy().reshape(-1)),
-                                  frame.flags))
+        if frame.flags & FLAG_SEALED and not frame.flags & FLAG_SYMBOLS:
+            self.stats["channel_skipped_sealed"] += 1
+            return raw
+        if frame.flags & FLAG_SYMBOLS:
+            sealed, tail = split_symbols(frame.payload)
+            y = self.path(iq_from_bytes(tail))
+            payload = frame.payload[: 4 + len(sealed)] + iq_bytes(y)
+        else:
+            side, iq = unpack_data(frame.payload)
+            payload = pack_data({**side, **self.path.describe()}, self.path(iq))
+        self.stats["channel_applied"] += 1
+        return encode_frame(Frame(frame.type, frame.epoch, frame.seq, payload, frame.flags))
 
 
-def run_emulator(cfg: EmulatorConfig, stop: StopFlag | None = None) -> dict[str, int]:
+class _HandshakeRelay:
+    """ROUTER (rx side) <-> DEALER (tx side); probe blocks go through the reciprocal probe channel."""
+
+    def __init__(self, ctx: zmq.Context, cfg: EmulatorConfig, stats: Counter, tap: Any) -> None:
+        from semguard.runtime.probe_channel import ProbeChannel
+        self.front = socket(ctx, zmq.ROUTER)
+        self.back = socket(ctx, zmq.DEALER)
+        self.front.bind(cfg.hs_listen)
+        self.back.connect(cfg.hs_forward)
+        self.probes = ProbeChannel(doppler_hz=cfg.probe_doppler_hz, snr_db=cfg.probe_snr_db,
+                                   turnaround_s=cfg.probe_turnaround_s, seed=cfg.probe_seed)
+        self.stats, self.tap, self.n = stats, tap, 0
+
+    def _rewrite(self, body: bytes, to: str) -> bytes:
+        from semguard.runtime.wire import WireError
+        try:
+            msg = json.loads(body)
+            if isinstance(msg, dict) and isinstance(msg.get("probe"), dict):
+                body = json.dumps(self.probes.through(msg, to)).encode()
+                self.stats["probe_blocks"] += 1
+        except (ValueError, TypeError, WireError, AttributeError):
+            self.stats["handshake_unparsed"] += 1   # relayed as is; the ends refuse it
+        if self.tap is not None:
+            raw = encode_frame(Frame(FrameType.HANDSHAKE, 0, self.n, body[: 8 * 1024 * 1024]))
+            self.tap.write(struct.pack(">I", len(raw)) + raw)
+        self.n += 1
+        return body
+
+    def to_tx(self) -> None:
+        parts = self.front.recv_multipart()
+        self.stats["handshake_requests"] += 1
+        self.back.send_multipart([*parts[:-1], self._rewrite(parts[-1], "tx")])
+
+    def to_rx(self) -> None:
+        parts = self.back.recv_multipart()
+        self.front.send_multipart([*parts[:-1], self._rewrite(parts[-1], "rx")])
+
+    def close(self) -> None:
+        self.front.close()
+        self.back.close()
+
+
+def run_emulator(cfg: EmulatorConfig, stop: StopFlag | None = None) -> dict[str, Any]:
     """Relay until stopped (SIGTERM) or ``max_runtime_s``; return the counters."""
     stop = stop if stop is not None else StopFlag()
     rng = np.random.default_rng(cfg.seed)
-    chan = _ChannelOnIq(cfg.channel, cfg.snr_db, cfg.seed) if cfg.channel else None
     stats: Counter = Counter()
+    chan = _OnIq(cfg, stats) if cfg.channel else None
     ctx = zmq.Context()
     pull = socket(ctx, zmq.PULL, hwm=cfg.hwm)
     push = socket(ctx, zmq.PUSH, hwm=cfg.hwm)
     tap = open(cfg.tap, "ab") if cfg.tap else None
+    relay: _HandshakeRelay | None = None
     held: bytes | None = None
+
+    def report() -> dict[str, Any]:
+        out: dict[str, Any] = dict(stats)
+        if chan is not None and chan.path.psr_measured:
+            m = chan.path.psr_measured
+            out.update(psr_db_measured_mean=float(np.mean(m)), psr_db_measured_min=float(np.min(m)),
+                       psr_db_measured_max=float(np.max(m)))
+        return out
+
     try:
         pull.bind(cfg.listen)
         push.bind(cfg.forward)
+        poller = zmq.Poller()
+        poller.register(pull, zmq.POLLIN)
+        if cfg.hs_listen:
+            relay = _HandshakeRelay(ctx, cfg, stats, tap)
+            poller.register(relay.front, zmq.POLLIN)
+            poller.register(relay.back, zmq.POLLIN)
         t_end = time.monotonic() + cfg.max_runtime_s
         last_stats = time.monotonic()
         if cfg.stats:  # its first appearance says the emulator is bound and ready
-            write_json_atomic(cfg.stats, dict(stats))
+            write_json_atomic(cfg.stats, report())
 
         def send(raw: bytes) -> None:
             if push.poll(int(cfg.send_timeout_s * 1000), zmq.POLLOUT):
@@ -114,10 +201,16 @@ def run_emulator(cfg: EmulatorConfig, stop: StopFlag | None = None) -> dict[str,
 
         while not stop and time.monotonic() < t_end:
             if time.monotonic() - last_stats > 1.0 and cfg.stats:
-                write_json_atomic(cfg.stats, dict(stats))
+                write_json_atomic(cfg.stats, report())
                 last_stats = time.monotonic()
-            if not pull.poll(100):
-                if held is not None:
+            events = dict(poller.poll(100))
+            if relay is not None:
+                if relay.front in events:
+                    relay.to_tx()
+                if relay.back in events:
+                    relay.to_rx()
+            if pull not in events:
+                if not events and held is not None:
                     send(held)
                     held = None
                 continue
@@ -126,7 +219,6 @@ def run_emulator(cfg: EmulatorConfig, stop: StopFlag | None = None) -> dict[str,
             if chan is not None:
                 try:
                     raw = chan(raw)
-                    stats["channel_applied"] += 1
                 except FrameError:
                     stats["channel_skipped_malformed"] += 1
             if rng.random() < cfg.drop:
@@ -152,12 +244,14 @@ def run_emulator(cfg: EmulatorConfig, stop: StopFlag | None = None) -> dict[str,
     finally:
         if tap is not None:
             tap.close()
+        if relay is not None:
+            relay.close()
         pull.close()
         push.close()
         ctx.term()
         if cfg.stats:
-            write_json_atomic(cfg.stats, dict(stats))
-    return dict(stats)
+            write_json_atomic(cfg.stats, report())
+    return report()
 
 
 def read_tap(path: str | Path) -> list[bytes]:

@@ -5,7 +5,8 @@ Layout (all integers big-endian), header :data:`HEADER_SIZE` = 24 bytes::
     magic  b"SGRF"   4 bytes
     version          u8   (:data:`VERSION`)
     type             u8   (:class:`FrameType`)
-    flags            u8   (bit 0: payload sealed by AEAD, see :mod:`semguard.runtime.secure`)
+    flags            u8   (bit 0: payload sealed by AEAD, see :mod:`semguard.runtime.secure`;
+                          bit 1: with bit 0, only the side info sealed, the IQ block after it)
     reserved         u8   (must be 0)
     epoch            u32  (key epoch)
     seq              u64  (sequence number within the epoch)
@@ -28,8 +29,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["MAGIC", "VERSION", "HEADER_SIZE", "MAX_PAYLOAD", "FLAG_SEALED", "FrameType", "FrameError",
-           "Frame", "encode_frame", "decode_frame", "pack_data", "unpack_data", "iq_bytes", "iq_from_bytes"]
+__all__ = ["MAGIC", "VERSION", "HEADER_SIZE", "MAX_PAYLOAD", "FLAG_SEALED", "FLAG_SYMBOLS", "FrameType", "FrameError",
+           "Frame", "encode_frame", "decode_frame", "pack_data", "unpack_data", "split_symbols", "side_bytes", "iq_bytes", "iq_from_bytes"]
 
 MAGIC = b"SGRF"
 VERSION = 1
@@ -38,7 +39,10 @@ HEADER_SIZE = _HEADER.size
 #: largest payload a parser accepts (bounded memory per frame)
 MAX_PAYLOAD = 8 * 1024 * 1024
 FLAG_SEALED = 0x01
-_KNOWN_FLAGS = FLAG_SEALED
+#: with FLAG_SEALED: only the side info is under the AEAD, the IQ block follows it in the clear layout
+#: (keyed-scrambled), so a channel can act on it (``u32 n | AEAD(side) | IQ``, see runtime.secure)
+FLAG_SYMBOLS = 0x02
+_KNOWN_FLAGS = FLAG_SEALED | FLAG_SYMBOLS
 _MAX_SIDE = 64 * 1024
 
 
@@ -121,12 +125,28 @@ def iq_from_bytes(raw: bytes) -> np.ndarray:
     return np.frombuffer(raw, dtype="<c8").astype(np.complex64)
 
 
-def pack_data(side: dict[str, Any], iq: np.ndarray) -> bytes:
-    """A DATA payload: side info (a JSON object) and an IQ block."""
+def side_bytes(side: dict[str, Any]) -> bytes:
+    """The side info as canonical JSON bytes (at most 64 KiB)."""
     side_raw = json.dumps(side, separators=(",", ":"), sort_keys=True).encode()
     if len(side_raw) > _MAX_SIDE:
         raise FrameError(f"side info: {len(side_raw)} bytes exceeds {_MAX_SIDE}")
+    return side_raw
+
+
+def pack_data(side: dict[str, Any], iq: np.ndarray) -> bytes:
+    """A DATA payload: side info (a JSON object) and an IQ block."""
+    side_raw = side_bytes(side)
     return struct.pack(">I", len(side_raw)) + side_raw + iq_bytes(iq)
+
+
+def split_symbols(payload: bytes) -> tuple[bytes, bytes]:
+    """A FLAG_SYMBOLS payload ``u32 n | n bytes (AEAD of the side info) | IQ`` as (sealed part, IQ bytes)."""
+    if len(payload) < 4:
+        raise FrameError(f"sealed_len: payload of {len(payload)} bytes has no 4-byte length")
+    (n,) = struct.unpack_from(">I", payload)
+    if 4 + n > len(payload) or (len(payload) - 4 - n) % 8:
+        raise FrameError(f"sealed_len: {n} sealed bytes leave no whole IQ block in a payload of {len(payload)}")
+    return payload[4:4 + n], payload[4 + n:]
 
 
 def unpack_data(payload: bytes) -> tuple[dict[str, Any], np.ndarray]:

@@ -26,8 +26,9 @@ import zmq
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from semguard.runtime._net import StopFlag, check_endpoint, socket, write_json_atomic
-from semguard.runtime.frames import FrameError, FrameType, decode_frame, unpack_data
-from semguard.runtime.handshake import Handshake, HandshakeError, KbView
+from semguard.runtime.frames import FLAG_SYMBOLS, FrameError, FrameType, decode_frame, unpack_data
+from semguard.runtime.handshake import HandshakeError, KbView
+from semguard.runtime.keysource import initiator
 from semguard.runtime.secure import Opener, Rejected
 
 __all__ = ["RxConfig", "run_rx", "read_delivery_log", "handshake_client"]
@@ -42,12 +43,14 @@ class RxConfig:
     kb: KbView = field(default_factory=lambda: KbView("none", 0, ""))
     identity: Ed25519PrivateKey | None = field(default=None, repr=False)
     peer_public: bytes | None = None
+    key_source: str = "plkg"              #: "plkg" (probes through the emulator) or "x25519"
+    plkg: Any = None                      #: a PlkgConfig (None: its defaults)
     window: int = 64
     delivery_log: str | None = None
     metrics: str | None = None
     idle_timeout_s: float = 3.0
     max_runtime_s: float = 120.0
-    handshake_timeout_s: float = 2.0
+    handshake_timeout_s: float = 5.0
     handshake_attempts: int = 10
     hwm: int = 256
 
@@ -72,28 +75,34 @@ def read_delivery_log(path: str | Path, *, repair: bool = False) -> list[dict[st
     return [json.loads(line) for line in data[:cut].splitlines() if line.strip()]
 
 
-def handshake_client(ctx: zmq.Context, cfg: RxConfig) -> bytes:
-    """Run the rx side over REQ (lazy-pirate retries: a fresh socket per attempt)."""
+def handshake_client(ctx: zmq.Context, cfg: RxConfig) -> tuple[bytes, dict[str, Any]]:
+    """Run the rx side over REQ (lazy-pirate retries: a fresh socket and a fresh session per attempt).
+
+    Returns the master and the session's figures (no key material).  A refusal by the transmitter
+    or a failed check here (knowledge base, signature, key confirmation) ends the attempts at once
+    unless it is a key agreement that may succeed on a new channel realisation (``plkg:`` errors)."""
     last = "no answer"
     for _ in range(cfg.handshake_attempts):
-        hs = Handshake("rx", cfg.kb, identity=cfg.identity, peer_public=cfg.peer_public)
+        proto = initiator(cfg.key_source, cfg.kb, identity=cfg.identity, peer_public=cfg.peer_public, plkg=cfg.plkg)
         req = socket(ctx, zmq.REQ)
         try:
             req.connect(cfg.handshake)
-            req.send(json.dumps({"m": "hello", "hello": hs.hello().hex()}).encode())
-            if not req.poll(int(cfg.handshake_timeout_s * 1000)):
-                continue
-            reply = json.loads(req.recv())
-            if reply.get("m") != "hello":
-                raise HandshakeError(f"transmitter refused: {reply.get('e')}")
-            hs.receive_hello(bytes.fromhex(reply["hello"]))
-            req.send(json.dumps({"m": "sig", "sig": hs.signature().hex()}).encode())
-            if not req.poll(int(cfg.handshake_timeout_s * 1000)):
-                continue
-            reply = json.loads(req.recv())
-            if reply.get("m") != "sig":
-                raise HandshakeError(f"transmitter refused: {reply.get('e')}")
-            return hs.complete(bytes.fromhex(reply["sig"]))
+            msg = proto.first()
+            while msg is not None:
+                req.send(json.dumps(msg).encode())
+                if not req.poll(int(cfg.handshake_timeout_s * 1000)):
+                    break
+                reply = json.loads(req.recv())
+                if not isinstance(reply, dict):
+                    raise ValueError("reply is not an object")
+                msg = proto.handle(reply)
+            if proto.master is not None:
+                return proto.master, dict(proto.info)
+        except HandshakeError as exc:
+            if "plkg:" not in str(exc):
+                raise
+            last = str(exc)
+            log.info("key agreement attempt failed: %s", exc)
         except (ValueError, KeyError) as exc:
             last = f"malformed reply ({exc})"
         finally:
@@ -117,7 +126,8 @@ def run_rx(cfg: RxConfig, on_block: Callable[[dict, np.ndarray], None] | None = 
     out = open(cfg.delivery_log, "a") if cfg.delivery_log else None
     t0 = time.monotonic()
     try:
-        master = handshake_client(ctx, cfg) if cfg.handshake else None
+        master, key_info = handshake_client(ctx, cfg) if cfg.handshake else (None, {})
+        counts["key"] = key_info
         opener = Opener(master, window=cfg.window, require_sealed=master is not None)
         if previous:  # resume: what was delivered before stays delivered once
             last_epoch = max(r["epoch"] for r in previous)
@@ -127,6 +137,7 @@ def run_rx(cfg: RxConfig, on_block: Callable[[dict, np.ndarray], None] | None = 
                     opener.replay.accept(r["seq"])
             counts["resumed_from_log"] = len(previous)
         pull.connect(cfg.connect)
+        scrambler = None
         last_frame = time.monotonic()
         while not stop and time.monotonic() - t0 < cfg.max_runtime_s:
             if not pull.poll(50):
@@ -147,6 +158,11 @@ def run_rx(cfg: RxConfig, on_block: Callable[[dict, np.ndarray], None] | None = 
                     counts["ignored"] += 1
                     continue
                 side, iq = unpack_data(clear)
+                if frame.flags & FLAG_SYMBOLS:  # the IQ came through the channel keyed-scrambled
+                    if scrambler is None:
+                        from semguard.runtime.scramble import SymbolScrambler
+                        scrambler = SymbolScrambler(master)
+                    iq = scrambler.decrypt(iq, frame.epoch, frame.seq)
             except FrameError:
                 counts["malformed"] += 1
                 continue

@@ -11,6 +11,7 @@ rejected as too old (``window=1``: strict order).  :class:`Opener` counts each r
 
 from __future__ import annotations
 
+import struct
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,7 +20,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from semguard.keys.kdf import KeySchedule
-from semguard.runtime.frames import FLAG_SEALED, Frame
+from semguard.runtime.frames import FLAG_SEALED, FLAG_SYMBOLS, Frame, FrameError, split_symbols
 
 __all__ = ["epoch_key", "SALT", "frame_nonce", "Sealer", "Opener", "ReplayWindow", "Rejected", "TAG_SIZE"]
 
@@ -68,6 +69,7 @@ class Sealer:
 
     def __init__(self, master: bytes) -> None:
         self._keys = _Keys(master)
+        self.master = master  # for the symbol scrambler's key schedule; never logged (no repr)
 
     def __repr__(self) -> str:
         return "Sealer(<secret>)"
@@ -78,6 +80,15 @@ class Sealer:
         aad = out.header(sealed_len)
         ct = self._keys.aead(frame.epoch).encrypt(frame_nonce(frame.epoch, frame.seq), frame.payload, aad)
         return Frame(frame.type, frame.epoch, frame.seq, ct, frame.flags | FLAG_SEALED)
+
+    def seal_symbols(self, frame: Frame, iq_raw: bytes) -> Frame:
+        """Seal ``frame.payload`` (the side info) and append the IQ bytes outside the AEAD
+        (``FLAG_SYMBOLS``): the header, with the whole length, is the associated data."""
+        flags = frame.flags | FLAG_SEALED | FLAG_SYMBOLS
+        total = 4 + len(frame.payload) + TAG_SIZE + len(iq_raw)
+        aad = Frame(frame.type, frame.epoch, frame.seq, b"", flags).header(total)
+        ct = self._keys.aead(frame.epoch).encrypt(frame_nonce(frame.epoch, frame.seq), frame.payload, aad)
+        return Frame(frame.type, frame.epoch, frame.seq, struct.pack(">I", len(ct)) + ct + iq_raw, flags)
 
 
 @dataclass
@@ -150,6 +161,8 @@ class Opener:
         if frame.epoch < self.epoch:
             raise self._reject("stale_epoch", f"epoch {frame.epoch} < current {self.epoch}")
         sealed = bool(frame.flags & FLAG_SEALED)
+        if frame.flags & FLAG_SYMBOLS and not sealed:
+            raise self._reject("malformed", "FLAG_SYMBOLS without FLAG_SEALED")
         if not sealed and self.require_sealed:
             raise self._reject("forged", "clear frame where a sealed one is required")
         if frame.epoch == self.epoch:
@@ -162,9 +175,12 @@ class Opener:
             if self._keys is None:
                 raise self._reject("forged", "sealed frame but no key")
             try:
+                sealed_part, tail = split_symbols(frame.payload) if frame.flags & FLAG_SYMBOLS else (frame.payload, b"")
                 clear = self._keys.aead(frame.epoch).decrypt(
-                    frame_nonce(frame.epoch, frame.seq), frame.payload, frame.header())
-            except (InvalidTag, ValueError):
+                    frame_nonce(frame.epoch, frame.seq), sealed_part, frame.header())
+                if frame.flags & FLAG_SYMBOLS:  # the clear DATA layout: u32 side_len | side | IQ
+                    clear = struct.pack(">I", len(clear)) + clear + tail
+            except (InvalidTag, ValueError, FrameError):
                 raise self._reject("forged", f"AEAD tag of epoch {frame.epoch} seq {frame.seq} does not verify") from None
         else:
             clear = frame.payload

@@ -18,14 +18,17 @@ import logging
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import zmq
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from semguard.runtime._net import StopFlag, check_endpoint, socket, write_json_atomic
-from semguard.runtime.frames import Frame, FrameType, encode_frame, pack_data
-from semguard.runtime.handshake import Handshake, HandshakeError, KbView
+from semguard.runtime.frames import Frame, FrameType, encode_frame, iq_bytes, pack_data, side_bytes
+from semguard.runtime.handshake import HandshakeError, KbView
+from semguard.runtime.keysource import responder
+from semguard.runtime.scramble import SymbolScrambler
 from semguard.runtime.secure import Sealer
 
 __all__ = ["TxConfig", "run_tx", "raw_blocks"]
@@ -43,8 +46,11 @@ class TxConfig:
     kb: KbView = field(default_factory=lambda: KbView("none", 0, ""))
     identity: Ed25519PrivateKey | None = field(default=None, repr=False)
     peer_public: bytes | None = None
+    key_source: str = "plkg"              #: "plkg" (probes through the emulator) or "x25519"
+    plkg: Any = None                      #: a PlkgConfig (None: its defaults)
+    seal: str = "bytes"                   #: "bytes" (AEAD over side info and IQ) or "symbols" (see secure)
     epoch_frames: int = 0                 #: re-key every this many frames (0 = only on handshake)
-    handshake_timeout_s: float = 20.0
+    handshake_timeout_s: float = 120.0
     send_timeout_s: float = 2.0
     seed: int = 0
     sent_log: str | None = None
@@ -57,6 +63,8 @@ class TxConfig:
             check_endpoint(self.handshake, "handshake")
         if self.frames < 1 or self.n_symbols < 1:
             raise ValueError(f"frames and n_symbols must be >= 1, got {self.frames}, {self.n_symbols}")
+        if self.seal not in ("bytes", "symbols"):
+            raise ValueError(f"seal must be 'bytes' or 'symbols', got {self.seal!r}")
         if self.rate < 0 or self.epoch_frames < 0:
             raise ValueError(f"rate and epoch_frames must be >= 0, got {self.rate}, {self.epoch_frames}")
 
@@ -70,11 +78,16 @@ def raw_blocks(n: int, n_symbols: int, seed: int) -> Iterator[tuple[dict, np.nda
 
 
 class _Responder:
-    """The tx side of the handshake on a REP socket (one pending exchange at a time)."""
+    """The tx side of the handshake on a REP socket (one pending exchange at a time; a new hello
+    starts over)."""
 
     def __init__(self, sock: zmq.Socket, cfg: TxConfig) -> None:
         self.sock, self.cfg = sock, cfg
-        self.pending: Handshake | None = None
+        self.pending = None
+        self.last_info: dict = {}
+
+    def _reply(self, obj: dict) -> None:
+        self.sock.send(json.dumps(obj).encode())
 
     def step(self, timeout_ms: int) -> bytes | None:
         """Serve one request if any arrives; return a new master when a handshake completes."""
@@ -82,28 +95,28 @@ class _Responder:
             return None
         try:
             msg = json.loads(self.sock.recv())
-            kind = msg["m"]
-        except (ValueError, KeyError, TypeError):
-            self.sock.send(json.dumps({"m": "error", "e": "malformed"}).encode())
+            if not isinstance(msg, dict) or not isinstance(msg.get("m"), str):
+                raise ValueError("not a message")
+        except ValueError:
+            self._reply({"m": "error", "e": "malformed"})
             return None
+        cfg = self.cfg
         try:
-            if kind == "hello":
-                self.pending = Handshake("tx", self.cfg.kb, identity=self.cfg.identity,
-                                         peer_public=self.cfg.peer_public)
-                self.pending.receive_hello(bytes.fromhex(msg["hello"]))
-                self.sock.send(json.dumps({"m": "hello", "hello": self.pending.hello().hex()}).encode())
-                return None
-            if kind == "sig" and self.pending is not None:
-                hs, self.pending = self.pending, None
-                master = hs.complete(bytes.fromhex(msg["sig"]))
-                self.sock.send(json.dumps({"m": "sig", "sig": hs.signature().hex()}).encode())
-                return master
-            raise HandshakeError(f"unexpected message {kind!r}")
-        except (HandshakeError, ValueError, KeyError) as exc:
+            if msg["m"] == "hello":
+                self.pending = responder(cfg.key_source, cfg.kb, msg, identity=cfg.identity,
+                                         peer_public=cfg.peer_public, plkg=cfg.plkg)
+            if self.pending is None:
+                raise HandshakeError(f"unexpected message {msg['m']!r} before a hello")
+            self._reply(self.pending.handle(msg))
+        except (HandshakeError, ValueError, KeyError, TypeError) as exc:
             log.warning("handshake refused: %s", exc)
             self.pending = None
-            self.sock.send(json.dumps({"m": "error", "e": str(exc)}).encode())
+            self._reply({"m": "error", "e": str(exc)})
             return None
+        master = self.pending.master
+        if master is not None:
+            self.last_info, self.pending = dict(self.pending.info), None
+        return master
 
 
 def run_tx(cfg: TxConfig, blocks: Iterator[tuple[dict, np.ndarray]] | None = None,
@@ -133,13 +146,21 @@ def run_tx(cfg: TxConfig, blocks: Iterator[tuple[dict, np.ndarray]] | None = Non
                 if master is not None:
                     sealer = Sealer(master)
                     stats["handshakes"] += 1
+                    stats["key"] = responder.last_info
         period = 1.0 / cfg.rate if cfg.rate else 0.0
+        scrambler: list = []
         t_next = time.monotonic()
 
-        def emit(ftype: FrameType, payload: bytes) -> bool:
-            frame = Frame(ftype, epoch, seq, payload)
-            if sealer is not None:
-                frame = sealer.seal(frame)
+        def emit(ftype: FrameType, payload: bytes, side: dict | None = None, iq: np.ndarray | None = None) -> bool:
+            if sealer is not None and iq is not None and cfg.seal == "symbols":
+                if not scrambler or scrambler[0] is not sealer:
+                    scrambler[:] = [sealer, SymbolScrambler(sealer.master)]
+                raw = iq_bytes(scrambler[1].encrypt(iq, epoch, seq))
+                frame = sealer.seal_symbols(Frame(ftype, epoch, seq, side_bytes(side or {})), raw)
+            else:
+                frame = Frame(ftype, epoch, seq, payload)
+                if sealer is not None:
+                    frame = sealer.seal(frame)
             if push.poll(int(cfg.send_timeout_s * 1000), zmq.POLLOUT):
                 push.send(encode_frame(frame), zmq.NOBLOCK)
                 return True
@@ -154,6 +175,7 @@ def run_tx(cfg: TxConfig, blocks: Iterator[tuple[dict, np.ndarray]] | None = Non
                 if master is not None:
                     sealer, epoch, seq = Sealer(master), epoch + 1, 0
                     stats["handshakes"] += 1
+                    stats["key"] = responder.last_info
                     stats["epochs"] += 1
             if cfg.epoch_frames and n and n % cfg.epoch_frames == 0:
                 epoch, seq = epoch + 1, 0
@@ -161,8 +183,8 @@ def run_tx(cfg: TxConfig, blocks: Iterator[tuple[dict, np.ndarray]] | None = Non
             if period:
                 time.sleep(max(0.0, t_next - time.monotonic()))
                 t_next += period
-            payload = pack_data({**side, "t_ns": time.time_ns()}, iq)
-            if emit(FrameType.DATA, payload):
+            side = {**side, "t_ns": time.time_ns()}
+            if emit(FrameType.DATA, pack_data(side, iq), side, iq):
                 stats["sent"] += 1
                 if log_f is not None:
                     digest = hashlib.sha256(iq.tobytes()).hexdigest()[:32]

@@ -23,9 +23,10 @@ interference enters the decoder's input weights:
 * any other decoder receives the symbols shrunk towards their prior mean by the ratio of the two LMMSE
   weights, ``mu + (y - mu) (v + n) / (v + n + I_c)``, so its implicit weight ``v / (v + n)`` becomes
   ``v / (v + n + I_c)``;
-* the analog codec's meta symbols (the image's scale, repeated over its last symbols and averaged
-  without a prior) are a chunk of their own and are shrunk the same way: white-box PGD puts about half
-  of its power there.
+* the analog codec's meta symbols (the image's scale, one value repeated over its last symbols and
+  averaged without a prior) are a chunk of their own and are replaced by the LMMSE estimate of the value
+  they repeat, which tells a coherent shift of every copy from independent jamming
+  (:func:`meta_estimate`): white-box PGD puts about half of its power there.
 
 The estimator is differentiable (the gate is a ``where``), so the adaptive attack differentiates
 through it; a jammer that spreads its power evenly under every chunk's gate is not discounted.
@@ -40,13 +41,16 @@ import torch
 from torch import Tensor
 
 from semguard.channels.base import ChannelState
-from semguard.codecs.analog import AnalogJSCC
+from semguard.channels.csi import refine_csi
+from semguard.codecs.analog import BLIND_COEFFICIENTS, AnalogJSCC
+from semguard.codecs.deepjscc import DeepJSCC
 from semguard.codecs.base import SemanticCodec
 from semguard.codecs.switch import SNRSwitch
 from semguard.link import Link
 from semguard.registry import register
 
-__all__ = ["chunk_ids", "chunk_mean", "chunk_interference", "from_zero_forced", "InterferenceAwareCodec",
+__all__ = ["chunk_ids", "chunk_mean", "chunk_interference", "from_zero_forced", "meta_estimate",
+           "InterferenceAwareCodec",
            "InterferenceAwareDefense"]
 
 
@@ -126,38 +130,74 @@ class InterferenceAwareCodec(SemanticCodec):
         return raw, counted
 
     def decode(self, y: Tensor, state: ChannelState, **kw: Any) -> Tensor:
-        return _discounted_decode(self.codec, y, state, self.estimate(y, state)[1], self, kw)
+        return _discounted_decode(self.codec, y, state, self, kw)
 
 
 def _uses_noise_weights(codec: SemanticCodec) -> bool:
     return isinstance(codec, AnalogJSCC)
 
 
-def _discounted_decode(codec: SemanticCodec, y: Tensor, state: ChannelState, counted: Tensor,
-                       rx: InterferenceAwareCodec, kw: dict[str, Any]) -> Tensor:
+def _blind_refined(codec: SemanticCodec, y: Tensor, state: ChannelState) -> tuple[Tensor, ChannelState]:
+    """The codec's own blind CSI refinement, done before the estimate (so the estimate and the discounted
+    symbols are in the refined coordinates); the state handed on then marks the CSI as settled
+    (``csi_error_var=None``), so the codec does not refine a second time against the discounted noise."""
+    if isinstance(codec, AnalogJSCC):
+        y, state = refine_csi(y, state, n_ref=BLIND_COEFFICIENTS * (2 * y.shape[1] // codec.k) // 2)
+    elif isinstance(codec, DeepJSCC):
+        y, state = refine_csi(y, state)
+    else:
+        return y, state
+    return y, replace(state, csi_error_var=None)
+
+
+def _discounted_decode(codec: SemanticCodec, y: Tensor, state: ChannelState, rx: InterferenceAwareCodec,
+                       kw: dict[str, Any]) -> Tensor:
     if isinstance(codec, SNRSwitch):  # each part gets the discount its decoder can use
         high = codec._pick_high(state.snr_db)
         out: Tensor | None = None
         for mask, part in ((~high, codec.low), (high, codec.high)):
             if mask.any():
-                o = _discounted_decode(part, y[mask], state.subset(mask), counted[mask], rx, kw)
+                o = _discounted_decode(part, y[mask], state.subset(mask), rx, kw)
                 if out is None:
                     out = torch.zeros(y.shape[0], *o.shape[1:], dtype=o.dtype, device=o.device)
                 out = out.index_put((mask.nonzero().squeeze(1),), o)
         assert out is not None
         return out
-    extra = counted[:, rx.ids]                                      # per symbol, zero-forced domain
+    y, state = _blind_refined(codec, y, state)
+    extra = rx.estimate(y, state)[1][:, rx.ids]                     # per symbol, zero-forced domain
     y_zf, noise = state.zero_forced(y)
     shrunk = rx.mu + (y_zf - rx.mu) * ((rx.var + noise) / (rx.var + noise + extra))
     if not _uses_noise_weights(codec):
         return codec.decode(from_zero_forced(shrunk, state), state, **kw)
-    # an LMMSE decoder: the counted interference as noise; its side information (the meta tail, which
-    # it averages without a prior) shrunk towards the prior like any other decoder's input
+    # an LMMSE decoder: the counted interference as noise, and its side information (the meta tail)
+    # replaced by the LMMSE estimate of the value it repeats (:func:`meta_estimate`)
     meta = torch.zeros(y.shape[1], dtype=torch.bool, device=y.device)
     meta[y.shape[1] - codec.meta:] = True
-    y_new = from_zero_forced(torch.where(meta, shrunk, y_zf), state)
+    m_hat = meta_estimate(y_zf[:, meta], noise[:, meta], rx.mu[meta], rx.var[meta], rx.z)
+    y_new = from_zero_forced(torch.where(meta, m_hat.unsqueeze(1).expand_as(y_zf), y_zf), state)
     g2 = state.h_est.abs().square().clamp_min(1e-12)
     return codec.decode(y_new, replace(state, n0=state.n0.expand_as(g2) + extra * g2), **kw)
+
+
+def meta_estimate(ym: Tensor, noise: Tensor, mu: Tensor, var: Tensor, z: float) -> Tensor:
+    """The LMMSE estimate ``[B]`` of the one value ``M`` side-information symbols ``ym [B, M]`` repeat.
+
+    Their deviations from the prior mean ``mu`` split into a spread around their own mean (independent
+    noise and jamming, ``I_s`` above the noise) and the mean's deviation ``d``; a deviation beyond what the
+    prior variance ``v`` and the averaged noise explain, by more than ``z`` prior variances, is counted as
+    coherent interference ``I_c`` (an attacker that shifts every copy alike).  Then
+    ``mu + d v / (v + (N + I_s) / M + I_c)``."""
+    m = ym.shape[1]
+    if m < 2:
+        raise ValueError(f"meta_estimate needs at least 2 repeated symbols, got {m}")
+    dev = ym - mu
+    d = dev.mean(1)
+    n = noise.mean(1)
+    spread = ((dev - d.unsqueeze(1)).abs().square().sum(1) / (m - 1) - n).clamp_min(0)
+    v = var.mean()
+    coh = d.abs().square() - v - (n + spread) / m
+    coh = torch.where(coh > z * v, coh, torch.zeros_like(coh))
+    return mu.mean() + d * (v / (v + (n + spread) / m + coh))
 
 
 def _tail(codec: SemanticCodec) -> int:

@@ -161,16 +161,20 @@ def test_data_aided_estimate_recovers_the_fading(image_pilots):
     assert float(ok.double().mean()) >= 0.9
 
 
-@pytest.mark.slow
-def test_check_aware_attack_evades_more_than_plain(image_pilots):
-    link, dfn, x = image_pilots
-    dl = dfn.wrap(link)
-    xs = x[:4]
-    plain = build("attack", "pilot", psr_db=-10.0, steps=4)(dl, xs, 10.0, generator=_gen())
-    aware = CheckAwarePilotAttack(psr_db=-10.0, steps=4, weight=100.0)(dl, xs, 10.0, generator=_gen())
-    s_plain = dl.codec.check(plain.link["received"], plain.link["state"])[2]
-    s_aware = dl.codec.check(aware.link["received"], aware.link["state"])[2]
-    assert float(s_aware.mean()) < float(s_plain.mean())
+def test_check_aware_attack_evades_more_than_non_adaptive(task):
+    # task codec over Rayleigh with 8 pilots, PSR -10 dB: the attack that knows the check is seen less
+    # often than pilot PGD crafted on the undefended link and replayed (bench: 0.30 against 0.56)
+    codec, ref, x, y = task
+    link = Link(codec, Rayleigh(csi="estimated", pilots=8))
+    dl = PilotCheckDefense(false_alarm=0.05).fit(link, ref, 10.0, repeats=1).wrap(link)
+    r = build("attack", "pilot", psr_db=-10.0, steps=8)(link, x, 10.0, labels=y, generator=_gen())
+    with torch.no_grad():
+        o = link(x, 10.0, generator=_gen(), decode=False)
+        rep = dl(x, 10.0, generator=_gen(), decode=False, pilot_interference=r.link["state"].h_est[:, :1] - o["state"].h_est[:, :1])
+        det_na = float(dl.codec.check(rep["received"], rep["state"])[3].double().mean())
+    aware = CheckAwarePilotAttack(psr_db=-10.0, steps=8)(dl, x, 10.0, labels=y, generator=_gen())
+    det_ad = float(dl.codec.check(aware.link["received"], aware.link["state"])[3].double().mean())
+    assert det_ad < det_na - 0.05
 
 
 def test_bad_input_one_line_errors(task):

@@ -131,3 +131,16 @@ def test_every_byzantine_attack_declares_a_threat_model():
             assert tm.knowledge == "none" and tm.budget == pytest.approx(MAX_PSR_DB)
         else:
             assert tm.knowledge == "white-box" and tm.budget == -3.0
+
+
+def test_exclusions_are_capped_so_framed_honest_agents_stay_in():
+    w = torch.tensor([0.0, 0.0, 0.0, 0.9, 0.8])
+    rep = torch.tensor([0.3, 0.1, 0.2, 0.9, 0.8])
+    # at most one zero: the lowest reputation (agent 1) stays out, the others get their reputation back
+    assert trust.cap_exclusions(w, rep, 1).tolist() == pytest.approx([0.3, 0.0, 0.2, 0.9, 0.8])
+    assert torch.equal(trust.cap_exclusions(w, rep, 3), w)
+    node = FusionNode("trust-median", 4, 10)          # N = 10, f = 4: at most 10 - 9 = 1 exclusion
+    assert node.max_excluded == 1
+    node.reputation = torch.tensor([0.1, 0.2, 0.3, 0.4] + [0.9] * 6)
+    assert node.weights(node.reputation).tolist() == [0.0] + [1.0] * 9     # inclusion weights, 9 >= 2f + 1
+    assert FusionNode("trust-median", 3, 10).max_excluded == 3

@@ -8,7 +8,9 @@ round *strong* when that score is an outlier against the other agents (robust z 
 over ``z_cross``) or a jump against the agent's own history (over ``z_history``); (4) moves the
 reputation toward the round's agreement rate (slow up, fast down) and multiplies it by
 ``1 - cost`` for a strong round; (5) fuses with weight 0 for agents under the threshold, flagged
-as replaying, or strong this round.  ``z_cross = z_history = inf`` is the plain agreement-rate
+as replaying, or strong this round, but never more than ``min(f, N - 2f - 1)`` of them (the lowest
+reputations stay out): at least ``2f + 1`` agents remain, so attackers that frame honest agents
+still meet an honest majority inside the robust rule.  ``z_cross = z_history = inf`` is the plain agreement-rate
 reputation of the previous version.
 """
 
@@ -47,21 +49,30 @@ class FusionNode:
         self.fn = build("fusion", rule, f=f)
         self.reputation = torch.full((n,), threshold)   # a newcomer starts at the threshold
         self.h_mean, self.h_m2, self.h_count = torch.zeros(n), torch.zeros(n), torch.zeros(n)
+        # never leave fewer than 2f + 1 agents in: then the f Byzantine are a minority of those kept,
+        # whoever was excluded (the robust rule's guarantee survives framed honest agents)
+        self.max_excluded = max(0, min(f, n - 2 * f - 1))
 
     @property
     def uses_trust(self) -> bool:
         return self.rule in fz.TRUST_RULES
 
-    def weights(self, rep: Tensor, replayed: Tensor | None = None) -> Tensor:
+    def weights(self, rep: Tensor, replayed: Tensor | None = None, strong: Tensor | None = None) -> Tensor:
+        """Trust weights ``[N]``: reputation over the threshold, 0 for replaying or strong agents,
+        at most ``max_excluded`` zeros (:func:`~semguard.network.trust.cap_exclusions`); 0 / 1 for every rule
+        but the weighted mean ``trust``."""
         w = trust.trust_weights(rep, threshold=self.threshold)
-        if replayed is not None and (~replayed).any():
-            w = torch.where(replayed, torch.zeros_like(w), w)
-            w = w if w.sum() > 0 else torch.ones_like(w)
-        return w
+        for bad in (replayed, strong):
+            if bad is not None:
+                w = torch.where(bad, torch.zeros_like(w), w)
+        w = trust.cap_exclusions(w, rep, self.max_excluded)
+        if self.rule != "trust":       # inside a robust rule the weight is inclusion only: a framed honest
+            w = (w > 0).to(w.dtype)    # agent at low reputation still counts as one agent
+        return w if w.sum() > 0 else torch.ones_like(w)
 
     def reference_weights(self, kept: Tensor) -> Tensor:
-        """Weights of the reference median over the kept agents: 1 if trusted, else 0 (all 1 if none is)."""
-        w = (self.reputation >= self.threshold).float()[kept]
+        """Weights of the reference over the kept agents: 1 if trusted, else 0 (at most ``max_excluded`` zeros)."""
+        w = (self.weights(self.reputation) > 0).float()[kept]
         return w if w.sum() > 0 else torch.ones_like(w)
 
     def reference(self, logp: Tensor, median_logits: Tensor, kept: Tensor) -> Tensor:
@@ -113,6 +124,6 @@ class FusionNode:
         flags = trust.flag_agents(self.reputation, threshold=self.threshold) | a.strong
         if replayed is not None:
             flags = flags | replayed
-        w = torch.where(a.strong, torch.zeros(n), self.weights(self.reputation, replayed))[kept]
+        w = self.weights(self.reputation, replayed, a.strong)[kept]
         w = w if w.sum() > 0 else torch.ones_like(w)
         return (self.fn(vec, w) if self.uses_trust else self.fn(vec)), flags

@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-__all__ = ["disagreement_gap", "flag_agents", "history_z", "penalise", "replay_statistic", "robust_z",
+__all__ = ["cap_exclusions", "disagreement_gap", "flag_agents", "history_z", "penalise", "replay_statistic", "robust_z",
            "trust_weights", "update_reputation", "welford"]
 
 
@@ -35,6 +35,20 @@ def update_reputation(rep: Tensor, agreement: Tensor, *, gain: float = 0.1, loss
         raise ValueError(f"reputation {tuple(rep.shape)} and agreement {tuple(agreement.shape)} differ")
     rate = torch.where(agreement > rep, torch.full_like(rep, gain), torch.full_like(rep, loss))
     return rep + rate * (agreement - rep)
+
+
+def cap_exclusions(w: Tensor, rep: Tensor, f: int) -> Tensor:
+    """At most ``f`` agents of weight 0: when more are, only the ``f`` of lowest reputation stay at 0
+    and the others get their reputation back as weight.  Attackers that frame honest agents (make
+    them look like outliers) can then exclude at most ``f`` of them, so the rule still sees at least
+    ``N - f`` agents of which at most ``f`` are Byzantine."""
+    out = w.clone()
+    zero = torch.nonzero(w == 0).flatten()
+    if zero.numel() > f:
+        order = zero[rep[zero].argsort(stable=True)]
+        back = order[f:]
+        out[back] = rep[back].clamp_min(1e-6)
+    return out
 
 
 def penalise(rep: Tensor, strong: Tensor, *, cost: float = 0.6) -> Tensor:

@@ -78,6 +78,7 @@ def test_mechanisms_beat_all_local_and_audit_catches_tampering():
 
 
 def test_measured_delivery_runs_the_codec_over_the_chosen_path():
+    import torch
 
     from semguard.data.shipped import shipped_fashion_mnist
     from semguard.network.offload_measured import MeasuredDelivery

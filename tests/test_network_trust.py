@@ -144,3 +144,7 @@ def test_exclusions_are_capped_so_framed_honest_agents_stay_in():
     node.reputation = torch.tensor([0.1, 0.2, 0.3, 0.4] + [0.9] * 6)
     assert node.weights(node.reputation).tolist() == [0.0] + [1.0] * 9     # inclusion weights, 9 >= 2f + 1
     assert FusionNode("trust-median", 3, 10).max_excluded == 3
+    with pytest.raises(ValueError, match="trust_cost"):
+        MultiAgentConfig(trust_cost=1.5)
+    with pytest.raises(ValueError, match="z_cross"):
+        MultiAgentConfig(z_cross=0.0)

@@ -74,6 +74,10 @@ class MultiAgentConfig:
             raise ValueError(f"malformed agents must be indices in 0..{self.agents - 1}, got {self.malformed}")
         if self.domain not in ("symbols", "logprob"):
             raise ValueError(f"domain must be 'symbols' or 'logprob', got {self.domain!r}")
+        if not 0.0 < self.trust_cost <= 1.0:
+            raise ValueError(f"trust_cost must be in (0, 1], got {self.trust_cost}")
+        if not (self.z_cross > 0 and self.z_history > 0):
+            raise ValueError(f"z_cross and z_history must be > 0 (inf: off), got {self.z_cross}, {self.z_history}")
         fz.check_byzantine_fraction(self.agents, self.byzantine, self.fusion)
 
 

@@ -191,15 +191,16 @@ def _emergency(args: argparse.Namespace) -> dict:
         print("text: exact recall of critical words")
         print(_table(trows, ["snr_db", "scheme", "critical_recall", "other_word_accuracy", "channel_uses"]))
         doc["text"] = trows
-        doc["text_gain"] = {sch: gain_at(trows, "critical_recall", 0.9, a=sch) for sch in ("power", "repeat")}
+        doc["text_gain"] = {sch: gain_at(trows, "critical_recall", 0.9, a=sch) for sch in ("power", "repeat",
+                                                                                           "repeat-energy")}
         uses = {r["scheme"]: r["channel_uses"] for r in trows}
-        for sch, gn in doc["text_gain"].items():     # every channel use at the same power: energy ~ uses
-            gn["extra_energy_db"] = 10 * math.log10(uses[sch] / uses["uniform"])
+        for sch, gn in doc["text_gain"].items():     # power per use as uniform's: energy ~ uses
+            gn["extra_energy_db"] = 0.0 if sch == "repeat-energy" else 10 * math.log10(uses[sch] / uses["uniform"])
             gn["gain_at_equal_energy_db"] = None if gn["gain_db"] is None else gn["gain_db"] - gn["extra_energy_db"]
         print("text gain at critical recall 0.9:", {k: {q: (round(v, 2) if isinstance(v, float) else v)
                                                        for q, v in gn.items()} for k, gn in doc["text_gain"].items()})
         line_plot({sch: (snrs, [r["critical_recall"] for r in trows if r["scheme"] == sch])
-                   for sch in ("uniform", "power", "repeat")}, args.out.with_name(args.out.stem + "-text.png"),
+                   for sch in ("uniform", "power", "repeat", "repeat-energy")}, args.out.with_name(args.out.stem + "-text.png"),
                   xlabel="SNR (dB)", ylabel="critical word recall", title="DeepSC critical words")
     return doc
 

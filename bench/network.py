@@ -1,9 +1,11 @@
 """Networked inference benchmark: every fusion rule side by side against Byzantine agents.
 
-    python bench/network.py [--out bench-network] [--sections fusion strength detection gossip]
+    python bench/network.py [--out bench-network] [--sections fusion attacks strength detection gossip]
 
 ``fusion``: accuracy of every rule at f = 0..floor((N-1)/2) Byzantine agents (adaptive crafted
-attack at the full 6.02 dB budget), N in {5, 10, 20}; ``strength``: N = 10, f = 3 against the
+attack at the full 6.02 dB budget), N in {5, 10, 20}; ``attacks``: N = 10, f = 0..4, every rule
+against each of ``--attacks`` (crafted, stale, colluding, camouflage, adaptive), with the round the
+Byzantine agents first attack and their share of the trust weight after it; ``strength``: N = 10, f = 3 against the
 attack budget; ``detection``: per-round precision/recall of the Byzantine flags (N = 10, f = 3)
 for each attack; ``camouflage``: N = 10, f = 3 against attackers that attack only part of each
 round to keep their reputation; ``gossip``: propagation over gossip rounds, plain averaging against W-MSR.
@@ -46,6 +48,28 @@ def fusion_section(x, y, args, codec) -> list[dict]:
                              "recall": sum(rec) / len(rec) if rec else None,
                              "precision": sum(prec) / len(prec) if prec else None})
                 log.info("N=%2d f=%d %-12s acc %.3f (honest-only mean %.3f)  %.1fs", n, f, rule, res["accuracy"],
+                         res["oracle_accuracy"], time.time() - t0)
+    return rows
+
+
+def attacks_section(x, y, args, codec) -> list[dict]:
+    rows = []
+    for attack in args.attacks:
+        th = ByzantineThreat(attack, steps=args.steps, eot=args.eot, sleep_rounds=args.sleep)
+        for f in range(5):
+            for rule in RULES:
+                t0 = time.time()
+                res = run_multiagent(MultiAgentConfig(agents=10, byzantine=f, fusion=rule, threat=th,
+                                                      rounds=args.rounds, batch=args.batch, seed=args.seed),
+                                     x, y, codec=codec)
+                att = [r for r in res["rounds"] if r["attacking"]]
+                rows.append({"attack": attack, "byzantine": f, "fusion": rule, "accuracy": res["accuracy"],
+                             "oracle_accuracy": res["oracle_accuracy"], "threat": res["config"]["threat"],
+                             "first_attack_round": att[0]["round"] if att else None,
+                             "byzantine_weight": [r["byzantine_weight"] for r in res["rounds"]],
+                             "recall": [r["recall"] for r in res["rounds"]],
+                             "false_positive_rate": [r["false_positive_rate"] for r in res["rounds"]]})
+                log.info("%-10s f=%d %-13s acc %.3f (honest-only mean %.3f)  %.1fs", attack, f, rule, res["accuracy"],
                          res["oracle_accuracy"], time.time() - t0)
     return rows
 
@@ -94,7 +118,10 @@ def camouflage_section(x, y, args, codec) -> list[dict]:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--out", default="bench-network")
-    p.add_argument("--sections", nargs="+", default=["fusion", "strength", "detection", "camouflage", "gossip"])
+    p.add_argument("--sections", nargs="+", default=["fusion", "attacks", "strength", "detection", "camouflage",
+                                                     "gossip"])
+    p.add_argument("--attacks", nargs="+", default=["crafted", "stale", "colluding", "camouflage", "adaptive"])
+    p.add_argument("--sleep", type=int, default=3, help="rounds the camouflage / sleeper agents stay honest")
     p.add_argument("--agents", type=int, nargs="+", default=[5, 10, 20])
     p.add_argument("--rounds", type=int, default=8)
     p.add_argument("--batch", type=int, default=20)
@@ -127,6 +154,14 @@ def main(argv: list[str] | None = None) -> int:
                                                   [r["oracle_accuracy"] for r in sel if r["fusion"] == "mean"])},
                           out / f"accuracy_vs_f_N{n}.png", xlabel="Byzantine agents f", ylabel="accuracy",
                           title=f"N={n}, crafted attack at {MAX_PSR_DB:.2f} dB")
+        elif sec == "attacks":
+            rows = attacks_section(x, y, args, codec)
+            for attack in args.attacks:
+                sel = [r for r in rows if r["attack"] == attack]
+                line_plot({rule: ([r["byzantine"] for r in sel if r["fusion"] == rule],
+                                  [r["accuracy"] for r in sel if r["fusion"] == rule]) for rule in RULES},
+                          out / f"accuracy_vs_f_{attack}.png", xlabel="Byzantine agents f", ylabel="accuracy",
+                          title=f"N=10, {attack}")
         elif sec == "strength":
             rows = strength_section(x, y, args, codec)
             line_plot({rule: ([r["psr_db"] for r in rows if r["fusion"] == rule],

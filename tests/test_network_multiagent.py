@@ -48,7 +48,8 @@ def test_crafted_attack_breaks_the_mean_not_trust(data):
     assert trust["accuracy"] > mean["accuracy"] + 0.2
     # the crafted agents are flagged once their reputation has been updated
     assert trust["rounds"][-1]["recall"] == 1.0
-    assert clean["config"]["threat"]["budget_psr_db"] == pytest.approx(6.0206, abs=1e-3)
+    assert clean["config"]["threat"]["threat_model"]["budget"] == pytest.approx(6.0206, abs=1e-3)
+    assert clean["config"]["threat"]["threat_model"]["unit"] == "psr_db"
 
 
 def test_stale_replay_is_caught_by_the_consistency_check(data):

@@ -90,6 +90,9 @@ def test_text_repetition_costs_channel_uses_and_helps_critical_words():
     assert u["critical_words"] > 0
     assert pw["channel_uses"] == u["channel_uses"] < rep["channel_uses"]
     assert rep["critical_recall"] > u["critical_recall"]
+    eq = rows["repeat-energy"]                      # same uses as repeat, at uniform's energy: in between
+    assert eq["channel_uses"] == rep["channel_uses"]
+    assert eq["critical_recall"] <= rep["critical_recall"]
 
 
 def test_schedule_hand_computed_and_truncation_degrades_gracefully():

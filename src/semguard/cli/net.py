@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import logging
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from semguard.cli.common import finite_float, int_at_least
+from semguard.cli.common import finite_float, int_at_least, non_negative_float
 
 __all__ = ["add_parser", "run"]
 
@@ -57,6 +58,9 @@ def add_parser(subparsers: Any) -> None:
     e.add_argument("--jam-targeted", action="store_true", help="the jammer hits the strongest symbols")
     e.add_argument("--threshold-db", type=finite_float, default=25.0, help="region PSNR that counts as delivered")
     e.add_argument("--sentences", type=int_at_least(0), default=200, help="DeepSC sentences (0: images only)")
+    e.add_argument("--boost-db", type=non_negative_float, default=1.0,
+                   help="text 'power': extra power on critical tokens (same energy), dB")
+    e.add_argument("--repeat", type=int_at_least(2), default=2, help="text 'repeat': copies of critical tokens")
     e.add_argument("--budgets", type=finite_float, nargs="+", default=[1.0, 0.5, 0.3, 0.15, 0.05],
                    help="channel-use budgets (fractions of the queue's full size) for message scheduling")
     e.add_argument("--critical", type=int_at_least(0), default=2, help="the last N shipped photos are critical messages")
@@ -68,6 +72,9 @@ def add_parser(subparsers: Any) -> None:
     o.add_argument("--audit", type=finite_float, default=0.0, help="fraction of each batch re-encoded locally")
     o.add_argument("--scenarios", type=int_at_least(1), default=20)
     o.add_argument("--episodes", type=int_at_least(1), default=1500, help="policy-gradient training episodes")
+    o.add_argument("--fidelity", choices=("measured", "table"), default="measured",
+                   help="accuracy per delivery by running the codec over the chosen path, or read off the SNR table")
+    o.add_argument("--per-device", type=int_at_least(1), default=8, help="images each device sends per round (measured)")
     p.add_argument("--seed", type=int_at_least(0), default=0)
     p.add_argument("--threads", type=int_at_least(1), default=1)
     p.add_argument("--out", type=Path, default=Path("net.json"), help="JSON results (figures beside it)")
@@ -179,13 +186,21 @@ def _emergency(args: argparse.Namespace) -> dict:
     if args.sentences:
         from semguard.data.text import load_shipped
         s = load_shipped()
-        trows = text_sweep(s[:args.sentences], snrs, reference=s, jam_psr_db=args.jam_psr_db, seed=args.seed)
+        trows = text_sweep(s[:args.sentences], snrs, reference=s, jam_psr_db=args.jam_psr_db, seed=args.seed,
+                           boost_db=args.boost_db, repeat=args.repeat)
         print("text: exact recall of critical words")
         print(_table(trows, ["snr_db", "scheme", "critical_recall", "other_word_accuracy", "channel_uses"]))
         doc["text"] = trows
-        doc["text_gain"] = {sch: gain_at(trows, "critical_recall", 0.9, a=sch) for sch in ("power", "repeat")}
+        doc["text_gain"] = {sch: gain_at(trows, "critical_recall", 0.9, a=sch) for sch in ("power", "repeat",
+                                                                                           "repeat-energy")}
+        uses = {r["scheme"]: r["channel_uses"] for r in trows}
+        for sch, gn in doc["text_gain"].items():     # power per use as uniform's: energy ~ uses
+            gn["extra_energy_db"] = 0.0 if sch == "repeat-energy" else 10 * math.log10(uses[sch] / uses["uniform"])
+            gn["gain_at_equal_energy_db"] = None if gn["gain_db"] is None else gn["gain_db"] - gn["extra_energy_db"]
+        print("text gain at critical recall 0.9:", {k: {q: (round(v, 2) if isinstance(v, float) else v)
+                                                       for q, v in gn.items()} for k, gn in doc["text_gain"].items()})
         line_plot({sch: (snrs, [r["critical_recall"] for r in trows if r["scheme"] == sch])
-                   for sch in ("uniform", "power", "repeat")}, args.out.with_name(args.out.stem + "-text.png"),
+                   for sch in ("uniform", "power", "repeat", "repeat-energy")}, args.out.with_name(args.out.stem + "-text.png"),
                   xlabel="SNR (dB)", ylabel="critical word recall", title="DeepSC critical words")
     return doc
 
@@ -196,9 +211,15 @@ def _offload(args: argparse.Namespace) -> dict:
 
     x, y = shipped_fashion_mnist(500)
     fid = measure_fidelity(x, y, seed=args.seed)
+    delivery = None
+    if args.fidelity == "measured":
+        from semguard.network.offload_measured import MeasuredDelivery
+        delivery = MeasuredDelivery(x, y, per_device=args.per_device, seed=args.seed)
     res = compare_mechanisms(fid, scenarios=args.scenarios, devices=args.devices, edges=args.edges,
-                             untrusted=args.untrusted, audit=args.audit, episodes=args.episodes, seed=args.seed)
-    print(f"{args.devices} devices, {args.edges} edge nodes ({args.untrusted} untrusted), audit {args.audit}")
+                             untrusted=args.untrusted, audit=args.audit, episodes=args.episodes, seed=args.seed,
+                             delivery=delivery)
+    print(f"{args.devices} devices, {args.edges} edge nodes ({args.untrusted} untrusted), audit {args.audit}, "
+          f"fidelity {res['settings']['fidelity']}")
     print(_table(res["rows"], ["mechanism", "latency_s", "energy_j", "accuracy", "tampered_share", "untrusted_caught",
                                "honest_nodes_dropped"]))
     from semguard.network.plots import bar_plot

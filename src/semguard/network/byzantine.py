@@ -1,14 +1,16 @@
-"""Byzantine agents' messages: crafted (white-box, adaptive), non-colluding, stale replay, sleeper.
+"""Byzantine agents' threat and their PGD (the round's orchestration is in :mod:`.attackers`).
 
-Threat model (recorded with every result): surface ``features`` (the agent's transmitted
-symbols), norm ``l2`` with budget ``psr_db = 10 log10(||x_adv - x||^2 / ||x||^2)`` per block,
+Threat model, declared as the threat library's :class:`~semguard.attacks.threat.ThreatModel` and
+recorded with every result: surface ``symbols`` (the agent's own transmitted block, which it
+controls before its channel), norm ``power`` with budget ``psr_db = 10 log10(||x_adv - x||^2 / ||x||^2)`` per block,
 where ``x`` is the agent's own honest encoding (so the crafted block also keeps unit power:
 it lies on the same sphere), knowledge ``white-box`` (the decoder, the fusion rule with its
 parameters and current weights, every honest agent's message and the attacker's own CSI; not
 its own future noise, which it averages over), objective ``task`` (flip the fused decision away
-from the honest consensus).  ``camouflage`` is the crafted attack on only the fraction of each
-round's objects where it moves the fused margin most, honest on the rest, so that its agreement
-with the median (its reputation) stays above the trust threshold.  A 6.02 dB budget (``rho = 2``) reaches any unit-power block.
+from the honest consensus; ``targeted`` for ``colluding``, one common wrong class).  ``stale``
+replays an old block: knowledge ``none`` and the whole sphere as budget (an old codeword of the
+agent's is no nearer its fresh one than any other).  A 6.02 dB budget (``rho = 2``) reaches any
+unit-power block.
 """
 
 from __future__ import annotations
@@ -20,9 +22,11 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from semguard.attacks.threat import ThreatModel
+
 __all__ = ["ATTACKS", "ByzantineThreat", "craft_symbols", "margin", "project_cap"]
 
-ATTACKS = ("none", "crafted", "solo", "stale", "sleeper", "camouflage")
+ATTACKS = ("none", "crafted", "colluding", "solo", "stale", "sleeper", "camouflage", "adaptive")
 MAX_PSR_DB = 20 * math.log10(2.0)
 
 
@@ -34,7 +38,7 @@ class ByzantineThreat:
     psr_db: float = MAX_PSR_DB
     steps: int = 30
     eot: int = 2
-    sleep_rounds: int = 4          # sleeper: honest for this many rounds first
+    sleep_rounds: int = 4          # sleeper, camouflage: honest for this many rounds first
     camouflage: float = 0.3        # camouflage: attack only this fraction of each round's objects
 
     def __post_init__(self) -> None:
@@ -52,9 +56,22 @@ class ByzantineThreat:
     def rho(self) -> float:
         return min(2.0, 10 ** (self.psr_db / 20))
 
+    def threat_model(self) -> ThreatModel:
+        """The declared threat in the threat library's units (surface, norm, budget, knowledge, objective)."""
+        if self.attack == "stale":
+            return ThreatModel("symbols", "power", MAX_PSR_DB, "none", "task")
+        return ThreatModel("symbols", "power", self.psr_db, "white-box", "task", targeted=self.attack == "colluding")
+
     def record(self) -> dict:
-        return {"surface": "features", "norm": "l2", "budget_psr_db": self.psr_db, "knowledge": "white-box",
-                "objective": "task", "attack": self.attack, "steps": self.steps}
+        """JSON-able: the declared :class:`ThreatModel` plus this attack's own parameters."""
+        out = {"threat_model": self.threat_model().to_dict(), "attack": self.attack}
+        if self.attack not in ("none", "stale"):
+            out |= {"steps": self.steps, "eot": self.eot}
+        if self.attack in ("sleeper", "camouflage"):
+            out["sleep_rounds"] = self.sleep_rounds
+        if self.attack == "camouflage":
+            out["camouflage"] = self.camouflage
+        return out
 
 
 def project_cap(z: Tensor, x: Tensor, rho: float) -> Tensor:

@@ -24,7 +24,7 @@ from semguard.network.priority import (
     roi_weights,
     saliency_weights,
 )
-from semguard.network.priority_text import allocate_power, critical_token_mask
+from semguard.network.priority_text import SCHEMES, allocate_power, critical_token_mask
 from semguard.registry import build
 
 __all__ = ["gain_at", "image_sweep", "snr_to_reach", "text_sweep"]
@@ -91,7 +91,9 @@ def image_sweep(images: Tensor, snrs: Sequence[float], *, channel: str = "awgn",
 def text_sweep(sentences: Sequence[str], snrs: Sequence[float], *, boost_db: float = 1.0, repeat: int = 2,
                channel: str = "awgn", reference: Sequence[str] | None = None, jam_psr_db: float | None = None,
                seed: int = 0, codec: SemanticCodec | None = None) -> list[dict]:
-    """Critical-word exact recall and other-word accuracy per SNR for uniform, power and repeat."""
+    """Critical-word exact recall and other-word accuracy per SNR for each of :data:`SCHEMES`
+    (``repeat-energy``: ``repeat`` with every symbol scaled down so that each sentence spends
+    uniform's energy; the receiver scales back, so only the noise is larger)."""
     m = codec or build("codec", "deepsc", pretrained=True)
     m.eval()
     counts = Counter(" ".join(reference or sentences).split())
@@ -102,7 +104,7 @@ def text_sweep(sentences: Sequence[str], snrs: Sequence[float], *, boost_db: flo
     ch = build("channel", channel)
     rows = []
     for snr in snrs:
-        for scheme in ("uniform", "power", "repeat"):
+        for scheme in SCHEMES:
             g = torch.Generator().manual_seed(seed)
             x = m.encode(tokens, snr)                                         # [B, S*T]
             B, T = tokens.shape
@@ -110,7 +112,10 @@ def text_sweep(sentences: Sequence[str], snrs: Sequence[float], *, boost_db: flo
                 amp = allocate_power(crit, lengths, boost_db).sqrt().repeat_interleave(S, 1)
             else:
                 amp = (torch.arange(T).unsqueeze(0) < lengths.unsqueeze(1)).float().repeat_interleave(S, 1)
-            copies = repeat if scheme == "repeat" else 1
+            if scheme == "repeat-energy":      # every symbol scaled so the sentence's energy is uniform's
+                lc = (crit & (torch.arange(T).unsqueeze(0) < lengths.unsqueeze(1))).sum(1, keepdim=True)
+                amp = amp * (lengths.unsqueeze(1) / (lengths.unsqueeze(1) + (repeat - 1) * lc)).float().sqrt()
+            copies = repeat if scheme.startswith("repeat") else 1
             acc = torch.zeros_like(x)
             for _ in range(copies):
                 tx = x * amp

@@ -10,6 +10,8 @@ are), so an adaptive attacker can back-propagate through them.
 * geometric median by Weiszfeld's iteration (Pillutla, Kakade, Harchaoui, "Robust Aggregation for
   Federated Learning", IEEE TSP 2022).
 * weighted mean, the trust-weighted rule's last step (weights from :mod:`.trust`).
+* weighted coordinate-wise median and masked trimmed mean: trust weights applied inside a robust
+  rule, so an agent that still holds its reputation meets a median, not a mean.
 """
 
 from __future__ import annotations
@@ -24,18 +26,23 @@ from semguard.registry import register
 
 __all__ = [
     "NEEDS_MINORITY",
+    "TRUST_RULES",
     "FusionRule",
     "check_agents",
     "check_byzantine_fraction",
     "coordinate_median",
     "fuse_mean",
     "geometric_median",
+    "masked_trimmed_mean",
     "trimmed_mean",
     "weighted_mean",
+    "weighted_median",
 ]
 
 # rules whose guarantee needs f < N/2 Byzantine agents
-NEEDS_MINORITY = frozenset({"median", "trimmed-mean", "geomed", "trust", "trust-median"})
+NEEDS_MINORITY = frozenset({"median", "trimmed-mean", "geomed", "trust", "trust-median", "trust-trimmed"})
+#: rules that take the agents' trust weights
+TRUST_RULES = frozenset({"trust", "trust-median", "trust-trimmed"})
 
 
 def check_agents(x: Tensor) -> None:
@@ -102,14 +109,58 @@ def weighted_mean(x: Tensor, w: Tensor) -> Tensor:
     return (w.unsqueeze(-1) * x).sum(-2) / w.sum(-1, keepdim=True)
 
 
+def _check_weights(x: Tensor, w: Tensor) -> Tensor:
+    w = w.to(x.dtype).expand(x.shape[:-1]) if w.shape != x.shape[:-1] else w.to(x.dtype)
+    if (w < 0).any() or not (w.sum(-1) > 0).all():
+        raise ValueError("weights must be >= 0 with a positive sum for every fusion")
+    return w
+
+
+def weighted_median(x: Tensor, w: Tensor) -> Tensor:
+    """Coordinate-wise weighted median: per coordinate the mean of the lower weighted median
+    (smallest value whose cumulative weight reaches half the total) and the upper one (smallest
+    whose cumulative weight exceeds half).  Equal weights give :func:`coordinate_median` exactly;
+    an agent of weight 0 has no say.  ``w`` is ``[N]`` or ``[..., N]``."""
+    check_agents(x)
+    w = _check_weights(x, w)
+    s, order = x.sort(dim=-2)
+    ws = w.unsqueeze(-1).expand_as(x).gather(-2, order)                  # weights in sorted order
+    cum = ws.cumsum(-2)
+    half = 0.5 * cum[..., -1:, :]
+    tol = 1e-6 * cum[..., -1:, :]
+    lo = (cum < half - tol).sum(-2, keepdim=True).clamp(max=x.shape[-2] - 1)
+    hi = (cum <= half + tol).sum(-2, keepdim=True).clamp(max=x.shape[-2] - 1)
+    return 0.5 * (s.gather(-2, lo) + s.gather(-2, hi)).squeeze(-2)
+
+
+def masked_trimmed_mean(x: Tensor, keep: Tensor, f: int) -> Tensor:
+    """Trimmed mean over the agents ``keep`` marks (bool ``[N]`` or ``[..., N]``): of the ``m`` kept
+    agents drop the ``k = max(0, f - (N - m))`` smallest and largest values per coordinate (the
+    excluded agents count against ``f``), and average the rest.  Needs ``m > 2k``."""
+    check_agents(x)
+    n = x.shape[-2]
+    keep = keep.expand(x.shape[:-1]) if keep.shape != x.shape[:-1] else keep
+    m = keep.sum(-1, keepdim=True)                                        # [..., 1]
+    k = (f - (n - m)).clamp_min(0)
+    if not (m > 2 * k).all():
+        raise ValueError(f"trust-trimmed needs more than 2k kept agents (f={f}, N={n})")
+    big = torch.finfo(x.dtype).max
+    s = torch.where(keep.unsqueeze(-1), x, torch.full_like(x, big)).sort(dim=-2).values
+    rank = torch.arange(n).view(*([1] * (x.dim() - 2)), n)
+    inside = ((rank >= k) & (rank < m - k)).unsqueeze(-1)                  # [..., N, 1]
+    s = torch.where(inside, s, torch.zeros_like(s))
+    return s.sum(-2) / (m - 2 * k).to(x.dtype)
+
+
 @dataclass(frozen=True)
 class FusionRule:
     """A named rule with its Byzantine parameter ``f``: ``rule(x [..., N, d]) -> [..., d]``.
 
     ``trust`` is the trust-weighted mean: its weights (``[..., N]``, from
     :func:`semguard.network.trust.trust_weights`) are state the caller keeps and passes in.
-    ``trust-median`` is the coordinate-wise median of the agents with positive weight (one
-    weight per agent, ``[N]``), so an attacker that keeps its reputation still meets a median.
+    ``trust-median`` is the weighted coordinate-wise median with those weights, so an attacker
+    that keeps its reputation still meets a median; ``trust-trimmed`` the trimmed mean of the
+    agents with positive weight, trimming ``f`` less the agents already excluded.
     """
 
     name: str
@@ -121,10 +172,13 @@ class FusionRule:
                 raise ValueError("fusion 'trust' needs the agents' weights (from their reputation)")
             return weighted_mean(x, weights.expand(x.shape[:-1]).to(x.dtype))
         if self.name == "trust-median":
-            if weights is None or weights.dim() != 1 or weights.shape[0] != x.shape[-2]:
+            if weights is None or weights.shape[-1] != x.shape[-2]:
                 raise ValueError(f"fusion 'trust-median' needs one weight per agent [{x.shape[-2]}]")
-            keep = weights > 0
-            return coordinate_median(x[..., keep, :] if keep.any() else x)
+            return weighted_median(x, weights)
+        if self.name == "trust-trimmed":
+            if weights is None or weights.shape[-1] != x.shape[-2]:
+                raise ValueError(f"fusion 'trust-trimmed' needs one weight per agent [{x.shape[-2]}]")
+            return masked_trimmed_mean(x, weights > 0, self.f)
         return _RULES[self.name](x, self.f)
 
 
@@ -141,5 +195,5 @@ def _factory(name: str) -> Callable[..., FusionRule]:
     return make
 
 
-for _name in (*_RULES, "trust", "trust-median"):
+for _name in (*_RULES, "trust", "trust-median", "trust-trimmed"):
     register("fusion", _name)(_factory(_name))

@@ -28,7 +28,9 @@ from semguard.channels.functional import snr_db_to_n0
 from semguard.codecs.base import SemanticCodec
 from semguard.network import fusion as fz
 from semguard.network import trust
-from semguard.network.byzantine import ByzantineThreat, craft_symbols, margin
+from semguard.network.attackers import byzantine_round
+from semguard.network.byzantine import ByzantineThreat
+from semguard.network.node import FusionNode
 from semguard.network.views import agent_views
 from semguard.registry import build
 
@@ -36,7 +38,7 @@ __all__ = ["FusionNode", "MultiAgentConfig", "collect_messages", "run_multiagent
 
 log = logging.getLogger(__name__)
 
-RULES = ("mean", "median", "trimmed-mean", "geomed", "trust", "trust-median")
+RULES = ("mean", "median", "trimmed-mean", "geomed", "trust", "trust-median", "trust-trimmed")
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,9 @@ class MultiAgentConfig:
     trust_gain: float = 0.1
     trust_loss: float = 0.5
     trust_threshold: float = 0.5
+    trust_cost: float = 0.6                     # a strong round multiplies the reputation by 1 - cost
+    z_cross: float = 3.0                        # strong: robust z against the other agents over this
+    z_history: float = 3.0                      # ... or z against the agent's own history over this
     replay_threshold: float = 10.0          # nats
     history: int = 2                            # rounds kept for the replay check
     malformed: tuple[int, ...] = ()             # faulty agents whose blocks arrive truncated
@@ -69,6 +74,10 @@ class MultiAgentConfig:
             raise ValueError(f"malformed agents must be indices in 0..{self.agents - 1}, got {self.malformed}")
         if self.domain not in ("symbols", "logprob"):
             raise ValueError(f"domain must be 'symbols' or 'logprob', got {self.domain!r}")
+        if not 0.0 < self.trust_cost <= 1.0:
+            raise ValueError(f"trust_cost must be in (0, 1], got {self.trust_cost}")
+        if not (self.z_cross > 0 and self.z_history > 0):
+            raise ValueError(f"z_cross and z_history must be > 0 (inf: off), got {self.z_cross}, {self.z_history}")
         fz.check_byzantine_fraction(self.agents, self.byzantine, self.fusion)
 
 
@@ -87,54 +96,6 @@ def collect_messages(messages: list[Tensor], n: int) -> tuple[Tensor, Tensor]:
         kept.append(ok)
     mask = torch.tensor(kept)
     return torch.stack([m for m, k in zip(messages, kept) if k]), mask
-
-
-class FusionNode:
-    """Fuses ``logp [B, N, C]``; keeps the reputation (explicit state) for the trust rule."""
-
-    def __init__(self, rule: str, f: int, n: int, *, gain: float, loss: float, threshold: float) -> None:
-        self.rule, self.f, self.gain, self.loss, self.threshold = rule, f, gain, loss, threshold
-        self.fn = build("fusion", rule, f=f)
-        self.reputation = torch.full((n,), threshold)   # a newcomer starts at the threshold
-
-    def weights(self, rep: Tensor, replayed: Tensor | None = None) -> Tensor:
-        w = trust.trust_weights(rep, threshold=self.threshold)
-        if replayed is not None and (~replayed).any():
-            w = torch.where(replayed, torch.zeros_like(w), w)
-            w = w if w.sum() > 0 else torch.ones_like(w)
-        return w
-
-    def agreement(self, logp: Tensor, reference: Tensor) -> Tensor:
-        """Fraction of this round's objects on which each agent's own decision is ``reference``'s."""
-        return (logp.argmax(-1) == reference.unsqueeze(1)).float().mean(0)     # [N]
-
-    def fuse(self, vec: Tensor, weights: Tensor | None = None) -> Tensor:
-        """``vec [B, N, d]`` -> ``[B, d]`` by the rule (trust: the current reputation's weights)."""
-        if self.rule in ("trust", "trust-median"):
-            return self.fn(vec, self.weights(self.reputation) if weights is None else weights)
-        return self.fn(vec)
-
-    def step(self, vec: Tensor, logp: Tensor, median_decision: Tensor, replayed: Tensor | None = None,
-             kept: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        """Update reputations with this round's agreement with the median's decision, then fuse.
-
-        ``vec [B, N_kept, d]`` and ``logp [B, N_kept, C]`` hold the agents ``kept [N]`` marks (all
-        by default); a dropped agent counts as disagreeing.  Returns (fused ``[B, d]``, flags ``[N]``).
-        """
-        n = self.reputation.shape[0]
-        kept = torch.ones(n, dtype=torch.bool) if kept is None else kept
-        if self.rule in fz.NEEDS_MINORITY and 2 * self.f >= int(kept.sum()):
-            raise ValueError(f"only {int(kept.sum())} of {n} agents sent well-formed features: fusion "
-                             f"{self.rule!r} needs more than 2f = {2 * self.f}")
-        agree = torch.zeros(n)
-        agree[kept] = self.agreement(logp, median_decision)
-        self.reputation = trust.update_reputation(self.reputation, agree, gain=self.gain, loss=self.loss)
-        flags = trust.flag_agents(self.reputation, threshold=self.threshold)
-        if replayed is not None:
-            flags = flags | replayed
-        w = self.weights(self.reputation, replayed)[kept]
-        w = w if w.sum() > 0 else torch.ones_like(w)
-        return (self.fn(vec, w) if self.rule in ("trust", "trust-median") else self.fn(vec)), flags
 
 
 def _load_codec() -> SemanticCodec:
@@ -158,7 +119,8 @@ def run_multiagent(cfg: MultiAgentConfig, images: Tensor, labels: Tensor, *, cod
     snrs = cfg.snr_db[0] + (cfg.snr_db[1] - cfg.snr_db[0]) * torch.rand(N, generator=g)
     bad = torch.zeros(N, dtype=torch.bool)
     bad[torch.randperm(N, generator=g)[:f]] = True
-    node = FusionNode(cfg.fusion, f, N, gain=cfg.trust_gain, loss=cfg.trust_loss, threshold=cfg.trust_threshold)
+    node = FusionNode(cfg.fusion, f, N, gain=cfg.trust_gain, loss=cfg.trust_loss, threshold=cfg.trust_threshold,
+                      cost=cfg.trust_cost, z_cross=cfg.z_cross, z_history=cfg.z_history)
     th = cfg.threat
     hist_y: list[Tensor] = []
     hist_nz: list[Tensor] = []
@@ -197,43 +159,31 @@ def run_multiagent(cfg: MultiAgentConfig, images: Tensor, labels: Tensor, *, cod
         vec_h = torch.stack([h[2] for h in honest], 1)                           # [B, N, d]
         ref = fz.fuse_mean(logp_h[:, ~bad]).argmax(-1) if (~bad).any() else yb   # honest consensus
         runner = logp_h[:, ~bad].mean(1).scatter(-1, ref.unsqueeze(-1), -float("inf")).argmax(-1)
-        active = f > 0 and th.attack != "none" and not (th.attack == "sleeper" and r < th.sleep_rounds)
-        x_sent = x.clone()
-        if active and th.attack == "stale":
-            if prev_x is not None:
-                x_sent[bad] = prev_x[bad]
-        elif active:
-            idx = torch.nonzero(bad).flatten()
-            eot_seed = cfg.seed * 7919 + r
+        idx = torch.nonzero(bad).flatten()
+        eot_seed = cfg.seed * 7919 + r
 
-            def receive(z: Tensor, draw: int) -> tuple[Tensor, Tensor]:
-                gen = torch.Generator().manual_seed(eot_seed + 104729 * draw)
-                outs = [rx(z[k], int(i), gen) for k, i in enumerate(idx)]
-                return torch.stack([o[2] for o in outs]), torch.stack([o[1] for o in outs])
+        def receive(z: Tensor, draw: int) -> tuple[Tensor, Tensor]:
+            gen = torch.Generator().manual_seed(eot_seed + 104729 * draw)
+            outs = [rx(z[k], int(i), gen) for k, i in enumerate(idx)]
+            return torch.stack([o[2] for o in outs]), torch.stack([o[1] for o in outs])
 
-            w_now = node.weights(node.reputation) if cfg.fusion in ("trust", "trust-median") else None
+        w_now = node.weights(node.reputation) if node.uses_trust else None
 
-            def fuse_with(att: Tensor) -> Tensor:
-                full = vec_h.clone()
-                full[:, idx] = att.transpose(0, 1)
-                return decide(node.fuse(full, w_now))
+        def fuse_with(att: Tensor) -> Tensor:
+            full = vec_h.clone()
+            full[:, idx] = att.transpose(0, 1)
+            return decide(node.fuse(full, w_now))
 
-            if th.attack == "solo":   # each attacker its own random wrong class, blind to the rule
-                tgt = (ref.unsqueeze(0) + torch.randint(1, 10, (f, B), generator=g)) % 10
-                x_sent[bad] = craft_symbols(x[bad], receive, fuse_with, ref, tgt, th, through_rule=False)
-            else:                     # crafted / sleeper: adaptive, colluding; keep the worse candidate
-                cands = [craft_symbols(x[bad], receive, fuse_with, ref, None, th, through_rule=True),
-                         craft_symbols(x[bad], receive, fuse_with, ref, runner.unsqueeze(0), th,
-                                       through_rule=False)]
-                with torch.no_grad():
-                    scores = torch.stack([margin(fuse_with(receive(c, 999)[0]), ref) for c in cands])
-                pick = scores.argmax(0)
-                x_sent[bad] = torch.where(pick.view(1, B, 1) == 1, cands[1], cands[0])
-                if th.attack == "camouflage":      # stay honest except where the attack pays most
-                    k = max(1, round(th.camouflage * B))
-                    hit = torch.zeros(B, dtype=torch.bool)
-                    hit[scores.max(0).values.topk(k).indices] = True
-                    x_sent[bad] = torch.where(hit.view(1, B, 1), x_sent[bad], x[bad])
+        def simulate(att: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+            """What the node would get from the attackers sending ``att`` (noise draw 999)."""
+            v, lp = receive(att, 999)
+            full_v, full_lp = vec_h.clone(), logp_h.clone()
+            full_v[:, idx], full_lp[:, idx] = v.transpose(0, 1), lp.transpose(0, 1)
+            keep = torch.ones(N, dtype=torch.bool)
+            return full_v, full_lp, node.reference(full_lp, decide(fz.weighted_median(full_v, node.reference_weights(keep))),
+                                                   keep)
+
+        x_sent, active = byzantine_round(th, r, x, bad, prev_x, node, receive, fuse_with, simulate, ref, runner, g)
         prev_x = x.clone()
         with torch.no_grad():
             msgs = [rx(x_sent[i], i, g) if bad[i] else honest[i] for i in range(N)]
@@ -256,8 +206,8 @@ def run_multiagent(cfg: MultiAgentConfig, images: Tensor, labels: Tensor, *, cod
         hist_y = (hist_y + [y_zf])[-cfg.history:]
         hist_nz = (hist_nz + [nz])[-cfg.history:]
         with torch.no_grad():
-            med = decide(fz.coordinate_median(vec)).argmax(-1)
-            fused, flags = node.step(vec, logp, med, replayed, kept)
+            ref_node = node.reference(logp, decide(fz.weighted_median(vec, node.reference_weights(kept))), kept)
+            fused, flags = node.step(vec, logp, ref_node, replayed, kept)
             fused = decide(fused)
         dec = fused.argmax(-1)
         c = int((dec == yb).sum())
@@ -269,7 +219,10 @@ def run_multiagent(cfg: MultiAgentConfig, images: Tensor, labels: Tensor, *, cod
                           "flagged": int(flags.sum()), "true_positive": tp,
                           "precision": tp / int(flags.sum()) if flags.any() else None,
                           "recall": tp / f if f else None,
-                          "false_positive_rate": int((flags & ~bad).sum()) / max(1, N - f)})
+                          "false_positive_rate": int((flags & ~bad).sum()) / max(1, N - f),
+                          "byzantine_weight": float(node.weights(node.reputation)[bad].sum()
+                                                    / node.weights(node.reputation).sum()) if f else None,
+                          "byzantine_reputation": [round(float(v), 4) for v in node.reputation[bad]]})
     total = cfg.rounds * cfg.batch
     cfg_rec = asdict(cfg)
     cfg_rec["threat"] = th.record()

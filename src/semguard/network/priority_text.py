@@ -7,7 +7,9 @@ sends ``S`` symbols per token; ``power`` scales the critical tokens' symbols by 
 the others by ``sqrt(b)`` with the sentence's energy unchanged (``a L_c + b (L - L_c) = L``), and
 the receiver divides them back (it knows the map, one bit per token, as side information), so
 the critical tokens see ``10 log10(a)`` dB more SNR at the same channel uses; ``repeat`` sends
-the critical tokens' symbols ``r`` times (``(r-1) S L_c`` more channel uses) and averages them.
+the critical tokens' symbols ``r`` times (``(r-1) S L_c`` more channel uses) and averages them;
+``repeat-energy`` does the same with every symbol scaled by ``sqrt(L / (L + (r-1) L_c))``, so the
+sentence spends uniform's energy.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ __all__ = ["NUMBER_WORDS", "SCHEMES", "allocate_power", "critical_token_mask", "
 
 NUMBER_WORDS = frozenset(
     ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety", "hundred", "thousand", "million", "billion", "first", "second", "third", "fourth", "fifth", "dozen"])
-SCHEMES = ("uniform", "power", "repeat")
+SCHEMES = ("uniform", "power", "repeat", "repeat-energy")
 
 
 def critical_words(sentence: str, counts: Counter, *, rare: int = 1) -> list[bool]:

@@ -1,0 +1,103 @@
+"""One round of the Byzantine agents' messages (the attack side of :mod:`.multiagent`).
+
+* ``crafted``: adaptive and colluding; per object the worse for the fusion node of two PGD
+  candidates (the fused margin through the rule, and every attacker pushing the honest runner-up).
+* ``colluding``: only the second candidate: all attackers push one common wrong class.
+* ``solo``: each attacker its own random wrong class, blind to the rule (non-colluding).
+* ``stale``: the attackers replay their previous round's blocks.
+* ``sleeper``: honest for ``sleep_rounds`` rounds (earning trust), then ``crafted``.
+* ``camouflage``: honest for ``sleep_rounds`` rounds, then ``crafted`` on only the fraction
+  ``camouflage`` of each round's objects where the fused margin moves most, honest elsewhere.
+* ``adaptive``: knows the trust rule, its thresholds and the node's state (reputation and every
+  agent's history): from the first round it attacks, greedily and cheapest first, the objects
+  where the crafted candidate flips the fused decision, as long as the node's own check run on
+  its simulated messages keeps every attacker under ``slack`` times the strong-round thresholds
+  and at or over the trust threshold.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import Tensor
+
+from semguard.network import trust
+from semguard.network.byzantine import ByzantineThreat, craft_symbols, margin
+from semguard.network.node import FusionNode
+
+__all__ = ["attacking", "byzantine_round", "undetected_subset"]
+
+
+def attacking(th: ByzantineThreat, f: int, r: int) -> bool:
+    """Whether the Byzantine agents deviate in round ``r``."""
+    return f > 0 and th.attack != "none" and not (th.attack in ("sleeper", "camouflage") and r < th.sleep_rounds)
+
+
+def undetected_subset(node: FusionNode, candidate: Tensor, honest: Tensor, bad: Tensor, order: Tensor,
+                      simulate: Callable[[Tensor], tuple[Tensor, Tensor, Tensor]], *, slack: float = 0.8) -> Tensor:
+    """Objects (bool ``[B]``) to attack so that the node's check passes every attacker.
+
+    ``candidate`` / ``honest`` ``[f, B, n]`` the attackers' crafted and honest blocks; ``order`` the
+    objects to try, best first; ``simulate(blocks)`` -> (fusion vectors, logp ``[B, N, C]``,
+    the node's reference decision ``[B]``) for the attackers sending ``blocks``.
+    """
+    B = honest.shape[1]
+    n = node.reputation.shape[0]
+    kept = torch.ones(n, dtype=torch.bool)
+    hit = torch.zeros(B, dtype=torch.bool)
+    for b in order.tolist():
+        trial = hit.clone()
+        trial[b] = True
+        _, logp, ref = simulate(torch.where(trial.view(1, B, 1), candidate, honest))
+        a = node.assess(logp, ref, kept)
+        rep = trust.update_reputation(node.reputation, a.agreement, gain=node.gain, loss=node.loss)
+        ok = bool((a.z_cross[bad] < slack * node.z_cross).all() and (a.z_history[bad] < slack * node.z_history).all()
+                  and (rep[bad] >= node.threshold).all())
+        if ok:
+            hit = trial
+    return hit
+
+
+def byzantine_round(th: ByzantineThreat, r: int, x: Tensor, bad: Tensor, prev_x: Tensor | None, node: FusionNode,
+                    receive: Callable[[Tensor, int], tuple[Tensor, Tensor]], fuse_with: Callable[[Tensor], Tensor],
+                    simulate: Callable[[Tensor], tuple[Tensor, Tensor, Tensor]], ref: Tensor, runner: Tensor,
+                    g: torch.Generator) -> tuple[Tensor, bool]:
+    """The blocks ``[N, B, n]`` every agent sends this round, and whether the attackers deviate."""
+    f = int(bad.sum())
+    x_sent = x.clone()
+    if not attacking(th, f, r):
+        return x_sent, False
+    B = x.shape[1]
+    if th.attack == "stale":
+        if prev_x is not None:
+            x_sent[bad] = prev_x[bad]
+        return x_sent, True
+    if th.attack == "solo":
+        tgt = (ref.unsqueeze(0) + torch.randint(1, 10, (f, B), generator=g)) % 10
+        x_sent[bad] = craft_symbols(x[bad], receive, fuse_with, ref, tgt, th, through_rule=False)
+        return x_sent, True
+    directed = craft_symbols(x[bad], receive, fuse_with, ref, runner.unsqueeze(0), th, through_rule=False)
+    if th.attack == "colluding":
+        x_sent[bad] = directed
+        return x_sent, True
+    cands = [craft_symbols(x[bad], receive, fuse_with, ref, None, th, through_rule=True), directed]
+    with torch.no_grad():
+        scores = torch.stack([margin(fuse_with(receive(c, 999)[0]), ref) for c in cands])     # [2, B]
+    pick = scores.argmax(0)
+    crafted = torch.where(pick.view(1, B, 1) == 1, cands[1], cands[0])
+    best = scores.max(0).values
+    if th.attack == "camouflage":          # crafted only where the attack pays most
+        hit = torch.zeros(B, dtype=torch.bool)
+        hit[best.topk(max(1, round(th.camouflage * B))).indices] = True
+    elif th.attack == "adaptive":          # as much as the node's check lets through, cheapest first
+        with torch.no_grad():
+            _, logp, _ = simulate(crafted)
+            cost = trust.disagreement_gap(logp[:, bad], ref).mean(1)                           # [B]
+            flips = torch.nonzero(best > 0).flatten()
+            order = flips[cost[flips].argsort()]
+            hit = undetected_subset(node, crafted, x[bad], bad, order, simulate)
+    else:                                  # crafted, sleeper
+        hit = torch.ones(B, dtype=torch.bool)
+    x_sent[bad] = torch.where(hit.view(1, B, 1), crafted, x[bad])
+    return x_sent, True

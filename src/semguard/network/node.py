@@ -1,0 +1,129 @@
+"""The fusion node: fuses the agents' vectors by its rule and keeps their reputation (explicit state).
+
+Every round the node (1) takes a reference decision, the plurality vote of the trusted agents' own
+decisions (ties to the trust-weighted coordinate-wise median's; agents already distrusted have no
+say in it); (2) scores each agent's disagreement with it, the
+round's mean log-probability gap (:func:`~semguard.network.trust.disagreement_gap`); (3) calls a
+round *strong* when that score is an outlier against the other agents (robust z over the agents,
+over ``z_cross``) or a jump against the agent's own history (over ``z_history``); (4) moves the
+reputation toward the round's agreement rate (slow up, fast down) and multiplies it by
+``1 - cost`` for a strong round; (5) fuses with weight 0 for agents under the threshold, flagged
+as replaying, or strong this round, but never more than ``min(f, N - 2f - 1)`` of them (the lowest
+reputations stay out): at least ``2f + 1`` agents remain, so attackers that frame honest agents
+still meet an honest majority inside the robust rule.  ``z_cross = z_history = inf`` is the plain agreement-rate
+reputation of the previous version.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from semguard.network import fusion as fz
+from semguard.network import trust
+from semguard.registry import build
+
+__all__ = ["Assessment", "FusionNode"]
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """One round's per-agent scores ``[N]`` (dropped agents score 0 and are never strong)."""
+
+    score: Tensor        # mean disagreement gap, nats
+    z_cross: Tensor      # robust z against the other agents
+    z_history: Tensor    # z against the agent's own history
+    strong: Tensor       # bool
+    agreement: Tensor    # fraction of objects on which the agent's decision is the reference
+
+
+class FusionNode:
+    """Fuses ``vec [B, N, d]``; keeps reputation and each agent's score history for the trust rules."""
+
+    def __init__(self, rule: str, f: int, n: int, *, gain: float = 0.1, loss: float = 0.5, threshold: float = 0.5,
+                 cost: float = 0.6, z_cross: float = 3.0, z_history: float = 3.0) -> None:
+        self.rule, self.f, self.gain, self.loss, self.threshold = rule, f, gain, loss, threshold
+        self.cost, self.z_cross, self.z_history = cost, z_cross, z_history
+        self.fn = build("fusion", rule, f=f)
+        self.reputation = torch.full((n,), threshold)   # a newcomer starts at the threshold
+        self.h_mean, self.h_m2, self.h_count = torch.zeros(n), torch.zeros(n), torch.zeros(n)
+        # never leave fewer than 2f + 1 agents in: then the f Byzantine are a minority of those kept,
+        # whoever was excluded (the robust rule's guarantee survives framed honest agents)
+        self.max_excluded = max(0, min(f, n - 2 * f - 1))
+
+    @property
+    def uses_trust(self) -> bool:
+        return self.rule in fz.TRUST_RULES
+
+    def weights(self, rep: Tensor, replayed: Tensor | None = None, strong: Tensor | None = None) -> Tensor:
+        """Trust weights ``[N]``: reputation over the threshold, 0 for replaying or strong agents,
+        at most ``max_excluded`` zeros (:func:`~semguard.network.trust.cap_exclusions`); 0 / 1 for every rule
+        but the weighted mean ``trust``."""
+        w = trust.trust_weights(rep, threshold=self.threshold)
+        for bad in (replayed, strong):
+            if bad is not None:
+                w = torch.where(bad, torch.zeros_like(w), w)
+        w = trust.cap_exclusions(w, rep, self.max_excluded)
+        if self.rule != "trust":       # inside a robust rule the weight is inclusion only: a framed honest
+            w = (w > 0).to(w.dtype)    # agent at low reputation still counts as one agent
+        return w if w.sum() > 0 else torch.ones_like(w)
+
+    def reference_weights(self, kept: Tensor) -> Tensor:
+        """Weights of the reference over the kept agents: 1 if trusted, else 0 (at most ``max_excluded`` zeros)."""
+        w = (self.weights(self.reputation) > 0).float()[kept]
+        return w if w.sum() > 0 else torch.ones_like(w)
+
+    def reference(self, logp: Tensor, median_logits: Tensor, kept: Tensor) -> Tensor:
+        """The reference decision ``[B]``: the trusted kept agents' plurality vote over their own
+        decisions (a minority cannot outvote a majority that agrees), ties broken by the weighted
+        median's logits ``[B, C]``."""
+        w = self.reference_weights(kept)
+        votes = torch.zeros_like(median_logits).scatter_add_(-1, logp.argmax(-1), w.expand(logp.shape[0], -1))
+        return (votes + 1e-3 * median_logits.softmax(-1)).argmax(-1)
+
+    def assess(self, logp: Tensor, reference: Tensor, kept: Tensor) -> Assessment:
+        """Score the kept agents' ``logp [B, N_kept, C]`` against ``reference [B]`` (no state change)."""
+        n = self.reputation.shape[0]
+        gap = trust.disagreement_gap(logp, reference)
+        score = torch.zeros(n)
+        score[kept] = gap.mean(0)
+        agree = torch.zeros(n)
+        agree[kept] = (gap == 0).float().mean(0)
+        zc = torch.zeros(n)
+        zc[kept] = trust.robust_z(score[kept])
+        zh = trust.history_z(score, self.h_mean, self.h_m2, self.h_count) * kept
+        strong = kept & ((zc > self.z_cross) | (zh > self.z_history))
+        return Assessment(score, zc, zh, strong, agree)
+
+    def fuse(self, vec: Tensor, weights: Tensor | None = None) -> Tensor:
+        """``vec [B, N, d]`` -> ``[B, d]`` by the rule (trust rules: the current reputation's weights)."""
+        if self.uses_trust:
+            return self.fn(vec, self.weights(self.reputation) if weights is None else weights)
+        return self.fn(vec)
+
+    def step(self, vec: Tensor, logp: Tensor, reference: Tensor, replayed: Tensor | None = None,
+             kept: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """Score this round against ``reference``, update reputations and history, then fuse.
+
+        ``vec [B, N_kept, d]`` and ``logp [B, N_kept, C]`` hold the agents ``kept [N]`` marks (all
+        by default); a dropped agent counts as disagreeing.  Returns (fused ``[B, d]``, flags ``[N]``).
+        """
+        n = self.reputation.shape[0]
+        kept = torch.ones(n, dtype=torch.bool) if kept is None else kept
+        if self.rule in fz.NEEDS_MINORITY and 2 * self.f >= int(kept.sum()):
+            raise ValueError(f"only {int(kept.sum())} of {n} agents sent well-formed features: fusion "
+                             f"{self.rule!r} needs more than 2f = {2 * self.f}")
+        a = self.assess(logp, reference, kept)
+        self.last = a
+        rep = trust.update_reputation(self.reputation, a.agreement, gain=self.gain, loss=self.loss)
+        self.reputation = trust.penalise(rep, a.strong, cost=self.cost)
+        self.h_mean, self.h_m2, self.h_count = trust.welford(self.h_mean, self.h_m2, self.h_count, a.score,
+                                                             kept & ~a.strong)
+        flags = trust.flag_agents(self.reputation, threshold=self.threshold) | a.strong
+        if replayed is not None:
+            flags = flags | replayed
+        w = self.weights(self.reputation, replayed, a.strong)[kept]
+        w = w if w.sum() > 0 else torch.ones_like(w)
+        return (self.fn(vec, w) if self.uses_trust else self.fn(vec)), flags

@@ -203,3 +203,16 @@ def test_reputation_beats_fedavg_under_alie():
     median = _alie_distance(lambda X, s: (A.coordinate_median(X), s))
     # ALIE moves FedAvg by 3/10 of z sigma per coordinate; copies counting once leave ours 1/8 of it
     assert ours < 0.6 * fedavg and ours < median
+
+
+def test_never_more_than_half_left_out():
+    g = torch.Generator().manual_seed(4)
+    X = _honest(g, 6)
+    st = R.ReputationState.init(6, 2000)
+    st = R.ReputationState(torch.tensor([1.0, 1.0, 0.01, 0.01, 0.01, 0.01]), st.history, st.last, st.seen,
+                           st.free_rides)
+    cfg = R.ReputationConfig(decay=0.99)  # r ~ 0.01 < 0.2 max r for four clients: only two would stay
+    _, new, info = R.reputation_aggregate(X, torch.arange(6), st, cfg)
+    kept = (info.weights > 0).nonzero().flatten().tolist()
+    assert len(kept) == 3 and kept[:2] == [0, 1]
+    assert int(new.scores[2:].argmax()) + 2 == kept[2]  # the third is the best of the rest

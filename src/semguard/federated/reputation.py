@@ -23,7 +23,9 @@ One round, in order:
    past clipped updates).  History can lower a score but never lift one that disagrees with
    the others.  Scores are divided by the median positive score and capped at 1.
 5. **Reputation** ``r <- decay r + (1 - decay) s``; clients with ``s = 0`` or
-   ``r < min_weight max r`` are left out of this round.
+   ``r < min_weight max r`` are left out of this round, but never more than half of the clients
+   that are not free riding (the highest reputations are kept): the rule assumes an honest
+   majority, and without this floor non-IID honest clients were left out wholesale.
 6. **Aggregate**: centered clipping (Karimireddy et al., ICML 2021) started at the robust centre
    (coordinate median of the kept groups) with radius ``cc_mult x`` the median distance of the
    kept updates from it and the reputation weights: an accepted update moves the aggregate at
@@ -218,6 +220,13 @@ def reputation_aggregate(X: Tensor, ids: Tensor, state: ReputationState,
     s = (raw / pos.median()).clamp(max=1.0) if pos.numel() else raw
     r = cfg.decay * state.scores[ids] + (1 - cfg.decay) * s
     keep = (s > 0) & (r >= cfg.min_weight * r.max())
+    # an honest majority is the threat model: never leave out more than half of the clients that
+    # are not free riding (non-IID honest updates can all disagree with a median for a round)
+    floor = math.ceil(int(ok.sum()) / 2)
+    if int(keep.sum()) < floor:
+        order = torch.where(ok, r, torch.full_like(r, -1.0)).argsort(descending=True, stable=True)
+        keep = keep.clone()
+        keep[order[:floor]] = True
     w = torch.where(keep, r / size, torch.zeros_like(r))
     if float(w.sum()) > 0:
         kept = keep & rep

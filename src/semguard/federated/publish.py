@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from torch import Tensor
+from torch import Tensor, nn
 
 from semguard.codecs.base import SemanticCodec
 from semguard.federated.model import federated_codec, set_vector
@@ -32,7 +32,6 @@ from semguard.knowledge.codec_io import codec_entries
 from semguard.knowledge.poison import DeltaScreen, delta_features, make_gate
 from semguard.knowledge.records import VersionRecord
 from semguard.knowledge.store import Gate, KnowledgeBase
-from torch import nn
 
 __all__ = ["training_record", "publish_global", "fit_delta_screen", "federated_factory", "run_gate", "publish_run"]
 

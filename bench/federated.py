@@ -6,8 +6,10 @@ One in-process run per (strategy, attack, fraction) on the shipped Fashion-MNIST
 Dirichlet non-IID clients; final global accuracy and backdoor success of the task codec at
 10 dB AWGN.  Two references per fraction: clean FedAvg (nobody attacks) and honest-only FedAvg
 (the malicious clients' data simply absent).  Results are written after every run; a rerun
-with the same --out skips the runs already there.  Also reports, for the reputation rule, the
-round each free rider was first flagged and the false-positive rate among honest clients.
+with the same --out skips the runs already there.  With several --seeds (each seed draws its own
+data split, malicious ids and initial model) a cell prints the mean and, after ``±``, half the
+range over the seeds.  Also reports, for the reputation rule, the round each free rider was
+first flagged and the false-positive rate among honest clients.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from semguard.federated.client import LocalConfig
 from semguard.federated.engine import FLConfig, Federation, run_inprocess
 from semguard.federated.strategy import FLOWER_BASELINES, STRATEGIES
 
-ATTACKS = ("alie", "adaptive", "sign_flip", "scaling", "label_flip", "backdoor", "free_zero", "free_stale",
+ATTACKS = ("alie", "adaptive", "adaptive_mimic", "sign_flip", "scaling", "label_flip", "backdoor", "free_zero", "free_stale",
            "free_noise")
 
 
@@ -50,14 +52,13 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--fractions", type=float, nargs="+", default=[0.3, 0.1, 0.2])
     p.add_argument("--strategies", nargs="+", default=list(STRATEGIES), choices=STRATEGIES)
     p.add_argument("--attacks", nargs="+", default=list(ATTACKS), choices=ATTACKS)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seeds", type=int, nargs="+", default=[0])
     p.add_argument("--out", type=Path, default=Path("bench-federated.json"))
     args = p.parse_args(argv)
     torch.set_num_threads(1)
-    base = dict(clients=args.clients, rounds=args.rounds, alpha=args.alpha, seed=args.seed,
-                local=LocalConfig(steps=args.local_steps))
+    base0 = dict(clients=args.clients, rounds=args.rounds, alpha=args.alpha, local=LocalConfig(steps=args.local_steps))
     res = json.loads(args.out.read_text()) if args.out.exists() else {}
-    res.setdefault("settings", {**{k: v for k, v in base.items() if k != "local"}, "local_steps": args.local_steps,
+    res.setdefault("settings", {**{k: v for k, v in base0.items() if k != "local"}, "local_steps": args.local_steps,
                                 "dataset": "shipped Fashion-MNIST (2000 test images: 400 held out, 100 root, "
                                            "1500 to clients)", "eval": "accuracy at 10 dB AWGN"})
     runs = res.setdefault("runs", {})
@@ -67,45 +68,53 @@ def main(argv: list[str] | None = None) -> None:
         args.out.write_text(json.dumps(res, indent=1))
 
     t0 = time.monotonic()
-    if "clean|fedavg" not in runs:
-        runs["clean|fedavg"] = one(FLConfig(**base))
-        save()
-    for frac in args.fractions:
-        m = max(1, math.floor(frac * args.clients + 1e-9))
-        key = f"honest_only|{m}"
-        if key not in runs:
-            ids = Federation(FLConfig(**base, malicious=m, attack="sign_flip")).malicious
-            runs[key] = one(FLConfig(**base, crash=tuple(ids)))
+    for seed in args.seeds:
+        base = {**base0, "seed": seed}
+        if f"clean|fedavg|{seed}" not in runs:
+            runs[f"clean|fedavg|{seed}"] = one(FLConfig(**base))
             save()
-        for attack in args.attacks:
-            for strat in args.strategies:
-                key = f"{strat}|{attack}|{m}"
-                if key in runs:
-                    continue
-                runs[key] = one(FLConfig(**base, malicious=m, attack=attack, strategy=strat))
-                r = runs[key]
-                print(f"{time.monotonic() - t0:7.0f}s {key:32s} " + (
-                    f"acc {r['accuracy']:.3f} backdoor {r['backdoor_success']:.3f}" if "accuracy" in r else r["n/a"]),
-                    flush=True)
+        for frac in args.fractions:
+            m = max(1, math.floor(frac * args.clients + 1e-9))
+            key = f"honest_only|{m}|{seed}"
+            if key not in runs:
+                ids = Federation(FLConfig(**base, malicious=m, attack="sign_flip")).malicious
+                runs[key] = one(FLConfig(**base, crash=tuple(ids)))
                 save()
+            for attack in args.attacks:
+                for strat in args.strategies:
+                    key = f"{strat}|{attack}|{m}|{seed}"
+                    if key in runs:
+                        continue
+                    runs[key] = one(FLConfig(**base, malicious=m, attack=attack, strategy=strat))
+                    r = runs[key]
+                    print(f"{time.monotonic() - t0:7.0f}s {key:34s} " + (
+                        f"acc {r['accuracy']:.3f} backdoor {r['backdoor_success']:.3f}" if "accuracy" in r
+                        else r["n/a"]), flush=True)
+                    save()
     print_table(res, args)
 
 
+def cell(runs: dict, key: str, seeds: list[int], field: str = "accuracy") -> str:
+    """``mean±half-range`` of ``field`` over the seeds run for ``key`` (``n/a`` when none ran)."""
+    vals = [runs[f"{key}|{s}"][field] for s in seeds if field in runs.get(f"{key}|{s}", {})]
+    if not vals:
+        return "n/a"
+    mean = sum(vals) / len(vals)
+    return f"{mean:.2f}" + (f"±{(max(vals) - min(vals)) / 2:.2f}" if len(vals) > 1 else "")
+
+
 def print_table(res: dict, args: argparse.Namespace) -> None:
-    runs = res["runs"]
-    clean = runs["clean|fedavg"]["accuracy"]
-    print(f"\nclean FedAvg accuracy {clean:.3f}")
+    runs, seeds = res["runs"], args.seeds
+    print(f"\nseeds {seeds}; clean FedAvg accuracy {cell(runs, 'clean|fedavg', seeds)}")
     for frac in args.fractions:
         m = max(1, math.floor(frac * args.clients + 1e-9))
-        print(f"\n{m}/{args.clients} malicious; honest-only FedAvg accuracy "
-              f"{runs[f'honest_only|{m}']['accuracy']:.3f}; cells: accuracy / backdoor success")
-        print(f"{'attack':12s}" + "".join(f"{s[:12]:>14s}" for s in args.strategies))
+        print(f"\n{m}/{args.clients} malicious; honest-only FedAvg accuracy {cell(runs, f'honest_only|{m}', seeds)}; "
+              "cells: accuracy (backdoor success)")
+        print(f"{'attack':15s}" + "".join(f"{s[:21]:>24s}" for s in args.strategies))
         for attack in args.attacks:
-            cells = []
-            for s in args.strategies:
-                r = runs.get(f"{s}|{attack}|{m}", {})
-                cells.append(f"{r['accuracy']:.2f}/{r['backdoor_success']:.2f}" if "accuracy" in r else "n/a")
-            print(f"{attack:12s}" + "".join(f"{c:>14s}" for c in cells))
+            cells = [f"{cell(runs, f'{s}|{attack}|{m}', seeds)} ({cell(runs, f'{s}|{attack}|{m}', seeds, 'backdoor_success')})"
+                     for s in args.strategies]
+            print(f"{attack:15s}" + "".join(f"{c:>24s}" for c in cells))
     baselines = [s for s in args.strategies if s in FLOWER_BASELINES]
     if baselines:
         print(f"\nFlower baselines: {', '.join(baselines)}")

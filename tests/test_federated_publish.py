@@ -40,3 +40,80 @@ def test_publish_screen_and_reload(tmp_path):
     with pytest.raises(PoisoningRejected):
         publish_global(kb, key, fed.codec, poisoned, rec, screen=screen)
     assert kb.version == v2.version
+
+
+def _kb_and_key(tmp_path):
+    from semguard.knowledge.keys import save_private_key
+
+    key = generate_key()
+    pem = tmp_path / "owner.pem"
+    save_private_key(key, pem)
+    KnowledgeBase.init(tmp_path / "kb.db", key).close()
+    return tmp_path / "kb.db", pem, key
+
+
+FL_TINY = ["fl", "--clients", "4", "--rounds", "3", "--local-steps", "2", "--width", "8", "--n-symbols", "8",
+           "--strategy", "reputation"]
+
+
+def test_fl_cli_publish_writes_a_signed_version_that_verifies(tmp_path, capsys):
+    from semguard.cli.main import main
+
+    db, pem, _ = _kb_and_key(tmp_path)
+    rc = main([*FL_TINY, "--publish", str(db), "--key", str(pem), "--out", str(tmp_path / "fl.json")])
+    assert rc == 0, capsys.readouterr().err
+    assert "published fl-task as version 1" in capsys.readouterr().out
+    kb = KnowledgeBase(db, readonly=True)
+    kb.verify()  # signatures and Merkle roots of every version
+    training = json.loads(kb.get("fl-task/training"))
+    rec = json.loads((tmp_path / "fl.json").read_text())
+    assert training["strategy"] == "reputation" and training["rounds"] == 3 and training["clients"] == 4
+    assert training["final_sha256"] == rec["final_sha256"] and len(training["reputation"]) == 4
+    codec = load_codec(kb, "fl-task", federated_factory)
+    import hashlib
+
+    assert hashlib.sha256(get_vector(codec).numpy().tobytes()).hexdigest() == rec["final_sha256"]
+
+
+def test_publish_run_refuses_a_poisoned_last_round(tmp_path):
+    from semguard.federated.publish import publish_run
+
+    db, _, key = _kb_and_key(tmp_path)
+    cfg = FLConfig(clients=4, rounds=4, width=8, n_symbols=8, local=LocalConfig(steps=2, batch=16), test_size=200,
+                   root_size=50, strategy="reputation")
+    fed = Federation(cfg)
+    rec = run_inprocess(cfg, fed=fed, keep_vectors=True)
+    vecs = rec["vectors"]
+
+    def accuracy(codec):
+        return 100.0 * evaluate(fed, get_vector(codec))["accuracy"]
+
+    poisoned = [*vecs[:-1], vecs[-1] + 20 * (vecs[-1] - vecs[-2])]  # model replacement in the last round
+    with pytest.raises(PoisoningRejected, match="last round against the run's earlier rounds"):
+        publish_run(db, key, fed.codec, poisoned, rec, accuracy)
+    assert KnowledgeBase(db, readonly=True).version == 0
+    v = publish_run(db, key, fed.codec, vecs, rec, accuracy)  # the benign run is accepted
+    assert v.version == 1
+    # a later model that is worse on the held-out set than the published one is refused
+    worse = [*vecs[:2], vecs[0], vecs[0] + 1e-4 * (vecs[1] - vecs[0])]
+    with pytest.raises(PoisoningRejected, match="against the published version 1: canary accuracy dropped"):
+        publish_run(db, key, fed.codec, worse, rec, accuracy, max_drop=2.0, z_max=1e9)
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--key", "k.pem"], "--key is only used with --publish"),
+    (["--publish", "kb.db"], "--publish needs the publisher's key"),
+    (["--publish", "kb.db", "--key", "k.pem", "--rounds", "2"], "--publish needs --rounds >= 3"),
+    (["--publish", "missing.db", "--key", "owner.pem"], "--publish missing.db: no such file"),
+    (["--publish", "text.db", "--key", "owner.pem"], "--publish text.db"),
+])
+def test_fl_cli_publish_bad_flags(tmp_path, monkeypatch, capsys, extra, message):
+    from semguard.cli.main import main
+
+    _kb_and_key(tmp_path)
+    (tmp_path / "text.db").write_text("not a database")
+    monkeypatch.chdir(tmp_path)
+    assert main([*FL_TINY, *extra, "--out", str(tmp_path / "fl.json")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0], err
+    assert not (tmp_path / "fl.json").exists()  # refused before any training

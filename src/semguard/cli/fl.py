@@ -2,20 +2,22 @@
 
 Prints one row per round (global accuracy, backdoor success, replies, free riders detected,
 epsilon) and writes the run's JSON record (config, per-round logs, reputations) and a plot.
+With ``--publish KB --key PEM`` the final global codec goes into the knowledge base as a new
+signed version with its training record, behind the knowledge base's poisoning screen.
 """
 
 from __future__ import annotations
 
 import argparse
-
-from semguard.cli.common import int_at_least, non_negative_float, positive_float
 import json
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from semguard.cli.common import check_in_file, int_at_least, non_negative_float, positive_float
 from semguard.registry import available
 
 __all__ = ["add_parser", "run", "config_from_args", "run_engine", "ENGINES"]
@@ -55,6 +57,13 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--threads", type=int_at_least(1), default=1, help="torch CPU threads")
     p.add_argument("--out", type=Path, default=Path("fl.json"), help="JSON record")
     p.add_argument("--plot", type=Path, default=None, help="PNG of accuracy, backdoor success and reputations")
+    p.add_argument("--publish", metavar="KB", default=None,
+                   help="publish the final global codec into this knowledge base (made with `semguard kb init`)")
+    p.add_argument("--key", default=None, help="publisher Ed25519 key for --publish (PEM; passphrase from "
+                   "$SEMGUARD_KEY_PASSPHRASE if set)")
+    p.add_argument("--publish-name", default="fl-task", help="entry name of the published codec")
+    p.add_argument("--max-drop", type=non_negative_float, default=2.0,
+                   help="--publish refuses a held-out accuracy drop of more than this many points")
     p.set_defaults(func=run)
 
 
@@ -117,11 +126,66 @@ def plot(rec: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
+def _publish_inputs(args: argparse.Namespace) -> Any:
+    """Check --publish / --key before any training; returns the key (or None without --publish)."""
+    if args.publish is None:
+        if args.key is not None:
+            raise ValueError("--key is only used with --publish")
+        return None
+    if args.key is None:
+        raise ValueError("--publish needs the publisher's key: --key PEM")
+    if args.rounds < 3:
+        raise ValueError(f"--publish needs --rounds >= 3 (the poisoning screen is fitted on the earlier rounds), "
+                         f"got {args.rounds}")
+    if args.engine != "inprocess":
+        raise ValueError("--publish runs with --engine inprocess (it needs every round's global model)")
+    check_in_file(args.publish, "--publish")
+    import sqlite3
+
+    from semguard.knowledge.keys import load_private_key
+    from semguard.knowledge.records import KnowledgeError
+    from semguard.knowledge.store import KnowledgeBase
+
+    env = os.environ.get("SEMGUARD_KEY_PASSPHRASE")
+    key = load_private_key(check_in_file(args.key, "--key"), env.encode() if env else None)
+    try:  # a one-line error now, not after training
+        KnowledgeBase(args.publish, readonly=True).close()
+    except (KnowledgeError, sqlite3.Error) as e:
+        raise ValueError(f"--publish {args.publish}: {e}") from e
+    return key
+
+
+def _publish(args: argparse.Namespace, key: Any, cfg: Any, rec: dict[str, Any]) -> None:
+    from semguard.federated.engine import Federation, evaluate
+    from semguard.federated.model import get_vector
+    from semguard.federated.publish import publish_run
+    from semguard.knowledge.records import KnowledgeError
+
+    fed = Federation(cfg)
+
+    def accuracy(codec: torch.nn.Module) -> float:
+        return 100.0 * evaluate(fed, get_vector(codec))["accuracy"]
+
+    try:
+        v = publish_run(args.publish, key, fed.codec, rec["vectors"], rec, accuracy, name=args.publish_name,
+                        max_drop=args.max_drop)
+    except KnowledgeError as e:
+        raise ValueError(f"--publish {args.publish}: {e}") from e
+    print(f"published {args.publish_name} as version {v.version} of {args.publish}: root {v.root.hex()[:16]}…")
+
+
 def run(args: argparse.Namespace) -> int:
     torch.set_num_threads(max(1, args.threads))
     cfg = config_from_args(args)
-    rec = run_engine(cfg, args.engine)
+    key = _publish_inputs(args)
+    if key is not None:
+        from semguard.federated.engine import run_inprocess
+
+        rec = run_inprocess(cfg, keep_vectors=True)
+    else:
+        rec = run_engine(cfg, args.engine)
     vec = rec.pop("final_vector", None)
+    vectors = rec.pop("vectors", None)
     print(f"{'round':>5} {'acc':>6} {'backdoor':>8} {'replies':>7} {'eps':>6}  free riders / excluded")
     for r in rec["rounds"]:
         eps = f"{r['epsilon']:.2f}" if "epsilon" in r else "-"
@@ -138,5 +202,6 @@ def run(args: argparse.Namespace) -> int:
     if args.plot is not None:
         plot(rec, args.plot)
         print(f"wrote {args.plot}")
-    del vec
+    if key is not None:
+        _publish(args, key, cfg, {**rec, "vectors": vectors, "final_vector": vec})
     return 0

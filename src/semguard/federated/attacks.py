@@ -33,7 +33,7 @@ from semguard.registry import register
 
 __all__ = [
     "FLThreatModel", "AttackView", "FLAttack", "LabelFlip", "Backdoor", "SignFlip", "Scaling", "ALIE",
-    "Adaptive", "FreeRideZero", "FreeRideStale", "FreeRideNoise", "apply_trigger", "alie_z",
+    "Adaptive", "AdaptiveMimic", "FreeRideZero", "FreeRideStale", "FreeRideNoise", "apply_trigger", "alie_z",
 ]
 
 KNOWLEDGE = ("none", "own", "honest", "aggregator")
@@ -215,9 +215,13 @@ class Adaptive(FLAttack):
         self.grid = grid
         self.threat = FLThreatModel("model", collusion=True, knowledge="aggregator")
 
+    def base(self, H: Tensor, m: int) -> Tensor:
+        """The ``[m, D]`` points the attackers start from (here every one at the honest mean)."""
+        return H.mean(0).expand(m, -1)
+
     def craft(self, benign, view):
         if view.aggregate is None or view.honest is None:
-            raise ValueError("adaptive attack needs the aggregator and the honest updates (knowledge=aggregator)")
+            raise ValueError(f"{self.name} attack needs the aggregator and the honest updates (knowledge=aggregator)")
         m = benign.shape[0] if benign is not None else 1
         H = view.honest
         mu = H.mean(0)
@@ -226,14 +230,30 @@ class Adaptive(FLAttack):
         if H.shape[0] > 1:
             sd = H.std(0)
             dirs.append(-sd / sd.norm().clamp_min(1e-12))
-        best, best_obj = mu.expand(m, -1).clone(), -1.0
+        start = self.base(H, m)
+        best, best_obj = start.clone(), -1.0
         for p in dirs:
             for g in self.grid:
-                M = (mu + g * scale * p).expand(m, -1)
+                M = start + g * scale * p
                 obj = float((view.aggregate(torch.cat([H, M])) - mu).norm())
                 if obj > best_obj:
                     best, best_obj = M.clone(), obj
         return best
+
+
+@register("fl_attack", "adaptive_mimic")
+class AdaptiveMimic(Adaptive):
+    """The adaptive search aimed at our reputation rule: attacker ``i`` starts from honest client
+    ``i``'s update (cycling when there are more attackers), so the attackers look as unlike each
+    other as honest clients do (our copies test never groups them) and each agrees with the
+    others' median as an honest client would; the shift ``gamma p`` is line-searched against the
+    actual rule.  At small ``gamma`` an attacker is a near copy of the honest client it started
+    from, which tests that a copier cannot get an honest client excluded."""
+
+    name = "adaptive_mimic"
+
+    def base(self, H: Tensor, m: int) -> Tensor:
+        return H[torch.arange(m) % H.shape[0]]
 
 
 class _FreeRide(FLAttack):

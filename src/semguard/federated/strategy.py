@@ -17,6 +17,7 @@ import torch
 from torch import Tensor
 
 from semguard.federated import aggregate as A
+from semguard.federated import reputation as R
 from semguard.registry import register
 
 __all__ = ["ServerAggregator", "STRATEGIES", "FLOWER_BASELINES"]
@@ -39,7 +40,7 @@ class ServerAggregator:
     f: int
     dim: int
     cc_iters: int = 3
-    reputation: A.ReputationConfig = field(default_factory=A.ReputationConfig)
+    reputation: R.ReputationConfig = field(default_factory=R.ReputationConfig)
     state: Any = None
 
     def __post_init__(self) -> None:
@@ -51,7 +52,7 @@ class ServerAggregator:
             raise ValueError(f"bulyan needs clients >= 4 x malicious + 3, got {self.n_clients} clients and "
                              f"f={self.f}")
         if self.name == "reputation" and self.state is None:
-            self.state = A.ReputationState.init(self.n_clients, self.dim)
+            self.state = R.ReputationState.init(self.n_clients, self.dim)
         if self.name == "centered_clipping" and self.state is None:
             self.state = torch.zeros(self.dim)
 
@@ -87,11 +88,13 @@ class ServerAggregator:
                 raise ValueError("fltrust needs the server's root update this round")
             agg, ts = A.fltrust(X, root)
             return agg, state, {"trust": dict(zip(ids.tolist(), ts.tolist()))}
-        agg, new, info = A.reputation_aggregate(X, ids, state, self.reputation)
+        agg, new, info = R.reputation_aggregate(X, ids, state, self.reputation)
         return agg, new, {
             "reputation": dict(zip(ids.tolist(), new.scores[ids].tolist())),
             "free_riders": [int(i) for i, b in zip(ids, info.free_rider) if b],
             "duplicates": [int(i) for i, b in zip(ids, info.duplicate) if b],
+            "groups": [[int(i) for i, g in zip(ids, info.groups) if g == lab] for lab in info.groups.unique()
+                       if int((info.groups == lab).sum()) > 1],
             "excluded": [int(i) for i, w in zip(ids, info.weights) if w == 0],
             "reasons": {int(i): r for i, r in zip(ids, info.reasons) if r},
         }

@@ -98,11 +98,12 @@ def _blob(kb: KnowledgeBase, man: Mapping[str, bytes], pool: Mapping[bytes, byte
 def make_gate(codec_name: str | None = None, factory: Callable[..., nn.Module] | None = None,
               canary: Callable[[nn.Module], float] | None = None, *, max_drop_db: float = 1.0,
               screen: DeltaScreen | None = None, vocabularies: Sequence[str] = (),
-              codebooks: Sequence[str] = ()) -> Gate:
+              codebooks: Sequence[str] = (), canary_label: str = "PSNR", canary_unit: str = "dB") -> Gate:
     """A :data:`Gate` for ``KnowledgeBase.publish`` / ``sync``; returns a reason string or None.
 
-    ``canary(codec) -> score`` (dB, higher is better) is computed for the current and the candidate
-    weights of ``codec_name`` (built with ``factory``)."""
+    ``canary(codec) -> score`` (dB by default, higher is better) is computed for the current and the
+    candidate weights of ``codec_name`` (built with ``factory``); ``canary_label`` / ``canary_unit``
+    name it in the reason (e.g. accuracy in points for a task codec)."""
 
     def gate(kb: KnowledgeBase, base: dict[str, bytes], cand: dict[str, bytes],
              pool: Mapping[bytes, bytes]) -> str | None:
@@ -120,7 +121,7 @@ def make_gate(codec_name: str | None = None, factory: Callable[..., nn.Module] |
                 a.eval(), b.eval()
                 drop = canary(a) - canary(b)
                 if drop > max_drop_db:
-                    reasons.append(f"canary PSNR dropped {drop:.2f} dB > {max_drop_db} dB")
+                    reasons.append(f"canary {canary_label} dropped {drop:.2f} {canary_unit} > {max_drop_db} {canary_unit}")
         for name in vocabularies:
             if name in base and name in cand and base[name] != cand[name]:
                 bad = vocab_remaps(json.loads(_blob(kb, base, pool, name)), json.loads(_blob(kb, cand, pool, name)))

@@ -1,0 +1,251 @@
+"""Our aggregation rule: a reputation learnt over rounds, with explicit state.
+
+Pure functions over stacked client updates ``X [K, D]``, as :mod:`semguard.federated.aggregate`.
+:func:`reputation_aggregate` takes its :class:`ReputationState` in and hands the next one back
+(the input is never modified), so an attacker that knows the rule can evaluate it on candidate
+updates without changing it.
+
+One round, in order:
+
+1. **Free riders** are flagged: a near-zero update (the global model sent back), a replay of the
+   client's own previous update or of the last aggregate (stale), or noise (``|cos|`` with the
+   other clients' summed directions at the level of independent random directions in ``D``
+   dimensions).  They score 0.
+2. **Copies count once.**  Rows whose pairwise cosine exceeds ``duplicate_cos`` form a group
+   (:func:`duplicate_groups`).  Two honest clients never train to the same update, so a group
+   holds copies (ALIE's colluders send one vector) or a copier and the client it copied (a
+   framing attack).  Dropping the whole group would let a copier silence any honest client, so
+   each group instead gets one vote: one representative in the consensus, and its members'
+   weights divided by the group's size.
+3. **Norm clipping** to ``clip_mult x`` the median norm.
+4. **Agreement**: each client against the coordinate median of the *other* groups' clipped
+   updates (leave one group out), and against its own history (exponential average of its
+   past clipped updates).  History can lower a score but never lift one that disagrees with
+   the others.  Scores are divided by the median positive score and capped at 1.
+5. **Reputation** ``r <- decay r + (1 - decay) s``; clients with ``s = 0`` or
+   ``r < min_weight max r`` are left out of this round, but never more than half of the clients
+   that are not free riding (the highest reputations are kept): the rule assumes an honest
+   majority, and without this floor non-IID honest clients were left out wholesale.
+6. **Aggregate**: centered clipping (Karimireddy et al., ICML 2021) started at the robust centre
+   (coordinate median of the kept groups) with radius ``cc_mult x`` the median distance of the
+   kept updates from it and the reputation weights: an accepted update moves the aggregate at
+   most its weight times that radius, whatever its direction.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+
+import torch
+from torch import Tensor
+
+from semguard.federated.aggregate import centered_clipping, check_updates, clip_norm, coordinate_median
+
+__all__ = ["ReputationState", "ReputationConfig", "ReputationInfo", "reputation_aggregate", "leave_one_out_median",
+           "duplicate_groups", "cos_rows"]
+
+
+@dataclass(frozen=True)
+class ReputationConfig:
+    """Hyper-parameters of :func:`reputation_aggregate`.
+
+    decay: weight of the old reputation in ``r <- decay r + (1 - decay) s``.
+    history_weight: share of the own-history agreement in a round score (the rest: consensus).
+    clip_mult: updates clipped to ``clip_mult x`` the median update norm.
+    zero_tol: an update shorter than ``zero_tol x`` the median norm is a free ride (global model returned).
+    repeat_cos: cosine to the client's own previous update above which it is a stale replay.
+    duplicate_cos: cosine between two updates above which they are copies (one vote between them).
+    noise_z: a client whose update has ``|cos|`` below ``noise_z / sqrt(D)`` with the summed directions of all
+        other clients (a few standard deviations of the cosine of independent random directions in ``D``
+        dimensions), and below a quarter of the median client's, is sending noise.
+    min_weight: clients whose reputation falls below ``min_weight x`` the best are left out.
+    cc_mult: centered-clipping radius as a multiple of the kept updates' median distance from the centre.
+    cc_iters: centered-clipping iterations.
+    """
+
+    decay: float = 0.5
+    history_weight: float = 0.3
+    clip_mult: float = 1.0
+    zero_tol: float = 1e-3
+    repeat_cos: float = 0.999
+    duplicate_cos: float = 0.99
+    noise_z: float = 4.0
+    min_weight: float = 0.2
+    cc_mult: float = 2.0
+    cc_iters: int = 3
+
+
+@dataclass(frozen=True)
+class ReputationState:
+    """What the reputation aggregator remembers, per client id (``n_clients`` of them).
+
+    scores: reputation in [0, 1] ``[n]``; history: exponential average of each client's clipped
+    updates ``[n, D]`` (zeros before its first round); last: its previous raw update ``[n, D]``;
+    seen: rounds each client took part in ``[n]``; free_rides: rounds flagged as a free ride ``[n]``;
+    last_aggregate: the previous round's aggregate ``[D]`` (a client replaying it is a stale free ride).
+    """
+
+    scores: Tensor
+    history: Tensor
+    last: Tensor
+    seen: Tensor
+    free_rides: Tensor
+    last_aggregate: Tensor | None = None
+    rounds: int = 0
+
+    @staticmethod
+    def init(n_clients: int, dim: int, dtype: torch.dtype = torch.float32) -> "ReputationState":
+        z = torch.zeros(n_clients, dim, dtype=dtype)
+        return ReputationState(torch.ones(n_clients, dtype=dtype), z, z.clone(),
+                               torch.zeros(n_clients, dtype=torch.long), torch.zeros(n_clients, dtype=torch.long))
+
+
+@dataclass(frozen=True)
+class ReputationInfo:
+    """Per-round diagnostics of :func:`reputation_aggregate` (rows follow the input ``ids``)."""
+
+    weights: Tensor
+    round_score: Tensor
+    free_rider: Tensor  # bool
+    duplicate: Tensor  # bool
+    reasons: list[str] = field(default_factory=list)
+    groups: Tensor | None = None  # group label of each row (copies share one)
+
+
+def cos_rows(A: Tensor, B: Tensor) -> Tensor:
+    """Cosine between matching rows of ``A`` and ``B`` (0 for a zero row)."""
+    return (A * B).sum(1) / (A.norm(dim=1) * B.norm(dim=1)).clamp_min(1e-12)
+
+
+def duplicate_groups(X: Tensor, threshold: float, active: Tensor | None = None) -> Tensor:
+    """Group label ``[K]`` of each row: rows linked by a chain of pairwise cosines above ``threshold``
+    share the label of their lowest row index (connected components).  Rows outside ``active``
+    (bool ``[K]``) stay alone."""
+    K = X.shape[0]
+    active = torch.ones(K, dtype=torch.bool) if active is None else active
+    n = X.norm(dim=1)
+    C = (X @ X.T) / (n.unsqueeze(1) * n.unsqueeze(0)).clamp_min(1e-12)
+    link = (C > threshold) & active.unsqueeze(0) & active.unsqueeze(1)
+    label = list(range(K))
+    for i in range(K):  # K is the number of clients in a round: a plain union-find is enough
+        for j in range(i + 1, K):
+            if link[i, j]:
+                a, b = label[i], label[j]
+                lo, hi = min(a, b), max(a, b)
+                label = [lo if x == hi else x for x in label]
+    return torch.tensor(label, dtype=torch.long)
+
+
+def leave_one_out_median(X: Tensor, pool: Tensor) -> Tensor:
+    """Row ``k``: the coordinate median of the rows in ``pool`` (bool ``[K]``) other than ``k``, ``[K, D]``.
+
+    One sort of the pool; a pooled row's median skips its own rank.  Rows outside the pool get the
+    pool's median; with fewer than two pooled rows every row gets the median of all the others.
+    """
+    K = X.shape[0]
+    if int(pool.sum()) < 2:
+        pool = torch.ones(K, dtype=torch.bool)
+        if K < 2:
+            return X.clone()
+    P = X[pool].T.contiguous()  # [D, n]: sorting contiguous rows is the fast way
+    n = P.shape[1]
+    S, order = P.sort(1)
+    rank = torch.empty_like(order)
+    rank.scatter_(1, order, torch.arange(n).unsqueeze(0).expand_as(order))
+    out = coordinate_median(X[pool]).expand(K, -1).clone()
+
+    def pick(i: int, r: Tensor) -> Tensor:  # element i of the sorted pool without the one at rank r
+        return torch.where(r > i, S[:, i], S[:, min(i + 1, n - 1)])
+
+    m = n - 1
+    for j, k in enumerate(pool.nonzero().flatten().tolist()):
+        r = rank[:, j]
+        out[k] = pick(m // 2, r) if m % 2 else 0.5 * (pick(m // 2 - 1, r) + pick(m // 2, r))
+    return out
+
+
+def _free_riders(X: Tensor, norms: Tensor, state: ReputationState, ids: Tensor, had: Tensor,
+                 cfg: ReputationConfig) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    K, D = X.shape
+    zero = norms < cfg.zero_tol * norms.median().clamp_min(1e-12)
+    stale = had & (cos_rows(X, state.last[ids]) > cfg.repeat_cos)
+    if state.last_aggregate is not None:
+        stale = stale | (cos_rows(X, state.last_aggregate.to(X.dtype).expand_as(X)) > cfg.repeat_cos)
+    noise = torch.zeros(K, dtype=torch.bool)
+    if K > 1:
+        U = X / norms.unsqueeze(1).clamp_min(1e-12)
+        c = cos_rows(X, U.sum(0, keepdim=True) - U).abs()  # against the sum of every other client's direction
+        if (~zero).any():  # near-orthogonal to everyone, in absolute terms and relative to the typical client
+            noise = (c < cfg.noise_z / math.sqrt(D)) & (c < 0.25 * c[~zero].median()) & ~zero
+    return zero, stale, noise, zero | stale | noise
+
+
+def reputation_aggregate(X: Tensor, ids: Tensor, state: ReputationState,
+                         cfg: ReputationConfig = ReputationConfig()
+                         ) -> tuple[Tensor, ReputationState, ReputationInfo]:
+    """One round of our rule (the module docstring lists the steps).
+
+    ``ids`` ``[K]``: the client id of each row (index into ``state``).  Returns
+    ``(aggregate [D], next state, info)``; ``state`` itself is not modified.
+    """
+    check_updates(X)
+    K, D = X.shape
+    ids = torch.as_tensor(ids, dtype=torch.long).flatten()
+    if ids.shape[0] != K or ids.unique().shape[0] != K:
+        raise ValueError(f"ids must be {K} distinct client ids, got {ids.tolist()}")
+    if state.history.shape[1] != D or int(ids.max()) >= state.scores.shape[0] or int(ids.min()) < 0:
+        raise ValueError(f"state is for {state.scores.shape[0]} clients x {state.history.shape[1]} params; "
+                         f"got ids {ids.tolist()} and {D} params")
+    X = X.to(state.history.dtype)
+    norms = X.norm(dim=1)
+    had = state.seen[ids] > 0
+    zero, stale, noise, free = _free_riders(X, norms, state, ids, had, cfg)
+    ok = ~free
+    groups = duplicate_groups(X, cfg.duplicate_cos, ok)
+    size = torch.bincount(groups, minlength=K)[groups].to(X.dtype)
+    duplicate = size > 1
+    rep = groups == torch.arange(K)  # each group's representative (its lowest row)
+    reasons = [", ".join(n for n, b in (("zero update", zero[k]), ("stale replay", stale[k]), ("noise", noise[k]),
+                                        ("duplicate", duplicate[k])) if b) for k in range(K)]
+    Xc = clip_norm(X, cfg.clip_mult * norms.median().clamp_min(1e-12))
+    # consensus: one vote per group, and each group compared with the others' median
+    loo = leave_one_out_median(Xc, ok & rep)[groups]
+    agree = cos_rows(Xc, loo)
+    hist = state.history[ids]
+    own = torch.where(had & (hist.norm(dim=1) > 0), cos_rows(Xc, hist), agree)
+    raw = torch.relu(agree) * ((1 - cfg.history_weight) + cfg.history_weight * torch.relu(own))
+    raw = torch.where(free, torch.zeros_like(raw), raw)
+    pos = raw[raw > 0]
+    s = (raw / pos.median()).clamp(max=1.0) if pos.numel() else raw
+    r = cfg.decay * state.scores[ids] + (1 - cfg.decay) * s
+    keep = (s > 0) & (r >= cfg.min_weight * r.max())
+    # an honest majority is the threat model: never leave out more than half of the clients that
+    # are not free riding (non-IID honest updates can all disagree with a median for a round)
+    floor = math.ceil(int(ok.sum()) / 2)
+    if int(keep.sum()) < floor:
+        order = torch.where(ok, r, torch.full_like(r, -1.0)).argsort(descending=True, stable=True)
+        keep = keep.clone()
+        keep[order[:floor]] = True
+    w = torch.where(keep, r / size, torch.zeros_like(r))
+    if float(w.sum()) > 0:
+        kept = keep & rep
+        centre = coordinate_median(Xc[kept]) if int(kept.sum()) > 0 else (w @ Xc) / w.sum()
+        tau = float((Xc[keep] - centre).norm(dim=1).median()) * cfg.cc_mult
+        agg = centered_clipping(Xc, centre, tau, cfg.cc_iters, w) if tau > 0 else centre
+    else:
+        agg = torch.zeros(D, dtype=X.dtype)
+
+    scores, history, last = state.scores.clone(), state.history.clone(), state.last.clone()
+    scores[ids] = r
+    new_hist = torch.where(had.unsqueeze(1), 0.5 * hist + 0.5 * Xc, Xc)
+    history[ids] = torch.where(free.unsqueeze(1), hist, new_hist)
+    last[ids] = X
+    seen = state.seen.clone()
+    seen[ids] += 1
+    fr = state.free_rides.clone()
+    fr[ids] += free.long()
+    new = replace(state, scores=scores, history=history, last=last, seen=seen, free_rides=fr,
+                  last_aggregate=agg.clone(), rounds=state.rounds + 1)
+    return agg, new, ReputationInfo(w / w.sum().clamp_min(1e-12), s, free, duplicate, reasons, groups)
+

@@ -60,6 +60,7 @@ class WordSubstitution(Attack):
             raise ValueError(f"objective: word substitution attacks the semantic objective, got {objective!r}")
         self.surface, self.norm, self.budget = "input", "l0", float(k)
         self.objective, self.targeted, self.recon_loss = "semantic", False, "psnr"
+        self.task_loss = "ce"
         self.attacker_fading, self.seed = "none", int(seed)
         self.k, self.candidates, self.random = k, int(candidates), bool(random)
         if random:

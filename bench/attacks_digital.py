@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from semguard.attacks.digital import PILOT_MODES, JammedChannel, boundary_jam, gaussian_jam, pilot_jam
+from semguard.attacks.digital import PILOT_MODES, JammedChannel, boundary_jam, burst_jam, gaussian_jam, pilot_jam
 from semguard.channels import AWGN, Rayleigh
 from semguard.data.images import center_crop
 from semguard.data.photos import shipped_photos
@@ -59,11 +59,13 @@ def run_digital(a: argparse.Namespace) -> list[dict]:
              "mcs": [i["mcs"] for i in clean["info"]]}]
     print(f"digital clean {c.mean().item():.2f} dB, MCS {rows[0]['mcs']}", flush=True)
     for b in a.psr_db:
-        # the boundary jammer at three margins: just across the nearest boundary (0.1 d_min), onto the
+        # the boundary jammer at its margins: just across the nearest boundary (0.1 d_min), onto the
         # neighbouring point (0.5) and past it (1.0); fewer, more confident flips win in noise
         jammers = [("gaussian", lambda ch, b=b: JammedChannel(ch, gaussian_jam(b)))]
         jammers += [(f"boundary-m{m:g}", lambda ch, b=b, m=m: JammedChannel(ch, boundary_jam(b, margin=m)))
                     for m in a.margins]
+        # Gaussian jamming concentrated on a fraction of the block (one codeword or part of one)
+        jammers += [(f"burst-{f:g}", lambda ch, b=b, f=f: JammedChannel(ch, burst_jam(b, f))) for f in a.bursts]
         if a.channel == "rayleigh":
             jammers += [(f"pilot-{m}", lambda ch, b=b, m=m: JammedChannel(ch, pilot_jammer=pilot_jam(b, m)))
                         for m in PILOT_MODES]
@@ -90,6 +92,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--side", type=int, default=128, help="centre crop of the shipped photos (256: the full photos)")
     p.add_argument("--n-symbols", type=int, default=None, help="channel uses per image (default: cbr 1/6, side^2 * 3 / 6)")
     p.add_argument("--damage-db", type=float, default=20.0)
+    p.add_argument("--bursts", type=float, nargs="+", default=[0.5, 0.25, 0.125, 0.0625],
+                   help="fractions of the block the burst jammer concentrates on (default: 1/2 .. 1/16)")
     p.add_argument("--margins", type=float, nargs="+", default=[0.1, 0.5, 1.0],
                    help="boundary jammer margins in units of the minimum distance (default: 0.1 0.5 1)")
     p.add_argument("--learned", default="bench/results/attacks40_awgn.json")
@@ -109,8 +113,8 @@ def main(argv: list[str] | None = None) -> int:
                for n in names}
     pilots = [digital[n] for n in names if n.startswith("pilot-") and digital[n] is not None]
     digital["pilot"] = min(pilots) if pilots else None  # the stronger of the two pilot jammers
-    bounds = [digital[n] for n in names if n.startswith("boundary") and digital[n] is not None]
-    digital["boundary"] = min(bounds) if bounds else None  # the strongest margin
+    bounds = [digital[n] for n in names if n.startswith(("boundary", "burst")) and digital[n] is not None]
+    digital["boundary"] = min(bounds) if bounds else None  # the strongest white-box jammer (margin, burst)
     ratios = {}
     lp = Path(a.learned)
     if lp.exists():

@@ -10,7 +10,7 @@ import math
 import pytest
 import torch
 
-from semguard.attacks.digital import JammedChannel, pilot_jam
+from semguard.attacks.digital import JammedChannel, burst_jam, pilot_jam
 from semguard.attacks.evaluate import robust_fidelity
 from semguard.attacks.objectives import attack_loss, logit_margin
 from semguard.attacks.substitution import synonym_candidates
@@ -121,18 +121,32 @@ def test_pilot_jammer_turns_the_estimate_by_arcsin_r() -> None:
     ch = Rayleigh(csi="estimated", coherence=8)
     for psr in (-20.0, -6.0):
         r = 10 ** (psr / 20)
-        clean = ch.sample_state(3, 32, 60.0, generator=torch.Generator().manual_seed(1))
+        clean = ch.sample_state(3, 32, 20.0, generator=torch.Generator().manual_seed(1))
+        hb = clean.h[:, ::8]
         for mode, turn, scale in (("phase", math.asin(r), math.sqrt(1 - r * r)), ("scale", 0.0, 1 - r)):
-            jammed = JammedChannel(ch, pilot_jammer=pilot_jam(psr, mode))
-            s = jammed.sample_state(3, 32, 60.0, generator=torch.Generator().manual_seed(1))
-            ratio = s.h_est / clean.h  # 60 dB pilots: the clean estimate is h up to 1e-3
-            torch.testing.assert_close(ratio.angle().abs(), torch.full_like(ratio.real, turn), atol=3e-3, rtol=0)
-            torch.testing.assert_close(ratio.abs(), torch.full_like(ratio.real, scale), atol=3e-3, rtol=0)
-            hb = clean.h[:, ::8]
-            torch.testing.assert_close(F.psr_db(pilot_jam(psr, mode)(hb), hb), torch.full((3,), psr), atol=1e-4, rtol=0)
+            jam = pilot_jam(psr, mode)
+            torch.testing.assert_close(F.psr_db(jam(hb), hb), torch.full((3,), psr), atol=1e-4, rtol=0)
+            ratio = (hb + jam(hb)) / hb  # a noiseless estimate h becomes h (1 + r e^{j theta})
+            torch.testing.assert_close(ratio.angle().abs(), torch.full_like(ratio.real, turn), atol=1e-5, rtol=0)
+            torch.testing.assert_close(ratio.abs(), torch.full_like(ratio.real, scale), atol=1e-5, rtol=0)
+            # through the channel: the same draw, the estimate moved by exactly the jam in every block
+            s = JammedChannel(ch, pilot_jammer=jam).sample_state(3, 32, 20.0, generator=torch.Generator().manual_seed(1))
+            torch.testing.assert_close(s.h_est - clean.h_est, jam(hb).repeat_interleave(8, dim=1))
+            assert torch.equal(s.h, clean.h)
     with pytest.raises(ValueError, match="pilot_jammer"):
         JammedChannel(AWGN(), pilot_jammer=pilot_jam(-10.0))
     with pytest.raises(ValueError, match="mode must be one of"):
         pilot_jam(-10.0, "spin")
     with pytest.raises(ValueError, match="psr_db must be finite"):
         pilot_jam(float("nan"))
+
+
+def test_burst_jammer_spends_the_block_budget_on_its_window() -> None:
+    ch = Rayleigh()
+    x = F.normalize_power(F.complex_normal((2, 64), generator=torch.Generator().manual_seed(0)))
+    state = ch.sample_state(2, 64, 10.0, generator=torch.Generator().manual_seed(1))
+    j = burst_jam(-12.0, 0.25)(x, state)
+    torch.testing.assert_close(F.psr_db(j, state.h * x), torch.full((2,), -12.0), atol=1e-4, rtol=0)
+    assert bool((j[:, 16:] == 0).all()) and bool((j[:, :16] != 0).all())
+    with pytest.raises(ValueError, match="fraction must be in"):
+        burst_jam(-12.0, 0.0)

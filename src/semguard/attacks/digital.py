@@ -9,6 +9,11 @@ Two jammers, each at exactly ``psr_db`` per block relative to the received signa
   boundary (half the minimum distance, plus a margin), as many per block as the budget pays for; what
   is left widens the moves it made.  Each flipped coordinate is a confident wrong LLR for the decoder.
 
+* :func:`burst_jam`: Gaussian jamming concentrated on a ``fraction`` of the block (its first
+  symbols), the whole block's budget spent there.  An image over the separated link is lost when any
+  one LDPC codeword fails, so the white-box jammer that knows the codeword layout spends its power
+  on one codeword rather than spreading it thin over all of them.
+
 And one pilot jammer (:func:`pilot_jam`, through ``Channel.corrupt_pilots``), white-box on the fading
 it corrupts: per coherence block it adds ``r h e^{j theta}`` to the received pilots, ``r`` the PSR
 budget's amplitude against the received pilots ``h`` (the pilot attack's convention on the learned
@@ -29,7 +34,7 @@ from semguard.attacks.base import attacker_generator
 from semguard.channels import functional as F
 from semguard.channels.base import Channel, ChannelState
 
-__all__ = ["JammedChannel", "PILOT_MODES", "boundary_jam", "gaussian_jam", "pilot_jam"]
+__all__ = ["JammedChannel", "PILOT_MODES", "boundary_jam", "burst_jam", "gaussian_jam", "pilot_jam"]
 
 Jammer = Callable[[Tensor, ChannelState], Tensor]
 PilotJammer = Callable[[Tensor], Tensor]
@@ -59,6 +64,24 @@ def gaussian_jam(psr_db: float, *, seed: int = 0) -> Jammer:
     def jam(x: Tensor, state: ChannelState) -> Tensor:
         hx = state.h * x
         return F.project_psr(F.complex_normal(tuple(x.shape), generator=rng, device=x.device), hx, psr_db, exact=True)
+
+    return jam
+
+
+def burst_jam(psr_db: float, fraction: float, *, seed: int = 0) -> Jammer:
+    """``CN`` noise on the first ``ceil(fraction n)`` symbols of each block only, at exactly ``psr_db``
+    relative to ``h x`` over the whole block (so ``1/fraction`` times denser where it lands)."""
+    if not torch.isfinite(torch.tensor(float(psr_db))):
+        raise ValueError(f"psr_db must be finite, got {psr_db}")
+    if not 0 < fraction <= 1:
+        raise ValueError(f"fraction must be in (0, 1], got {fraction}")
+    rng = attacker_generator(seed)
+
+    def jam(x: Tensor, state: ChannelState) -> Tensor:
+        m = math.ceil(fraction * x.shape[1])
+        z = F.complex_normal(tuple(x.shape), generator=rng, device=x.device)
+        z[:, m:] = 0
+        return F.project_psr(z, state.h * x, psr_db, exact=True)
 
     return jam
 

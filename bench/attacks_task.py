@@ -68,6 +68,15 @@ def main(argv: list[str] | None = None) -> int:
     print(f"surrogate (width {sur.config['width']}, seed 1): accuracy {sur_acc:.3f} on the evaluated images "
           f"over AWGN, trained in {sur_seconds:.0f} s", flush=True)
     rows = []
+    out = Path(a.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+
+    def save(done: bool) -> None:  # after every record, so an interrupted run keeps what it measured
+        out.write_text(json.dumps({"name": "attacks_task", "config": vars(a), "seconds": time.perf_counter() - t0,
+                                   "complete": done,
+                                   "surrogate": {"config": sur.config, "seed": 1, "steps": a.surrogate_steps,
+                                                 "accuracy_awgn": float(sur_acc), "seconds": sur_seconds},
+                                   "records": rows}, indent=1))
 
     def record(ch_name: str, surface: str, unit: str, b: float, name: str, r: dict, **extra) -> None:
         rows.append({"channel": ch_name, "surface": surface, "unit": unit, "budget": b, "attack": name,
@@ -75,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
                      "config": r["config"], "ms_per_sample_step": r["ms_per_sample_step"], **extra})
         print(f"{ch_name:8} {surface:8} {unit}={b:<6g} {name:18} acc {r['clean']:.3f} -> {r['attacked']:.3f}",
               flush=True)
+        save(False)
 
     for ch_name in a.channels:
         link = Link(codec, AWGN() if ch_name == "awgn" else Rayleigh(csi="estimated"))
@@ -100,12 +110,7 @@ def main(argv: list[str] | None = None) -> int:
                 atk = build("attack", "pgd", **kw, steps=a.steps, targeted=True, task_loss=loss)
                 r = robust_fidelity(link, x, atk, a.snr_db, metric=hit, labels=tgt, targets=tgt, batch=a.n)
                 record(ch_name, surface, unit, b, f"pgd-targeted-{loss}", r, targeted_success=r["attacked"])
-    out = Path(a.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"name": "attacks_task", "config": vars(a), "seconds": time.perf_counter() - t0,
-                               "surrogate": {"config": sur.config, "seed": 1, "steps": a.surrogate_steps,
-                                             "accuracy_awgn": float(sur_acc), "seconds": sur_seconds},
-                               "records": rows}, indent=1))
+    save(True)
     print(f"wrote {out}")
     return 0
 

@@ -1,13 +1,16 @@
 """Every shipped image codec x every attack x the PSR grid, side by side, JSON out.
 
-    PYTHONPATH=src python bench/attacks.py --channel awgn --images 3 --steps 10 --threads 1 \\
-        --out bench/results/attacks_awgn.json
+    PYTHONPATH=src python bench/attacks.py --channel awgn --images 3 --side 128 --steps 40 --threads 1 \\
+        --out bench/results/attacks40_awgn.json
 
 Per codec and channel: clean PSNR and PSNR under equal-power Gaussian jamming, white-box PGD on the
-received block, a universal perturbation learned on the attacker's own photos (fitted once, at the
-first budget, replayed at every budget), a transfer attack from the attacker's own surrogate codec,
+received block, a universal perturbation learned on the attacker's own photos (scikit-image and
+scikit-learn photos that the evaluated ones do not come from; fitted at every budget of the grid), a
+transfer attack from the attacker's own surrogate codec,
 and (Rayleigh, pilot-estimated CSI) the pilot attack; the cost per attack step (ms per image) and the
-universal perturbation's training time.  Records resume from ``<out>.d/records.jsonl``.
+universal perturbation's training time.  ``--side 128`` evaluates the centre 128x128 crops of the
+shipped photos (a quarter of the cost of the full 256x256; the attacker then trains on 128x128 crops
+too).  Records resume from ``<out>.d/records.jsonl``.
 """
 
 from __future__ import annotations
@@ -50,9 +53,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--psr-db", type=float, nargs="+", default=list(PSR))
     p.add_argument("--snr-db", type=float, default=10.0)
     p.add_argument("--images", type=int, default=3)
-    p.add_argument("--steps", type=int, default=10)
+    p.add_argument("--side", type=int, default=128, help="centre crop of the shipped photos (256: the full photos)")
+    p.add_argument("--steps", type=int, default=40)
+    p.add_argument("--pilot-steps", type=int, default=None, help="pilot PGD steps (default: --steps)")
     p.add_argument("--universal-steps", type=int, default=60)
-    p.add_argument("--train-images", type=int, default=12)
+    p.add_argument("--universal-batch", type=int, default=2)
+    p.add_argument("--universal-once", action="store_true",
+                   help="fit the universal block once at the first budget and replay it (default: fit per budget)")
+    p.add_argument("--train-images", type=int, default=16)
     p.add_argument("--surrogate-steps", type=int, default=300)
     p.add_argument("--attacks", nargs="+", default=None)
     p.add_argument("--threads", type=int, default=1)
@@ -69,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     for codec in a.codecs:
         cfg = {"codec": codec, "attack": attacks, "psr_db": a.psr_db, "eps": None, "surface": "channel",
                "snr_db": a.snr_db, "channel": a.channel, "images": a.images, "steps": a.steps,
+               "side": a.side, "pilot_steps": a.pilot_steps, "universal_batch": a.universal_batch,
+               "universal_per_budget": not a.universal_once,
                "targeted": False, "universal_steps": a.universal_steps, "train_images": a.train_images,
                "surrogate_steps": a.surrogate_steps, "seed": a.seed}
         print(f"== {codec} over {a.channel}", flush=True)

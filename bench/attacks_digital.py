@@ -1,10 +1,16 @@
 """The separated digital link (WebP + 5G LDPC + QAM, ``baseline webp_ldpc``) jammed at the same PSR
-grid as the learned codecs: equal-power Gaussian jamming and the worst-case boundary jammer, then the
-attack power each link needs for equal damage (mean PSNR down to ``--damage-db``), read against the
-learned codecs' records of ``bench/attacks.py``, JSON out.
+grid as the learned codecs: equal-power Gaussian jamming, the worst-case boundary jammer and (Rayleigh,
+pilot-estimated CSI) the pilot jammer, then the attack power each link needs for equal damage (mean
+PSNR down to ``--damage-db``), read against the learned codecs' records of ``bench/attacks.py``, JSON out.
 
-    PYTHONPATH=src python bench/attacks_digital.py --images 2 --learned bench/results/attacks_awgn.json \\
-        --out bench/results/attacks_digital.json
+    PYTHONPATH=src python bench/attacks_digital.py --images 3 --side 128 \\
+        --learned bench/results/attacks40_awgn.json --out bench/results/attacks40_digital_awgn.json
+
+A transfer attack has no meaning here: the separated link is a public standard (WebP, 5G LDPC, QAM)
+with no learned weights, so the attacker holds the exact encoder and there is nothing to approximate
+with a surrogate; its blind (symbol-agnostic) attacker is the Gaussian jammer, its white-box one the
+boundary jammer.  ``--side 128`` sends the centre 128x128 crops of the shipped photos over
+``side^2 * 3 / 6`` channel uses (cbr 1/6), as the learned codecs' grid does.
 """
 
 from __future__ import annotations
@@ -17,8 +23,9 @@ from pathlib import Path
 
 import torch
 
-from semguard.attacks.digital import JammedChannel, boundary_jam, gaussian_jam
+from semguard.attacks.digital import PILOT_MODES, JammedChannel, boundary_jam, burst_jam, gaussian_jam, pilot_jam
 from semguard.channels import AWGN, Rayleigh
+from semguard.data.images import center_crop
 from semguard.data.photos import shipped_photos
 from semguard.metrics.image import psnr
 from semguard.registry import build
@@ -40,23 +47,36 @@ def psr_for_damage(points: list[tuple[float, float]], level: float) -> float | N
 def run_digital(a: argparse.Namespace) -> list[dict]:
     """The digital link's records over ``a.psr_db`` (clean first)."""
     x = shipped_photos()[: a.images]
+    if a.side != x.shape[-1]:
+        x = torch.stack([center_crop(i, a.side) for i in x])
+    n_symbols = a.n_symbols or a.side * a.side * 3 // 6
     link = build("baseline", "webp_ldpc")
     g = lambda: torch.Generator().manual_seed(0)
     make = (lambda: AWGN()) if a.channel == "awgn" else (lambda: Rayleigh(csi="estimated"))
-    clean = link(x, make(), a.snr_db, a.n_symbols, generator=g())
+    clean = link(x, make(), a.snr_db, n_symbols, generator=g())
     c = psnr(clean["x_hat"], x)
     rows = [{"attack": "clean", "psr_db": None, "psnr": c.mean().item(), "per_image": c.tolist(),
              "mcs": [i["mcs"] for i in clean["info"]]}]
     print(f"digital clean {c.mean().item():.2f} dB, MCS {rows[0]['mcs']}", flush=True)
     for b in a.psr_db:
-        for name, jam in (("gaussian", gaussian_jam(b)), ("boundary", boundary_jam(b))):
-            out = link(x, JammedChannel(make(), jam), a.snr_db, a.n_symbols, generator=g())
+        # the boundary jammer at its margins: just across the nearest boundary (0.1 d_min), onto the
+        # neighbouring point (0.5) and past it (1.0); fewer, more confident flips win in noise
+        jammers = [("gaussian", lambda ch, b=b: JammedChannel(ch, gaussian_jam(b)))]
+        jammers += [(f"boundary-m{m:g}", lambda ch, b=b, m=m: JammedChannel(ch, boundary_jam(b, margin=m)))
+                    for m in a.margins]
+        # Gaussian jamming concentrated on a fraction of the block (one codeword or part of one)
+        jammers += [(f"burst-{f:g}", lambda ch, b=b, f=f: JammedChannel(ch, burst_jam(b, f))) for f in a.bursts]
+        if a.channel == "rayleigh":
+            jammers += [(f"pilot-{m}", lambda ch, b=b, m=m: JammedChannel(ch, pilot_jammer=pilot_jam(b, m)))
+                        for m in PILOT_MODES]
+        for name, wrap in jammers:
+            out = link(x, wrap(make()), a.snr_db, n_symbols, generator=g())
             v = psnr(out["x_hat"], x)
             rows.append({"attack": name, "psr_db": b, "psnr": v.mean().item(), "per_image": v.tolist(),
                          "lost": sum(not i["success"] for i in out["info"]),
                          "codeword_errors": [i["codeword_errors"] for i in out["info"]],
-                         "threat_model": {"surface": "channel", "norm": "power", "budget": b, "unit": "psr_db",
-                                          "knowledge": "white-box" if name == "boundary" else "none",
+                         "threat_model": {"surface": "pilots" if name.startswith("pilot") else "channel", "norm": "power", "budget": b, "unit": "psr_db",
+                                          "knowledge": "none" if name == "gaussian" else "white-box",
                                           "objective": "reconstruction", "targeted": False}})
             print(f"psr {b:>5g} {name:9} psnr {v.mean().item():6.2f}  lost {rows[-1]['lost']}/{len(x)}", flush=True)
     return rows
@@ -64,14 +84,19 @@ def run_digital(a: argparse.Namespace) -> list[dict]:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--images", type=int, default=2)
+    p.add_argument("--images", type=int, default=3)
     p.add_argument("--psr-db", type=float, nargs="+", default=list(PSR))
     p.add_argument("--channel", default="awgn", choices=("awgn", "rayleigh"),
                    help="awgn, or rayleigh with pilot-estimated CSI (default: awgn)")
     p.add_argument("--snr-db", type=float, default=10.0)
-    p.add_argument("--n-symbols", type=int, default=32768, help="channel uses per image (cbr 1/6 at 256x256)")
+    p.add_argument("--side", type=int, default=128, help="centre crop of the shipped photos (256: the full photos)")
+    p.add_argument("--n-symbols", type=int, default=None, help="channel uses per image (default: cbr 1/6, side^2 * 3 / 6)")
     p.add_argument("--damage-db", type=float, default=20.0)
-    p.add_argument("--learned", default="bench/results/attacks_awgn.json")
+    p.add_argument("--bursts", type=float, nargs="+", default=[0.5, 0.25, 0.125, 0.0625],
+                   help="fractions of the block the burst jammer concentrates on (default: 1/2 .. 1/16)")
+    p.add_argument("--margins", type=float, nargs="+", default=[0.1, 0.5, 1.0],
+                   help="boundary jammer margins in units of the minimum distance (default: 0.1 0.5 1)")
+    p.add_argument("--learned", default="bench/results/attacks40_awgn.json")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", default="bench/results/attacks_digital.json")
     p.add_argument("--reuse", action="store_true", help="re-read the digital records in --out; recompute the ratios only")
@@ -83,18 +108,26 @@ def main(argv: list[str] | None = None) -> int:
     else:
         rows = run_digital(a)
     level = a.damage_db
+    names = [n for n in dict.fromkeys(r["attack"] for r in rows) if n != "clean"]
     digital = {n: psr_for_damage([(r["psr_db"], r["psnr"]) for r in rows if r["attack"] == n], level)
-               for n in ("gaussian", "boundary")}
+               for n in names}
+    pilots = [digital[n] for n in names if n.startswith("pilot-") and digital[n] is not None]
+    digital["pilot"] = min(pilots) if pilots else None  # the stronger of the two pilot jammers
+    bounds = [digital[n] for n in names if n.startswith(("boundary", "burst")) and digital[n] is not None]
+    digital["boundary"] = min(bounds) if bounds else None  # the strongest white-box jammer (margin, burst)
     ratios = {}
     lp = Path(a.learned)
     if lp.exists():
         learned = json.loads(lp.read_text())["records"]
         for codec in dict.fromkeys(r["codec"] for r in learned):
-            for att in ("gaussian", "pgd", "universal"):
+            for att in ("gaussian", "pgd", "universal", "pilot"):
                 pts = [(r["budget"], r["attacked"]) for r in learned if r["codec"] == codec and r["attack"] == att]
                 need = psr_for_damage(pts, level)
-                # white-box against white-box (PGD / boundary jammer), blind against blind (Gaussian)
-                ref = digital["boundary"] if att == "pgd" else digital["gaussian"]
+                if not pts:
+                    continue
+                # white-box against white-box (PGD / boundary jammer; pilot PGD / pilot jammer),
+                # blind against blind (Gaussian, universal / Gaussian)
+                ref = {"pgd": digital["boundary"], "pilot": digital.get("pilot")}.get(att, digital["gaussian"])
                 ratios[f"{codec}/{att}"] = {
                     "psr_db_for_damage": need, "digital_psr_db_for_damage": ref,
                     "learned_over_digital_power": (10 ** ((need - ref) / 10) if need is not None and ref is not None

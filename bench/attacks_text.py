@@ -1,9 +1,14 @@
 """DeepSC under attack: BLEU-1 / BLEU-4 and sentence similarity to the sent sentence under Gaussian
-jamming, white-box PGD over the air and a universal perturbation (learned on other sentences of the
-shipped set), over the PSR grid; the targeted-sentence success rate (Bob reads the next sentence of
-the batch); the word-substitution attack beside random substitution, JSON out.
+jamming, white-box PGD over the air and a universal perturbation, over the PSR grid; the
+targeted-sentence success rate (Bob reads the next sentence of the batch); the word-substitution
+attack (nearest embedding tokens, and WordNet synonyms) beside random substitution, JSON out.
 
-    PYTHONPATH=src python bench/attacks_text.py --n 64 --steps 10 --threads 1 \\
+The universal perturbation is fitted at every PSR of the grid (EOT over Bob's channel and the
+attacker's own), on the attacker's sentences: WordNet example sentences of the training split
+(``--universal-source wordnet``, needs Debian's wordnet-base; the evaluated sentences are the
+shipped held-out test split) or the shipped sentences not evaluated (``shipped``).
+
+    PYTHONPATH=src python bench/attacks_text.py --n 64 --steps 20 --universal-steps 150 --threads 1 \\
         --out bench/results/attacks_text.json
 """
 
@@ -17,7 +22,9 @@ from pathlib import Path
 import torch
 
 from semguard.channels import AWGN
-from semguard.data.text import load_shipped
+from semguard.attacks.substitution import synonym_candidates
+from semguard.data.text import load_shipped, load_wordnet_examples, split_sentences
+from semguard.data.wordnet import wordnet_synonyms
 from semguard.metrics.text import SentenceSimilarity, bleu
 from semguard.link import Link
 from semguard.registry import build
@@ -29,8 +36,12 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--n", type=int, default=64, help="evaluation sentences")
     p.add_argument("--tokens", type=int, default=10, help="sentences of exactly this many tokens (one block size)")
-    p.add_argument("--steps", type=int, default=10)
-    p.add_argument("--universal-steps", type=int, default=100)
+    p.add_argument("--steps", type=int, default=20)
+    p.add_argument("--universal-steps", type=int, default=150)
+    p.add_argument("--universal-batch", type=int, default=16)
+    p.add_argument("--universal-source", default="wordnet", choices=("wordnet", "shipped"))
+    p.add_argument("--train-sentences", type=int, default=512)
+    p.add_argument("--universal-once", action="store_true", help="fit once at the first PSR and replay it")
     p.add_argument("--snr-db", type=float, default=10.0)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", default="bench/results/attacks_text.json")
@@ -39,6 +50,10 @@ def main(argv: list[str] | None = None) -> int:
     codec = build("codec", "deepsc", pretrained=True).eval()
     pool = [s for s in load_shipped() if codec.tokenize([s]).shape[1] == a.tokens]
     evals, train = pool[: a.n], pool[a.n:]
+    if a.universal_source == "wordnet":
+        held = set(load_shipped())
+        train = [s for s in split_sentences(load_wordnet_examples()).train if s not in held]
+        train = [s for s in train if codec.tokenize([s]).shape[1] == a.tokens][: a.train_sentences]
     tok, train_tok = codec.tokenize(evals), codec.tokenize(train)
     lengths = codec.lengths(tok)
     sim = SentenceSimilarity()
@@ -58,14 +73,20 @@ def main(argv: list[str] | None = None) -> int:
     with torch.no_grad():
         clean = score(text(link(tok, snr, generator=g())["output"]), evals)
     print(f"clean {clean}  ({len(evals)} eval / {len(train)} universal-training sentences of {a.tokens} tokens)")
-    uni = build("attack", "universal", surface="channel", psr_db=PSR[0], steps=a.universal_steps, batch=16)
-    uni.fit(link, train_tok, snr)
+    fits: dict[float, object] = {}
+
+    def universal(b: float):
+        key = PSR[0] if a.universal_once else b
+        if key not in fits:
+            fits[key] = build("attack", "universal", surface="channel", psr_db=key, steps=a.universal_steps,
+                              batch=a.universal_batch).fit(link, train_tok, snr)
+        return build("attack", "universal", surface="channel", psr_db=b, delta=fits[key].delta)
     target = tok.roll(1, dims=0)
     target_text = codec.tokenizer.decode(target, lengths)
     for b in PSR:
         for name, atk in (("gaussian", build("attack", "gaussian", surface="channel", psr_db=b)),
                           ("pgd", build("attack", "pgd", surface="channel", psr_db=b, steps=a.steps)),
-                          ("universal", build("attack", "universal", surface="channel", psr_db=b, delta=uni.delta))):
+                          ("universal", universal(b))):
             t = time.perf_counter()
             r = atk(link, tok, snr, generator=g())
             rec = {"attack": name, "psr_db": b, **score(text(r.output), evals), "threat_model": r.threat_model.to_dict(),
@@ -81,19 +102,25 @@ def main(argv: list[str] | None = None) -> int:
                "bleu1_to_target": bleu(got, target_text, 1).mean().item(), **score(got, evals)}
         rows.append(rec)
         print(f"psr {b:>5g} targeted   exact {rec['exact_match']:.3f} bleu1->target {rec['bleu1_to_target']:.3f}", flush=True)
+    syn_table = synonym_candidates(codec.tokenizer._tok.get_vocab(), wordnet_synonyms(), 8)
+    covered = (syn_table != torch.arange(syn_table.shape[0])[:, None]).any(1)
+    real = tok >= 2
+    print(f"WordNet: {int(covered.sum())} of {syn_table.shape[0]} tokens have a one-token synonym; "
+          f"{covered[tok][real].float().mean().item():.3f} of the evaluated tokens", flush=True)
     for k in (1, 2, 3):
-        for rnd in (False, True):
-            r = build("attack", "word-substitution", k=k, random=rnd)(link, tok, snr, generator=g())
+        for kind, rnd in (("", False), ("-random", True), ("-synonyms", False), ("-synonyms-random", True)):
+            kw = {"neighbours": syn_table} if "synonyms" in kind else {}
+            r = build("attack", "word-substitution", k=k, random=rnd, **kw)(link, tok, snr, generator=g())
             sent = codec.tokenizer.decode(r.perturbation, lengths)
-            rec = {"attack": "word-substitution" + ("-random" if rnd else ""), "k": k, **score(text(r.output), evals),
-                   "sent_vs_original": score(sent, evals)}
+            rec = {"attack": "word-substitution" + kind, "k": k, **score(text(r.output), evals),
+                   "sent_vs_original": score(sent, evals), "substituted": r.measured.mean().item()}
             rows.append(rec)
-            print(f"subst k={k} {'random' if rnd else 'greedy'} received-vs-original bleu1 {rec['bleu1']:.3f} "
+            print(f"subst k={k} {kind or 'greedy'} (mean {rec['substituted']:.2f} substituted) received-vs-original bleu1 {rec['bleu1']:.3f} "
                   f"sim {rec['similarity']:.3f}; sent-vs-original sim {rec['sent_vs_original']['similarity']:.3f}", flush=True)
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"name": "attacks_text", "config": vars(a), "clean": clean, "n_eval": len(evals),
-                               "n_train": len(train), "universal_fit_seconds": uni.fit_seconds,
+                               "n_train": len(train), "universal_fit_seconds": {str(k): u.fit_seconds for k, u in fits.items()},
                                "seconds": time.perf_counter() - t0, "records": rows}, indent=1))
     print(f"wrote {out}")
     return 0

@@ -29,6 +29,7 @@ from semguard.attacks._radiate import Radiator, pilot_signal, radiating
 from semguard.attacks.budget import check_eps, input_norm, project_input
 from semguard.attacks.objectives import (
     RECON_LOSSES,
+    TASK_LOSSES,
     attack_loss,
     check_objective,
     codec_objective,
@@ -123,6 +124,7 @@ class Attack:
         objective: None: the one that fits the codec.
         targeted: drive the receiver to ``target``.
         recon_loss: ``psnr`` / ``mse`` / ``ms-ssim`` for the reconstruction objective.
+        task_loss: ``ce`` (cross-entropy) or ``margin`` (Carlini-Wagner logit margin) for the task objective.
         attacker_fading: the attacker's channel ``g``: ``"auto"`` (Rayleigh when Bob's channel fades,
             else unit gain), ``"rayleigh"`` or ``"none"``.
         seed: the attack's own seed; a fixed seed reproduces an attack bit for bit.
@@ -135,7 +137,8 @@ class Attack:
 
     def __init__(self, *, surface: str = "channel", psr_db: float | None = None, eps: float | None = None,
                  norm: str | None = None, objective: str | None = None, targeted: bool = False,
-                 recon_loss: str = "psnr", attacker_fading: str = "auto", seed: int = 0) -> None:
+                 recon_loss: str = "psnr", attacker_fading: str = "auto", seed: int = 0,
+                 task_loss: str = "ce") -> None:
         if surface not in self.surfaces:
             raise ValueError(f"surface: {self.name} attacks one of {', '.join(self.surfaces)}, got {surface!r}")
         if surface == "input":
@@ -152,12 +155,15 @@ class Attack:
             budget, norm = float(psr_db), norm or "power"
         if recon_loss not in RECON_LOSSES:
             raise ValueError(f"recon_loss must be one of {', '.join(RECON_LOSSES)}, got {recon_loss!r}")
+        if task_loss not in TASK_LOSSES:
+            raise ValueError(f"task_loss must be one of {', '.join(TASK_LOSSES)}, got {task_loss!r}")
         if attacker_fading not in ("auto", "rayleigh", "none"):
             raise ValueError(f"attacker_fading must be 'auto', 'rayleigh' or 'none', got {attacker_fading!r}")
         # validated now (objective checked against the codec at call time)
         ThreatModel(surface, norm, budget, self.knowledge, objective or "reconstruction", targeted)
         self.surface, self.norm, self.budget = surface, norm, float(budget)
         self.objective, self.targeted, self.recon_loss = objective, targeted, recon_loss
+        self.task_loss = task_loss
         self.attacker_fading, self.seed = attacker_fading, int(seed)
 
     # -- bookkeeping --------------------------------------------------------------------------
@@ -169,6 +175,7 @@ class Attack:
         """Hyper-parameters (what ``repr`` shows and every record stores)."""
         return {"attack": self.name, "surface": self.surface, "norm": self.norm, "budget": self.budget,
                 "objective": self.objective, "targeted": self.targeted, "recon_loss": self.recon_loss,
+                "task_loss": self.task_loss,
                 "attacker_fading": self.attacker_fading, "seed": self.seed, **self.extra_config()}
 
     def extra_config(self) -> dict[str, Any]:
@@ -286,6 +293,6 @@ class Attack:
     def loss(self, ctx: AttackContext, out: dict[str, Any]) -> Tensor:
         """Per-sample loss ``[B]`` to maximise on one link result."""
         return attack_loss(ctx.objective, out["output"], ctx.source, labels=ctx.labels, target=ctx.target,
-                           recon_loss=self.recon_loss)
+                           recon_loss=self.recon_loss, task_loss=self.task_loss)
 
 

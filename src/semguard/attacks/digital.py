@@ -8,10 +8,23 @@ Two jammers, each at exactly ``psr_db`` per block relative to the received signa
   the fading: it pushes the cheapest constellation coordinates just across their nearest decision
   boundary (half the minimum distance, plus a margin), as many per block as the budget pays for; what
   is left widens the moves it made.  Each flipped coordinate is a confident wrong LLR for the decoder.
+
+* :func:`burst_jam`: Gaussian jamming concentrated on a ``fraction`` of the block (its first
+  symbols), the whole block's budget spent there.  An image over the separated link is lost when any
+  one LDPC codeword fails, so the white-box jammer that knows the codeword layout spends its power
+  on one codeword rather than spreading it thin over all of them.
+
+And one pilot jammer (:func:`pilot_jam`, through ``Channel.corrupt_pilots``), white-box on the fading
+it corrupts: per coherence block it adds ``r h e^{j theta}`` to the received pilots, ``r`` the PSR
+budget's amplitude against the received pilots ``h`` (the pilot attack's convention on the learned
+codecs), so the receiver's estimate becomes ``h (1 + r e^{j theta})``: ``phase`` turns it by the
+largest angle ``r`` can buy (``arcsin r``, ``theta = pi/2 + arcsin r``) and ``scale`` shrinks it to
+``(1 - r) h`` (``theta = pi``), which mis-scales every QAM decision and the LLRs.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import torch
@@ -21,9 +34,27 @@ from semguard.attacks.base import attacker_generator
 from semguard.channels import functional as F
 from semguard.channels.base import Channel, ChannelState
 
-__all__ = ["JammedChannel", "boundary_jam", "gaussian_jam"]
+__all__ = ["JammedChannel", "PILOT_MODES", "boundary_jam", "burst_jam", "gaussian_jam", "pilot_jam"]
 
 Jammer = Callable[[Tensor, ChannelState], Tensor]
+PilotJammer = Callable[[Tensor], Tensor]
+PILOT_MODES = ("phase", "scale")
+
+
+def pilot_jam(psr_db: float, mode: str = "phase") -> PilotJammer:
+    """A pilot jammer: ``jam(h_blocks [B, n_blocks]) -> delta [B, n_blocks]`` with
+    ``|delta| = 10^(psr/20) |h|`` exactly in every block (see the module docstring for ``mode``)."""
+    if not torch.isfinite(torch.tensor(float(psr_db))):
+        raise ValueError(f"psr_db must be finite, got {psr_db}")
+    if mode not in PILOT_MODES:
+        raise ValueError(f"mode must be one of {', '.join(PILOT_MODES)}, got {mode!r}")
+    r = 10 ** (psr_db / 20)
+    theta = math.pi / 2 + math.asin(min(r, 1.0)) if mode == "phase" else math.pi
+
+    def jam(hb: Tensor) -> Tensor:
+        return hb * (r * complex(math.cos(theta), math.sin(theta)))
+
+    return jam
 
 
 def gaussian_jam(psr_db: float, *, seed: int = 0) -> Jammer:
@@ -33,6 +64,24 @@ def gaussian_jam(psr_db: float, *, seed: int = 0) -> Jammer:
     def jam(x: Tensor, state: ChannelState) -> Tensor:
         hx = state.h * x
         return F.project_psr(F.complex_normal(tuple(x.shape), generator=rng, device=x.device), hx, psr_db, exact=True)
+
+    return jam
+
+
+def burst_jam(psr_db: float, fraction: float, *, seed: int = 0) -> Jammer:
+    """``CN`` noise on the first ``ceil(fraction n)`` symbols of each block only, at exactly ``psr_db``
+    relative to ``h x`` over the whole block (so ``1/fraction`` times denser where it lands)."""
+    if not torch.isfinite(torch.tensor(float(psr_db))):
+        raise ValueError(f"psr_db must be finite, got {psr_db}")
+    if not 0 < fraction <= 1:
+        raise ValueError(f"fraction must be in (0, 1], got {fraction}")
+    rng = attacker_generator(seed)
+
+    def jam(x: Tensor, state: ChannelState) -> Tensor:
+        m = math.ceil(fraction * x.shape[1])
+        z = F.complex_normal(tuple(x.shape), generator=rng, device=x.device)
+        z[:, m:] = 0
+        return F.project_psr(z, state.h * x, psr_db, exact=True)
 
     return jam
 
@@ -75,24 +124,37 @@ def boundary_jam(psr_db: float, *, margin: float = 0.1) -> Jammer:
 
 
 class JammedChannel(Channel):
-    """``inner`` with ``jammer(x, state)`` added at the receiver on every :meth:`apply` (so any link
-    that uses a semguard channel, the digital baseline included, is jammed)."""
+    """``inner`` with ``jammer(x, state)`` added at the receiver on every :meth:`apply`, and/or the
+    pilots corrupted by ``pilot_jammer(h per block)`` on every :meth:`sample_state` (so any link that
+    uses a semguard channel, the digital baseline included, is jammed)."""
 
-    def __init__(self, inner: Channel, jammer: Jammer) -> None:
+    def __init__(self, inner: Channel, jammer: Jammer | None = None, *, pilot_jammer: PilotJammer | None = None) -> None:
         nn.Module.__init__(self)
         if not isinstance(inner, Channel):
             raise TypeError(f"inner must be a semguard Channel, got {type(inner).__name__}")
-        self.inner, self.jammer = inner, jammer
+        if jammer is None and pilot_jammer is None:
+            raise ValueError("jammer: give a data jammer, a pilot_jammer or both")
+        if pilot_jammer is not None and (not inner.fading or getattr(inner, "csi", None) != "estimated"):
+            raise ValueError(f"pilot_jammer: {type(inner).__name__} estimates no CSI from pilots; "
+                             "a pilot attack needs a fading channel with csi='estimated'")
+        self.inner, self.jammer, self.pilot_jammer = inner, jammer, pilot_jammer
         self.fading = inner.fading
         for k in ("coherence", "csi", "pilots", "csi_error_var", "equalizer"):
             setattr(self, k, getattr(inner, k, None))
 
     def sample_state(self, batch: int, n: int, snr_db: Tensor | float, *, generator: torch.Generator | None = None,
                      device: torch.device | str = "cpu") -> ChannelState:
-        return self.inner.sample_state(batch, n, snr_db, generator=generator, device=device)
+        state = self.inner.sample_state(batch, n, snr_db, generator=generator, device=device)
+        if self.pilot_jammer is None:
+            return state
+        L = self.inner.coherence or n
+        hb = state.h[:, ::L][:, : self.inner.pilot_blocks(n)]
+        return self.inner.corrupt_pilots(state, self.pilot_jammer(hb))
 
     def apply(self, x: Tensor, state: ChannelState, *, generator: torch.Generator | None = None,
               interference: Tensor | None = None) -> Tensor:
+        if self.jammer is None:
+            return self.inner.apply(x, state, generator=generator, interference=interference)
         j = self.jammer(x, state)
         return self.inner.apply(x, state, generator=generator, interference=j if interference is None else interference + j)
 

@@ -4,7 +4,10 @@
   against the clean source (``psnr``: ``10 log10 MSE``, so every image counts the same; ``mse``;
   ``ms-ssim``: ``-MS-SSIM``); targeted, minus the distortion to a target image.
 * ``task`` (class logits ``[B, K]``): untargeted, cross-entropy of the true label; targeted, minus the
-  cross-entropy of the target class (Kang et al.'s semantic noise on a task receiver).
+  cross-entropy of the target class (Kang et al.'s semantic noise on a task receiver).  With
+  ``task_loss="margin"`` the Carlini-Wagner logit margin instead, capped at ``MARGIN_CAP`` (targeted:
+  ``z_t - max_{j != t} z_j``; untargeted: ``max_{j != y} z_j - z_y``), which stops pushing a sample
+  once it is decided as wanted and spends the steps on the others.
 * ``semantic`` (token logits ``[B, T, V]``, DeepSC): the token cross-entropy against the sent sentence,
   the differentiable surrogate of BLEU; targeted, minus the cross-entropy to a target sentence.
 """
@@ -19,9 +22,12 @@ from semguard.attacks.threat import OBJECTIVES
 from semguard.codecs._text_tokenizer import PAD_ID
 from semguard.codecs.base import SemanticCodec
 
-__all__ = ["RECON_LOSSES", "attack_loss", "check_objective", "codec_objective"]
+__all__ = ["MARGIN_CAP", "RECON_LOSSES", "TASK_LOSSES", "attack_loss", "check_objective", "codec_objective",
+           "logit_margin"]
 
 RECON_LOSSES = ("psnr", "mse", "ms-ssim")
+TASK_LOSSES = ("ce", "margin")
+MARGIN_CAP = 5.0
 _PAD = PAD_ID
 
 
@@ -56,8 +62,15 @@ def _distortion(x_hat: Tensor, ref: Tensor, loss: str) -> Tensor:
     raise ValueError(f"reconstruction loss must be one of {', '.join(RECON_LOSSES)}, got {loss!r}")
 
 
+def logit_margin(logits: Tensor, cls: Tensor) -> Tensor:
+    """``z_cls - max_{j != cls} z_j`` per sample ``[B]`` (positive: decided as ``cls``)."""
+    z = logits.gather(1, cls[:, None])[:, 0]
+    others = logits.masked_fill(nnf.one_hot(cls, logits.shape[1]).bool(), float("-inf"))
+    return z - others.max(1).values
+
+
 def attack_loss(objective: str, output: Tensor, source: Tensor, *, labels: Tensor | None = None,
-                target: Tensor | None = None, recon_loss: str = "psnr") -> Tensor:
+                target: Tensor | None = None, recon_loss: str = "psnr", task_loss: str = "ce") -> Tensor:
     """Per-sample loss ``[B]`` the attacker maximises.
 
     Args:
@@ -67,6 +80,7 @@ def attack_loss(objective: str, output: Tensor, source: Tensor, *, labels: Tenso
         labels: true classes ``[B]`` (``task``, untargeted).
         target: target image, target classes ``[B]`` or target token ids ``[B, T]`` (targeted).
         recon_loss: ``psnr``, ``mse`` or ``ms-ssim`` (``reconstruction`` only).
+        task_loss: ``ce`` or ``margin`` (``task`` only).
     """
     if objective == "reconstruction":
         if target is not None:
@@ -78,11 +92,19 @@ def attack_loss(objective: str, output: Tensor, source: Tensor, *, labels: Tenso
     if objective == "task":
         if output.dim() != 2:
             raise ValueError(f"task objective needs class logits [B, K], got {tuple(output.shape)}")
+        if task_loss not in TASK_LOSSES:
+            raise ValueError(f"task_loss must be one of {', '.join(TASK_LOSSES)}, got {task_loss!r}")
         if target is not None:
-            return -nnf.cross_entropy(output, _classes(target, output, "target"), reduction="none")
+            t = _classes(target, output, "target")
+            if task_loss == "margin":
+                return logit_margin(output, t).clamp(max=MARGIN_CAP)
+            return -nnf.cross_entropy(output, t, reduction="none")
         if labels is None:
             raise ValueError("labels: the task objective needs the true classes [B] (or a target)")
-        return nnf.cross_entropy(output, _classes(labels, output, "labels"), reduction="none")
+        y = _classes(labels, output, "labels")
+        if task_loss == "margin":
+            return (-logit_margin(output, y)).clamp(max=MARGIN_CAP)
+        return nnf.cross_entropy(output, y, reduction="none")
     if objective == "semantic":
         if output.dim() != 3:
             raise ValueError(f"semantic objective needs token logits [B, T, V], got {tuple(output.shape)}")

@@ -16,7 +16,7 @@ from torch import Tensor
 from semguard.channels.base import Channel
 from semguard.codecs.base import SemanticCodec
 
-__all__ = ["attacker_photos", "attacker_surrogate", "train_surrogate"]
+__all__ = ["attacker_photos", "attacker_surrogate", "train_surrogate", "train_task_surrogate"]
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +77,31 @@ def train_surrogate(codec: SemanticCodec, images: Tensor, channels: list[Channel
         opt.step()
         if step % 100 == 0:
             log.info("surrogate step %d/%d mse %.5f", step, steps, loss.item())
+    return codec.eval()
+
+
+def train_task_surrogate(codec: SemanticCodec, images: Tensor, labels: Tensor, channels: list[Channel], *,
+                         steps: int = 600, batch: int = 64, lr: float = 2e-3,
+                         snr_db: tuple[float, float] = (0.0, 20.0), seed: int = 0) -> SemanticCodec:
+    """The attacker's own task codec: ``steps`` Adam steps of cross-entropy on its own labelled
+    ``images`` (never the evaluated ones) over ``channels`` (alternating), SNR uniform in ``snr_db``."""
+    if steps < 1 or batch < 1:
+        raise ValueError(f"steps and batch must be >= 1, got {steps}, {batch}")
+    if labels.shape != (images.shape[0],):
+        raise ValueError(f"labels must be [{images.shape[0]}], got {tuple(labels.shape)}")
+    g = torch.Generator().manual_seed(seed)
+    opt = torch.optim.Adam([p for p in codec.parameters() if p.requires_grad], lr=lr)
+    codec.train()
+    for step in range(steps):
+        idx = torch.randint(0, images.shape[0], (batch,), generator=g)
+        snr = snr_db[0] + (snr_db[1] - snr_db[0]) * torch.rand(batch, generator=g)
+        out = codec(images[idx], channels[step % len(channels)], snr, generator=g)
+        loss = torch.nn.functional.cross_entropy(out[codec.output_key], labels[idx])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if step % 200 == 0:
+            log.info("task surrogate step %d/%d ce %.4f", step, steps, loss.item())
     return codec.eval()
 
 

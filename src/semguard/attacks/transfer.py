@@ -1,6 +1,7 @@
 """A black-box transfer attack: PGD crafted on a surrogate codec the attacker trained itself (other
 seed, width or data), over its own draws of the channel (it knows neither Bob's codec nor his
-channel), then radiated against the real link at the full PSR budget."""
+channel), then radiated against the real link at the full PSR budget; on the ``input`` surface, the
+classic transfer of an adversarial input crafted on the surrogate (within ``eps``)."""
 
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ class TransferAttack(PGD):
 
     name = "transfer"
     knowledge = "transfer"
-    surfaces = ("channel", "symbols")
+    surfaces = ("channel", "symbols", "input")
     exact = True
 
     def __init__(self, *, surrogate: SemanticCodec, **kw: Any) -> None:
@@ -47,7 +48,7 @@ class TransferAttack(PGD):
     def perturb(self, ctx: AttackContext) -> Tensor:
         n_real = ctx.link.n_symbols(tuple(ctx.source.shape[1:]))
         n_sur = self.surrogate.n_symbols(tuple(ctx.source.shape[1:]))
-        if n_real != n_sur:
+        if n_real != n_sur and self.surface != "input":
             raise ValueError(f"surrogate: it sends {n_sur} symbols per source, the attacked codec {n_real}")
         was = self.surrogate.training
         self.surrogate.eval()

@@ -75,14 +75,18 @@ def load_codec(name: str) -> torch.nn.Module:
     return pretrained(name)
 
 
-def _data(codec: torch.nn.Module, n: int) -> tuple[Tensor, Tensor | None]:
+def _data(codec: torch.nn.Module, n: int, side: int | None = None) -> tuple[Tensor, Tensor | None]:
     if hasattr(codec, "tokenize"):  # DeepSC: the first n shipped sentences of 10 tokens (one block size)
         from semguard.data.text import load_shipped
         pool = [s for s in load_shipped() if codec.tokenize([s]).shape[1] == 10][:n]
         return codec.tokenize(pool), None
     if codec.output_key == "x_hat":
         from semguard.data.photos import shipped_photos
-        return shipped_photos()[:n], None
+        x = shipped_photos()[:n]
+        if side is not None and side != x.shape[-1]:  # centre crops: a cheaper grid on the same photos
+            from semguard.data.images import center_crop
+            x = torch.stack([center_crop(i, side) for i in x])
+        return x, None
     from semguard.data.shipped import shipped_fashion_mnist
     x, y = shipped_fashion_mnist(n)
     return x, y
@@ -114,7 +118,7 @@ def run_grid(cfg: dict[str, Any], out: Path, *, progress: bool = True) -> list[d
             done[(r["codec"], r["channel"], r["snr_db"], r["attack"], r["budget"])] = r
     codec = load_codec(cfg["codec"])
     link = Link(codec, make_channel(cfg["channel"]))
-    x, y = _data(codec, cfg["images"])
+    x, y = _data(codec, cfg["images"], cfg.get("side"))
     metric, metric_name = _metric(codec)
     budgets = cfg["eps"] if cfg.get("eps") else (cfg.get("psr_db") or [-20.0, -10.0])
     for b in budgets:
@@ -166,24 +170,31 @@ def _build(name: str, b: float, cfg: dict[str, Any], link: Link, x: Tensor, y: T
         common["psr_db"] = b
         if name != "pilot":
             common["surface"] = cfg.get("surface") or "channel"
-    if name in ("pgd", "pilot"):
+    if name == "pilot":
+        return build("attack", name, steps=cfg.get("pilot_steps") or steps, **common)
+    if name == "pgd":
         return build("attack", name, steps=steps, **common)
     if name == "fgsm":
         return build("attack", name, **common)
     if name == "gaussian":
         return build("attack", name, **common)
     if name == "universal":
-        if "universal" not in shared:  # learned once, on the attacker's photos, at this budget
+        # learned on the attacker's photos (never the evaluated ones) at this very budget (the block is
+        # scaled onto the PSR sphere at the receiver, so its best shape depends on the budget); with
+        # cfg["universal_per_budget"] False, learned once at the first budget and replayed at every one
+        per_budget = cfg.get("universal_per_budget", True)
+        key = f"universal@{b:g}" if per_budget else "universal"
+        if key not in shared:
             if x.dim() != 4:
                 raise ValueError("--attack universal: from this command only for image codecs (see bench/attacks_text.py)")
             photos = attacker_photos(cfg["train_images"], side=x.shape[-1], seed=seed)
-            u = build("attack", "universal", steps=cfg["universal_steps"], batch=2, **common)
-            shared["universal"] = u.fit(link, photos, cfg["snr_db"])
-            shared["universal_fit_budget"] = b
-        u = shared["universal"]
+            u = build("attack", "universal", steps=cfg["universal_steps"], batch=cfg.get("universal_batch", 2),
+                      **common)
+            shared[key] = (u.fit(link, photos, cfg["snr_db"]), b)
+        u, fit_b = shared[key]
         v = build("attack", "universal", delta=u.delta, steps=u.steps, batch=u.batch, **common)
         v.fit_seconds = u.fit_seconds
-        v.fit_budget = shared["universal_fit_budget"]  # the unit-power block is replayed at every budget
+        v.fit_budget = fit_b
         return v
     if name == "transfer":
         if "surrogate" not in shared:

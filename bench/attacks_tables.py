@@ -1,0 +1,135 @@
+"""Markdown tables of docs/attacks.md from the attack benches' JSON (no attack is run here).
+
+    PYTHONPATH=src python bench/attacks_tables.py > /tmp/attack_tables.md
+
+Reads ``bench/results/attacks40_{awgn,rayleigh}.json`` (or their ``.d/records.jsonl`` while a run is
+still going), ``attacks40_digital_{awgn,rayleigh}.json``, ``attacks_task.json`` and
+``attacks_text.json``; prints per codec the PSNR table, the strongest attack, the universal minus
+white-box gap, and the learned-vs-separated attack-power ratios; the task and text tables.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+R = Path("bench/results")
+
+
+def _records(channel: str) -> list[dict]:
+    p = R / f"attacks40_{channel}.json"
+    if p.exists():
+        return json.loads(p.read_text())["records"]
+    q = R / f"attacks40_{channel}.d" / "records.jsonl"
+    return [json.loads(s) for s in q.read_text().splitlines()] if q.exists() else []
+
+
+def image_tables(channel: str) -> list[str]:
+    recs = _records(channel)
+    out = []
+    if not recs:
+        return [f"(no records for {channel})"]
+    budgets = sorted({r["budget"] for r in recs})
+    head = "| codec (clean) | attack | " + " | ".join(f"{b:g}" for b in budgets) + " | mean |"
+    out += [head, "|" + "---|" * (len(budgets) + 3)]
+    summary = []
+    for codec in dict.fromkeys(r["codec"] for r in recs):
+        rs = [r for r in recs if r["codec"] == codec]
+        means = {}
+        for att in dict.fromkeys(r["attack"] for r in rs):
+            row = {r["budget"]: r["attacked"] for r in rs if r["attack"] == att}
+            means[att] = sum(row.values()) / len(row) if len(row) == len(budgets) else None
+            cells = " | ".join(f"{row[b]:.2f}" if b in row else "-" for b in budgets)
+            m = f"{means[att]:.2f}" if means[att] is not None else "-"
+            out.append(f"| {codec} ({rs[0]['clean']:.2f}) | {att} | {cells} | {m} |")
+        full = {a: v for a, v in means.items() if v is not None}
+        pgd = {r["budget"]: r["attacked"] for r in rs if r["attack"] == "pgd"}
+        uni = {r["budget"]: r["attacked"] for r in rs if r["attack"] == "universal"}
+        gap = " / ".join(f"{uni[b] - pgd[b]:.1f}" for b in budgets if b in pgd and b in uni)
+        summary.append(f"- {codec}: strongest {min(full, key=full.get) if full else '-'}; "
+                       f"universal minus PGD (dB) {gap or '-'}")
+    return out + [""] + summary
+
+
+def digital_tables(channel: str) -> list[str]:
+    p = R / f"attacks40_digital_{channel}.json"
+    if not p.exists():
+        return [f"(no digital records for {channel})"]
+    d = json.loads(p.read_text())
+    rows = d["records"]
+    clean = rows[0]
+    budgets = sorted({r["psr_db"] for r in rows if r["psr_db"] is not None})
+    out = [f"digital link clean {clean['psnr']:.2f} dB, MCS {clean['mcs']}", "",
+           "| jammer | " + " | ".join(f"{b:g}" for b in budgets) + " |", "|" + "---|" * (len(budgets) + 1)]
+    for att in dict.fromkeys(r["attack"] for r in rows[1:]):
+        row = {r["psr_db"]: r for r in rows if r["attack"] == att}
+        out.append(f"| {att} | " + " | ".join(f"{row[b]['psnr']:.2f} ({row[b]['lost']} lost)" if b in row else "-"
+                                              for b in budgets) + " |")
+    out += ["", f"PSR (dB) for mean PSNR <= {d['damage_db']:g} dB, digital: "
+            + ", ".join(f"{k} {v:.1f}" if v is not None else f"{k} not reached" for k, v in
+                        d["digital_psr_db_for_damage"].items()), "",
+            "| learned codec / attack | PSR for damage | digital PSR | learned / digital power |", "|---|---|---|---|"]
+    for k, v in d["learned_vs_digital"].items():
+        f = lambda x, s="{:.1f}": s.format(x) if x is not None else "not reached"
+        out.append(f"| {k} | {f(v['psr_db_for_damage'])} | {f(v['digital_psr_db_for_damage'])} | "
+                   f"{f(v['learned_over_digital_power'], '{:.2g}x')} |")
+    return out
+
+
+def task_tables() -> list[str]:
+    p = R / "attacks_task.json"
+    if not p.exists():
+        return ["(no task records)"]
+    d = json.loads(p.read_text())
+    out = [f"surrogate: {d.get('surrogate')}", ""]
+    for ch in dict.fromkeys(r["channel"] for r in d["records"]):
+        rs = [r for r in d["records"] if r["channel"] == ch]
+        for surface in dict.fromkeys(r["surface"] for r in rs):
+            ss = [r for r in rs if r["surface"] == surface]
+            budgets = sorted({r["budget"] for r in ss})
+            out += [f"{ch}, {surface} (clean {ss[0]['clean_accuracy']:.3f}; targeted rows: success rate)", "",
+                    "| attack | " + " | ".join(f"{b:g}" for b in budgets) + " |", "|" + "---|" * (len(budgets) + 1)]
+            for att in dict.fromkeys(r["attack"] for r in ss):
+                row = {r["budget"]: r["accuracy"] for r in ss if r["attack"] == att}
+                out.append(f"| {att} | " + " | ".join(f"{row[b]:.3f}" if b in row else "-" for b in budgets) + " |")
+            out.append("")
+    return out
+
+
+def text_tables() -> list[str]:
+    p = R / "attacks_text.json"
+    if not p.exists():
+        return ["(no text records)"]
+    d = json.loads(p.read_text())
+    out = [f"clean {d['clean']}, {d['n_eval']} sentences, universal trained on {d['n_train']}", "",
+           "| attack | PSR | BLEU-1 | BLEU-4 | similarity | exact match to target | BLEU-1 to target |",
+           "|---|---|---|---|---|---|---|"]
+    for r in d["records"]:
+        if "psr_db" in r:
+            out.append(f"| {r['attack']} | {r['psr_db']:g} | {r['bleu1']:.3f} | {r['bleu4']:.3f} | {r['similarity']:.3f} | "
+                       f"{r.get('exact_match', '')} | {r.get('bleu1_to_target', '') and round(r['bleu1_to_target'], 3)} |")
+    out += ["", "| substitution | k | substituted | BLEU-1 | BLEU-4 | similarity (received vs sent) |", "|---|---|---|---|---|---|"]
+    for r in d["records"]:
+        if "k" in r:
+            out.append(f"| {r['attack']} | {r['k']} | {r.get('substituted', r['k'])} | {r['bleu1']:.3f} | "
+                       f"{r['bleu4']:.3f} | {r['similarity']:.3f} |")
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    argparse.ArgumentParser(description=__doc__.split("\n")[0]).parse_args(argv)
+    for ch in ("awgn", "rayleigh"):
+        print(f"\n### Image codecs, {ch}\n")
+        print("\n".join(image_tables(ch)))
+        print(f"\n### Digital link, {ch}\n")
+        print("\n".join(digital_tables(ch)))
+    print("\n### Task codec\n")
+    print("\n".join(task_tables()))
+    print("\n### DeepSC\n")
+    print("\n".join(text_tables()))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -4,6 +4,8 @@ Checkpoints go to ``--out`` (resumed automatically); ``--export FILE`` writes th
 as safetensors for the zoo.  ``deepsc`` trains on a text corpus (``--data wordnet``, ``europarl``
 or a text file) with :class:`~semguard.training.tasks.TextTask`; its WordPiece tokenizer is saved
 as ``--out/deepsc-tokenizer.json`` (and next to ``--export``) so ids match on resume and reload.
+``--adv input|symbols|mixed`` trains adversarially against the threat library's white-box PGD
+(:mod:`semguard.training.adversarial`; recipe and figures in docs/defenses.md).
 """
 
 from __future__ import annotations

@@ -4,6 +4,8 @@ Checkpoints go to ``--out`` (resumed automatically); ``--export FILE`` writes th
 as safetensors for the zoo.  ``deepsc`` trains on a text corpus (``--data wordnet``, ``europarl``
 or a text file) with :class:`~semguard.training.tasks.TextTask`; its WordPiece tokenizer is saved
 as ``--out/deepsc-tokenizer.json`` (and next to ``--export``) so ids match on resume and reload.
+``--adv input|symbols|mixed`` trains adversarially against the threat library's white-box PGD
+(:mod:`semguard.training.adversarial`; recipe and figures in docs/defenses.md).
 """
 
 from __future__ import annotations
@@ -24,6 +26,11 @@ __all__ = ["add_parser", "run"]
 def _objectives() -> tuple[str, ...]:
     from semguard.training.tasks import IMAGE_OBJECTIVES
     return IMAGE_OBJECTIVES
+
+
+def _adv_modes() -> tuple[str, ...]:
+    from semguard.training.adversarial import ADV_MODES
+    return ADV_MODES
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -84,6 +91,19 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    "(fine-tuning; must be the same codec and configuration); its sha256 is recorded in the "
                    "checkpoint and the export; ignored when resuming (default: none)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--adv", type=lazy_choice(_adv_modes, "adversarial mode"), default=None,
+                   help="adversarial training against white-box PGD through the link: input (linf --adv-eps "
+                   "on the source), symbols (--adv-psr-db on the encoder output) or mixed (both, the symbol "
+                   "attack answering the input one); see docs/defenses.md (default: clean training)")
+    p.add_argument("--adv-eps", type=non_negative_float, default=None,
+                   help="--adv input|mixed: linf budget on the source, in (0, 1] (images in [0, 1])")
+    p.add_argument("--adv-psr-db", type=finite_float, default=None,
+                   help="--adv symbols|mixed: PSR budget of the symbol perturbation in dB, -60..20 "
+                   "(-10: a tenth of the symbols' power)")
+    p.add_argument("--adv-steps", type=int_at_least(1, 1000), default=7,
+                   help="PGD steps per training step (step 2.5/steps of the budget, random start)")
+    p.add_argument("--adv-weight", type=positive_float, default=1.0,
+                   help="attacked share of the loss, in (0, 1] (1: train on attacked batches only)")
     add_device_seed(p)
     p.set_defaults(func=run)
 
@@ -107,10 +127,35 @@ def _check(args: argparse.Namespace) -> None:
     if args.data not in available("dataset") and not Path(args.data).exists():
         raise ValueError(f"--data {args.data}: neither a dataset name ({', '.join(available('dataset'))}) "
                          "nor an existing file or folder")
+    _adv_spec(args)
     if args.codec == "deepsc":
         for opt in ("cbr", "n_symbols"):
             if getattr(args, opt) is not None:
                 raise ValueError(f"--{opt.replace('_', '-')} does not apply to {args.codec} (a text codec)")
+
+
+def _adv_spec(args: argparse.Namespace) -> Any:
+    """The adversarial-training spec of the flags (None without --adv); a one-line error naming the flag."""
+    given = [f for f, v in (("--adv-eps", args.adv_eps), ("--adv-psr-db", args.adv_psr_db)) if v is not None]
+    if args.adv is None:
+        if given:
+            raise ValueError(f"{given[0]} applies to adversarial training only: add --adv input|symbols|mixed")
+        return None
+    from semguard.training.adversarial import AdvSpec
+
+    try:
+        spec = AdvSpec(args.adv, eps=args.adv_eps, psr_db=args.adv_psr_db, steps=args.adv_steps,
+                       weight=args.adv_weight)
+    except ValueError as e:  # name the flag, not the field
+        msg = str(e)
+        for field, flag in (("adv eps", "--adv-eps"), ("adv psr_db", "--adv-psr-db"), ("adv steps", "--adv-steps"),
+                            ("adv weight", "--adv-weight"), ("adv mode", "--adv")):
+            msg = msg.replace(field, flag)
+        raise ValueError(msg) from None
+    if args.codec == "deepsc" and spec.mode != "symbols":
+        raise ValueError(f"--adv {spec.mode}: deepsc takes token ids, which the input surface cannot perturb; "
+                         "use --adv symbols")
+    return spec
 
 
 def _codec_kwargs(args: argparse.Namespace) -> dict[str, object]:
@@ -232,10 +277,11 @@ def run(args: argparse.Namespace) -> int:
     cfg = TrainConfig(steps=args.steps, batch=args.batch, lr=args.lr, warmup=args.warmup, bf16=args.bf16,
                       snr_min_db=args.snr_min, snr_max_db=args.snr_max, seed=args.seed,
                       ckpt_every=args.ckpt_every, val_every=args.val_every, max_minutes=args.max_minutes,
-                      val_snr_db=args.val_snr)
+                      val_snr_db=args.val_snr, adv=_adv_spec(args))
     n_params = sum(p.numel() for p in codec.parameters())
     print(f"training {args.codec} ({n_params / 1e3:.0f}k parameters, config {json.dumps(codec.config)}) "
-          f"on {args.data} through {','.join(args.channels)}, checkpoints in {args.out}")
+          f"on {args.data} through {','.join(args.channels)}, checkpoints in {args.out}"
+          + (f", adversarially ({json.dumps(cfg.adv.to_dict())})" if cfg.adv else ""))
     result = train(codec, task, channels, cfg, args.out, device=device, resume=not args.no_resume,
                    progress=not args.no_progress, meta=meta)
     if result["history"]:

@@ -105,6 +105,15 @@ ZOO: dict[str, ZooEntry | SwitchEntry] = {
     "task-fmnist-noiseless": ZooEntry(
         "task_fmnist_noiseless.safetensors", "a49fcdd0f95e243e5f560ca1786ce8403d92970312fe0b40ff5160fdc41e7f4b",
         "the same architecture trained at 60 dB (a noiseless reference classifier for the task codec)"),
+    "task-fmnist-adv": ZooEntry(
+        "task_fmnist_adv.safetensors", "99c4120ff3bd8e04b6be9ef294ec147c5debe9256e6c65c9e852dffb4c57dd3b",
+        "task-fmnist-adv-symbols fine-tuned 800 more steps by mixed adversarial training (input linf PGD eps 0.1, "
+        "then symbol PGD at PSR -10 dB, 4 steps each, half clean loss), AWGN and Rayleigh at SNR -2..22 dB; "
+        "float16 (docs/defenses.md)"),
+    "task-fmnist-adv-symbols": ZooEntry(
+        "task_fmnist_adv_symbols.safetensors", "19b51445ef1c58ba3adf3380ad8448171c2a0f89e6f70502e55747775084b5e8",
+        "task-fmnist fine-tuned 800 steps by symbol-domain adversarial training (PGD at PSR -10 dB, 5 steps), "
+        "AWGN and Rayleigh at SNR -2..22 dB; float16 (docs/defenses.md)"),
     "deepsc-wordnet": ZooEntry(
         "deepsc.safetensors", "94e480b5bf6c42a864f3c1d60783304e71b630e35a3be5583d517a64c133caa2",
         "DeepSC text codec (pre-norm transformer, d_model 128, 8 symbols per token, non-autoregressive "

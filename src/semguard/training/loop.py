@@ -18,6 +18,7 @@ from tqdm.auto import tqdm
 
 from semguard.channels.base import Channel
 from semguard.codecs.base import SemanticCodec
+from semguard.training.adversarial import AdvSpec, adversarial_step
 from semguard.training.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from semguard.utils import dumps_strict
 from semguard.training.tasks import Task
@@ -44,6 +45,7 @@ class TrainConfig:
     max_minutes: float | None = None  # stop (and checkpoint) after this much wall time
     warmup: int = 0  # linear learning-rate warm-up steps (useful when fine-tuning trained weights)
     bf16: bool = False  # forward pass under bfloat16 autocast (weights, optimiser, loss stay float32)
+    adv: AdvSpec | None = None  # adversarial training (training.adversarial); None: clean training
 
     def lr_at(self, step: int) -> float:
         if step < self.warmup:
@@ -133,8 +135,12 @@ def train(codec: SemanticCodec, task: Task, channels: Sequence[tuple[str, Channe
         source, target = source.to(device), target.to(device)
         snr = cfg.snr_min_db + (cfg.snr_max_db - cfg.snr_min_db) * torch.rand(cfg.batch, generator=gen)
         _, channel = channels[step % len(channels)]
-        loss = train_step(codec, task.loss, opt, source, target, channel, snr.to(device), bf16=cfg.bf16,
-                          generator=chan_gen)
+        if cfg.adv is None:
+            loss = train_step(codec, task.loss, opt, source, target, channel, snr.to(device), bf16=cfg.bf16,
+                              generator=chan_gen)
+        else:  # the attacker's random start differs every step, reproducibly from the seed
+            loss = adversarial_step(codec, task.loss, opt, source, target, channel, snr.to(device), cfg.adv,
+                                    generator=chan_gen, seed=cfg.seed * 1_000_003 + step, bf16=cfg.bf16)
         step += 1
         lval = float(loss)
         running = lval if running is None else 0.98 * running + 0.02 * lval

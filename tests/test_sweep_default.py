@@ -24,8 +24,8 @@ pytestmark = pytest.mark.slow
 
 def _values(records) -> dict:
     """Every measured value but the wall-clock latencies, keyed by what it measures."""
-    return {(r.codec, r.channel, r.snr_db, r.metric, r.config.get("psr_db"), r.config.get("attack")): (r.value, r.samples)
-            for r in records if not r.metric.startswith("latency")}
+    return {(r.codec, r.channel, r.snr_db, r.metric, r.config.get("psr_db"), r.config.get("attack")):
+            (r.value, r.samples) for r in records if not r.metric.startswith("latency")}
 
 
 def _done(path: Path) -> int:

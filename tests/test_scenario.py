@@ -13,8 +13,13 @@ def test_the_bundled_default_loads_and_quick_shrinks_it() -> None:
     s = load_scenario("default")
     assert s.run.image_codec == "switched-cbr1_6" and s.secrecy is not None and s.constraints
     q = s.quick()
-    assert q.run.snr_db == (0.0, 10.0, 20.0) and q.run.images == 2 and q.run.fading_realizations == 1
-    assert q.run.task_images == 500 and q.run.text_sentences == 100 and q.quick() is q
+    assert q.run.snr_db == (0.0, 10.0) and q.run.images == 2 and q.run.fading_realizations == 1
+    assert q.run.reference_codecs == ("adjscc-cbr1_6",) and len(s.run.reference_codecs) == 3
+    assert q.run.task_images == 500 and q.run.text_sentences == 50 and q.quick() is q
+    r, qr = s.robustness, q.robustness
+    assert r is not None and qr is not None and r.attacks == ("gaussian", "pgd") and r.text_attacks == ("pgd",)
+    assert (r.steps, r.images, r.text_sentences) == (10, 2, 64)
+    assert (qr.steps, qr.images, qr.text_sentences) == (5, 1, 16) and qr.psr_db == r.psr_db == (-20.0, -10.0)
 
 
 @pytest.mark.parametrize("body, message", [
@@ -31,6 +36,13 @@ def test_the_bundled_default_loads_and_quick_shrinks_it() -> None:
     ("[images]\ncolour = 1\n", r"\[images\] colour: expected no such key"),
     ("[channels\n", r"not a valid TOML file"),
     ("[quick]\nimages = -1\n", r"\[quick\] images: expected an integer >= 1"),
+    ("[quick]\nrobustness_steps = 2\n", r"\[quick\] robustness_steps: expected no robustness override without"),
+    ("[quick]\nreference_codecs = ['nosuch']\n", r"\[quick\] reference_codecs: expected one of .*, got 'nosuch'"),
+    ("[robustness]\ntext_attacks = ['pgd']\n[text]\ncodec = ''\n",
+     r"\[robustness\] text_attacks: expected none without a text codec"),
+    ("[robustness]\ndefenses = ['blanking']\nchannel = 'rayleigh'\n",
+     r"\[robustness\] defenses: expected no defences unless channel = \"awgn\""),
+    ("[robustness]\ndefenses = ['smoothing']\n", r"\[robustness\] defenses: expected one of blanking, got 'smoothing'"),
 ])
 def test_malformed_scenarios_name_file_and_key(tmp_path, body: str, message: str) -> None:
     path = tmp_path / "bad.toml"

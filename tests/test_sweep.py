@@ -10,7 +10,7 @@ import subprocess
 import pytest
 
 from semguard.evaluation.job import run_scenario
-from semguard.evaluation.records import ResultStore
+from semguard.evaluation.records import ResultStore, config_key
 from semguard.evaluation.scenario import parse_scenario
 from semguard.evaluation.sweep import cell_seed, execute, plan
 
@@ -80,3 +80,24 @@ def test_job_writes_strict_json_csv_and_report(tmp_path) -> None:
     assert "<html" in res["paths"]["html"].read_text()
     if shutil.which("jq"):
         assert subprocess.run(["jq", ".", str(tmp_path / "results.json")], capture_output=True).returncode == 0
+
+
+def test_store_killed_mid_unit_drops_its_records_and_ends_the_partial_line(tmp_path) -> None:
+    from semguard.evaluation.records import Record
+
+    path = tmp_path / "records.jsonl"
+    store = ResultStore(path)
+    a, b = {"cell": "a"}, {"cell": "b"}
+    assert not store.done(config_key(a))
+    store.add([Record("x", "awgn", 0.0, "psnr", 1.0, a)], config_key(a))
+    with open(path, "a") as f:                            # unit b killed: its record but no marker, then
+        f.write(json.dumps(Record("x", "awgn", 1.0, "psnr", 2.0, b).to_json()) + "\n")
+        f.write('{"codec": "x", "chan')                   # a line cut off mid-write
+    again = ResultStore(path)
+    assert [r.config for r in again.records] == [a]        # b's orphan record is dropped: b runs again
+    assert again.done(config_key(a)) and not again.done(config_key(b))
+    again.add([Record("x", "awgn", 1.0, "psnr", 3.0, b)], config_key(b))
+    third = ResultStore(path)
+    assert sorted(r.value for r in third.records) == [1.0, 3.0]
+    third.done(config_key(a)), third.done(config_key(b))
+    assert sorted(r.value for r in third.current()) == [1.0, 3.0]

@@ -77,3 +77,16 @@ def test_similarity_paraphrases_high_unrelated_low(sim):
     assert torch.equal(sim(["", "x"], ["the cat", "x"])[:1], torch.zeros(1))  # a lost sentence scores 0
     with pytest.raises(ValueError):
         sim(["a"], ["a", "b"])
+
+
+def test_similarity_shortcuts_equal_embedding_everything(sim):
+    """Cached references and hypotheses equal to their reference (not embedded again) give the
+    cosines of embedding every sentence afresh."""
+    refs = ["the cat sat on the mat", "he bought a new car yesterday", "the meeting was postponed until friday",
+            "rain is expected tomorrow"]
+    hyps = [refs[0], "he bought a car", refs[2], "snow is expected"]
+    full = (sim.embed(hyps) * sim.embed(refs)).sum(-1)
+    got = sim(hyps, refs)
+    assert torch.allclose(got, full, atol=1e-5), (got, full)
+    assert torch.equal(sim(hyps, refs), got)                     # second call: the references from the cache
+    assert got[1] < 0.99 and got[3] < 0.99 and torch.allclose(got[[0, 2]], torch.ones(2), atol=1e-5)

@@ -84,8 +84,13 @@ def _solve(f, target: float) -> float:
 
 def clopper_pearson_upper(errors: int, trials: int, confidence: float = CONFIDENCE) -> float:
     """One-sided upper bound: ``P(Binomial(trials, p) <= errors) = 1 - confidence``; 1 if ``trials == 0``
-    or ``errors == trials``."""
+    or ``errors == trials``.  Memoised: the AMC asks for the same table counts in every cell."""
     _check(errors, trials, confidence)
+    return _cp_upper(int(errors), int(trials), float(confidence))
+
+
+@lru_cache(maxsize=65536)
+def _cp_upper(errors: int, trials: int, confidence: float) -> float:
     if trials == 0 or errors == trials:
         return 1.0
     if errors == 0:
@@ -138,6 +143,7 @@ class BlerTable:
             self.num_iter = int(data["num_iter"])
             self.grid_db = float(data["grid_db"])
             self._rows: dict[tuple[str, int], dict[float, BlerEstimate]] = {}
+            self._thresholds: dict[tuple[str, int, float, float], float] = {}
             for row in data["entries"]:
                 pts = {round(float(s), 4): BlerEstimate(int(e), int(t))
                        for s, e, t in zip(row["snr_db"], row["errors"], row["trials"], strict=True)}
@@ -166,11 +172,14 @@ class BlerTable:
 
     def threshold_db(self, mcs_name: str, n_cw: int, p_max: float, confidence: float = CONFIDENCE) -> float | None:
         """Lowest tabulated SNR whose upper bound is <= ``p_max`` (``inf`` if none; None if the row is absent)."""
-        pts = self._rows.get((mcs_name, n_cw))
-        if pts is None:
-            return None
-        ok = [s for s, est in pts.items() if est.upper(confidence) <= p_max]
-        return min(ok) if ok else math.inf
+        key = (mcs_name, n_cw, float(p_max), float(confidence))
+        if key not in self._thresholds:  # pure in its arguments: each cell of a sweep asks again
+            pts = self._rows.get((mcs_name, n_cw))
+            if pts is None:
+                return None
+            ok = [s for s, est in pts.items() if est.upper(confidence) <= p_max]
+            self._thresholds[key] = min(ok) if ok else math.inf
+        return self._thresholds[key]
 
 
 def load_bler_table(path: str | Path, sha256: str | None) -> BlerTable:

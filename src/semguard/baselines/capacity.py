@@ -25,8 +25,10 @@ ideal-code limit of these codecs, not the better codec by the mean over the set.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,6 +52,11 @@ QUALITY_RANGE: dict[str, tuple[int, int]] = {"jpeg": (1, 100), "webp": (0, 100)}
 # after bisection, qualities this far above the boundary are also tried, so a locally
 # non-monotone size curve (a larger quality giving a smaller file) cannot hide a fitting quality
 _SCAN_ABOVE = 3
+# file size per (image digest, format, chroma, quality), shared by every budget search in the process:
+# a sweep searches the same image at many budgets (each MCS, each SNR), and sizes are a pure function
+# of these four, so each quality of each image is encoded once (bounded LRU, ~100 bytes an entry)
+_SIZE_CACHE: OrderedDict[tuple[str, str, str, int], int] = OrderedDict()
+_SIZE_CACHE_ENTRIES = 200_000
 
 
 def capacity_bits(n: int, snr_db: float) -> float:
@@ -90,7 +97,9 @@ def encode_at_budget(img_uint8: np.ndarray, fmt: str, budget_bits: float, *,
     Bisection over quality assumes file size grows with quality (true for libjpeg and libwebp
     on natural images: checked over all 100 qualities on a 256x256 photo); after it, the
     qualities up to ``_SCAN_ABOVE`` above the boundary are tried too and the largest fitting
-    one wins, which absorbs small non-monotone steps.  ~8-11 encodes per image.
+    one wins, which absorbs small non-monotone steps.  ~8-11 encodes per image on the first search;
+    later searches of the same image (other budgets) read the sizes found so far from a
+    per-process cache and encode only the qualities not seen yet, plus the one returned.
     """
     if not isinstance(img_uint8, np.ndarray) or img_uint8.dtype != np.uint8 \
             or img_uint8.ndim != 3 or img_uint8.shape[2] != 3:
@@ -102,14 +111,19 @@ def encode_at_budget(img_uint8: np.ndarray, fmt: str, budget_bits: float, *,
     if not math.isfinite(budget_bits):
         raise ValueError(f"budget_bits must be finite, got {budget_bits}")
     cache: dict[int, bytes] = {}
+    digest = hashlib.sha256(img_uint8.tobytes()).hexdigest() + f"|{img_uint8.shape}"
 
     def enc(q: int) -> bytes:
         if q not in cache:
             cache[q] = encode_image(img_uint8, fmt, q, subsampling=subsampling)
+            _SIZE_CACHE[(digest, fmt.lower(), subsampling, q)] = len(cache[q])
+            if len(_SIZE_CACHE) > _SIZE_CACHE_ENTRIES:
+                _SIZE_CACHE.popitem(last=False)
         return cache[q]
 
     def fits(q: int) -> bool:
-        return 8 * len(enc(q)) <= budget_bits
+        size = _SIZE_CACHE.get((digest, fmt.lower(), subsampling, q))
+        return 8 * (len(enc(q)) if size is None else size) <= budget_bits
 
     q_min, q_max = QUALITY_RANGE[fmt.lower()]
     if not fits(q_min):

@@ -14,8 +14,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="a bundled scenario name or a scenario .toml file (default: default)")
     p.add_argument("--out", default="semguard-out", help="output folder (default: semguard-out)")
     p.add_argument("--quick", action="store_true",
-                   help="apply the scenario's [quick] section (default: 2 photos, 1 fading draw, 500 task images, "
-                        "100 sentences, SNR 0/10/20 dB)")
+                   help="apply the scenario's [quick] section (default: SNR 0/10 dB, 2 photos, 1 fading draw, one "
+                        "reference codec, 500 task images, 50 sentences, shorter attacks)")
     p.add_argument("--fresh", action="store_true", help="ignore finished work in --out (default: resume)")
     p.add_argument("--executor", choices=("serial", "process", "ray"), default="process",
                    help="where the cells run: here, in --workers local processes, or on Ray "
@@ -66,7 +66,8 @@ def run(args: argparse.Namespace) -> int:
     formats = {"psnr": "{:6.2f}", "psnr_expected": "{:6.2f}", "file_bytes": "{:6.0f}", "latency_ms": "{:6.0f}",
                "energy_mj": "{:6.2f}", "psnr_bob": "{:6.2f}", "psnr_eve": "{:6.2f}", "robust_psnr": "{:6.2f}"}
     for metric in ("psnr", "psnr_expected", "ms_ssim", "file_bytes", "latency_ms", "energy_mj", "robust_psnr",
-                   "psnr_bob", "psnr_eve", "accuracy", "bleu1", "similarity"):
+                   "robust_ms_ssim", "psnr_bob", "psnr_eve", "accuracy", "bleu1", "similarity", "robust_bleu1",
+                   "robust_similarity"):
         table = format_table(records, metric, formats.get(metric, "{:6.3f}"))
         if table:
             print("\n" + table)

@@ -33,12 +33,12 @@ def configurations(records: Sequence[Record]) -> dict[tuple[str, str, float], Po
         if r.metric in ("latency_ms", "energy_mj"):
             cost.setdefault((r.codec, r.snr_db), {})[r.metric] = r.value
             continue
-        if r.metric == "psnr_under_attack":
+        if r.metric.endswith(("_under_attack", "_clean")) or r.metric == "measured_psr_db":
             continue                                         # budget on the x axis: the robustness figure
         metric = "psnr" if r.metric == "psnr_bob" else r.metric
         p = points.setdefault((r.codec, r.channel, r.snr_db), {})
         # robustness: the strongest attack at the reference budget
-        p[metric] = min(p[metric], r.value) if metric == "robust_psnr" and metric in p else r.value
+        p[metric] = min(p[metric], r.value) if metric.startswith("robust_") and metric in p else r.value
     for (system, _, snr), p in points.items():
         base = system.split("+")[0]
         p.update(cost.get((base, snr), {}))

@@ -64,7 +64,9 @@ class ResultStore:
     ``done(key)`` tells whether a unit of work (one codec x channel x SNR) was finished by an
     earlier, interrupted run with the same configuration, so it can be skipped.  Each unit's done
     marker also holds the seconds from ``done(key)`` to ``add(..., key)`` (its measuring time), so
-    :meth:`seconds` survives a resume.  Lines are strict JSON (nan and inf written as null).
+    :meth:`seconds` survives a resume.  Lines are strict JSON (nan and inf written as null).  A
+    unit killed after some of its records but before its marker (or mid-line) is void: on opening,
+    an ``_aborted`` line is appended after it, its records are never reported, and it runs again.
     """
 
     def __init__(self, path: str | Path) -> None:
@@ -76,17 +78,28 @@ class ResultStore:
         self._seconds: dict[str, float | None] = {}  # measuring time of each finished unit
         self._started: dict[str, float] = {}
         if self.path.is_file():
+            pending: list[Record] = []   # a unit's records come just before its done marker
             for i, line in enumerate(self.path.read_text().splitlines(), 1):
                 try:
                     row = json.loads(line)
                 except json.JSONDecodeError:
                     log.warning("%s:%d: skipping a partial line (interrupted write)", self.path, i)
+                    pending = []
                     continue
-                if row.get("_done"):
+                if row.get("_aborted"):   # written on opening after a kill: what came before is void
+                    pending = []
+                elif row.get("_done"):
                     self._done.add(row["_done"])
                     self._seconds[row["_done"]] = row.get("seconds")
+                    # records of a unit killed before its marker are not its: that unit ran again
+                    self.records += [r for r in pending if config_key(r.config) == row["_done"]]
+                    pending = []
                 else:
-                    self.records.append(Record.from_json(row))
+                    pending.append(Record.from_json(row))
+            raw = self.path.read_bytes()
+            if pending or (raw and not raw.endswith(b"\n")):   # killed mid-unit (or mid-line)
+                with open(self.path, "ab") as f:
+                    f.write((b"" if raw.endswith(b"\n") else b"\n") + b'{"_aborted": true}\n')
 
     def done(self, key: str) -> bool:
         """Whether ``key`` was finished already; either way it belongs to the current run."""

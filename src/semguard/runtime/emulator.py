@@ -92,6 +92,11 @@ class EmulatorConfig:
             raise ValueError("attack: the emulator radiates an attack on top of a channel; give --channel too")
         if (self.gnuradio_out is None) != (self.gnuradio_in is None):
             raise ValueError("gnuradio_out and gnuradio_in: give both (the GNU Radio bridge) or neither")
+        for name in ("gnuradio_out", "gnuradio_in"):
+            if getattr(self, name) is not None:
+                check_endpoint(getattr(self, name), name)
+        if self.gnuradio_timeout_s <= 0 or self.gnuradio_max_pending < 1:
+            raise ValueError("gnuradio_timeout_s must be > 0 and gnuradio_max_pending >= 1")
         if self.max_runtime_s <= 0:
             raise ValueError(f"max_runtime_s must be > 0, got {self.max_runtime_s}")
 

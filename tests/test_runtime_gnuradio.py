@@ -120,3 +120,45 @@ def test_sealed_symbols_frames_open_after_the_radio(tmp_path):
     assert not {s["digest"] for s in sent} & {d["digest"] for d in delivered}   # the radio changed every block
     eve = [decode_frame(f) for f in read_tap(tmp_path / "eve.bin")]
     assert sum(1 for f in eve if f.flags & FLAG_SYMBOLS) == n
+
+
+@pytest.mark.slow
+def test_flowgraph_killed_midstream_frames_counted_lost_no_hang(tmp_path):
+    """SIGKILL the GNU Radio process mid-stream: the frames in it are counted lost (or refused at send),
+    the rest of the stream ends (the end frame still reaches rx), nothing is delivered twice."""
+    import signal
+    import time
+    p_in, p_out, p_gr_out, p_gr_in = free_port(), free_port(), free_port(), free_port()
+    procs = []
+    try:
+        fg = subprocess.Popen([GR_PYTHON, str(FLOWGRAPH), "--source", ep(p_gr_out), "--sink", ep(p_gr_in),
+                               "--n0", str(N0), "--max-runtime", "120"],
+                              stdout=open(tmp_path / "gr.log", "w"), stderr=subprocess.STDOUT)
+        procs.append(fg)
+        procs.append(start("channel", "--listen", ep(p_in), "--forward", ep(p_out), "--gnuradio-out", ep(p_gr_out),
+                           "--gnuradio-in", ep(p_gr_in), "--gnuradio-timeout", "1", "--stats", str(tmp_path / "ch.json"),
+                           "--max-runtime", "90", log=tmp_path / "ch.log"))
+        wait_file(tmp_path / "ch.json", 60)
+        rx = start("rx", "--connect", ep(p_out), "--delivery-log", str(tmp_path / "rx.jsonl"), "--metrics",
+                   str(tmp_path / "rx.json"), "--idle-timeout", "8", "--max-runtime", "60", log=tmp_path / "rx.log")
+        procs.append(rx)
+        tx = start("tx", "--connect", ep(p_in), "--frames", "300", "--rate", "50", "--n-symbols", "64",
+                   "--sent-log", str(tmp_path / "tx.jsonl"), log=tmp_path / "tx.log")
+        procs.append(tx)
+        t = time.monotonic() + 60
+        while len(jsonl(tmp_path / "rx.jsonl")) < 50 and time.monotonic() < t:
+            time.sleep(0.05)
+        stop(fg, signal.SIGKILL)
+        assert tx.wait(60) == 0, (tmp_path / "tx.log").read_text()
+        metrics = wait_file(tmp_path / "rx.json", 30)
+    finally:
+        for p in procs:
+            stop(p)
+    ch = wait_file(tmp_path / "ch.json", 5)
+    sent, delivered = jsonl(tmp_path / "tx.jsonl"), jsonl(tmp_path / "rx.jsonl")
+    keys = [(d["epoch"], d["seq"]) for d in delivered]
+    assert len(keys) == len(set(keys)) >= 50
+    unanswered = ch.get("gnuradio_lost", 0) + ch.get("gnuradio_send_timeout", 0)
+    assert unanswered > 0 and metrics.get("end") == 1      # the end frame still reached rx
+    assert len(delivered) + unanswered + ch.get("gnuradio_overflow", 0) + ch.get("overflow", 0) == len(sent)
+    print("flowgraph killed:", {"sent": len(sent), "delivered_once": len(delivered), "rx": metrics, "emulator": ch})

@@ -12,7 +12,8 @@ cannot go through a radio: they are queued owed zero samples, i.e. relayed as by
 the order (counted ``gnuradio_passthrough``).  Counters: ``gnuradio_sent``, ``gnuradio_returned``,
 ``gnuradio_overflow`` (FIFO full: dropped; the emulator
 stops reading from tx while it is full, so this is back-pressure's last resort), ``gnuradio_lost`` (no answer within the timeout),
-``gnuradio_excess_samples``, ``gnuradio_send_timeout``.
+``gnuradio_excess_samples``, ``gnuradio_send_timeout`` (no flowgraph connected: after the first
+timeout the bridge waits no more, each frame is counted at once, until a flowgraph is back).
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ class GnuRadioBridge:
         self.pull.connect(in_ep)    # GNU Radio's push_sink binds
         self.fifo = SampleFifo(max_pending)
         self.stats, self.timeout_s, self.send_timeout_s = stats, timeout_s, send_timeout_s
+        self._down = False
 
     def send(self, raw: bytes) -> list[bytes]:
         """Queue one relayed frame; return the frames now ready (in order)."""
@@ -81,9 +83,12 @@ class GnuRadioBridge:
         if len(self.fifo) >= self.fifo.max_pending:
             self.stats["gnuradio_overflow"] += 1
             return []
-        if iq and not self.push.poll(int(self.send_timeout_s * 1000), zmq.POLLOUT):
-            self.stats["gnuradio_send_timeout"] += 1    # no flowgraph connected: the frame is lost
+        # no flowgraph connected: the frame is lost; after one timeout, wait no more until it is back
+        if iq and not self.push.poll(0 if self._down else int(self.send_timeout_s * 1000), zmq.POLLOUT):
+            self.stats["gnuradio_send_timeout"] += 1
+            self._down = True
             return []
+        self._down = False
         if iq:
             self.push.send(iq, zmq.NOBLOCK)
         self.fifo.offer((frame, prefix), len(iq) // 8, now)

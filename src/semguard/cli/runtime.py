@@ -74,6 +74,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     ch.add_argument("--hs-forward", help="the transmitter's --handshake endpoint")
     ch.add_argument("--probe-doppler-hz", type=non_negative_float, default=100.0)
     ch.add_argument("--probe-snr-db", type=finite_float, default=30.0)
+    ch.add_argument("--gnuradio-out", help="GNU Radio bridge: bind tcp://127.0.0.1:PORT, a zeromq.pull_source reads "
+                    "each DATA frame's IQ (complex64) here (with --gnuradio-in)")
+    ch.add_argument("--gnuradio-in", help="GNU Radio bridge: the flowgraph's zeromq.push_sink address (connected)")
+    ch.add_argument("--gnuradio-timeout", type=positive_float, default=2.0,
+                    help="seconds without a returned sample before the frames in the flowgraph are counted lost")
+    ch.add_argument("--gnuradio-max-pending", type=int_at_least(1, 1 << 16), default=256,
+                    help="frames in the flowgraph at once (more are dropped, counted)")
     ch.add_argument("--tap", help="file receiving every relayed frame (what Eve receives)")
     ch.add_argument("--stats", help="JSON counters (rewritten every second)")
     ch.add_argument("--max-runtime", type=positive_float, default=600.0, help="seconds before it stops by itself")
@@ -121,7 +128,9 @@ def _run_channel(args: argparse.Namespace) -> int:
                          bitflip=args.bitflip, seed=args.seed, channel=args.channel, snr_db=args.snr_db,
                          attack=args.attack, psr_db=args.psr_db, attack_file=args.attack_file,
                          hs_listen=args.hs_listen, hs_forward=args.hs_forward,
-                         probe_doppler_hz=args.probe_doppler_hz, probe_snr_db=args.probe_snr_db, tap=args.tap, stats=args.stats, max_runtime_s=args.max_runtime)
+                         probe_doppler_hz=args.probe_doppler_hz, probe_snr_db=args.probe_snr_db, tap=args.tap, stats=args.stats, max_runtime_s=args.max_runtime,
+                         gnuradio_out=args.gnuradio_out, gnuradio_in=args.gnuradio_in,
+                         gnuradio_timeout_s=args.gnuradio_timeout, gnuradio_max_pending=args.gnuradio_max_pending)
     print(json.dumps(run_emulator(cfg)))
     return 0
 

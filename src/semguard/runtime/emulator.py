@@ -13,6 +13,11 @@ The handshake relay (``hs_listen``, ROUTER, where rx connects; ``hs_forward``, D
 endpoint) passes each request and reply through, and replaces each probe block by what the other end
 receives through the reciprocal probe channel (:mod:`semguard.runtime.probe_channel`).
 
+With ``gnuradio_out`` / ``gnuradio_in`` the IQ of every radio-able DATA frame goes through a GNU Radio
+flowgraph over ZeroMQ after the emulator's own channel and before the faults
+(:mod:`semguard.runtime.gr_bridge`); frames sealed whole and non-DATA frames keep their place in the
+order and are relayed as bytes.
+
 The tap file is what Eve receives: every frame as relayed and every handshake message as a
 HANDSHAKE frame (``u32 length || frame``, big-endian).  Counters go to ``stats`` (JSON) every
 second and on exit.
@@ -66,6 +71,10 @@ class EmulatorConfig:
     hwm: int = 256
     send_timeout_s: float = 1.0
     max_runtime_s: float = 600.0
+    gnuradio_out: str | None = None  #: bridge: IQ out to a GNU Radio zeromq.pull_source (PUSH, bound)
+    gnuradio_in: str | None = None   #: bridge: the flowgraph's zeromq.push_sink (PULL connects)
+    gnuradio_timeout_s: float = 2.0  #: frames owed samples for this long without any arriving are lost
+    gnuradio_max_pending: int = 256  #: frames in the flowgraph at once (more are dropped, counted)
 
     def __post_init__(self) -> None:
         check_endpoint(self.listen, "listen")
@@ -81,6 +90,13 @@ class EmulatorConfig:
                 raise ValueError(f"{name} must be a probability in [0, 1], got {p}")
         if self.attack is not None and self.channel is None:
             raise ValueError("attack: the emulator radiates an attack on top of a channel; give --channel too")
+        if (self.gnuradio_out is None) != (self.gnuradio_in is None):
+            raise ValueError("gnuradio_out and gnuradio_in: give both (the GNU Radio bridge) or neither")
+        for name in ("gnuradio_out", "gnuradio_in"):
+            if getattr(self, name) is not None:
+                check_endpoint(getattr(self, name), name)
+        if self.gnuradio_timeout_s <= 0 or self.gnuradio_max_pending < 1:
+            raise ValueError("gnuradio_timeout_s must be > 0 and gnuradio_max_pending >= 1")
         if self.max_runtime_s <= 0:
             raise ValueError(f"max_runtime_s must be > 0, got {self.max_runtime_s}")
 
@@ -166,6 +182,7 @@ def run_emulator(cfg: EmulatorConfig, stop: StopFlag | None = None) -> dict[str,
     push = socket(ctx, zmq.PUSH, hwm=cfg.hwm)
     tap = open(cfg.tap, "ab") if cfg.tap else None
     relay: _HandshakeRelay | None = None
+    bridge = None
     held: bytes | None = None
 
     def report() -> dict[str, Any]:
@@ -185,6 +202,11 @@ def run_emulator(cfg: EmulatorConfig, stop: StopFlag | None = None) -> dict[str,
             relay = _HandshakeRelay(ctx, cfg, stats, tap)
             poller.register(relay.front, zmq.POLLIN)
             poller.register(relay.back, zmq.POLLIN)
+        if cfg.gnuradio_out:
+            from semguard.runtime.gr_bridge import GnuRadioBridge
+            bridge = GnuRadioBridge(ctx, cfg.gnuradio_out, cfg.gnuradio_in, stats, max_pending=cfg.gnuradio_max_pending,
+                                    timeout_s=cfg.gnuradio_timeout_s, hwm=cfg.hwm, send_timeout_s=cfg.send_timeout_s)
+            poller.register(bridge.pull, zmq.POLLIN)
         t_end = time.monotonic() + cfg.max_runtime_s
         last_stats = time.monotonic()
         if cfg.stats:  # its first appearance says the emulator is bound and ready
@@ -199,16 +221,43 @@ def run_emulator(cfg: EmulatorConfig, stop: StopFlag | None = None) -> dict[str,
             else:  # rx absent or slow: bounded queue full, the frame is lost (counted)
                 stats["overflow"] += 1
 
+        def faults(raw: bytes, held: bytes | None) -> bytes | None:
+            """Drop / bit-flip / duplicate / reorder one frame on its way to rx; return the held frame."""
+            if rng.random() < cfg.drop:
+                stats["dropped"] += 1
+                return held
+            if rng.random() < cfg.bitflip:
+                b = bytearray(raw)
+                for bit in rng.integers(0, 8 * len(b), size=int(rng.integers(1, 9))):
+                    b[bit // 8] ^= 1 << int(bit % 8)
+                raw = bytes(b)
+                stats["bitflipped"] += 1
+            copies = 2 if rng.random() < cfg.duplicate else 1
+            stats["duplicated"] += copies - 1
+            if held is None and rng.random() < cfg.reorder:
+                stats["reordered"] += 1
+                return raw
+            for _ in range(copies):
+                send(raw)
+            if held is not None:
+                send(held)
+            return None
+
         while not stop and time.monotonic() < t_end:
             if time.monotonic() - last_stats > 1.0 and cfg.stats:
                 write_json_atomic(cfg.stats, report())
                 last_stats = time.monotonic()
+            if bridge is not None:  # back-pressure: no new frame from tx while the flowgraph's FIFO is full
+                poller.modify(pull, 0 if bridge.full() else zmq.POLLIN)
             events = dict(poller.poll(100))
             if relay is not None:
                 if relay.front in events:
                     relay.to_tx()
                 if relay.back in events:
                     relay.to_rx()
+            if bridge is not None:
+                for out in bridge.poll_in():
+                    held = faults(out, held)
             if pull not in events:
                 if not events and held is not None:
                     send(held)
@@ -221,31 +270,15 @@ def run_emulator(cfg: EmulatorConfig, stop: StopFlag | None = None) -> dict[str,
                     raw = chan(raw)
                 except FrameError:
                     stats["channel_skipped_malformed"] += 1
-            if rng.random() < cfg.drop:
-                stats["dropped"] += 1
-                continue
-            if rng.random() < cfg.bitflip:
-                b = bytearray(raw)
-                for bit in rng.integers(0, 8 * len(b), size=int(rng.integers(1, 9))):
-                    b[bit // 8] ^= 1 << int(bit % 8)
-                raw = bytes(b)
-                stats["bitflipped"] += 1
-            copies = 2 if rng.random() < cfg.duplicate else 1
-            stats["duplicated"] += copies - 1
-            if held is None and rng.random() < cfg.reorder:
-                held = raw
-                stats["reordered"] += 1
-                continue
-            for _ in range(copies):
-                send(raw)
-            if held is not None:
-                send(held)
-                held = None
+            for out in (bridge.send(raw) if bridge is not None else [raw]):
+                held = faults(out, held)
     finally:
         if tap is not None:
             tap.close()
         if relay is not None:
             relay.close()
+        if bridge is not None:
+            bridge.close()
         pull.close()
         push.close()
         ctx.term()

@@ -15,7 +15,8 @@ Layout (all integers big-endian), header :data:`HEADER_SIZE` = 24 bytes::
 A clear DATA payload is ``u32 side_len | side info (UTF-8 JSON object) | IQ block``, the IQ block
 being complex64 samples, little-endian interleaved float32 I/Q -- the item layout GNU Radio's
 ZeroMQ blocks send and receive for ``gr_complex`` streams (:func:`iq_bytes` gives the raw stream
-form; gnuradio itself is not installed or tested here).  The parser is strict: every violation
+form; tested against GNU Radio 3.10's ZeroMQ blocks through the emulator's bridge,
+:mod:`semguard.runtime.gr_bridge`).  The parser is strict: every violation
 raises :class:`FrameError` (a ValueError) naming the field, and nothing else.
 """
 

@@ -76,7 +76,7 @@ def test_job_writes_strict_json_csv_and_report(tmp_path) -> None:
                        tmp_path)
     body = json.loads((tmp_path / "results.json").read_text())
     assert body["meta"]["cells"] == 4 and len(body["records"]) == 4
-    assert (tmp_path / "results.csv").read_text().splitlines()[0] == "system,channel,snr_db,metric,value"
+    assert (tmp_path / "results.csv").read_text().splitlines()[0] == "system,channel,snr_db,metric,value,attack,psr_db,defense"
     assert "<html" in res["paths"]["html"].read_text()
     if shutil.which("jq"):
         assert subprocess.run(["jq", ".", str(tmp_path / "results.json")], capture_output=True).returncode == 0

@@ -175,9 +175,11 @@ def write_csv(records: Sequence[Record], path: str | Path) -> Path:
     path = Path(path)
     with open(path, "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["system", "channel", "snr_db", "metric", "value"])
+        w.writerow(["system", "channel", "snr_db", "metric", "value", "attack", "psr_db", "defense"])
         for r in records:
-            w.writerow([r.codec, r.channel, r.snr_db, r.metric, r.value if math.isfinite(r.value) else ""])
+            c = r.config
+            w.writerow([r.codec, r.channel, r.snr_db, r.metric, r.value if math.isfinite(r.value) else "",
+                        c.get("attack", ""), c.get("psr_db", "") if c.get("attack") else "", c.get("defense", "")])
     return path
 
 

@@ -10,15 +10,34 @@ from pathlib import Path
 from semguard.evaluation.records import Record
 from semguard.evaluation.stats import Gap, paired_gap
 
-__all__ = ["pivot", "format_table", "plot_fidelity", "gaps", "format_gaps"]
+__all__ = ["variant", "pivot", "format_table", "plot_fidelity", "gaps", "format_gaps"]
+
+
+def variant(record: Record) -> str:
+    """The codec's row label: its name, plus the attack, budget and defence of a robustness record
+    (``switched-cbr1_6 pgd -10dB``), so records that differ only in those never share a cell."""
+    c = record.config
+    parts = [record.codec]
+    if c.get("attack"):
+        parts.append(str(c["attack"]))
+    if c.get("psr_db") is not None and c.get("attack"):
+        parts.append(f"{float(c['psr_db']):g}dB")
+    if c.get("defense"):
+        parts.append(f"+{c['defense']}")
+    return " ".join(parts)
 
 
 def pivot(records: Sequence[Record], metric: str) -> dict[tuple[str, str], dict[float, float]]:
-    """``{(codec, channel): {snr_db: value}}`` for one metric."""
+    """``{(row label, channel): {snr_db: value}}`` for one metric (row label: :func:`variant`).
+
+    Raises ``ValueError`` if two records would fill one cell: a table never silently keeps one."""
     table: dict[tuple[str, str], dict[float, float]] = defaultdict(dict)
     for r in records:
         if r.metric == metric:
-            table[(r.codec, r.channel)][r.snr_db] = r.value
+            row = table[(variant(r), r.channel)]
+            if r.snr_db in row:
+                raise ValueError(f"two {metric} records for {variant(r)} / {r.channel} at {r.snr_db:g} dB")
+            row[r.snr_db] = r.value
     return dict(table)
 
 
@@ -28,11 +47,11 @@ def format_table(records: Sequence[Record], metric: str, fmt: str = "{:6.2f}") -
     if not table:
         return ""
     snrs = sorted({s for row in table.values() for s in row})
-    head = f"{metric:<28}" + "".join(f"{s:>8g}dB" for s in snrs)
+    head = f"{metric:<36}" + "".join(f"{s:>8g}dB" for s in snrs)
     lines = [head, "-" * len(head)]
     for (codec, channel), row in sorted(table.items(), key=lambda kv: (kv[0][1], kv[0][0])):
         cells = "".join(f"{fmt.format(row[s]):>10}" if s in row else f"{'-':>10}" for s in snrs)
-        lines.append(f"{codec + ' / ' + channel:<28}{cells}")
+        lines.append(f"{codec + ' / ' + channel:<36}{cells}")
     return "\n".join(lines)
 
 

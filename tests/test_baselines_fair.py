@@ -4,11 +4,9 @@ per-image best-of codecs, JPEG chroma modes, the fast decoder/demapper, pilots."
 from __future__ import annotations
 
 import io
-import math
 import shutil
 from fractions import Fraction
 
-import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -17,7 +15,7 @@ from scipy.stats import beta
 from semguard.baselines import (MCS, LdpcLink, best_mcs, clopper_pearson_upper, codewords_needed,
                                 encode_at_budget)
 from semguard.baselines._image import decode_image, psnr_db, to_uint8
-from semguard.baselines.bler_table import (SHIPPED_BLER_SHA256, BlerEstimate, allowed_bler, clopper_pearson_lower,
+from semguard.baselines.bler_table import (SHIPPED_BLER_SHA256, allowed_bler, clopper_pearson_lower,
                                            load_bler_table, shipped_bler_table, shipped_table_path)
 from semguard.baselines.link import pilot_positions
 from semguard.baselines.mcs import LOW_RATE_5G, MCS_TABLE, estimate_bler

@@ -18,13 +18,14 @@ from torch import Tensor
 
 from semguard.channels.base import ChannelState
 from semguard.codecs.base import SemanticCodec
+from semguard.defenses._wrapped import ReceiverWrapper
 from semguard.link import Link
 from semguard.registry import register
 
 __all__ = ["BlankingCodec", "BlankingDefense"]
 
 
-class BlankingCodec(SemanticCodec):
+class BlankingCodec(ReceiverWrapper):
     """``codec`` whose receiver blanks outlier symbols (AWGN / equalised blocks)."""
 
     def __init__(self, codec: SemanticCodec, mu: Tensor, var: Tensor, threshold: float) -> None:
@@ -34,18 +35,6 @@ class BlankingCodec(SemanticCodec):
         self.register_buffer("var", var)
         self.output_key = codec.output_key
         self.config = {"threshold": self.threshold}
-
-    def check_source(self, source: Tensor) -> None:
-        self.codec.check_source(source)
-
-    def n_symbols(self, source_shape: tuple[int, ...]) -> int:
-        return self.codec.n_symbols(source_shape)
-
-    def decode_kwargs(self, source: Tensor) -> dict[str, Any]:
-        return self.codec.decode_kwargs(source)
-
-    def encode(self, source: Tensor, snr_db: Tensor | float) -> Tensor:
-        return self.codec.encode(source, snr_db)
 
     def blank(self, y: Tensor, state: ChannelState) -> tuple[Tensor, Tensor]:
         """``(y with outliers replaced by mu, mask of blanked symbols [B, n])``."""

@@ -45,6 +45,7 @@ from semguard.channels.csi import refine_csi
 from semguard.codecs.analog import BLIND_COEFFICIENTS, AnalogJSCC
 from semguard.codecs.deepjscc import DeepJSCC
 from semguard.codecs.base import SemanticCodec
+from semguard.defenses._wrapped import ReceiverWrapper
 from semguard.codecs.switch import SNRSwitch
 from semguard.link import Link
 from semguard.registry import register
@@ -96,7 +97,7 @@ def from_zero_forced(y_zf: Tensor, state: ChannelState) -> Tensor:
     return y_zf
 
 
-class InterferenceAwareCodec(SemanticCodec):
+class InterferenceAwareCodec(ReceiverWrapper):
     """``codec`` whose receiver estimates per-chunk interference and discounts it (see the module)."""
 
     def __init__(self, codec: SemanticCodec, mu: Tensor, var: Tensor, clean_sd: Tensor, ids: Tensor, *,
@@ -109,18 +110,6 @@ class InterferenceAwareCodec(SemanticCodec):
         self.register_buffer("clean_sd", clean_sd)
         self.output_key = codec.output_key
         self.config = {"chunks": int(ids.max()) + 1, "z": self.z}
-
-    def check_source(self, source: Tensor) -> None:
-        self.codec.check_source(source)
-
-    def n_symbols(self, source_shape: tuple[int, ...]) -> int:
-        return self.codec.n_symbols(source_shape)
-
-    def decode_kwargs(self, source: Tensor) -> dict[str, Any]:
-        return self.codec.decode_kwargs(source)
-
-    def encode(self, source: Tensor, snr_db: Tensor | float) -> Tensor:
-        return self.codec.encode(source, snr_db)
 
     def estimate(self, y: Tensor, state: ChannelState) -> tuple[Tensor, Tensor]:
         """``(raw estimate I_c [B, chunks], the counted interference after the gate [B, chunks])``."""

@@ -39,6 +39,7 @@ from semguard.channels import functional as F
 from semguard.channels.base import ChannelState
 from semguard.channels.csi import NONCIRCULARITY_TEST
 from semguard.codecs.base import SemanticCodec
+from semguard.defenses._wrapped import ReceiverWrapper
 from semguard.link import Link
 from semguard.registry import register
 
@@ -72,7 +73,7 @@ def data_aided_estimate(raw: Tensor, n0: Tensor, power: Tensor, second: Tensor, 
     return amp2.clamp_min(1e-4).sqrt() * unit
 
 
-class PilotCheckCodec(SemanticCodec):
+class PilotCheckCodec(ReceiverWrapper):
     """``codec`` whose receiver checks its pilot estimate against the data (see the module)."""
 
     def __init__(self, codec: SemanticCodec, power: Tensor, second: Tensor, *, coherence: int,
@@ -83,18 +84,6 @@ class PilotCheckCodec(SemanticCodec):
         self.register_buffer("second", second)
         self.output_key = codec.output_key
         self.config = {"coherence": self.coherence, "threshold": self.threshold}
-
-    def check_source(self, source: Tensor) -> None:
-        self.codec.check_source(source)
-
-    def n_symbols(self, source_shape: tuple[int, ...]) -> int:
-        return self.codec.n_symbols(source_shape)
-
-    def decode_kwargs(self, source: Tensor) -> dict[str, Any]:
-        return self.codec.decode_kwargs(source)
-
-    def encode(self, source: Tensor, snr_db: Tensor | float) -> Tensor:
-        return self.codec.encode(source, snr_db)
 
     def check(self, y: Tensor, state: ChannelState) -> tuple[Tensor, ChannelState, Tensor, Tensor]:
         """``(y, state)`` re-equalised with the data-aided estimate where the alarm is raised, the score

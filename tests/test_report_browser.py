@@ -27,7 +27,7 @@ def _records() -> list[Record]:
                 v = 20.0 + snr / 2 - i
                 recs.append(Record(sys_, ch, snr, "psnr", v, {"realizations": 1}, [v - 1, v, v + 1]))
             for sys_, lat in (("switched-cbr1_6", 80.0), ("adjscc-cbr1_6", 40.0)):
-                recs += [Record(sys_, "awgn", snr, "latency_ms", lat), Record(sys_, "awgn", snr, "energy_mj", lat / 10)]
+                recs += [Record(sys_, ch, snr, "latency_ms", lat), Record(sys_, ch, snr, "energy_mj", lat / 10)]
             recs += [Record("switched-cbr1_6+mixing", ch, snr, "psnr_bob", 20 + snr / 2),
                      Record("switched-cbr1_6+mixing", ch, snr, "psnr_eve", 8.0)]
     return recs

@@ -15,6 +15,7 @@ from torch import Tensor
 
 from semguard.channels.base import Channel
 from semguard.codecs.base import SemanticCodec
+from semguard.training.loop import train_step
 
 __all__ = ["attacker_photos", "attacker_surrogate", "train_surrogate", "train_task_surrogate"]
 
@@ -70,11 +71,8 @@ def train_surrogate(codec: SemanticCodec, images: Tensor, channels: list[Channel
         l = torch.randint(0, w - crop + 1, (1,), generator=g).item()
         x = images[idx, :, t:t + crop, l:l + crop]
         snr = snr_db[0] + (snr_db[1] - snr_db[0]) * torch.rand(batch, generator=g)
-        out = codec(x, channels[step % len(channels)], snr, generator=g)
-        loss = (out[codec.output_key] - x).square().mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        loss = train_step(codec, lambda out, target: (out[codec.output_key] - target).square().mean(),
+                          opt, x, x, channels[step % len(channels)], snr, generator=g)
         if step % 100 == 0:
             log.info("surrogate step %d/%d mse %.5f", step, steps, loss.item())
     return codec.eval()
@@ -95,11 +93,8 @@ def train_task_surrogate(codec: SemanticCodec, images: Tensor, labels: Tensor, c
     for step in range(steps):
         idx = torch.randint(0, images.shape[0], (batch,), generator=g)
         snr = snr_db[0] + (snr_db[1] - snr_db[0]) * torch.rand(batch, generator=g)
-        out = codec(images[idx], channels[step % len(channels)], snr, generator=g)
-        loss = torch.nn.functional.cross_entropy(out[codec.output_key], labels[idx])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        loss = train_step(codec, lambda out, target: torch.nn.functional.cross_entropy(out[codec.output_key], target),
+                          opt, images[idx], labels[idx], channels[step % len(channels)], snr, generator=g)
         if step % 200 == 0:
             log.info("task surrogate step %d/%d ce %.4f", step, steps, loss.item())
     return codec.eval()

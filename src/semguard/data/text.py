@@ -111,20 +111,27 @@ def load_europarl(path: str | Path, *, min_words: int = 4, max_words: int = 30) 
     return out
 
 
-def load_wordnet_examples(root: str | Path = WORDNET_ROOT, *, min_words: int = 4,
-                          max_words: int = 30) -> list[str]:
-    """WordNet gloss example sentences (quoted text after ``|`` in ``data.{noun,verb,adj,adv}``).
+def wordnet_data_files(root: str | Path = WORDNET_ROOT) -> list[Path]:
+    """WordNet's ``data.{noun,verb,adj,adv}`` under ``root``.
 
-    Raises FileNotFoundError naming the Debian package when the files are missing.
-    """
+    Raises FileNotFoundError naming the missing files and the Debian package."""
     root = Path(root)
     files = [root / f"data.{pos}" for pos in ("noun", "verb", "adj", "adv")]
     missing = [str(f) for f in files if not f.is_file()]
     if missing:
         raise FileNotFoundError(f"WordNet data files not found: {', '.join(missing)}; install Debian's "
                                 "wordnet-base (apt-get install wordnet-base), set SEMGUARD_WORDNET=DIR or pass root=")
+    return files
+
+
+def load_wordnet_examples(root: str | Path = WORDNET_ROOT, *, min_words: int = 4,
+                          max_words: int = 30) -> list[str]:
+    """WordNet gloss example sentences (quoted text after ``|`` in ``data.{noun,verb,adj,adv}``).
+
+    Raises FileNotFoundError naming the Debian package when the files are missing.
+    """
     quoted: list[str] = []
-    for f in files:
+    for f in wordnet_data_files(root):
         for line in f.read_text(encoding="utf-8", errors="replace").splitlines():
             if line.startswith("  ") or "|" not in line:  # licence header lines start with spaces
                 continue

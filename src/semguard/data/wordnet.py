@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from semguard.data.text import WORDNET_ROOT
+from semguard.data.text import WORDNET_ROOT, wordnet_data_files
 
 __all__ = ["parse_synset_words", "wordnet_synonyms"]
 
@@ -32,14 +32,8 @@ def wordnet_synonyms(root: str | Path = WORDNET_ROOT) -> dict[str, frozenset[str
     """``word -> its synonyms`` (the other single-word lemmas of every synset it is in).
 
     Raises FileNotFoundError naming the Debian package when the files are missing."""
-    root = Path(root)
-    files = [root / f"data.{pos}" for pos in ("noun", "verb", "adj", "adv")]
-    missing = [str(p) for p in files if not p.is_file()]
-    if missing:
-        raise FileNotFoundError(f"WordNet data files not found: {', '.join(missing)}; install Debian's "
-                                "wordnet-base (apt-get install wordnet-base) or pass root=")
     syn: dict[str, set[str]] = {}
-    for p in files:
+    for p in wordnet_data_files(root):
         for line in p.read_text(encoding="utf-8", errors="replace").splitlines():
             if line.startswith("  "):  # licence header
                 continue

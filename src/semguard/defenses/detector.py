@@ -25,9 +25,9 @@ import torch
 from torch import Tensor
 
 from semguard.attacks.base import AttackContext
-from semguard.attacks.pgd import PGD
 from semguard.channels.base import ChannelState
 from semguard.codecs.base import SemanticCodec
+from semguard.defenses._adaptive import DetectorPenaltyPGD
 from semguard.registry import register
 
 __all__ = ["roc_auc", "far_at_detection", "ResidualDetector", "DetectorAwarePGD", "STATISTICS"]
@@ -118,7 +118,7 @@ class ResidualDetector:
         return self.score(y, state) > self.threshold
 
 
-class DetectorAwarePGD(PGD):
+class DetectorAwarePGD(DetectorPenaltyPGD):
     """Joint attack on the detector and the codec: PGD on the task loss minus ``weight`` times the
     detector's score above its threshold, so the attack degrades the output while staying under the alarm.
 
@@ -133,19 +133,10 @@ class DetectorAwarePGD(PGD):
 
     def __init__(self, *, detector: ResidualDetector, weight: float = 10.0, margin: float = 0.0,
                  **kw: Any) -> None:
-        super().__init__(**kw)
-        if detector.threshold is None:
-            raise ValueError("detector: calibrate its threshold before the adaptive attack uses it")
-        if not weight > 0:
-            raise ValueError(f"weight must be > 0, got {weight}")
-        self.detector, self.weight, self.margin = detector, float(weight), float(margin)
+        super().__init__(detector=detector, weight=weight, margin=margin, **kw)
 
     def extra_config(self) -> dict[str, Any]:
-        return {**super().extra_config(), "detector": self.detector.statistic,
-                "threshold": self.detector.threshold, "weight": self.weight, "margin": self.margin}
+        return {**super().extra_config(), "detector": self.detector.statistic}
 
-    def loss(self, ctx: AttackContext, out: dict[str, Any]) -> Tensor:
-        base = super().loss(ctx, out)
-        assert self.detector.threshold is not None
-        excess = (self.detector.score(out["received"], out["state"]) - self.detector.threshold + self.margin)
-        return base - self.weight * excess.clamp_min(0).to(base.dtype)
+    def detector_score(self, ctx: AttackContext, out: dict[str, Any]) -> Tensor:
+        return self.detector.score(out["received"], out["state"])

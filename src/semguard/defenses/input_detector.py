@@ -22,8 +22,8 @@ from torch import Tensor, nn
 
 from semguard.attacks.base import AttackContext
 from semguard.attacks.budget import project_input
-from semguard.attacks.pgd import PGD
 from semguard.codecs.base import SemanticCodec
+from semguard.defenses._adaptive import DetectorPenaltyPGD
 from semguard.registry import register
 
 __all__ = ["InputDetector", "DetectorAwareInputPGD"]
@@ -117,7 +117,7 @@ class InputDetector:
         return self.score(x) > self.threshold
 
 
-class DetectorAwareInputPGD(PGD):
+class DetectorAwareInputPGD(DetectorPenaltyPGD):
     """Joint attack on the input detector and the codec: input PGD on the task loss minus ``weight``
     times the detector's score above its threshold (minus ``margin``).
 
@@ -132,18 +132,9 @@ class DetectorAwareInputPGD(PGD):
 
     def __init__(self, *, detector: InputDetector, weight: float = 10.0, margin: float = 0.5, **kw: Any) -> None:
         kw.setdefault("surface", "input")
-        super().__init__(**kw)
-        if self.surface != "input":
+        if kw["surface"] != "input":
             raise ValueError("surface: the detector-aware input attack perturbs the input")
-        if detector.threshold is None:
-            raise ValueError("detector: calibrate its threshold before the adaptive attack uses it")
-        if not weight > 0:
-            raise ValueError(f"weight must be > 0, got {weight}")
-        self.detector, self.weight, self.margin = detector, float(weight), float(margin)
-
-    def extra_config(self) -> dict[str, Any]:
-        return {**super().extra_config(), "threshold": self.detector.threshold, "weight": self.weight,
-                "margin": self.margin}
+        super().__init__(detector=detector, weight=weight, margin=margin, **kw)
 
     def send(self, ctx: AttackContext, delta: Tensor, generator: torch.Generator, *, g: Tensor | None = None,
              measure: bool = False) -> tuple[dict[str, Any], Tensor | None]:
@@ -152,8 +143,5 @@ class DetectorAwareInputPGD(PGD):
         out["perturbed_source"] = ctx.source + project_input(delta, ctx.source, self.budget, self.norm)
         return out, m
 
-    def loss(self, ctx: AttackContext, out: dict[str, Any]) -> Tensor:
-        base = super().loss(ctx, out)
-        assert self.detector.threshold is not None
-        excess = self.detector.score(out["perturbed_source"]) - self.detector.threshold + self.margin
-        return base - self.weight * excess.clamp_min(0).to(base.dtype)
+    def detector_score(self, ctx: AttackContext, out: dict[str, Any]) -> Tensor:
+        return self.detector.score(out["perturbed_source"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 __all__ = ["bar_plot", "line_plot"]
 
@@ -26,12 +27,7 @@ def line_plot(series: dict[str, tuple[Sequence[float], Sequence[float]]], path: 
         ax.set_title(title, fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def bar_plot(values: dict[str, dict[str, float]], path: str | Path, *, title: str = "") -> Path:
@@ -49,6 +45,13 @@ def bar_plot(values: dict[str, dict[str, float]], path: str | Path, *, title: st
         ax.grid(alpha=0.3, axis="y")
     if title:
         fig.suptitle(title, fontsize=9)
+    return _save(fig, path)
+
+
+def _save(fig: Any, path: str | Path) -> Path:
+    """Lay out, write ``path`` (its folder made if missing) at 120 dpi, close the figure."""
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -7,7 +7,8 @@ attack at the full 6.02 dB budget), N in {5, 10, 20}; ``attacks``: N = 10, f = 0
 against each of ``--attacks`` (crafted, stale, colluding, camouflage, adaptive), with the round the
 Byzantine agents first attack and their share of the trust weight after it; ``strength``: N = 10, f = 3 against the
 attack budget; ``detection``: per-round precision/recall of the Byzantine flags (N = 10, f = 3)
-for each attack; ``camouflage``: N = 10, f = 3 against attackers that attack only part of each
+for each attack over ``--detection-seeds`` seeds; the ``adaptive`` attacker's parameters (``--slacks``,
+``--splits``) are searched and the worst run is reported; ``camouflage``: N = 10, f = 3 against attackers that attack only part of each
 round to keep their reputation; ``gossip``: propagation over gossip rounds, plain averaging against W-MSR.
 Writes ``<out>/network.json`` (section by section, as they finish) and PNG figures.
 """

@@ -7,7 +7,8 @@ attack at the full 6.02 dB budget), N in {5, 10, 20}; ``attacks``: N = 10, f = 0
 against each of ``--attacks`` (crafted, stale, colluding, camouflage, adaptive), with the round the
 Byzantine agents first attack and their share of the trust weight after it; ``strength``: N = 10, f = 3 against the
 attack budget; ``detection``: per-round precision/recall of the Byzantine flags (N = 10, f = 3)
-for each attack; ``camouflage``: N = 10, f = 3 against attackers that attack only part of each
+for each attack over ``--detection-seeds`` seeds; the ``adaptive`` attacker's parameters (``--slacks``,
+``--splits``) are searched and the worst run is reported; ``camouflage``: N = 10, f = 3 against attackers that attack only part of each
 round to keep their reputation; ``gossip``: propagation over gossip rounds, plain averaging against W-MSR.
 Writes ``<out>/network.json`` (section by section, as they finish) and PNG figures.
 """
@@ -18,6 +19,7 @@ import argparse
 import json
 import logging
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -52,6 +54,16 @@ def fusion_section(x, y, args, codec) -> list[dict]:
     return rows
 
 
+def _worst_adaptive(cfg: MultiAgentConfig, x, y, codec, slacks, splits) -> dict:
+    """The rule-aware attacker searches its parameters (slack, split groups): the run of lowest
+    accuracy, with every setting's accuracy under ``slack_search``."""
+    grid = [(s, bool(sp)) for sp in splits for s in slacks]
+    runs = [run_multiagent(replace(cfg, threat=replace(cfg.threat, slack=s, split=sp)), x, y, codec=codec)
+            for s, sp in grid]
+    worst = min(runs, key=lambda r: r["accuracy"])
+    return worst | {"slack_search": {f"slack={s} split={int(sp)}": r["accuracy"] for (s, sp), r in zip(grid, runs)}}
+
+
 def attacks_section(x, y, args, codec) -> list[dict]:
     rows = []
     for attack in args.attacks:
@@ -59,16 +71,19 @@ def attacks_section(x, y, args, codec) -> list[dict]:
         for f in range(5):
             for rule in RULES:
                 t0 = time.time()
-                res = run_multiagent(MultiAgentConfig(agents=10, byzantine=f, fusion=rule, threat=th,
-                                                      rounds=args.rounds, batch=args.batch, seed=args.seed),
-                                     x, y, codec=codec)
+                cfg = MultiAgentConfig(agents=10, byzantine=f, fusion=rule, threat=th, rounds=args.rounds,
+                                       batch=args.batch, seed=args.seed)
+                res = (_worst_adaptive(cfg, x, y, codec, args.slacks, args.splits) if attack == "adaptive" and f > 0
+                       else run_multiagent(cfg, x, y, codec=codec))
                 att = [r for r in res["rounds"] if r["attacking"]]
                 rows.append({"attack": attack, "byzantine": f, "fusion": rule, "accuracy": res["accuracy"],
                              "oracle_accuracy": res["oracle_accuracy"], "threat": res["config"]["threat"],
                              "first_attack_round": att[0]["round"] if att else None,
                              "byzantine_weight": [r["byzantine_weight"] for r in res["rounds"]],
                              "recall": [r["recall"] for r in res["rounds"]],
-                             "false_positive_rate": [r["false_positive_rate"] for r in res["rounds"]]})
+                             "precision": [r["precision"] for r in res["rounds"]],
+                             "false_positive_rate": [r["false_positive_rate"] for r in res["rounds"]],
+                             "slack_search": res.get("slack_search")})
                 log.info("%-10s f=%d %-13s acc %.3f (honest-only mean %.3f)  %.1fs", attack, f, rule, res["accuracy"],
                          res["oracle_accuracy"], time.time() - t0)
     return rows
@@ -87,15 +102,18 @@ def strength_section(x, y, args, codec) -> list[dict]:
 
 
 def detection_section(x, y, args, codec) -> list[dict]:
+    """Per-round precision / recall of the flags (N = 10, f = 3, trust-median) for each attack, over
+    ``--detection-seeds`` seeds; ``none`` gives the honest agents' false-flag rate."""
     rows = []
-    for attack in ("crafted", "solo", "stale", "sleeper", "camouflage", "none"):
+    for attack in ("crafted", "solo", "stale", "sleeper", "camouflage", "adaptive", "none"):
         th = ByzantineThreat(attack, steps=args.steps, eot=args.eot, sleep_rounds=args.rounds // 2)
-        res = run_multiagent(MultiAgentConfig(agents=10, byzantine=3, fusion="trust", threat=th, rounds=args.rounds,
-                                              batch=args.batch, seed=args.seed), x, y, codec=codec)
-        for r in res["rounds"]:
-            rows.append({"attack": attack, **r})
-        log.info("%-8s trust acc %.3f  recall by round %s", attack, res["accuracy"],
-                 [None if r["recall"] is None else round(r["recall"], 2) for r in res["rounds"]])
+        for seed in range(args.seed, args.seed + args.detection_seeds):
+            res = run_multiagent(MultiAgentConfig(agents=10, byzantine=3, fusion="trust-median", threat=th,
+                                                  rounds=args.rounds, batch=args.batch, seed=seed), x, y, codec=codec)
+            for r in res["rounds"]:
+                rows.append({"attack": attack, "seed": seed, "run_accuracy": res["accuracy"], **r})
+            log.info("%-10s seed %d trust-median acc %.3f  recall by round %s", attack, seed, res["accuracy"],
+                     [None if r["recall"] is None else round(r["recall"], 2) for r in res["rounds"]])
     return rows
 
 
@@ -128,6 +146,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--eot", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--slacks", type=float, nargs="+", default=[0.6, 0.8, 0.95],
+                   help="the adaptive attacker's slack values searched (the worst is reported)")
+    p.add_argument("--splits", type=int, nargs="+", choices=(0, 1), default=[0, 1],
+                   help="adaptive attacker: push with all attackers only (0) or also with smaller groups (1)")
+    p.add_argument("--detection-seeds", type=int, default=4)
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")

@@ -11,12 +11,16 @@
 * ``adaptive``: knows the trust rule, its thresholds and the node's state (reputation and every
   agent's history): from the first round it attacks, greedily and cheapest first, the objects
   where the crafted candidate flips the fused decision, as long as the node's own check run on
-  its simulated messages keeps every attacker under ``slack`` times the strong-round thresholds
-  and at or over the trust threshold.
+  its simulated messages keeps every attacker under ``slack`` times every strong-round threshold
+  (the decision-gap z scores and the collusion signature of :mod:`.collusion`) and at or over the
+  trust threshold.  ``slack`` is the attacker's parameter: the benchmark searches it; with ``split``
+  it also tries, on an object it cannot push with all attackers unseen, every smaller group of
+  them (down to two) that still flips it.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 
 import torch
@@ -35,28 +39,40 @@ def attacking(th: ByzantineThreat, f: int, r: int) -> bool:
 
 
 def undetected_subset(node: FusionNode, candidate: Tensor, honest: Tensor, bad: Tensor, order: Tensor,
-                      simulate: Callable[[Tensor], tuple[Tensor, Tensor, Tensor]], *, slack: float = 0.8) -> Tensor:
-    """Objects (bool ``[B]``) to attack so that the node's check passes every attacker.
+                      simulate: Callable[[Tensor], tuple[Tensor, Tensor, Tensor]], *, slack: float = 0.8,
+                      flips: Callable[[Tensor], Tensor] | None = None) -> Tensor:
+    """Which attacker sends its crafted block on which object (bool ``[f, B]``), so that the node's
+    check passes every attacker.
 
     ``candidate`` / ``honest`` ``[f, B, n]`` the attackers' crafted and honest blocks; ``order`` the
     objects to try, best first; ``simulate(blocks)`` -> (fusion vectors, logp ``[B, N, C]``,
-    the node's reference decision ``[B]``) for the attackers sending ``blocks``.
+    the node's reference decision ``[B]``) for the attackers sending ``blocks``.  Per object every
+    attacker pushes; with ``flips(blocks) -> bool [B]`` (whether the fused decision is flipped) the
+    attackers that would be caught pushing together also try each subset of ``f - 1`` of them down to
+    two (one pair or triple per object aligns each attacker with fewer partners: the counter to the
+    collusion signature), kept only where it still flips the object.
     """
-    B = honest.shape[1]
+    f, B = honest.shape[0], honest.shape[1]
     n = node.reputation.shape[0]
     kept = torch.ones(n, dtype=torch.bool)
-    hit = torch.zeros(B, dtype=torch.bool)
+    mask = torch.zeros(f, B, dtype=torch.bool)
+    groups = [tuple(range(f))]
+    if flips is not None:
+        groups += [g for size in range(f - 1, 1, -1) for g in itertools.combinations(range(f), size)]
     for b in order.tolist():
-        trial = hit.clone()
-        trial[b] = True
-        _, logp, ref = simulate(torch.where(trial.view(1, B, 1), candidate, honest))
-        a = node.assess(logp, ref, kept)
-        rep = trust.update_reputation(node.reputation, a.agreement, gain=node.gain, loss=node.loss)
-        ok = bool((a.z_cross[bad] < slack * node.z_cross).all() and (a.z_history[bad] < slack * node.z_history).all()
-                  and (rep[bad] >= node.threshold).all())
-        if ok:
-            hit = trial
-    return hit
+        for g in groups:
+            trial = mask.clone()
+            trial[list(g), b] = True
+            blocks = torch.where(trial.unsqueeze(-1), candidate, honest)
+            if len(g) < f and not bool(flips(blocks)[b]):
+                continue
+            _, logp, ref = simulate(blocks)
+            a = node.assess(logp, ref, kept)
+            rep = trust.update_reputation(node.reputation, a.agreement, gain=node.gain, loss=node.loss)
+            if bool((a.ratio(node)[bad] < slack).all() and (rep[bad] >= node.threshold).all()):
+                mask = trial
+                break
+    return mask
 
 
 def byzantine_round(th: ByzantineThreat, r: int, x: Tensor, bad: Tensor, prev_x: Tensor | None, node: FusionNode,
@@ -96,8 +112,9 @@ def byzantine_round(th: ByzantineThreat, r: int, x: Tensor, bad: Tensor, prev_x:
             cost = trust.disagreement_gap(logp[:, bad], ref).mean(1)                           # [B]
             flips = torch.nonzero(best > 0).flatten()
             order = flips[cost[flips].argsort()]
-            hit = undetected_subset(node, crafted, x[bad], bad, order, simulate)
+            pushes = (lambda blocks: margin(fuse_with(receive(blocks, 999)[0]), ref) > 0) if th.split else None
+            hit = undetected_subset(node, crafted, x[bad], bad, order, simulate, slack=th.slack, flips=pushes)
     else:                                  # crafted, sleeper
         hit = torch.ones(B, dtype=torch.bool)
-    x_sent[bad] = torch.where(hit.view(1, B, 1), crafted, x[bad])
+    x_sent[bad] = torch.where(hit.view(-1, B, 1), crafted, x[bad])
     return x_sent, True

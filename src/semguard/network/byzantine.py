@@ -40,6 +40,8 @@ class ByzantineThreat:
     eot: int = 2
     sleep_rounds: int = 4          # sleeper, camouflage: honest for this many rounds first
     camouflage: float = 0.3        # camouflage: attack only this fraction of each round's objects
+    slack: float = 0.8             # adaptive: keep every check under this fraction of its threshold
+    split: bool = False            # adaptive: also push objects with smaller groups of attackers
 
     def __post_init__(self) -> None:
         if self.attack not in ATTACKS:
@@ -51,6 +53,8 @@ class ByzantineThreat:
             raise ValueError("steps and eot must be >= 1 and sleep_rounds >= 0")
         if not 0.0 < self.camouflage <= 1.0:
             raise ValueError(f"camouflage fraction must be in (0, 1], got {self.camouflage}")
+        if not 0.0 < self.slack <= 1.0:
+            raise ValueError(f"adaptive slack must be in (0, 1], got {self.slack}")
 
     @property
     def rho(self) -> float:
@@ -71,6 +75,9 @@ class ByzantineThreat:
             out["sleep_rounds"] = self.sleep_rounds
         if self.attack == "camouflage":
             out["camouflage"] = self.camouflage
+        if self.attack == "adaptive":
+            out["slack"] = self.slack
+            out["split"] = self.split
         return out
 
 

@@ -56,8 +56,10 @@ class MultiAgentConfig:
     trust_loss: float = 0.5
     trust_threshold: float = 0.5
     trust_cost: float = 0.6                     # a strong round multiplies the reputation by 1 - cost
-    z_cross: float = 3.0                        # strong: robust z against the other agents over this
-    z_history: float = 3.0                      # ... or z against the agent's own history over this
+    z_cross: float = 5.0                        # strong: robust z against the other agents over this
+    z_history: float = 4.0                      # ... or z against the agent's own history over this
+    collusion: float = 3.0                      # ... or sqrt(n) x its cumulative residual cosine with f - 1 others
+    min_objects: int = 20                       # over this (7 when f = 2), from this many objects seen on
     replay_threshold: float = 10.0          # nats
     history: int = 2                            # rounds kept for the replay check
     malformed: tuple[int, ...] = ()             # faulty agents whose blocks arrive truncated
@@ -76,8 +78,11 @@ class MultiAgentConfig:
             raise ValueError(f"domain must be 'symbols' or 'logprob', got {self.domain!r}")
         if not 0.0 < self.trust_cost <= 1.0:
             raise ValueError(f"trust_cost must be in (0, 1], got {self.trust_cost}")
-        if not (self.z_cross > 0 and self.z_history > 0):
-            raise ValueError(f"z_cross and z_history must be > 0 (inf: off), got {self.z_cross}, {self.z_history}")
+        if not (self.z_cross > 0 and self.z_history > 0 and self.collusion > 0):
+            raise ValueError(f"z_cross, z_history and collusion must be > 0 (inf: off), got "
+                             f"{self.z_cross}, {self.z_history}, {self.collusion}")
+        if self.min_objects < 1:
+            raise ValueError(f"min_objects must be >= 1, got {self.min_objects}")
         fz.check_byzantine_fraction(self.agents, self.byzantine, self.fusion)
 
 
@@ -120,7 +125,8 @@ def run_multiagent(cfg: MultiAgentConfig, images: Tensor, labels: Tensor, *, cod
     bad = torch.zeros(N, dtype=torch.bool)
     bad[torch.randperm(N, generator=g)[:f]] = True
     node = FusionNode(cfg.fusion, f, N, gain=cfg.trust_gain, loss=cfg.trust_loss, threshold=cfg.trust_threshold,
-                      cost=cfg.trust_cost, z_cross=cfg.z_cross, z_history=cfg.z_history)
+                      cost=cfg.trust_cost, z_cross=cfg.z_cross, z_history=cfg.z_history, collusion=cfg.collusion,
+                      min_objects=cfg.min_objects)
     th = cfg.threat
     hist_y: list[Tensor] = []
     hist_nz: list[Tensor] = []

@@ -5,7 +5,11 @@ decisions (ties to the trust-weighted coordinate-wise median's; agents already d
 say in it); (2) scores each agent's disagreement with it, the
 round's mean log-probability gap (:func:`~semguard.network.trust.disagreement_gap`); (3) calls a
 round *strong* when that score is an outlier against the other agents (robust z over the agents,
-over ``z_cross``) or a jump against the agent's own history (over ``z_history``); (4) moves the
+over ``z_cross``), a jump against the agent's own history (over ``z_history``), or when the agent's
+residual against the trusted agents' leave-one-out median has been aligned with ``f - 1`` other
+agents' over every object so far (``sqrt(n)`` times the cosine over ``collusion``; the collusion
+signature of :mod:`~semguard.network.collusion`, which a rule-aware attacker that only sides with
+votes it has swung still leaves); (4) moves the
 reputation toward the round's agreement rate (slow up, fast down) and multiplies it by
 ``1 - cost`` for a strong round; (5) fuses with weight 0 for agents under the threshold, flagged
 as replaying, or strong this round, but never more than ``min(f, N - 2f - 1)`` of them (the lowest
@@ -21,6 +25,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from semguard.network import collusion as col
 from semguard.network import fusion as fz
 from semguard.network import trust
 from semguard.registry import build
@@ -37,15 +42,26 @@ class Assessment:
     z_history: Tensor    # z against the agent's own history
     strong: Tensor       # bool
     agreement: Tensor    # fraction of objects on which the agent's decision is the reference
+    collusion: Tensor    # k-th largest cumulative residual cosine with another agent x sqrt(objects seen)
+    gram: Tensor         # the residual Gram matrix with this round added [N, N]
+
+    def ratio(self, node: FusionNode) -> Tensor:
+        """``[N]``: the largest of each check's statistic over its threshold (> 1: a strong round)."""
+        return torch.stack([self.z_cross / node.z_cross, self.z_history / node.z_history,
+                            self.collusion / node.collusion]).max(0).values
 
 
 class FusionNode:
     """Fuses ``vec [B, N, d]``; keeps reputation and each agent's score history for the trust rules."""
 
     def __init__(self, rule: str, f: int, n: int, *, gain: float = 0.1, loss: float = 0.5, threshold: float = 0.5,
-                 cost: float = 0.6, z_cross: float = 3.0, z_history: float = 3.0) -> None:
+                 cost: float = 0.6, z_cross: float = 5.0, z_history: float = 4.0, collusion: float = 3.0,
+                 min_objects: int = 20) -> None:
         self.rule, self.f, self.gain, self.loss, self.threshold = rule, f, gain, loss, threshold
         self.cost, self.z_cross, self.z_history = cost, z_cross, z_history
+        self.collusion_k = f - 1                        # each of f colluders has f - 1 aligned partners
+        self.collusion, self.min_objects = col.threshold(collusion, self.collusion_k), min_objects
+        self.gram, self.seen = torch.zeros(n, n, dtype=torch.float64), 0
         self.fn = build("fusion", rule, f=f)
         self.reputation = torch.full((n,), threshold)   # a newcomer starts at the threshold
         self.h_mean, self.h_m2, self.h_count = torch.zeros(n), torch.zeros(n), torch.zeros(n)
@@ -94,8 +110,19 @@ class FusionNode:
         zc = torch.zeros(n)
         zc[kept] = trust.robust_z(score[kept])
         zh = trust.history_z(score, self.h_mean, self.h_m2, self.h_count) * kept
-        strong = kept & ((zc > self.z_cross) | (zh > self.z_history))
-        return Assessment(score, zc, zh, strong, agree)
+        gram, cs = self.gram, torch.zeros(n)
+        trusted = self.reference_weights(kept) > 0                         # over the kept agents
+        if int(trusted.sum()) >= 3:
+            full = torch.zeros(logp.shape[0], n, logp.shape[2], dtype=torch.float64)
+            # residuals against the trusted agents' consensus; a dropped agent adds nothing
+            full[:, kept] = col.centred_residual(logp.exp().double(), trusted)
+            gram = col.gram_update(self.gram, full)
+            seen = self.seen + logp.shape[0]
+            if self.collusion_k >= 1 and seen >= self.min_objects:
+                # scaled by sqrt(objects seen): an honest pair's cosine shrinks like 1 / sqrt(n)
+                cs = col.collusion_score(gram, self.collusion_k).float() * kept * seen ** 0.5
+        strong = kept & ((zc > self.z_cross) | (zh > self.z_history) | (cs > self.collusion))
+        return Assessment(score, zc, zh, strong, agree, cs, gram)
 
     def fuse(self, vec: Tensor, weights: Tensor | None = None) -> Tensor:
         """``vec [B, N, d]`` -> ``[B, d]`` by the rule (trust rules: the current reputation's weights)."""
@@ -117,6 +144,7 @@ class FusionNode:
                              f"{self.rule!r} needs more than 2f = {2 * self.f}")
         a = self.assess(logp, reference, kept)
         self.last = a
+        self.gram, self.seen = a.gram, self.seen + logp.shape[0]
         rep = trust.update_reputation(self.reputation, a.agreement, gain=self.gain, loss=self.loss)
         self.reputation = trust.penalise(rep, a.strong, cost=self.cost)
         self.h_mean, self.h_m2, self.h_count = trust.welford(self.h_mean, self.h_m2, self.h_count, a.score,

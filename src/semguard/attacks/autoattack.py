@@ -2,8 +2,8 @@
 APGD with the DLR loss (targeted at the ``targets`` most likely wrong classes, or untargeted), and
 the gradient-free Square attack; a sample counts as broken when any member breaks it.
 
-Every member attacks the whole batch on the evaluated channel draw (a smaller batch would draw a
-different channel), and each sample keeps the perturbation of the first member that breaks it,
+By default every member attacks the whole batch on the evaluated channel draw (a smaller batch would
+draw a different channel; ``cascade`` for a frozen one), and each sample keeps the perturbation of the first member that breaks it,
 judged on that draw; a sample no member breaks keeps the APGD-CE perturbation.
 """
 
@@ -32,13 +32,18 @@ class AutoAttack(Attack):
         targets: APGD-DLR target classes (the most likely wrong ones on the clean input); 0: one
             untargeted APGD-DLR run instead.
         queries: Square queries (``linf`` only; 0 leaves Square out).
+        cascade: each member after the first attacks only the samples still unbroken, as the
+            original AutoAttack does.  Only for a link whose decision of a sample does not depend on
+            the rest of the batch (a frozen channel draw): on a random channel a smaller batch draws
+            another channel, so the default runs every member on the whole batch.
         **kw: the :class:`~semguard.attacks.base.Attack` arguments (``eps``, ``norm``, ``seed``).
     """
 
     name = "autoattack"
     surfaces = ("input",)
 
-    def __init__(self, *, steps: int = 100, targets: int = 3, queries: int = 1000, **kw: Any) -> None:
+    def __init__(self, *, steps: int = 100, targets: int = 3, queries: int = 1000, cascade: bool = False,
+                 **kw: Any) -> None:
         for k in ("targeted", "task_loss", "objective"):
             if kw.get(k) not in (None, False):
                 raise ValueError(f"{k}: the ensemble is untargeted on the task objective and picks each member's loss")
@@ -48,10 +53,11 @@ class AutoAttack(Attack):
             if not (isinstance(v, int) and v >= lo):
                 raise ValueError(f"{k} must be a whole number >= {lo}, got {v}")
         self.steps, self.targets, self.queries = steps, targets, queries if self.norm == "linf" else 0
+        self.cascade = bool(cascade)
 
     def extra_config(self) -> dict[str, Any]:
         dlr = f"apgd-t x{self.targets}" if self.targets else "apgd-dlr"
-        return {"steps": self.steps, "targets": self.targets, "queries": self.queries,
+        return {"steps": self.steps, "targets": self.targets, "queries": self.queries, "cascade": self.cascade,
                 "members": ["apgd-ce", dlr] + (["square"] if self.queries else [])}
 
     def _members(self, classes: int) -> list[tuple[str, Attack]]:
@@ -81,19 +87,22 @@ class AutoAttack(Attack):
         logits = clean["output"]
         ranked = logits.masked_fill(torch.nn.functional.one_hot(ctx.labels, logits.shape[1]).bool(),
                                     float("-inf")).argsort(1, descending=True)
-        final: Tensor | None = None
+        final = torch.zeros_like(ctx.source)
         broken = torch.zeros(ctx.batch, dtype=torch.bool, device=ctx.source.device)
         for name, atk in self._members(logits.shape[1]):
             if bool(broken.all()):
                 break
-            sub = replace(ctx, rng=attacker_generator(atk.seed))
+            idx = (~broken).nonzero()[:, 0] if self.cascade else torch.arange(ctx.batch, device=broken.device)
+            sub = replace(ctx, source=ctx.source[idx], snr=ctx.snr[idx], labels=ctx.labels[idx],
+                          rng=attacker_generator(atk.seed))
             if name.startswith("apgd-t"):
-                sub.target = ranked[:, int(name[6:]) - 1].contiguous()
+                sub.target = ranked[idx, int(name[6:]) - 1].contiguous()
             with torch.enable_grad():
                 delta = atk.perturb(sub).detach()
             with torch.no_grad():
-                hit = self._broken(ctx, atk, delta) & ~broken
-            final = delta.clone() if final is None else torch.where(hit.view(-1, *([1] * (delta.dim() - 1))), delta, final)
-            broken |= hit
-        assert final is not None
+                hit = self._broken(sub, atk, delta) & ~broken[idx]
+            if name == "apgd-ce":  # what a sample no member breaks keeps
+                final[idx] = delta
+            final[idx[hit]] = delta[hit]
+            broken[idx[hit]] = True
         return final

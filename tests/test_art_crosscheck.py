@@ -64,7 +64,9 @@ def test_semguard_pgd_is_within_a_few_points_of_art() -> None:
     pytest.importorskip("art")
     bench = _bench()
     # eps 0.02: the undefended codec keeps about half its accuracy, so the attacks can differ
-    res = bench.crosscheck("task-fmnist", 200, 0.02, art_steps=50, art_restarts=1,
-                           semguard_settings={"semguard PGD 50 x 2": {"steps": 50, "restarts": 2}})
+    # measured at 100 steps: semguard's AutoAttack 0.470, ART's strongest 0.480
+    res = bench.crosscheck("task-fmnist", 200, 0.02, art_steps=50, art_restarts=1, autoattack=True,
+                           semguard_settings={"semguard AutoAttack": {"attack": "autoattack", "steps": 50,
+                                                                      "targets": 3, "queries": 500, "cascade": True}})
     assert 0.2 < res["art_strongest"] < 0.8, res
-    assert abs(res["gap_points"]) <= 3.0, res
+    assert res["gap_points"] <= 1.0, res

@@ -32,7 +32,10 @@ def test_attack_command_writes_records_and_resumes(tmp_path, capsys) -> None:
     (["--psr-db", "nan"], "argument --psr-db: expected a finite number"),
     (["--eps=-0.1"], "argument --eps: expected a number >= 0"),
     (["--codec", "nope"], "--codec 'nope' is not shipped"),
-    (["--attack", "universal", "--eps", "0.1"], "with --eps only gaussian, pgd and fgsm"),
+    (["--attack", "universal", "--eps", "0.1"], "with --eps only gaussian, pgd, fgsm, apgd, square, autoattack"),
+    (["--attack", "square", "--psr-db", "-10"], "--attack square: it attacks the input only"),
+    (["--attack", "apgd", "--psr-db", "-10"], "--attack apgd: on the air it attacks the symbols"),
+    (["--queries", "0"], "argument --queries: expected"),
 ])
 def test_bad_flags_get_one_line(tmp_path, capsys, flags, message) -> None:
     try:
@@ -43,3 +46,15 @@ def test_bad_flags_get_one_line(tmp_path, capsys, flags, message) -> None:
     assert rc == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0] and err[0].startswith("semguard attack: error:")
+
+
+def test_attack_command_runs_the_new_input_attacks(tmp_path) -> None:
+    # APGD, Square and the ensemble from the command line on the task codec, inside eps, below clean
+    args = ["attack", "--codec", "task-fmnist", "--attack", "apgd", "square", "autoattack", "--eps", "0.05",
+            "--images", "8", "--steps", "3", "--queries", "10", "--out", str(tmp_path)]
+    assert main(args) == 0
+    recs = json.loads((tmp_path / "attack.json").read_text())["records"]
+    assert [r["attack"] for r in recs] == ["apgd", "square", "autoattack"]
+    for r in recs:
+        assert r["measured_budget"] <= 0.05 + 1e-6 and r["attacked"] <= r["clean"]
+    assert recs[1]["threat_model"]["knowledge"] == "query"

@@ -1,6 +1,7 @@
 """Contract over every registered attack x every codec family (tiny variants): it runs through the
 Link, spends exactly its budget (or within it), gives finite outputs of the clean shape, records its
-threat model, restores the codec's mode and weights; universal and transfer attacks do their job on
+threat model, restores the codec's mode and weights (input attacks: inside the eps ball and the [0, 1] box; on
+token ids, and the classifier-only ensemble on the other codecs, a one-line error); universal and transfer attacks do their job on
 a shipped codec."""
 
 from __future__ import annotations
@@ -32,6 +33,9 @@ ATTACKS = {  # name -> constructor arguments (tiny)
     "pilot": {"psr_db": -5.0, "steps": 2},
     "universal": {**AIR, "steps": 2, "batch": 2},
     "transfer": {**AIR, "steps": 2},
+    "apgd": {"surface": "symbols", "psr_db": -10.0, "steps": 3},
+    "square": {"surface": "input", "eps": 0.05, "queries": 3},
+    "autoattack": {"surface": "input", "eps": 0.05, "steps": 2, "targets": 1, "queries": 2},
 }
 
 
@@ -61,6 +65,14 @@ def test_attack_contract(attack: str, codec_name: str) -> None:
     if attack == "transfer":
         kw["surrogate"] = _codec(codec_name, seed=1)[0]
     atk = build("attack", attack, **kw)
+    if atk.surface == "input" and codec_name == "deepsc":  # token ids: the word-substitution attack's surface
+        with pytest.raises(ValueError, match="surface: the input surface perturbs float images"):
+            atk(link, src, 10.0)
+        return
+    if attack == "autoattack" and codec_name != "task":
+        with pytest.raises(ValueError, match="objective: autoattack breaks classifiers"):
+            atk(link, src, 10.0, labels=labels)
+        return
     if attack == "universal":
         atk.fit(link, src, 10.0, labels=labels)
     before = {k: v.clone() for k, v in codec.state_dict().items()}
@@ -70,6 +82,10 @@ def test_attack_contract(attack: str, codec_name: str) -> None:
     clean = link(src, 10.0, generator=torch.Generator().manual_seed(0))["output"]
     assert r.output.shape == clean.shape and torch.isfinite(r.output).all()
     tm = r.threat_model
+    if atk.surface == "input":  # inside the linf ball and the [0, 1] box
+        assert tm.budget == kw["eps"] and tm.unit == "eps" and tm.surface == "input"
+        assert (r.measured <= kw["eps"] + 1e-6).all() and ((src + r.perturbation - 0.5).abs() <= 0.5).all()
+        return
     assert tm.budget == kw["psr_db"] and tm.unit == "psr_db" and tm.surface == atk.surface
     assert tm.objective == {"task": "task", "deepsc": "semantic"}.get(codec_name, "reconstruction")
     assert (r.measured <= kw["psr_db"] + 1e-3).all()

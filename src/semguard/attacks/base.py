@@ -31,6 +31,7 @@ from semguard.attacks.objectives import (
     RECON_LOSSES,
     TASK_LOSSES,
     attack_loss,
+    attack_success,
     check_objective,
     codec_objective,
 )
@@ -124,7 +125,8 @@ class Attack:
         objective: None: the one that fits the codec.
         targeted: drive the receiver to ``target``.
         recon_loss: ``psnr`` / ``mse`` / ``ms-ssim`` for the reconstruction objective.
-        task_loss: ``ce`` (cross-entropy) or ``margin`` (Carlini-Wagner logit margin) for the task objective.
+        task_loss: ``ce`` (cross-entropy), ``margin`` (Carlini-Wagner logit margin) or ``dlr`` (Croce &
+            Hein's difference-of-logits ratio) for the task objective.
         attacker_fading: the attacker's channel ``g``: ``"auto"`` (Rayleigh when Bob's channel fades,
             else unit gain), ``"rayleigh"`` or ``"none"``.
         seed: the attack's own seed; a fixed seed reproduces an attack bit for bit.
@@ -269,6 +271,10 @@ class Attack:
         link, src, snr = ctx.link, ctx.source, ctx.snr
         if self.surface == "input":
             d = project_input(delta, src, self.budget, self.norm)
+            # the gradient is the loss's at the image received (as ART and the papers take it): through
+            # the clip to [0, 1] it would vanish wherever an iterate sits on the box, e.g. the black
+            # background, and the attack could never move those pixels back inside
+            d = delta + (d - delta).detach() if delta.requires_grad else d
             out = link(src + d, snr, generator=generator)
             return out, (input_norm(d, self.norm) if measure else None)
         if self.surface == "symbols":
@@ -294,5 +300,9 @@ class Attack:
         """Per-sample loss ``[B]`` to maximise on one link result."""
         return attack_loss(ctx.objective, out["output"], ctx.source, labels=ctx.labels, target=ctx.target,
                            recon_loss=self.recon_loss, task_loss=self.task_loss)
+
+    def success(self, ctx: AttackContext, out: dict[str, Any]) -> Tensor | None:
+        """Per sample ``[B]`` bool: the objective's success on one link result (None: no decision)."""
+        return attack_success(ctx.objective, out["output"].detach(), labels=ctx.labels, target=ctx.target)
 
 

@@ -7,7 +7,11 @@
   cross-entropy of the target class (Kang et al.'s semantic noise on a task receiver).  With
   ``task_loss="margin"`` the Carlini-Wagner logit margin instead, capped at ``MARGIN_CAP`` (targeted:
   ``z_t - max_{j != t} z_j``; untargeted: ``max_{j != y} z_j - z_y``), which stops pushing a sample
-  once it is decided as wanted and spends the steps on the others.
+  once it is decided as wanted and spends the steps on the others.  ``task_loss="dlr"``: the
+  difference-of-logits ratio of Croce & Hein (2020), the margin divided by the spread of the top
+  logits, so it does not change when the logits are rescaled (untargeted:
+  ``-(z_y - max_{j != y} z_j) / (z_(1) - z_(3))``; targeted:
+  ``-(z_y - z_t) / (z_(1) - (z_(3) + z_(4)) / 2)``, ``z_(k)`` the k-th largest logit).
 * ``semantic`` (token logits ``[B, T, V]``, DeepSC): the token cross-entropy against the sent sentence,
   the differentiable surrogate of BLEU; targeted, minus the cross-entropy to a target sentence.
 """
@@ -22,11 +26,11 @@ from semguard.attacks.threat import OBJECTIVES
 from semguard.codecs._text_tokenizer import PAD_ID
 from semguard.codecs.base import SemanticCodec
 
-__all__ = ["MARGIN_CAP", "RECON_LOSSES", "TASK_LOSSES", "attack_loss", "check_objective", "codec_objective",
-           "logit_margin"]
+__all__ = ["MARGIN_CAP", "RECON_LOSSES", "TASK_LOSSES", "attack_loss", "attack_success", "check_objective",
+           "codec_objective", "dlr_loss", "logit_margin"]
 
 RECON_LOSSES = ("psnr", "mse", "ms-ssim")
-TASK_LOSSES = ("ce", "margin")
+TASK_LOSSES = ("ce", "margin", "dlr")
 MARGIN_CAP = 5.0
 _PAD = PAD_ID
 
@@ -69,6 +73,35 @@ def logit_margin(logits: Tensor, cls: Tensor) -> Tensor:
     return z - others.max(1).values
 
 
+def dlr_loss(logits: Tensor, labels: Tensor, target: Tensor | None = None) -> Tensor:
+    """The difference-of-logits ratio ``[B]`` to maximise (Croce & Hein, 2020, eqs. 6 and 7); see the
+    module docstring.  Untargeted needs at least 3 classes, targeted at least 4."""
+    k = logits.shape[1]
+    if k < (3 if target is None else 4):
+        raise ValueError(f"task_loss 'dlr' needs at least {3 if target is None else 4} classes, got {k}")
+    top = logits.sort(dim=1, descending=True).values
+    z_y = logits.gather(1, labels[:, None])[:, 0]
+    if target is None:
+        return -logit_margin(logits, labels) / (top[:, 0] - top[:, 2] + 1e-12)
+    z_t = logits.gather(1, target[:, None])[:, 0]
+    return -(z_y - z_t) / (top[:, 0] - (top[:, 2] + top[:, 3]) / 2 + 1e-12)
+
+
+def attack_success(objective: str, output: Tensor, *, labels: Tensor | None = None,
+                   target: Tensor | None = None) -> Tensor | None:
+    """Per sample ``[B]`` bool: the attack has what it wants (``task``: decided as ``target``, or not
+    as ``labels`` when untargeted); None for the objectives without a decision (reconstruction,
+    semantic), where the loss itself ranks the iterates."""
+    if objective != "task":
+        return None
+    pred = output.argmax(1)
+    if target is not None:
+        return pred == target
+    if labels is None:
+        raise ValueError("labels: the task objective needs the true classes [B] (or a target)")
+    return pred != labels
+
+
 def attack_loss(objective: str, output: Tensor, source: Tensor, *, labels: Tensor | None = None,
                 target: Tensor | None = None, recon_loss: str = "psnr", task_loss: str = "ce") -> Tensor:
     """Per-sample loss ``[B]`` the attacker maximises.
@@ -80,7 +113,7 @@ def attack_loss(objective: str, output: Tensor, source: Tensor, *, labels: Tenso
         labels: true classes ``[B]`` (``task``, untargeted).
         target: target image, target classes ``[B]`` or target token ids ``[B, T]`` (targeted).
         recon_loss: ``psnr``, ``mse`` or ``ms-ssim`` (``reconstruction`` only).
-        task_loss: ``ce`` or ``margin`` (``task`` only).
+        task_loss: ``ce``, ``margin`` or ``dlr`` (``task`` only; targeted ``dlr`` also reads ``labels``).
     """
     if objective == "reconstruction":
         if target is not None:
@@ -96,12 +129,18 @@ def attack_loss(objective: str, output: Tensor, source: Tensor, *, labels: Tenso
             raise ValueError(f"task_loss must be one of {', '.join(TASK_LOSSES)}, got {task_loss!r}")
         if target is not None:
             t = _classes(target, output, "target")
+            if task_loss == "dlr":
+                if labels is None:
+                    raise ValueError("labels: the targeted dlr loss needs the true classes [B] beside the target")
+                return dlr_loss(output, _classes(labels, output, "labels"), t)
             if task_loss == "margin":
                 return logit_margin(output, t).clamp(max=MARGIN_CAP)
             return -nnf.cross_entropy(output, t, reduction="none")
         if labels is None:
             raise ValueError("labels: the task objective needs the true classes [B] (or a target)")
         y = _classes(labels, output, "labels")
+        if task_loss == "dlr":
+            return dlr_loss(output, y)
         if task_loss == "margin":
             return (-logit_margin(output, y)).clamp(max=MARGIN_CAP)
         return nnf.cross_entropy(output, y, reduction="none")

@@ -14,6 +14,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from semguard.attacks._best import BestIterate
 from semguard.attacks.base import Attack, AttackContext
 from semguard.channels import functional as F
 from semguard.registry import register
@@ -35,7 +36,8 @@ class PGD(Attack):
         steps: gradient steps per restart.
         alpha: step size as a fraction of the budget's radius (None: ``2.5 / steps``).
         random_start: start from a random point of the budget.
-        restarts: independent starts; each sample keeps its strongest.
+        restarts: independent starts; each sample keeps its best iterate over all steps and restarts
+            (by the objective's success, then by loss).
         channel_known: the attacker knows the evaluated channel draw (and its own channel).
         eot: channel draws averaged per step when the channel is not known.
         full_power: on the air surfaces, iterate on the sphere of the PSR budget (every block spends
@@ -101,42 +103,46 @@ class PGD(Attack):
             return [(ctx.channel_generator(), ctx.g)]
         return [(ctx.rng, self.draw_g(ctx)) for _ in range(self.eot)]
 
-    def _objective(self, ctx: AttackContext, delta: Tensor) -> Tensor:
+    def _objective(self, ctx: AttackContext, delta: Tensor) -> tuple[Tensor, Tensor | None]:
+        """Per-sample loss ``[B]`` (differentiable in ``delta``) and success ``[B]`` (the fraction of the
+        draws on which the objective is met; None without a decision), averaged over the draws."""
         draws = self._draws(ctx)
-        total = 0.0
+        total, hits = 0.0, None
         for gen, g in draws:
             out, _ = self.send(ctx, delta, gen, g=g)
             total = total + self.loss(ctx, out)
-        return total / len(draws)
+            ok = self.success(ctx, out)
+            if ok is not None:
+                hits = ok.float() if hits is None else hits + ok.float()
+        return total / len(draws), (None if hits is None else hits / len(draws))
+
+    def _reference(self, ctx: AttackContext) -> Tensor | None:
+        """The signal the PSR budget is measured against (None on the input surface)."""
+        if self.surface == "input":
+            return None
+        ref = self.reference(ctx) if (self.channel_known or self.surface == "symbols") else None
+        if ref is None:  # the nominal received signal: unit symbol power, E|h|^2 = 1
+            ref = torch.ones(self.shape(ctx), dtype=torch.complex64, device=ctx.source.device)
+        return ref
 
     def perturb(self, ctx: AttackContext) -> Tensor:
-        ref = None
-        if self.surface != "input":
-            ref = self.reference(ctx) if (self.channel_known or self.surface == "symbols") else None
-            if ref is None:  # the nominal received signal: unit symbol power, E|h|^2 = 1
-                ref = torch.ones(self.shape(ctx), dtype=torch.complex64, device=ctx.source.device)
+        """Each sample keeps its best iterate over every step and restart (:mod:`semguard.attacks._best`):
+        a successful one before a higher-loss failed one, else the highest loss."""
+        ref = self._reference(ctx)
         radius = self._radius(ctx, ref)
-        best, best_loss = None, None
+        best = BestIterate()
         for _ in range(self.restarts):
             delta = self.project(self._start(ctx, self.shape(ctx), radius), ctx, ref)
             for _ in range(self.steps):
                 delta = delta.detach().requires_grad_(True)
-                loss = self._objective(ctx, delta).sum()
-                (grad,) = torch.autograd.grad(loss, delta)
+                loss, ok = self._objective(ctx, delta)
+                (grad,) = torch.autograd.grad(loss.sum(), delta)
                 with torch.no_grad():
+                    best.update(delta, loss, ok)
                     delta = self.project(self._step(delta, grad, radius), ctx, ref)
-            if self.restarts == 1:
-                return delta.detach()
             with torch.no_grad():
-                final = self._objective(ctx, delta)
-            if best is None:
-                best, best_loss = delta.detach().clone(), final
-            else:
-                better = final > best_loss
-                best[better] = delta.detach()[better]
-                best_loss = torch.where(better, final, best_loss)
-        assert best is not None
-        return best
+                best.update(delta, *self._objective(ctx, delta))
+        return best.result()
 
 
 @register("attack", "fgsm")

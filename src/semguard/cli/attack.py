@@ -29,14 +29,16 @@ from semguard.registry import available, build
 __all__ = ["add_parser", "load_codec", "make_channel", "run", "run_grid"]
 
 log = logging.getLogger(__name__)
-AIR_ATTACKS = ("gaussian", "pgd", "fgsm", "universal", "transfer", "pilot")
+AIR_ATTACKS = ("gaussian", "pgd", "fgsm", "apgd", "universal", "transfer", "pilot")
+INPUT_ATTACKS = ("gaussian", "pgd", "fgsm", "apgd", "square", "autoattack")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("attack", help="attack a codec over a budget grid (PSR in dB, or eps on the input)")
     p.add_argument("--codec", default="switched-cbr1_6", help="a zoo name (semguard list codec) (default: switched-cbr1_6)")
     p.add_argument("--attack", nargs="+", default=["gaussian", "pgd"],
-                   help=f"attacks ({', '.join(AIR_ATTACKS)}) (default: gaussian pgd)")
+                   help=f"attacks (air: {', '.join(AIR_ATTACKS)}; input: {', '.join(INPUT_ATTACKS)}) "
+                        "(default: gaussian pgd)")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--psr-db", type=finite_float, nargs="+", help="PSR budgets in dB (air surfaces; default -20 -10)")
     g.add_argument("--eps", type=non_negative_float, nargs="+", help="input budgets (images in [0, 1]; input surface)")
@@ -47,7 +49,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--channel", default="awgn", choices=("awgn", "rayleigh"),
                    help="awgn, or rayleigh with pilot-estimated CSI (default: awgn)")
     p.add_argument("--images", type=int_at_least(1), default=3, help="evaluation sources: first N (default: 3)")
-    p.add_argument("--steps", type=int_at_least(1), default=20, help="PGD / pilot / transfer steps (default: 20)")
+    p.add_argument("--steps", type=int_at_least(1), default=20,
+                   help="PGD / APGD / autoattack / pilot / transfer steps (default: 20)")
+    p.add_argument("--queries", type=int_at_least(1), default=1000,
+                   help="square and autoattack's Square queries (default: 1000)")
     p.add_argument("--targeted", action="store_true", help="task codecs: drive every decision to class 0")
     p.add_argument("--universal-steps", type=int_at_least(1), default=100, help="universal training steps (default: 100)")
     p.add_argument("--train-images", type=int_at_least(1), default=12, help="attacker's training photos (default: 12)")
@@ -163,17 +168,27 @@ def _build(name: str, b: float, cfg: dict[str, Any], link: Link, x: Tensor, y: T
     seed, steps = cfg["seed"], cfg["steps"]
     common: dict[str, Any] = {"seed": seed, "targeted": bool(cfg.get("targeted"))}
     if eps:
-        if name not in ("gaussian", "pgd", "fgsm"):
-            raise ValueError(f"--attack {name}: with --eps only gaussian, pgd and fgsm attack the input")
+        if name not in INPUT_ATTACKS:
+            raise ValueError(f"--attack {name}: with --eps only {', '.join(INPUT_ATTACKS)} attack the input")
         common.update(surface="input", eps=b, norm=cfg.get("norm", "linf"))
     else:
+        if name not in AIR_ATTACKS:
+            raise ValueError(f"--attack {name}: it attacks the input only; give --eps instead of --psr-db")
+        if name == "apgd" and cfg.get("surface") != "symbols":
+            raise ValueError("--attack apgd: on the air it attacks the symbols; add --surface symbols")
         common["psr_db"] = b
         if name != "pilot":
             common["surface"] = cfg.get("surface") or "channel"
     if name == "pilot":
         return build("attack", name, steps=cfg.get("pilot_steps") or steps, **common)
-    if name == "pgd":
+    if name in ("pgd", "apgd"):
         return build("attack", name, steps=steps, **common)
+    if name == "square":
+        return build("attack", name, queries=cfg.get("queries", 1000), **common)
+    if name == "autoattack":
+        if common.pop("targeted"):
+            raise ValueError("--attack autoattack: the ensemble is untargeted; drop --targeted")
+        return build("attack", name, steps=steps, queries=cfg.get("queries", 1000), **common)
     if name == "fgsm":
         return build("attack", name, **common)
     if name == "gaussian":

@@ -49,6 +49,8 @@ __all__ = [
 #: the DFT size bound that makes the mixing one DFT over any block the codecs produce
 WHOLE_BLOCK = 1 << 24
 _INFO = b"semguard keyed-spread"
+#: the smallest gain the receiver divides by (a block received 26 dB below its power is lost anyway)
+MIN_GAIN = 0.05
 
 
 def check_key(key: object) -> bytes:
@@ -72,7 +74,7 @@ def pilot_sequence(m: int) -> Tensor:
 
 
 def gain_and_floor(z: Tensor, p: Tensor, floor: Tensor, data: Tensor | None = None) -> tuple[Tensor, Tensor]:
-    """The complex gain ``a [B, 1]`` of despread, zero-forced pilots ``z [B, m]`` against the known ``p [m]``,
+    """The complex gain ``a [B, 1]`` (modulus at least :data:`MIN_GAIN`) of despread, zero-forced pilots ``z [B, m]`` against the known ``p [m]``,
     and the white noise-plus-interference power ``s2 [B, 1]`` around ``a p`` (unbiased: ``m / (m - 1)``),
     never below ``floor [B, 1]`` (the noise the receiver knows is there).
 
@@ -83,10 +85,11 @@ def gain_and_floor(z: Tensor, p: Tensor, floor: Tensor, data: Tensor | None = No
     if z.shape[1] != m or m < 2:
         raise ValueError(f"gain_and_floor: need >= 2 pilots, one per column, got {tuple(z.shape)} for {m}")
     a = (z * p.conj()).mean(1, keepdim=True) / p.abs().square().mean()
+    a = a * (MIN_GAIN / a.abs().clamp_min(1e-12)).clamp_min(1.0)             # |a| >= MIN_GAIN: no blow-up
     s2 = torch.maximum((z - a * p).abs().square().sum(1, keepdim=True) / (m - 1), floor)
     if data is not None:
-        mod = (data.abs().square().mean(1, keepdim=True) - s2).clamp_min(1e-6).sqrt()
-        a = torch.polar(mod, torch.angle(a)).to(z.dtype)
+        mod = (data.abs().square().mean(1, keepdim=True) - s2).clamp_min(MIN_GAIN ** 2).sqrt()
+        a = mod.to(z.dtype) * (a / a.abs())
     return a, s2
 
 

@@ -1,0 +1,149 @@
+"""The attacks that know keyed spreading (:mod:`semguard.defenses.keyed_spread`) but not its key.
+
+* :class:`GuessedKeyLink`: the attacker's model of the defended link, a fresh random key on every
+  call; PGD or a universal perturbation trained through it averages over the unknown key (EOT).
+* :class:`KeyEOTPGD`: white-box PGD (the channel draw known, the key not) whose every step averages
+  the loss over ``keys`` guessed keys.  PGD through the defended link itself (the key known) is the
+  bound that shows the protection rests on the key.
+* :class:`CorrelatedJammer`: the key-agnostic structured attack.  ``c U_k x`` commutes with every
+  ``U_k^H``, so a jammer that re-radiates the signal it hears, times ``c``, reaches the decoder as
+  ``c x`` whatever the key; it puts a fraction of its budget there (phase and fraction searched on a
+  grid per block, through guessed keys) and the rest in Gaussian noise.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from semguard.attacks.base import Attack, AttackContext
+from semguard.attacks.pgd import PGD
+from semguard.channels import functional as F
+from semguard.channels.base import ChannelState
+from semguard.link import Link
+
+__all__ = ["CorrelatedJammer", "GuessedKeyLink", "KeyEOTPGD"]
+
+
+def _guess(rng: torch.Generator) -> bytes:
+    return bytes(torch.randint(0, 256, (32,), generator=rng).to(torch.uint8).tolist())
+
+
+class GuessedKeyLink(Link):
+    """``defended`` (a keyed-spread link) as an attacker without its key models it: every call draws a
+    fresh 256-bit key from ``rng`` (uniform, as the HKDF output the defence uses looks)."""
+
+    def __init__(self, defended: Link, rng: torch.Generator) -> None:
+        if defended.cipher is None:
+            raise ValueError("defended: a keyed-spread link (build it with KeyedSpreadDefense.wrap)")
+        super().__init__(defended.codec, defended.channel, cipher=defended.cipher, key=_guess(rng),
+                         adversary=defended.adversary)
+        self.rng = rng
+
+    def forward(self, source: Tensor, snr_db: Tensor | float, **kw: Any) -> dict[str, Any]:
+        self._key = _guess(self.rng)
+        return super().forward(source, snr_db, **kw)
+
+
+class KeyEOTPGD(PGD):
+    """PGD averaging every step's loss over ``keys`` guessed keys (:class:`GuessedKeyLink`).
+
+    Args:
+        keys: guessed keys per step.
+        **kw: the :class:`PGD` arguments (surface ``channel``, ``psr_db``, ``steps``, ...).
+    """
+
+    name = "pgd-key-eot"
+
+    def __init__(self, *, keys: int = 8, **kw: Any) -> None:
+        super().__init__(**kw)
+        if keys < 1:
+            raise ValueError(f"keys must be >= 1 guessed key per step, got {keys}")
+        self.keys = int(keys)
+
+    def extra_config(self) -> dict[str, Any]:
+        return {**super().extra_config(), "keys": self.keys}
+
+    def _objective(self, ctx: AttackContext, delta: Tensor) -> Tensor:
+        sim = replace(ctx, link=GuessedKeyLink(ctx.link, ctx.rng))
+        total = 0.0
+        for _ in range(self.keys):
+            gen, g = (ctx.channel_generator(), ctx.g) if self.channel_known else (ctx.rng, self.draw_g(ctx))
+            out, _ = self.send(sim, delta, gen, g=g)
+            total = total + self.loss(sim, out)
+        return total / self.keys
+
+
+class _Reradiate:
+    """Adds ``c h x_tx`` plus unit-power noise scaled to ``rest`` times the received power (PSR)."""
+
+    def __init__(self, c: Tensor, noise: Tensor, rest: Tensor) -> None:
+        self.c, self.noise, self.rest = c, noise, rest
+
+    def interference(self, transmitted: Tensor, state: ChannelState, *,
+                     generator: torch.Generator | None = None) -> Tensor:
+        r = state.h * transmitted
+        return self.c * r + self.noise * (self.rest * F.block_power(r)).sqrt().unsqueeze(1)
+
+
+class CorrelatedJammer(Attack):
+    """The key-agnostic attack ``c h s + u`` (see the module), ``|c|^2 = f 10^(psr/10)``, the noise
+    ``u`` Gaussian with the rest of the budget.
+
+    Args:
+        phases: phases of ``c`` tried (evenly spaced).
+        fractions: budget fractions ``f`` tried on the correlated part.
+        **kw: the :class:`Attack` arguments (surface ``channel``, ``psr_db``, seed...).
+    """
+
+    name = "correlated-jammer"
+    knowledge = "white-box"
+    surfaces = ("channel",)
+
+    def __init__(self, *, phases: int = 8, fractions: tuple[float, ...] = (1.0, 0.5, 0.35, 0.2), **kw: Any) -> None:
+        super().__init__(**kw)
+        if phases < 1:
+            raise ValueError(f"phases must be >= 1, got {phases}")
+        if not fractions or not all(0.0 <= f <= 1.0 for f in fractions):
+            raise ValueError(f"fractions must be budget fractions in [0, 1], got {fractions!r}")
+        self.phases, self.fractions = int(phases), tuple(float(f) for f in fractions)
+
+    def extra_config(self) -> dict[str, Any]:
+        return {"phases": self.phases, "fractions": list(self.fractions)}
+
+    def _candidates(self) -> list[complex]:
+        rho = 10.0 ** (self.budget / 10.0)
+        out = [0j]  # all Gaussian
+        for f in self.fractions:
+            out += [math.sqrt(f * rho) * complex(math.cos(a), math.sin(a))
+                    for a in (2 * math.pi * k / self.phases for k in range(self.phases))]
+        return out
+
+    def perturb(self, ctx: AttackContext) -> Tensor:
+        rho = 10.0 ** (self.budget / 10.0)
+        n = ctx.link.n_symbols(tuple(ctx.source.shape[1:]))
+        noise = F.normalize_power(F.complex_normal((ctx.batch, n), generator=ctx.rng, device=ctx.source.device))
+        sim = GuessedKeyLink(ctx.link, ctx.rng) if ctx.link.cipher is not None else ctx.link
+        best_c = torch.zeros(ctx.batch, 1, dtype=torch.complex64)
+        best = torch.full((ctx.batch,), -math.inf)
+        with torch.no_grad():
+            for cand in self._candidates():
+                c = torch.full((ctx.batch, 1), cand, dtype=torch.complex64)
+                rest = torch.full((ctx.batch,), max(rho - abs(cand) ** 2, 0.0))
+                old = sim.adversary
+                sim.adversary = _Reradiate(c, noise, rest)
+                try:
+                    loss = self.loss(ctx, sim(ctx.source, ctx.snr, generator=ctx.channel_generator())).detach().cpu()
+                finally:
+                    sim.adversary = old
+                better = loss > best
+                best = torch.where(better, loss, best)
+                best_c[better] = c[better]
+            ref = self.reference(ctx)  # h s as the attacker hears it on the evaluated draw
+            rest = (rho - best_c.abs().square()).clamp_min(0).to(ref.device)
+            d = best_c.to(ref.device) * ref + noise * (rest.squeeze(1) * F.block_power(ref)).sqrt().unsqueeze(1)
+        return d / ctx.g if ctx.g is not None else d

@@ -147,6 +147,8 @@ def run_tx(cfg: TxConfig, blocks: Iterator[tuple[dict, np.ndarray]] | None = Non
                     sealer = Sealer(master)
                     stats["handshakes"] += 1
                     stats["key"] = responder.last_info
+        if rep is not None and sealer is None:  # stopped before any key: a secured sender sends nothing clear
+            return stats
         period = 1.0 / cfg.rate if cfg.rate else 0.0
         scrambler: list = []
         t_next = time.monotonic()

@@ -170,7 +170,7 @@ def fidelity(tmp: Path, codec, images: torch.Tensor, how: str) -> dict:
     try:
         res: dict = {}
         rx = threading.Thread(target=lambda: res.update(run_rx(RxConfig(
-            emu.ep(emu.p_out), handshake=emu.ep(emu.p_relay) if keyed else None, idle_timeout_s=10.0,
+            emu.ep(emu.p_out), handshake=emu.ep(emu.p_relay) if keyed else None, idle_timeout_s=30.0,
             max_runtime_s=300.0, handshake_timeout_s=20.0), on_block, StopFlag())))
         rx.start()
         if not keyed:
@@ -210,6 +210,7 @@ def main() -> int:
     ap.add_argument("--distances", default="0,0.05,0.1,0.2,0.5,1.0")
     ap.add_argument("--frames", type=int, default=28)
     ap.add_argument("--skip-keys", action="store_true")
+    ap.add_argument("--links", default="clear,bytes,symbols,mitm")
     args = ap.parse_args()
     torch.set_num_threads(1)
     result: dict = {"snr_db": SNR_DB, "codec": DEFAULT_IMAGE_CODEC}
@@ -218,7 +219,7 @@ def main() -> int:
     codec = pretrained(DEFAULT_IMAGE_CODEC).eval()
     images = crops(args.frames)
     tmp = Path(args.out).resolve().parent
-    result["fidelity"] = [fidelity(tmp, codec, images, how) for how in ("clear", "bytes", "symbols", "mitm")]
+    result["fidelity"] = [fidelity(tmp, codec, images, how) for how in args.links.split(",")]
     Path(args.out).write_text(json.dumps(result, indent=1))
     return 0
 

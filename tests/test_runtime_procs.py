@@ -4,6 +4,7 @@ counted; the emulator and the receiver are killed mid-stream and restarted."""
 
 from __future__ import annotations
 
+import json
 import signal
 import time
 from collections import Counter
@@ -13,6 +14,8 @@ import pytest
 from semguard.knowledge.keys import generate_key, public_bytes, save_private_key
 
 from semguard.runtime.emulator import read_tap
+from semguard.runtime.plkg_eve import eve_attempt, sessions_from_tap
+from semguard.runtime.relay import EVE_PROBE
 from semguard.runtime.frames import FLAG_SEALED, FLAG_SYMBOLS, FrameError, FrameType, decode_frame, unpack_data
 
 from runtime_procs import ep, free_port, jsonl, start, stop, wait_file
@@ -133,7 +136,8 @@ def test_faults_counted_nothing_twice_nothing_corrupted(tmp_path):
     each fault on the data path."""
     _kb(tmp_path)
     metrics, ch = _plkg_link(
-        tmp_path, ["--drop", "0.05", "--duplicate", "0.05", "--reorder", "0.05", "--bitflip", "0.05", "--seed", "1"],
+        tmp_path, ["--drop", "0.05", "--duplicate", "0.05", "--reorder", "0.05", "--bitflip", "0.05", "--seed", "1",
+                   "--eve-distance", "0.5"],
         ["--kb", str(tmp_path / "kb_rx.db")],
         ["--frames", "400", "--rate", "400", "--epoch-frames", "150", "--kb", str(tmp_path / "kb_tx.db")])
     sent, delivered = jsonl(tmp_path / "tx.jsonl"), jsonl(tmp_path / "rx.jsonl")
@@ -149,13 +153,19 @@ def test_faults_counted_nothing_twice_nothing_corrupted(tmp_path):
     assert rej.get("forged", 0) + metrics.get("malformed", 0) >= 1  # bit flips
     # Eve's tap: every frame she received is sealed; none yields an IQ block Bob delivered
     tapped = [decode_frame(f) for f in read_tap(tmp_path / "eve.bin") if _parses(f)]
-    n_hs = sum(f.type == FrameType.HANDSHAKE for f in tapped)
+    hs = [json.loads(f.payload) for f in tapped if f.type == FrameType.HANDSHAKE]
+    n_hs = sum(m.get("m") != EVE_PROBE for m in hs)
     assert n_hs >= 8 and n_hs % 2 == 0                                  # she heard the public discussion ...
+    assert sum(m.get("m") == EVE_PROBE for m in hs) == n_hs // 8        # ... and probed Alice herself, per session
     eve = [f for f in tapped if f.type != FrameType.HANDSHAKE]
     assert len(eve) >= 300 and all(f.flags & FLAG_SEALED for f in eve)  # ... and sees only sealed frames
     bob = {d["digest"] for d in delivered}
     assert not bob & {_eve_digest(f.payload) for f in eve}
+    # she runs the key agreement herself (0.5 wavelengths from Bob): no session's key passes Alice's tag
+    tries = [eve_attempt(s) for s in sessions_from_tap(read_tap(tmp_path / "eve.bin"))]
+    assert tries and not any(t.key_matched for t in tries) and min(t.sample_disagreement for t in tries) > 0.3
     print("faults:", {"sent": len(sent), "delivered_once": len(delivered), "lost": lost, "rejected": rej,
+                      "eve": [t.to_dict() for t in tries],
                       "malformed": metrics.get("malformed", 0), "emulator": ch})
 
 

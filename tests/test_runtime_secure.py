@@ -119,6 +119,28 @@ def test_epoch_key_is_the_keys_schedule():
         Sealer(b"short")
 
 
+def test_plkg_session_runs_without_torch():
+    """A whole PLKG session (probe channel with Eve, both state machines, Eve's own attempt) and the
+    emulator, Mallory and the CLI module load neither torch nor the torch channels."""
+    code = ("import sys, numpy as np\n"
+            "import semguard.cli.runtime, semguard.runtime.emulator, semguard.runtime.mallory\n"
+            "from semguard.runtime.kbview import KbView\n"
+            "from semguard.runtime.plkg import PlkgInitiator, PlkgResponder\n"
+            "from semguard.runtime.probe_channel import ProbeChannel\n"
+            "kb = KbView('kb', 1, '00' * 32)\n"
+            "bob, alice = PlkgInitiator(kb, rng=np.random.default_rng(1)), PlkgResponder(kb, rng=np.random.default_rng(2))\n"
+            "ch = ProbeChannel(seed=5, eve_distance=0.5)\n"
+            "msg = bob.first()\n"
+            "while msg is not None:\n"
+            "    msg = bob.handle(ch.through(alice.handle(ch.through(msg, 'tx')), 'rx'))\n"
+            "assert alice.master == bob.master and len(ch.overheard) == 1\n"
+            "print(sorted(m for m in ('torch', 'semguard.channels.base', 'semguard.channels.jakes') if m in sys.modules))")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                       env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")})
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.strip() == "[]"
+
+
 def test_runtime_sealing_and_handshake_load_no_torch():
     code = ("import sys, semguard.runtime.secure, semguard.runtime.handshake\n"
             "print(sorted(m for m in ('torch', 'semguard.channels', 'semguard.keys.ciphers') if m in sys.modules))")

@@ -21,7 +21,7 @@ __all__ = ["FAMILIES", "register", "available", "build", "get", "RegistryError"]
 
 # family -> the package whose import registers that family's members
 FAMILIES: dict[str, str] = {
-    "channel": "semguard.channels",
+    "channel": "semguard.channels.members",
     "codec": "semguard.codecs",
     "baseline": "semguard.baselines",
     "dataset": "semguard.data",

@@ -26,44 +26,15 @@ import math
 
 import numpy as np
 import torch
-from scipy.special import j0
 from torch import Tensor
 
 from semguard.channels import functional as F
 from semguard.channels.base import Channel, ChannelState, as_snr_tensor, correlated_state
+from semguard.channels.spectrum import jakes_autocorrelation, jakes_bin_masses, spatial_correlation, spectrum_grid
 from semguard.registry import register
 
 __all__ = ["Jakes", "jakes_coefficients", "jakes_realisation", "jakes_autocorrelation", "jakes_bin_masses",
            "spatial_correlation"]
-
-
-def jakes_autocorrelation(fd_tau: np.ndarray | float) -> np.ndarray:
-    """Clarke/Jakes autocorrelation ``J0(2 pi f_d tau)`` as a function of ``f_d * tau``."""
-    return j0(2.0 * np.pi * np.asarray(fd_tau, dtype=np.float64))
-
-
-def spatial_correlation(distance_wavelengths: np.ndarray | float) -> np.ndarray:
-    """Correlation ``J0(2 pi d / lambda)`` of channels seen ``d`` wavelengths apart."""
-    d = np.asarray(distance_wavelengths, dtype=np.float64)
-    if np.any(d < 0):
-        raise ValueError(f"distance must be >= 0 wavelengths, got {d}")
-    return j0(2.0 * np.pi * d)
-
-
-def jakes_bin_masses(k: np.ndarray, df: float, doppler_hz: float) -> np.ndarray:
-    """Mass of the Jakes spectrum in the bins ``[(k - 1/2) df, (k + 1/2) df]`` (sums to 1)."""
-    lo = np.clip((k - 0.5) * df / doppler_hz, -1.0, 1.0)
-    hi = np.clip((k + 0.5) * df / doppler_hz, -1.0, 1.0)
-    return (np.arcsin(hi) - np.arcsin(lo)) / np.pi
-
-
-def _spectrum_grid(n: int, dt_s: float, doppler_hz: float) -> tuple[int, float, np.ndarray, np.ndarray]:
-    """FFT length (period >= 2 n dt), bin spacing, bin indices touching ``[-f_d, f_d]`` and their masses."""
-    length = 1 << int(np.ceil(np.log2(2 * n)))
-    df = 1.0 / (length * dt_s)
-    kmax = int(np.floor(doppler_hz / df + 0.5))
-    k = np.arange(-kmax, kmax + 1)
-    return length, df, k, jakes_bin_masses(k, df, doppler_hz)
 
 
 def jakes_coefficients(batch: int, n: int, doppler: float, *, generator: torch.Generator | None = None,
@@ -92,7 +63,7 @@ def jakes_realisation(batch: int, n: int, doppler: float, offsets: tuple[float, 
     if doppler == 0:
         h = F.rayleigh_coefficients((batch, 1, 1), generator=generator, device=device)
         return h.expand(batch, n_off, n).clone()
-    length, df, k, mass = _spectrum_grid(n, 1.0, doppler)
+    length, df, k, mass = spectrum_grid(n, 1.0, doppler)
     amp = F.complex_normal((batch, k.size), generator=generator, device=device)
     amp = amp * torch.from_numpy(np.sqrt(mass)).to(device=device, dtype=torch.float32)
     slot = torch.from_numpy(k % length).to(device)

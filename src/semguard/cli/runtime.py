@@ -53,6 +53,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     tx.add_argument("--epoch-frames", type=int_at_least(0), default=0, help="re-key every N frames (0: on handshake only)")
     tx.add_argument("--seed", type=int_at_least(0), default=0)
     tx.add_argument("--sent-log", help="JSONL of what was sent (no key material)")
+    tx.add_argument("--handshake-timeout", type=positive_float, default=120.0,
+                    help="seconds to wait for a receiver to complete the handshake")
     tx.add_argument("--seal", choices=("bytes", "symbols"), default="bytes",
                     help="bytes: AEAD over the whole payload; symbols: AEAD over the side info, IQ keyed-scrambled "
                          "(the emulator's channel can act on it)")
@@ -82,6 +84,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     ch.add_argument("--gnuradio-max-pending", type=int_at_least(1, 1 << 16), default=256,
                     help="frames in the flowgraph at once (more are dropped, counted)")
     ch.add_argument("--tap", help="file receiving every relayed frame (what Eve receives)")
+    ch.add_argument("--eve-distance", type=non_negative_float,
+                    help="with --tap: Eve this many wavelengths from Bob overhears Alice's probes (tapped)")
+    ch.add_argument("--eve-snr-db", type=finite_float, help="Eve's probing SNR (default: --probe-snr-db)")
+    ch.add_argument("--mitm", action="store_true",
+                    help="Mallory in the handshake relay: her own key agreement with each end, re-sealing frames")
+    ch.add_argument("--mitm-identity", help="Mallory's own Ed25519 private key (PEM)")
+    ch.add_argument("--mitm-claim-tx", help="the identity Mallory announces to rx (64 hex digits: Alice's public key)")
+    ch.add_argument("--mitm-claim-rx", help="the identity Mallory announces to tx (64 hex digits: Bob's public key)")
+    ch.add_argument("--mitm-forge", action="store_true", help="Mallory negates every IQ block she relays")
+    ch.add_argument("--mitm-tap", help="file receiving what Mallory read (clear DATA frames)")
     ch.add_argument("--stats", help="JSON counters (rewritten every second)")
     ch.add_argument("--max-runtime", type=positive_float, default=600.0, help="seconds before it stops by itself")
     ch.set_defaults(func=_run_channel)
@@ -97,15 +109,20 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     rx.set_defaults(func=_run_rx)
 
 
+def _public_key(text: str | None, flag: str) -> bytes | None:
+    if not text:
+        return None
+    try:
+        key = bytes.fromhex(text)
+    except ValueError:
+        raise ValueError(f"{flag}: expected 64 hex digits, got {text!r}") from None
+    if len(key) != 32:
+        raise ValueError(f"{flag}: expected 32 bytes (64 hex digits), got {len(key)}")
+    return key
+
+
 def _identity(args: argparse.Namespace) -> dict:
-    peer = None
-    if args.peer_key:
-        try:
-            peer = bytes.fromhex(args.peer_key)
-        except ValueError:
-            raise ValueError(f"--peer-key: expected 64 hex digits, got {args.peer_key!r}") from None
-        if len(peer) != 32:
-            raise ValueError(f"--peer-key: expected 32 bytes (64 hex digits), got {len(peer)}")
+    peer = _public_key(args.peer_key, "--peer-key")
     kb = kb_view(args.kb) if args.kb else KbView(args.kb_id, args.kb_version, args.kb_root)
     plkg = None
     if args.key_source == "plkg" and args.handshake:
@@ -118,6 +135,7 @@ def _identity(args: argparse.Namespace) -> dict:
 def _run_tx(args: argparse.Namespace) -> int:
     cfg = TxConfig(args.connect, frames=args.frames, n_symbols=args.n_symbols, rate=args.rate,
                    epoch_frames=args.epoch_frames, seed=args.seed, sent_log=args.sent_log, seal=args.seal,
+                   handshake_timeout_s=args.handshake_timeout,
                    **_identity(args))
     print(json.dumps(run_tx(cfg)))
     return 0
@@ -130,7 +148,12 @@ def _run_channel(args: argparse.Namespace) -> int:
                          hs_listen=args.hs_listen, hs_forward=args.hs_forward,
                          probe_doppler_hz=args.probe_doppler_hz, probe_snr_db=args.probe_snr_db, tap=args.tap, stats=args.stats, max_runtime_s=args.max_runtime,
                          gnuradio_out=args.gnuradio_out, gnuradio_in=args.gnuradio_in,
-                         gnuradio_timeout_s=args.gnuradio_timeout, gnuradio_max_pending=args.gnuradio_max_pending)
+                         gnuradio_timeout_s=args.gnuradio_timeout, gnuradio_max_pending=args.gnuradio_max_pending,
+                         eve_distance=args.eve_distance, eve_snr_db=args.eve_snr_db, mitm=args.mitm,
+                         mitm_identity=load_private_key(args.mitm_identity) if args.mitm_identity else None,
+                         mitm_claim_tx=_public_key(args.mitm_claim_tx, "--mitm-claim-tx"),
+                         mitm_claim_rx=_public_key(args.mitm_claim_rx, "--mitm-claim-rx"),
+                         mitm_forge=args.mitm_forge, mitm_tap=args.mitm_tap)
     print(json.dumps(run_emulator(cfg)))
     return 0
 

@@ -37,8 +37,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy.stats import norm
 
-from semguard.channels.functional import snr_db_to_n0
-from semguard.channels.jakes import jakes_bin_masses, spatial_correlation
+from semguard.channels.spectrum import jakes_bin_masses, spatial_correlation
 
 __all__ = ["EveModel", "max_correlation_beyond", "channel_spectrum", "eve_information", "secret_length"]
 
@@ -127,8 +126,8 @@ def eve_information(spectrum: np.ndarray, step: int, rho: float, snr_db: float,
     s = np.asarray(spectrum, dtype=np.float64)
     n = s.size - s.size % step
     s = s[:n].reshape(step, n // step)                                    # row m: bins j + m n/step
-    n0 = float(snr_db_to_n0(snr_db))
-    n0e = 0.0 if eve_snr_db is None else float(snr_db_to_n0(eve_snr_db))
+    n0 = 10.0 ** (-snr_db / 10.0)                                         # N0 of unit-power pilots
+    n0e = 0.0 if eve_snr_db is None else 10.0 ** (-eve_snr_db / 10.0)
     with np.errstate(invalid="ignore", divide="ignore"):
         explained = np.where(s > 0, rho * rho * s * s / (s + n0e), 0.0).sum(axis=0)
     gamma = np.clip(explained / (s + n0).sum(axis=0), 0.0, 1.0 - 1e-15)

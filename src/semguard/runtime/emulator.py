@@ -11,26 +11,27 @@ its tag and is relayed as bytes (counted ``channel_skipped_sealed``).
 
 The handshake relay (``hs_listen``, ROUTER, where rx connects; ``hs_forward``, DEALER, tx's handshake
 endpoint) passes each request and reply through, and replaces each probe block by what the other end
-receives through the reciprocal probe channel (:mod:`semguard.runtime.probe_channel`).
+receives through the reciprocal probe channel (:mod:`semguard.runtime.relay`); with ``mitm`` a man in
+the middle takes its place (:mod:`semguard.runtime.mallory`).
 
 With ``gnuradio_out`` / ``gnuradio_in`` the IQ of every radio-able DATA frame goes through a GNU Radio
 flowgraph over ZeroMQ after the emulator's own channel and before the faults
 (:mod:`semguard.runtime.gr_bridge`); frames sealed whole and non-DATA frames keep their place in the
 order and are relayed as bytes.
 
-The tap file is what Eve receives: every frame as relayed and every handshake message as a
-HANDSHAKE frame (``u32 length || frame``, big-endian).  Counters go to ``stats`` (JSON) every
+The tap file is what Eve receives: every frame as relayed, every handshake message as a HANDSHAKE
+frame and, with ``eve_distance``, her own observation of each of Alice's probe blocks
+(``u32 length || frame``, big-endian).  Counters go to ``stats`` (JSON) every
 second and on exit.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import struct
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,7 @@ import numpy as np
 import zmq
 
 from semguard.runtime._net import StopFlag, check_endpoint, socket, write_json_atomic
+from semguard.runtime.relay import tap_write
 from semguard.runtime.frames import FLAG_SEALED, FLAG_SYMBOLS, Frame, FrameError, FrameType, decode_frame, \
     encode_frame, iq_bytes, iq_from_bytes, pack_data, split_symbols, unpack_data
 
@@ -66,6 +68,14 @@ class EmulatorConfig:
     probe_snr_db: float = 30.0
     probe_turnaround_s: float = 1e-4
     probe_seed: int | None = None   #: None: fresh OS entropy (a physical channel does not replay)
+    eve_distance: float | None = None  #: with a tap: Eve this many wavelengths from Bob overhears the probes
+    eve_snr_db: float | None = None    #: Eve's probing SNR (None: the probe SNR)
+    mitm: bool = False                 #: Mallory in the handshake relay (runtime.mallory)
+    mitm_identity: Any = field(default=None, repr=False)  #: her Ed25519 private key (None: no identity)
+    mitm_claim_tx: bytes | None = None  #: the identity she announces to Bob (Alice's public key)
+    mitm_claim_rx: bytes | None = None  #: the identity she announces to Alice (Bob's public key)
+    mitm_forge: bool = False           #: negate every IQ block she relays
+    mitm_tap: str | None = None        #: what she read: clear DATA frames
     tap: str | None = None
     stats: str | None = None
     hwm: int = 256
@@ -97,6 +107,10 @@ class EmulatorConfig:
                 check_endpoint(getattr(self, name), name)
         if self.gnuradio_timeout_s <= 0 or self.gnuradio_max_pending < 1:
             raise ValueError("gnuradio_timeout_s must be > 0 and gnuradio_max_pending >= 1")
+        if self.mitm and self.hs_listen is None:
+            raise ValueError("mitm: Mallory sits in the handshake relay; give --hs-listen and --hs-forward")
+        if self.eve_distance is not None and not (0 <= self.eve_distance < 1e3):
+            raise ValueError(f"eve_distance must be in [0, 1000) wavelengths, got {self.eve_distance}")
         if self.max_runtime_s <= 0:
             raise ValueError(f"max_runtime_s must be > 0, got {self.max_runtime_s}")
 
@@ -129,48 +143,6 @@ class _OnIq:
         return encode_frame(Frame(frame.type, frame.epoch, frame.seq, payload, frame.flags))
 
 
-class _HandshakeRelay:
-    """ROUTER (rx side) <-> DEALER (tx side); probe blocks go through the reciprocal probe channel."""
-
-    def __init__(self, ctx: zmq.Context, cfg: EmulatorConfig, stats: Counter, tap: Any) -> None:
-        from semguard.runtime.probe_channel import ProbeChannel
-        self.front = socket(ctx, zmq.ROUTER)
-        self.back = socket(ctx, zmq.DEALER)
-        self.front.bind(cfg.hs_listen)
-        self.back.connect(cfg.hs_forward)
-        self.probes = ProbeChannel(doppler_hz=cfg.probe_doppler_hz, snr_db=cfg.probe_snr_db,
-                                   turnaround_s=cfg.probe_turnaround_s, seed=cfg.probe_seed)
-        self.stats, self.tap, self.n = stats, tap, 0
-
-    def _rewrite(self, body: bytes, to: str) -> bytes:
-        from semguard.runtime.wire import WireError
-        try:
-            msg = json.loads(body)
-            if isinstance(msg, dict) and isinstance(msg.get("probe"), dict):
-                body = json.dumps(self.probes.through(msg, to)).encode()
-                self.stats["probe_blocks"] += 1
-        except (ValueError, TypeError, WireError, AttributeError):
-            self.stats["handshake_unparsed"] += 1   # relayed as is; the ends refuse it
-        if self.tap is not None:
-            raw = encode_frame(Frame(FrameType.HANDSHAKE, 0, self.n, body[: 8 * 1024 * 1024]))
-            self.tap.write(struct.pack(">I", len(raw)) + raw)
-        self.n += 1
-        return body
-
-    def to_tx(self) -> None:
-        parts = self.front.recv_multipart()
-        self.stats["handshake_requests"] += 1
-        self.back.send_multipart([*parts[:-1], self._rewrite(parts[-1], "tx")])
-
-    def to_rx(self) -> None:
-        parts = self.back.recv_multipart()
-        self.front.send_multipart([*parts[:-1], self._rewrite(parts[-1], "rx")])
-
-    def close(self) -> None:
-        self.front.close()
-        self.back.close()
-
-
 def run_emulator(cfg: EmulatorConfig, stop: StopFlag | None = None) -> dict[str, Any]:
     """Relay until stopped (SIGTERM) or ``max_runtime_s``; return the counters."""
     stop = stop if stop is not None else StopFlag()
@@ -181,7 +153,7 @@ def run_emulator(cfg: EmulatorConfig, stop: StopFlag | None = None) -> dict[str,
     pull = socket(ctx, zmq.PULL, hwm=cfg.hwm)
     push = socket(ctx, zmq.PUSH, hwm=cfg.hwm)
     tap = open(cfg.tap, "ab") if cfg.tap else None
-    relay: _HandshakeRelay | None = None
+    relay: Any = None
     bridge = None
     held: bytes | None = None
 
@@ -199,7 +171,12 @@ def run_emulator(cfg: EmulatorConfig, stop: StopFlag | None = None) -> dict[str,
         poller = zmq.Poller()
         poller.register(pull, zmq.POLLIN)
         if cfg.hs_listen:
-            relay = _HandshakeRelay(ctx, cfg, stats, tap)
+            if cfg.mitm:
+                from semguard.runtime.mallory import Mallory
+                relay = Mallory(ctx, cfg, stats, tap)
+            else:
+                from semguard.runtime.relay import HandshakeRelay
+                relay = HandshakeRelay(ctx, cfg, stats, tap)
             poller.register(relay.front, zmq.POLLIN)
             poller.register(relay.back, zmq.POLLIN)
         if cfg.gnuradio_out:
@@ -216,8 +193,7 @@ def run_emulator(cfg: EmulatorConfig, stop: StopFlag | None = None) -> dict[str,
             if push.poll(int(cfg.send_timeout_s * 1000), zmq.POLLOUT):
                 push.send(raw, zmq.NOBLOCK)
                 stats["forwarded"] += 1
-                if tap is not None:
-                    tap.write(struct.pack(">I", len(raw)) + raw)
+                tap_write(tap, raw)
             else:  # rx absent or slow: bounded queue full, the frame is lost (counted)
                 stats["overflow"] += 1
 
@@ -243,6 +219,17 @@ def run_emulator(cfg: EmulatorConfig, stop: StopFlag | None = None) -> dict[str,
                 send(held)
             return None
 
+        def through(raw: bytes, held: bytes | None) -> bytes | None:
+            """The channel, the radio and the faults, on one frame from tx."""
+            if chan is not None:
+                try:
+                    raw = chan(raw)
+                except FrameError:
+                    stats["channel_skipped_malformed"] += 1
+            for out in (bridge.send(raw) if bridge is not None else [raw]):
+                held = faults(out, held)
+            return held
+
         while not stop and time.monotonic() < t_end:
             if time.monotonic() - last_stats > 1.0 and cfg.stats:
                 write_json_atomic(cfg.stats, report())
@@ -255,6 +242,8 @@ def run_emulator(cfg: EmulatorConfig, stop: StopFlag | None = None) -> dict[str,
                     relay.to_tx()
                 if relay.back in events:
                     relay.to_rx()
+                for raw in relay.drain():  # frames a man in the middle held until she had both keys
+                    held = through(raw, held)
             if bridge is not None:
                 for out in bridge.poll_in():
                     held = faults(out, held)
@@ -265,13 +254,8 @@ def run_emulator(cfg: EmulatorConfig, stop: StopFlag | None = None) -> dict[str,
                 continue
             raw = pull.recv()
             stats["received"] += 1
-            if chan is not None:
-                try:
-                    raw = chan(raw)
-                except FrameError:
-                    stats["channel_skipped_malformed"] += 1
-            for out in (bridge.send(raw) if bridge is not None else [raw]):
-                held = faults(out, held)
+            for out in (relay.on_frame(raw) if relay is not None else [raw]):
+                held = through(out, held)
     finally:
         if tap is not None:
             tap.close()

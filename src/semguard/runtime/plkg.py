@@ -33,79 +33,28 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from scipy.stats import beta
 
-from semguard.keys import AgreementConfig, EveModel, adaptive_config
-from semguard.keys.amplify import (bits_to_bytes, confirm, confirmation_tag, mcv_min_entropy, predictive_min_entropy,
-                                   toeplitz_hash)
-from semguard.keys.quantize import decorrelation_step, gray_bits, quantize, standardize, thresholds
-from semguard.keys.reconcile import bch_block_bits, bch_correct, bch_reconcile, choose_t
+from semguard.keys import EveModel
+from semguard.keys.amplify import bits_to_bytes, confirm, confirmation_tag, mcv_min_entropy, predictive_min_entropy, \
+    toeplitz_hash
+from semguard.keys.quantize import decorrelation_step, gray_bits, thresholds
+from semguard.keys.reconcile import bch_block_bits, bch_reconcile, choose_t
 from semguard.keys.secrecy import channel_spectrum, eve_information, secret_length
 from semguard.runtime.handshake import (HandshakeError, KbView, check_hello, derive_master, sign_transcript,
                                         verify_transcript)
-from semguard.runtime.wire import (PROBE_KEY, Transcript, WireError, bits_in, bits_out, bytes_in, bytes_out, hex_field,
-                                   idx_in, idx_out, int_field, iq_in, iq_out)
+from semguard.runtime.plkg_steps import (KDR_MAX, PlkgConfig, correct_blocks, estimate, hashed_key, pilots,
+                                         probe_block, quantize_block, receiver_bits)
+from semguard.runtime.wire import (PROBE_KEY, Transcript, WireError, bits_in, bits_out, bytes_out, hex_field, idx_in,
+                                   idx_out)
 
 __all__ = ["PlkgConfig", "PlkgInitiator", "PlkgResponder", "pilots"]
 
 log = logging.getLogger(__name__)
-_KDR_MAX = 0.25
-
-
-@dataclass(frozen=True)
-class PlkgConfig:
-    """Probing and the declared channel the key is sized for.
-
-    Attributes:
-        n_probes: probes each way.
-        probe_rate_hz: probes per second (the emulator's probe clock).
-        doppler_hz / snr_db: the declared channel (Eve's information bound uses its spectrum).
-        agreement: quantiser, hashing and Eve settings (default: :func:`~semguard.keys.adaptive_config`
-            at ``snr_db`` with BCH over GF(2^12) and a 1024-bit disclosed sample; reconciliation is BCH
-            whatever it says).  One-way BCH leaks more than Cascade: at 20 dB 4096 probes leave no key against
-            the default Eve, at 30 dB about 2000 bits (docs/runtime.md).
-    """
-
-    n_probes: int = 4096
-    probe_rate_hz: float = 250.0
-    doppler_hz: float = 100.0
-    snr_db: float = 30.0
-    agreement: AgreementConfig | None = field(default=None)
-
-    def __post_init__(self) -> None:
-        if not 256 <= self.n_probes <= 65536:
-            raise ValueError(f"n_probes must be in 256..65536, got {self.n_probes}")
-        if not (self.probe_rate_hz > 0 and self.doppler_hz >= 0):
-            raise ValueError(f"probe_rate_hz must be > 0 and doppler_hz >= 0, got {self.probe_rate_hz}, {self.doppler_hz}")
-
-    @property
-    def ac(self) -> AgreementConfig:
-        return self.agreement or adaptive_config(self.snr_db, reconciliation="bch", kdr_sample=1024, bch_m=12)
-
-
-def pilots(n: int) -> np.ndarray:
-    """The known probe block: ``n`` unit pilots."""
-    return np.ones(n, dtype=np.complex64)
-
-
-def _probe(round_id: str, cfg: PlkgConfig) -> dict[str, Any]:
-    return {"round": round_id, "n": cfg.n_probes, "rate_hz": cfg.probe_rate_hz, "iq": iq_out(pilots(cfg.n_probes))}
-
-
-def _estimate(msg: dict[str, Any], n: int) -> np.ndarray:
-    probe = msg.get(PROBE_KEY)
-    if not isinstance(probe, dict):
-        raise HandshakeError("plkg: the hello carries no probe block (is the emulator in the handshake path?)")
-    y = iq_in(probe.get("iq"), "probe.iq", n)
-    h = y / pilots(n)
-    if np.ptp(h.real) == 0 and np.ptp(h.imag) == 0:
-        raise HandshakeError("plkg: the probe block arrived unchanged (no channel between the two ends)")
-    return h
 
 
 class _Side:
@@ -124,11 +73,6 @@ class _Side:
     def hello(self) -> dict[str, Any]:
         return {"m": "hello", "role": self.role, "nonce": self.nonce, "kb": self.kb.to_dict(), "key_source": "plkg",
                 "id": None if self._identity is None else _pub_hex(self._identity)}
-
-    def _quantize(self, h: np.ndarray, step: int):
-        ac = self.cfg.ac
-        x = standardize(h[::step])
-        return x, quantize(x, ac.bits, guard=ac.guard, kind=ac.threshold, guard_unit=ac.guard_unit)
 
     def _finish(self) -> None:
         assert self._key is not None
@@ -164,11 +108,11 @@ class PlkgResponder(_Side):
 
     def _on_hello(self, msg: dict[str, Any]) -> dict[str, Any]:
         check_hello(msg, self.role, self.kb, self._peer_public)
-        h = _estimate(msg, self.cfg.n_probes)
+        h = estimate(msg, self.cfg.n_probes)
         ac = self.cfg.ac
         self._step = decorrelation_step(h, ac.decorrelate) if ac.decorrelate is not None else 1
-        self._x, self._q = self._quantize(h, self._step)
-        probe = _probe(str(msg[PROBE_KEY].get("round", "")), self.cfg)
+        self._x, self._q = quantize_block(h, self._step, ac)
+        probe = probe_block(str(msg[PROBE_KEY].get("round", "")), self.cfg)
         return {**self.hello(), "step": self._step, "keep_a": bits_out(self._q.keep.reshape(-1)), PROBE_KEY: probe}
 
     def _on_pd(self, msg: dict[str, Any]) -> dict[str, Any]:
@@ -184,7 +128,7 @@ class PlkgResponder(_Side):
         upper = 1.0 if k == idx.size else float(beta.ppf(0.99, k + 1, idx.size - k))
         self.info.update(step=self._step, quantized_bits=int(ba.size), kdr_estimate=k / max(idx.size, 1),
                          kdr_upper=upper)
-        if upper >= _KDR_MAX:
+        if upper >= KDR_MAX:
             raise HandshakeError(f"plkg: estimated key disagreement {k}/{idx.size} (upper bound {upper:.3f}) is too "
                                  "high to reconcile")
         rest = np.ones(ba.size, dtype=bool)
@@ -249,7 +193,7 @@ class PlkgInitiator(_Side):
         self._last: dict[str, Any] | None = None
 
     def first(self) -> dict[str, Any]:
-        self._last = {**self.hello(), PROBE_KEY: _probe(self.nonce, self.cfg)}
+        self._last = {**self.hello(), PROBE_KEY: probe_block(self.nonce, self.cfg)}
         return self._last
 
     def handle(self, reply: dict[str, Any]) -> dict[str, Any] | None:
@@ -272,48 +216,28 @@ class PlkgInitiator(_Side):
 
     def _on_hello(self, reply: dict[str, Any]) -> dict[str, Any]:
         check_hello(reply, self.role, self.kb, self._peer_public)
-        h = _estimate(reply, self.cfg.n_probes)
-        ac = self.cfg.ac
-        step = int_field(reply, "step", 1, 64)
-        _, q = self._quantize(h, step)
-        keep_a = bits_in(reply.get("keep_a"), "keep_a", q.keep.size).reshape(q.keep.shape).astype(bool)
-        keep = q.keep & keep_a
-        bb = gray_bits(q.levels[keep], ac.bits).reshape(-1)
-        idx = np.sort(self._rng.choice(bb.size, size=min(ac.kdr_sample, bb.size // 2), replace=False))
+        bb, keep = receiver_bits(estimate(reply, self.cfg.n_probes), reply, self.cfg.ac)
+        idx = np.sort(self._rng.choice(bb.size, size=min(self.cfg.ac.kdr_sample, bb.size // 2), replace=False))
         rest = np.ones(bb.size, dtype=bool)
         rest[idx] = False
         self._bb, self._idx, self._sample = bb[rest], idx, bb[idx]
-        return {"m": "pd", "keep_b": bits_out(q.keep.reshape(-1)), "sample": idx_out(idx),
+        return {"m": "pd", "keep_b": bits_out(keep.reshape(-1)), "sample": idx_out(idx),
                 "sample_bits": bits_out(bb[idx])}
 
     def _on_pd(self, reply: dict[str, Any]) -> dict[str, Any]:
         sample_a = bits_in(reply.get("sample_bits"), "sample_bits", self._idx.size)
         self.info["kdr_estimate"] = float(np.mean(sample_a != self._sample)) if sample_a.size else float("nan")
-        t, m = int_field(reply, "t", 1, 200), int_field(reply, "bch_m", 5, 15)
-        try:
-            data_bits, _ = bch_block_bits(t, m)
-        except ValueError as exc:
-            raise HandshakeError(f"plkg: {exc}") from None
-        n_blocks = -(-self._bb.size // data_bits)
-        raw = bytes_in(reply.get("syndromes"), "syndromes")
-        if int_field(reply, "n_blocks", 0, 1 << 20) != n_blocks or n_blocks == 0 or len(raw) % n_blocks:
-            raise HandshakeError(f"plkg: {len(raw)} syndrome bytes do not split into {n_blocks} blocks")
-        size = len(raw) // n_blocks
-        syn = tuple(raw[i * size:(i + 1) * size] for i in range(n_blocks))
-        fixed, ok = bch_correct(self._bb, syn, t, m)
+        fixed, ok, data_bits = correct_blocks(self._bb, reply)
         self._rec = fixed[np.repeat(ok, data_bits)[: fixed.size]]
-        self.info.update(bch_t=t, failed_blocks=int((~ok).sum()))
+        self.info.update(bch_t=int(reply["t"]), failed_blocks=int((~ok).sum()))
         return {"m": "pd2", "block_ok": bits_out(ok.astype(np.uint8))}
 
     def _on_pd2(self, reply: dict[str, Any]) -> dict[str, Any]:
-        length = int_field(reply, "length", 8, self._rec.size)
-        seed = bits_in(reply.get("seed"), "seed", self._rec.size + length - 1)
-        nonce, tag_a = hex_field(reply, "nonce", 16), hex_field(reply, "tag_a", 32)
-        key = bits_to_bytes(toeplitz_hash(self._rec, length, seed))
+        key, nonce, tag_a = hashed_key(self._rec, reply)
         if not confirm(key, tag_a, nonce, b"alice"):
             raise HandshakeError("plkg: key confirmation failed (Alice's key differs from Bob's)")
         self._key = key
-        self.info["key_bits"] = length
+        self.info["key_bits"] = 8 * len(key)
         tag_b = confirmation_tag(key, nonce, b"bob").hex()
         self.transcript.add("rx", {"m": "sig", "tag_b": tag_b})
         return {"m": "sig", "tag_b": tag_b, "sig": sign_transcript(self._identity, "rx", self.transcript.digest()).hex()}
@@ -323,4 +247,3 @@ class PlkgInitiator(_Side):
         verify_transcript(self._peer_public, "tx", self.transcript.digest(), sig)
         self._finish()
         return None
-

@@ -53,6 +53,8 @@ class RxConfig:
     handshake_timeout_s: float = 5.0
     handshake_attempts: int = 10
     hwm: int = 256
+    #: benchmarks only: False admits clear frames too on a keyed link (see TxConfig.seal_only)
+    require_sealed: bool = True
 
     def __post_init__(self) -> None:
         check_endpoint(self.connect, "connect")
@@ -128,7 +130,7 @@ def run_rx(cfg: RxConfig, on_block: Callable[[dict, np.ndarray], None] | None = 
     try:
         master, key_info = handshake_client(ctx, cfg) if cfg.handshake else (None, {})
         counts["key"] = key_info
-        opener = Opener(master, window=cfg.window, require_sealed=master is not None)
+        opener = Opener(master, window=cfg.window, require_sealed=master is not None and cfg.require_sealed)
         if previous:  # resume: what was delivered before stays delivered once
             last_epoch = max(r["epoch"] for r in previous)
             opener.restore({"epoch": last_epoch, "window": cfg.window, "highest": -1, "bitmap": 0})

@@ -16,7 +16,7 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,6 +56,9 @@ class TxConfig:
     sent_log: str | None = None
     stats: str | None = None
     hwm: int = 256
+    #: benchmarks only: which frames (by index) to seal once a key exists; the others go clear, so sealed and
+    #: clear frames can be timed interleaved on one link (None: seal every frame)
+    seal_only: Callable[[int], bool] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         check_endpoint(self.connect, "connect")
@@ -147,12 +150,17 @@ def run_tx(cfg: TxConfig, blocks: Iterator[tuple[dict, np.ndarray]] | None = Non
                     sealer = Sealer(master)
                     stats["handshakes"] += 1
                     stats["key"] = responder.last_info
+        if rep is not None and sealer is None:  # stopped before any key: a secured sender sends nothing clear
+            return stats
         period = 1.0 / cfg.rate if cfg.rate else 0.0
         scrambler: list = []
         t_next = time.monotonic()
 
-        def emit(ftype: FrameType, payload: bytes, side: dict | None = None, iq: np.ndarray | None = None) -> bool:
-            if sealer is not None and iq is not None and cfg.seal == "symbols":
+        def emit(ftype: FrameType, payload: bytes, side: dict | None = None, iq: np.ndarray | None = None,
+                 seal: bool = True) -> bool:
+            if not seal:
+                frame = Frame(ftype, epoch, seq, payload)
+            elif sealer is not None and iq is not None and cfg.seal == "symbols":
                 if not scrambler or scrambler[0] is not sealer:
                     scrambler[:] = [sealer, SymbolScrambler(sealer.master)]
                 raw = iq_bytes(scrambler[1].encrypt(iq, epoch, seq))
@@ -184,7 +192,8 @@ def run_tx(cfg: TxConfig, blocks: Iterator[tuple[dict, np.ndarray]] | None = Non
                 time.sleep(max(0.0, t_next - time.monotonic()))
                 t_next += period
             side = {**side, "t_ns": time.time_ns()}
-            if emit(FrameType.DATA, pack_data(side, iq), side, iq):
+            seal = cfg.seal_only is None or cfg.seal_only(n)
+            if emit(FrameType.DATA, pack_data(side, iq), side, iq, seal):
                 stats["sent"] += 1
                 if log_f is not None:
                     digest = hashlib.sha256(iq.tobytes()).hexdigest()[:32]

@@ -29,3 +29,35 @@ def test_fl_cli_bad_arguments(capsys):
     assert exc.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "argument --alpha: expected a number > 0" in err[0]
+
+
+@pytest.mark.parametrize("argv,flag", [
+    (["--codec", "deepjscc", "--malicious", "1", "--attack", "label_flip"], "--attack"),
+    (["--codec", "deepjscc", "--cbr", "0.3"], "--cbr"),
+    (["--codec", "deepjscc", "--crop", "30"], "--crop"),
+    (["--codec", "deepjscc", "--n-symbols", "8"], "--n-symbols"),
+    (["--cbr", "0.25"], "--cbr"),                      # an image-codec flag with the task codec
+    (["--optimizer", "sgd", "--momentum", "1.5"], "--momentum"),
+])
+def test_fl_cli_bad_codec_arguments(argv, flag, capsys):
+    assert main(["fl", "--clients", "3", "--rounds", "1", *argv]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and flag in err[0], err
+
+
+def test_fl_cli_unknown_codec_is_refused_when_parsed(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["fl", "--codec", "deepsc"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--codec" in err[0]
+
+
+def test_fl_cli_image_codec_prints_psnr(tmp_path, capsys):
+    out = tmp_path / "fl.json"
+    rc = main(["fl", "--codec", "deepjscc", "--clients", "3", "--rounds", "1", "--local-steps", "1", "--width", "4",
+               "--crop", "16", "--train-crops", "12", "--out", str(out)])
+    assert rc == 0
+    rec = json.loads(out.read_text())
+    assert rec["config"]["codec"] == "deepjscc" and set(rec["final"]) == {"psnr"}
+    assert "psnr dB" in capsys.readouterr().out

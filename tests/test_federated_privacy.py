@@ -52,3 +52,35 @@ def test_dp_run_wraps_once_and_reports_epsilon():
     hooks = sum(len(m._forward_hooks) for m in t._gsm.modules())
     t(fed.codec, x, y, cfg.local, seed=9)
     assert sum(len(m._forward_hooks) for m in t._gsm.modules()) == hooks  # no hooks stacked per round
+
+
+def test_epsilon_matches_opacus_privacy_engine():
+    """Our accounting of a client's steps is what Opacus' own PrivacyEngine reports after the same steps."""
+    from opacus import PrivacyEngine
+    from torch.utils.data import DataLoader, TensorDataset
+
+    gen = torch.Generator().manual_seed(0)
+    data = TensorDataset(torch.randn(100, 4, generator=gen), torch.randint(0, 2, (100,), generator=gen))
+    model = torch.nn.Linear(4, 2)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    engine = PrivacyEngine(accountant="rdp")
+    model, opt, loader = engine.make_private(module=model, optimizer=opt, data_loader=DataLoader(data, batch_size=20),
+                                             noise_multiplier=1.3, max_grad_norm=1.0)
+    steps = 0
+    for _ in range(3):
+        for x, y in loader:
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(model(x), y).backward()
+            opt.step()
+            steps += 1
+    assert steps == 15
+    assert dp_epsilon(1.3, [20 / 100], steps, 1e-3) == pytest.approx(engine.get_epsilon(1e-3), rel=1e-9)
+
+
+def test_run_epsilon_grows_with_rounds():
+    cfg = FLConfig(clients=5, rounds=4, local=LocalConfig(steps=3, batch=16), dp_noise=1.2)
+    fed = Federation(cfg)
+    eps = [fed.epsilon_at(r) for r in range(1, 5)]
+    assert all(a < b for a, b in zip(eps, eps[1:]))
+    q = max(fed.sample_rates)
+    assert eps[-1] == pytest.approx(dp_epsilon(1.2, [q], 12, 1e-3))  # 4 rounds x 3 local steps, worst client

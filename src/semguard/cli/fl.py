@@ -1,7 +1,8 @@
-"""``semguard fl``: federated training of the task codec under client attacks, on Flower.
+"""``semguard fl``: federated training of a codec under client attacks, on Flower.
 
-Prints one row per round (global accuracy, backdoor success, replies, free riders detected,
-epsilon) and writes the run's JSON record (config, per-round logs, reputations) and a plot.
+``--codec task`` (the Fashion-MNIST classifier) or ``--codec deepjscc`` (a small image codec on
+photo crops).  Prints one row per round (global accuracy and backdoor success, or PSNR; replies,
+free riders detected, epsilon) and writes the run's JSON record (config, per-round logs, reputations) and a plot.
 With ``--publish KB --key PEM`` the final global codec goes into the knowledge base as a new
 signed version with its training record, behind the knowledge base's poisoning screen.
 """
@@ -29,6 +30,8 @@ ENGINES = ("inprocess", "flower-local", "simulation", "deployment")
 
 def add_parser(subparsers: Any) -> None:
     """Add the ``fl`` subcommand."""
+    from semguard.federated.client import OPTIMIZERS
+    from semguard.federated.engine import FL_CODECS
     from semguard.federated.strategy import STRATEGIES
 
     p = subparsers.add_parser("fl", help="federated training under poisoning and free riders (Flower)",
@@ -42,8 +45,17 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--local-steps", type=int_at_least(1), default=10, help="local optimiser steps per round")
     p.add_argument("--batch", type=int_at_least(1), default=32)
     p.add_argument("--lr", type=positive_float, default=1e-3)
-    p.add_argument("--width", type=int_at_least(1), default=16, help="task codec CNN width")
-    p.add_argument("--n-symbols", type=int_at_least(1), default=16, help="complex channel uses per image")
+    p.add_argument("--codec", choices=FL_CODECS, default="task",
+                   help="task (Fashion-MNIST classifier) or deepjscc (image codec on photo crops, PSNR)")
+    p.add_argument("--width", type=int_at_least(1), default=16, help="codec CNN width")
+    p.add_argument("--n-symbols", type=int_at_least(1), default=16, help="task codec: complex channel uses per image")
+    p.add_argument("--cbr", type=positive_float, default=1 / 6,
+                   help="deepjscc: bandwidth ratio n / (3HW), k/48 for a whole k >= 1 (default 1/6)")
+    p.add_argument("--crop", type=int_at_least(8, 256), default=32, help="deepjscc: crop side (a multiple of 4)")
+    p.add_argument("--train-crops", type=int_at_least(1), default=300,
+                   help="deepjscc: crops drawn from each training photo for the clients")
+    p.add_argument("--optimizer", choices=OPTIMIZERS, default="adam", help="clients' local optimiser")
+    p.add_argument("--momentum", type=non_negative_float, default=0.0, help="SGD momentum, in [0, 1)")
     p.add_argument("--min-clients", type=int_at_least(1), default=None, help="replies needed to aggregate a round")
     p.add_argument("--dp-noise", type=non_negative_float, default=0.0, help="DP-SGD noise multiplier on the clients (0: off)")
     p.add_argument("--dp-epsilon", type=positive_float, default=None,
@@ -73,11 +85,24 @@ def config_from_args(args: argparse.Namespace) -> Any:
 
     if args.local_steps < 1 or args.batch < 1 or not args.lr > 0:
         raise ValueError("--local-steps, --batch and --lr must be positive")
+    k = round(48 * args.cbr)  # "0.1667" means 8/48: snap what is a rounded k/48
+    cbr = k / 48 if k >= 1 and abs(48 * args.cbr - k) < 0.01 else args.cbr
+    image_args = {"cbr": cbr, "crop": args.crop, "train_crops": args.train_crops}
+    if args.codec == "task":
+        given = [f for f, v, d in (("--cbr", args.cbr, 1 / 6), ("--crop", args.crop, 32),
+                                   ("--train-crops", args.train_crops, 300)) if v != d]
+        if given:
+            raise ValueError(f"{', '.join(given)} only apply to --codec deepjscc")
+    elif args.n_symbols != 16:
+        raise ValueError("--n-symbols applies to --codec task; the image codec's symbols come from --cbr")
+    if args.codec != "task" and args.publish is not None:
+        raise ValueError("--publish takes --codec task (the poisoning gate scores held-out accuracy)")
     return FLConfig(clients=args.clients, malicious=args.malicious, attack=args.attack, strategy=args.strategy,
                     rounds=args.rounds, alpha=args.alpha, seed=args.seed, width=args.width, n_symbols=args.n_symbols,
-                    local=LocalConfig(steps=args.local_steps, batch=args.batch, lr=args.lr),
+                    local=LocalConfig(steps=args.local_steps, batch=args.batch, lr=args.lr, optimizer=args.optimizer,
+                                      momentum=args.momentum),
                     min_clients=args.min_clients, dp_noise=args.dp_noise, dp_clip=args.dp_clip,
-                    dp_epsilon=args.dp_epsilon, dp_delta=args.dp_delta)
+                    dp_epsilon=args.dp_epsilon, dp_delta=args.dp_delta, codec=args.codec, **image_args)
 
 
 def run_engine(cfg: Any, engine: str) -> dict[str, Any]:
@@ -108,9 +133,14 @@ def plot(rec: dict[str, Any], path: Path) -> None:
 
     rounds = [r["round"] for r in rec["rounds"]]
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
-    axes[0].plot(rounds, [r["accuracy"] for r in rec["rounds"]], "o-", label="accuracy")
-    axes[0].plot(rounds, [r["backdoor_success"] for r in rec["rounds"]], "s--", label="backdoor success")
-    axes[0].set(xlabel="round", ylim=(0, 1), title=f"{rec['config']['strategy']} / {rec['config']['attack']}")
+    title = f"{rec['config']['strategy']} / {rec['config']['attack']}"
+    if "psnr" in rec["final"]:
+        axes[0].plot(rounds, [r["psnr"] for r in rec["rounds"]], "o-", label="PSNR (dB)")
+        axes[0].set(xlabel="round", ylabel="PSNR (dB)", title=title)
+    else:
+        axes[0].plot(rounds, [r["accuracy"] for r in rec["rounds"]], "o-", label="accuracy")
+        axes[0].plot(rounds, [r["backdoor_success"] for r in rec["rounds"]], "s--", label="backdoor success")
+        axes[0].set(xlabel="round", ylim=(0, 1), title=title)
     axes[0].legend()
     reps = [r.get("reputation") for r in rec["rounds"]]
     if all(reps):
@@ -186,13 +216,16 @@ def run(args: argparse.Namespace) -> int:
         rec = run_engine(cfg, args.engine)
     vec = rec.pop("final_vector", None)
     vectors = rec.pop("vectors", None)
-    print(f"{'round':>5} {'acc':>6} {'backdoor':>8} {'replies':>7} {'eps':>6}  free riders / excluded")
+    image = "psnr" in rec["final"]
+    head = f"{'psnr dB':>8}" if image else f"{'acc':>6} {'backdoor':>8}"
+    print(f"{'round':>5} {head} {'replies':>7} {'eps':>6}  free riders / excluded")
     for r in rec["rounds"]:
         eps = f"{r['epsilon']:.2f}" if "epsilon" in r else "-"
         extra = f"{r.get('free_riders', '')} {r.get('excluded', '')}".strip()
         if r.get("skipped"):
             extra = "skipped (too few replies) " + extra
-        print(f"{r['round']:>5} {r['accuracy']:>6.3f} {r['backdoor_success']:>8.3f} {r['replies']:>7} {eps:>6}  {extra}")
+        score = f"{r['psnr']:>8.2f}" if image else f"{r['accuracy']:>6.3f} {r['backdoor_success']:>8.3f}"
+        print(f"{r['round']:>5} {score} {r['replies']:>7} {eps:>6}  {extra}")
     print(f"malicious clients: {rec['malicious_ids']}; engine {rec['engine']}, {rec['seconds']:.1f} s")
     if rec.get("dp_noise"):
         print(f"DP-SGD noise multiplier {rec['dp_noise']:.3f}, clip {cfg.dp_clip}, delta {cfg.dp_delta}")

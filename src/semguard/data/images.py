@@ -16,7 +16,7 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 __all__ = ["ALIGN", "IMAGE_SUFFIXES", "load_image", "list_images", "ImageFolder", "CropSampler", "center_crop",
-           "random_crops"]
+           "random_crops", "crops_by_source"]
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +104,30 @@ def random_crops(images: Sequence[Tensor], n: int, size: int, generator: torch.G
         x = int(torch.randint(img.shape[2] - size + 1, (1,), generator=generator))
         out.append(img[:, y:y + size, x:x + size])
     return torch.stack(out)
+
+
+def crops_by_source(images: Sequence[Tensor], n_per: int, size: int, generator: torch.Generator, *,
+                    short_side: int | None = 256) -> tuple[Tensor, Tensor]:
+    """``n_per`` random ``size x size`` crops of each float ``[3, H, W]`` image in [0, 1], after
+    downscaling it (antialiased, never up) to a ``short_side``-pixel shorter side (None: full size).
+
+    Returns crops ``[len(images) * n_per, 3, size, size]`` and the source index of each ``[N]``
+    (long), the label a per-source non-IID split partitions on.
+    """
+    if n_per < 1 or size < 1:
+        raise ValueError(f"n_per and size must be >= 1, got {n_per} and {size}")
+    out, src = [], []
+    for k, img in enumerate(images):
+        short = min(img.shape[-2:])
+        if short_side is not None and short > short_side:
+            hw = [max(size, round(d * short_side / short)) for d in img.shape[-2:]]
+            img = torch.nn.functional.interpolate(img[None].float(), size=hw, mode="bilinear", antialias=True,
+                                                  align_corners=False)[0].clamp(0, 1)
+        if min(img.shape[-2:]) < size:
+            raise ValueError(f"image {k} ({tuple(img.shape[-2:])}) is smaller than the {size}x{size} crop")
+        out.append(random_crops([img], n_per, size, generator))
+        src.append(torch.full((n_per,), k, dtype=torch.long))
+    return torch.cat(out), torch.cat(src)
 
 
 class CropSampler:

@@ -19,15 +19,21 @@ from semguard.federated.attacks import AttackView, FLAttack
 from semguard.federated.model import get_vector, set_vector
 from semguard.registry import build
 from semguard.training.loop import train_step
-from semguard.training.tasks import ClassifyTask
+from semguard.training.tasks import ClassifyTask, mse_loss
 
-__all__ = ["LocalConfig", "local_train", "client_update", "client_seed", "ClientReply"]
+OPTIMIZERS = ("adam", "sgd")
+
+__all__ = ["LocalConfig", "OPTIMIZERS", "local_train", "client_update", "client_seed", "ClientReply"]
 
 
 @dataclass(frozen=True)
 class LocalConfig:
-    """Local training: ``steps`` optimiser steps of ``batch`` examples with Adam at ``lr``, the SNR of
-    each example uniform in ``[snr_min_db, snr_max_db]`` (as ``semguard train``)."""
+    """Local training: ``steps`` optimiser steps of ``batch`` examples with ``optimizer`` at ``lr``, the
+    SNR of each example uniform in ``[snr_min_db, snr_max_db]`` (as ``semguard train``).
+
+    ``optimizer``: ``adam``, or ``sgd`` (with ``momentum``).  Under DP-SGD plain SGD is the sound
+    choice: Adam divides every coordinate by its own running magnitude, so coordinates that carry
+    only the Gaussian noise take full-size steps too."""
 
     steps: int = 10
     batch: int = 32
@@ -35,6 +41,20 @@ class LocalConfig:
     snr_min_db: float = 0.0
     snr_max_db: float = 20.0
     channel: str = "awgn"
+    optimizer: str = "adam"
+    momentum: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"--optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
+        if not 0 <= self.momentum < 1:
+            raise ValueError(f"--momentum must be in [0, 1), got {self.momentum}")
+
+    def make_optimizer(self, params: Any) -> torch.optim.Optimizer:
+        """A fresh local optimiser over ``params`` (every round starts one: no state crosses rounds)."""
+        if self.optimizer == "sgd":
+            return torch.optim.SGD(params, lr=self.lr, momentum=self.momentum)
+        return torch.optim.Adam(params, lr=self.lr)
 
 
 @dataclass
@@ -54,14 +74,37 @@ def client_seed(seed: int, rnd: int, cid: int) -> int:
     return (seed * 1_000_003 + rnd * 10_007 + cid * 101) % (2**62)
 
 
+@dataclass(frozen=True)
+class _Reconstruct:
+    """A client's crops as a reconstruction task: batches ``(x, x)``, MSE of ``x_hat``."""
+
+    images: Tensor
+
+    def batch(self, size: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+        x = self.images[torch.randint(0, self.images.shape[0], (size,), generator=generator)]
+        return x, x
+
+    def loss(self, out: dict[str, Any], target: Tensor) -> Tensor:
+        return mse_loss(out, target)
+
+
+def _local_task(codec: SemanticCodec, images: Tensor, targets: Tensor) -> Any:
+    inner = getattr(codec, "_module", codec)  # Opacus' GradSampleModule wraps the codec
+    if inner.output_key == "logits":
+        return ClassifyTask(images, targets, images[:1], targets[:1])
+    return _Reconstruct(images)
+
+
 def local_train(codec: SemanticCodec, images: Tensor, labels: Tensor, cfg: LocalConfig, seed: int,
                 channel: Channel | None = None, optimizer: torch.optim.Optimizer | None = None) -> float:
-    """``cfg.steps`` training steps of ``codec`` (in place) on ``images``/``labels``; mean loss."""
+    """``cfg.steps`` training steps of ``codec`` (in place) on ``images``/``labels``; mean loss.  A
+    classifier (``output_key`` ``logits``) takes cross-entropy on the labels, an image codec the MSE
+    of its reconstruction (``labels`` are then the images themselves)."""
     channel = channel if channel is not None else build("channel", cfg.channel)
     gen = torch.Generator().manual_seed(seed)
     chan_gen = torch.Generator().manual_seed(seed + 1)
-    task = ClassifyTask(images, labels, images[:1], labels[:1])
-    opt = optimizer if optimizer is not None else torch.optim.Adam(codec.parameters(), lr=cfg.lr)
+    task = _local_task(codec, images, labels)
+    opt = optimizer if optimizer is not None else cfg.make_optimizer(codec.parameters())
     codec.train()
     total = 0.0
     for _ in range(cfg.steps):

@@ -25,7 +25,10 @@ from semguard.federated.partition import dirichlet_partition
 from semguard.federated.strategy import STRATEGIES, ServerAggregator
 from semguard.registry import available, build
 
-__all__ = ["FLConfig", "Federation", "server_round", "evaluate", "run_inprocess", "check_reply"]
+FL_CODECS = ("task", "deepjscc")
+METRICS = {"task": ("accuracy", "backdoor_success"), "deepjscc": ("psnr",)}  # what evaluate() reports
+
+__all__ = ["FL_CODECS", "METRICS", "FLConfig", "Federation", "server_round", "evaluate", "run_inprocess", "check_reply"]
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +39,11 @@ class FLConfig:
     that fail mid-round (fault injection); ``min_clients``: replies needed to aggregate a round
     (default: half the clients, rounded up).  ``dp_noise``: DP-SGD noise multiplier on the
     clients (0: off), with per-example clipping at ``dp_clip``; or ``dp_epsilon``: the noise that
-    keeps every client within that epsilon (at ``dp_delta``) after all its rounds."""
+    keeps every client within that epsilon (at ``dp_delta``) after all its rounds.
+
+    ``codec``: ``task`` (Fashion-MNIST classes, ``width`` and ``n_symbols``) or ``deepjscc`` (photo
+    crops of ``crop`` pixels, :mod:`semguard.federated.image`; ``width`` and ``cbr``; ``test_size``
+    and ``root_size`` count crops, ``train_crops`` the crops of each training photo)."""
 
     clients: int = 10
     malicious: int = 0
@@ -57,8 +64,16 @@ class FLConfig:
     dp_epsilon: float | None = None
     dp_clip: float = 1.0
     dp_delta: float = 1e-3
+    codec: str = "task"
+    cbr: float = 1 / 6
+    crop: int = 32
+    train_crops: int = 300
 
     def __post_init__(self) -> None:
+        if self.codec not in FL_CODECS:
+            raise ValueError(f"--codec {self.codec!r} unknown; choose from {', '.join(FL_CODECS)}")
+        if self.codec != "task":
+            self._check_image()
         if self.clients < 2:
             raise ValueError(f"--clients must be >= 2, got {self.clients}")
         if not 0 <= self.malicious < self.clients:
@@ -84,6 +99,21 @@ class FLConfig:
         if not 0 < self.dp_delta < 1:
             raise ValueError(f"--dp-delta must be in (0, 1), got {self.dp_delta}")
 
+    def _check_image(self) -> None:
+        from semguard.codecs.deepjscc import latent_channels
+
+        if self.crop < 8 or self.crop % 4:
+            raise ValueError(f"--crop must be a multiple of 4 and >= 8, got {self.crop}")
+        if self.train_crops < 1:
+            raise ValueError(f"--train-crops must be >= 1, got {self.train_crops}")
+        try:
+            latent_channels(self.cbr)
+        except ValueError as e:
+            raise ValueError(f"--cbr: {e}") from None
+        if self.attack in available("fl_attack") and type(build("fl_attack", self.attack)).poison is not FLAttack.poison:
+            raise ValueError(f"--attack {self.attack} poisons labels or plants a class trigger; --codec {self.codec} "
+                             f"takes the model-poisoning and free-riding attacks")
+
     @property
     def min_replies(self) -> int:
         return self.min_clients if self.min_clients is not None else math.ceil(self.clients / 2)
@@ -101,30 +131,44 @@ class Federation:
         from semguard.data.shipped import shipped_fashion_mnist
 
         self.cfg = cfg
-        if images is None:
-            images, labels = shipped_fashion_mnist()
         g = torch.Generator().manual_seed(cfg.seed)
-        perm = torch.randperm(images.shape[0], generator=g)
-        t, r = cfg.test_size, cfg.root_size
-        if images.shape[0] < t + r + 2 * cfg.clients:
-            raise ValueError(f"{images.shape[0]} images are too few for a {t}-image test set, a {r}-image root "
-                             f"set and {cfg.clients} clients")
-        self.test_x, self.test_y = images[perm[:t]], labels[perm[:t]]
-        self.root_x, self.root_y = images[perm[t:t + r]], labels[perm[t:t + r]]
-        pool = perm[t + r:]
+        self.reconstruct = cfg.codec != "task"  # the target of a client's example is the example itself
+        if self.reconstruct:
+            from semguard.federated.image import photo_data
+
+            d = photo_data(cfg.seed, crop=cfg.crop, train_per_photo=cfg.train_crops, root_size=cfg.root_size,
+                           test_size=cfg.test_size)
+            self.test_x = self.test_y = d.test
+            self.root_x = self.root_y = d.root
+            images, labels = d.train, d.source  # labels: the source photo, which the split is skewed by
+            pool = torch.arange(images.shape[0])
+        else:
+            if images is None:
+                images, labels = shipped_fashion_mnist()
+            perm = torch.randperm(images.shape[0], generator=g)
+            t, r = cfg.test_size, cfg.root_size
+            if images.shape[0] < t + r + 2 * cfg.clients:
+                raise ValueError(f"{images.shape[0]} images are too few for a {t}-image test set, a {r}-image "
+                                 f"root set and {cfg.clients} clients")
+            self.test_x, self.test_y = images[perm[:t]], labels[perm[:t]]
+            self.root_x, self.root_y = images[perm[t:t + r]], labels[perm[t:t + r]]
+            pool = perm[t + r:]
         parts = dirichlet_partition(labels[pool], cfg.clients, cfg.alpha, generator=g)
         self.parts = [pool[p] for p in parts]
         self.images, self.labels = images, labels
         self.malicious = sorted(torch.randperm(cfg.clients, generator=g)[:cfg.malicious].tolist())
         self.attack: FLAttack | None = build("fl_attack", cfg.attack) if cfg.attack else None
-        self.codec = federated_codec("task", seed=cfg.seed, n_symbols=cfg.n_symbols, width=cfg.width)
+        if self.reconstruct:
+            self.codec = federated_codec(cfg.codec, seed=cfg.seed, width=cfg.width, cbr=cfg.cbr)
+        else:
+            self.codec = federated_codec("task", seed=cfg.seed, n_symbols=cfg.n_symbols, width=cfg.width)
         self.initial = get_vector(self.codec)
         self.dim = self.initial.numel()
         self.channel = build("channel", cfg.local.channel)
 
     def client_data(self, cid: int) -> tuple[Tensor, Tensor]:
         idx = self.parts[cid]
-        return self.images[idx], self.labels[idx]
+        return self.images[idx], (self.images if self.reconstruct else self.labels)[idx]
 
     def attack_of(self, cid: int) -> FLAttack | None:
         return self.attack if cid in self.malicious else None
@@ -190,11 +234,16 @@ def check_reply(update: Any, dim: int, cid: int) -> str | None:
 @torch.no_grad()
 def evaluate(fed: Federation, vec: Tensor) -> dict[str, float]:
     """Global accuracy on the held-out set at ``eval_snr_db``, and backdoor success: the share of
-    held-out images of other classes that the trigger turns into the backdoor target."""
+    held-out images of other classes that the trigger turns into the backdoor target.  For an
+    image codec: the held-out crops' mean PSNR (``METRICS`` names the keys per codec)."""
     codec = fed.codec
     set_vector(codec, vec)
     codec.eval()
     gen = torch.Generator().manual_seed(1234)
+    if fed.reconstruct:
+        from semguard.federated.image import image_metrics
+
+        return image_metrics(codec, fed.test_x, fed.channel, fed.cfg.eval_snr_db, gen)
     out = codec(fed.test_x, fed.channel, fed.cfg.eval_snr_db, generator=gen)["logits"]
     acc = float((out.argmax(1) == fed.test_y).float().mean())
     bd = fed.attack if isinstance(fed.attack, Backdoor) else Backdoor()
@@ -290,7 +339,7 @@ def run_inprocess(cfg: FLConfig, *, fed: Federation | None = None, keep_vectors:
         rounds.append(rec)
         if keep_vectors:
             vectors.append(vec.clone())
-        log.info("round %d: %s", rnd, {k: rec[k] for k in ("accuracy", "backdoor_success", "replies")})
+        log.info("round %d: %s", rnd, {k: rec[k] for k in (*METRICS[cfg.codec], "replies")})
     out = result_record(fed, rounds, vec, "inprocess", time.monotonic() - t0, agg)
     if keep_vectors:
         out["vectors"] = vectors
@@ -302,7 +351,7 @@ def result_record(fed: Federation, rounds: list[dict[str, Any]], vec: Tensor, en
     detected = sorted({c for r in rounds for c in r.get("free_riders", [])})
     honest = [c for c in range(fed.cfg.clients) if c not in fed.malicious]
     rec = {"config": fed.cfg.to_dict(), "engine": engine, "malicious_ids": fed.malicious, "rounds": rounds,
-           "final": {k: rounds[-1][k] for k in ("accuracy", "backdoor_success")}, "seconds": seconds,
+           "final": {k: rounds[-1][k] for k in METRICS[fed.cfg.codec]}, "seconds": seconds,
            "dim": fed.dim, "dp_noise": fed.dp_noise}
     if agg.name == "reputation":
         rec["reputation"] = agg.state.scores.tolist()

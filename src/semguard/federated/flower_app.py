@@ -132,7 +132,7 @@ class SemguardStrategy(FedAvg):
             rec["epsilon"] = self.fed.epsilon_at(server_round)
         self.rounds.append(rec)
         return (ArrayRecord([self.vec.numpy(), self.last.numpy()]),
-                MetricRecord({"accuracy": rec["accuracy"], "backdoor_success": rec["backdoor_success"]}))
+                MetricRecord({k: rec[k] for k in _engine.METRICS[self.fed.cfg.codec]}))
 
 
 def _serve(grid: Grid, cfg: FLConfig, sink: list[dict[str, Any]], engine: str) -> None:

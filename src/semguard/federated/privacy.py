@@ -52,7 +52,7 @@ class DPTrainer:
 
         gsm = self._private(codec)
         batch = min(cfg.batch, images.shape[0])
-        opt = DPOptimizer(torch.optim.Adam(gsm.parameters(), lr=cfg.lr), noise_multiplier=self.noise_multiplier,
+        opt = DPOptimizer(cfg.make_optimizer(gsm.parameters()), noise_multiplier=self.noise_multiplier,
                           max_grad_norm=self.max_grad_norm, expected_batch_size=batch,
                           generator=torch.Generator().manual_seed(seed + 3))
         loss = local_train(gsm, images, labels, cfg, seed, optimizer=opt)

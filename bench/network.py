@@ -132,13 +132,15 @@ def emergency_section(args) -> dict:
             continue
         t0 = time.time()
         rows = text_sweep(s[:args.sentences], args.snr_db, reference=s, jam_psr_db=jam, jam_targeted=targeted,
-                          codebook_boosts=boosts, seed=args.seed)
+                          codebook_boosts=boosts, index_bits=args.index_bits, seed=args.seed)
         schemes = [sc for sc in list(SCHEMES) + [codebook_scheme(b) for b in boosts] if sc != "uniform"]
         gains = {sc: gain_ci(rows, args.recall, sc, draws=args.draws, seed=args.seed) for sc in schemes}
         for sc, gn in gains.items():
             log.info("%-16s %-14s needs %s dB, uniform %s dB: gain %s dB, 95%% CI %s", name, sc, gn[sc], gn["uniform"],
                      gn["gain_db"], gn["ci95_db"])
-        out[name] = {"jam_psr_db": jam, "jam_targets_critical": targeted, "gains": gains,
+        if args.index_bits:
+            name = f"{name}_{args.index_bits}bit"
+        out[name] = {"jam_psr_db": jam, "index_bits": rows[0]["index_bits"], "jam_targets_critical": targeted, "gains": gains,
                      "rows": [{k: v for k, v in r.items() if k not in ("hits", "words")} for r in rows],
                      "seconds": round(time.time() - t0, 1)}
     return out
@@ -163,6 +165,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--codebook-boost-db", type=float, nargs="+", default=[0.0, 1.0, 2.0])
     p.add_argument("--jam-psr-db", type=float, default=-10.0)
     p.add_argument("--jam-cases", nargs="+", default=["clean", "jammer", "jammer_critical"])
+    p.add_argument("--index-bits", type=int, default=None,
+                   help="emergency: codebook bits per critical word (default: the fewest for the lexicon)")
     p.add_argument("--recall", type=float, default=0.9, help="emergency: critical recall that counts as delivered")
     p.add_argument("--draws", type=int, default=1000, help="emergency: bootstrap draws")
     args = p.parse_args(argv)

@@ -64,7 +64,7 @@ def add_parser(subparsers: Any) -> None:
     e.add_argument("--repeat", type=int_at_least(2), default=2, help="text 'repeat': copies of critical tokens")
     e.add_argument("--codebook-boost-db", type=non_negative_float, nargs="+", default=[0.0, 1.0],
                    help="text 'codebook': power of the critical words' codewords over the rest (same energy), dB")
-    e.add_argument("--index-bits", type=int_at_least(1, 24), default=None,
+    e.add_argument("--index-bits", type=int_at_least(1, 20), default=None,
                    help="text 'codebook': bits per lexicon index (default: the fewest that hold the lexicon)")
     e.add_argument("--budgets", type=finite_float, nargs="+", default=[1.0, 0.5, 0.3, 0.15, 0.05],
                    help="channel-use budgets (fractions of the queue's full size) for message scheduling")
@@ -202,8 +202,9 @@ def _emergency(args: argparse.Namespace) -> dict:
         doc["text_gain"] = {sch: gain_ci(trows, 0.9, sch, seed=args.seed) for sch in schemes}
         doc["text"] = [{k: v for k, v in r.items() if k not in ("hits", "words")} for r in trows]
         uses = {r["scheme"]: r["channel_uses"] for r in trows}
-        for sch, gn in doc["text_gain"].items():     # power per use as uniform's: energy ~ uses
-            gn["extra_energy_db"] = 10 * math.log10(uses[sch] / uses["uniform"]) if sch == "repeat" else 0.0
+        energy = {r["scheme"]: r["energy_ratio"] for r in trows}
+        for sch, gn in doc["text_gain"].items():     # measured energy against uniform's S L per sentence
+            gn["extra_energy_db"] = 10 * math.log10(energy[sch])
             gn["gain_at_equal_energy_db"] = None if gn["gain_db"] is None else gn["gain_db"] - gn["extra_energy_db"]
             gn["extra_channel_uses"] = uses[sch] / uses["uniform"] - 1
         print("text gain at critical recall 0.9 (dB, 95% bootstrap interval over sentences):")

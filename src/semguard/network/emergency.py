@@ -9,6 +9,7 @@ threshold (linear interpolation on the SNR grid) and their difference in dB.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import pairwise
 
 import torch
 from torch import Tensor
@@ -31,7 +32,7 @@ def snr_to_reach(snrs: Sequence[float], values: Sequence[float], threshold: floa
     pts = list(zip(snrs, values))
     if pts[0][1] >= threshold:
         return float(pts[0][0])
-    for (s0, v0), (s1, v1) in zip(pts, pts[1:]):
+    for (s0, v0), (s1, v1) in pairwise(pts):
         if v0 < threshold <= v1:
             return float(s0 + (threshold - v0) * (s1 - s0) / (v1 - v0))
     return None

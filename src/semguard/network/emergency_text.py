@@ -4,9 +4,10 @@ Schemes over the shipped DeepSC (:mod:`~semguard.network.priority_text`,
 :mod:`~semguard.network.priority_codebook`):
 
 * ``uniform``: DeepSC as trained, ``S`` uses and power 1 per use on every token;
-* ``power``: critical tokens' symbols at ``+boost_db``, the others lower (same uses and energy);
+* ``power``: critical tokens' symbols at ``+boost_db`` over the others, then one scale per
+  sentence so that it spends exactly uniform's energy (same uses; the scale is side information);
 * ``repeat`` / ``repeat-energy``: critical tokens' symbols sent ``repeat`` times and averaged
-  (more uses; ``repeat-energy`` at uniform's energy);
+  (more uses; ``repeat-energy`` scaled, as ``power``, to exactly uniform's energy);
 * ``codebook+<B>dB``: the critical tokens' uses carry the critical words' lexicon indices as
   ML-decoded QPSK codewords at ``+B`` dB over the renormalised DeepSC symbols of the rest (same
   uses and energy as uniform).
@@ -18,6 +19,7 @@ SNR is ``Es/N0`` with ``Es`` uniform's power per use for every scheme (each sent
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from collections.abc import Sequence
 
@@ -38,6 +40,8 @@ from semguard.network.priority_text import (
 from semguard.registry import build
 
 __all__ = ["codebook_scheme", "critical_jammer", "gain_ci", "text_sweep"]
+
+log = logging.getLogger(__name__)
 
 
 def codebook_scheme(boost_db: float) -> str:
@@ -82,11 +86,12 @@ def _deepsc(m, tokens, crit, lengths, scheme, snr, ch, *, boost_db, repeat, jam,
         amp = allocate_power(crit, lengths, boost_db).sqrt().repeat_interleave(S, 1)
     else:
         amp = real.float().repeat_interleave(S, 1)
-    if scheme == "repeat-energy":      # every symbol scaled so the sentence's energy is uniform's
-        lc = (crit & real).sum(1, keepdim=True)
-        amp = amp * (lengths.unsqueeze(1) / (lengths.unsqueeze(1) + (repeat - 1) * lc)).float().sqrt()
     copies = repeat if scheme.startswith("repeat") else 1
     cs = crit.repeat_interleave(S, 1)
+    if scheme in ("power", "repeat-energy"):   # one scale per sentence: exactly uniform's energy S L
+        p = x.abs().square()
+        energy = (p * amp.square()).sum(1) + (copies - 1) * (p * amp.square() * cs).sum(1)
+        amp = amp * (S * lengths / energy.clamp_min(1e-12)).sqrt().unsqueeze(1)
     acc = torch.zeros_like(x)
     for k in range(copies):
         tx = x * amp
@@ -95,8 +100,9 @@ def _deepsc(m, tokens, crit, lengths, scheme, snr, ch, *, boost_db, repeat, jam,
         y = y / amp.clamp_min(1e-6) * (amp > 0)
         acc = acc + (y if k == 0 else y * cs)     # non-critical tokens are sent once
     pred = m.decode(acc / (1 + (copies - 1) * cs.float()), None, lengths=lengths).argmax(-1)
+    energy = (x * amp).abs().square().sum(1) + (copies - 1) * ((x * amp).abs().square() * cs).sum(1)
     uses = int((S * lengths).sum()) + (copies - 1) * S * int((crit & real).sum())
-    return pred, uses
+    return pred, uses, energy.double()
 
 
 def critical_jammer(tx: torch.Tensor, critical: torch.Tensor, *, psr_db: float, fraction: float = 0.25,
@@ -166,9 +172,9 @@ def text_sweep(sentences: Sequence[str], snrs: Sequence[float], *, schemes: Sequ
                 b_db = float(scheme[len("codebook+"):-2])
                 out = send_codebook(m, tokens, spans, crit_words, lexicon, bits, snr, ch, boost_db=b_db, jam=jam,
                                     generator=g, seed=seed)
-                pred, override, uses = out["tokens"], out["critical_ok"], int(out["uses"].sum())
+                pred, override, uses, energy = out["tokens"], out["critical_ok"], int(out["uses"].sum()), out["energy"]
             else:
-                pred, uses = _deepsc(m, tokens, crit, lengths, scheme, snr, ch, boost_db=boost_db, repeat=repeat,
+                pred, uses, energy = _deepsc(m, tokens, crit, lengths, scheme, snr, ch, boost_db=boost_db, repeat=repeat,
                                      jam=jam, g=g)
             hits, words, ow, no = _score(pred, tokens, spans, override)
             hyp = m.tokenizer.decode(pred, lengths)
@@ -177,7 +183,10 @@ def text_sweep(sentences: Sequence[str], snrs: Sequence[float], *, schemes: Sequ
             rows.append({"snr_db": snr, "scheme": scheme, "critical_recall": sum(hits) / max(sum(words), 1),
                          "other_word_accuracy": ow / max(no, 1), "bleu1": b1, "bleu4": b4,
                          "critical_words": sum(words), "channel_uses": uses, "index_bits": bits,
+                         "energy_ratio": float(energy.sum() / (m.S * lengths).sum()),
                          "hits": hits, "words": words})
+            log.info("%5.1f dB %-14s critical recall %.3f, other words %.3f, BLEU-1 %.3f", snr, scheme,
+                     rows[-1]["critical_recall"], rows[-1]["other_word_accuracy"], b1)
     return rows
 
 

@@ -18,12 +18,15 @@ critical slots erased (zero), then with those slots refilled by re-encoding its 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 
 import numpy as np
 import torch
 from torch import Tensor
+
+from semguard.channels.base import Channel
+from semguard.codecs.deepsc import DeepSC
 
 __all__ = ["codebook_power", "critical_lexicon", "ml_decode", "qpsk_codebook", "split_uses"]
 
@@ -47,6 +50,10 @@ def qpsk_codebook(size: int, n: int, seed: int = 0) -> Tensor:
     if size > 4 ** n:
         raise ValueError(f"{size} distinct QPSK codewords do not fit in {n} channel uses")
     g = torch.Generator().manual_seed(seed * 1_000_003 + n)
+    if 4 * size > 4 ** n:            # dense: distinct rows drawn without replacement from all 4^n words
+        words = torch.randperm(4 ** n, generator=g)[:size]
+        bits = (words.unsqueeze(1) >> torch.arange(2 * n)) & 1
+        return torch.view_as_complex(((1 - 2 * bits.float()) / 2 ** 0.5).reshape(size, n, 2).contiguous())
     bits = torch.randint(0, 2, (size, 2 * n), generator=g)
     while True:                      # redraw repeated rows: two words with one codeword could never be told apart
         _, first = np.unique(bits.numpy(), axis=0, return_index=True)
@@ -97,9 +104,9 @@ def _spans_mask(spans: Sequence[Sequence[tuple[int, int, bool]]], shape: tuple[i
 
 
 @torch.no_grad()
-def send_codebook(codec, tokens: Tensor, spans: Sequence[Sequence[tuple[int, int, bool]]],
+def send_codebook(codec: DeepSC, tokens: Tensor, spans: Sequence[Sequence[tuple[int, int, bool]]],
                   critical: Sequence[Sequence[str]], lexicon: dict[str, int], index_bits: int, snr_db: float,
-                  channel, *, boost_db: float = 0.0, jam=None, generator: torch.Generator | None = None,
+                  channel: Channel, *, boost_db: float = 0.0, jam: Callable[[Tensor], Tensor] | None = None, generator: torch.Generator | None = None,
                   two_pass: bool = True, seed: int = 0) -> dict:
     """One batch over ``channel``: critical words by codebook, the rest by DeepSC (``codec``).
 
@@ -137,10 +144,8 @@ def send_codebook(codec, tokens: Tensor, spans: Sequence[Sequence[tuple[int, int
     st = channel.sample_state(B, tx.shape[1], snr_db, generator=generator)
     interf = None if jam is None else st.h * jam(tx)
     y = channel.equalize(channel.apply(tx, st, generator=generator, interference=interf), st)
-    ok, found = [], []
-    for b, segs in enumerate(plan):
-        ok.append([ml_decode(y[b, p], qpsk_codebook(size, len(p), seed)) == i for p, i in segs])
-        found.append([ml_decode(y[b, p], qpsk_codebook(size, len(p), seed)) for p, _ in segs])
+    found = [[ml_decode(y[b, p], qpsk_codebook(size, len(p), seed)) for p, _ in segs] for b, segs in enumerate(plan)]
+    ok = [[j == i for j, (_, i) in zip(f, segs)] for f, segs in zip(found, plan)]
     ncs = nc.repeat_interleave(S, 1)
     r = torch.where(ncs, y / g_nc.unsqueeze(1).clamp_min(1e-6), torch.zeros_like(y))
     pred = codec.decode(r, None, lengths=lengths).argmax(-1)

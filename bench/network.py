@@ -10,6 +10,11 @@ attack budget; ``detection``: per-round precision/recall of the Byzantine flags 
 for each attack over ``--detection-seeds`` seeds; the ``adaptive`` attacker's parameters (``--slacks``,
 ``--splits``) are searched and the worst run is reported; ``camouflage``: N = 10, f = 3 against attackers that attack only part of each
 round to keep their reputation; ``gossip``: propagation over gossip rounds, plain averaging against W-MSR.
+for each attack; ``camouflage``: N = 10, f = 3 against attackers that attack only part of each
+round to keep their reputation; ``gossip``: propagation over gossip rounds, plain averaging against W-MSR;
+``emergency``: critical-word exact recall of DeepSC text against SNR, every allocation against uniform
+(clean, a random partial-band jammer, a jammer on the critical slots), with the SNR gain at recall
+``--recall`` and its bootstrap interval (``network/emergency_text.py``).
 Writes ``<out>/network.json`` (section by section, as they finish) and PNG figures.
 """
 
@@ -133,6 +138,34 @@ def camouflage_section(x, y, args, codec) -> list[dict]:
     return rows
 
 
+def emergency_section(args) -> dict:
+    """Text emergency: ``--sentences`` shipped sentences, SNR ``--snr-db``, clean and jammed."""
+    from semguard.data.text import load_shipped
+    from semguard.network.emergency_text import codebook_scheme, gain_ci, text_sweep
+    from semguard.network.priority_text import SCHEMES
+    s = load_shipped()
+    out = {}
+    for name, jam, targeted, boosts in (("clean", None, False, args.codebook_boost_db),
+                                        ("jammer", args.jam_psr_db, False, args.codebook_boost_db),
+                                        ("jammer_critical", args.jam_psr_db, True, args.codebook_boost_db)):
+        if name not in args.jam_cases:
+            continue
+        t0 = time.time()
+        rows = text_sweep(s[:args.sentences], args.snr_db, reference=s, jam_psr_db=jam, jam_targeted=targeted,
+                          codebook_boosts=boosts, index_bits=args.index_bits, seed=args.seed)
+        schemes = [sc for sc in list(SCHEMES) + [codebook_scheme(b) for b in boosts] if sc != "uniform"]
+        gains = {sc: gain_ci(rows, args.recall, sc, draws=args.draws, seed=args.seed) for sc in schemes}
+        for sc, gn in gains.items():
+            log.info("%-16s %-14s needs %s dB, uniform %s dB: gain %s dB, 95%% CI %s", name, sc, gn[sc], gn["uniform"],
+                     gn["gain_db"], gn["ci95_db"])
+        if args.index_bits:
+            name = f"{name}_{args.index_bits}bit"
+        out[name] = {"jam_psr_db": jam, "index_bits": rows[0]["index_bits"], "jam_targets_critical": targeted, "gains": gains,
+                     "rows": [{k: v for k, v in r.items() if k not in ("hits", "words")} for r in rows],
+                     "seconds": round(time.time() - t0, 1)}
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--out", default="bench-network")
@@ -152,6 +185,15 @@ def main(argv: list[str] | None = None) -> int:
                    help="adaptive attacker: push with all attackers only (0) or also with smaller groups (1)")
     p.add_argument("--detection-seeds", type=int, default=4)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--sentences", type=int, default=400, help="emergency: shipped sentences")
+    p.add_argument("--snr-db", type=float, nargs="+", default=[float(v) for v in range(-4, 8)])
+    p.add_argument("--codebook-boost-db", type=float, nargs="+", default=[0.0, 1.0, 2.0])
+    p.add_argument("--jam-psr-db", type=float, default=-10.0)
+    p.add_argument("--jam-cases", nargs="+", default=["clean", "jammer", "jammer_critical"])
+    p.add_argument("--index-bits", type=int, default=None,
+                   help="emergency: codebook bits per critical word (default: the fewest for the lexicon)")
+    p.add_argument("--recall", type=float, default=0.9, help="emergency: critical recall that counts as delivered")
+    p.add_argument("--draws", type=int, default=1000, help="emergency: bootstrap draws")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     torch.set_num_threads(args.threads)
@@ -160,13 +202,19 @@ def main(argv: list[str] | None = None) -> int:
     path = out / "network.json"
     doc = json.loads(path.read_text()) if path.exists() else {"name": "network"}
     doc["settings"] = {k: v for k, v in vars(args).items() if k != "out"}
-    x, y = shipped_fashion_mnist(args.rounds * args.batch)
-    from semguard.codecs.zoo import pretrained
-    codec = pretrained("task-fmnist").eval()
-    for prm in codec.parameters():
-        prm.requires_grad_(False)
+    if set(args.sections) - {"emergency"}:
+        x, y = shipped_fashion_mnist(args.rounds * args.batch)
+        from semguard.codecs.zoo import pretrained
+        codec = pretrained("task-fmnist").eval()
+        for prm in codec.parameters():
+            prm.requires_grad_(False)
     for sec in args.sections:
         t0 = time.time()
+        if sec == "emergency":
+            doc[sec] = emergency_section(args)
+            path.write_text(json.dumps(doc, indent=1))
+            log.info("section %s done in %.0f s -> %s", sec, time.time() - t0, path)
+            continue
         if sec == "fusion":
             rows = fusion_section(x, y, args, codec)
             for n in sorted({r["agents"] for r in rows}):

@@ -82,7 +82,7 @@ def test_priority_protects_the_region_on_a_shipped_photo():
 
 def test_text_repetition_costs_channel_uses_and_helps_critical_words():
     from semguard.data.text import load_shipped
-    from semguard.network.emergency import text_sweep
+    from semguard.network.emergency_text import text_sweep
     torch.set_num_threads(1)
     s = load_shipped()
     rows = {r["scheme"]: r for r in text_sweep(s[:40], [1.0], reference=s)}

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import logging
+import math
 from pathlib import Path
 from typing import Any
 
@@ -55,12 +55,17 @@ def add_parser(subparsers: Any) -> None:
     e.add_argument("--roi-weight", type=finite_float, default=16.0, help="importance of the region of interest")
     e.add_argument("--saliency", action="store_true", help="weights from local contrast instead of a region")
     e.add_argument("--jam-psr-db", type=finite_float, default=None, help="partial-band jammer power (dB re the signal)")
-    e.add_argument("--jam-targeted", action="store_true", help="the jammer hits the strongest symbols")
+    e.add_argument("--jam-targeted", action="store_true",
+                   help="the jammer knows the allocation: images, the strongest symbols; text, the critical slots")
     e.add_argument("--threshold-db", type=finite_float, default=25.0, help="region PSNR that counts as delivered")
     e.add_argument("--sentences", type=int_at_least(0), default=200, help="DeepSC sentences (0: images only)")
     e.add_argument("--boost-db", type=non_negative_float, default=1.0,
                    help="text 'power': extra power on critical tokens (same energy), dB")
     e.add_argument("--repeat", type=int_at_least(2), default=2, help="text 'repeat': copies of critical tokens")
+    e.add_argument("--codebook-boost-db", type=non_negative_float, nargs="+", default=[0.0, 1.0],
+                   help="text 'codebook': power of the critical words' codewords over the rest (same energy), dB")
+    e.add_argument("--index-bits", type=int_at_least(1, 20), default=None,
+                   help="text 'codebook': bits per lexicon index (default: the fewest that hold the lexicon)")
     e.add_argument("--budgets", type=finite_float, nargs="+", default=[1.0, 0.5, 0.3, 0.15, 0.05],
                    help="channel-use budgets (fractions of the queue's full size) for message scheduling")
     e.add_argument("--critical", type=int_at_least(0), default=2, help="the last N shipped photos are critical messages")
@@ -154,7 +159,7 @@ def _gossip(args: argparse.Namespace, x: torch.Tensor, y: torch.Tensor) -> dict:
 
 def _emergency(args: argparse.Namespace) -> dict:
     from semguard.data.photos import shipped_photos
-    from semguard.network.emergency import gain_at, image_sweep, text_sweep
+    from semguard.network.emergency import gain_at, image_sweep
     from semguard.network.plots import line_plot
 
     snrs = sorted(args.snr_db)
@@ -185,23 +190,33 @@ def _emergency(args: argparse.Namespace) -> dict:
         doc["schedule"] = srows
     if args.sentences:
         from semguard.data.text import load_shipped
+        from semguard.network.emergency_text import codebook_scheme, gain_ci, text_sweep
         s = load_shipped()
         trows = text_sweep(s[:args.sentences], snrs, reference=s, jam_psr_db=args.jam_psr_db, seed=args.seed,
-                           boost_db=args.boost_db, repeat=args.repeat)
-        print("text: exact recall of critical words")
-        print(_table(trows, ["snr_db", "scheme", "critical_recall", "other_word_accuracy", "channel_uses"]))
-        doc["text"] = trows
-        doc["text_gain"] = {sch: gain_at(trows, "critical_recall", 0.9, a=sch) for sch in ("power", "repeat",
-                                                                                           "repeat-energy")}
+                           jam_targeted=args.jam_targeted, boost_db=args.boost_db, repeat=args.repeat,
+                           codebook_boosts=args.codebook_boost_db, index_bits=args.index_bits)
+        print(f"text: exact recall of critical words (codebook index {trows[0]['index_bits']} bits)")
+        print(_table(trows, ["snr_db", "scheme", "critical_recall", "other_word_accuracy", "bleu1", "bleu4",
+                             "channel_uses"]))
+        schemes = ["power", "repeat", "repeat-energy"] + [codebook_scheme(b) for b in args.codebook_boost_db]
+        doc["text_gain"] = {sch: gain_ci(trows, 0.9, sch, seed=args.seed) for sch in schemes}
+        doc["text"] = [{k: v for k, v in r.items() if k not in ("hits", "words")} for r in trows]
         uses = {r["scheme"]: r["channel_uses"] for r in trows}
-        for sch, gn in doc["text_gain"].items():     # power per use as uniform's: energy ~ uses
-            gn["extra_energy_db"] = 0.0 if sch == "repeat-energy" else 10 * math.log10(uses[sch] / uses["uniform"])
+        energy = {r["scheme"]: r["energy_ratio"] for r in trows}
+        for sch, gn in doc["text_gain"].items():     # measured energy against uniform's S L per sentence
+            gn["extra_energy_db"] = 10 * math.log10(energy[sch])
             gn["gain_at_equal_energy_db"] = None if gn["gain_db"] is None else gn["gain_db"] - gn["extra_energy_db"]
-        print("text gain at critical recall 0.9:", {k: {q: (round(v, 2) if isinstance(v, float) else v)
-                                                       for q, v in gn.items()} for k, gn in doc["text_gain"].items()})
+            gn["extra_channel_uses"] = uses[sch] / uses["uniform"] - 1
+        print("text gain at critical recall 0.9 (dB, 95% bootstrap interval over sentences):")
+        print(_table([{"scheme": k, "snr_db": gn[k], "uniform_snr_db": gn["uniform"], "gain_db": gn["gain_db"],
+                       "ci95_low": gn["ci95_db"][0], "ci95_high": gn["ci95_db"][1],
+                       "extra_uses": gn["extra_channel_uses"], "extra_energy_db": gn["extra_energy_db"]}
+                      for k, gn in doc["text_gain"].items()],
+                     ["scheme", "snr_db", "uniform_snr_db", "gain_db", "ci95_low", "ci95_high", "extra_uses",
+                      "extra_energy_db"]))
         line_plot({sch: (snrs, [r["critical_recall"] for r in trows if r["scheme"] == sch])
-                   for sch in ("uniform", "power", "repeat", "repeat-energy")}, args.out.with_name(args.out.stem + "-text.png"),
-                  xlabel="SNR (dB)", ylabel="critical word recall", title="DeepSC critical words")
+                   for sch in ["uniform", *schemes]}, args.out.with_name(args.out.stem + "-text.png"),
+                  xlabel="SNR (dB)", ylabel="critical word recall", title="DeepSC critical words", hline=0.9)
     return doc
 
 

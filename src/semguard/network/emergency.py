@@ -1,17 +1,15 @@
 """Emergency-network experiments: critical-content fidelity against SNR, priority against uniform.
 
 Images: :class:`~semguard.network.priority.PrioritySoftCast` on the shipped photos, the region of
-interest the central quarter (or a saliency map); metric the region's PSNR.  Text: DeepSC with
-the critical words' tokens given more power (same channel uses and energy) or repeated; metric
-the exact recall of critical words (all of a word's pieces decoded right).  Both optionally with
-a partial-band jammer.  ``gain_at`` reads off the SNR each scheme needs to reach a fidelity
+interest the central quarter (or a saliency map); metric the region's PSNR, optionally with a
+partial-band jammer.  Text: :mod:`~semguard.network.emergency_text`.  ``gain_at`` reads off the SNR each scheme needs to reach a fidelity
 threshold (linear interpolation on the SNR grid) and their difference in dB.
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Sequence
+from itertools import pairwise
 
 import torch
 from torch import Tensor
@@ -24,10 +22,9 @@ from semguard.network.priority import (
     roi_weights,
     saliency_weights,
 )
-from semguard.network.priority_text import SCHEMES, allocate_power, critical_token_mask
 from semguard.registry import build
 
-__all__ = ["gain_at", "image_sweep", "snr_to_reach", "text_sweep"]
+__all__ = ["gain_at", "image_sweep", "snr_to_reach"]
 
 
 def snr_to_reach(snrs: Sequence[float], values: Sequence[float], threshold: float) -> float | None:
@@ -35,7 +32,7 @@ def snr_to_reach(snrs: Sequence[float], values: Sequence[float], threshold: floa
     pts = list(zip(snrs, values))
     if pts[0][1] >= threshold:
         return float(pts[0][0])
-    for (s0, v0), (s1, v1) in zip(pts, pts[1:]):
+    for (s0, v0), (s1, v1) in pairwise(pts):
         if v0 < threshold <= v1:
             return float(s0 + (threshold - v0) * (s1 - s0) / (v1 - v0))
     return None
@@ -84,61 +81,4 @@ def image_sweep(images: Tensor, snrs: Sequence[float], *, channel: str = "awgn",
                 psnr_out.append(float(region_psnr(xh, x, ~mask)))
             rows.append({"snr_db": snr, "scheme": scheme, "roi_psnr": sum(psnr_in) / len(psnr_in),
                          "background_psnr": sum(psnr_out) / len(psnr_out)})
-    return rows
-
-
-@torch.no_grad()
-def text_sweep(sentences: Sequence[str], snrs: Sequence[float], *, boost_db: float = 1.0, repeat: int = 2,
-               channel: str = "awgn", reference: Sequence[str] | None = None, jam_psr_db: float | None = None,
-               seed: int = 0, codec: SemanticCodec | None = None) -> list[dict]:
-    """Critical-word exact recall and other-word accuracy per SNR for each of :data:`SCHEMES`
-    (``repeat-energy``: ``repeat`` with every symbol scaled down so that each sentence spends
-    uniform's energy; the receiver scales back, so only the noise is larger)."""
-    m = codec or build("codec", "deepsc", pretrained=True)
-    m.eval()
-    counts = Counter(" ".join(reference or sentences).split())
-    crit, spans = critical_token_mask(m.tokenizer, sentences, counts)
-    tokens = m.tokenizer.encode(list(sentences), max_tokens=m.max_tokens)
-    lengths = m.lengths(tokens)
-    S = m.S
-    ch = build("channel", channel)
-    rows = []
-    for snr in snrs:
-        for scheme in SCHEMES:
-            g = torch.Generator().manual_seed(seed)
-            x = m.encode(tokens, snr)                                         # [B, S*T]
-            B, T = tokens.shape
-            if scheme == "power":
-                amp = allocate_power(crit, lengths, boost_db).sqrt().repeat_interleave(S, 1)
-            else:
-                amp = (torch.arange(T).unsqueeze(0) < lengths.unsqueeze(1)).float().repeat_interleave(S, 1)
-            if scheme == "repeat-energy":      # every symbol scaled so the sentence's energy is uniform's
-                lc = (crit & (torch.arange(T).unsqueeze(0) < lengths.unsqueeze(1))).sum(1, keepdim=True)
-                amp = amp * (lengths.unsqueeze(1) / (lengths.unsqueeze(1) + (repeat - 1) * lc)).float().sqrt()
-            copies = repeat if scheme.startswith("repeat") else 1
-            acc = torch.zeros_like(x)
-            for _ in range(copies):
-                tx = x * amp
-                st = ch.sample_state(B, tx.shape[1], snr, generator=g)
-                interf = None
-                if jam_psr_db is not None:
-                    interf = st.h * jammer(tuple(tx.shape), tx.abs().square(), psr_db=jam_psr_db, generator=g)
-                y = ch.equalize(ch.apply(tx, st, generator=g, interference=interf), st)
-                y = y / amp.clamp_min(1e-6) * (amp > 0)
-                # non-critical tokens are sent once; only critical ones accumulate copies
-                acc = acc + (y if _ == 0 else y * crit.repeat_interleave(S, 1))
-            n_copies = 1 + (copies - 1) * crit.repeat_interleave(S, 1).float()
-            pred = m.decode(acc / n_copies, None, lengths=lengths).argmax(-1)
-            ok = pred == tokens
-            cw = ow = nc = no = 0
-            for b, sp in enumerate(spans):
-                for s0, s1, c in sp:
-                    good = bool(ok[b, s0:s1].all())
-                    if c:
-                        cw, nc = cw + good, nc + 1
-                    else:
-                        ow, no = ow + good, no + 1
-            uses = int((S * lengths).sum()) + (copies - 1) * S * int(crit.sum())
-            rows.append({"snr_db": snr, "scheme": scheme, "critical_recall": cw / max(nc, 1),
-                         "other_word_accuracy": ow / max(no, 1), "critical_words": nc, "channel_uses": uses})
     return rows

@@ -1,8 +1,9 @@
 """Priority-aware DeepSC: the critical words of a sentence get more power or a repetition.
 
-Critical words are numbers (digits or number words) and rare content words, the proxy used here
-for names and places (the shipped sentences are lower-cased, so capitals cannot mark them): a
-word seen at most ``rare`` times in the reference corpus and at least 4 letters long.  DeepSC
+Critical words are numbers (digits or number words), the words of an optional gazetteer of names
+and places, and rare content words, the proxy used here for names and places (the shipped
+sentences are lower-cased, so capitals cannot mark them): a word seen at most ``rare`` times in
+the reference corpus and at least 4 letters long.  DeepSC
 sends ``S`` symbols per token; ``power`` scales the critical tokens' symbols by ``sqrt(a)`` and
 the others by ``sqrt(b)`` with the sentence's energy unchanged (``a L_c + b (L - L_c) = L``), and
 the receiver divides them back (it knows the map, one bit per token, as side information), so
@@ -28,17 +29,19 @@ NUMBER_WORDS = frozenset(
 SCHEMES = ("uniform", "power", "repeat", "repeat-energy")
 
 
-def critical_words(sentence: str, counts: Counter, *, rare: int = 1) -> list[bool]:
-    """One flag per whitespace word of ``sentence``: a number, or a rare content word."""
+def critical_words(sentence: str, counts: Counter, *, rare: int = 1,
+                   names: frozenset[str] = frozenset()) -> list[bool]:
+    """One flag per whitespace word of ``sentence``: a number (digits or a number word), a word of
+    ``names`` (a gazetteer of places and names, lower-case), or a rare content word."""
     out = []
     for w in sentence.split():
-        out.append(bool(re.fullmatch(r"\d+([.,]\d+)?", w)) or w in NUMBER_WORDS
+        out.append(bool(re.fullmatch(r"\d+([.,]\d+)?", w)) or w in NUMBER_WORDS or w in names
                    or (len(w) >= 4 and w.isalpha() and counts[w] <= rare))
     return out
 
 
 def critical_token_mask(tokenizer, sentences: Sequence[str], counts: Counter, *, rare: int = 1,
-                        max_tokens: int = 64) -> tuple[Tensor, list[list[tuple[int, int, bool]]]]:
+                        max_tokens: int = 64, names: frozenset[str] = frozenset()) -> tuple[Tensor, list[list[tuple[int, int, bool]]]]:
     """Token-level critical mask ``[B, T]`` and, per sentence, its words' token spans
     ``(start, stop, critical)`` (a word's pieces are those of the word encoded alone)."""
     ids = tokenizer.encode(list(sentences), max_tokens=max_tokens)
@@ -46,7 +49,7 @@ def critical_token_mask(tokenizer, sentences: Sequence[str], counts: Counter, *,
     spans = []
     for b, s in enumerate(sentences):
         words = s.split()
-        flags = critical_words(s, counts, rare=rare)
+        flags = critical_words(s, counts, rare=rare, names=names)
         pieces = [int((tokenizer.encode([w], max_tokens=max_tokens) != 0).sum()) for w in words]
         n_real = int((ids[b] != 0).sum())
         if sum(pieces) != n_real:          # the sentence tokenises differently from its words: skip it

@@ -9,8 +9,6 @@ Byzantine agents first attack and their share of the trust weight after it; ``st
 attack budget; ``detection``: per-round precision/recall of the Byzantine flags (N = 10, f = 3)
 for each attack over ``--detection-seeds`` seeds; the ``adaptive`` attacker's parameters (``--slacks``,
 ``--splits``) are searched and the worst run is reported; ``camouflage``: N = 10, f = 3 against attackers that attack only part of each
-round to keep their reputation; ``gossip``: propagation over gossip rounds, plain averaging against W-MSR.
-for each attack; ``camouflage``: N = 10, f = 3 against attackers that attack only part of each
 round to keep their reputation; ``gossip``: propagation over gossip rounds, plain averaging against W-MSR;
 ``emergency``: critical-word exact recall of DeepSC text against SNR, every allocation against uniform
 (clean, a random partial-band jammer, a jammer on the critical slots), with the SNR gain at recall

@@ -109,3 +109,13 @@ def test_key_never_in_repr_dict_or_logs(caplog):
         assert k.hex() not in text and str(k) not in text
     assert "key=" not in repr(r) and "eve_key" not in r.to_dict() and "eve_features" not in r.to_dict()
     assert r.eve_features is not None and "eve_features" not in repr(r)
+
+
+def test_choose_code_falls_back_to_a_shorter_bch_code():
+    from semguard.keys.reconcile import choose_code, choose_t
+    # bchlib has no m = 12 code for a 1.3 % upper bound (its t stops below 70); m = 11 does it
+    assert choose_t(0.013, 12) is None
+    m, t = choose_code(0.013, 12)
+    assert m == 11 and t == choose_t(0.013, 11)
+    assert choose_code(0.005, 12) == (12, choose_t(0.005, 12))      # the configured m first
+    assert choose_code(0.4, 12) is None                             # nothing corrects 40 %

@@ -19,7 +19,7 @@ import bchlib
 import numpy as np
 from scipy.stats import beta, binom
 
-__all__ = ["estimate_kdr", "choose_t", "Reconciled", "bch_reconcile", "bch_correct", "bch_block_bits"]
+__all__ = ["estimate_kdr", "choose_t", "choose_code", "Reconciled", "bch_reconcile", "bch_correct", "bch_block_bits"]
 
 
 def estimate_kdr(a: np.ndarray, b: np.ndarray, n_sample: int, rng: np.random.Generator,
@@ -61,6 +61,17 @@ def choose_t(kdr_upper: float, m: int = 10, fail_prob: float = 1e-3, t_max: int 
             return None
         if binom.sf(t, data + ecc, kdr_upper) <= fail_prob:
             return t
+    return None
+
+
+def choose_code(kdr_upper: float, m_max: int, fail_prob: float = 1e-3, m_min: int = 8) -> tuple[int, int] | None:
+    """``(m, t)`` of the longest BCH code (``m`` from ``m_max`` down to ``m_min``) that :func:`choose_t`
+    finds for ``kdr_upper``; bchlib's largest ``t`` grows slower than the block, so a disagreement that
+    m = 12 cannot correct (it stops near 1.2 %) may still fit a shorter code.  None if none does."""
+    for m in range(m_max, m_min - 1, -1):
+        t = choose_t(kdr_upper, m, fail_prob)
+        if t is not None:
+            return m, t
     return None
 
 

@@ -43,7 +43,7 @@ from semguard.keys import EveModel
 from semguard.keys.amplify import bits_to_bytes, confirm, confirmation_tag, mcv_min_entropy, predictive_min_entropy, \
     toeplitz_hash
 from semguard.keys.quantize import decorrelation_step, gray_bits, thresholds
-from semguard.keys.reconcile import bch_block_bits, bch_reconcile, choose_t
+from semguard.keys.reconcile import bch_block_bits, bch_reconcile, choose_code
 from semguard.keys.secrecy import channel_spectrum, eve_information, secret_length
 from semguard.runtime.handshake import (HandshakeError, KbView, check_hello, derive_master, sign_transcript,
                                         verify_transcript)
@@ -134,17 +134,18 @@ class PlkgResponder(_Side):
         rest = np.ones(ba.size, dtype=bool)
         rest[idx] = False
         self._ba = ba[rest]
-        t = choose_t(upper, ac.bch_m, ac.fail_prob)
-        if t is None:
-            raise HandshakeError(f"plkg: no BCH code (m={ac.bch_m}) corrects a disagreement of {upper:.3f}")
-        self._t = t
-        syn = bch_reconcile(self._ba, self._ba, t, ac.bch_m).syndromes     # Alice's parities (Bob = Alice here)
-        return {"m": "pd", "sample_bits": bits_out(ba[idx]), "t": t, "bch_m": ac.bch_m,
+        code = choose_code(upper, ac.bch_m, ac.fail_prob)      # Bob reads the chosen m from pd
+        if code is None:
+            raise HandshakeError(f"plkg: no BCH code (m={ac.bch_m}..8) corrects a disagreement of {upper:.3f}")
+        m, t = code
+        self._t, self._m = t, m
+        syn = bch_reconcile(self._ba, self._ba, t, m).syndromes     # Alice's parities (Bob = Alice here)
+        return {"m": "pd", "sample_bits": bits_out(ba[idx]), "t": t, "bch_m": m,
                 "syndromes": bytes_out(b"".join(syn)), "n_blocks": len(syn)}
 
     def _on_pd2(self, msg: dict[str, Any]) -> dict[str, Any]:
         ac, cfg = self.cfg.ac, self.cfg
-        data_bits, ecc_bits = bch_block_bits(self._t, ac.bch_m)
+        data_bits, ecc_bits = bch_block_bits(self._t, self._m)
         n_blocks = -(-self._ba.size // data_bits)
         ok = bits_in(msg.get("block_ok"), "block_ok", n_blocks).astype(bool)
         rec = self._ba[np.repeat(ok, data_bits)[: self._ba.size]]
@@ -160,7 +161,7 @@ class PlkgResponder(_Side):
         length = secret_length(h_total, eve_bits, eve_disp, leaked, ac.eps)
         length -= length % 8
         self.info.update(reconciled_bits=int(rec.size), leaked_bits=leaked, min_entropy_bits=round(h_total, 1),
-                         eve_info_bits=round(eve_bits, 1), key_bits=length, bch_t=self._t,
+                         eve_info_bits=round(eve_bits, 1), key_bits=length, bch_t=self._t, bch_m=self._m,
                          failed_blocks=int((~ok).sum()))
         if length < ac.min_key_bits:
             raise HandshakeError(f"plkg: only {length} secret bits against the declared Eve ({eve.describe()}), "

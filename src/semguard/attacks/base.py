@@ -126,7 +126,10 @@ class Attack:
         targeted: drive the receiver to ``target``.
         recon_loss: ``psnr`` / ``mse`` / ``ms-ssim`` for the reconstruction objective.
         task_loss: ``ce`` (cross-entropy), ``margin`` (Carlini-Wagner logit margin) or ``dlr`` (Croce &
-            Hein's difference-of-logits ratio) for the task objective.
+            Hein's difference-of-logits ratio) for the task objective; ``ce`` or ``margin`` for the
+            semantic objective, or ``embedding`` (semantic only): the soft sentence-embedding cosine of
+            ``embedder`` (:mod:`semguard.attacks.sentence`).
+        embedder: the :class:`~semguard.attacks.sentence.SoftSentenceEmbedder` of ``task_loss="embedding"``.
         attacker_fading: the attacker's channel ``g``: ``"auto"`` (Rayleigh when Bob's channel fades,
             else unit gain), ``"rayleigh"`` or ``"none"``.
         seed: the attack's own seed; a fixed seed reproduces an attack bit for bit.
@@ -140,7 +143,7 @@ class Attack:
     def __init__(self, *, surface: str = "channel", psr_db: float | None = None, eps: float | None = None,
                  norm: str | None = None, objective: str | None = None, targeted: bool = False,
                  recon_loss: str = "psnr", attacker_fading: str = "auto", seed: int = 0,
-                 task_loss: str = "ce") -> None:
+                 task_loss: str = "ce", embedder: object | None = None) -> None:
         if surface not in self.surfaces:
             raise ValueError(f"surface: {self.name} attacks one of {', '.join(self.surfaces)}, got {surface!r}")
         if surface == "input":
@@ -159,13 +162,15 @@ class Attack:
             raise ValueError(f"recon_loss must be one of {', '.join(RECON_LOSSES)}, got {recon_loss!r}")
         if task_loss not in TASK_LOSSES:
             raise ValueError(f"task_loss must be one of {', '.join(TASK_LOSSES)}, got {task_loss!r}")
+        if (task_loss == "embedding") != (embedder is not None):
+            raise ValueError("embedder: task_loss='embedding' needs a SoftSentenceEmbedder, and only it takes one")
         if attacker_fading not in ("auto", "rayleigh", "none"):
             raise ValueError(f"attacker_fading must be 'auto', 'rayleigh' or 'none', got {attacker_fading!r}")
         # validated now (objective checked against the codec at call time)
         ThreatModel(surface, norm, budget, self.knowledge, objective or "reconstruction", targeted)
         self.surface, self.norm, self.budget = surface, norm, float(budget)
         self.objective, self.targeted, self.recon_loss = objective, targeted, recon_loss
-        self.task_loss = task_loss
+        self.task_loss, self.embedder = task_loss, embedder
         self.attacker_fading, self.seed = attacker_fading, int(seed)
 
     # -- bookkeeping --------------------------------------------------------------------------
@@ -299,7 +304,8 @@ class Attack:
     def loss(self, ctx: AttackContext, out: dict[str, Any]) -> Tensor:
         """Per-sample loss ``[B]`` to maximise on one link result."""
         return attack_loss(ctx.objective, out["output"], ctx.source, labels=ctx.labels, target=ctx.target,
-                           recon_loss=self.recon_loss, task_loss=self.task_loss)
+                           recon_loss=self.recon_loss, task_loss=self.task_loss,
+                           embedder=getattr(self, "embedder", None))
 
     def success(self, ctx: AttackContext, out: dict[str, Any]) -> Tensor | None:
         """Per sample ``[B]`` bool: the objective's success on one link result (None: no decision)."""

@@ -13,7 +13,11 @@
   ``-(z_y - max_{j != y} z_j) / (z_(1) - z_(3))``; targeted:
   ``-(z_y - z_t) / (z_(1) - (z_(3) + z_(4)) / 2)``, ``z_(k)`` the k-th largest logit).
 * ``semantic`` (token logits ``[B, T, V]``, DeepSC): the token cross-entropy against the sent sentence,
-  the differentiable surrogate of BLEU; targeted, minus the cross-entropy to a target sentence.
+  the differentiable surrogate of BLEU; targeted, minus the cross-entropy to a target sentence.  With
+  ``task_loss="margin"`` the logit margin at every real position, each capped at ``MARGIN_CAP`` and
+  averaged (untargeted: ``max_{j != y_t} z_tj - z_t,y_t``; targeted: ``z_t,t_t - max_{j != t_t} z_tj``):
+  a position already wrong (or already the target's token) stops pulling, so the steps go to the
+  positions still decoded as sent, which is what BLEU and exact match count.
 """
 
 from __future__ import annotations
@@ -27,10 +31,10 @@ from semguard.codecs._text_tokenizer import PAD_ID
 from semguard.codecs.base import SemanticCodec
 
 __all__ = ["MARGIN_CAP", "RECON_LOSSES", "TASK_LOSSES", "attack_loss", "attack_success", "check_objective",
-           "codec_objective", "dlr_loss", "logit_margin"]
+           "check_text_target", "codec_objective", "dlr_loss", "logit_margin", "token_margin"]
 
 RECON_LOSSES = ("psnr", "mse", "ms-ssim")
-TASK_LOSSES = ("ce", "margin", "dlr")
+TASK_LOSSES = ("ce", "margin", "dlr", "embedding")  # dlr: task only; embedding: semantic only
 MARGIN_CAP = 5.0
 _PAD = PAD_ID
 
@@ -102,8 +106,39 @@ def attack_success(objective: str, output: Tensor, *, labels: Tensor | None = No
     return pred != labels
 
 
+def token_margin(logits: Tensor, ids: Tensor) -> Tensor:
+    """``z_t,ids_t - max_{j != ids_t} z_tj`` at every position ``[B, T]`` of token logits ``[B, T, V]``."""
+    z = logits.gather(2, ids.unsqueeze(-1)).squeeze(-1)
+    others = logits.scatter(2, ids.unsqueeze(-1), float("-inf"))
+    return z - others.amax(2)
+
+
+def check_text_target(target: Tensor, source: Tensor, vocab_size: int) -> Tensor:
+    """``target`` if it is a sentence Bob can be made to read instead of ``source``, else a one-line
+    ValueError: token ids ``LongTensor`` of the source's shape, in ``[2, vocab_size)`` (no unknown
+    word) wherever the source has a token and padding wherever it has none (Bob decodes exactly as
+    many tokens as were sent)."""
+    if target.shape != source.shape or target.dtype != torch.long:
+        raise ValueError(f"target must be token ids LongTensor{list(source.shape)} (the sent sentences' shape), "
+                         f"got {target.dtype} {tuple(target.shape)}")
+    real = source != _PAD
+    n_src, n_tgt = real.sum(1), (target != _PAD).sum(1)
+    bad = ((target != _PAD) != real).any(1).nonzero().flatten()
+    if bad.numel():
+        b = int(bad[0])
+        raise ValueError(f"target: sentence {b} has {int(n_tgt[b])} tokens where the sent one has {int(n_src[b])}; "
+                         f"Bob decodes exactly as many tokens as were sent, so the target needs the same length")
+    ids = target[real]
+    if ids.numel() and (ids.min() < 2 or ids.max() >= vocab_size):
+        b = int(((target < 2) & real | (target >= vocab_size)).any(1).nonzero().flatten()[0])
+        raise ValueError(f"target: sentence {b} has a token outside the codec's vocabulary (ids 2..{vocab_size - 1}; "
+                         f"1 is the unknown word)")
+    return target
+
+
 def attack_loss(objective: str, output: Tensor, source: Tensor, *, labels: Tensor | None = None,
-                target: Tensor | None = None, recon_loss: str = "psnr", task_loss: str = "ce") -> Tensor:
+                target: Tensor | None = None, recon_loss: str = "psnr", task_loss: str = "ce",
+                embedder: object | None = None) -> Tensor:
     """Per-sample loss ``[B]`` the attacker maximises.
 
     Args:
@@ -113,7 +148,9 @@ def attack_loss(objective: str, output: Tensor, source: Tensor, *, labels: Tenso
         labels: true classes ``[B]`` (``task``, untargeted).
         target: target image, target classes ``[B]`` or target token ids ``[B, T]`` (targeted).
         recon_loss: ``psnr``, ``mse`` or ``ms-ssim`` (``reconstruction`` only).
-        task_loss: ``ce``, ``margin`` or ``dlr`` (``task`` only; targeted ``dlr`` also reads ``labels``).
+        task_loss: ``ce`` or ``margin`` (``task`` and ``semantic``), ``dlr`` (``task`` only; targeted
+            ``dlr`` also reads ``labels``), ``embedding`` (``semantic`` only).
+        embedder: the :class:`~semguard.attacks.sentence.SoftSentenceEmbedder` of ``embedding``.
     """
     if objective == "reconstruction":
         if target is not None:
@@ -125,8 +162,8 @@ def attack_loss(objective: str, output: Tensor, source: Tensor, *, labels: Tenso
     if objective == "task":
         if output.dim() != 2:
             raise ValueError(f"task objective needs class logits [B, K], got {tuple(output.shape)}")
-        if task_loss not in TASK_LOSSES:
-            raise ValueError(f"task_loss must be one of {', '.join(TASK_LOSSES)}, got {task_loss!r}")
+        if task_loss not in ("ce", "margin", "dlr"):
+            raise ValueError(f"task_loss must be one of ce, margin, dlr for the task objective, got {task_loss!r}")
         if target is not None:
             t = _classes(target, output, "target")
             if task_loss == "dlr":
@@ -147,11 +184,23 @@ def attack_loss(objective: str, output: Tensor, source: Tensor, *, labels: Tenso
     if objective == "semantic":
         if output.dim() != 3:
             raise ValueError(f"semantic objective needs token logits [B, T, V], got {tuple(output.shape)}")
-        ref = source if target is None else target
-        if ref.shape != output.shape[:2] or ref.dtype != torch.long:
-            raise ValueError(f"{'target' if target is not None else 'source'} must be token ids "
-                             f"LongTensor{list(output.shape[:2])}, got {ref.dtype} {tuple(ref.shape)}")
+        if task_loss not in ("ce", "margin", "embedding"):
+            raise ValueError(f"task_loss must be one of ce, margin, embedding for the semantic objective, "
+                             f"got {task_loss!r}")
+        if source.shape != output.shape[:2] or source.dtype != torch.long:
+            raise ValueError(f"source must be token ids LongTensor{list(output.shape[:2])}, got {source.dtype} "
+                             f"{tuple(source.shape)}")
+        ref = source if target is None else check_text_target(target, source, output.shape[2])
+        if task_loss == "embedding":
+            if embedder is None:
+                raise ValueError("embedder: task_loss='embedding' needs a SoftSentenceEmbedder")
+            from semguard.attacks.sentence import embedding_loss
+            return embedding_loss(embedder, output, source, target)  # type: ignore[arg-type]
         mask = (source != _PAD).float()
+        if task_loss == "margin":
+            m = token_margin(output, ref)
+            per = m.clamp(max=MARGIN_CAP) if target is not None else (-m).clamp(max=MARGIN_CAP)
+            return (per * mask).sum(1) / mask.sum(1).clamp_min(1.0)
         ce = nnf.cross_entropy(output.transpose(1, 2), ref, reduction="none")
         ce = (ce * mask).sum(1) / mask.sum(1).clamp_min(1.0)
         return -ce if target is not None else ce

@@ -7,10 +7,15 @@ The tokens are the codec's word pieces; a substitution replaces one piece.  With
 candidates come from a table instead, e.g. :func:`synonym_candidates`: WordNet synonyms of the word a
 token spells that are themselves whole tokens of the vocabulary (the meaning-preserving attack of
 the issue); a token with fewer synonyms than columns is padded with itself, never tried.
+
+With ``score=`` each round is scored by a black-box function of Bob's decoded logits instead, e.g.
+:func:`semguard.attacks.sentence.similarity_score`: minus the all-MiniLM-L6-v2 similarity of the
+sentence Bob reads to the sent one, the metric the evaluation reports.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -65,6 +70,8 @@ class WordSubstitution(Attack):
         neighbours: a ``[V, m]`` candidate table (e.g. :func:`synonym_candidates`) instead of the
             ``candidates`` nearest tokens of the codec's embedding.
         seed: the attack's seed (random control, tie-breaking draws).
+        score: ``score(logits [N, T, V], sent ids [N, T]) -> [N]`` to maximise per trial, instead of the
+            token cross-entropy (e.g. :func:`semguard.attacks.sentence.similarity_score`).
     """
 
     name = "word-substitution"
@@ -72,7 +79,8 @@ class WordSubstitution(Attack):
     surfaces = ("input",)
 
     def __init__(self, *, k: int = 2, candidates: int = 8, random: bool = False, seed: int = 0,
-                 objective: str | None = None, neighbours: Tensor | None = None) -> None:
+                 objective: str | None = None, neighbours: Tensor | None = None,
+                 score: Callable[[Tensor, Tensor], Tensor] | None = None) -> None:
         if not isinstance(k, int) or k < 0:
             raise ValueError(f"k (substituted tokens) must be a whole number >= 0, got {k!r}")
         if candidates < 1:
@@ -87,12 +95,16 @@ class WordSubstitution(Attack):
             raise ValueError(f"neighbours must be a LongTensor [V, m], got {neighbours.dtype} {tuple(neighbours.shape)}")
         self.k, self.candidates, self.random = k, int(candidates), bool(random)
         self.neighbours = neighbours
+        if score is not None and not callable(score):
+            raise TypeError(f"score must be a callable (logits, sent ids) -> [N], got {type(score).__name__}")
+        self.score = score
         if random:
             self.knowledge = "none"
 
     def extra_config(self) -> dict[str, Any]:
         return {"k": self.k, "candidates": self.candidates if self.neighbours is None else int(self.neighbours.shape[1]),
-                "random": self.random, "neighbours": "nearest-embedding" if self.neighbours is None else "table"}
+                "random": self.random, "neighbours": "nearest-embedding" if self.neighbours is None else "table",
+                "score": "token-ce" if self.score is None else getattr(self.score, "name", "custom")}
 
     def __call__(self, link: Link, source: Tensor, snr_db: Tensor | float, *, labels: Tensor | None = None,
                  target: Tensor | None = None, generator: torch.Generator | None = None) -> AttackResult:
@@ -155,7 +167,8 @@ class WordSubstitution(Attack):
             trials[rows, pos.repeat_interleave(cand.shape[1])] = cand.flatten()
             ref = source[b].expand_as(trials)
             out = link(trials, snr[b].expand(trials.shape[0]), generator=rng)  # its own channel draws
-            loss = attack_loss("semantic", out["output"], ref)
+            loss = (attack_loss("semantic", out["output"], ref) if self.score is None
+                    else self.score(out["output"], ref).float())
             same = cand.flatten() == adv[b, pos].repeat_interleave(cand.shape[1])  # padding: no change
             if bool(same.all()):
                 continue

@@ -88,6 +88,10 @@ class TextTokenizer:
     def vocab_size(self) -> int:
         return self._tok.get_vocab_size()
 
+    def vocab(self) -> dict[str, int]:
+        """Word piece -> id (continuation pieces start with ``##``)."""
+        return dict(self._tok.get_vocab())
+
     def encode(self, sentences: Sequence[str], *, max_tokens: int = 64,
                on_overflow: str = "error") -> Tensor:
         """Sentences -> ids ``[B, T]`` (int64, right-padded with 0, ``T`` = longest sentence).

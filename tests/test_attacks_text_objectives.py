@@ -37,7 +37,7 @@ def test_token_margin_and_semantic_margin_loss_by_hand() -> None:
     assert attack_loss("semantic", z, src, target=torch.tensor([[3, 2]]), task_loss="margin").item() == pytest.approx(1.5)
     # a padded slot does not count: only position 0, -margin = -2
     assert attack_loss("semantic", z, torch.tensor([[2, 0]]), task_loss="margin").item() == pytest.approx(-2.0)
-    with pytest.raises(ValueError, match="task_loss must be one of ce, margin for the task objective"):
+    with pytest.raises(ValueError, match="task_loss must be one of ce, margin, dlr for the task objective"):
         attack_loss("task", z[:, 0], z[:, 0], labels=torch.tensor([2]), task_loss="embedding")
 
 

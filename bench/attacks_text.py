@@ -1,15 +1,22 @@
 """DeepSC under attack: BLEU-1 / BLEU-4 and sentence similarity to the sent sentence under Gaussian
-jamming, white-box PGD over the air and a universal perturbation, over the PSR grid; the
-targeted-sentence success rate (Bob reads the next sentence of the batch); the word-substitution
-attack (nearest embedding tokens, and WordNet synonyms) beside random substitution, JSON out.
+jamming, white-box symbol PGD (token cross-entropy, and a soft MiniLM sentence-embedding surrogate)
+and a universal perturbation, over the PSR grid; the targeted-sentence attack (Bob reads the next
+sentence of the batch) with exact match and BLEU to the target, and the budgets where exact match
+reaches 50 % and 90 %; the word-substitution attack (nearest embedding tokens, and WordNet synonyms,
+greedy on the token cross-entropy or on Bob's MiniLM similarity) beside random substitution. JSON out.
 
-The universal perturbation is fitted at every PSR of the grid (EOT over Bob's channel and the
-attacker's own), on the attacker's sentences: WordNet example sentences of the training split
+The universal perturbation is fitted at every PSR of the grid (Adam, EOT over Bob's channel and the
+attacker's own) on the attacker's sentences: WordNet example sentences of the training split
 (``--universal-source wordnet``, needs Debian's wordnet-base; the evaluated sentences are the
 shipped held-out test split) or the shipped sentences not evaluated (``shipped``).
 
-    PYTHONPATH=src python bench/attacks_text.py --n 64 --steps 20 --universal-steps 150 --threads 1 \\
-        --out bench/results/attacks_text.json
+    PYTHONPATH=src python bench/attacks_text.py --threads 1 --out bench/results/attacks_text.json
+
+``shapes``: universal blocks shaped by DeepSC's layout (8 symbols per token slot): the whole block,
+one pattern repeated on every slot, all power on one slot (first, middle, last) or on two slots.
+
+``--sections`` runs a part (``untargeted``, ``targeted``, ``substitution``, ``shapes``) into its own file;
+``--merge A B C --out X`` joins such parts (their records, in order) into one file.
 """
 
 from __future__ import annotations
@@ -21,31 +28,68 @@ from pathlib import Path
 
 import torch
 
-from semguard.channels import AWGN
+from semguard.attacks.sentence import SoftSentenceEmbedder, similarity_score
 from semguard.attacks.substitution import synonym_candidates
+from semguard.channels import AWGN
 from semguard.data.text import load_shipped, load_wordnet_examples, split_sentences
 from semguard.data.wordnet import wordnet_synonyms
-from semguard.metrics.text import SentenceSimilarity, bleu
 from semguard.link import Link
+from semguard.metrics.text import SentenceSimilarity, bleu
 from semguard.registry import build
 
-PSR = (-25.0, -20.0, -15.0, -10.0, -5.0)
+PSR = (-25.0, -20.0, -16.0, -15.0, -10.0, -5.0)  # -16: Magmaw's anchor
+TARGETED_PSR = (-25.0, -20.0, -15.0, -10.0, -5.0, -4.0, -3.0, -2.0, -1.0, 0.0, 1.0)
+SECTIONS = ("untargeted", "targeted", "substitution", "shapes")
+SHAPE_PSR = (-15.0, -10.0)
+SUBST_KINDS = ("greedy", "minilm", "random", "synonyms", "synonyms-minilm", "synonyms-random")
+
+
+def crossing(psr: list[float], rate: list[float], level: float) -> float | None:
+    """The lowest PSR where ``rate`` (measured at increasing ``psr``) reaches ``level``, linearly
+    interpolated between the two grid points around it; None when it never does."""
+    for i, (b, r) in enumerate(zip(psr, rate)):
+        if r >= level:
+            if i == 0:
+                return b
+            b0, r0 = psr[i - 1], rate[i - 1]
+            return b0 + (level - r0) * (b - b0) / (r - r0)
+    return None
+
+
+def merge(parts: list[str], out: Path) -> int:
+    docs = [json.loads(Path(p).read_text()) for p in parts]
+    head = dict(docs[0])
+    head["records"] = [r for d in docs for r in d["records"]]
+    head["parts"] = [{"file": p, "config": d["config"], "seconds": d["seconds"]} for p, d in zip(parts, docs)]
+    for d in docs[1:]:
+        head.update({k: v for k, v in d.items() if k in ("targeted_budget", "universal_fit_seconds") and v})
+    out.write_text(json.dumps(head, indent=1))
+    print(f"wrote {out}")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--n", type=int, default=64, help="evaluation sentences")
     p.add_argument("--tokens", type=int, default=10, help="sentences of exactly this many tokens (one block size)")
-    p.add_argument("--steps", type=int, default=20)
-    p.add_argument("--universal-steps", type=int, default=150)
-    p.add_argument("--universal-batch", type=int, default=16)
+    p.add_argument("--steps", type=int, default=20, help="PGD steps (untargeted)")
+    p.add_argument("--embed-steps", type=int, default=20, help="PGD steps on the MiniLM surrogate (0: skip)")
+    p.add_argument("--targeted-steps", type=int, default=100)
+    p.add_argument("--universal-steps", type=int, default=400)
+    p.add_argument("--universal-batch", type=int, default=32)
+    p.add_argument("--universal-loss", default="ce", choices=("ce", "margin"))
     p.add_argument("--universal-source", default="wordnet", choices=("wordnet", "shipped"))
     p.add_argument("--train-sentences", type=int, default=512)
-    p.add_argument("--universal-once", action="store_true", help="fit once at the first PSR and replay it")
     p.add_argument("--snr-db", type=float, default=10.0)
+    p.add_argument("--sections", nargs="+", default=list(SECTIONS), choices=SECTIONS)
+    p.add_argument("--substitution-kinds", nargs="+", default=list(SUBST_KINDS), choices=SUBST_KINDS)
+    p.add_argument("--ks", nargs="+", type=int, default=[1, 2, 3], help="substitution budgets (tokens)")
+    p.add_argument("--merge", nargs="+", metavar="PART", help="join part files into --out and stop")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", default="bench/results/attacks_text.json")
     a = p.parse_args(argv)
+    if a.merge:
+        return merge(a.merge, Path(a.out))
     torch.set_num_threads(a.threads)
     codec = build("codec", "deepsc", pretrained=True).eval()
     pool = [s for s in load_shipped() if codec.tokenize([s]).shape[1] == a.tokens]
@@ -68,60 +112,109 @@ def main(argv: list[str] | None = None) -> int:
                 "similarity": float(torch.as_tensor(sim(hyp, ref)).mean())}
 
     g = lambda: torch.Generator().manual_seed(0)
-    rows = []
+    rows: list[dict] = []
+    extra: dict = {}
     t0 = time.perf_counter()
     with torch.no_grad():
         clean = score(text(link(tok, snr, generator=g())["output"]), evals)
     print(f"clean {clean}  ({len(evals)} eval / {len(train)} universal-training sentences of {a.tokens} tokens)")
-    fits: dict[float, object] = {}
 
-    def universal(b: float):
-        key = PSR[0] if a.universal_once else b
-        if key not in fits:
-            fits[key] = build("attack", "universal", surface="channel", psr_db=key, steps=a.universal_steps,
-                              batch=a.universal_batch).fit(link, train_tok, snr)
-        return build("attack", "universal", surface="channel", psr_db=b, delta=fits[key].delta)
-    target = tok.roll(1, dims=0)
-    target_text = codec.tokenizer.decode(target, lengths)
-    for b in PSR:
-        for name, atk in (("gaussian", build("attack", "gaussian", surface="channel", psr_db=b)),
-                          ("pgd", build("attack", "pgd", surface="channel", psr_db=b, steps=a.steps)),
-                          ("universal", universal(b))):
-            t = time.perf_counter()
-            r = atk(link, tok, snr, generator=g())
-            rec = {"attack": name, "psr_db": b, **score(text(r.output), evals), "threat_model": r.threat_model.to_dict(),
-                   "ms_per_sentence_step": 1000 * (time.perf_counter() - t) / (len(evals) * getattr(atk, "steps", 1)
-                                                                               if name == "pgd" else len(evals))}
-            rows.append(rec)
-            print(f"psr {b:>5g} {name:10} bleu1 {rec['bleu1']:.3f} bleu4 {rec['bleu4']:.3f} sim {rec['similarity']:.3f}",
-                  flush=True)
-        r = build("attack", "pgd", surface="channel", psr_db=b, steps=a.steps, targeted=True)(
-            link, tok, snr, target=target, generator=g())
-        got = text(r.output)
-        rec = {"attack": "pgd-targeted", "psr_db": b, "exact_match": sum(h == t for h, t in zip(got, target_text)) / len(got),
-               "bleu1_to_target": bleu(got, target_text, 1).mean().item(), **score(got, evals)}
+    def run(name: str, atk, b: float, **kw) -> tuple[dict, object]:
+        t = time.perf_counter()
+        r = atk(link, tok, snr, generator=g(), **kw)
+        rec = {"attack": name, "psr_db": b, **score(text(r.output), evals), "threat_model": r.threat_model.to_dict(),
+               "measured_psr_db": r.measured.mean().item(), "config": r.config,
+               "seconds": time.perf_counter() - t}
         rows.append(rec)
-        print(f"psr {b:>5g} targeted   exact {rec['exact_match']:.3f} bleu1->target {rec['bleu1_to_target']:.3f}", flush=True)
-    syn_table = synonym_candidates(codec.tokenizer._tok.get_vocab(), wordnet_synonyms(), 8)
-    covered = (syn_table != torch.arange(syn_table.shape[0])[:, None]).any(1)
-    real = tok >= 2
-    print(f"WordNet: {int(covered.sum())} of {syn_table.shape[0]} tokens have a one-token synonym; "
-          f"{covered[tok][real].float().mean().item():.3f} of the evaluated tokens", flush=True)
-    for k in (1, 2, 3):
-        for kind, rnd in (("", False), ("-random", True), ("-synonyms", False), ("-synonyms-random", True)):
-            kw = {"neighbours": syn_table} if "synonyms" in kind else {}
-            r = build("attack", "word-substitution", k=k, random=rnd, **kw)(link, tok, snr, generator=g())
-            sent = codec.tokenizer.decode(r.perturbation, lengths)
-            rec = {"attack": "word-substitution" + kind, "k": k, **score(text(r.output), evals),
-                   "sent_vs_original": score(sent, evals), "substituted": r.measured.mean().item()}
-            rows.append(rec)
-            print(f"subst k={k} {kind or 'greedy'} (mean {rec['substituted']:.2f} substituted) received-vs-original bleu1 {rec['bleu1']:.3f} "
-                  f"sim {rec['similarity']:.3f}; sent-vs-original sim {rec['sent_vs_original']['similarity']:.3f}", flush=True)
+        print(f"psr {b:>5g} {name:16} bleu1 {rec['bleu1']:.3f} bleu4 {rec['bleu4']:.3f} sim {rec['similarity']:.3f}"
+              f" ({rec['seconds']:.0f} s)", flush=True)
+        return rec, r
+
+    if "untargeted" in a.sections:
+        emb = SoftSentenceEmbedder(codec.tokenizer.vocab(), similarity=sim)
+        fit_s: dict[str, float | None] = {}
+        for b in PSR:
+            run("gaussian", build("attack", "gaussian", surface="symbols", psr_db=b), b)
+            run("pgd", build("attack", "pgd", surface="symbols", psr_db=b, steps=a.steps), b)
+            if a.embed_steps:
+                run("pgd-embedding", build("attack", "pgd", surface="symbols", psr_db=b, steps=a.embed_steps,
+                                           task_loss="embedding", embedder=emb), b)
+            u = build("attack", "universal", surface="channel", psr_db=b, steps=a.universal_steps,
+                      batch=a.universal_batch, task_loss=a.universal_loss).fit(link, train_tok, snr)
+            fit_s[str(b)] = u.fit_seconds
+            rec, _ = run("universal", u, b)
+            power = u.delta.abs().square().view(a.tokens, -1).mean(1)
+            rec["slot_power_share"] = (power / power.sum()).tolist()  # where the block puts its power
+        extra["universal_fit_seconds"] = fit_s
+
+    if "shapes" in a.sections:
+        n, S = codec.n_symbols((a.tokens,)), codec.S
+
+        def slots(*ks: int) -> torch.Tensor:
+            m = torch.zeros(n, dtype=torch.bool)
+            for k in ks:
+                m[S * k:S * (k + 1)] = True
+            return m
+        last = a.tokens - 1
+        shapes = {"whole": {}, "per-token pattern": {"period": S}, "slot 0": {"support": slots(0)},
+                  f"slot {last // 2}": {"support": slots(last // 2)}, f"slot {last}": {"support": slots(last)},
+                  "slots 0-1": {"support": slots(0, 1)}}
+        for b in SHAPE_PSR:
+            for shape, kw in shapes.items():
+                u = build("attack", "universal", surface="channel", psr_db=b, steps=a.universal_steps,
+                          batch=a.universal_batch, task_loss=a.universal_loss, **kw).fit(link, train_tok, snr)
+                rec, _ = run("universal-shaped", u, b)
+                rec["shape"] = shape
+
+    if "targeted" in a.sections:
+        target = tok.roll(1, dims=0)
+        target_text = codec.tokenizer.decode(target, lengths)
+        rates = []
+        for b in TARGETED_PSR:
+            atk = build("attack", "pgd", surface="symbols", psr_db=b, steps=a.targeted_steps, targeted=True)
+            rec, r = run("pgd-targeted", atk, b, target=target)
+            got = text(r.output)
+            rec.update({"exact_match": sum(h == t for h, t in zip(got, target_text)) / len(got),
+                        "bleu1_to_target": bleu(got, target_text, 1).mean().item(),
+                        "bleu4_to_target": bleu(got, target_text, 4).mean().item(),
+                        "token_match_to_target": (r.output.argmax(-1) == target).float().mean().item()})
+            rates.append(rec["exact_match"])
+            print(f"psr {b:>5g} targeted   exact {rec['exact_match']:.3f} bleu1->target {rec['bleu1_to_target']:.3f}",
+                  flush=True)
+        extra["targeted_budget"] = {"exact_50": crossing(list(TARGETED_PSR), rates, 0.5),
+                                    "exact_90": crossing(list(TARGETED_PSR), rates, 0.9)}
+        print(f"targeted exact match reaches 50 % at {extra['targeted_budget']['exact_50']} dB, "
+              f"90 % at {extra['targeted_budget']['exact_90']} dB", flush=True)
+
+    if "substitution" in a.sections:
+        syn_table = synonym_candidates(codec.tokenizer.vocab(), wordnet_synonyms(), 8)
+        covered = (syn_table != torch.arange(syn_table.shape[0])[:, None]).any(1)
+        real = tok >= 2
+        print(f"WordNet: {int(covered.sum())} of {syn_table.shape[0]} tokens have a one-token synonym; "
+              f"{covered[tok][real].float().mean().item():.3f} of the evaluated tokens", flush=True)
+        minilm = similarity_score(codec.tokenizer.decode, sim)
+        kinds = (("", False, None), ("-minilm", False, minilm), ("-random", True, None),
+                 ("-synonyms", False, None), ("-synonyms-minilm", False, minilm), ("-synonyms-random", True, None))
+        kinds = tuple(kd for kd, name in zip(kinds, SUBST_KINDS) if name in a.substitution_kinds)
+        for k in a.ks:
+            for kind, rnd, sc in kinds:
+                kw = {"neighbours": syn_table} if "synonyms" in kind else {}
+                t = time.perf_counter()
+                r = build("attack", "word-substitution", k=k, random=rnd, score=sc, **kw)(link, tok, snr, generator=g())
+                sent = codec.tokenizer.decode(r.perturbation, lengths)
+                rec = {"attack": "word-substitution" + kind, "k": k, **score(text(r.output), evals),
+                       "sent_vs_original": score(sent, evals), "substituted": r.measured.mean().item(),
+                       "config": r.config, "seconds": time.perf_counter() - t}
+                rows.append(rec)
+                print(f"subst k={k} {kind or 'greedy'} (mean {rec['substituted']:.2f} substituted) received-vs-original "
+                      f"bleu1 {rec['bleu1']:.3f} sim {rec['similarity']:.3f}; sent-vs-original sim "
+                      f"{rec['sent_vs_original']['similarity']:.3f} ({rec['seconds']:.0f} s)", flush=True)
+
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"name": "attacks_text", "config": vars(a), "clean": clean, "n_eval": len(evals),
-                               "n_train": len(train), "universal_fit_seconds": {str(k): u.fit_seconds for k, u in fits.items()},
-                               "seconds": time.perf_counter() - t0, "records": rows}, indent=1))
+                               "n_train": len(train), **extra, "seconds": time.perf_counter() - t0,
+                               "records": rows}, indent=1))
     print(f"wrote {out}")
     return 0
 

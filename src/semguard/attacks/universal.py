@@ -5,6 +5,10 @@ any transmission without seeing its symbols.
 Training maximises the attack loss in expectation over sources, Bob's channel (fading, CSI error,
 noise) and the attacker's own channel ``g``, all drawn fresh every step (EOT); at the receiver the
 block is scaled to exactly the PSR budget of the signal as received (the jammer's power control).
+
+Its shape can follow the codec's layout: ``support`` keeps it on chosen symbols (e.g. one token's
+slot of DeepSC, which then carries the whole block's power), ``period`` repeats one learned pattern
+every ``period`` symbols (e.g. the same pattern on every token slot).
 """
 
 from __future__ import annotations
@@ -36,6 +40,8 @@ class UniversalPerturbation(Attack):
         batch: training sources per step.
         lr: Adam learning rate on the unit-power block.
         delta: a block learned before (complex ``[n]``), to replay without fitting.
+        support: bool ``[n]``: the symbols the block may use (None: all).
+        period: learn ``period`` symbols and repeat them over the block (None: the whole block).
         **kw: the :class:`Attack` arguments (surface ``channel`` or ``symbols``, ``psr_db``, ...).
     """
 
@@ -45,18 +51,36 @@ class UniversalPerturbation(Attack):
     exact = True
 
     def __init__(self, *, steps: int = 200, batch: int = 4, lr: float = 0.05, delta: Tensor | None = None,
-                 **kw: Any) -> None:
+                 support: Tensor | None = None, period: int | None = None, **kw: Any) -> None:
         super().__init__(**kw)
         if steps < 1 or batch < 1 or not lr > 0:
             raise ValueError(f"steps and batch must be >= 1 and lr > 0, got steps={steps}, batch={batch}, lr={lr}")
         if delta is not None and (delta.dim() != 1 or not torch.is_complex(delta)):
             raise ValueError(f"delta must be a complex block [n], got {delta.dtype} {tuple(delta.shape)}")
+        if support is not None and (support.dim() != 1 or support.dtype != torch.bool or not bool(support.any())):
+            raise ValueError(f"support must be a bool block [n] with at least one True, got {support.dtype} "
+                             f"{tuple(support.shape)}")
+        if period is not None and (not isinstance(period, int) or period < 1):
+            raise ValueError(f"period must be a whole number >= 1 (symbols), got {period!r}")
+        self.support, self.period = support, period
         self.steps, self.batch, self.lr = int(steps), int(batch), float(lr)
         self.delta = delta
         self.fit_seconds: float | None = None
 
     def extra_config(self) -> dict[str, Any]:
-        return {"steps": self.steps, "batch": self.batch, "lr": self.lr, "fit_seconds": self.fit_seconds}
+        return {"steps": self.steps, "batch": self.batch, "lr": self.lr, "fit_seconds": self.fit_seconds,
+                "support": None if self.support is None else int(self.support.sum()), "period": self.period}
+
+    def _block(self, param: Tensor, n: int) -> Tensor:
+        """The unit-power block ``[n]`` the parameters give (repeated, restricted to the support)."""
+        z = torch.view_as_complex(param)
+        if self.period is None and self.support is None:
+            return z  # kept at unit power by fit's projection (the unshaped block, as before)
+        if self.period is not None:
+            z = z.repeat(-(-n // self.period))[:n]
+        if self.support is not None:
+            z = z * self.support.to(z.device)
+        return F.normalize_power(z[None])[0]
 
     def fit(self, link: Link, sources: Tensor, snr_db: float, *, labels: Tensor | None = None) -> UniversalPerturbation:
         """Learn the block on ``sources [N, ...]`` (never the evaluation set) at Bob's ``snr_db``."""
@@ -70,7 +94,10 @@ class UniversalPerturbation(Attack):
         rng = attacker_generator(self.seed)
         n = link.n_symbols(tuple(sources.shape[1:]))
         dev = sources.device
-        z = F.normalize_power(F.complex_normal((1, n), generator=rng, device=dev))[0]
+        if self.support is not None and self.support.shape != (n,):
+            raise ValueError(f"support: the block has {n} symbols for this source, got {self.support.shape[0]}")
+        m = n if self.period is None else min(self.period, n)
+        z = F.normalize_power(F.complex_normal((1, m), generator=rng, device=dev))[0]
         param = torch.nn.Parameter(torch.view_as_real(z).clone())
         opt = torch.optim.Adam([param], lr=self.lr)
         t0 = time.perf_counter()
@@ -83,17 +110,17 @@ class UniversalPerturbation(Attack):
                 if self.surface == "symbols":
                     with torch.no_grad():
                         ctx.symbols = link.codec.encode(src, ctx.snr)
-                out, _ = self.send(ctx, torch.view_as_complex(param), rng, g=self.draw_g(ctx))
+                out, _ = self.send(ctx, self._block(param, n), rng, g=self.draw_g(ctx))
                 loss = -self.loss(ctx, out).mean()
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
-                with torch.no_grad():  # keep the block at unit power: the budget sets its scale
+                with torch.no_grad():  # keep the parameters at unit power: the budget sets the scale
                     param.copy_(torch.view_as_real(F.normalize_power(torch.view_as_complex(param)[None])[0]))
                 if step % 50 == 0:
                     log.info("universal step %d/%d loss %.4f", step, self.steps, -loss.item())
         self.fit_seconds = time.perf_counter() - t0
-        self.delta = torch.view_as_complex(param.detach()).clone()
+        self.delta = self._block(param.detach(), n).clone()
         return self
 
     def perturb(self, ctx: AttackContext) -> Tensor:

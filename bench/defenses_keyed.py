@@ -33,12 +33,13 @@ from semguard.attacks.universal import UniversalPerturbation
 from semguard.channels import AWGN, Rayleigh
 from semguard.channels import functional as F
 from semguard.codecs.zoo import DEFAULT_IMAGE_CODEC, pretrained
-from semguard.data.photos import shipped_photos
 from semguard.defenses.keyed_attacks import CorrelatedJammer, GuessedKeyLink, KeyEOTPGD
 from semguard.defenses.keyed_spread import KeyedSpreadDefense
 from semguard.link import Link
 from semguard.metrics import psnr
 from semguard.registry import build
+
+from _photos import split_photos  # bench/, beside this script
 
 SNR = 10.0
 PSRS = (-20.0, -15.0, -10.0, -5.0)
@@ -52,10 +53,6 @@ def _gen(seed: int = 5) -> torch.Generator:
 def _r(t: torch.Tensor) -> list[float]:
     return [round(float(a), 3) for a in t.reshape(-1)]
 
-
-def _dihedral(p: torch.Tensor) -> torch.Tensor:
-    t = p.transpose(-1, -2)
-    return torch.cat([p, p.flip(-1), p.flip(-2), p.flip(-1).flip(-2), t, t.flip(-1)])
 
 
 def _jam(ref: torch.Tensor, psr: float, seed: int) -> torch.Tensor:
@@ -125,10 +122,7 @@ def main() -> None:
     a = p.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     torch.set_num_threads(a.threads)
-    photos = shipped_photos()
-    if not 1 <= a.images < photos.shape[0]:
-        raise SystemExit(f"--images must be in [1, {photos.shape[0] - 1}] (the rest train the universal one)")
-    x, refs = photos[: a.images], _dihedral(photos[a.images:])
+    x, refs = split_photos(a.images, "train the universal one")
     channel = AWGN() if a.channel == "awgn" else Rayleigh(csi="estimated", pilots=8)
     link = Link(pretrained(DEFAULT_IMAGE_CODEC), channel)
     dfn = KeyedSpreadDefense(key=bytes(range(32)), pilots=a.pilots)

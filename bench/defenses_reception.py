@@ -38,7 +38,6 @@ import torch
 from semguard.channels import AWGN, Rayleigh
 from semguard.channels import functional as F
 from semguard.codecs.zoo import DEFAULT_IMAGE_CODEC, pretrained
-from semguard.data.photos import shipped_photos
 from semguard.data.shipped import shipped_fashion_mnist
 from semguard.defenses import far_at_detection, roc_auc
 from semguard.defenses.input_detector import DetectorAwareInputPGD, InputDetector
@@ -47,6 +46,8 @@ from semguard.defenses.pilot_check import CheckAwarePilotAttack, PilotCheckDefen
 from semguard.link import Link
 from semguard.metrics import psnr
 from semguard.registry import build
+
+from _photos import split_photos  # bench/, beside this script
 
 SNR = 10.0
 PSRS = (-20.0, -15.0, -10.0, -5.0)
@@ -70,10 +71,6 @@ def _r(t: torch.Tensor) -> list[float] | float:
 def _mean(t: torch.Tensor) -> float:
     return round(float(t.double().mean()), 4)
 
-
-def _dihedral(p: torch.Tensor) -> torch.Tensor:
-    t = p.transpose(-1, -2)
-    return torch.cat([p, p.flip(-1), p.flip(-2), p.flip(-1).flip(-2), t, t.flip(-1)])
 
 
 def _partial_band(x0: torch.Tensor, ids: torch.Tensor, psr: float, frac: float = 0.125) -> torch.Tensor:
@@ -201,10 +198,7 @@ def main() -> None:
     a = p.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     torch.set_num_threads(a.threads)
-    photos = shipped_photos()
-    if not 1 <= a.images < photos.shape[0]:
-        raise SystemExit(f"--images must be in [1, {photos.shape[0] - 1}] (the rest fit the receivers)")
-    x, ref = photos[: a.images], _dihedral(photos[a.images:])
+    x, ref = split_photos(a.images, "fit the receivers")
     X, Y = shipped_fashion_mnist(2000)
     xt, yt = X[1000:1000 + a.task_images], Y[1000:1000 + a.task_images]
     image, task = pretrained(DEFAULT_IMAGE_CODEC), pretrained("task-fmnist")

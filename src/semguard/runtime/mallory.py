@@ -27,11 +27,10 @@ from typing import IO, Any
 import numpy as np
 import zmq
 
-from semguard.runtime._net import socket
 from semguard.runtime.frames import FLAG_SEALED, FLAG_SYMBOLS, Frame, FrameError, FrameType, decode_frame, \
     encode_frame, iq_bytes, pack_data, side_bytes, unpack_data
 from semguard.runtime.handshake import HandshakeError
-from semguard.runtime.relay import tap_write
+from semguard.runtime.relay import RelayEnds, tap_write
 from semguard.runtime.secure import Opener, Rejected, Sealer
 
 __all__ = ["Mallory"]
@@ -65,18 +64,14 @@ def _claim(side: Any, public: bytes | None) -> Any:
     return side
 
 
-class Mallory:
+class Mallory(RelayEnds):
     """The emulator's handshake relay replaced by a man in the middle (same interface as
     :class:`~semguard.runtime.relay.HandshakeRelay`)."""
 
     def __init__(self, ctx: zmq.Context, cfg: Any, stats: Counter, tap: IO[bytes] | None) -> None:
         from semguard.runtime.probe_channel import ProbeChannel
-        self.front = socket(ctx, zmq.ROUTER)
-        self.back = socket(ctx, zmq.DEALER)
-        self.front.bind(cfg.hs_listen)
-        self.back.connect(cfg.hs_forward)
-        self.cfg, self.stats, self.tap = cfg, stats, tap
-        self.n = 0
+        super().__init__(ctx, cfg, stats, tap)
+        self.cfg = cfg
         chan = {"doppler_hz": cfg.probe_doppler_hz, "snr_db": cfg.probe_snr_db, "turnaround_s": cfg.probe_turnaround_s}
         self.ch_bob, self.ch_alice = ProbeChannel(**chan), ProbeChannel(**chan)   # her own channel to each
         self.to_bob: Any = None
@@ -88,10 +83,6 @@ class Mallory:
         self._queue: deque[bytes] = deque(maxlen=cfg.hwm)
         self._crypto: tuple[Opener, Sealer, Any, Any] | None = None
         self.read_tap = open(cfg.mitm_tap, "ab") if cfg.mitm_tap else None
-
-    def record(self, body: bytes) -> None:
-        tap_write(self.tap, encode_frame(Frame(FrameType.HANDSHAKE, 0, self.n, body[: 8 * 1024 * 1024])))
-        self.n += 1
 
     # -- the two key agreements -------------------------------------------------------------------
     def _plkg(self, msg: dict[str, Any]) -> Any:
@@ -235,7 +226,6 @@ class Mallory:
         return encode_frame(sealer.seal(Frame(FrameType.DATA, e, s, pack_data(side, iq))))
 
     def close(self) -> None:
-        self.front.close()
-        self.back.close()
+        super().close()
         if self.read_tap is not None:
             self.read_tap.close()

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from semguard.keys.amplify import confirm
 from semguard.runtime.frames import FrameError, FrameType, decode_frame
 from semguard.runtime.handshake import HandshakeError
 from semguard.runtime.plkg_steps import PlkgConfig, correct_blocks, estimate, hashed_key, receiver_bits, \
@@ -108,7 +109,6 @@ def _try(h: np.ndarray, s: dict[str, Any], ac: Any) -> tuple[float, int, bool, i
     ok_bob = bits_in(s["rx_pd2"].get("block_ok"), "block_ok", ok_eve.size).astype(bool)
     rec = fixed[np.repeat(ok_bob, data_bits)[: fixed.size]]
     key, nonce, tag_a = hashed_key(rec, s["tx_pd2"])
-    from semguard.keys.amplify import confirm
     return e, idx.size, confirm(key, tag_a, nonce, b"alice"), int(rec.size), int((ok_eve & ok_bob).sum())
 
 

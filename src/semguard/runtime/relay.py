@@ -20,7 +20,7 @@ import zmq
 from semguard.runtime._net import socket
 from semguard.runtime.frames import Frame, FrameType, encode_frame
 
-__all__ = ["EVE_PROBE", "HandshakeRelay", "tap_write"]
+__all__ = ["EVE_PROBE", "HandshakeRelay", "RelayEnds", "tap_write"]
 
 #: the message type of Eve's own probe observations in the tap
 EVE_PROBE = "eve_probe"
@@ -32,24 +32,36 @@ def tap_write(tap: IO[bytes] | None, raw: bytes) -> None:
         tap.write(struct.pack(">I", len(raw)) + raw)
 
 
-class HandshakeRelay:
-    """Relay the handshake between the two ends, probing through the emulator's channel."""
+class RelayEnds:
+    """What every handshake path in the emulator holds: the ROUTER towards rx, the DEALER towards tx,
+    and the tap that records each message as a HANDSHAKE frame."""
 
     def __init__(self, ctx: zmq.Context, cfg: Any, stats: Counter, tap: IO[bytes] | None) -> None:
-        from semguard.runtime.probe_channel import ProbeChannel
         self.front = socket(ctx, zmq.ROUTER)
         self.back = socket(ctx, zmq.DEALER)
         self.front.bind(cfg.hs_listen)
         self.back.connect(cfg.hs_forward)
-        self.eve_distance = cfg.eve_distance if tap is not None else None
-        self.probes = ProbeChannel(doppler_hz=cfg.probe_doppler_hz, snr_db=cfg.probe_snr_db,
-                                   turnaround_s=cfg.probe_turnaround_s, seed=cfg.probe_seed,
-                                   eve_distance=self.eve_distance, eve_snr_db=cfg.eve_snr_db)
         self.stats, self.tap, self.n = stats, tap, 0
 
     def record(self, body: bytes) -> None:
         tap_write(self.tap, encode_frame(Frame(FrameType.HANDSHAKE, 0, self.n, body[: 8 * 1024 * 1024])))
         self.n += 1
+
+    def close(self) -> None:
+        self.front.close()
+        self.back.close()
+
+
+class HandshakeRelay(RelayEnds):
+    """Relay the handshake between the two ends, probing through the emulator's channel."""
+
+    def __init__(self, ctx: zmq.Context, cfg: Any, stats: Counter, tap: IO[bytes] | None) -> None:
+        from semguard.runtime.probe_channel import ProbeChannel
+        super().__init__(ctx, cfg, stats, tap)
+        self.eve_distance = cfg.eve_distance if tap is not None else None
+        self.probes = ProbeChannel(doppler_hz=cfg.probe_doppler_hz, snr_db=cfg.probe_snr_db,
+                                   turnaround_s=cfg.probe_turnaround_s, seed=cfg.probe_seed,
+                                   eve_distance=self.eve_distance, eve_snr_db=cfg.eve_snr_db)
 
     def _rewrite(self, body: bytes, to: str) -> bytes:
         from semguard.runtime.wire import WireError, iq_out
@@ -84,7 +96,3 @@ class HandshakeRelay:
     def drain(self) -> list[bytes]:
         """Frames held back for later (a plain relay holds none)."""
         return []
-
-    def close(self) -> None:
-        self.front.close()
-        self.back.close()

@@ -9,6 +9,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[1] / "src"
@@ -39,6 +41,18 @@ def stop(proc: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 10.
         except subprocess.TimeoutExpired:
             os.kill(proc.pid, signal.SIGKILL)
             proc.wait(5)
+
+
+@contextmanager
+def running() -> Iterator[list[subprocess.Popen]]:
+    """A list to append started processes to; each is stopped by its pid (:func:`stop`) on the way out,
+    whatever the block raised."""
+    procs: list[subprocess.Popen] = []
+    try:
+        yield procs
+    finally:
+        for p in procs:
+            stop(p)
 
 
 def wait_file(path: Path, timeout: float) -> dict:

@@ -18,7 +18,7 @@ from semguard.runtime.emulator import read_tap
 from semguard.runtime.frames import FLAG_SYMBOLS, FrameType, decode_frame, unpack_data
 from semguard.runtime.tx import raw_blocks
 
-from runtime_procs import ep, free_port, jsonl, start, stop, wait_file
+from runtime_procs import ep, free_port, jsonl, running, start, stop, wait_file
 
 GR_PYTHON = os.environ.get("SEMGUARD_GR_PYTHON", "/usr/bin/python3")
 FLOWGRAPH = Path(__file__).resolve().parents[1] / "examples" / "gnuradio" / "awgn_channel.py"
@@ -41,8 +41,7 @@ N0, GAIN = 0.05, complex(0.8, 0.3)
 def _radio_link(tmp_path, frames: int, tx_extra=(), rx_extra=(), rate: str = "100", n0: float = N0,
                 gain: complex = GAIN):
     p_in, p_out, p_gr_out, p_gr_in = free_port(), free_port(), free_port(), free_port()
-    procs = []
-    try:
+    with running() as procs:
         fg = subprocess.Popen([GR_PYTHON, str(FLOWGRAPH), "--source", ep(p_gr_out), "--sink", ep(p_gr_in),
                                "--n0", str(n0), "--gain-re", str(gain.real), "--gain-im", str(gain.imag),
                                "--seed", "7", "--max-runtime", "120"],
@@ -61,9 +60,6 @@ def _radio_link(tmp_path, frames: int, tx_extra=(), rx_extra=(), rate: str = "10
         assert tx.wait(60) == 0, (tmp_path / "tx.log").read_text()
         metrics = wait_file(tmp_path / "rx.json", 30)
         assert fg.poll() is None, (tmp_path / "gr.log").read_text()   # the flowgraph ran throughout
-    finally:
-        for p in procs:
-            stop(p)
     return metrics, wait_file(tmp_path / "ch.json", 5)
 
 
@@ -129,8 +125,7 @@ def test_flowgraph_killed_midstream_frames_counted_lost_no_hang(tmp_path):
     import signal
     import time
     p_in, p_out, p_gr_out, p_gr_in = free_port(), free_port(), free_port(), free_port()
-    procs = []
-    try:
+    with running() as procs:
         fg = subprocess.Popen([GR_PYTHON, str(FLOWGRAPH), "--source", ep(p_gr_out), "--sink", ep(p_gr_in),
                                "--n0", str(N0), "--max-runtime", "120"],
                               stdout=open(tmp_path / "gr.log", "w"), stderr=subprocess.STDOUT)
@@ -151,9 +146,6 @@ def test_flowgraph_killed_midstream_frames_counted_lost_no_hang(tmp_path):
         stop(fg, signal.SIGKILL)
         assert tx.wait(60) == 0, (tmp_path / "tx.log").read_text()
         metrics = wait_file(tmp_path / "rx.json", 30)
-    finally:
-        for p in procs:
-            stop(p)
     ch = wait_file(tmp_path / "ch.json", 5)
     sent, delivered = jsonl(tmp_path / "tx.jsonl"), jsonl(tmp_path / "rx.jsonl")
     keys = [(d["epoch"], d["seq"]) for d in delivered]

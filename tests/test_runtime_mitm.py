@@ -16,7 +16,7 @@ from semguard.runtime.emulator import read_tap
 from semguard.runtime.frames import FLAG_SEALED, FrameType, decode_frame, unpack_data
 from semguard.runtime.tx import raw_blocks
 
-from runtime_procs import ep, free_port, jsonl, start, stop, wait_file
+from runtime_procs import ep, free_port, jsonl, running, start, wait_file
 
 
 def _digest(iq: np.ndarray) -> str:
@@ -46,17 +46,13 @@ def _tx(tmp_path, ports, *extra: str):
 @pytest.mark.parametrize("seal", ["bytes", pytest.param("symbols", marks=pytest.mark.slow)])
 def test_mallory_reads_and_forges_without_authentication(tmp_path, seal):
     ports = tuple(free_port() for _ in range(4))
-    procs = []
-    try:
+    with running() as procs:
         procs.append(_emulator(tmp_path, ports, "--mitm-forge", "--mitm-tap", str(tmp_path / "mallory.bin")))
         procs.append(_rx(tmp_path, ports))
         tx = _tx(tmp_path, ports, "--seal", seal)
         procs.append(tx)
         assert tx.wait(150) == 0, (tmp_path / "tx.log").read_text()
         metrics = wait_file(tmp_path / "rx.json", 30)
-    finally:
-        for p in procs:
-            stop(p)
     ch = wait_file(tmp_path / "ch.json", 5)
     sent, delivered = jsonl(tmp_path / "tx.jsonl"), jsonl(tmp_path / "rx.jsonl")
     assert len(sent) == 40 and ch["mitm_alice_keyed"] == 1 and ch["mitm_bob_keyed"] >= 1
@@ -91,8 +87,7 @@ def test_mallory_refused_with_pinned_identities(tmp_path, how):
     claim = ["--mitm-claim-tx", pa, "--mitm-claim-rx", pb] if how != "own key" else []
     want = "not the pinned key" if how == "own key" else "peer authentication failed"
     ports = tuple(free_port() for _ in range(4))
-    procs = []
-    try:
+    with running() as procs:
         procs.append(_emulator(tmp_path, ports, "--mitm-identity", str(tmp_path / "mallory.pem"), "--mitm-forge", *claim))
         rx = _rx(tmp_path, ports, "--identity", str(tmp_path / "rx.pem"), "--peer-key", pa)
         procs.append(rx)
@@ -101,9 +96,6 @@ def test_mallory_refused_with_pinned_identities(tmp_path, how):
         procs.append(tx)
         assert tx.wait(120) == 2
         time.sleep(0.5)
-    finally:
-        for p in procs:
-            stop(p)
     ch = wait_file(tmp_path / "ch.json", 5)
     rx_log, tx_log = (tmp_path / "rx.log").read_text(), (tmp_path / "tx.log").read_text()
     assert want in rx_log and "semguard rx: error" in rx_log

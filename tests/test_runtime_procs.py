@@ -18,7 +18,7 @@ from semguard.runtime.plkg_eve import eve_attempt, sessions_from_tap
 from semguard.runtime.relay import EVE_PROBE
 from semguard.runtime.frames import FLAG_SEALED, FLAG_SYMBOLS, FrameError, FrameType, decode_frame, unpack_data
 
-from runtime_procs import ep, free_port, jsonl, start, stop, wait_file
+from runtime_procs import ep, free_port, jsonl, running, start, stop, wait_file
 
 
 
@@ -61,9 +61,8 @@ def test_clear_link_eve_sees_what_bob_sees(tmp_path, channel):
     slow case), and Eve's tap holds exactly Bob's blocks (tap fidelity 1.0) -- the baseline the
     sealed link removes."""
     p_in, p_out = free_port(), free_port()
-    procs = []
     extra = ["--channel", channel, "--snr-db", "10"] if channel else []
-    try:
+    with running() as procs:
         procs.append(start("channel", "--listen", ep(p_in), "--forward", ep(p_out), *extra, "--stats",
                            str(tmp_path / "ch.json"), "--tap", str(tmp_path / "eve.bin"), "--max-runtime", "60",
                            log=tmp_path / "ch.log"))
@@ -77,9 +76,6 @@ def test_clear_link_eve_sees_what_bob_sees(tmp_path, channel):
         procs.append(tx)
         assert tx.wait(30) == 0, (tmp_path / "tx.log").read_text()
         metrics = wait_file(tmp_path / "rx.json", 20)
-    finally:
-        for p in procs:
-            stop(p)
     sent, delivered = jsonl(tmp_path / "tx.jsonl"), jsonl(tmp_path / "rx.jsonl")
     assert metrics["delivered"] == len(delivered) == len(sent) == 60
     assert len({(d["epoch"], d["seq"]) for d in delivered}) == 60
@@ -109,8 +105,7 @@ def _plkg_link(tmp_path, ch_extra: list[str], rx_extra: list[str], tx_extra: lis
     ways; returns (rx metrics, emulator stats) after tx ended.  Every process is stopped by its pid."""
     pa, pb = _keys(tmp_path)
     p_in, p_out, p_hs, p_relay = free_port(), free_port(), free_port(), free_port()
-    procs = []
-    try:
+    with running() as procs:
         procs.append(start("channel", "--listen", ep(p_in), "--forward", ep(p_out), "--hs-listen", ep(p_relay),
                            "--hs-forward", ep(p_hs), "--stats", str(tmp_path / "ch.json"), "--max-runtime", "120",
                            "--tap", str(tmp_path / "eve.bin"), *ch_extra, log=tmp_path / "ch.log"))
@@ -125,9 +120,6 @@ def _plkg_link(tmp_path, ch_extra: list[str], rx_extra: list[str], tx_extra: lis
         procs.append(tx)
         assert tx.wait(150) == 0, (tmp_path / "tx.log").read_text()
         metrics = wait_file(tmp_path / "rx.json", 30)
-    finally:
-        for p in procs:
-            stop(p)
     return metrics, wait_file(tmp_path / "ch.json", 5)
 
 
@@ -178,8 +170,7 @@ def test_emulator_and_receiver_killed_midstream(tmp_path):
     rx_args = ["rx", "--connect", ep(p_out), "--handshake", ep(p_relay), "--identity", str(tmp_path / "rx.pem"),
                "--peer-key", pa, "--delivery-log", str(tmp_path / "rx.jsonl"), "--idle-timeout", "60",
                "--max-runtime", "240"]
-    procs = []
-    try:
+    with running() as procs:
         ch = start(*ch_args, "--stats", str(tmp_path / "ch1.json"), log=tmp_path / "ch1.log")
         procs.append(ch)
         wait_file(tmp_path / "ch1.json", 120)  # bound (the relay loads torch: slow on a loaded machine)
@@ -208,9 +199,6 @@ def test_emulator_and_receiver_killed_midstream(tmp_path):
         procs.append(rx)
         assert tx.wait(240) == 0, (tmp_path / "tx.log").read_text()
         m2 = wait_file(tmp_path / "rx2.json", 60)
-    finally:
-        for p in procs:
-            stop(p)
     sent, delivered = jsonl(tmp_path / "tx.jsonl"), jsonl(tmp_path / "rx.jsonl")
     _check_once_and_intact(sent, delivered)
     assert m2["resumed_from_log"] >= 200 and m2.get("delivered", 0) > 0
@@ -226,8 +214,7 @@ def test_processes_refuse_an_unpinned_transmitter(tmp_path):
     _, pb = _keys(tmp_path)
     save_private_key(generate_key(), tmp_path / "mallory.pem")
     p_in, p_hs = free_port(), free_port()
-    procs = []
-    try:
+    with running() as procs:
         tx = start("tx", "--connect", ep(p_in), "--handshake", ep(p_hs), "--identity", str(tmp_path / "mallory.pem"),
                    "--peer-key", pb, "--frames", "10", "--key-source", "x25519", log=tmp_path / "tx.log")
         rx = start("rx", "--connect", ep(p_in), "--handshake", ep(p_hs), "--identity", str(tmp_path / "rx.pem"),
@@ -236,9 +223,6 @@ def test_processes_refuse_an_unpinned_transmitter(tmp_path):
                    log=tmp_path / "rx.log")
         procs += [tx, rx]
         assert rx.wait(60) == 2
-    finally:
-        for p in procs:
-            stop(p)
     assert "pinned" in (tmp_path / "rx.log").read_text() or "authentication" in (tmp_path / "rx.log").read_text()
     assert jsonl(tmp_path / "rx.jsonl") == []
 

@@ -40,7 +40,6 @@ def test_frozen_channel_is_deterministic_whatever_the_batch() -> None:
 def test_cascaded_ensemble_keeps_what_its_first_member_breaks() -> None:
     # on the frozen channel each image is decided alone, so the ensemble's members may attack only the
     # images still unbroken; its first member (APGD-CE) always sees the whole batch, as on its own
-
     from semguard.codecs.zoo import pretrained
     from semguard.data.shipped import shipped_fashion_mnist
     from semguard.link import Link

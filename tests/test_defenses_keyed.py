@@ -158,6 +158,10 @@ def test_adaptive_attacks_run_through_guessed_keys(link, crops):
     assert not torch.allclose(a, b)                                   # a fresh guessed key every call
     r = KeyEOTPGD(surface="channel", psr_db=-10.0, steps=2, keys=2)(dl, crops, 10.0, generator=_gen())
     assert torch.allclose(r.measured, torch.full_like(r.measured, -10.0), atol=0.05)
+    # every sample of a batch of three gets its own averaged loss (the objective is PGD's, per sample)
+    three = torch.cat([crops, crops.flip(-1)[:1]])
+    r3 = KeyEOTPGD(surface="channel", psr_db=-10.0, steps=2, keys=2)(dl, three, 10.0, generator=_gen())
+    assert r3.perturbation.shape[0] == 3 and torch.allclose(r3.measured, torch.full_like(r3.measured, -10.0), atol=0.05)
     c = CorrelatedJammer(psr_db=-10.0, phases=4, fractions=(1.0, 0.5))(dl, crops, 10.0, generator=_gen())
     assert bool((c.measured <= -10.0 + 0.05).all())
     assert r.config["keys"] == 2 and c.config["phases"] == 4

@@ -3,7 +3,7 @@
 * :class:`GuessedKeyLink`: the attacker's model of the defended link, a fresh random key on every
   call; PGD or a universal perturbation trained through it averages over the unknown key (EOT).
 * :class:`KeyEOTPGD`: white-box PGD (the channel draw known, the key not) whose every step averages
-  the loss over ``keys`` guessed keys.  PGD through the defended link itself (the key known) is the
+  the loss over ``keys`` guessed keys (times ``eot`` channel draws when the channel is not known).  PGD through the defended link itself (the key known) is the
   bound that shows the protection rests on the key.
 * :class:`CorrelatedJammer`: the key-agnostic structured attack.  ``c U_k x`` commutes with every
   ``U_k^H``, so a jammer that re-radiates the signal it hears, times ``c``, reaches the decoder as
@@ -68,14 +68,16 @@ class KeyEOTPGD(PGD):
     def extra_config(self) -> dict[str, Any]:
         return {**super().extra_config(), "keys": self.keys}
 
-    def _objective(self, ctx: AttackContext, delta: Tensor) -> Tensor:
-        sim = replace(ctx, link=GuessedKeyLink(ctx.link, ctx.rng))
-        total = 0.0
+    def _draws(self, ctx: AttackContext) -> list[tuple[torch.Generator, Tensor | None]]:
+        """PGD's channel draws once per guessed key (the link below draws a fresh key per send)."""
+        draws: list[tuple[torch.Generator, Tensor | None]] = []
         for _ in range(self.keys):
-            gen, g = (ctx.channel_generator(), ctx.g) if self.channel_known else (ctx.rng, self.draw_g(ctx))
-            out, _ = self.send(sim, delta, gen, g=g)
-            total = total + self.loss(sim, out)
-        return total / self.keys
+            draws += super()._draws(ctx)
+        return draws
+
+    def _objective(self, ctx: AttackContext, delta: Tensor) -> tuple[Tensor, Tensor | None]:
+        """PGD's loss and success averaged over the draws, sent through :class:`GuessedKeyLink`."""
+        return super()._objective(replace(ctx, link=GuessedKeyLink(ctx.link, ctx.rng)), delta)
 
 
 class _Reradiate:

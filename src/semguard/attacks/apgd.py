@@ -18,9 +18,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from semguard.attacks._best import BestIterate
+from semguard.attacks._best import BestIterate, _rows
 from semguard.attacks.base import AttackContext
-from semguard.attacks.pgd import PGD
+from semguard.attacks.pgd import PGD, _row_normalize
 from semguard.registry import register
 
 __all__ = ["APGD", "checkpoints"]
@@ -38,10 +38,6 @@ def checkpoints(steps: int) -> list[int]:
         p.append(p[-1] + max(p[-1] - p[-2] - 0.03, 0.06))
     # rounded first: 0.41 + 0.16 is 0.5700000000000001 in floating point, and the paper means 0.57
     return sorted({w for w in (math.ceil(round(q * steps, 9)) for q in p[1:]) if 0 < w < steps})
-
-
-def _rows(mask: Tensor, like: Tensor) -> Tensor:
-    return mask.view(-1, *([1] * (like.dim() - 1)))
 
 
 @register("attack", "apgd")
@@ -78,9 +74,7 @@ class APGD(PGD):
         e = _rows(eta, grad)
         if self.surface == "input" and self.norm == "linf":
             return e * self.budget * grad.sign()
-        flat = grad.reshape(grad.shape[0], -1)
-        unit = grad / _rows(torch.linalg.vector_norm(flat, dim=1).clamp_min(1e-30), grad)
-        return e * _rows(radius, grad) * unit
+        return e * _rows(radius, grad) * _row_normalize(grad)
 
     def _evaluate(self, ctx: AttackContext, delta: Tensor) -> tuple[Tensor, Tensor | None, Tensor]:
         delta = delta.detach().requires_grad_(True)

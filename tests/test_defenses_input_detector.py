@@ -34,7 +34,7 @@ def test_detects_non_adaptive_pgd_and_adaptive_gets_more_through(fitted):
     link, det, x, y = fitted
     with torch.no_grad():
         cs = det.score(x)
-    through = []
+    through, auc_na = [], None
     for atk in (build("attack", "pgd", surface="input", eps=0.05, steps=5),
                 DetectorAwareInputPGD(detector=det, eps=0.05, steps=10)):
         r = atk(link, x, 10.0, labels=y, generator=_gen())
@@ -42,7 +42,7 @@ def test_detects_non_adaptive_pgd_and_adaptive_gets_more_through(fitted):
             s = det.score((x + r.perturbation).clamp(0, 1))
         through.append(float(((r.output.argmax(1) != y) & (s <= det.threshold)).double().mean()))
         if isinstance(atk, DetectorAwareInputPGD):
-            assert roc_auc(cs, s) < auc_na
+            assert auc_na is not None and roc_auc(cs, s) < auc_na
         else:
             auc_na = roc_auc(cs, s)
             assert auc_na > 0.95 and far_at_detection(cs, s) < 0.1

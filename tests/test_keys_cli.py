@@ -5,8 +5,10 @@ import json
 import logging
 
 import numpy as np
+import pytest
 
 from semguard.cli import keygen
+from semguard.cli.main import main
 from semguard.keys.sessions import keygen_rows
 
 
@@ -29,11 +31,6 @@ def test_keygen_writes_metrics_without_key_material(tmp_path, capsys, caplog):
     assert len(key) * 8 == row["key_bits"]
     for form in (key.hex(), key.hex().upper(), str(list(key))[1:40], "".join(map(str, keys[0][:64]))):
         assert form not in shown
-
-
-import pytest
-
-from semguard.cli.main import main
 
 
 @pytest.mark.parametrize("flag, value", [("--snr-db", "nan"), ("--snr-db", "-1e6"), ("--snr-db", "-500"),

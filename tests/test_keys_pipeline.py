@@ -47,10 +47,10 @@ def test_kdr_estimate_is_within_its_bound():
 
 def test_toeplitz_hash_equals_matrix_product():
     rng = np.random.default_rng(3)
-    n, l = 300, 120
-    x, s = rng.integers(0, 2, n), rng.integers(0, 2, n + l - 1)
-    ref = (toeplitz(s[n - 1:], s[n - 1::-1])[:l] @ x) % 2
-    assert np.array_equal(toeplitz_hash(x, l, s), ref)
+    n, m = 300, 120
+    x, s = rng.integers(0, 2, n), rng.integers(0, 2, n + m - 1)
+    ref = (toeplitz(s[n - 1:], s[n - 1::-1])[:m] @ x) % 2
+    assert np.array_equal(toeplitz_hash(x, m, s), ref)
 
 
 def test_lhl_and_min_entropy_by_hand():

@@ -9,13 +9,13 @@ from scipy.special import j0
 from semguard.channels.functional import snr_db_to_n0
 from semguard.channels.jakes import jakes_realisation, spatial_correlation
 from semguard.keys.probing import ProbeConfig, probe_generator, simulate_probes
+from semguard.keys.quantize import decorrelation_step, gray_bits, gray_code, quantize, standardize
 
 
 def jakes_process(n, dt, fd, rng, *, offsets_s=(0.0,), n_processes=1):
     """The torch Jakes realisation in seconds (as the probing uses it), NumPy complex128."""
     h = jakes_realisation(n_processes, n, fd * dt, tuple(o / dt for o in offsets_s), generator=probe_generator(rng))
     return h.to(torch.complex128).numpy()
-from semguard.keys.quantize import decorrelation_step, gray_bits, gray_code, quantize, standardize
 
 
 def test_jakes_autocorrelation_matches_j0():

@@ -49,8 +49,8 @@ def attacker_photos(n: int = 16, *, side: int = 256, seed: int = 0, include_skle
         h, w = a.shape[:2]
         if h < side or w < side:
             raise ValueError(f"side {side} exceeds a training photo of {h}x{w}")
-        t, l = rng.integers(0, h - side + 1), rng.integers(0, w - side + 1)
-        out.append(torch.from_numpy(np.ascontiguousarray(a[t:t + side, l:l + side])).permute(2, 0, 1))
+        top, left = rng.integers(0, h - side + 1), rng.integers(0, w - side + 1)
+        out.append(torch.from_numpy(np.ascontiguousarray(a[top:top + side, left:left + side])).permute(2, 0, 1))
     return torch.stack(out).float() / 255.0
 
 
@@ -67,9 +67,9 @@ def train_surrogate(codec: SemanticCodec, images: Tensor, channels: list[Channel
     n, _, h, w = images.shape
     for step in range(steps):
         idx = torch.randint(0, n, (batch,), generator=g)
-        t = torch.randint(0, h - crop + 1, (1,), generator=g).item()
-        l = torch.randint(0, w - crop + 1, (1,), generator=g).item()
-        x = images[idx, :, t:t + crop, l:l + crop]
+        top = torch.randint(0, h - crop + 1, (1,), generator=g).item()
+        left = torch.randint(0, w - crop + 1, (1,), generator=g).item()
+        x = images[idx, :, top:top + crop, left:left + crop]
         snr = snr_db[0] + (snr_db[1] - snr_db[0]) * torch.rand(batch, generator=g)
         loss = train_step(codec, lambda out, target: (out[codec.output_key] - target).square().mean(),
                           opt, x, x, channels[step % len(channels)], snr, generator=g)

@@ -34,7 +34,8 @@ from semguard.knowledge.records import HistoryError, RollbackError
 
 __all__ = ["AnchorRecord", "AnchorReceipt", "LedgerCheck", "Ledger", "LedgerUnavailable",
            "anchor_message", "anchor_digest", "kb_id_bytes", "check_hash32", "anchor_version",
-           "check_against_ledger", "anchor_pending", "open_ledger", "LocalLedger", "EvmLedger"]
+           "check_against_ledger", "anchor_pending", "open_ledger",
+           "LocalLedger", "EvmLedger"]  # noqa: F822 (loaded lazily by __getattr__ below)
 log = logging.getLogger(__name__)
 
 

@@ -202,3 +202,27 @@ def test_analog_grows_deeper_from_shallower_weights(tmp_path: Path, capsys: pyte
                  "--out", str(tmp_path / "c")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--depth" in err[0] and "adjscc" in err[0]
+
+
+def test_noise_sigma_augments_training_and_validation_batches() -> None:
+    from semguard.training.tasks import ClassifyTask
+
+    x = torch.full((50, 1, 28, 28), 0.5)
+    y = torch.zeros(50, dtype=torch.long)
+    task = ClassifyTask(x, y, x, y, noise_sigma=0.25)
+    xb, _ = task.batch(40, torch.Generator().manual_seed(0))
+    noise = (xb - 0.5).flatten()
+    # 31360 draws of N(0, 0.25^2), unclipped: the std within 2 %, values outside [0, 1] kept
+    assert float(noise.std()) == pytest.approx(0.25, rel=0.02) and float(xb.min()) < 0.0
+    assert torch.equal(ClassifyTask(x, y, x, y).batch(4, torch.Generator().manual_seed(0))[0], x[:4])
+    with pytest.raises(ValueError, match="noise_sigma"):
+        ClassifyTask(x, y, x, y, noise_sigma=-0.1)
+
+
+def test_noise_sigma_is_refused_where_it_does_not_apply(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    for bad, want in ((["analog", "--data", "photos"], "applies to the task codec"),
+                      (["task", "--data", "fashion-mnist", "--adv", "input", "--adv-eps", "0.1"], "one input-side")):
+        assert main(["train", *bad, "--noise-sigma", "0.25", "--steps", "1", "--out", str(tmp_path / "o")]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "--noise-sigma" in err[0] and want in err[0], err
+    assert not (tmp_path / "o").exists()

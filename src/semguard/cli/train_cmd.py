@@ -104,6 +104,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="PGD steps per training step (step 2.5/steps of the budget, random start)")
     p.add_argument("--adv-weight", type=positive_float, default=1.0,
                    help="attacked share of the loss, in (0, 1] (1: train on attacked batches only)")
+    p.add_argument("--noise-sigma", type=non_negative_float, default=0.0,
+                   help="task codec: Gaussian data augmentation, N(0, sigma^2) per pixel on every training and "
+                   "validation image (Cohen et al.), for randomized-smoothing certificates at that sigma")
     add_device_seed(p)
     p.set_defaults(func=run)
 
@@ -128,6 +131,10 @@ def _check(args: argparse.Namespace) -> None:
         raise ValueError(f"--data {args.data}: neither a dataset name ({', '.join(available('dataset'))}) "
                          "nor an existing file or folder")
     _adv_spec(args)
+    if args.noise_sigma and args.codec != "task":
+        raise ValueError(f"--noise-sigma applies to the task codec (augmentation for input smoothing), not {args.codec}")
+    if args.noise_sigma and args.adv in ("input", "mixed"):
+        raise ValueError(f"--noise-sigma with --adv {args.adv}: give one input-side training, not both")
     if args.codec == "deepsc":
         for opt in ("cbr", "n_symbols"):
             if getattr(args, opt) is not None:
@@ -192,7 +199,8 @@ def _image_task(args: argparse.Namespace, codec: Any) -> Any:
         src = labelled_source(args.data)
         # validate on the last 5000 training examples: the test split is never seen in training
         n_val = min(5000, src.train_x.shape[0] // 10)
-        return ClassifyTask(src.train_x[:-n_val], src.train_y[:-n_val], src.train_x[-n_val:], src.train_y[-n_val:])
+        return ClassifyTask(src.train_x[:-n_val], src.train_y[:-n_val], src.train_x[-n_val:], src.train_y[-n_val:],
+                            noise_sigma=args.noise_sigma)
     img = image_source(args.data)
     if not img.train:
         raise ValueError(f"dataset {args.data!r} has no training images")

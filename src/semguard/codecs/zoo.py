@@ -110,6 +110,11 @@ ZOO: dict[str, ZooEntry | SwitchEntry] = {
         "task-fmnist-adv-symbols fine-tuned 800 more steps by mixed adversarial training (input linf PGD eps 0.1, "
         "then symbol PGD at PSR -10 dB, 4 steps each, half clean loss), AWGN and Rayleigh at SNR -2..22 dB; "
         "float16 (docs/defenses.md)"),
+    "task-fmnist-noise25": ZooEntry(
+        "task_fmnist_noise25.safetensors", "708095f5f4b61a1ccb2937e10cda86bbef41892939eea02b4efe2e6312c5a2c8",
+        "task-fmnist fine-tuned 1500 steps with Gaussian data augmentation, N(0, 0.25^2) per pixel on every "
+        "training image (--noise-sigma 0.25, Cohen et al.), AWGN and Rayleigh at SNR -2..22 dB: the base "
+        "classifier of input randomized smoothing at sigma 0.25; float16 (docs/defenses.md)"),
     "task-fmnist-adv-symbols": ZooEntry(
         "task_fmnist_adv_symbols.safetensors", "19b51445ef1c58ba3adf3380ad8448171c2a0f89e6f70502e55747775084b5e8",
         "task-fmnist fine-tuned 800 steps by symbol-domain adversarial training (PGD at PSR -10 dB, 5 steps), "

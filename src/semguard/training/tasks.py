@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -83,17 +85,32 @@ class ImageTask:
 
 @dataclass
 class ClassifyTask:
-    """Cross-entropy on labelled images; validation accuracy on a held-out split."""
+    """Cross-entropy on labelled images; validation accuracy on a held-out split.
+
+    ``noise_sigma > 0`` is Gaussian data augmentation (Cohen et al. 2019): every training and
+    validation image gets ``N(0, noise_sigma^2)`` per pixel, unclipped, the noise that randomized
+    smoothing (:class:`semguard.defenses.smoothing.SmoothedClassifier`) certifies with, so the
+    validation accuracy is the base classifier's under that noise."""
 
     images: Tensor  # float [N, C, H, W]
     labels: Tensor  # long [N]
     val_images: Tensor
     val_labels: Tensor
     name: str = "accuracy"
+    noise_sigma: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not (self.noise_sigma >= 0 and math.isfinite(self.noise_sigma)):
+            raise ValueError(f"noise_sigma must be finite and >= 0, got {self.noise_sigma}")
+
+    def _noisy(self, x: Tensor, generator: torch.Generator) -> Tensor:
+        if self.noise_sigma == 0:
+            return x
+        return x + self.noise_sigma * torch.randn(x.shape, generator=generator).to(x.device)
 
     def batch(self, size: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
         idx = torch.randint(0, self.images.shape[0], (size,), generator=generator)
-        return self.images[idx], self.labels[idx]
+        return self._noisy(self.images[idx], generator), self.labels[idx]
 
     def loss(self, out: dict[str, Any], target: Tensor) -> Tensor:
         return F.cross_entropy(out["logits"], target)
@@ -103,7 +120,7 @@ class ClassifyTask:
                  generator: torch.Generator) -> float:
         correct = 0.0
         for i in range(0, self.val_images.shape[0], 1000):
-            x = self.val_images[i:i + 1000].to(device)
+            x = self._noisy(self.val_images[i:i + 1000].to(device), generator)
             y = self.val_labels[i:i + 1000].to(device)
             correct += float(accuracy(codec(x, channel, snr_db, generator=generator)["logits"], y)) * len(y)
         return correct / self.val_images.shape[0]

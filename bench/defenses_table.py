@@ -34,7 +34,13 @@ import torch
 
 from semguard.channels import AWGN
 from semguard.cli.attack import _data, _metric, _references, load_codec
-from semguard.defenses.deploy import LINK_DEFENSES, DefenseNotApplicable, adaptive_attacks, deploy, replay
+from semguard.defenses.deploy import (
+    LINK_DEFENSES,
+    DefenseNotApplicable,
+    adaptive_attacks,
+    deploy,
+    replay,
+)
 from semguard.link import Link
 from semguard.registry import build
 
@@ -145,7 +151,8 @@ def keyed_cells(paths: list[str], codec: str) -> dict[str, dict[str, Any]]:
 def reuse(res: dict[str, Any], paths: list[str]) -> None:
     """Fill each codec's keyed-spread air cells from the keyed bench where it measured them."""
     for name, e in res.items():
-        if not isinstance(e, dict) or "cells" not in e or "keyed-spread" in e.get("refused", {}):
+        if not isinstance(e, dict) or "cells" not in e or "keyed-spread" in e.get("refused", {}) \
+                or e.get("side") not in (None, 256):
             continue
         for key, cell in keyed_cells(paths, name).items():
             if key in e["cells"] and "keyed-spread" not in e["cells"][key]["per_sample"]:
@@ -158,18 +165,20 @@ def run_codec(name: str, res: dict[str, Any], a: argparse.Namespace, save) -> No
     n = {"image": a.n_image, "task": a.n_task, "text": a.n_text}[fam]
     batch = {"image": 2, "task": 100, "text": 32}[fam]
     link = Link(codec, AWGN())
-    x, y = _data(codec, n)
+    side = a.image_side if fam == "image" else None
+    x, y = _data(codec, n, side)
     metric, metric_name = _metric(codec)
-    entry = res.setdefault(name, {"family": fam, "metric": metric_name, "n": n, "cells": {}, "refused": {}})
+    entry = res.setdefault(name, {"family": fam, "metric": metric_name, "n": n, "side": side, "cells": {},
+                                  "refused": {}})
     deps = {}
-    refs = _references(codec, n)
+    refs = _references(codec, n, side)
     for d in LINK_DEFENSES:
         try:
             deps[d] = deploy(d, link, refs, SNR, label=name, seed=0)
         except DefenseNotApplicable as e:
             entry["refused"][d] = str(e)
     entry["defenses"] = {d: dep.config for d, dep in deps.items()}
-    keyed_elsewhere = "keyed-spread" in deps and any(
+    keyed_elsewhere = "keyed-spread" in deps and side in (None, 256) and any(
         json.loads(Path(f).read_text()).get("awgn", {}).get("image_codec") == name for f in a.keyed_json if Path(f).exists())
     budgets = [("channel", p) for p in a.psr] + [("input", e) for e in EPS[fam]]
     for surface, b in budgets:
@@ -214,7 +223,9 @@ def markdown(res: dict[str, Any]) -> str:
         if not keys:
             continue
         unit = {"psnr": "PSNR dB", "accuracy": "accuracy", "bleu1": "BLEU-1"}[e["metric"]]
-        out.append(f"**{name}** ({unit}, {e['n']} {'photos' if fam == 'image' else 'sources'}, AWGN SNR 10 dB, "
+        what = "sources" if fam != "image" else (f"photos as {e['side']}x{e['side']} centre crops"
+                                                  if e.get("side") else "photos")
+        out.append(f"**{name}** ({unit}, {e['n']} {what}, AWGN SNR 10 dB, "
                    f"PGD {cells[keys[0]]['steps']} steps; each cell non-adaptive / adaptive)\n")
         head = ["defence", "clean", "cost"] + [_budget_label(cells[k]["surface"], cells[k]["budget"], fam) for k in keys]
         out.append("| " + " | ".join(head) + " | source |")
@@ -253,7 +264,7 @@ def write_docs(path: Path, text: str) -> None:
     doc = path.read_text()
     if MARK[0] not in doc:
         raise SystemExit(f"--docs {path}: no {MARK[0]} ... {MARK[1]} block to fill")
-    pat = re.compile(re.escape(MARK[0]) + ".*?" + re.escape(MARK[1]), re.S)
+    pat = re.compile(re.escape(MARK[0]) + ".*?" + re.escape(MARK[1]), re.DOTALL)
     path.write_text(pat.sub(lambda _: f"{MARK[0]}\n{text}\n{MARK[1]}", doc))
 
 
@@ -262,6 +273,8 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--codecs", nargs="+", default=["switched-cbr1_6", "task-fmnist", "deepsc"])
     p.add_argument("--n-image", type=int, default=2, help="evaluated shipped photos (default: 2)")
+    p.add_argument("--image-side", type=int, default=None,
+                   help="centre crops of this side for the image codec (default: the 256x256 photos)")
     p.add_argument("--n-task", type=int, default=200, help="evaluated Fashion-MNIST test images (default: 200)")
     p.add_argument("--n-text", type=int, default=32, help="evaluated shipped sentences (default: 32)")
     p.add_argument("--steps", type=int, default=8, help="PGD steps of every attack (default: 8)")

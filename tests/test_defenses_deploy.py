@@ -15,8 +15,15 @@ from semguard.cli.attack import run_grid
 from semguard.cli.main import main
 from semguard.codecs.zoo import pretrained
 from semguard.data.shipped import shipped_fashion_mnist
-from semguard.defenses.deploy import (LINK_DEFENSES, NOT_LINK_DEFENSES, DefenseNotApplicable, adaptive_attacks,
-                                      deploy, non_adaptive, replay)
+from semguard.defenses.deploy import (
+    LINK_DEFENSES,
+    NOT_LINK_DEFENSES,
+    DefenseNotApplicable,
+    adaptive_attacks,
+    deploy,
+    non_adaptive,
+    replay,
+)
 from semguard.link import Link
 from semguard.registry import available, build
 
@@ -27,8 +34,8 @@ def test_every_registered_defense_is_wired_or_refused_by_name():
 
 
 def _cfg(codec: str, defense: str, channel: str) -> dict:
-    return dict(codec=codec, attack=["pgd"], psr_db=[-10.0], eps=None, channel=channel, snr_db=10.0, images=1,
-                steps=1, seed=0, defense=defense, side=32, targeted=False)
+    return {"codec": codec, "attack": ["pgd"], "psr_db": [-10.0], "eps": None, "channel": channel, "snr_db": 10.0,
+            "images": 1, "steps": 1, "seed": 0, "defense": defense, "side": 32, "targeted": False}
 
 
 @pytest.mark.slow
@@ -97,7 +104,7 @@ def test_blur_adaptive_attack_beats_the_non_adaptive_one(task):
 
 
 def test_keyed_spread_adaptive_attacks_know_the_defence_not_the_key(task):
-    link, x, _, refs = task
+    link, _, _, refs = task
     dep = deploy("keyed-spread", link, refs, 10.0)
     base = build("attack", "pgd", surface="channel", psr_db=-10.0, steps=3)
     labels = [lab for lab, _ in adaptive_attacks(dep, base)]

@@ -27,7 +27,12 @@ from semguard.attacks.evaluate import robust_fidelity
 from semguard.attacks.sources import attacker_photos, attacker_surrogate
 from semguard.channels import AWGN, Rayleigh
 from semguard.channels.base import Channel
-from semguard.cli.common import add_device_seed, finite_float, int_at_least, non_negative_float
+from semguard.cli.common import (
+    add_device_seed,
+    finite_float,
+    int_at_least,
+    non_negative_float,
+)
 from semguard.link import Link
 from semguard.registry import available, build
 

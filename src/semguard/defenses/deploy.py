@@ -38,8 +38,18 @@ from semguard.attacks.pilot import PilotAttack
 from semguard.link import Link
 from semguard.registry import available, build
 
-__all__ = ["LINK_DEFENSES", "NOT_LINK_DEFENSES", "DefenseNotApplicable", "Deployment", "Replayed", "deploy",
-           "adaptive_attacks", "non_adaptive", "replay", "session_key"]
+__all__ = [
+    "LINK_DEFENSES",
+    "NOT_LINK_DEFENSES",
+    "DefenseNotApplicable",
+    "Deployment",
+    "Replayed",
+    "adaptive_attacks",
+    "deploy",
+    "non_adaptive",
+    "replay",
+    "session_key",
+]
 
 #: the registered defences that wrap a link (their output changes under attack)
 LINK_DEFENSES = ("blur", "blanking", "interference-lmmse", "keyed-spread", "pilot-check")
@@ -207,7 +217,11 @@ def adaptive_attacks(dep: Deployment, base: Attack) -> list[tuple[str, Any]]:
         label = "bpda+eot" if atk is not base and atk.eot > 1 else "bpda"
         return [(label, Replayed(atk, dep.view, f"blur's BPDA view ({label})"))]
     if dep.name == "keyed-spread":
-        from semguard.defenses.keyed_attacks import CorrelatedJammer, GuessedKeyLink, KeyEOTPGD
+        from semguard.defenses.keyed_attacks import (
+            CorrelatedJammer,
+            GuessedKeyLink,
+            KeyEOTPGD,
+        )
         if base.name == "gaussian":  # noise aims at nothing: the key changes nothing for it
             return [("as-is", base)]
         out: list[tuple[str, Any]] = []

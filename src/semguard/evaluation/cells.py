@@ -16,7 +16,7 @@ import torch
 
 from semguard.evaluation.records import Record
 
-__all__ = ["run_cell", "clear_cache"]
+__all__ = ["clear_cache", "run_cell"]
 
 _CACHE: dict[tuple[str, str], Any] = {}  # per process: loaded codecs, baselines, data
 

@@ -21,6 +21,7 @@ from semguard.defenses.deploy import (
     DefenseNotApplicable,
     adaptive_attacks,
     deploy,
+    keyed_pilots,
     non_adaptive,
     replay,
 )
@@ -109,6 +110,8 @@ def test_keyed_spread_adaptive_attacks_know_the_defence_not_the_key(task):
     base = build("attack", "pgd", surface="channel", psr_db=-10.0, steps=3)
     labels = [lab for lab, _ in adaptive_attacks(dep, base)]
     assert labels == ["key-eot", "correlated"]
+    assert dep.defense.pilots == keyed_pilots(16) == 16  # the task codec's 16 symbols: 16 pilots, not 512
+    assert keyed_pilots(32768) == 512 and keyed_pilots(2048) == 128
     eot = adaptive_attacks(dep, base)[0][1]
     assert eot.keys == 8 and eot.steps == 3 and eot.budget == -10.0
     assert "key=<secret>" in repr(dep.defense) and "key" not in json.dumps(dep.config).replace("keys_per_step", "")

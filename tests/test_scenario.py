@@ -42,7 +42,7 @@ def test_the_bundled_default_loads_and_quick_shrinks_it() -> None:
      r"\[robustness\] text_attacks: expected none without a text codec"),
     ("[robustness]\ndefenses = ['blanking']\nchannel = 'rayleigh'\n",
      r"\[robustness\] defenses: expected no defences unless channel = \"awgn\""),
-    ("[robustness]\ndefenses = ['smoothing']\n", r"\[robustness\] defenses: expected one of blanking, got 'smoothing'"),
+    ("[robustness]\ndefenses = ['smoothing']\n", r"\[robustness\] defenses: expected one of blanking, blur, interference-lmmse, keyed-spread, got 'smoothing'"),
 ])
 def test_malformed_scenarios_name_file_and_key(tmp_path, body: str, message: str) -> None:
     path = tmp_path / "bad.toml"

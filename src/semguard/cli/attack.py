@@ -3,6 +3,11 @@
 Prints a table (fidelity per attack and budget), writes ``attack.json`` (every record with its
 threat model and configuration) and ``attack.png`` (fidelity against budget); records are appended
 to ``records.jsonl`` as they finish, so an interrupted run resumes where it stopped.
+
+With ``--defense NAME`` every attack x budget is also run against the defended link twice: crafted on
+the undefended link and sent through the defended one (non-adaptive), and as the attack that knows the
+defence (adaptive: :func:`semguard.defenses.deploy.adaptive_attacks`); each record names its mode and
+threat model.  A defence that does not apply to the codec or channel is refused with one line.
 """
 
 from __future__ import annotations
@@ -22,7 +27,12 @@ from semguard.attacks.evaluate import robust_fidelity
 from semguard.attacks.sources import attacker_photos, attacker_surrogate
 from semguard.channels import AWGN, Rayleigh
 from semguard.channels.base import Channel
-from semguard.cli.common import add_device_seed, finite_float, int_at_least, non_negative_float
+from semguard.cli.common import (
+    add_device_seed,
+    finite_float,
+    int_at_least,
+    non_negative_float,
+)
 from semguard.link import Link
 from semguard.registry import available, build
 
@@ -57,6 +67,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--universal-steps", type=int_at_least(1), default=100, help="universal training steps (default: 100)")
     p.add_argument("--train-images", type=int_at_least(1), default=12, help="attacker's training photos (default: 12)")
     p.add_argument("--surrogate-steps", type=int_at_least(1), default=300, help="surrogate training steps (default: 300)")
+    p.add_argument("--defense", default=None, metavar="NAME",
+                   help="also attack the link behind this defence, non-adaptive and adaptive "
+                        "(blur, blanking, interference-lmmse, keyed-spread, pilot-check)")
     p.add_argument("--out", default="semguard-attack", help="output folder (default: semguard-attack)")
     p.add_argument("--fresh", action="store_true", help="ignore finished records in --out (default: resume)")
     add_device_seed(p)
@@ -97,6 +110,29 @@ def _data(codec: torch.nn.Module, n: int, side: int | None = None) -> tuple[Tens
     return x, y
 
 
+def _references(codec: torch.nn.Module, n: int, side: int | None = None) -> Tensor:
+    """Sources a defence is fitted on, disjoint from the first ``n`` evaluated ones."""
+    if hasattr(codec, "tokenize"):
+        from semguard.data.text import load_shipped
+        pool = [s for s in load_shipped() if codec.tokenize([s]).shape[1] == 10][n:n + 256]
+        if len(pool) < 2:
+            raise ValueError(f"--images {n} leaves fewer than 2 shipped sentences to fit the defence on")
+        return codec.tokenize(pool)
+    if codec.output_key == "x_hat":
+        from semguard.data.photos import shipped_photos
+        x = shipped_photos()
+        if n >= x.shape[0] - 1:
+            raise ValueError(f"--images {n} leaves fewer than 2 of the {x.shape[0]} shipped photos to fit "
+                             f"the defence on; give --images {x.shape[0] - 2} or fewer")
+        x = x[n:]
+        if side is not None and side != x.shape[-1]:
+            from semguard.data.images import center_crop
+            x = torch.stack([center_crop(i, side) for i in x])
+        return torch.cat([x, x.flip(-1), x.flip(-2), x.transpose(-1, -2)])
+    from semguard.data.shipped import shipped_fashion_mnist
+    return shipped_fashion_mnist(n + 512)[0][n:]
+
+
 def _metric(codec: torch.nn.Module):
     if hasattr(codec, "tokenize"):
         from semguard.metrics.text import bleu
@@ -120,10 +156,16 @@ def run_grid(cfg: dict[str, Any], out: Path, *, progress: bool = True) -> list[d
     if path.exists():
         for line in path.read_text().splitlines():
             r = json.loads(line)
-            done[(r["codec"], r["channel"], r["snr_db"], r["attack"], r["budget"])] = r
+            done[(r["codec"], r["channel"], r["snr_db"], r["attack"], r["budget"], r.get("defense"),
+                  r.get("mode", "undefended"), r.get("adaptive_attack"))] = r
     codec = load_codec(cfg["codec"])
     link = Link(codec, make_channel(cfg["channel"]))
     x, y = _data(codec, cfg["images"], cfg.get("side"))
+    dep = None
+    if cfg.get("defense"):
+        from semguard.defenses.deploy import deploy
+        dep = deploy(cfg["defense"], link, _references(codec, cfg["images"], cfg.get("side")), cfg["snr_db"],
+                     label=cfg["codec"], seed=cfg["seed"])
     metric, metric_name = _metric(codec)
     budgets = cfg["eps"] if cfg.get("eps") else (cfg.get("psr_db") or [-20.0, -10.0])
     for b in budgets:
@@ -136,28 +178,58 @@ def run_grid(cfg: dict[str, Any], out: Path, *, progress: bool = True) -> list[d
     records = []
     cells = [(a, float(b)) for a in cfg["attack"] for b in budgets]
     for i, (name, b) in enumerate(cells):
-        key = (cfg["codec"], cfg["channel"], cfg["snr_db"], name, b)
-        if key in done:
-            records.append(done[key])
-            continue
-        t0 = time.perf_counter()
-        atk = _build(name, b, cfg, link, x, y, shared)
-        rec = robust_fidelity(link, x, atk, cfg["snr_db"], metric=metric, labels=y, targets=targets,
-                              seed=cfg["seed"])
-        rec.update({"codec": cfg["codec"], "channel": cfg["channel"], "snr_db": cfg["snr_db"], "attack": name,
-                    "budget": b, "metric": metric_name, "n": int(x.shape[0]),
-                    "fit_seconds": getattr(atk, "fit_seconds", None),
-                    "fit_budget": getattr(atk, "fit_budget", None), "wall_seconds": time.perf_counter() - t0})
-        if targets is not None:
-            r = atk(link, x, cfg["snr_db"], labels=y, target=targets, generator=torch.Generator().manual_seed(0))
-            rec["target_success"] = (r.output.argmax(1) == targets).float().mean().item()
-        with path.open("a") as f:
-            f.write(json.dumps(rec) + "\n")
-        records.append(rec)
-        if progress:
-            print(f"[{i + 1}/{len(cells)}] {name} budget {b:g}: {metric_name} {rec['clean']:.3f} -> "
-                  f"{rec['attacked']:.3f} ({rec['wall_seconds']:.1f} s)", flush=True)
+        base = None
+        for mode in ("undefended",) if dep is None else ("undefended", "non-adaptive", "adaptive"):
+            on, dname = (link, None) if mode == "undefended" else (dep.deployed, dep.name)
+            prefix = (cfg["codec"], cfg["channel"], cfg["snr_db"], name, b, dname, mode)
+            finished = [r for k, r in done.items() if k[:-1] == prefix]
+            if finished:
+                records += finished
+                continue
+            t0 = time.perf_counter()
+            base = base or _build(name, b, cfg, link, x, y, shared)
+            variants = _variants(dep, base, mode)
+            if not variants and progress:
+                print(f"[{i + 1}/{len(cells)}] {name} budget {b:g}: no {mode} run of a {base.surface} attack "
+                      f"through {dname} (input and channel surfaces only)", flush=True)
+            for lab, atk in variants:
+                rec = robust_fidelity(on, x, atk, cfg["snr_db"], metric=metric, labels=y, targets=targets,
+                                      seed=cfg["seed"])
+                rec.update({"codec": cfg["codec"], "channel": cfg["channel"], "snr_db": cfg["snr_db"],
+                            "attack": name, "budget": b, "metric": metric_name, "n": int(x.shape[0]),
+                            "defense": dname, "mode": mode, "adaptive_attack": lab,
+                            "defense_config": dep.config if dname else None,
+                            "fit_seconds": getattr(atk, "fit_seconds", None),
+                            "fit_budget": getattr(atk, "fit_budget", None),
+                            "wall_seconds": time.perf_counter() - t0})
+                if targets is not None:
+                    r = atk(on, x, cfg["snr_db"], labels=y, target=targets, generator=torch.Generator().manual_seed(0))
+                    rec["target_success"] = (r.output.argmax(1) == targets).float().mean().item()
+                with path.open("a") as f:
+                    f.write(json.dumps(rec) + "\n")
+                records.append(rec)
+                if progress:
+                    print(f"[{i + 1}/{len(cells)}] {_row(rec)} budget {b:g}: {metric_name} {rec['clean']:.3f} -> "
+                          f"{rec['attacked']:.3f} ({rec['wall_seconds']:.1f} s)", flush=True)
+                t0 = time.perf_counter()
     return records
+
+
+def _variants(dep: Any, base: Any, mode: str) -> list[tuple[str | None, Any]]:
+    """``(adaptive label, attack)`` of one mode: the attack itself undefended, crafted on the undefended
+    link and replayed (non-adaptive), or the attacks that know the defence (adaptive)."""
+    if mode == "undefended":
+        return [(None, base)]
+    from semguard.defenses.deploy import adaptive_attacks, non_adaptive
+    if mode == "non-adaptive":
+        return [("crafted-undefended", non_adaptive(dep, base))] if base.surface in ("input", "channel") else []
+    return adaptive_attacks(dep, base)
+
+
+def _row(r: dict[str, Any]) -> str:
+    if r.get("mode", "undefended") == "undefended":
+        return r["attack"]
+    return f"{r['attack']}/{r['defense']}:{r['adaptive_attack']}"
 
 
 def _build(name: str, b: float, cfg: dict[str, Any], link: Link, x: Tensor, y: Tensor | None,
@@ -221,15 +293,19 @@ def _build(name: str, b: float, cfg: dict[str, Any], link: Link, x: Tensor, y: T
 
 def format_records(records: list[dict[str, Any]]) -> str:
     budgets = sorted({r["budget"] for r in records})
-    attacks = list(dict.fromkeys(r["attack"] for r in records))
+    attacks = list(dict.fromkeys(_row(r) for r in records))
     unit = records[0]["threat_model"]["unit"] if records else "budget"
+    w = max([12] + [len(a) + 1 for a in attacks])
     lines = [f"{records[0]['metric'] if records else ''} ({unit} across)".strip(),
-             f"{'attack':<12}" + "".join(f"{b:>9g}" for b in budgets)]
+             f"{'attack':<{w}}" + "".join(f"{b:>9g}" for b in budgets)]
     clean = records[0]["clean"] if records else float("nan")
-    lines.append(f"{'clean':<12}" + "".join(f"{clean:9.3f}" for _ in budgets))
+    lines.append(f"{'clean':<{w}}" + "".join(f"{clean:9.3f}" for _ in budgets))
+    defended = [r for r in records if r.get("mode", "undefended") != "undefended"]
+    if defended:
+        lines.append(f"{'clean/' + defended[0]['defense']:<{w}}" + "".join(f"{defended[0]['clean']:9.3f}" for _ in budgets))
     for a in attacks:
-        row = {r["budget"]: r["attacked"] for r in records if r["attack"] == a}
-        lines.append(f"{a:<12}" + "".join(f"{row[b]:9.3f}" if b in row else f"{'-':>9}" for b in budgets))
+        row = {r["budget"]: r["attacked"] for r in records if _row(r) == a}
+        lines.append(f"{a:<{w}}" + "".join(f"{row[b]:9.3f}" if b in row else f"{'-':>9}" for b in budgets))
     return "\n".join(lines)
 
 
@@ -238,8 +314,8 @@ def plot_records(records: list[dict[str, Any]], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(5, 3.5))
-    for a in dict.fromkeys(r["attack"] for r in records):
-        pts = sorted((r["budget"], r["attacked"]) for r in records if r["attack"] == a)
+    for a in dict.fromkeys(_row(r) for r in records):
+        pts = sorted((r["budget"], r["attacked"]) for r in records if _row(r) == a)
         ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=a)
     if records:
         ax.axhline(records[0]["clean"], color="k", ls=":", label="clean")

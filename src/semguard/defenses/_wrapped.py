@@ -18,6 +18,12 @@ __all__ = ["ReceiverWrapper"]
 class ReceiverWrapper(SemanticCodec):
     codec: SemanticCodec
 
+    @property
+    def max_tokens(self) -> int | None:
+        """The wrapped text codec's sentence length bound (None for other codecs): an attack picks the
+        semantic objective for a defended text codec as for the codec itself."""
+        return getattr(self.codec, "max_tokens", None)
+
     def check_source(self, source: Tensor) -> None:
         self.codec.check_source(source)
 

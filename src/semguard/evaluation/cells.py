@@ -16,7 +16,7 @@ import torch
 
 from semguard.evaluation.records import Record
 
-__all__ = ["run_cell", "clear_cache"]
+__all__ = ["clear_cache", "run_cell"]
 
 _CACHE: dict[tuple[str, str], Any] = {}  # per process: loaded codecs, baselines, data
 
@@ -180,22 +180,26 @@ def _attack(conf: dict[str, Any], seed: int) -> Any:
 
 def _robustness(cell: dict[str, Any], channel: Any) -> list[Record]:
     """PSNR and MS-SSIM under one attack at one PSR (channel surface, the attacker knows the link and
-    its defence), on the same channel draws as the clean pass; ``robust_psnr`` / ``robust_ms_ssim``
-    at the reference PSR feed the envelope (the strongest attack's, see envelope.configurations)."""
+    its defence: behind a defence the attack is that defence's first adaptive attack, e.g. PGD averaged
+    over guessed keys against keyed spreading), on the same channel draws as the clean pass;
+    ``robust_psnr`` / ``robust_ms_ssim`` at the reference PSR feed the envelope (the strongest
+    attack's, see envelope.configurations)."""
     from semguard.evaluation.robust_cells import image_under_attack
     from semguard.link import Link
-    from semguard.registry import build
 
     conf = cell["conf"]
     images = _images(None)
     link = Link(_codec(cell["codec"]), channel)
+    attack = _attack(conf, cell["seed"])
     if conf["defense"]:
+        from semguard.defenses.deploy import adaptive_attacks, deploy
+
         # fitted on the photos that are not attacked (and their mirror images), never on the attacked ones
         ref = images[conf["attack_images"]:]
-        defense = build("defense", conf["defense"]).fit(link.codec, torch.cat([ref, ref.flip(-1)]), cell["snr_db"])
-        link = defense.wrap(link)
-    res = image_under_attack(link, images[:conf["attack_images"]], _attack(conf, cell["seed"]), cell["snr_db"],
-                             seed=cell["seed"])
+        dep = deploy(conf["defense"], link, torch.cat([ref, ref.flip(-1)]), cell["snr_db"], label=cell["codec"],
+                     seed=cell["seed"])
+        link, attack = dep.deployed, adaptive_attacks(dep, attack)[0][1]
+    res = image_under_attack(link, images[:conf["attack_images"]], attack, cell["snr_db"], seed=cell["seed"])
     label = f"{cell['name']} vs {conf['attack']}"
     metrics = [m for m in ("psnr", "ms_ssim") if m in res]
     out = _records(label, cell, {f"{m}_under_attack": res[m] for m in metrics}

@@ -23,7 +23,7 @@ from semguard.evaluation.energy import DEVICE_CLASSES, EnergyModel
 from semguard.evaluation.run import RunConfig
 
 # the defences a robustness cell can put in front of an image codec's receiver (fitted per cell)
-IMAGE_DEFENSES = ("blanking",)
+IMAGE_DEFENSES = ("blanking", "blur", "interference-lmmse", "keyed-spread")  # semguard.defenses.deploy
 
 __all__ = ["Scenario", "SecrecyConfig", "RobustnessConfig", "Constraint", "ScenarioError", "load_scenario", "list_scenarios",
            "parse_scenario", "bundled_path"]

@@ -16,7 +16,7 @@ reported against.
   - the receivers (``blanking``, ``interference-lmmse``, ``pilot-check``): the attack run white-box
     through the receiver itself (they are differentiable; ``pilot`` becomes the check-aware pilot attack).
 
-``residual-detector``, ``input-detector`` and ``smoothing`` do not change a link's output (they raise
+``residual-detector``, ``input-detector``, ``smoothing`` and ``median-smoothing`` do not change a link's output (they raise
 alarms, or certify a decision): :func:`deploy` refuses them with the bench that measures them.  A
 defence that does not apply to a codec or a channel is refused with one line
 (:class:`DefenseNotApplicable`).
@@ -59,6 +59,7 @@ NOT_LINK_DEFENSES = {
     "residual-detector": "a detector raises alarms and leaves the output as it is; bench/defenses.py measures it",
     "input-detector": "a detector raises alarms and leaves the output as it is; bench/defenses_reception.py measures it",
     "smoothing": "a certificate, not a link defence; see semguard certify and bench/defenses.py",
+    "median-smoothing": "a certified PSNR bound of a smoothed receiver, not a link defence; see bench/certify_psnr.py",
 }
 #: the blur deployed here: random width and 8-bit quantisation, so the adaptive attack needs BPDA and EOT
 BLUR = {"sigma": (0.5, 1.5), "quantize": True, "eot": 4}

@@ -44,8 +44,10 @@ def psr_for_damage(points: list[tuple[float, float]], level: float) -> float | N
     return None
 
 
-def run_digital(a: argparse.Namespace) -> list[dict]:
-    """The digital link's records over ``a.psr_db`` (clean first)."""
+def run_digital(a: argparse.Namespace, done: list[dict] | None = None) -> list[dict]:
+    """The digital link's records over ``a.psr_db`` (clean first); a record of ``done`` (same attack and
+    PSR, from an earlier run of the same configuration) is kept instead of measured again."""
+    have = {(r["attack"], r["psr_db"]): r for r in done or []}
     x = shipped_photos()[: a.images]
     if a.side != x.shape[-1]:
         x = torch.stack([center_crop(i, a.side) for i in x])
@@ -53,11 +55,14 @@ def run_digital(a: argparse.Namespace) -> list[dict]:
     link = build("baseline", "webp_ldpc")
     g = lambda: torch.Generator().manual_seed(0)
     make = (lambda: AWGN()) if a.channel == "awgn" else (lambda: Rayleigh(csi="estimated"))
-    clean = link(x, make(), a.snr_db, n_symbols, generator=g())
-    c = psnr(clean["x_hat"], x)
-    rows = [{"attack": "clean", "psr_db": None, "psnr": c.mean().item(), "per_image": c.tolist(),
-             "mcs": [i["mcs"] for i in clean["info"]]}]
-    print(f"digital clean {c.mean().item():.2f} dB, MCS {rows[0]['mcs']}", flush=True)
+    if ("clean", None) in have:
+        rows = [have["clean", None]]
+    else:
+        clean = link(x, make(), a.snr_db, n_symbols, generator=g())
+        c = psnr(clean["x_hat"], x)
+        rows = [{"attack": "clean", "psr_db": None, "psnr": c.mean().item(), "per_image": c.tolist(),
+                 "mcs": [i["mcs"] for i in clean["info"]]}]
+    print(f"digital clean {rows[0]['psnr']:.2f} dB, MCS {rows[0]['mcs']}", flush=True)
     for b in a.psr_db:
         # the boundary jammer at its margins: just across the nearest boundary (0.1 d_min), onto the
         # neighbouring point (0.5) and past it (1.0); fewer, more confident flips win in noise
@@ -70,6 +75,10 @@ def run_digital(a: argparse.Namespace) -> list[dict]:
             jammers += [(f"pilot-{m}", lambda ch, b=b, m=m: JammedChannel(ch, pilot_jammer=pilot_jam(b, m)))
                         for m in PILOT_MODES]
         for name, wrap in jammers:
+            if (name, b) in have:
+                rows.append(have[name, b])
+                print(f"psr {b:>5g} {name:9} psnr {rows[-1]['psnr']:6.2f}  (kept from --out)", flush=True)
+                continue
             out = link(x, wrap(make()), a.snr_db, n_symbols, generator=g())
             v = psnr(out["x_hat"], x)
             rows.append({"attack": name, "psr_db": b, "psnr": v.mean().item(), "per_image": v.tolist(),
@@ -100,13 +109,23 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", default="bench/results/attacks_digital.json")
     p.add_argument("--reuse", action="store_true", help="re-read the digital records in --out; recompute the ratios only")
+    p.add_argument("--extend", action="store_true",
+                   help="keep the records --out already has (same attack and PSR), measure the rest of --psr-db")
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
     t0 = time.perf_counter()
     if a.reuse:
         rows = json.loads(Path(a.out).read_text())["records"]
     else:
-        rows = run_digital(a)
+        done = None
+        if a.extend and Path(a.out).exists():
+            old = json.loads(Path(a.out).read_text())
+            keys = ("images", "channel", "snr_db", "side", "n_symbols")
+            if any(old["config"].get(k) != getattr(a, k) for k in keys):
+                raise SystemExit(f"--extend: {a.out} was measured with another {'/'.join(keys)}; "
+                                 f"got {[old['config'].get(k) for k in keys]}")
+            done = old["records"]
+        rows = run_digital(a, done)
     level = a.damage_db
     names = [n for n in dict.fromkeys(r["attack"] for r in rows) if n != "clean"]
     digital = {n: psr_for_damage([(r["psr_db"], r["psnr"]) for r in rows if r["attack"] == n], level)

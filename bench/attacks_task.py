@@ -49,6 +49,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--surrogate-steps", type=int, default=1500)
     p.add_argument("--snr-db", type=float, default=10.0)
     p.add_argument("--channels", nargs="+", default=["awgn", "rayleigh"], choices=("awgn", "rayleigh"))
+    p.add_argument("--surfaces", nargs="+", default=["input", "symbols", "channel"],
+                   choices=("input", "symbols", "channel"), help="the surfaces to attack (default: all three)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", default="bench/results/attacks_task.json")
     a = p.parse_args(argv)
@@ -90,6 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         link = Link(codec, AWGN() if ch_name == "awgn" else Rayleigh(csi="estimated"))
         grid = [("input", "eps", e) for e in EPS] + [(s, "psr_db", b) for s in ("symbols", "channel")
                                                      for b in PSR + PSR_TARGETED]
+        grid = [cell for cell in grid if cell[0] in a.surfaces]
         for surface, unit, b in grid:
             kw = {"surface": surface, unit: b}
             untargeted = b not in PSR_TARGETED

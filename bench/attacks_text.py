@@ -82,6 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--train-sentences", type=int, default=512)
     p.add_argument("--snr-db", type=float, default=10.0)
     p.add_argument("--sections", nargs="+", default=list(SECTIONS), choices=SECTIONS)
+    p.add_argument("--shape-psr", type=float, nargs="+", default=list(SHAPE_PSR), help="PSR grid of the shapes section")
     p.add_argument("--substitution-kinds", nargs="+", default=list(SUBST_KINDS), choices=SUBST_KINDS)
     p.add_argument("--ks", nargs="+", type=int, default=[1, 2, 3], help="substitution budgets (tokens)")
     p.add_argument("--merge", nargs="+", metavar="PART", help="join part files into --out and stop")
@@ -159,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
         shapes = {"whole": {}, "per-token pattern": {"period": S}, "slot 0": {"support": slots(0)},
                   f"slot {last // 2}": {"support": slots(last // 2)}, f"slot {last}": {"support": slots(last)},
                   "slots 0-1": {"support": slots(0, 1)}}
-        for b in SHAPE_PSR:
+        for b in a.shape_psr:
             for shape, kw in shapes.items():
                 u = build("attack", "universal", surface="channel", psr_db=b, steps=a.universal_steps,
                           batch=a.universal_batch, task_loss=a.universal_loss, **kw).fit(link, train_tok, snr)

@@ -105,3 +105,35 @@ def test_pilot_attack_misleads_a_receiver_that_trusts_its_pilots() -> None:
     noise = build("attack", "gaussian", surface="pilots", psr_db=0.0)(link, x, 10.0, labels=y, generator=g())
     assert hit < clean - 0.1
     assert hit < (noise.output.argmax(1) == y).float().mean()
+
+
+@pytest.mark.slow
+def test_pilot_attack_is_monotone_in_the_budget_and_keeps_its_best_candidate() -> None:
+    # one pilot per block: the structured candidates (the error r e^{j theta} times the pilot) seed PGD and
+    # stay in the running, so a sample the shrinking candidate (theta = pi) breaks stays broken, and a
+    # larger budget never leaves more images classified right
+    from semguard.attacks.base import AttackContext, attacker_generator
+    from semguard.channels.base import as_snr_tensor
+
+    codec = pretrained("task-fmnist")
+    x, y = shipped_fashion_mnist(64)
+    link = Link(codec, Rayleigh(csi="estimated"))
+    g = lambda: torch.Generator().manual_seed(0)
+    acc = []
+    for b in (-15.0, -10.0, -5.0, 0.0):
+        atk = build("attack", "pilot", psr_db=b, steps=5)
+        r = atk(link, x, 10.0, labels=y, generator=g())
+        wrong = r.output.argmax(1) != y
+        acc.append(1 - wrong.float().mean().item())
+        ctx = AttackContext(link, x, as_snr_tensor(10.0, x.shape[0], x.device), "task", y, None, g().get_state(),
+                            attacker_generator(0))
+        ctx.g = atk.draw_g(ctx)
+        shrink = list(atk.candidates(ctx, atk.reference(ctx)))[atk.angles // 2]  # theta = pi
+        with torch.no_grad():
+            out, psr = atk.send(ctx, shrink, ctx.channel_generator(), g=ctx.g, measure=True)
+        assert torch.allclose(psr, torch.full_like(psr, b), atol=1e-4)
+        assert (wrong | (out["output"].argmax(1) == y)).all()  # the candidate's breaks are kept
+    assert all(a1 <= a0 for a0, a1 in zip(acc, acc[1:])), acc
+    assert acc[-1] < acc[0] - 0.05, acc
+    with pytest.raises(ValueError, match="angles must be a whole number"):
+        build("attack", "pilot", psr_db=0.0, angles=-1)

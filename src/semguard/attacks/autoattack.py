@@ -94,7 +94,7 @@ class AutoAttack(Attack):
                 break
             idx = (~broken).nonzero()[:, 0] if self.cascade else torch.arange(ctx.batch, device=broken.device)
             sub = replace(ctx, source=ctx.source[idx], snr=ctx.snr[idx], labels=ctx.labels[idx],
-                          rng=attacker_generator(atk.seed))
+                          rng=attacker_generator(atk.seed, ctx.source.device))
             if name.startswith("apgd-t"):
                 sub.target = ranked[idx, int(name[6:]) - 1].contiguous()
             with torch.enable_grad():

@@ -40,13 +40,22 @@ from semguard.channels import functional as F
 from semguard.channels.base import as_snr_tensor
 from semguard.link import Link
 
-__all__ = ["Attack", "AttackContext", "AttackResult", "attacker_generator", "frozen"]
+__all__ = ["Attack", "AttackContext", "AttackResult", "attacker_generator", "check_generator", "frozen"]
 
 
-def attacker_generator(seed: int) -> torch.Generator:
-    """The attacker's own random stream for ``seed``: a different stream from a channel generator
-    seeded with the same small integer, so the attack never replays Bob's noise draw."""
-    return torch.Generator().manual_seed((int(seed) + 1) * 0x9E3779B97F4A7C15 % (2**63 - 1))
+def attacker_generator(seed: int, device: torch.device | str = "cpu") -> torch.Generator:
+    """The attacker's own random stream for ``seed`` on ``device`` (that of the tensors it draws for):
+    a different stream from a channel generator seeded with the same small integer, so the attack
+    never replays Bob's noise draw."""
+    return torch.Generator(device=device).manual_seed((int(seed) + 1) * 0x9E3779B97F4A7C15 % (2**63 - 1))
+
+
+def check_generator(generator: torch.Generator | None, source: Tensor) -> torch.Generator | None:
+    """``generator`` if it draws on ``source``'s device (the channel draws there), else a one-line error."""
+    if generator is not None and torch.device(generator.device).type != source.device.type:
+        raise ValueError(f"generator: it draws on {generator.device}, the source is on {source.device}; "
+                         f"pass torch.Generator(device=source.device)")
+    return generator
 
 
 @dataclass(frozen=True)
@@ -104,8 +113,8 @@ class AttackContext:
     g: Tensor | None = None  # the attacker's channel of the evaluated batch
 
     def channel_generator(self) -> torch.Generator:
-        """A generator that replays the evaluated channel draw (fading, CSI error, noise)."""
-        gen = torch.Generator()
+        """A generator that replays the evaluated channel draw (fading, CSI error, noise), on the source's device."""
+        gen = torch.Generator(device=self.source.device)
         gen.set_state(self.channel_state)
         return gen
 
@@ -214,9 +223,9 @@ class Attack:
         if self.surface == "input" and not torch.is_floating_point(source):
             raise ValueError("surface: the input surface perturbs float images in [0, 1]; for token ids "
                              "use the word-substitution attack")
-        gen = generator if generator is not None else torch.Generator().manual_seed(self.seed)
+        gen = check_generator(generator, source) or torch.Generator(device=source.device).manual_seed(self.seed)
         ctx = AttackContext(link, source, as_snr_tensor(snr_db, source.shape[0], source.device), objective,
-                            labels, target, gen.get_state(), attacker_generator(self.seed))
+                            labels, target, gen.get_state(), attacker_generator(self.seed, source.device))
         with frozen(link):
             if self.surface == "symbols":
                 with torch.no_grad():

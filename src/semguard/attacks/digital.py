@@ -63,7 +63,7 @@ def gaussian_jam(psr_db: float, *, seed: int = 0) -> Jammer:
 
     def jam(x: Tensor, state: ChannelState) -> Tensor:
         hx = state.h * x
-        return F.project_psr(F.complex_normal(tuple(x.shape), generator=rng, device=x.device), hx, psr_db, exact=True)
+        return F.project_psr(F.complex_normal(tuple(x.shape), generator=rng).to(x.device), hx, psr_db, exact=True)
 
     return jam
 
@@ -79,7 +79,7 @@ def burst_jam(psr_db: float, fraction: float, *, seed: int = 0) -> Jammer:
 
     def jam(x: Tensor, state: ChannelState) -> Tensor:
         m = math.ceil(fraction * x.shape[1])
-        z = F.complex_normal(tuple(x.shape), generator=rng, device=x.device)
+        z = F.complex_normal(tuple(x.shape), generator=rng).to(x.device)  # the CPU stream, on any device
         z[:, m:] = 0
         return F.project_psr(z, state.h * x, psr_db, exact=True)
 

@@ -51,10 +51,10 @@ def robust_fidelity(link: Link, sources: Tensor, attack: Attack, snr_db: float, 
         tgt = None if targets is None else targets[s:s + batch]
         ref = lab if lab is not None else src
         with torch.no_grad():
-            out = link(src, snr_db, generator=torch.Generator().manual_seed(seed + i))["output"]
+            out = link(src, snr_db, generator=torch.Generator(device=src.device).manual_seed(seed + i))["output"]
         clean.append(metric(out, ref).float())
         t = time.perf_counter()
-        res = attack(link, src, snr_db, labels=lab, target=tgt, generator=torch.Generator().manual_seed(seed + i))
+        res = attack(link, src, snr_db, labels=lab, target=tgt, generator=torch.Generator(device=src.device).manual_seed(seed + i))
         seconds += time.perf_counter() - t
         hit.append(metric(res.output, ref).float())
         spent.append(res.measured.float())

@@ -9,6 +9,7 @@ over ``eot`` fresh draws of what the attacker does not know (expectation over tr
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -125,14 +126,19 @@ class PGD(Attack):
             ref = torch.ones(self.shape(ctx), dtype=torch.complex64, device=ctx.source.device)
         return ref
 
+    def _starts(self, ctx: AttackContext, ref: Tensor | None, radius: Tensor, best: BestIterate) -> Iterator[Tensor]:
+        """The start of each restart (drawn lazily); a subclass may score candidates into ``best`` first."""
+        for _ in range(self.restarts):
+            yield self._start(ctx, self.shape(ctx), radius)
+
     def perturb(self, ctx: AttackContext) -> Tensor:
         """Each sample keeps its best iterate over every step and restart (:mod:`semguard.attacks._best`):
         a successful one before a higher-loss failed one, else the highest loss."""
         ref = self._reference(ctx)
         radius = self._radius(ctx, ref)
         best = BestIterate()
-        for _ in range(self.restarts):
-            delta = self.project(self._start(ctx, self.shape(ctx), radius), ctx, ref)
+        for start in self._starts(ctx, ref, radius, best):
+            delta = self.project(start, ctx, ref)
             for _ in range(self.steps):
                 delta = delta.detach().requires_grad_(True)
                 loss, ok = self._objective(ctx, delta)

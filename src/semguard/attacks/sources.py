@@ -61,16 +61,17 @@ def train_surrogate(codec: SemanticCodec, images: Tensor, channels: list[Channel
     over ``channels`` (alternating), SNR uniform in ``snr_db``; returns it in eval mode."""
     if steps < 1 or batch < 1:
         raise ValueError(f"steps and batch must be >= 1, got {steps}, {batch}")
-    g = torch.Generator().manual_seed(seed)
+    dev = images.device
+    g = torch.Generator(device=dev).manual_seed(seed)  # the channel draws on the images' device
     opt = torch.optim.Adam([p for p in codec.parameters() if p.requires_grad], lr=lr)
     codec.train()
     n, _, h, w = images.shape
     for step in range(steps):
-        idx = torch.randint(0, n, (batch,), generator=g)
-        top = torch.randint(0, h - crop + 1, (1,), generator=g).item()
-        left = torch.randint(0, w - crop + 1, (1,), generator=g).item()
+        idx = torch.randint(0, n, (batch,), generator=g, device=dev)
+        top = torch.randint(0, h - crop + 1, (1,), generator=g, device=dev).item()
+        left = torch.randint(0, w - crop + 1, (1,), generator=g, device=dev).item()
         x = images[idx, :, top:top + crop, left:left + crop]
-        snr = snr_db[0] + (snr_db[1] - snr_db[0]) * torch.rand(batch, generator=g)
+        snr = snr_db[0] + (snr_db[1] - snr_db[0]) * torch.rand(batch, generator=g, device=dev)
         loss = train_step(codec, lambda out, target: (out[codec.output_key] - target).square().mean(),
                           opt, x, x, channels[step % len(channels)], snr, generator=g)
         if step % 100 == 0:
@@ -87,12 +88,13 @@ def train_task_surrogate(codec: SemanticCodec, images: Tensor, labels: Tensor, c
         raise ValueError(f"steps and batch must be >= 1, got {steps}, {batch}")
     if labels.shape != (images.shape[0],):
         raise ValueError(f"labels must be [{images.shape[0]}], got {tuple(labels.shape)}")
-    g = torch.Generator().manual_seed(seed)
+    dev = images.device
+    g = torch.Generator(device=dev).manual_seed(seed)
     opt = torch.optim.Adam([p for p in codec.parameters() if p.requires_grad], lr=lr)
     codec.train()
     for step in range(steps):
-        idx = torch.randint(0, images.shape[0], (batch,), generator=g)
-        snr = snr_db[0] + (snr_db[1] - snr_db[0]) * torch.rand(batch, generator=g)
+        idx = torch.randint(0, images.shape[0], (batch,), generator=g, device=dev)
+        snr = snr_db[0] + (snr_db[1] - snr_db[0]) * torch.rand(batch, generator=g, device=dev)
         loss = train_step(codec, lambda out, target: torch.nn.functional.cross_entropy(out[codec.output_key], target),
                           opt, images[idx], labels[idx], channels[step % len(channels)], snr, generator=g)
         if step % 200 == 0:

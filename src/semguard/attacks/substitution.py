@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from semguard.attacks.base import Attack, AttackResult, attacker_generator, frozen
+from semguard.attacks.base import Attack, AttackResult, attacker_generator, check_generator, frozen
 from semguard.attacks.objectives import attack_loss, check_objective
 from semguard.attacks.threat import ThreatModel
 from semguard.channels.base import as_snr_tensor
@@ -114,8 +114,8 @@ class WordSubstitution(Attack):
         check_objective("semantic", link.codec)
         if target is not None:
             raise ValueError("target: word substitution here is untargeted")
-        gen = generator if generator is not None else torch.Generator().manual_seed(self.seed)
-        rng = attacker_generator(self.seed)
+        gen = check_generator(generator, source) or torch.Generator(device=source.device).manual_seed(self.seed)
+        rng = attacker_generator(self.seed, source.device)
         snr = as_snr_tensor(snr_db, source.shape[0], source.device)
         if self.neighbours is not None:
             near = self.neighbours.to(source.device)
@@ -148,9 +148,9 @@ class WordSubstitution(Attack):
             pos = free[b].nonzero().flatten()
             if pos.numel() == 0:
                 continue
-            p = pos[torch.randint(0, pos.numel(), (1,), generator=rng)].item()
+            p = pos[torch.randint(0, pos.numel(), (1,), generator=rng, device=rng.device)].item()
             opts = near[adv[b, p]][near[adv[b, p]] != adv[b, p]]
-            c = torch.randint(0, opts.numel(), (1,), generator=rng).item()
+            c = torch.randint(0, opts.numel(), (1,), generator=rng, device=rng.device).item()
             adv[b, p] = opts[c]
             changed[b, p] = True
         return adv, changed

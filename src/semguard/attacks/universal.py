@@ -91,9 +91,9 @@ class UniversalPerturbation(Attack):
         objective = check_objective(self.objective or codec_objective(link.codec), link.codec)
         if self.targeted:
             raise ValueError("targeted: a universal perturbation here is untargeted")
-        rng = attacker_generator(self.seed)
-        n = link.n_symbols(tuple(sources.shape[1:]))
         dev = sources.device
+        rng = attacker_generator(self.seed, dev)
+        n = link.n_symbols(tuple(sources.shape[1:]))
         if self.support is not None and self.support.shape != (n,):
             raise ValueError(f"support: the block has {n} symbols for this source, got {self.support.shape[0]}")
         m = n if self.period is None else min(self.period, n)
@@ -103,7 +103,7 @@ class UniversalPerturbation(Attack):
         t0 = time.perf_counter()
         with frozen(link), torch.enable_grad():
             for step in range(self.steps):
-                idx = torch.randint(0, sources.shape[0], (min(self.batch, sources.shape[0]),), generator=rng)
+                idx = torch.randint(0, sources.shape[0], (min(self.batch, sources.shape[0]),), generator=rng, device=dev)
                 src = sources[idx]
                 ctx = AttackContext(link, src, as_snr_tensor(snr_db, src.shape[0], dev), objective,
                                     None if labels is None else labels[idx], None, rng.get_state(), rng)

@@ -12,14 +12,15 @@ Bloch & Barros, *Physical-Layer Security*, ch. 8.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import bchlib
 import numpy as np
-from scipy.stats import beta, binom
+from scipy.special import betainc, betaincinv
 
-__all__ = ["estimate_kdr", "choose_t", "choose_code", "Reconciled", "bch_reconcile", "bch_correct", "bch_block_bits"]
+__all__ = ["estimate_kdr", "kdr_upper_bound", "binomial_sf", "choose_t", "choose_code", "Reconciled", "bch_reconcile", "bch_correct", "bch_block_bits"]
 
 
 def estimate_kdr(a: np.ndarray, b: np.ndarray, n_sample: int, rng: np.random.Generator,
@@ -34,32 +35,65 @@ def estimate_kdr(a: np.ndarray, b: np.ndarray, n_sample: int, rng: np.random.Gen
     n_sample = min(n_sample, a.size // 2)
     idx = rng.choice(a.size, size=n_sample, replace=False)
     k = int((a[idx] != b[idx]).sum())
-    upper = 1.0 if k == n_sample else float(beta.ppf(confidence, k + 1, n_sample - k))
+    upper = kdr_upper_bound(k, n_sample, confidence)
     mask = np.ones(a.size, dtype=bool)
     mask[idx] = False
     return k / max(n_sample, 1), upper, mask
 
 
-def bch_block_bits(t: int, m: int = 10) -> tuple[int, int]:
-    """``(data_bits, ecc_bits)`` of the BCH code over GF(2^m) correcting ``t`` errors (byte-aligned data)."""
+def kdr_upper_bound(k: int, n: int, confidence: float = 0.99) -> float:
+    """One-sided Clopper-Pearson upper bound on a rate from ``k`` disagreements in ``n`` trials:
+    the ``confidence`` quantile of Beta(k + 1, n - k), 1 when ``k == n``.  ``scipy.special.betaincinv``
+    (the same Boost routine ``scipy.stats.beta.ppf`` calls, so the same numbers; ``scipy.stats`` costs
+    over a second to import, which every PLKG start would pay)."""
+    if not 0 <= k <= n:
+        raise ValueError(f"need 0 <= k <= n, got k={k}, n={n}")
+    return 1.0 if k == n else float(betaincinv(k + 1, n - k, confidence))
+
+
+def binomial_sf(t: int, n: int, p: float) -> float:
+    """``P[Binomial(n, p) > t]`` as the regularised incomplete beta ``I_p(t + 1, n - t)``
+    (``scipy.stats.binom.sf``'s value, without importing ``scipy.stats``)."""
+    if t < 0:
+        return 1.0
+    if t >= n:
+        return 0.0
+    return float(betainc(t + 1, n - t, p))
+
+
+@functools.lru_cache(maxsize=1024)
+def _code_size(t: int, m: int) -> tuple[int, int] | None:
+    """``(n, ecc_bits)`` of bchlib's code, None where bchlib has none (t > 64: the Linux kernel's
+    lib/bch.c, which bchlib wraps, has ``BCH_MAX_T`` 64).  Cached: a code's tables take milliseconds to
+    build and :func:`choose_code` asks for up to ~300 of them."""
     try:
         code = bchlib.BCH(t, m=m)
-    except RuntimeError as exc:
-        raise ValueError(f"bchlib has no BCH code with m={m}, t={t}") from exc
-    data_bytes = (code.n - code.ecc_bits) // 8
+    except RuntimeError:
+        return None
+    return code.n, code.ecc_bits
+
+
+def bch_block_bits(t: int, m: int = 10) -> tuple[int, int]:
+    """``(data_bits, ecc_bits)`` of the BCH code over GF(2^m) correcting ``t`` errors (byte-aligned data)."""
+    size = _code_size(int(t), int(m))
+    if size is None:
+        raise ValueError(f"bchlib has no BCH code with m={m}, t={t} (its t stops at 64)")
+    n, ecc_bits = size
+    data_bytes = (n - ecc_bits) // 8
     if data_bytes < 1:
         raise ValueError(f"BCH(m={m}, t={t}) leaves no room for data; lower t")
-    return 8 * data_bytes, code.ecc_bits
+    return 8 * data_bytes, ecc_bits
 
 
 def choose_t(kdr_upper: float, m: int = 10, fail_prob: float = 1e-3, t_max: int = 100) -> int | None:
-    """Smallest ``t`` with ``P[Binomial(data+ecc bits, kdr_upper) > t] <= fail_prob`` (None if > ``t_max``)."""
+    """Smallest ``t`` with ``P[Binomial(data+ecc bits, kdr_upper) > t] <= fail_prob`` (None if > ``t_max``
+    or beyond bchlib's largest ``t``, 64: for m = 12 that is a disagreement of about 1.05 %)."""
     for t in range(1, t_max + 1):
         try:
             data, ecc = bch_block_bits(t, m)
         except ValueError:
             return None
-        if binom.sf(t, data + ecc, kdr_upper) <= fail_prob:
+        if binomial_sf(t, data + ecc, kdr_upper) <= fail_prob:
             return t
     return None
 

@@ -15,8 +15,8 @@ import pytest
 from scipy.stats import beta, binom, norm
 
 from semguard.keys.amplify import predictive_min_entropy, toeplitz_hash
-from semguard.keys.reconcile import (bch_block_bits, bch_reconcile, binomial_sf, choose_code, choose_t, estimate_kdr,
-                                     kdr_upper_bound)
+from semguard.keys.reconcile import (bch_block_bits, bch_reconcile, binomial_sf, choose_code, choose_t, code_yield,
+                                     estimate_kdr, kdr_upper_bound)
 from semguard.keys.secrecy import secret_length
 
 
@@ -110,25 +110,57 @@ def test_bchlib_stops_at_t_64():
     assert choose_t(0.0105, 12) == 64 and choose_t(0.0106, 12) is None
 
 
-def test_choose_code_takes_a_shorter_code_for_0_013():
-    """The 'no BCH code (m=12) corrects a disagreement of 0.013' refusal: no m = 12 code (t <= 64) reaches
-    P[fail] <= 1e-3 at 1.3 %; m = 11, t = 44 does (the failure probability recomputed here)."""
-    assert choose_t(0.013, 12) is None
-    assert choose_code(0.013, 12) == (11, 44)
-    assert binom.sf(44, sum(bch_block_bits(44, 11)), 0.013) <= 1e-3 < binom.sf(43, sum(bch_block_bits(43, 11)), 0.013)
-    # the limit of the whole family (m = 8..12, t <= 64): 7.3 % -- above it the refusal is legitimate
-    assert choose_code(0.072, 12) == (9, 56) and choose_code(0.074, 12) is None
+def test_choose_code_keeps_the_long_code_where_it_loses_few_blocks():
+    """The 'no BCH code (m=12) corrects a disagreement of 0.013' refusal: 5 disagreements in the 1024
+    disclosed bits give a 99 % upper bound of 1.275 %, beyond m = 12's t <= 64 at P[fail] <= 1e-3.  At
+    that bound BCH(12, 64) loses 4.6 % of its blocks (announced, dropped) yet keeps more bits than the
+    shorter code whose parities are a third of its length."""
+    upper = kdr_upper_bound(5, 1024)
+    assert upper == pytest.approx(0.012751, abs=1e-6)
+    assert choose_t(upper, 12) is None and choose_t(upper, 11) == 43
+    y12, loss12 = code_yield(upper, 12, 64)
+    y11, loss11 = code_yield(upper, 11, 43)
+    assert loss12 == pytest.approx(float(binom.sf(64, sum(bch_block_bits(64, 12)), upper)))
+    d12, e12 = bch_block_bits(64, 12)
+    assert y12 == pytest.approx((d12 - e12) * (1 - loss12) / (d12 + e12))
+    assert 0.04 < loss12 < 0.05 and loss11 <= 1e-3 and y12 > y11 + 0.05
+    assert choose_code(upper, 12) == (12, 64)
+    # 1.42 %: BCH(12, 64) would lose over 10 % of its blocks, so the m = 11 code that meets 1e-3
+    assert code_yield(0.0142, 12, 64)[1] > 0.1 and choose_code(0.0142, 12) == (11, choose_t(0.0142, 11))
+    # the configured code where it meets fail_prob; a legitimate refusal once the parities eat the data
+    assert choose_code(0.005, 12) == (12, choose_t(0.005, 12))
+    assert code_yield(0.045, 10, 64)[0] < 0 and choose_code(0.045, 12) is None and choose_code(0.03, 12) == (10, 49)
+    with pytest.raises(ValueError, match="max_block_loss"):
+        choose_code(0.01, 12, fail_prob=0.2, max_block_loss=0.1)
 
 
-def test_shorter_code_reconciles_a_1_3_percent_disagreement():
-    """A real 1.3 % disagreement: the chosen code corrects every block of Bob's bits (seeded)."""
+def test_plkg_session_that_m12_alone_refused_now_agrees_on_the_long_code():
+    """Seeded reproduction (bench/runtime_plkg.py, 30 dB, seed 4: 4/1024 disclosed disagreements, upper
+    bound 1.13 %): an m = 12-only choice refused it; the session now agrees with BCH(12, 64)."""
+    from semguard.runtime.kbview import KbView
+    from semguard.runtime.plkg import PlkgConfig, PlkgInitiator, PlkgResponder
+    from semguard.runtime.probe_channel import ProbeChannel
+    kb, cfg, seed = KbView("kb", 1, "00" * 32), PlkgConfig(snr_db=30.0), 4
+    bob = PlkgInitiator(kb, cfg, rng=np.random.default_rng(seed + 100))
+    alice = PlkgResponder(kb, cfg, rng=np.random.default_rng(seed + 200))
+    ch = ProbeChannel(seed=seed, snr_db=30.0)
+    msg = bob.first()
+    while msg is not None:
+        msg = bob.handle(ch.through(alice.handle(ch.through(msg, "tx")), "rx"))
+    info = alice.info
+    assert choose_t(info["kdr_upper"], 12) is None                     # the old refusal
+    assert alice.master is not None and alice.master == bob.master
+    assert (info["bch_m"], info["bch_t"]) == (12, 64) and info["key_bits"] >= 128
+
+
+def test_chosen_code_reconciles_a_1_3_percent_disagreement():
+    """A real 1.3 % disagreement (seeded): the blocks Bob keeps agree with Alice's."""
     rng = np.random.default_rng(7)
-    a = rng.integers(0, 2, 12000).astype(np.uint8)
+    a = rng.integers(0, 2, 60000).astype(np.uint8)
     b = a.copy()
-    flip = rng.random(a.size) < 0.013
-    b[flip] ^= 1
+    b[rng.random(a.size) < 0.013] ^= 1
     _, upper, keep = estimate_kdr(a, b, 1024, np.random.default_rng(8))
     m, t = choose_code(upper, 12)
-    assert m < 12
+    assert code_yield(0.013, m, t)[1] < 1e-6               # at the true rate the code loses ~no block
     rec = bch_reconcile(a[keep], b[keep], t, m)
-    assert rec.block_ok.all() and np.array_equal(rec.alice, rec.bob)
+    assert rec.block_ok.size >= 40 and rec.block_ok.all() and np.array_equal(rec.alice, rec.bob)

@@ -20,7 +20,7 @@ import bchlib
 import numpy as np
 from scipy.special import betainc, betaincinv
 
-__all__ = ["estimate_kdr", "kdr_upper_bound", "binomial_sf", "choose_t", "choose_code", "Reconciled", "bch_reconcile", "bch_correct", "bch_block_bits"]
+__all__ = ["estimate_kdr", "kdr_upper_bound", "binomial_sf", "code_yield", "largest_t", "choose_t", "choose_code", "Reconciled", "bch_reconcile", "bch_correct", "bch_block_bits"]
 
 
 def estimate_kdr(a: np.ndarray, b: np.ndarray, n_sample: int, rng: np.random.Generator,
@@ -98,15 +98,50 @@ def choose_t(kdr_upper: float, m: int = 10, fail_prob: float = 1e-3, t_max: int 
     return None
 
 
-def choose_code(kdr_upper: float, m_max: int, fail_prob: float = 1e-3, m_min: int = 8) -> tuple[int, int] | None:
-    """``(m, t)`` of the longest BCH code (``m`` from ``m_max`` down to ``m_min``) that :func:`choose_t`
-    finds for ``kdr_upper``; bchlib's largest ``t`` grows slower than the block, so a disagreement that
-    m = 12 cannot correct (it stops near 1.2 %) may still fit a shorter code.  None if none does."""
+def code_yield(kdr: float, m: int, t: int) -> tuple[float, float]:
+    """``(yield, block_loss)`` of BCH(m, t) at disagreement ``kdr``: the chance ``P[Binomial(data + ecc,
+    kdr) > t]`` that a block fails (it is announced and discarded), and the expected reconciled bits
+    left per input bit after the parities of the kept blocks are subtracted,
+    ``(data - ecc) (1 - loss) / (data + ecc)``."""
+    data, ecc = bch_block_bits(t, m)
+    loss = binomial_sf(t, data + ecc, kdr)
+    return (data - ecc) * (1.0 - loss) / (data + ecc), loss
+
+
+def largest_t(m: int) -> int | None:
+    """bchlib's largest ``t`` over GF(2^m) that leaves room for data (64 from m = 10 up: lib/bch.c's
+    ``BCH_MAX_T``); None if it has no code at all."""
+    best = None
+    for t in range(1, 65):
+        try:
+            bch_block_bits(t, m)
+        except ValueError:
+            break
+        best = t
+    return best
+
+
+def choose_code(kdr_upper: float, m_max: int, fail_prob: float = 1e-3, m_min: int = 8,
+                max_block_loss: float = 0.1) -> tuple[int, int] | None:
+    """``(m, t)`` of the BCH code (``m`` from ``m_max`` down to ``m_min``) that keeps the most reconciled
+    bits at ``kdr_upper`` (:func:`code_yield`).  Each ``m`` offers :func:`choose_t`'s ``t`` (block loss
+    <= ``fail_prob``) or, where bchlib has no such ``t`` (its ``t`` stops at 64, so m = 12 stops near
+    1.05 %), its largest ``t`` if that loses at most ``max_block_loss`` of the blocks: a failed block is
+    announced and dropped, so a long code losing a few blocks keeps more than a short code whose
+    parities are half its length.  None if no code qualifies or the best keeps nothing (above ~4 %: a legitimate refusal)."""
+    if not 0.0 < fail_prob <= max_block_loss < 1.0:
+        raise ValueError(f"need 0 < fail_prob <= max_block_loss < 1, got {fail_prob}, {max_block_loss}")
+    best: tuple[float, int, int] | None = None
     for m in range(m_max, m_min - 1, -1):
         t = choose_t(kdr_upper, m, fail_prob)
-        if t is not None:
-            return m, t
-    return None
+        if t is None:
+            t = largest_t(m)
+            if t is None or code_yield(kdr_upper, m, t)[1] > max_block_loss:
+                continue
+        y = code_yield(kdr_upper, m, t)[0]
+        if best is None or y > best[0]:
+            best = (y, m, t)
+    return None if best is None or best[0] <= 0 else (best[1], best[2])   # parities >= data: nothing left
 
 
 @dataclass(frozen=True)

@@ -135,7 +135,8 @@ class PlkgResponder(_Side):
         self._ba = ba[rest]
         code = choose_code(upper, ac.bch_m, ac.fail_prob)      # Bob reads the chosen m from pd
         if code is None:
-            raise HandshakeError(f"plkg: no BCH code (m={ac.bch_m}..8) corrects a disagreement of {upper:.3f}")
+            raise HandshakeError(f"plkg: no BCH code (m={ac.bch_m}..8) corrects a disagreement of {upper:.3f} "
+                                 "and leaves bits beyond its parities")
         m, t = code
         self._t, self._m = t, m
         syn = bch_reconcile(self._ba, self._ba, t, m).syndromes     # Alice's parities (Bob = Alice here)

@@ -113,9 +113,10 @@ def test_key_never_in_repr_dict_or_logs(caplog):
 
 def test_choose_code_falls_back_to_a_shorter_bch_code():
     from semguard.keys.reconcile import choose_code, choose_t
-    # bchlib has no m = 12 code for a 1.3 % upper bound (its t stops below 70); m = 11 does it
-    assert choose_t(0.013, 12) is None
-    m, t = choose_code(0.013, 12)
-    assert m == 11 and t == choose_t(0.013, 11)
+    # bchlib has no m = 12 code for a 1.42 % upper bound (its t stops at 64; t = 64 would lose ~21 % of
+    # the blocks, over choose_code's 10 %); m = 11 does it
+    assert choose_t(0.0142, 12) is None
+    m, t = choose_code(0.0142, 12)
+    assert m == 11 and t == choose_t(0.0142, 11)
     assert choose_code(0.005, 12) == (12, choose_t(0.005, 12))      # the configured m first
     assert choose_code(0.4, 12) is None                             # nothing corrects 40 %

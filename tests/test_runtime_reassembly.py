@@ -62,6 +62,21 @@ def test_fifo_bounded_excess_and_timeout():
         fifo.offer("e", -1, 0.0)
 
 
+def test_fifo_flush_drops_a_dead_flowgraphs_frames_so_the_next_ones_align():
+    """Without the flush, a restarted flowgraph's samples would complete the dead one's frames: "b" would
+    be given "c"'s first sample and every later frame shifted by one."""
+    fifo = SampleFifo(8)
+    assert fifo.offer("a", 2, 0.0) and fifo.offer("b", 2, 0.0) and fifo.offer("p", 0, 0.0)
+    (k, y), = fifo.feed(np.array([1, 2, 3], np.complex64), 0.1)   # "a" back, one sample of "b", then the kill
+    assert k == "a" and list(y) == [1, 2]
+    released, lost = fifo.flush()
+    assert lost == ["b"] and [k for k, _ in released] == ["p"] and len(fifo) == 0
+    assert fifo.flush() == ([], [])
+    assert fifo.offer("c", 2, 1.0)
+    (k, y), = fifo.feed(np.array([5, 6], np.complex64), 1.1)        # the restarted flowgraph's samples
+    assert k == "c" and list(y) == [5, 6] and fifo.excess == 0
+
+
 def test_split_iq_refuses_frames_sealed_whole():
     iq = np.arange(4, dtype=np.complex64)
     clear = encode_frame(Frame(FrameType.DATA, 0, 5, pack_data({"i": 5}, iq)))

@@ -121,7 +121,8 @@ def test_epoch_key_is_the_keys_schedule():
 
 def test_plkg_session_runs_without_torch():
     """A whole PLKG session (probe channel with Eve, both state machines, Eve's own attempt) and the
-    emulator, Mallory and the CLI module load neither torch nor the torch channels."""
+    emulator, Mallory and the CLI module load neither torch nor the torch channels, nor ``scipy.stats``
+    (over a second to import; ``scipy.signal`` would load it)."""
     code = ("import sys, numpy as np\n"
             "import semguard.cli.runtime, semguard.runtime.emulator, semguard.runtime.mallory\n"
             "from semguard.runtime.kbview import KbView\n"
@@ -134,7 +135,8 @@ def test_plkg_session_runs_without_torch():
             "while msg is not None:\n"
             "    msg = bob.handle(ch.through(alice.handle(ch.through(msg, 'tx')), 'rx'))\n"
             "assert alice.master == bob.master and len(ch.overheard) == 1\n"
-            "print(sorted(m for m in ('torch', 'semguard.channels.base', 'semguard.channels.jakes') if m in sys.modules))")
+            "print(sorted(m for m in ('torch', 'semguard.channels.base', 'semguard.channels.jakes', 'scipy.stats',\n"
+            "                         'scipy.signal') if m in sys.modules))")
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
                        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")})
     assert p.returncode == 0, p.stderr

@@ -17,7 +17,8 @@ import hmac
 import math
 
 import numpy as np
-from scipy.signal import fftconvolve
+from scipy import fft as sp_fft
+from scipy.special import ndtr
 
 __all__ = ["mcv_min_entropy", "predictive_min_entropy", "lhl_length", "toeplitz_hash", "confirmation_tag", "confirm", "bits_to_bytes"]
 
@@ -39,6 +40,15 @@ def lhl_length(min_entropy_bits: float, leaked_bits: float, eps: float = 1e-6) -
     if not 0.0 < eps < 1.0:
         raise ValueError(f"eps must be in (0, 1), got {eps}")
     return max(0, math.floor(min_entropy_bits - leaked_bits - 2.0 * math.log2(1.0 / eps)))
+
+
+def _full_convolution(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Full linear convolution of two real 1-D arrays by real FFTs of a fast length (what
+    ``scipy.signal.fftconvolve`` does; ``scipy.signal`` is not imported because it loads ``scipy.stats``,
+    over a second of every PLKG start)."""
+    size = a.size + b.size - 1
+    nfft = sp_fft.next_fast_len(size, real=True)
+    return sp_fft.irfft(sp_fft.rfft(a, nfft) * sp_fft.rfft(b, nfft), nfft)[:size]
 
 
 def toeplitz_hash(bits: np.ndarray, out_len: int, seed_bits: np.ndarray) -> np.ndarray:
@@ -63,7 +73,7 @@ def toeplitz_hash(bits: np.ndarray, out_len: int, seed_bits: np.ndarray) -> np.n
     if out_len == 0:
         return np.zeros(0, dtype=np.uint8)
     # (T x)_i = sum_j seed[i - j + n - 1] x_j = (seed * x)[i + n - 1]  (full convolution)
-    conv = fftconvolve(s, x)[n - 1: n - 1 + out_len]
+    conv = _full_convolution(s, x)[n - 1: n - 1 + out_len]
     return (np.rint(conv).astype(np.int64) & 1).astype(np.uint8)
 
 
@@ -93,8 +103,6 @@ def predictive_min_entropy(x: np.ndarray, thresholds: np.ndarray, order: int = 3
     Band-limited fading sampled above its Nyquist rate is largely predictable, which the IID
     most-common-value estimate misses.
     """
-    from scipy.stats import norm
-
     x = np.asarray(x, dtype=np.float64)
     if x.ndim != 2 or x.shape[0] <= 4 * order:
         raise ValueError(f"need x [T, D] with T > 4 * order = {4 * order}, got {x.shape}")
@@ -106,7 +114,7 @@ def predictive_min_entropy(x: np.ndarray, thresholds: np.ndarray, order: int = 3
         pred = past @ coef
         s = max(float(np.std(target - pred)), 1e-9)
         edges = np.concatenate([[-np.inf], np.sort(thresholds[:, d]), [np.inf]])
-        cdf = norm.cdf((edges[None, :] - pred[:, None]) / s)              # [T', K+2]
+        cdf = ndtr((edges[None, :] - pred[:, None]) / s)                  # [T', K+2], the normal CDF
         p_guess = float(np.diff(cdf, axis=1).max(axis=1).mean())
         total += -math.log2(max(p_guess, 2.0 ** -16))
     return total

@@ -12,14 +12,15 @@ Bloch & Barros, *Physical-Layer Security*, ch. 8.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import bchlib
 import numpy as np
-from scipy.stats import beta, binom
+from scipy.special import betainc, betaincinv
 
-__all__ = ["estimate_kdr", "choose_t", "choose_code", "Reconciled", "bch_reconcile", "bch_correct", "bch_block_bits"]
+__all__ = ["estimate_kdr", "kdr_upper_bound", "binomial_sf", "code_yield", "largest_t", "choose_t", "choose_code", "Reconciled", "bch_reconcile", "bch_correct", "bch_block_bits"]
 
 
 def estimate_kdr(a: np.ndarray, b: np.ndarray, n_sample: int, rng: np.random.Generator,
@@ -34,45 +35,113 @@ def estimate_kdr(a: np.ndarray, b: np.ndarray, n_sample: int, rng: np.random.Gen
     n_sample = min(n_sample, a.size // 2)
     idx = rng.choice(a.size, size=n_sample, replace=False)
     k = int((a[idx] != b[idx]).sum())
-    upper = 1.0 if k == n_sample else float(beta.ppf(confidence, k + 1, n_sample - k))
+    upper = kdr_upper_bound(k, n_sample, confidence)
     mask = np.ones(a.size, dtype=bool)
     mask[idx] = False
     return k / max(n_sample, 1), upper, mask
 
 
-def bch_block_bits(t: int, m: int = 10) -> tuple[int, int]:
-    """``(data_bits, ecc_bits)`` of the BCH code over GF(2^m) correcting ``t`` errors (byte-aligned data)."""
+def kdr_upper_bound(k: int, n: int, confidence: float = 0.99) -> float:
+    """One-sided Clopper-Pearson upper bound on a rate from ``k`` disagreements in ``n`` trials:
+    the ``confidence`` quantile of Beta(k + 1, n - k), 1 when ``k == n``.  ``scipy.special.betaincinv``
+    (the same Boost routine ``scipy.stats.beta.ppf`` calls, so the same numbers; ``scipy.stats`` costs
+    over a second to import, which every PLKG start would pay)."""
+    if not 0 <= k <= n:
+        raise ValueError(f"need 0 <= k <= n, got k={k}, n={n}")
+    return 1.0 if k == n else float(betaincinv(k + 1, n - k, confidence))
+
+
+def binomial_sf(t: int, n: int, p: float) -> float:
+    """``P[Binomial(n, p) > t]`` as the regularised incomplete beta ``I_p(t + 1, n - t)``
+    (``scipy.stats.binom.sf``'s value, without importing ``scipy.stats``)."""
+    if t < 0:
+        return 1.0
+    if t >= n:
+        return 0.0
+    return float(betainc(t + 1, n - t, p))
+
+
+@functools.lru_cache(maxsize=1024)
+def _code_size(t: int, m: int) -> tuple[int, int] | None:
+    """``(n, ecc_bits)`` of bchlib's code, None where bchlib has none (t > 64: the Linux kernel's
+    lib/bch.c, which bchlib wraps, has ``BCH_MAX_T`` 64).  Cached: a code's tables take milliseconds to
+    build and :func:`choose_code` asks for up to ~300 of them."""
     try:
         code = bchlib.BCH(t, m=m)
-    except RuntimeError as exc:
-        raise ValueError(f"bchlib has no BCH code with m={m}, t={t}") from exc
-    data_bytes = (code.n - code.ecc_bits) // 8
+    except RuntimeError:
+        return None
+    return code.n, code.ecc_bits
+
+
+def bch_block_bits(t: int, m: int = 10) -> tuple[int, int]:
+    """``(data_bits, ecc_bits)`` of the BCH code over GF(2^m) correcting ``t`` errors (byte-aligned data)."""
+    size = _code_size(int(t), int(m))
+    if size is None:
+        raise ValueError(f"bchlib has no BCH code with m={m}, t={t} (its t stops at 64)")
+    n, ecc_bits = size
+    data_bytes = (n - ecc_bits) // 8
     if data_bytes < 1:
         raise ValueError(f"BCH(m={m}, t={t}) leaves no room for data; lower t")
-    return 8 * data_bytes, code.ecc_bits
+    return 8 * data_bytes, ecc_bits
 
 
 def choose_t(kdr_upper: float, m: int = 10, fail_prob: float = 1e-3, t_max: int = 100) -> int | None:
-    """Smallest ``t`` with ``P[Binomial(data+ecc bits, kdr_upper) > t] <= fail_prob`` (None if > ``t_max``)."""
+    """Smallest ``t`` with ``P[Binomial(data+ecc bits, kdr_upper) > t] <= fail_prob`` (None if > ``t_max``
+    or beyond bchlib's largest ``t``, 64: for m = 12 that is a disagreement of about 1.05 %)."""
     for t in range(1, t_max + 1):
         try:
             data, ecc = bch_block_bits(t, m)
         except ValueError:
             return None
-        if binom.sf(t, data + ecc, kdr_upper) <= fail_prob:
+        if binomial_sf(t, data + ecc, kdr_upper) <= fail_prob:
             return t
     return None
 
 
-def choose_code(kdr_upper: float, m_max: int, fail_prob: float = 1e-3, m_min: int = 8) -> tuple[int, int] | None:
-    """``(m, t)`` of the longest BCH code (``m`` from ``m_max`` down to ``m_min``) that :func:`choose_t`
-    finds for ``kdr_upper``; bchlib's largest ``t`` grows slower than the block, so a disagreement that
-    m = 12 cannot correct (it stops near 1.2 %) may still fit a shorter code.  None if none does."""
+def code_yield(kdr: float, m: int, t: int) -> tuple[float, float]:
+    """``(yield, block_loss)`` of BCH(m, t) at disagreement ``kdr``: the chance ``P[Binomial(data + ecc,
+    kdr) > t]`` that a block fails (it is announced and discarded), and the expected reconciled bits
+    left per input bit after the parities of the kept blocks are subtracted,
+    ``(data - ecc) (1 - loss) / (data + ecc)``."""
+    data, ecc = bch_block_bits(t, m)
+    loss = binomial_sf(t, data + ecc, kdr)
+    return (data - ecc) * (1.0 - loss) / (data + ecc), loss
+
+
+def largest_t(m: int) -> int | None:
+    """bchlib's largest ``t`` over GF(2^m) that leaves room for data (64 from m = 10 up: lib/bch.c's
+    ``BCH_MAX_T``); None if it has no code at all."""
+    best = None
+    for t in range(1, 65):
+        try:
+            bch_block_bits(t, m)
+        except ValueError:
+            break
+        best = t
+    return best
+
+
+def choose_code(kdr_upper: float, m_max: int, fail_prob: float = 1e-3, m_min: int = 8,
+                max_block_loss: float = 0.1) -> tuple[int, int] | None:
+    """``(m, t)`` of the BCH code (``m`` from ``m_max`` down to ``m_min``) that keeps the most reconciled
+    bits at ``kdr_upper`` (:func:`code_yield`).  Each ``m`` offers :func:`choose_t`'s ``t`` (block loss
+    <= ``fail_prob``) or, where bchlib has no such ``t`` (its ``t`` stops at 64, so m = 12 stops near
+    1.05 %), its largest ``t`` if that loses at most ``max_block_loss`` of the blocks: a failed block is
+    announced and dropped, so a long code losing a few blocks keeps more than a short code whose
+    parities are half its length.  None if no code qualifies or the best keeps nothing (above ~4 %: a legitimate refusal)."""
+    if not 0.0 < fail_prob <= max_block_loss < 1.0:
+        raise ValueError(f"need 0 < fail_prob <= max_block_loss < 1, got {fail_prob}, {max_block_loss}")
+    best: tuple[float, int, int] | None = None
     for m in range(m_max, m_min - 1, -1):
         t = choose_t(kdr_upper, m, fail_prob)
-        if t is not None:
-            return m, t
-    return None
+        if t is None:
+            t = largest_t(m)
+            if t is None or code_yield(kdr_upper, m, t)[1] > max_block_loss:
+                continue
+        y = code_yield(kdr_upper, m, t)[0]
+        if best is None or y > best[0]:
+            best = (y, m, t)
+    return None if best is None or best[0] <= 0 else (best[1], best[2])   # parities >= data: nothing left
 
 
 @dataclass(frozen=True)

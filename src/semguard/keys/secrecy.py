@@ -35,7 +35,7 @@ import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from scipy.stats import norm
+from scipy.special import ndtri
 
 from semguard.channels.spectrum import jakes_bin_masses, spatial_correlation
 
@@ -141,5 +141,5 @@ def secret_length(min_entropy_bits: float, eve_bits: float, eve_dispersion: floa
     """``max(0, floor(H - I - Q^-1(eps) sqrt(V) - leaked - 2 log2(1/eps)))``."""
     if not 0.0 < eps < 1.0:
         raise ValueError(f"eps must be in (0, 1), got {eps}")
-    eve = eve_bits + float(norm.isf(eps)) * math.sqrt(max(eve_dispersion, 0.0))
+    eve = eve_bits - float(ndtri(eps)) * math.sqrt(max(eve_dispersion, 0.0))        # Q^-1(eps) = -Phi^-1(eps)
     return max(0, math.floor(min_entropy_bits - eve - leaked_bits - 2.0 * math.log2(1.0 / eps)))

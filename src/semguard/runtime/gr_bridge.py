@@ -14,6 +14,14 @@ the order (counted ``gnuradio_passthrough``).  Counters: ``gnuradio_sent``, ``gn
 stops reading from tx while it is full, so this is back-pressure's last resort), ``gnuradio_lost`` (no answer within the timeout),
 ``gnuradio_excess_samples``, ``gnuradio_send_timeout`` (no flowgraph connected: after the first
 timeout the bridge waits no more, each frame is counted at once, until a flowgraph is back).
+
+A flowgraph that goes away (killed, restarted) takes the samples inside it along: left owed, those
+frames would be credited with a restarted flowgraph's samples, every later frame shifted by the
+samples lost.  Both sockets are monitored; once both connections to the flowgraph have ended (the
+PULL side's end comes after every message it had delivered, so nothing the old flowgraph sent is left
+to arrive), whatever was returned is read, and the frames still owed samples are lost
+(``gnuradio_lost``, ``gnuradio_disconnects``).  The two notices arrive within milliseconds of each
+other; a restarted flowgraph (GNU Radio takes seconds to start) cannot have sent anything by then.
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ from collections import Counter
 
 import numpy as np
 import zmq
+from zmq.utils.monitor import recv_monitor_message
 
 from semguard.runtime._net import check_endpoint, socket
 from semguard.runtime.frames import FLAG_SEALED, FLAG_SYMBOLS, Frame, FrameError, FrameType, decode_frame, \
@@ -64,6 +73,9 @@ class GnuRadioBridge:
         self.fifo = SampleFifo(max_pending)
         self.stats, self.timeout_s, self.send_timeout_s = stats, timeout_s, send_timeout_s
         self._down = False
+        self._monitors = {"push": self.push.get_monitor_socket(zmq.EVENT_DISCONNECTED),
+                          "pull": self.pull.get_monitor_socket(zmq.EVENT_DISCONNECTED)}
+        self._gone: set[str] = set()    # which of the flowgraph's two connections have ended since the last flush
 
     def send(self, raw: bytes) -> list[bytes]:
         """Queue one relayed frame; return the frames now ready (in order)."""
@@ -99,8 +111,20 @@ class GnuRadioBridge:
         """True while ``max_pending`` frames are in the flowgraph (the emulator stops reading from tx)."""
         return len(self.fifo) >= self.fifo.max_pending
 
+    def _disconnected(self) -> bool:
+        """True once both connections to the flowgraph have ended (then the record starts over)."""
+        for name, mon in self._monitors.items():
+            while mon.poll(0, zmq.POLLIN):
+                if recv_monitor_message(mon)["event"] == zmq.EVENT_DISCONNECTED:
+                    self._gone.add(name)
+        if len(self._gone) < 2:
+            return False
+        self._gone.clear()
+        return True
+
     def poll_in(self) -> list[bytes]:
         """Read what the flowgraph returned (non-blocking); return the frames it completes, in order."""
+        gone = self._disconnected()   # checked first: what the old flowgraph sent is queued before its end
         out: list[bytes] = []
         while self.pull.poll(0, zmq.POLLIN):
             msg = self.pull.recv()
@@ -108,6 +132,11 @@ class GnuRadioBridge:
                 self.stats["gnuradio_bad_message"] += 1
                 continue
             out += self._ready(self.fifo.feed(iq_from_bytes(msg), time.monotonic()))
+        if gone:
+            self.stats["gnuradio_disconnects"] += 1
+            released, lost = self.fifo.flush()
+            self.stats["gnuradio_lost"] += len(lost)
+            out += self._ready(released)
         released, lost = self.fifo.expire(time.monotonic(), self.timeout_s)
         self.stats["gnuradio_lost"] += len(lost)
         out += self._ready(released)
@@ -126,5 +155,9 @@ class GnuRadioBridge:
         return out
 
     def close(self) -> None:
+        for sock in (self.push, self.pull):
+            sock.disable_monitor()
+        for mon in self._monitors.values():
+            mon.close(linger=0)
         self.push.close(linger=0)
         self.pull.close(linger=0)

@@ -37,13 +37,12 @@ from typing import Any
 
 import numpy as np
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from scipy.stats import beta
 
 from semguard.keys import EveModel
 from semguard.keys.amplify import bits_to_bytes, confirm, confirmation_tag, mcv_min_entropy, predictive_min_entropy, \
     toeplitz_hash
 from semguard.keys.quantize import decorrelation_step, gray_bits, thresholds
-from semguard.keys.reconcile import bch_block_bits, bch_reconcile, choose_code
+from semguard.keys.reconcile import bch_block_bits, bch_reconcile, choose_code, kdr_upper_bound
 from semguard.keys.secrecy import channel_spectrum, eve_information, secret_length
 from semguard.runtime.handshake import (HandshakeError, KbView, check_hello, derive_master, sign_transcript,
                                         verify_transcript)
@@ -125,7 +124,7 @@ class PlkgResponder(_Side):
             raise HandshakeError(f"plkg: sample must disclose {min(ac.kdr_sample, ba.size // 2)} positions, got {idx.size}")
         sample_b = bits_in(msg.get("sample_bits"), "sample_bits", idx.size)
         k = int((ba[idx] != sample_b).sum())
-        upper = 1.0 if k == idx.size else float(beta.ppf(0.99, k + 1, idx.size - k))
+        upper = kdr_upper_bound(k, idx.size, 0.99)
         self.info.update(step=self._step, quantized_bits=int(ba.size), kdr_estimate=k / max(idx.size, 1),
                          kdr_upper=upper)
         if upper >= KDR_MAX:
@@ -136,7 +135,8 @@ class PlkgResponder(_Side):
         self._ba = ba[rest]
         code = choose_code(upper, ac.bch_m, ac.fail_prob)      # Bob reads the chosen m from pd
         if code is None:
-            raise HandshakeError(f"plkg: no BCH code (m={ac.bch_m}..8) corrects a disagreement of {upper:.3f}")
+            raise HandshakeError(f"plkg: no BCH code (m={ac.bch_m}..8) corrects a disagreement of {upper:.3f} "
+                                 "and leaves bits beyond its parities")
         m, t = code
         self._t, self._m = t, m
         syn = bch_reconcile(self._ba, self._ba, t, m).syndromes     # Alice's parities (Bob = Alice here)

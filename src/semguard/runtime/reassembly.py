@@ -6,8 +6,8 @@ flight in send order, each with the number of samples it is owed; :meth:`SampleF
 returned samples and releases every frame whose samples are complete, in order.  Items owed zero
 samples (frames relayed as bytes) are released as soon as every frame before them is, so nothing
 overtakes anything.  The FIFO is bounded (``max_pending`` items: :meth:`offer` refuses more), and
-:meth:`expire` gives up on a flowgraph that stopped answering: every frame still owed samples is
-lost, the partial buffer is cleared.  The flowgraph must be rate-preserving (one output sample per
+:meth:`expire` gives up on a flowgraph that stopped answering, :meth:`flush` on one known to be gone:
+every frame still owed samples is lost, the partial buffer is cleared.  The flowgraph must be rate-preserving (one output sample per
 input sample); samples that arrive with nothing owed are discarded and counted (``excess``).
 """
 
@@ -86,6 +86,12 @@ class SampleFifo:
         (returned as lost) and clear the buffer; zero-sample items are released in order."""
         if not self.pending or now - self._last < timeout_s:
             return [], []
+        return self.flush()
+
+    def flush(self) -> tuple[list[tuple[Any, np.ndarray]], list[Any]]:
+        """Give up on every item still owed samples now (returned as lost) and clear the partial buffer;
+        zero-sample items are released in order.  For a flowgraph known to be gone (its samples will
+        never come, and a restarted one must not have its samples credited to the dead one's frames)."""
         released, lost = [], []
         for p in self.pending:
             if p.n:

@@ -52,7 +52,7 @@ def _radio_link(tmp_path, frames: int, tx_extra=(), rx_extra=(), rate: str = "10
                            "--tap", str(tmp_path / "eve.bin"), "--max-runtime", "90", log=tmp_path / "ch.log"))
         wait_file(tmp_path / "ch.json", 60)
         procs.append(start("rx", "--connect", ep(p_out), "--delivery-log", str(tmp_path / "rx.jsonl"),
-                           "--metrics", str(tmp_path / "rx.json"), "--idle-timeout", "5", "--max-runtime", "60",
+                           "--metrics", str(tmp_path / "rx.json"), "--idle-timeout", "20", "--max-runtime", "60",
                            *rx_extra, log=tmp_path / "rx.log"))
         tx = start("tx", "--connect", ep(p_in), "--frames", str(frames), "--rate", rate, "--n-symbols", "64",
                    "--sent-log", str(tmp_path / "tx.jsonl"), *tx_extra, log=tmp_path / "tx.log")

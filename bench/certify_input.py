@@ -2,8 +2,8 @@
 with Clopper-Pearson) against the l2 radius, with the abstain rate: the undefended codec against the
 ones trained with Gaussian augmentation at the smoothing sigma (``semguard train task --noise-sigma``).
 
-    PYTHONPATH=src python bench/certify_input.py --images 100 --n 10000 --threads 1 \\
-        --runs task-fmnist:0.25 task-fmnist-noise25:0.25 --out bench/results/certify_input.json
+    PYTHONPATH=src python bench/certify_input.py --images 100 --n 1000 --threads 1 \\
+        --runs task-fmnist:0.25 task-fmnist-noise25:0.25 task-fmnist-noise50:0.5 task-fmnist:0.5 --out bench/results/certify_input.json
 """
 
 from __future__ import annotations

@@ -115,6 +115,10 @@ ZOO: dict[str, ZooEntry | SwitchEntry] = {
         "task-fmnist fine-tuned 1500 steps with Gaussian data augmentation, N(0, 0.25^2) per pixel on every "
         "training image (--noise-sigma 0.25, Cohen et al.), AWGN and Rayleigh at SNR -2..22 dB: the base "
         "classifier of input randomized smoothing at sigma 0.25; float16 (docs/defenses.md)"),
+    "task-fmnist-noise50": ZooEntry(
+        "task_fmnist_noise50.safetensors", "9d1ddcce39136b5101874ccc2e35a4edc0065e5509f9185b3f638b965c122667",
+        "task-fmnist fine-tuned 1500 steps with Gaussian data augmentation at sigma 0.5 (--noise-sigma 0.5), "
+        "otherwise as task-fmnist-noise25: the base classifier of input smoothing at sigma 0.5; float16"),
     "task-fmnist-adv-symbols": ZooEntry(
         "task_fmnist_adv_symbols.safetensors", "19b51445ef1c58ba3adf3380ad8448171c2a0f89e6f70502e55747775084b5e8",
         "task-fmnist fine-tuned 800 steps by symbol-domain adversarial training (PGD at PSR -10 dB, 5 steps), "

@@ -26,6 +26,7 @@ from torch.nn import functional as F
 from semguard.channels.base import ChannelState
 from semguard.channels.functional import snr_db_to_n0
 from semguard.codecs.base import SemanticCodec
+from semguard.network import bounds
 from semguard.network import fusion as fz
 from semguard.network import trust
 from semguard.network.attackers import byzantine_round
@@ -133,6 +134,7 @@ def run_multiagent(cfg: MultiAgentConfig, images: Tensor, labels: Tensor, *, cod
     prev_x: Tensor | None = None
     per_round = []
     correct = honest_correct = oracle_correct = 0
+    bound = {"median_bound": 0, "vote_bound": 0, "honest_median": 0}
     for r in range(cfg.rounds):
         xb, yb = images[r * cfg.batch:(r + 1) * cfg.batch], labels[r * cfg.batch:(r + 1) * cfg.batch]
         B = xb.shape[0]
@@ -220,6 +222,11 @@ def run_multiagent(cfg: MultiAgentConfig, images: Tensor, labels: Tensor, *, cod
         correct += c
         oracle_correct += int((fz.fuse_mean(logp_h[:, ~bad]).argmax(-1) == yb).sum()) if (~bad).any() else 0
         honest_correct += int((logp_h[:, ~bad].argmax(-1) == yb.unsqueeze(1)).float().mean(1).sum()) if (~bad).any() else 0
+        if 0 < f and 2 * f < N:    # what f Byzantine agents can do to an undetected median / vote (bounds.py)
+            hl = logp_h[:, ~bad]
+            bound["median_bound"] += int(bounds.median_worst_case_correct(hl, yb, f).sum())
+            bound["vote_bound"] += int(bounds.vote_worst_case_correct(hl.argmax(-1), yb, f, hl.shape[-1]).sum())
+            bound["honest_median"] += int((fz.coordinate_median(hl).argmax(-1) == yb).sum())
         tp = int((flags & bad).sum())
         per_round.append({"round": r, "accuracy": c / B, "attacking": bool(active),
                           "flagged": int(flags.sum()), "true_positive": tp,
@@ -234,5 +241,6 @@ def run_multiagent(cfg: MultiAgentConfig, images: Tensor, labels: Tensor, *, cod
     cfg_rec["threat"] = th.record()
     return {"config": cfg_rec, "accuracy": correct / total, "single_agent_accuracy": honest_correct / total,
             "oracle_accuracy": oracle_correct / total,
+            **({f"{k}_accuracy": v / total for k, v in bound.items()} if 0 < f and 2 * f < N else {}),
             "agent_snr_db": [round(float(s), 2) for s in snrs], "byzantine_agents": torch.nonzero(bad).flatten().tolist(),
             "rounds": per_round}

@@ -17,6 +17,7 @@ carry over rounds.
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import asdict, dataclass, field
 
 import torch
@@ -39,7 +40,7 @@ __all__ = ["FusionNode", "MultiAgentConfig", "collect_messages", "run_multiagent
 
 log = logging.getLogger(__name__)
 
-RULES = ("mean", "median", "trimmed-mean", "geomed", "trust", "trust-median", "trust-trimmed")
+RULES = ("mean", "median", "trimmed-mean", "geomed", "trust", "trust-median", "trust-trimmed", "trust-aligned")
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,8 @@ class MultiAgentConfig:
     z_history: float = 4.0                      # ... or z against the agent's own history over this
     collusion: float = 3.0                      # ... or sqrt(n) x its cumulative residual cosine with f - 1 others
     min_objects: int = 20                       # over this (7 when f = 2), from this many objects seen on
+    aligned_drop: float = -math.inf             # trust-aligned: drop the most aligned f agents when their least
+                                                # aligned pair's sqrt(n) x cosine is over this (-inf: always)
     replay_threshold: float = 10.0          # nats
     history: int = 2                            # rounds kept for the replay check
     malformed: tuple[int, ...] = ()             # faulty agents whose blocks arrive truncated
@@ -77,6 +80,8 @@ class MultiAgentConfig:
             raise ValueError(f"malformed agents must be indices in 0..{self.agents - 1}, got {self.malformed}")
         if self.domain not in ("symbols", "logprob"):
             raise ValueError(f"domain must be 'symbols' or 'logprob', got {self.domain!r}")
+        if self.fusion in fz.ALIGNED_RULES and self.domain != "logprob":
+            raise ValueError(f"fusion {self.fusion!r} ranks the agents' log-probability residuals: needs domain 'logprob'")
         if not 0.0 < self.trust_cost <= 1.0:
             raise ValueError(f"trust_cost must be in (0, 1], got {self.trust_cost}")
         if not (self.z_cross > 0 and self.z_history > 0 and self.collusion > 0):
@@ -127,7 +132,7 @@ def run_multiagent(cfg: MultiAgentConfig, images: Tensor, labels: Tensor, *, cod
     bad[torch.randperm(N, generator=g)[:f]] = True
     node = FusionNode(cfg.fusion, f, N, gain=cfg.trust_gain, loss=cfg.trust_loss, threshold=cfg.trust_threshold,
                       cost=cfg.trust_cost, z_cross=cfg.z_cross, z_history=cfg.z_history, collusion=cfg.collusion,
-                      min_objects=cfg.min_objects)
+                      min_objects=cfg.min_objects, aligned_drop=cfg.aligned_drop)
     th = cfg.threat
     hist_y: list[Tensor] = []
     hist_nz: list[Tensor] = []

@@ -33,6 +33,8 @@ from semguard.network.multiagent import RULES, MultiAgentConfig, run_multiagent
 from semguard.network.plots import line_plot
 
 log = logging.getLogger("bench.network")
+#: per-run bounds (network/bounds.py): the median / vote worst case against f undetected agents, the honest-only median
+BOUNDS = ("median_bound_accuracy", "vote_bound_accuracy", "honest_median_accuracy")
 
 
 def fusion_section(x, y, args, codec) -> list[dict]:
@@ -57,30 +59,32 @@ def fusion_section(x, y, args, codec) -> list[dict]:
     return rows
 
 
-def _worst_adaptive(cfg: MultiAgentConfig, x, y, codec, slacks, splits) -> dict:
-    """The rule-aware attacker searches its parameters (slack, split groups): the run of lowest
-    accuracy, with every setting's accuracy under ``slack_search``."""
-    grid = [(s, bool(sp)) for sp in splits for s in slacks]
-    runs = [run_multiagent(replace(cfg, threat=replace(cfg.threat, slack=s, split=sp)), x, y, codec=codec)
-            for s, sp in grid]
+def _worst_adaptive(cfg: MultiAgentConfig, x, y, codec, slacks, splits, counts=(0,)) -> dict:
+    """The rule-aware attacker searches its parameters (slack, split groups, counting flips through
+    the rule): the run of lowest accuracy, with every setting's accuracy under ``slack_search``."""
+    grid = [(s, bool(sp), bool(c)) for c in counts for sp in splits for s in slacks]
+    runs = [run_multiagent(replace(cfg, threat=replace(cfg.threat, slack=s, split=sp, count_flips=c)), x, y, codec=codec)
+            for s, sp, c in grid]
     worst = min(runs, key=lambda r: r["accuracy"])
-    return worst | {"slack_search": {f"slack={s} split={int(sp)}": r["accuracy"] for (s, sp), r in zip(grid, runs)}}
+    return worst | {"slack_search": {f"slack={s} split={int(sp)}" + (f" count={int(c)}" if len(counts) > 1 or c else ""):
+                                     r["accuracy"] for (s, sp, c), r in zip(grid, runs)}}
 
 
 def attacks_section(x, y, args, codec) -> list[dict]:
     rows = []
     for attack in args.attacks:
         th = ByzantineThreat(attack, steps=args.steps, eot=args.eot, sleep_rounds=args.sleep)
-        for f in range(5):
-            for rule in RULES:
+        for f in args.byzantine:
+            for rule in args.rules:
                 t0 = time.time()
                 cfg = MultiAgentConfig(agents=10, byzantine=f, fusion=rule, threat=th, rounds=args.rounds,
-                                       batch=args.batch, seed=args.seed)
-                res = (_worst_adaptive(cfg, x, y, codec, args.slacks, args.splits) if attack == "adaptive" and f > 0
-                       else run_multiagent(cfg, x, y, codec=codec))
+                                       batch=args.batch, seed=args.seed, aligned_drop=args.aligned_drop)
+                res = (_worst_adaptive(cfg, x, y, codec, args.slacks, args.splits, args.counts)
+                       if attack == "adaptive" and f > 0 else run_multiagent(cfg, x, y, codec=codec))
                 att = [r for r in res["rounds"] if r["attacking"]]
                 rows.append({"attack": attack, "byzantine": f, "fusion": rule, "accuracy": res["accuracy"],
                              "oracle_accuracy": res["oracle_accuracy"], "threat": res["config"]["threat"],
+                             **{k: res[k] for k in BOUNDS if k in res},
                              "first_attack_round": att[0]["round"] if att else None,
                              "byzantine_weight": [r["byzantine_weight"] for r in res["rounds"]],
                              "recall": [r["recall"] for r in res["rounds"]],
@@ -181,6 +185,13 @@ def main(argv: list[str] | None = None) -> int:
                    help="the adaptive attacker's slack values searched (the worst is reported)")
     p.add_argument("--splits", type=int, nargs="+", choices=(0, 1), default=[0, 1],
                    help="adaptive attacker: push with all attackers only (0) or also with smaller groups (1)")
+    p.add_argument("--counts", type=int, nargs="+", choices=(0, 1), default=[0],
+                   help="adaptive attacker: also keep a push only if the round's flips through the rule rise (1)")
+    p.add_argument("--rules", nargs="+", choices=RULES, default=list(RULES), help="attacks: the fusion rules run")
+    p.add_argument("--byzantine", type=int, nargs="+", default=[0, 1, 2, 3, 4], help="attacks: the f values (N = 10)")
+    p.add_argument("--aligned-drop", type=float, default=-float("inf"),
+                   help="trust-aligned: drop the most aligned f agents only when their least aligned pair's "
+                        "sqrt(n) x cosine is over this (default: always)")
     p.add_argument("--detection-seeds", type=int, default=4)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--sentences", type=int, default=400, help="emergency: shipped sentences")
@@ -228,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
             for attack in args.attacks:
                 sel = [r for r in rows if r["attack"] == attack]
                 line_plot({rule: ([r["byzantine"] for r in sel if r["fusion"] == rule],
-                                  [r["accuracy"] for r in sel if r["fusion"] == rule]) for rule in RULES},
+                                  [r["accuracy"] for r in sel if r["fusion"] == rule]) for rule in args.rules},
                           out / f"accuracy_vs_f_{attack}.png", xlabel="Byzantine agents f", ylabel="accuracy",
                           title=f"N=10, {attack}")
         elif sec == "strength":

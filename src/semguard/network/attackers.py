@@ -55,7 +55,9 @@ def undetected_subset(node: FusionNode, candidate: Tensor, honest: Tensor, bad: 
     attackers that would be caught pushing together also try each subset of ``f - 1`` of them down to
     two (one pair or triple per object aligns each attacker with fewer partners: the counter to the
     collusion signature), kept only where it still flips the object.  With ``count(blocks)`` (the
-    number of objects flipped) a push is kept only if it raises that number.
+    number of objects flipped) a push is kept only if it raises that number, and the attackers stay
+    under the node's flag thresholds only (not under ``trust-aligned``'s drop threshold: whether being
+    dropped undoes a flip is what the count measures).
     """
     f, B = honest.shape[0], honest.shape[1]
     n = node.reputation.shape[0]
@@ -75,7 +77,8 @@ def undetected_subset(node: FusionNode, candidate: Tensor, honest: Tensor, bad: 
             _, logp, ref = simulate(blocks)
             a = node.assess(logp, ref, kept)
             rep = trust.update_reputation(node.reputation, a.agreement, gain=node.gain, loss=node.loss)
-            if bool((a.ratio(node)[bad] < slack).all() and (rep[bad] >= node.threshold).all()):
+            # counting through the rule already sees the aligned drop: then only the flags bind
+            if bool((a.ratio(node, gate=count is None)[bad] < slack).all() and (rep[bad] >= node.threshold).all()):
                 if count is not None:
                     c = count(blocks)
                     if c <= best:

@@ -46,11 +46,11 @@ class Assessment:
     collusion: Tensor    # k-th largest cumulative residual cosine with another agent x sqrt(objects seen)
     gram: Tensor         # the residual Gram matrix with this round added [N, N]
 
-    def ratio(self, node: FusionNode) -> Tensor:
+    def ratio(self, node: FusionNode, *, gate: bool = True) -> Tensor:
         """``[N]``: the largest of each check's statistic over its threshold (> 1: a strong round; for
-        ``trust-aligned`` also over its drop threshold, when that is positive)."""
+        ``trust-aligned`` with ``gate`` also over its drop threshold, when that is positive)."""
         thr = node.collusion
-        if node.rule in fz.ALIGNED_RULES and node.aligned_drop > 0:
+        if gate and node.rule in fz.ALIGNED_RULES and node.aligned_drop > 0:
             thr = min(thr, node.aligned_drop)
         return torch.stack([self.z_cross / node.z_cross, self.z_history / node.z_history,
                             self.collusion / thr]).max(0).values

@@ -27,9 +27,8 @@ from torch.nn import functional as F
 from semguard.channels.base import ChannelState
 from semguard.channels.functional import snr_db_to_n0
 from semguard.codecs.base import SemanticCodec
-from semguard.network import bounds
+from semguard.network import bounds, trust
 from semguard.network import fusion as fz
-from semguard.network import trust
 from semguard.network.attackers import byzantine_round
 from semguard.network.byzantine import ByzantineThreat
 from semguard.network.node import FusionNode

@@ -33,6 +33,8 @@ from semguard.network.multiagent import RULES, MultiAgentConfig, run_multiagent
 from semguard.network.plots import line_plot
 
 log = logging.getLogger("bench.network")
+#: per-run bounds (network/bounds.py): the median / vote worst case against f undetected agents, the honest-only median
+BOUNDS = ("median_bound_accuracy", "vote_bound_accuracy", "honest_median_accuracy")
 
 
 def fusion_section(x, y, args, codec) -> list[dict]:
@@ -40,7 +42,7 @@ def fusion_section(x, y, args, codec) -> list[dict]:
     th = ByzantineThreat("crafted", steps=args.steps, eot=args.eot)
     for n in args.agents:
         for f in range((n - 1) // 2 + 1):
-            for rule in RULES:
+            for rule in args.rules:
                 t0 = time.time()
                 res = run_multiagent(MultiAgentConfig(agents=n, byzantine=f, fusion=rule, threat=th,
                                                       rounds=args.rounds, batch=args.batch, seed=args.seed),
@@ -57,30 +59,32 @@ def fusion_section(x, y, args, codec) -> list[dict]:
     return rows
 
 
-def _worst_adaptive(cfg: MultiAgentConfig, x, y, codec, slacks, splits) -> dict:
-    """The rule-aware attacker searches its parameters (slack, split groups): the run of lowest
-    accuracy, with every setting's accuracy under ``slack_search``."""
-    grid = [(s, bool(sp)) for sp in splits for s in slacks]
-    runs = [run_multiagent(replace(cfg, threat=replace(cfg.threat, slack=s, split=sp)), x, y, codec=codec)
-            for s, sp in grid]
+def _worst_adaptive(cfg: MultiAgentConfig, x, y, codec, slacks, splits, counts=(0,)) -> dict:
+    """The rule-aware attacker searches its parameters (slack, split groups, counting flips through
+    the rule): the run of lowest accuracy, with every setting's accuracy under ``slack_search``."""
+    grid = [(s, bool(sp), bool(c)) for c in counts for sp in splits for s in slacks]
+    runs = [run_multiagent(replace(cfg, threat=replace(cfg.threat, slack=s, split=sp, count_flips=c)), x, y, codec=codec)
+            for s, sp, c in grid]
     worst = min(runs, key=lambda r: r["accuracy"])
-    return worst | {"slack_search": {f"slack={s} split={int(sp)}": r["accuracy"] for (s, sp), r in zip(grid, runs)}}
+    return worst | {"slack_search": {f"slack={s} split={int(sp)}" + (f" count={int(c)}" if len(counts) > 1 or c else ""):
+                                     r["accuracy"] for (s, sp, c), r in zip(grid, runs)}}
 
 
 def attacks_section(x, y, args, codec) -> list[dict]:
     rows = []
     for attack in args.attacks:
         th = ByzantineThreat(attack, steps=args.steps, eot=args.eot, sleep_rounds=args.sleep)
-        for f in range(5):
-            for rule in RULES:
+        for f in args.byzantine:
+            for rule in args.rules:
                 t0 = time.time()
                 cfg = MultiAgentConfig(agents=10, byzantine=f, fusion=rule, threat=th, rounds=args.rounds,
-                                       batch=args.batch, seed=args.seed)
-                res = (_worst_adaptive(cfg, x, y, codec, args.slacks, args.splits) if attack == "adaptive" and f > 0
-                       else run_multiagent(cfg, x, y, codec=codec))
+                                       batch=args.batch, seed=args.seed, aligned_drop=args.aligned_drop)
+                res = (_worst_adaptive(cfg, x, y, codec, args.slacks, args.splits, args.counts)
+                       if attack == "adaptive" and f > 0 else run_multiagent(cfg, x, y, codec=codec))
                 att = [r for r in res["rounds"] if r["attacking"]]
                 rows.append({"attack": attack, "byzantine": f, "fusion": rule, "accuracy": res["accuracy"],
                              "oracle_accuracy": res["oracle_accuracy"], "threat": res["config"]["threat"],
+                             **{k: res[k] for k in BOUNDS if k in res},
                              "first_attack_round": att[0]["round"] if att else None,
                              "byzantine_weight": [r["byzantine_weight"] for r in res["rounds"]],
                              "recall": [r["recall"] for r in res["rounds"]],
@@ -96,7 +100,7 @@ def strength_section(x, y, args, codec) -> list[dict]:
     rows = []
     for psr in (-15.0, -10.0, -5.0, 0.0, MAX_PSR_DB):
         th = ByzantineThreat("crafted", psr_db=psr, steps=args.steps, eot=args.eot)
-        for rule in RULES:
+        for rule in args.rules:
             res = run_multiagent(MultiAgentConfig(agents=10, byzantine=3, fusion=rule, threat=th, rounds=args.rounds,
                                                   batch=args.batch, seed=args.seed), x, y, codec=codec)
             rows.append({"psr_db": psr, "fusion": rule, "accuracy": res["accuracy"]})
@@ -125,7 +129,7 @@ def camouflage_section(x, y, args, codec) -> list[dict]:
     rows = []
     for frac in (0.2, 0.3, 0.45):
         th = ByzantineThreat("camouflage", camouflage=frac, steps=args.steps, eot=args.eot)
-        for rule in RULES:
+        for rule in args.rules:
             res = run_multiagent(MultiAgentConfig(agents=10, byzantine=3, fusion=rule, threat=th, rounds=args.rounds,
                                                   batch=args.batch, seed=args.seed), x, y, codec=codec)
             rec = [r["recall"] for r in res["rounds"] if r["recall"] is not None]
@@ -181,6 +185,14 @@ def main(argv: list[str] | None = None) -> int:
                    help="the adaptive attacker's slack values searched (the worst is reported)")
     p.add_argument("--splits", type=int, nargs="+", choices=(0, 1), default=[0, 1],
                    help="adaptive attacker: push with all attackers only (0) or also with smaller groups (1)")
+    p.add_argument("--counts", type=int, nargs="+", choices=(0, 1), default=[0],
+                   help="adaptive attacker: also keep a push only if the round's flips through the rule rise (1)")
+    p.add_argument("--rules", nargs="+", choices=RULES, default=[r for r in RULES if r != "trust-aligned"],
+                   help="the fusion rules run (trust-aligned, measured worse in session 12, only when named)")
+    p.add_argument("--byzantine", type=int, nargs="+", default=[0, 1, 2, 3, 4], help="attacks: the f values (N = 10)")
+    p.add_argument("--aligned-drop", type=float, default=-float("inf"),
+                   help="trust-aligned: drop the most aligned f agents only when their least aligned pair's "
+                        "sqrt(n) x cosine is over this (default: always)")
     p.add_argument("--detection-seeds", type=int, default=4)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--sentences", type=int, default=400, help="emergency: shipped sentences")
@@ -218,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
             for n in sorted({r["agents"] for r in rows}):
                 sel = [r for r in rows if r["agents"] == n]
                 line_plot({rule: ([r["byzantine"] for r in sel if r["fusion"] == rule],
-                                  [r["accuracy"] for r in sel if r["fusion"] == rule]) for rule in RULES}
+                                  [r["accuracy"] for r in sel if r["fusion"] == rule]) for rule in args.rules}
                           | {"honest-only mean": ([r["byzantine"] for r in sel if r["fusion"] == "mean"],
                                                   [r["oracle_accuracy"] for r in sel if r["fusion"] == "mean"])},
                           out / f"accuracy_vs_f_N{n}.png", xlabel="Byzantine agents f", ylabel="accuracy",
@@ -228,13 +240,13 @@ def main(argv: list[str] | None = None) -> int:
             for attack in args.attacks:
                 sel = [r for r in rows if r["attack"] == attack]
                 line_plot({rule: ([r["byzantine"] for r in sel if r["fusion"] == rule],
-                                  [r["accuracy"] for r in sel if r["fusion"] == rule]) for rule in RULES},
+                                  [r["accuracy"] for r in sel if r["fusion"] == rule]) for rule in args.rules},
                           out / f"accuracy_vs_f_{attack}.png", xlabel="Byzantine agents f", ylabel="accuracy",
                           title=f"N=10, {attack}")
         elif sec == "strength":
             rows = strength_section(x, y, args, codec)
             line_plot({rule: ([r["psr_db"] for r in rows if r["fusion"] == rule],
-                              [r["accuracy"] for r in rows if r["fusion"] == rule]) for rule in RULES},
+                              [r["accuracy"] for r in rows if r["fusion"] == rule]) for rule in args.rules},
                       out / "accuracy_vs_psr.png", xlabel="attack budget psr_db", ylabel="accuracy",
                       title="N=10, f=3")
         elif sec == "detection":

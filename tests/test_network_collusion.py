@@ -101,3 +101,59 @@ def test_adaptive_split_attacker_runs_against_the_collusion_check():
     assert res["config"]["threat"]["split"] is True and res["config"]["threat"]["slack"] == 0.8
     assert all(r["attacking"] for r in res["rounds"])
     assert res["accuracy"] <= clean["accuracy"]
+
+
+def test_most_aligned_group_and_aligned_drop_median_hand_computed():
+    # 5 agents: 0, 1, 2 pairwise aligned 0.9, 0.8, 0.7 (sum 2.4); agents 3, 4 aligned 0.95 with each other only
+    cos = torch.eye(5, dtype=torch.float64)
+    for (i, j), v in {(0, 1): 0.9, (0, 2): 0.8, (1, 2): 0.7, (3, 4): 0.95, (2, 3): 0.1}.items():
+        cos[i, j] = cos[j, i] = v
+    keep = torch.ones(5, dtype=torch.bool)
+    assert fusion.most_aligned(cos, keep, 3).tolist() == [True, True, True, False, False]
+    # pairs: (3, 4) 0.95 beats (0, 1) 0.9; k = 1: agent 3 (its best partner 0.95; ties go to the lower index)
+    assert fusion.most_aligned(cos, keep, 2).tolist() == [False, False, False, True, True]
+    assert fusion.most_aligned(cos, keep, 1).tolist() == [False, False, False, True, False]
+    # agent 4 not kept: the best pair is (0, 1)
+    assert fusion.most_aligned(cos, torch.tensor([1, 1, 1, 1, 0], dtype=torch.bool), 2).tolist() == \
+        [True, True, False, False, False]
+    assert not fusion.most_aligned(cos, keep, 0).any()
+    x = torch.tensor([[5.0], [6.0], [7.0], [1.0], [2.0]], dtype=torch.float64)
+    # drop 0, 1, 2 -> median of (1, 2) = 1.5; drop 3, 4 -> median of (5, 6, 7) = 6
+    assert fusion.aligned_drop_median(x, keep, cos, 3).tolist() == [1.5]
+    assert fusion.aligned_drop_median(x, keep, cos, 2).tolist() == [6.0]
+    # gated: the group's least aligned pair (1, 2) is 0.7, so over 0.65 it is dropped, under 0.75 not (median of all 5)
+    assert fusion.aligned_drop_median(x, keep, cos, 3, min_cos=0.65).tolist() == [1.5]
+    assert fusion.aligned_drop_median(x, keep, cos, 3, min_cos=0.75).tolist() == [5.0]
+    # k = 1: agent 3's best partner is 0.95 -> dropped over 0.9 (median of 5, 6, 7, 2 = 5.5), kept under 0.96
+    assert fusion.aligned_drop_median(x, keep, cos, 1, min_cos=0.9).tolist() == [5.5]
+    assert fusion.aligned_drop_median(x, keep, cos, 1, min_cos=0.96).tolist() == [5.0]
+    rule = fusion.FusionRule("trust-aligned", f=3)
+    # agent 0 already out (weight 0): only f - 1 = 2 more are dropped, agents 3 and 4 -> median(6, 7) = 6.5
+    assert rule(x, torch.tensor([0.0, 1, 1, 1, 1]), cos).tolist() == [6.5]
+    with pytest.raises(ValueError, match="alignment"):
+        rule(x, torch.ones(5))
+    with pytest.raises(ValueError, match="cannot drop"):
+        fusion.most_aligned(cos, keep, 5)
+
+
+def test_trust_aligned_node_drops_the_colluders_it_never_flags():
+    """Colluders that swing 2 objects a round stay far under the collusion threshold (never strong) but
+    are the most aligned triple from the third round (60 objects) on, so trust-aligned then decides those
+    objects without them, where trust-median is swung on every one."""
+    g = torch.Generator().manual_seed(0)
+    bad = [7, 8, 9]
+    nodes = {r: FusionNode(r, 3, 10) for r in ("trust-median", "trust-aligned")}
+    kept = torch.ones(10, dtype=torch.bool)
+    wrong = {r: 0 for r in nodes}
+    for r in range(6):
+        logp = _round(g, 20, bad, split=2)
+        for name, nd in nodes.items():
+            ref = nd.reference(logp, fusion.weighted_median(logp, nd.reference_weights(kept)), kept)
+            fused, _ = nd.step(logp, logp, ref, None, kept)
+            assert not nd.last.strong[bad].any() and (nd.last.collusion[bad] < 1.5).all()
+            if r >= 2:
+                wrong[name] += int((fused.argmax(-1)[:2] != 0).sum())
+        if r >= 2:
+            nd = nodes["trust-aligned"]
+            assert fusion.most_aligned(nd.cosines(nd.gram), kept, 3).nonzero().flatten().tolist() == bad
+    assert wrong["trust-median"] == 8 and wrong["trust-aligned"] <= 2, wrong

@@ -15,7 +15,10 @@
   (the decision-gap z scores and the collusion signature of :mod:`.collusion`) and at or over the
   trust threshold.  ``slack`` is the attacker's parameter: the benchmark searches it; with ``split``
   it also tries, on an object it cannot push with all attackers unseen, every smaller group of
-  them (down to two) that still flips it.
+  them (down to two) that still flips it; with ``count_flips`` it keeps a push only if the number
+  of the round's objects the rule decides wrongly rises (against a rule whose decision on one object
+  depends on the others, ``trust-aligned``, a push that raises the attackers' alignment can undo
+  earlier flips).
 """
 
 from __future__ import annotations
@@ -40,7 +43,8 @@ def attacking(th: ByzantineThreat, f: int, r: int) -> bool:
 
 def undetected_subset(node: FusionNode, candidate: Tensor, honest: Tensor, bad: Tensor, order: Tensor,
                       simulate: Callable[[Tensor], tuple[Tensor, Tensor, Tensor]], *, slack: float = 0.8,
-                      flips: Callable[[Tensor], Tensor] | None = None) -> Tensor:
+                      flips: Callable[[Tensor], Tensor] | None = None,
+                      count: Callable[[Tensor], int] | None = None) -> Tensor:
     """Which attacker sends its crafted block on which object (bool ``[f, B]``), so that the node's
     check passes every attacker.
 
@@ -50,12 +54,16 @@ def undetected_subset(node: FusionNode, candidate: Tensor, honest: Tensor, bad: 
     attacker pushes; with ``flips(blocks) -> bool [B]`` (whether the fused decision is flipped) the
     attackers that would be caught pushing together also try each subset of ``f - 1`` of them down to
     two (one pair or triple per object aligns each attacker with fewer partners: the counter to the
-    collusion signature), kept only where it still flips the object.
+    collusion signature), kept only where it still flips the object.  With ``count(blocks)`` (the
+    number of objects flipped) a push is kept only if it raises that number, and the attackers stay
+    under the node's flag thresholds only (not under ``trust-aligned``'s drop threshold: whether being
+    dropped undoes a flip is what the count measures).
     """
     f, B = honest.shape[0], honest.shape[1]
     n = node.reputation.shape[0]
     kept = torch.ones(n, dtype=torch.bool)
     mask = torch.zeros(f, B, dtype=torch.bool)
+    best = count(honest) if count is not None else 0
     groups = [tuple(range(f))]
     if flips is not None:
         groups += [g for size in range(f - 1, 1, -1) for g in itertools.combinations(range(f), size)]
@@ -69,7 +77,13 @@ def undetected_subset(node: FusionNode, candidate: Tensor, honest: Tensor, bad: 
             _, logp, ref = simulate(blocks)
             a = node.assess(logp, ref, kept)
             rep = trust.update_reputation(node.reputation, a.agreement, gain=node.gain, loss=node.loss)
-            if bool((a.ratio(node)[bad] < slack).all() and (rep[bad] >= node.threshold).all()):
+            # counting through the rule already sees the aligned drop: then only the flags bind
+            if bool((a.ratio(node, gate=count is None)[bad] < slack).all() and (rep[bad] >= node.threshold).all()):
+                if count is not None:
+                    c = count(blocks)
+                    if c <= best:
+                        continue
+                    best = c
                 mask = trial
                 break
     return mask
@@ -110,10 +124,15 @@ def byzantine_round(th: ByzantineThreat, r: int, x: Tensor, bad: Tensor, prev_x:
         with torch.no_grad():
             _, logp, _ = simulate(crafted)
             cost = trust.disagreement_gap(logp[:, bad], ref).mean(1)                           # [B]
-            flips = torch.nonzero(best > 0).flatten()
+            # counting, it tries every object: one that does not flip with every object pushed at once
+            # may flip with fewer pushed (a rule that drops the most aligned agents)
+            flips = torch.arange(B) if th.count_flips else torch.nonzero(best > 0).flatten()
             order = flips[cost[flips].argsort()]
-            pushes = (lambda blocks: margin(fuse_with(receive(blocks, 999)[0]), ref) > 0) if th.split else None
-            hit = undetected_subset(node, crafted, x[bad], bad, order, simulate, slack=th.slack, flips=pushes)
+            def pushed(blocks: Tensor) -> Tensor:
+                return margin(fuse_with(receive(blocks, 999)[0]), ref) > 0
+            hit = undetected_subset(node, crafted, x[bad], bad, order, simulate, slack=th.slack,
+                                    flips=pushed if th.split else None,
+                                    count=(lambda blocks: int(pushed(blocks).sum())) if th.count_flips else None)
     else:                                  # crafted, sleeper
         hit = torch.ones(B, dtype=torch.bool)
     x_sent[bad] = torch.where(hit.view(-1, B, 1), crafted, x[bad])

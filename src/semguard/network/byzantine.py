@@ -42,6 +42,7 @@ class ByzantineThreat:
     camouflage: float = 0.3        # camouflage: attack only this fraction of each round's objects
     slack: float = 0.8             # adaptive: keep every check under this fraction of its threshold
     split: bool = False            # adaptive: also push objects with smaller groups of attackers
+    count_flips: bool = False      # adaptive: keep a push only if the round's flipped objects rise
 
     def __post_init__(self) -> None:
         if self.attack not in ATTACKS:
@@ -78,6 +79,7 @@ class ByzantineThreat:
         if self.attack == "adaptive":
             out["slack"] = self.slack
             out["split"] = self.split
+            out["count_flips"] = self.count_flips
         return out
 
 

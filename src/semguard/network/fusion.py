@@ -12,10 +12,15 @@ are), so an adaptive attacker can back-propagate through them.
 * weighted mean, the trust-weighted rule's last step (weights from :mod:`.trust`).
 * weighted coordinate-wise median and masked trimmed mean: trust weights applied inside a robust
   rule, so an agent that still holds its reputation meets a median, not a mean.
+* aligned-drop median: the median after dropping the ``k`` trusted agents whose residuals have been
+  most aligned with each other (:func:`most_aligned`); a rank, not a threshold, so colluders that
+  stay under every threshold are still dropped while they are the most aligned group.
 """
 
 from __future__ import annotations
 
+import itertools
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -25,24 +30,30 @@ from torch import Tensor
 from semguard.registry import register
 
 __all__ = [
+    "ALIGNED_RULES",
     "NEEDS_MINORITY",
     "TRUST_RULES",
     "FusionRule",
+    "aligned_drop_median",
     "check_agents",
     "check_byzantine_fraction",
     "coordinate_median",
     "fuse_mean",
     "geometric_median",
     "masked_trimmed_mean",
+    "most_aligned",
     "trimmed_mean",
     "weighted_mean",
     "weighted_median",
 ]
 
 # rules whose guarantee needs f < N/2 Byzantine agents
-NEEDS_MINORITY = frozenset({"median", "trimmed-mean", "geomed", "trust", "trust-median", "trust-trimmed"})
+NEEDS_MINORITY = frozenset({"median", "trimmed-mean", "geomed", "trust", "trust-median", "trust-trimmed",
+                            "trust-aligned"})
 #: rules that take the agents' trust weights
-TRUST_RULES = frozenset({"trust", "trust-median", "trust-trimmed"})
+TRUST_RULES = frozenset({"trust", "trust-median", "trust-trimmed", "trust-aligned"})
+#: rules that also take the agents' pairwise alignment (cosines of their residuals over every object)
+ALIGNED_RULES = frozenset({"trust-aligned"})
 
 
 def check_agents(x: Tensor) -> None:
@@ -152,6 +163,51 @@ def masked_trimmed_mean(x: Tensor, keep: Tensor, f: int) -> Tensor:
     return s.sum(-2) / (m - 2 * k).to(x.dtype)
 
 
+def most_aligned(cos: Tensor, keep: Tensor, k: int) -> Tensor:
+    """Bool ``[N]``: the ``k`` agents among ``keep`` with the largest sum of pairwise cosines
+    ``cos [N, N]`` (for ``k = 1`` the agent with the largest cosine to another kept agent); ties go
+    to the lowest indices.  ``k = 0`` marks nobody.  Exhaustive over the subsets (N <= 20)."""
+    n = keep.shape[0]
+    if cos.shape != (n, n) or k < 0:
+        raise ValueError(f"alignment must be [{n}, {n}] and k >= 0, got {tuple(cos.shape)}, k={k}")
+    out = torch.zeros(n, dtype=torch.bool)
+    idx = torch.nonzero(keep).flatten().tolist()
+    if k == 0 or not idx:
+        return out
+    if k >= len(idx):
+        raise ValueError(f"cannot drop {k} of {len(idx)} kept agents")
+    c = cos.detach().double().masked_fill(torch.eye(n, dtype=torch.bool), -float("inf"))
+    if k == 1:
+        sub = c[idx][:, idx]
+        out[idx[int(sub.max(1).values.argmax())]] = True
+        return out
+    best, pick = -float("inf"), None
+    for group in itertools.combinations(idx, k):
+        g = list(group)
+        val = float(c[g][:, g].triu(1).sum())
+        if val > best:
+            best, pick = val, g
+    out[pick] = True
+    return out
+
+
+def aligned_drop_median(x: Tensor, keep: Tensor, cos: Tensor, k: int, min_cos: float = -math.inf) -> Tensor:
+    """Coordinate-wise median of the agents ``keep`` marks less the ``k`` most aligned of them
+    (:func:`most_aligned`): ``x [..., N, d]``, ``keep`` bool ``[N]``, ``cos [N, N]``.  They are dropped
+    only if the least aligned pair among them is over ``min_cos`` (for ``k = 1``: the agent's best partner);
+    otherwise the median of every kept agent."""
+    check_agents(x)
+    drop = most_aligned(cos, keep, k)
+    if drop.any():
+        g = torch.nonzero(drop).flatten()
+        c = cos.detach()[g][:, g]
+        weakest = c.masked_fill(torch.eye(len(g), dtype=torch.bool), math.inf).min() if len(g) > 1 else \
+            cos.detach()[g[0]].masked_fill(~keep | drop, -math.inf).max()
+        if not float(weakest) > min_cos:
+            drop = torch.zeros_like(drop)
+    return coordinate_median(x[..., keep & ~drop, :])
+
+
 @dataclass(frozen=True)
 class FusionRule:
     """A named rule with its Byzantine parameter ``f``: ``rule(x [..., N, d]) -> [..., d]``.
@@ -160,13 +216,17 @@ class FusionRule:
     :func:`semguard.network.trust.trust_weights`) are state the caller keeps and passes in.
     ``trust-median`` is the weighted coordinate-wise median with those weights, so an attacker
     that keeps its reputation still meets a median; ``trust-trimmed`` the trimmed mean of the
-    agents with positive weight, trimming ``f`` less the agents already excluded.
+    agents with positive weight, trimming ``f`` less the agents already excluded.  ``trust-aligned``
+    the median of the agents with positive weight less the ``f - excluded`` most aligned of them by
+    ``align [N, N]`` (cosines of their residuals, kept by the fusion node), if their least aligned
+    pair is over ``min_cos``.
     """
 
     name: str
     f: int = 0
 
-    def __call__(self, x: Tensor, weights: Tensor | None = None) -> Tensor:
+    def __call__(self, x: Tensor, weights: Tensor | None = None, align: Tensor | None = None,
+                 min_cos: float = -math.inf) -> Tensor:
         if self.name == "trust":
             if weights is None:
                 raise ValueError("fusion 'trust' needs the agents' weights (from their reputation)")
@@ -179,6 +239,13 @@ class FusionRule:
             if weights is None or weights.shape[-1] != x.shape[-2]:
                 raise ValueError(f"fusion 'trust-trimmed' needs one weight per agent [{x.shape[-2]}]")
             return masked_trimmed_mean(x, weights > 0, self.f)
+        if self.name == "trust-aligned":
+            n = x.shape[-2]
+            if weights is None or weights.shape != (n,) or align is None:
+                raise ValueError(f"fusion 'trust-aligned' needs one weight per agent [{n}] and the alignment [{n}, {n}]")
+            keep = weights > 0
+            k = max(0, self.f - (n - int(keep.sum())))
+            return aligned_drop_median(x, keep, align, min(k, max(0, int(keep.sum()) - 1)), min_cos)
         return _RULES[self.name](x, self.f)
 
 
@@ -195,5 +262,5 @@ def _factory(name: str) -> Callable[..., FusionRule]:
     return make
 
 
-for _name in (*_RULES, "trust", "trust-median", "trust-trimmed"):
+for _name in (*_RULES, "trust", "trust-median", "trust-trimmed", "trust-aligned"):
     register("fusion", _name)(_factory(_name))

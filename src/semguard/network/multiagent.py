@@ -17,6 +17,7 @@ carry over rounds.
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import asdict, dataclass, field
 
 import torch
@@ -26,8 +27,8 @@ from torch.nn import functional as F
 from semguard.channels.base import ChannelState
 from semguard.channels.functional import snr_db_to_n0
 from semguard.codecs.base import SemanticCodec
+from semguard.network import bounds, trust
 from semguard.network import fusion as fz
-from semguard.network import trust
 from semguard.network.attackers import byzantine_round
 from semguard.network.byzantine import ByzantineThreat
 from semguard.network.node import FusionNode
@@ -38,7 +39,7 @@ __all__ = ["FusionNode", "MultiAgentConfig", "collect_messages", "run_multiagent
 
 log = logging.getLogger(__name__)
 
-RULES = ("mean", "median", "trimmed-mean", "geomed", "trust", "trust-median", "trust-trimmed")
+RULES = ("mean", "median", "trimmed-mean", "geomed", "trust", "trust-median", "trust-trimmed", "trust-aligned")
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,8 @@ class MultiAgentConfig:
     z_history: float = 4.0                      # ... or z against the agent's own history over this
     collusion: float = 3.0                      # ... or sqrt(n) x its cumulative residual cosine with f - 1 others
     min_objects: int = 20                       # over this (7 when f = 2), from this many objects seen on
+    aligned_drop: float = -math.inf             # trust-aligned: drop the most aligned f agents when their least
+                                                # aligned pair's sqrt(n) x cosine is over this (-inf: always)
     replay_threshold: float = 10.0          # nats
     history: int = 2                            # rounds kept for the replay check
     malformed: tuple[int, ...] = ()             # faulty agents whose blocks arrive truncated
@@ -76,6 +79,8 @@ class MultiAgentConfig:
             raise ValueError(f"malformed agents must be indices in 0..{self.agents - 1}, got {self.malformed}")
         if self.domain not in ("symbols", "logprob"):
             raise ValueError(f"domain must be 'symbols' or 'logprob', got {self.domain!r}")
+        if self.fusion in fz.ALIGNED_RULES and self.domain != "logprob":
+            raise ValueError(f"fusion {self.fusion!r} ranks the agents' log-probability residuals: needs domain 'logprob'")
         if not 0.0 < self.trust_cost <= 1.0:
             raise ValueError(f"trust_cost must be in (0, 1], got {self.trust_cost}")
         if not (self.z_cross > 0 and self.z_history > 0 and self.collusion > 0):
@@ -126,13 +131,14 @@ def run_multiagent(cfg: MultiAgentConfig, images: Tensor, labels: Tensor, *, cod
     bad[torch.randperm(N, generator=g)[:f]] = True
     node = FusionNode(cfg.fusion, f, N, gain=cfg.trust_gain, loss=cfg.trust_loss, threshold=cfg.trust_threshold,
                       cost=cfg.trust_cost, z_cross=cfg.z_cross, z_history=cfg.z_history, collusion=cfg.collusion,
-                      min_objects=cfg.min_objects)
+                      min_objects=cfg.min_objects, aligned_drop=cfg.aligned_drop)
     th = cfg.threat
     hist_y: list[Tensor] = []
     hist_nz: list[Tensor] = []
     prev_x: Tensor | None = None
     per_round = []
     correct = honest_correct = oracle_correct = 0
+    bound = {"median_bound": 0, "vote_bound": 0, "honest_median": 0}
     for r in range(cfg.rounds):
         xb, yb = images[r * cfg.batch:(r + 1) * cfg.batch], labels[r * cfg.batch:(r + 1) * cfg.batch]
         B = xb.shape[0]
@@ -220,6 +226,11 @@ def run_multiagent(cfg: MultiAgentConfig, images: Tensor, labels: Tensor, *, cod
         correct += c
         oracle_correct += int((fz.fuse_mean(logp_h[:, ~bad]).argmax(-1) == yb).sum()) if (~bad).any() else 0
         honest_correct += int((logp_h[:, ~bad].argmax(-1) == yb.unsqueeze(1)).float().mean(1).sum()) if (~bad).any() else 0
+        if 0 < f and 2 * f < N:    # what f Byzantine agents can do to an undetected median / vote (bounds.py)
+            hl = logp_h[:, ~bad]
+            bound["median_bound"] += int(bounds.median_worst_case_correct(hl, yb, f).sum())
+            bound["vote_bound"] += int(bounds.vote_worst_case_correct(hl.argmax(-1), yb, f, hl.shape[-1]).sum())
+            bound["honest_median"] += int((fz.coordinate_median(hl).argmax(-1) == yb).sum())
         tp = int((flags & bad).sum())
         per_round.append({"round": r, "accuracy": c / B, "attacking": bool(active),
                           "flagged": int(flags.sum()), "true_positive": tp,
@@ -234,5 +245,6 @@ def run_multiagent(cfg: MultiAgentConfig, images: Tensor, labels: Tensor, *, cod
     cfg_rec["threat"] = th.record()
     return {"config": cfg_rec, "accuracy": correct / total, "single_agent_accuracy": honest_correct / total,
             "oracle_accuracy": oracle_correct / total,
+            **({f"{k}_accuracy": v / total for k, v in bound.items()} if 0 < f and 2 * f < N else {}),
             "agent_snr_db": [round(float(s), 2) for s in snrs], "byzantine_agents": torch.nonzero(bad).flatten().tolist(),
             "rounds": per_round}

@@ -20,6 +20,7 @@ reputation of the previous version.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -45,10 +46,14 @@ class Assessment:
     collusion: Tensor    # k-th largest cumulative residual cosine with another agent x sqrt(objects seen)
     gram: Tensor         # the residual Gram matrix with this round added [N, N]
 
-    def ratio(self, node: FusionNode) -> Tensor:
-        """``[N]``: the largest of each check's statistic over its threshold (> 1: a strong round)."""
+    def ratio(self, node: FusionNode, *, gate: bool = True) -> Tensor:
+        """``[N]``: the largest of each check's statistic over its threshold (> 1: a strong round; for
+        ``trust-aligned`` with ``gate`` also over its drop threshold, when that is positive)."""
+        thr = node.collusion
+        if gate and node.rule in fz.ALIGNED_RULES and node.aligned_drop > 0:
+            thr = min(thr, node.aligned_drop)
         return torch.stack([self.z_cross / node.z_cross, self.z_history / node.z_history,
-                            self.collusion / node.collusion]).max(0).values
+                            self.collusion / thr]).max(0).values
 
 
 class FusionNode:
@@ -56,11 +61,13 @@ class FusionNode:
 
     def __init__(self, rule: str, f: int, n: int, *, gain: float = 0.1, loss: float = 0.5, threshold: float = 0.5,
                  cost: float = 0.6, z_cross: float = 5.0, z_history: float = 4.0, collusion: float = 3.0,
-                 min_objects: int = 20) -> None:
+                 min_objects: int = 20, aligned_drop: float = -math.inf) -> None:
         self.rule, self.f, self.gain, self.loss, self.threshold = rule, f, gain, loss, threshold
         self.cost, self.z_cross, self.z_history = cost, z_cross, z_history
         self.collusion_k = f - 1                        # each of f colluders has f - 1 aligned partners
         self.collusion, self.min_objects = col.threshold(collusion, self.collusion_k), min_objects
+        # trust-aligned: drop the most aligned group when its least aligned pair's sqrt(n) x cosine is over this
+        self.aligned_drop = aligned_drop
         self.gram, self.seen = torch.zeros(n, n, dtype=torch.float64), 0
         self.fn = build("fusion", rule, f=f)
         self.reputation = torch.full((n,), threshold)   # a newcomer starts at the threshold
@@ -124,11 +131,32 @@ class FusionNode:
         strong = kept & ((zc > self.z_cross) | (zh > self.z_history) | (cs > self.collusion))
         return Assessment(score, zc, zh, strong, agree, cs, gram)
 
-    def fuse(self, vec: Tensor, weights: Tensor | None = None) -> Tensor:
-        """``vec [B, N, d]`` -> ``[B, d]`` by the rule (trust rules: the current reputation's weights)."""
-        if self.uses_trust:
-            return self.fn(vec, self.weights(self.reputation) if weights is None else weights)
-        return self.fn(vec)
+    def round_gram(self, vec: Tensor) -> Tensor:
+        """The residual Gram matrix with this round's ``vec [B, N, C]`` (log-probabilities, every agent
+        kept) added, as :meth:`assess` adds it; no state change."""
+        with torch.no_grad():
+            trusted = self.reference_weights(torch.ones(vec.shape[1], dtype=torch.bool)) > 0
+            if int(trusted.sum()) < 3:
+                return self.gram
+            return col.gram_update(self.gram, col.centred_residual(vec.detach().exp().double(), trusted))
+
+    @staticmethod
+    def cosines(gram: Tensor) -> Tensor:
+        """``G_ij / sqrt(G_ii G_jj)`` (0 for an agent without residuals yet)."""
+        d = gram.diagonal().clamp_min(1e-12)
+        return gram / (d[:, None] * d[None, :]).sqrt()
+
+    def fuse(self, vec: Tensor, weights: Tensor | None = None, gram: Tensor | None = None) -> Tensor:
+        """``vec [B, N, d]`` -> ``[B, d]`` by the rule (trust rules: the current reputation's weights;
+        ``trust-aligned`` also this round's alignment, from ``gram`` or from ``vec`` itself)."""
+        if not self.uses_trust:
+            return self.fn(vec)
+        w = self.weights(self.reputation) if weights is None else weights
+        if self.rule in fz.ALIGNED_RULES:
+            seen = self.seen + vec.shape[0] if gram is None else self.seen
+            return self.fn(vec, w, self.cosines(self.round_gram(vec) if gram is None else gram),
+                           self.aligned_drop / seen ** 0.5)
+        return self.fn(vec, w)
 
     def step(self, vec: Tensor, logp: Tensor, reference: Tensor, replayed: Tensor | None = None,
              kept: Tensor | None = None) -> tuple[Tensor, Tensor]:
@@ -154,4 +182,6 @@ class FusionNode:
             flags = flags | replayed
         w = self.weights(self.reputation, replayed, a.strong)[kept]
         w = w if w.sum() > 0 else torch.ones_like(w)
+        if self.rule in fz.ALIGNED_RULES:
+            return self.fn(vec, w, self.cosines(a.gram)[kept][:, kept], self.aligned_drop / self.seen ** 0.5), flags
         return (self.fn(vec, w) if self.uses_trust else self.fn(vec)), flags

@@ -48,11 +48,16 @@ def load_codec(spec: str):
     return codec.eval()
 
 
+def _same(key: str, value):
+    """A config value as merging compares it: the PSR grid in any order."""
+    return sorted(value) if key == "psr" and value is not None else value
+
+
 def merge(parts: list[str], out: Path) -> int:
     docs = [json.loads(Path(p).read_text()) for p in parts]
     keys = [k for k in docs[0]["config"] if k not in ("codecs", "out")]
     for p, d in zip(parts[1:], docs[1:]):
-        diff = [k for k in keys if d["config"].get(k) != docs[0]["config"].get(k)]
+        diff = [k for k in keys if _same(k, d["config"].get(k)) != _same(k, docs[0]["config"].get(k))]
         if diff:
             raise SystemExit(f"{p}: config differs from {parts[0]} in {', '.join(diff)}")
     head = dict(docs[0])

@@ -67,3 +67,17 @@ def test_every_zoo_entry_is_listed_and_deepsc_is_one_of_them(capsys) -> None:
     assert all(f"{name}:" in out for name in zoo.ZOO)
     with pytest.raises(zoo.WeightsError, match="ships no asset"):
         zoo.asset_path("adjscc-cbr1_6", "deepsc-tokenizer.json")
+
+
+def test_deepsc_adv_is_a_fine_tune_of_deepsc_with_the_same_tokenizer() -> None:
+    from safetensors import safe_open
+
+    adv, base = zoo.pretrained("deepsc-adv"), zoo.pretrained("deepsc-wordnet")
+    assert adv.config == base.config and adv.tokenizer.to_str() == base.tokenizer.to_str()
+    with safe_open(str(zoo.shipped_path(zoo.ZOO["deepsc-adv"].file)), framework="pt") as f:
+        meta = f.metadata()
+    assert meta["init_sha256"] == zoo.ZOO["deepsc-wordnet"].sha256  # started from the shipped weights
+    assert json.loads(meta["train_config"])["adv"] == {"mode": "symbols", "eps": None, "psr_db": -10.0, "steps": 3,
+                                                       "weight": 0.5}
+    changed = [k for k, v in adv.state_dict().items() if not torch.equal(v, base.state_dict()[k])]
+    assert changed  # the weights did move

@@ -144,6 +144,15 @@ ZOO: dict[str, ZooEntry | SwitchEntry] = {
         "photos over AWGN; scripts/make_switch.py)"),
 }
 
+# the adversarially trained DeepSC (issue 19; recipe and figures in docs/defenses.md)
+ZOO["deepsc-adv"] = ZooEntry(
+    "deepsc_adv.safetensors", "b573dae8bcbf3a8afaed34a8386adf8bb3c04b26e0429ec61805e4b9af66919e",
+    "deepsc-wordnet fine-tuned 300 steps by symbol-domain adversarial training (PGD on the token "
+    "cross-entropy at PSR -10 dB, 3 steps, half clean loss), AWGN and Rayleigh at SNR 0..18 dB, the same "
+    "WordPiece tokenizer; float16 (docs/defenses.md)",
+    codec="deepsc",
+    assets=(("deepsc-tokenizer.json", "83a39b5301c05e0063286bd260866bf3362cfed6a99c98d2040dec7ea890929b"),))
+
 DEFAULT_IMAGE_CODEC = "switched-cbr1_6"
 DEFAULT_TASK_CODEC = "task-fmnist"
 DEFAULT_TEXT_CODEC = "deepsc-wordnet"

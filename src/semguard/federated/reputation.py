@@ -8,9 +8,9 @@ updates without changing it.
 One round, in order:
 
 1. **Free riders** are flagged: a near-zero update (the global model sent back), a replay of the
-   client's own previous update or of the last aggregate (stale), or noise (``|cos|`` with the
-   other clients' summed directions at the level of independent random directions in ``D``
-   dimensions).  They score 0.
+   client's own previous update or of the last aggregate (stale), or noise (``|cos|`` with both the
+   other clients' summed directions and their coordinate median at the level of independent random
+   directions in ``D`` dimensions).  They score 0.
 2. **Copies count once.**  Rows whose pairwise cosine exceeds ``duplicate_cos`` form a group
    (:func:`duplicate_groups`).  Two honest clients never train to the same update, so a group
    holds copies (ALIE's colluders send one vector) or a copier and the client it copied (a
@@ -66,8 +66,8 @@ class ReputationConfig:
     repeat_cos: cosine to the client's own previous update above which it is a stale replay.
     duplicate_cos: cosine between two updates above which they are copies (one vote between them).
     noise_z: a client whose update has ``|cos|`` below ``noise_z / sqrt(D)`` with the summed directions of all
-        other clients (a few standard deviations of the cosine of independent random directions in ``D``
-        dimensions), and below a quarter of the median client's, is sending noise.
+        other clients and with their coordinate median (a few standard deviations of the cosine of independent
+        random directions in ``D`` dimensions), and below a quarter of the median client's, is sending noise.
     min_weight: clients whose reputation falls below ``min_weight x`` the best are left out.
     cc_mult: centered-clipping radius as a multiple of the kept updates' median distance from the centre.
     cc_iters: centered-clipping iterations.
@@ -229,11 +229,19 @@ def _free_riders(X: Tensor, norms: Tensor, state: ReputationState, ids: Tensor, 
         stale = stale | (cos_rows(X, state.last_aggregate.to(X.dtype).expand_as(X)) > cfg.repeat_cos)
     noise = torch.zeros(K, dtype=torch.bool)
     if K > 1:
-        # against the others' coordinate median, which colluders cannot swing the way they can swing a sum
-        # (three updates along minus the mean cancelled the sum and framed honest clients as noise)
         if (~zero).any():
-            c = cos_rows(X, leave_one_out_median(X, ~zero)).abs()  # near-orthogonal to everyone, in absolute terms and relative to the typical client
-            noise = (c < cfg.noise_z / math.sqrt(D)) & (c < 0.25 * c[~zero].median()) & ~zero
+            # near-orthogonal to everyone, in absolute terms and relative to the typical client, against both
+            # the sum of every other client's direction and the others' coordinate median: colluders can cancel
+            # the sum (three updates along minus the mean framed honest clients as noise) but not the median,
+            # and a median of few non-IID clients is a weak direction that the sum is not (4 honest clients:
+            # one had |cos| 0.005 with the median of the other three, 0.012 with their summed directions)
+            U = X / norms.unsqueeze(1).clamp_min(1e-12)
+            c_sum = cos_rows(X, U.sum(0, keepdim=True) - U).abs()
+            c_med = cos_rows(X, leave_one_out_median(X, ~zero)).abs()
+            thr = cfg.noise_z / math.sqrt(D)
+            noise = ~zero
+            for c in (c_sum, c_med):
+                noise = noise & (c < thr) & (c < 0.25 * c[~zero].median())
     return zero, stale, noise, zero | stale | noise
 
 

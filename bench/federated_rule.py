@@ -1,4 +1,4 @@
-"""The aggregation rules alone against ALIE, the adaptive search and adaptive_mimic (no training).
+"""The aggregation rules alone against ALIE, the adaptive search, adaptive_mimic and adaptive_bias (no training).
 
     PYTHONPATH=src python bench/federated_rule.py
 
@@ -13,7 +13,7 @@ import torch
 
 from semguard.federated import aggregate as A
 from semguard.federated import reputation as R
-from semguard.federated.attacks import ALIE, Adaptive, AdaptiveMimic, AttackView
+from semguard.federated.attacks import ALIE, Adaptive, AdaptiveBias, AdaptiveMimic, AttackView
 
 D, K, M = 2000, 10, 3
 
@@ -22,7 +22,7 @@ def main() -> None:
     torch.set_num_threads(1)
     rules = {"ours": None, "fedavg": A.fedavg, "median": A.coordinate_median,
              "trimmed_mean": lambda X: A.trimmed_mean(X, 0.3), "multikrum": lambda X: A.krum(X, M, K - M)[0]}
-    for attack in (ALIE(), Adaptive(), AdaptiveMimic()):
+    for attack in (ALIE(), Adaptive(), AdaptiveMimic(), AdaptiveBias()):
         for name, rule in rules.items():
             g = torch.Generator().manual_seed(7)
             state = R.ReputationState.init(K, D)

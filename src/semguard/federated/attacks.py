@@ -33,7 +33,7 @@ from semguard.registry import register
 
 __all__ = [
     "FLThreatModel", "AttackView", "FLAttack", "LabelFlip", "Backdoor", "SignFlip", "Scaling", "ALIE",
-    "Adaptive", "AdaptiveMimic", "FreeRideZero", "FreeRideStale", "FreeRideNoise", "apply_trigger", "alie_z",
+    "Adaptive", "AdaptiveMimic", "AdaptiveBias", "FreeRideZero", "FreeRideStale", "FreeRideNoise", "apply_trigger", "alie_z",
 ]
 
 KNOWLEDGE = ("none", "own", "honest", "aggregator")
@@ -254,6 +254,56 @@ class AdaptiveMimic(Adaptive):
 
     def base(self, H: Tensor, m: int) -> Tensor:
         return H[torch.arange(m) % H.shape[0]]
+
+
+@register("fl_attack", "adaptive_bias")
+class AdaptiveBias(Adaptive):
+    """The rule-aware search re-tuned for our rule's progress test: it searches the start point
+    (each attacker's own benign update, or honest client ``i``'s as :class:`AdaptiveMimic`), the
+    direction (minus the unit honest mean, minus the unit std, or a secret direction drawn once
+    from ``seed`` and kept every round, made orthogonal to the honest mean so that the progress
+    test cannot see it: a consistent bias) and the scale ``gamma`` (``grid x ||mu||``, at most
+    ``max_gamma``), each round, against the actual rule, for the largest shift of the aggregate."""
+
+    name = "adaptive_bias"
+
+    def __init__(self, *, grid: tuple[float, ...] = tuple(float(x) for x in torch.logspace(-1.5, 1.0, 8)),
+                 max_gamma: float = math.inf, seed: int = 0) -> None:
+        super().__init__(grid=tuple(g for g in grid if g <= max_gamma))
+        if not self.grid:
+            raise ValueError(f"adaptive_bias needs a grid value <= max_gamma={max_gamma}")
+        self.max_gamma, self.seed = max_gamma, seed
+        self._secret: Tensor | None = None
+
+    def secret(self, dim: int) -> Tensor:
+        """The attackers' fixed unit direction in ``dim`` parameters (the same every round)."""
+        if self._secret is None or self._secret.numel() != dim:
+            v = torch.randn(dim, generator=torch.Generator().manual_seed(self.seed))
+            self._secret = v / v.norm()
+        return self._secret
+
+    def craft(self, benign, view):
+        if view.aggregate is None or view.honest is None or benign is None:
+            raise ValueError(f"{self.name} attack needs its benign updates, the aggregator and the honest updates")
+        H, m = view.honest, benign.shape[0]
+        mu = H.mean(0)
+        u = mu / mu.norm().clamp_min(1e-12)
+        v = self.secret(H.shape[1]).to(H.dtype)
+        v = v - (v @ u) * u
+        dirs = [-u, v / v.norm().clamp_min(1e-12)]
+        if H.shape[0] > 1:
+            sd = H.std(0)
+            dirs.append(-sd / sd.norm().clamp_min(1e-12))
+        scale = float(mu.norm())
+        best, best_obj = benign.clone(), -1.0
+        for start in (benign.to(H.dtype), H[torch.arange(m) % H.shape[0]]):
+            for p in dirs:
+                for g in self.grid:
+                    M = start + g * scale * p
+                    obj = float((view.aggregate(torch.cat([H, M])) - mu).norm())
+                    if obj > best_obj:
+                        best, best_obj = M.clone(), obj
+        return best
 
 
 class _FreeRide(FLAttack):

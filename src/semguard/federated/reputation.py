@@ -8,9 +8,9 @@ updates without changing it.
 One round, in order:
 
 1. **Free riders** are flagged: a near-zero update (the global model sent back), a replay of the
-   client's own previous update or of the last aggregate (stale), or noise (``|cos|`` with the
-   other clients' summed directions at the level of independent random directions in ``D``
-   dimensions).  They score 0.
+   client's own previous update or of the last aggregate (stale), or noise (``|cos|`` with both the
+   other clients' summed directions and their coordinate median at the level of independent random
+   directions in ``D`` dimensions).  They score 0.
 2. **Copies count once.**  Rows whose pairwise cosine exceeds ``duplicate_cos`` form a group
    (:func:`duplicate_groups`).  Two honest clients never train to the same update, so a group
    holds copies (ALIE's colluders send one vector) or a copier and the client it copied (a
@@ -30,6 +30,15 @@ One round, in order:
    (coordinate median of the kept groups) with radius ``cc_mult x`` the median distance of the
    kept updates from it and the reputation weights: an accepted update moves the aggregate at
    most its weight times that radius, whatever its direction.
+7. **Progress direction** (against a small bias kept consistently against the learning
+   direction, which step 4 cannot see: the cosine of an update changes little when a shift of a
+   quarter of the mean update is added, because the non-IID spread around the mean is about
+   twice the mean).  ``u``: the unit direction of the robust centre.  Each client's progress
+   ``p_k = x_k . u`` is a robust z-score against the other groups' (median, 1.4826 MAD); its
+   exponential average over rounds (``lag``) lowers the round score linearly from 1 at
+   ``lag_hi`` to 0 at ``lag_lo``; and the aggregate's component along ``u`` is replaced by the
+   reputation-weighted median of the ``p_k``, so whatever weight attackers keep, they move the
+   aggregate along ``u`` only inside the honest spread of ``p``.
 """
 
 from __future__ import annotations
@@ -43,7 +52,7 @@ from torch import Tensor
 from semguard.federated.aggregate import centered_clipping, check_updates, clip_norm, coordinate_median
 
 __all__ = ["ReputationState", "ReputationConfig", "ReputationInfo", "reputation_aggregate", "leave_one_out_median",
-           "duplicate_groups", "cos_rows"]
+           "duplicate_groups", "cos_rows", "weighted_median", "robust_z", "lag_factor", "set_component"]
 
 
 @dataclass(frozen=True)
@@ -57,11 +66,14 @@ class ReputationConfig:
     repeat_cos: cosine to the client's own previous update above which it is a stale replay.
     duplicate_cos: cosine between two updates above which they are copies (one vote between them).
     noise_z: a client whose update has ``|cos|`` below ``noise_z / sqrt(D)`` with the summed directions of all
-        other clients (a few standard deviations of the cosine of independent random directions in ``D``
-        dimensions), and below a quarter of the median client's, is sending noise.
+        other clients and with their coordinate median (a few standard deviations of the cosine of independent
+        random directions in ``D`` dimensions), and below a quarter of the median client's, is sending noise.
     min_weight: clients whose reputation falls below ``min_weight x`` the best are left out.
     cc_mult: centered-clipping radius as a multiple of the kept updates' median distance from the centre.
     cc_iters: centered-clipping iterations.
+    lag_decay: weight of the old value in the exponential average of the progress z-scores (step 7).
+    lag_hi, lag_lo: the averaged z-score at which the progress factor starts to fall below 1, and reaches 0.
+    directional: replace the aggregate's component along the progress direction by the weighted median.
     """
 
     decay: float = 0.5
@@ -74,6 +86,16 @@ class ReputationConfig:
     min_weight: float = 0.2
     cc_mult: float = 2.0
     cc_iters: int = 3
+    lag_decay: float = 0.6
+    lag_hi: float = -1.5
+    lag_lo: float = -3.0
+    directional: bool = True
+
+    def __post_init__(self) -> None:
+        if not self.lag_lo < self.lag_hi:
+            raise ValueError(f"lag_lo must be below lag_hi, got {self.lag_lo} and {self.lag_hi}")
+        if not 0 <= self.lag_decay < 1 or not 0 <= self.decay < 1:
+            raise ValueError(f"decay and lag_decay must be in [0, 1), got {self.decay} and {self.lag_decay}")
 
 
 @dataclass(frozen=True)
@@ -84,6 +106,7 @@ class ReputationState:
     updates ``[n, D]`` (zeros before its first round); last: its previous raw update ``[n, D]``;
     seen: rounds each client took part in ``[n]``; free_rides: rounds flagged as a free ride ``[n]``;
     last_aggregate: the previous round's aggregate ``[D]`` (a client replaying it is a stale free ride).
+    lag: exponential average of each client's progress z-score ``[n]`` (step 7; zeros at the start).
     """
 
     scores: Tensor
@@ -93,6 +116,7 @@ class ReputationState:
     free_rides: Tensor
     last_aggregate: Tensor | None = None
     rounds: int = 0
+    lag: Tensor | None = None
 
     @staticmethod
     def init(n_clients: int, dim: int, dtype: torch.dtype = torch.float32) -> "ReputationState":
@@ -137,6 +161,37 @@ def duplicate_groups(X: Tensor, threshold: float, active: Tensor | None = None) 
     return torch.tensor(label, dtype=torch.long)
 
 
+def weighted_median(values: Tensor, weights: Tensor) -> float:
+    """The lower weighted median: the smallest value whose cumulative weight (values sorted
+    ascending) reaches half the total.  ``weights`` non-negative with a positive sum."""
+    v, w = values.flatten(), weights.flatten().to(values.dtype)
+    if v.shape != w.shape or v.numel() == 0 or (w < 0).any() or float(w.sum()) <= 0:
+        raise ValueError(f"weighted_median needs matching values and non-negative weights with a positive sum, "
+                         f"got {v.tolist()} and {w.tolist()}")
+    order = v.argsort(stable=True)
+    cum = w[order].cumsum(0)
+    i = int(torch.searchsorted(cum, 0.5 * cum[-1]))
+    return float(v[order][min(i, v.numel() - 1)])
+
+
+def robust_z(values: Tensor, pool: Tensor, floor: float = 1e-12) -> Tensor:
+    """``(v - median) / (1.4826 MAD)`` with median and MAD over ``values[pool]`` (the MAD at least ``floor``)."""
+    ref = values[pool] if int(pool.sum()) > 0 else values
+    med = ref.median()
+    mad = (ref - med).abs().median() * 1.4826
+    return (values - med) / mad.clamp_min(floor)
+
+
+def lag_factor(lag: Tensor, hi: float, lo: float) -> Tensor:
+    """1 for ``lag >= hi``, 0 for ``lag <= lo``, linear between (``lo < hi``)."""
+    return ((lag - lo) / (hi - lo)).clamp(0.0, 1.0)
+
+
+def set_component(v: Tensor, u: Tensor, value: float) -> Tensor:
+    """``v`` with its component along the unit vector ``u`` replaced by ``value``: ``v + (value - v.u) u``."""
+    return v + (value - float(v @ u)) * u
+
+
 def leave_one_out_median(X: Tensor, pool: Tensor) -> Tensor:
     """Row ``k``: the coordinate median of the rows in ``pool`` (bool ``[K]``) other than ``k``, ``[K, D]``.
 
@@ -174,10 +229,19 @@ def _free_riders(X: Tensor, norms: Tensor, state: ReputationState, ids: Tensor, 
         stale = stale | (cos_rows(X, state.last_aggregate.to(X.dtype).expand_as(X)) > cfg.repeat_cos)
     noise = torch.zeros(K, dtype=torch.bool)
     if K > 1:
-        U = X / norms.unsqueeze(1).clamp_min(1e-12)
-        c = cos_rows(X, U.sum(0, keepdim=True) - U).abs()  # against the sum of every other client's direction
-        if (~zero).any():  # near-orthogonal to everyone, in absolute terms and relative to the typical client
-            noise = (c < cfg.noise_z / math.sqrt(D)) & (c < 0.25 * c[~zero].median()) & ~zero
+        if (~zero).any():
+            # near-orthogonal to everyone, in absolute terms and relative to the typical client, against both
+            # the sum of every other client's direction and the others' coordinate median: colluders can cancel
+            # the sum (three updates along minus the mean framed honest clients as noise) but not the median,
+            # and a median of few non-IID clients is a weak direction that the sum is not (4 honest clients:
+            # one had |cos| 0.005 with the median of the other three, 0.012 with their summed directions)
+            U = X / norms.unsqueeze(1).clamp_min(1e-12)
+            c_sum = cos_rows(X, U.sum(0, keepdim=True) - U).abs()
+            c_med = cos_rows(X, leave_one_out_median(X, ~zero)).abs()
+            thr = cfg.noise_z / math.sqrt(D)
+            noise = ~zero
+            for c in (c_sum, c_med):
+                noise = noise & (c < thr) & (c < 0.25 * c[~zero].median())
     return zero, stale, noise, zero | stale | noise
 
 
@@ -215,6 +279,15 @@ def reputation_aggregate(X: Tensor, ids: Tensor, state: ReputationState,
     hist = state.history[ids]
     own = torch.where(had & (hist.norm(dim=1) > 0), cos_rows(Xc, hist), agree)
     raw = torch.relu(agree) * ((1 - cfg.history_weight) + cfg.history_weight * torch.relu(own))
+    # progress along the robust centre's direction, against the other groups' (step 7)
+    pool = ok & rep
+    centre0 = coordinate_median(Xc[pool]) if int(pool.sum()) > 0 else Xc.mean(0)
+    u = centre0 / centre0.norm().clamp_min(1e-12)
+    prog = Xc @ u
+    old_lag = state.lag[ids] if state.lag is not None else torch.zeros(K, dtype=X.dtype)
+    z = robust_z(prog, pool, floor=1e-6 * float(norms.median().clamp_min(1e-12)))
+    lag = torch.where(ok, cfg.lag_decay * old_lag + (1 - cfg.lag_decay) * z, old_lag)
+    raw = raw * lag_factor(lag, cfg.lag_hi, cfg.lag_lo)
     raw = torch.where(free, torch.zeros_like(raw), raw)
     pos = raw[raw > 0]
     s = (raw / pos.median()).clamp(max=1.0) if pos.numel() else raw
@@ -224,7 +297,9 @@ def reputation_aggregate(X: Tensor, ids: Tensor, state: ReputationState,
     # are not free riding (non-IID honest updates can all disagree with a median for a round)
     floor = math.ceil(int(ok.sum()) / 2)
     if int(keep.sum()) < floor:
-        order = torch.where(ok, r, torch.full_like(r, -1.0)).argsort(descending=True, stable=True)
+        # clients that scored this round come first: a zero round score is never outranked by an old reputation
+        order = torch.where(ok, r + 2.0 * (s > 0).to(r.dtype), torch.full_like(r, -1.0)).argsort(
+            descending=True, stable=True)
         keep = keep.clone()
         keep[order[:floor]] = True
     w = torch.where(keep, r / size, torch.zeros_like(r))
@@ -233,6 +308,8 @@ def reputation_aggregate(X: Tensor, ids: Tensor, state: ReputationState,
         centre = coordinate_median(Xc[kept]) if int(kept.sum()) > 0 else (w @ Xc) / w.sum()
         tau = float((Xc[keep] - centre).norm(dim=1).median()) * cfg.cc_mult
         agg = centered_clipping(Xc, centre, tau, cfg.cc_iters, w) if tau > 0 else centre
+        if cfg.directional and float(centre0.norm()) > 0:
+            agg = set_component(agg, u, weighted_median(prog[keep], w[keep]))
     else:
         agg = torch.zeros(D, dtype=X.dtype)
 
@@ -245,7 +322,9 @@ def reputation_aggregate(X: Tensor, ids: Tensor, state: ReputationState,
     seen[ids] += 1
     fr = state.free_rides.clone()
     fr[ids] += free.long()
+    lags = state.lag.clone() if state.lag is not None else torch.zeros_like(state.scores)
+    lags[ids] = lag
     new = replace(state, scores=scores, history=history, last=last, seen=seen, free_rides=fr,
-                  last_aggregate=agg.clone(), rounds=state.rounds + 1)
+                  last_aggregate=agg.clone(), rounds=state.rounds + 1, lag=lags)
     return agg, new, ReputationInfo(w / w.sum().clamp_min(1e-12), s, free, duplicate, reasons, groups)
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import time
 from pathlib import Path
 
@@ -38,7 +39,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--clients", type=int, default=10)
     p.add_argument("--malicious", type=int, default=3)
     p.add_argument("--rounds", type=int, default=8)
-    p.add_argument("--local-steps", type=int, default=8)
+    p.add_argument("--local-steps", type=int, default=5)
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--width", type=int, default=32)
     p.add_argument("--layers", type=int, default=1)
@@ -51,6 +52,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--out", type=Path, default=Path("bench/results/federated_text.json"))
     args = p.parse_args(argv)
     torch.set_num_threads(1)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")  # a line per round
     base = dict(codec="deepsc", clients=args.clients, rounds=args.rounds, alpha=args.alpha, width=args.width,
                 layers=args.layers, train_sentences=args.train_sentences, test_size=args.test_size, seed=args.seed,
                 local=LocalConfig(steps=args.local_steps, lr=args.lr))

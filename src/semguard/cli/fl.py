@@ -80,7 +80,8 @@ def add_parser(subparsers: Any) -> None:
                    "$SEMGUARD_KEY_PASSPHRASE if set)")
     p.add_argument("--publish-name", default="fl-task", help="entry name of the published codec")
     p.add_argument("--max-drop", type=non_negative_float, default=2.0,
-                   help="--publish refuses a held-out accuracy drop of more than this many points")
+                   help="--publish refuses a held-out drop of more than this: points of accuracy (task) or "
+                        "BLEU-1 (deepsc), dB of PSNR (deepjscc)")
     p.set_defaults(func=run)
 
 
@@ -102,8 +103,6 @@ def config_from_args(args: argparse.Namespace) -> Any:
             raise ValueError(f"{', '.join(given)} only apply to --codec {codec}")
     if args.codec != "task" and args.n_symbols != 16:
         raise ValueError(f"--n-symbols applies to --codec task; --codec {args.codec} sets its own channel uses")
-    if args.codec != "task" and args.publish is not None:
-        raise ValueError("--publish takes --codec task (the poisoning gate scores held-out accuracy)")
     return FLConfig(clients=args.clients, malicious=args.malicious, attack=args.attack, strategy=args.strategy,
                     rounds=args.rounds, alpha=args.alpha, seed=args.seed, width=args.width, n_symbols=args.n_symbols,
                     local=LocalConfig(steps=args.local_steps, batch=args.batch, lr=args.lr, optimizer=args.optimizer,
@@ -198,19 +197,21 @@ def _publish_inputs(args: argparse.Namespace) -> Any:
 
 
 def _publish(args: argparse.Namespace, key: Any, cfg: Any, rec: dict[str, Any]) -> None:
-    from semguard.federated.engine import Federation, evaluate
+    from semguard.federated.engine import METRICS, Federation, evaluate
     from semguard.federated.model import get_vector
     from semguard.federated.publish import publish_run
     from semguard.knowledge.records import KnowledgeError
 
     fed = Federation(cfg)
+    metric = METRICS[cfg.codec][0]  # accuracy, psnr or bleu1: what the gate scores on the held-out set
+    scale, unit = (1.0, "dB") if metric == "psnr" else (100.0, "points")
 
     def accuracy(codec: torch.nn.Module) -> float:
-        return 100.0 * evaluate(fed, get_vector(codec))["accuracy"]
+        return scale * evaluate(fed, get_vector(codec))[metric]
 
     try:
         v = publish_run(args.publish, key, fed.codec, rec["vectors"], rec, accuracy, name=args.publish_name,
-                        max_drop=args.max_drop)
+                        max_drop=args.max_drop, canary_label=metric, canary_unit=unit)
     except KnowledgeError as e:
         raise ValueError(f"--publish {args.publish}: {e}") from e
     print(f"published {args.publish_name} as version {v.version} of {args.publish}: root {v.root.hex()[:16]}…")

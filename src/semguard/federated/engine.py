@@ -197,10 +197,11 @@ class Federation:
         self.malicious = sorted(torch.randperm(cfg.clients, generator=g)[:cfg.malicious].tolist())
         self.attack: FLAttack | None = build("fl_attack", cfg.attack) if cfg.attack else None
         if cfg.codec == "deepsc":
-            from semguard.federated.text import deepsc_kwargs
+            from semguard.federated.text import deepsc_kwargs, tokenizer_sha256
 
             self.codec = federated_codec("deepsc", seed=cfg.seed, vocab_size=self.tokenizer.vocab_size,
                                          tokenizer=self.tokenizer, **deepsc_kwargs(cfg.width, cfg.layers))
+            self.codec.config["tokenizer_sha256"] = tokenizer_sha256(self.tokenizer)  # ids the weights mean
         elif self.reconstruct:
             self.codec = federated_codec(cfg.codec, seed=cfg.seed, width=cfg.width, cbr=cfg.cbr)
         else:

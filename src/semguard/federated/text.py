@@ -17,6 +17,7 @@ dropout would draw from torch's global generator, and a client's randomness must
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass
 from functools import lru_cache
@@ -32,7 +33,8 @@ from semguard.data.text import WORDNET_ENV, WORDNET_ROOT, SentenceSplit, load_wo
 from semguard.metrics.text import bleu
 from semguard.training.tasks import token_hits
 
-__all__ = ["HEADS", "SYMBOLS_PER_TOKEN", "SentenceData", "deepsc_kwargs", "sentence_data", "text_metrics"]
+__all__ = ["HEADS", "SYMBOLS_PER_TOKEN", "SentenceData", "deepsc_kwargs", "sentence_data", "text_metrics",
+           "tokenizer_sha256"]
 
 HEADS = 4
 SYMBOLS_PER_TOKEN = 8  # complex channel uses per token, as the shipped DeepSC
@@ -43,6 +45,11 @@ def deepsc_kwargs(width: int, layers: int) -> dict[str, int | float]:
     """The narrowed DeepSC's architecture arguments (besides the vocabulary and tokenizer)."""
     return {"d_model": width, "heads": HEADS, "layers": layers, "ff": 4 * width,
             "symbols_per_token": SYMBOLS_PER_TOKEN, "max_tokens": MAX_TOKENS, "dropout": 0.0}
+
+
+def tokenizer_sha256(tok: TextTokenizer) -> str:
+    """sha256 of the tokenizer's JSON: what a stored federated DeepSC's config names its ids by."""
+    return hashlib.sha256(tok.to_str().encode()).hexdigest()
 
 
 @dataclass(frozen=True)

@@ -7,9 +7,17 @@ import math
 import pytest
 
 from semguard.data.text import (
-    WORDNET_ROOT, SentenceDataset, _unit_hash, filter_by_length, load_europarl, load_shipped, load_wordnet_domains,
+    WORDNET_ROOT,
+    SentenceDataset,
+    _unit_hash,
+    filter_by_length,
+    load_europarl,
+    load_shipped,
+    load_wordnet_domains,
     load_wordnet_examples,
-    normalize_sentence, split_sentences, word_count,
+    normalize_sentence,
+    split_sentences,
+    word_count,
 )
 
 

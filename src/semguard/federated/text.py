@@ -29,7 +29,13 @@ from torch import Tensor
 from semguard.channels.base import Channel
 from semguard.codecs._text_tokenizer import TextTokenizer
 from semguard.codecs.base import SemanticCodec
-from semguard.data.text import WORDNET_ENV, WORDNET_ROOT, SentenceSplit, load_wordnet_domains, split_sentences
+from semguard.data.text import (
+    WORDNET_ENV,
+    WORDNET_ROOT,
+    SentenceSplit,
+    load_wordnet_domains,
+    split_sentences,
+)
 from semguard.metrics.text import bleu
 from semguard.training.tasks import token_hits
 

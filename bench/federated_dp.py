@@ -8,6 +8,8 @@ clipping at ``--clip``, Gaussian noise) with the noise multiplier that keeps the
 within the target epsilon at delta 1e-3 after all its steps (RDP accountant); ``none`` is the same
 optimiser without DP, and ``adam-none`` the Adam run of the other tables.  One process per run
 (``--jobs`` at a time); results are written as runs finish, and a rerun skips the runs already there.
+``summary`` holds, per target epsilon, the noise, the epsilon spent after each round and the final
+accuracy's cost in points against ``none`` (the same optimiser without DP) and ``adam-none``.
 """
 
 from __future__ import annotations
@@ -33,6 +35,21 @@ def _run(key: str, kw: dict) -> tuple[str, dict]:
                  "seconds": round(rec["seconds"], 1)}
 
 
+def summary(runs: dict[str, dict], tag: str, adam_key: str, epsilons: list[float]) -> dict[str, dict]:
+    """Per target epsilon (those run so far): noise, epsilon by round, accuracy and its cost (points)."""
+    none, adam = runs.get(f"none|{tag}"), runs.get(adam_key)
+    out = {}
+    for e in epsilons:
+        r = runs.get(f"eps{e:g}|{tag}")
+        if r is None:
+            continue
+        out[f"{e:g}"] = {"noise_multiplier": round(r["noise_multiplier"], 4), "epsilon_by_round": r["epsilon_by_round"],
+                         "accuracy": r["accuracy"],
+                         "cost_vs_none_points": None if none is None else round(100 * (none["accuracy"] - r["accuracy"]), 2),
+                         "cost_vs_adam_none_points": None if adam is None else round(100 * (adam["accuracy"] - r["accuracy"]), 2)}
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--epsilons", type=float, nargs="+", default=[1.0, 4.0, 8.0])
@@ -53,7 +70,8 @@ def main(argv: list[str] | None = None) -> None:
     tag = f"{args.optimizer}|lr{args.lr:g}|m{args.momentum:g}|clip{args.clip:g}|w{args.width}|seed{args.seed}"
     todo = {f"eps{e:g}|{tag}": {**base, "dp_epsilon": e, "local": dict(local)} for e in args.epsilons}
     todo[f"none|{tag}"] = {**base, "local": dict(local)}
-    todo[f"adam-none|w{args.width}|seed{args.seed}"] = {**base, "local": {"steps": args.local_steps, "batch": 32}}
+    adam_key = f"adam-none|w{args.width}|seed{args.seed}"
+    todo[adam_key] = {**base, "local": {"steps": args.local_steps, "batch": 32}}
     res = json.loads(args.out.read_text()) if args.out.exists() else {}
     res.setdefault("settings", {"clients": 10, "alpha": 0.5, "rounds": args.rounds, "local_steps": args.local_steps,
                                 "batch": 32, "delta": 1e-3, "eval": "accuracy at 10 dB AWGN on 400 held-out images"})
@@ -63,6 +81,7 @@ def main(argv: list[str] | None = None) -> None:
         for fut in as_completed([pool.submit(_run, k, v) for k, v in todo.items()]):
             key, out = fut.result()
             runs[key] = out
+            res.setdefault("summary", {})[tag] = summary(runs, tag, adam_key, args.epsilons)
             print(f"{key:45s} acc {out['accuracy']:.3f} noise {out['noise_multiplier']:.3f} "
                   f"eps by round {out['epsilon_by_round']}", flush=True)
             args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -37,6 +37,12 @@ def test_fl_cli_bad_arguments(capsys):
     (["--codec", "deepjscc", "--crop", "30"], "--crop"),
     (["--codec", "deepjscc", "--n-symbols", "8"], "--n-symbols"),
     (["--cbr", "0.25"], "--cbr"),                      # an image-codec flag with the task codec
+    (["--layers", "2"], "--layers"),                   # a text-codec flag with the task codec
+    (["--codec", "deepjscc", "--train-sentences", "100"], "--train-sentences"),
+    (["--codec", "deepsc", "--crop", "16"], "--crop"),
+    (["--codec", "deepsc", "--n-symbols", "8"], "--n-symbols"),
+    (["--codec", "deepsc", "--width", "10"], "--width"),
+    (["--codec", "deepsc", "--dp-epsilon", "4"], "--dp-epsilon"),
     (["--optimizer", "sgd", "--momentum", "1.5"], "--momentum"),
 ])
 def test_fl_cli_bad_codec_arguments(argv, flag, capsys):
@@ -47,7 +53,7 @@ def test_fl_cli_bad_codec_arguments(argv, flag, capsys):
 
 def test_fl_cli_unknown_codec_is_refused_when_parsed(capsys):
     with pytest.raises(SystemExit) as exc:
-        main(["fl", "--codec", "deepsc"])
+        main(["fl", "--codec", "gpt"])
     assert exc.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--codec" in err[0]
@@ -61,3 +67,14 @@ def test_fl_cli_image_codec_prints_psnr(tmp_path, capsys):
     rec = json.loads(out.read_text())
     assert rec["config"]["codec"] == "deepjscc" and set(rec["final"]) == {"psnr"}
     assert "psnr dB" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_fl_cli_text_codec_prints_bleu(tmp_path, capsys):
+    out = tmp_path / "fl.json"
+    rc = main(["fl", "--codec", "deepsc", "--clients", "2", "--rounds", "1", "--local-steps", "1", "--width", "8",
+               "--train-sentences", "40", "--out", str(out)])
+    assert rc == 0
+    rec = json.loads(out.read_text())
+    assert rec["config"]["codec"] == "deepsc" and set(rec["final"]) == {"bleu1", "token_accuracy"}
+    assert "bleu1" in capsys.readouterr().out

@@ -67,7 +67,7 @@ def test_run_reports_psnr_per_round_and_matches_flower():
 @pytest.mark.parametrize("kw,field", [(dict(malicious=1, attack="label_flip"), "--attack"),
                                       (dict(malicious=1, attack="scaling"), "--attack"),
                                       (dict(cbr=0.3), "--cbr"), (dict(crop=30), "--crop"),
-                                      (dict(codec="deepsc"), "--codec")])
+                                      (dict(codec="gpt"), "--codec")])
 def test_bad_image_configs_name_the_field(kw, field):
     with pytest.raises(ValueError, match=field):
         FLConfig(**{**TINY, **kw})

@@ -117,3 +117,39 @@ def test_fl_cli_publish_bad_flags(tmp_path, monkeypatch, capsys, extra, message)
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0], err
     assert not (tmp_path / "fl.json").exists()  # refused before any training
+
+
+def test_a_stored_deepsc_is_rebuilt_only_on_the_tokenizer_it_names():
+    from semguard.codecs.deepsc import shipped_tokenizer
+    from semguard.federated.model import federated_codec
+    from semguard.federated.text import deepsc_kwargs, tokenizer_sha256
+
+    tok = shipped_tokenizer()
+    codec = federated_codec("deepsc", vocab_size=tok.vocab_size, tokenizer=tok, **deepsc_kwargs(8, 1))
+    codec.config["tokenizer_sha256"] = tokenizer_sha256(tok)
+    again = federated_factory(**json.loads(json.dumps(codec.config)))  # as the knowledge base stores it
+    assert again.config == codec.config and again.tokenizer.to_str() == tok.to_str()
+    assert [p.shape for p in again.parameters()] == [p.shape for p in codec.parameters()]
+    with pytest.raises(ValueError, match="tokenizer_sha256 0+ is not the shipped tokenizer's"):
+        federated_factory(**{**codec.config, "tokenizer_sha256": "0" * 64})
+
+
+@pytest.mark.slow
+def test_fl_cli_publishes_a_federated_deepsc_behind_the_bleu_gate(tmp_path, capsys):
+    from semguard.cli.main import main
+
+    db, pem, _ = _kb_and_key(tmp_path)
+    out = tmp_path / "fl.json"
+    rc = main(["fl", "--codec", "deepsc", "--clients", "2", "--rounds", "3", "--local-steps", "3", "--width", "8",
+               "--lr", "3e-3", "--train-sentences", "60", "--publish", str(db), "--key", str(pem), "--publish-name",
+               "fl-text", "--max-drop", "100", "--out", str(out)])
+    assert rc == 0, capsys.readouterr().err
+    assert "published fl-text as version 1" in capsys.readouterr().out
+    kb = KnowledgeBase(db, readonly=True)
+    kb.verify()
+    training = json.loads(kb.get("fl-text/training"))
+    rec = json.loads(out.read_text())
+    assert training["codec"] == "deepsc" and training["metrics_by_round"]["bleu1"] == [r["bleu1"] for r in rec["rounds"]]
+    codec = load_codec(kb, "fl-text", federated_factory)
+    fed = Federation(FLConfig(codec="deepsc", clients=2, rounds=3, width=8, train_sentences=60))
+    assert evaluate(fed, get_vector(codec))["bleu1"] == pytest.approx(rec["final"]["bleu1"])

@@ -7,8 +7,17 @@ import math
 import pytest
 
 from semguard.data.text import (
-    SentenceDataset, _unit_hash, filter_by_length, load_europarl, load_shipped, load_wordnet_examples,
-    normalize_sentence, split_sentences, word_count,
+    WORDNET_ROOT,
+    SentenceDataset,
+    _unit_hash,
+    filter_by_length,
+    load_europarl,
+    load_shipped,
+    load_wordnet_domains,
+    load_wordnet_examples,
+    normalize_sentence,
+    split_sentences,
+    word_count,
 )
 
 
@@ -99,3 +108,18 @@ def test_sentence_dataset():
     assert len(ds) == 1 and ds[0] == "a b c d"
     with pytest.raises(ValueError):
         SentenceDataset([])
+
+
+def test_wordnet_domains_are_the_lexicographer_files(tmp_path):
+    _fake_wordnet(tmp_path)
+    sentences, domains = load_wordnet_domains(tmp_path)
+    assert sentences == load_wordnet_examples(tmp_path)  # the same list, the same order
+    assert dict(zip(sentences, domains)) == {"the cat sat on the mat": 3, "she runs to the station every morning": 29,
+                                             "he drove very fast indeed": 2}
+
+
+@pytest.mark.skipif(not (WORDNET_ROOT / "data.noun").is_file(), reason="Debian wordnet-base not installed")
+def test_wordnet_domains_cover_the_whole_corpus():
+    sentences, domains = load_wordnet_domains()
+    assert sentences == load_wordnet_examples()
+    assert min(domains) >= 0 and max(domains) <= 44 and len(set(domains)) > 40  # 45 lexicographer files

@@ -1,7 +1,8 @@
 """``semguard fl``: federated training of a codec under client attacks, on Flower.
 
-``--codec task`` (the Fashion-MNIST classifier) or ``--codec deepjscc`` (a small image codec on
-photo crops).  Prints one row per round (global accuracy and backdoor success, or PSNR; replies,
+``--codec task`` (the Fashion-MNIST classifier), ``--codec deepjscc`` (a small image codec on
+photo crops) or ``--codec deepsc`` (a small DeepSC on WordNet sentences).  Prints one row per round
+(global accuracy and backdoor success, PSNR, or BLEU-1 and token accuracy; replies,
 free riders detected, epsilon) and writes the run's JSON record (config, per-round logs, reputations) and a plot.
 With ``--publish KB --key PEM`` the final global codec goes into the knowledge base as a new
 signed version with its training record, behind the knowledge base's poisoning screen.
@@ -46,14 +47,18 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--batch", type=int_at_least(1), default=32)
     p.add_argument("--lr", type=positive_float, default=1e-3)
     p.add_argument("--codec", choices=FL_CODECS, default="task",
-                   help="task (Fashion-MNIST classifier) or deepjscc (image codec on photo crops, PSNR)")
-    p.add_argument("--width", type=int_at_least(1), default=16, help="codec CNN width")
+                   help="task (Fashion-MNIST classifier), deepjscc (image codec on photo crops, PSNR) or "
+                        "deepsc (text codec on WordNet sentences, BLEU-1)")
+    p.add_argument("--width", type=int_at_least(1), default=16, help="codec CNN width (deepsc: d_model)")
     p.add_argument("--n-symbols", type=int_at_least(1), default=16, help="task codec: complex channel uses per image")
     p.add_argument("--cbr", type=positive_float, default=1 / 6,
                    help="deepjscc: bandwidth ratio n / (3HW), k/48 for a whole k >= 1 (default 1/6)")
     p.add_argument("--crop", type=int_at_least(8, 256), default=32, help="deepjscc: crop side (a multiple of 4)")
     p.add_argument("--train-crops", type=int_at_least(1), default=300,
                    help="deepjscc: crops drawn from each training photo for the clients")
+    p.add_argument("--layers", type=int_at_least(1), default=1, help="deepsc: transformer layers per side")
+    p.add_argument("--train-sentences", type=int_at_least(2), default=4000,
+                   help="deepsc: WordNet training sentences shared out among the clients")
     p.add_argument("--optimizer", choices=OPTIMIZERS, default="adam", help="clients' local optimiser")
     p.add_argument("--momentum", type=non_negative_float, default=0.0, help="SGD momentum, in [0, 1)")
     p.add_argument("--min-clients", type=int_at_least(1), default=None, help="replies needed to aggregate a round")
@@ -75,7 +80,8 @@ def add_parser(subparsers: Any) -> None:
                    "$SEMGUARD_KEY_PASSPHRASE if set)")
     p.add_argument("--publish-name", default="fl-task", help="entry name of the published codec")
     p.add_argument("--max-drop", type=non_negative_float, default=2.0,
-                   help="--publish refuses a held-out accuracy drop of more than this many points")
+                   help="--publish refuses a held-out drop of more than this: points of accuracy (task) or "
+                        "BLEU-1 (deepsc), dB of PSNR (deepjscc)")
     p.set_defaults(func=run)
 
 
@@ -88,21 +94,22 @@ def config_from_args(args: argparse.Namespace) -> Any:
     k = round(48 * args.cbr)  # "0.1667" means 8/48: snap what is a rounded k/48
     cbr = k / 48 if k >= 1 and abs(48 * args.cbr - k) < 0.01 else args.cbr
     image_args = {"cbr": cbr, "crop": args.crop, "train_crops": args.train_crops}
-    if args.codec == "task":
-        given = [f for f, v, d in (("--cbr", args.cbr, 1 / 6), ("--crop", args.crop, 32),
-                                   ("--train-crops", args.train_crops, 300)) if v != d]
-        if given:
-            raise ValueError(f"{', '.join(given)} only apply to --codec deepjscc")
-    elif args.n_symbols != 16:
-        raise ValueError("--n-symbols applies to --codec task; the image codec's symbols come from --cbr")
-    if args.codec != "task" and args.publish is not None:
-        raise ValueError("--publish takes --codec task (the poisoning gate scores held-out accuracy)")
+    text_args = {"layers": args.layers, "train_sentences": args.train_sentences}
+    for codec, flags in (("deepjscc", (("--cbr", args.cbr, 1 / 6), ("--crop", args.crop, 32),
+                                       ("--train-crops", args.train_crops, 300))),
+                         ("deepsc", (("--layers", args.layers, 1), ("--train-sentences", args.train_sentences, 4000)))):
+        given = [f for f, v, d in flags if v != d]
+        if given and args.codec != codec:
+            raise ValueError(f"{', '.join(given)} only apply to --codec {codec}")
+    if args.codec != "task" and args.n_symbols != 16:
+        raise ValueError(f"--n-symbols applies to --codec task; --codec {args.codec} sets its own channel uses")
     return FLConfig(clients=args.clients, malicious=args.malicious, attack=args.attack, strategy=args.strategy,
                     rounds=args.rounds, alpha=args.alpha, seed=args.seed, width=args.width, n_symbols=args.n_symbols,
                     local=LocalConfig(steps=args.local_steps, batch=args.batch, lr=args.lr, optimizer=args.optimizer,
                                       momentum=args.momentum),
                     min_clients=args.min_clients, dp_noise=args.dp_noise, dp_clip=args.dp_clip,
-                    dp_epsilon=args.dp_epsilon, dp_delta=args.dp_delta, codec=args.codec, **image_args)
+                    dp_epsilon=args.dp_epsilon, dp_delta=args.dp_delta, codec=args.codec, **image_args,
+                    **text_args)
 
 
 def run_engine(cfg: Any, engine: str) -> dict[str, Any]:
@@ -137,6 +144,10 @@ def plot(rec: dict[str, Any], path: Path) -> None:
     if "psnr" in rec["final"]:
         axes[0].plot(rounds, [r["psnr"] for r in rec["rounds"]], "o-", label="PSNR (dB)")
         axes[0].set(xlabel="round", ylabel="PSNR (dB)", title=title)
+    elif "bleu1" in rec["final"]:
+        axes[0].plot(rounds, [r["bleu1"] for r in rec["rounds"]], "o-", label="BLEU-1")
+        axes[0].plot(rounds, [r["token_accuracy"] for r in rec["rounds"]], "s--", label="token accuracy")
+        axes[0].set(xlabel="round", ylim=(0, 1), title=title)
     else:
         axes[0].plot(rounds, [r["accuracy"] for r in rec["rounds"]], "o-", label="accuracy")
         axes[0].plot(rounds, [r["backdoor_success"] for r in rec["rounds"]], "s--", label="backdoor success")
@@ -186,19 +197,21 @@ def _publish_inputs(args: argparse.Namespace) -> Any:
 
 
 def _publish(args: argparse.Namespace, key: Any, cfg: Any, rec: dict[str, Any]) -> None:
-    from semguard.federated.engine import Federation, evaluate
+    from semguard.federated.engine import METRICS, Federation, evaluate
     from semguard.federated.model import get_vector
     from semguard.federated.publish import publish_run
     from semguard.knowledge.records import KnowledgeError
 
     fed = Federation(cfg)
+    metric = METRICS[cfg.codec][0]  # accuracy, psnr or bleu1: what the gate scores on the held-out set
+    scale, unit = (1.0, "dB") if metric == "psnr" else (100.0, "points")
 
     def accuracy(codec: torch.nn.Module) -> float:
-        return 100.0 * evaluate(fed, get_vector(codec))["accuracy"]
+        return scale * evaluate(fed, get_vector(codec))[metric]
 
     try:
         v = publish_run(args.publish, key, fed.codec, rec["vectors"], rec, accuracy, name=args.publish_name,
-                        max_drop=args.max_drop)
+                        max_drop=args.max_drop, canary_label=metric, canary_unit=unit)
     except KnowledgeError as e:
         raise ValueError(f"--publish {args.publish}: {e}") from e
     print(f"published {args.publish_name} as version {v.version} of {args.publish}: root {v.root.hex()[:16]}…")
@@ -216,15 +229,16 @@ def run(args: argparse.Namespace) -> int:
         rec = run_engine(cfg, args.engine)
     vec = rec.pop("final_vector", None)
     vectors = rec.pop("vectors", None)
-    image = "psnr" in rec["final"]
-    head = f"{'psnr dB':>8}" if image else f"{'acc':>6} {'backdoor':>8}"
+    image, text = "psnr" in rec["final"], "bleu1" in rec["final"]
+    head = f"{'psnr dB':>8}" if image else f"{'bleu1':>6} {'tok acc':>8}" if text else f"{'acc':>6} {'backdoor':>8}"
     print(f"{'round':>5} {head} {'replies':>7} {'eps':>6}  free riders / excluded")
     for r in rec["rounds"]:
         eps = f"{r['epsilon']:.2f}" if "epsilon" in r else "-"
         extra = f"{r.get('free_riders', '')} {r.get('excluded', '')}".strip()
         if r.get("skipped"):
             extra = "skipped (too few replies) " + extra
-        score = f"{r['psnr']:>8.2f}" if image else f"{r['accuracy']:>6.3f} {r['backdoor_success']:>8.3f}"
+        score = (f"{r['psnr']:>8.2f}" if image else f"{r['bleu1']:>6.3f} {r['token_accuracy']:>8.3f}" if text
+                 else f"{r['accuracy']:>6.3f} {r['backdoor_success']:>8.3f}")
         print(f"{r['round']:>5} {score} {r['replies']:>7} {eps:>6}  {extra}")
     print(f"malicious clients: {rec['malicious_ids']}; engine {rec['engine']}, {rec['seconds']:.1f} s")
     if rec.get("dp_noise"):

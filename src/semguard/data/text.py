@@ -32,7 +32,7 @@ from semguard.registry import available, build, register
 
 __all__ = [
     "PUNCTUATION", "ALPHABET", "normalize_sentence", "word_count", "filter_by_length", "load_europarl",
-    "load_wordnet_examples", "load_shipped", "SentenceSplit", "split_sentences", "SentenceDataset",
+    "load_wordnet_examples", "load_wordnet_domains", "load_shipped", "SentenceSplit", "split_sentences", "SentenceDataset",
     "WORDNET_ROOT", "SHIPPED_SETS", "TextCorpus", "TEXT_CORPORA", "text_corpus", "WORDNET_ENV",
     "EUROPARL_ENV",
 ]
@@ -124,22 +124,43 @@ def wordnet_data_files(root: str | Path = WORDNET_ROOT) -> list[Path]:
     return files
 
 
+def _wordnet_quotes(root: str | Path) -> list[tuple[int, str]]:
+    """``(lexicographer file number, quoted example)`` for every example quoted in a gloss, in file order."""
+    quoted: list[tuple[int, str]] = []
+    for f in wordnet_data_files(root):
+        for line in f.read_text(encoding="utf-8", errors="replace").splitlines():
+            if line.startswith("  ") or "|" not in line:  # licence header lines start with spaces
+                continue
+            head = line.split(maxsplit=2)
+            lex = int(head[1]) if len(head) > 1 and head[1].isdigit() else -1
+            quoted += [(lex, q) for q in _QUOTED.findall(line.split("|", 1)[1])]
+    return quoted
+
+
 def load_wordnet_examples(root: str | Path = WORDNET_ROOT, *, min_words: int = 4,
                           max_words: int = 30) -> list[str]:
     """WordNet gloss example sentences (quoted text after ``|`` in ``data.{noun,verb,adj,adv}``).
 
     Raises FileNotFoundError naming the Debian package when the files are missing.
     """
-    quoted: list[str] = []
-    for f in wordnet_data_files(root):
-        for line in f.read_text(encoding="utf-8", errors="replace").splitlines():
-            if line.startswith("  ") or "|" not in line:  # licence header lines start with spaces
-                continue
-            quoted += _QUOTED.findall(line.split("|", 1)[1])
+    quoted = [q for _, q in _wordnet_quotes(root)]
     out = filter_by_length(quoted, min_words, max_words)
     log.info("WordNet: %d of %d example sentences have %d-%d words", len(out), len(quoted),
              min_words, max_words)
     return out
+
+
+def load_wordnet_domains(root: str | Path = WORDNET_ROOT, *, min_words: int = 4,
+                         max_words: int = 30) -> tuple[list[str], list[int]]:
+    """The sentences of :func:`load_wordnet_examples` (same list, same order) and, for each, the
+    lexicographer file of the first synset that quotes it (``lex_filenum``, 0-44: ``adj.all``,
+    ``noun.animal``, ``verb.motion``...), its semantic domain; -1 where a line has no such field."""
+    first: dict[str, int] = {}
+    for lex, q in _wordnet_quotes(root):
+        s = normalize_sentence(q)
+        if min_words <= word_count(s) <= max_words:
+            first.setdefault(s, lex)
+    return list(first), list(first.values())
 
 
 def load_shipped(name: str = "wordnet_test") -> list[str]:

@@ -19,7 +19,7 @@ from semguard.federated.attacks import AttackView, FLAttack
 from semguard.federated.model import get_vector, set_vector
 from semguard.registry import build
 from semguard.training.loop import train_step
-from semguard.training.tasks import ClassifyTask, mse_loss
+from semguard.training.tasks import ClassifyTask, TextTask, mse_loss
 
 OPTIMIZERS = ("adam", "sgd")
 
@@ -90,6 +90,8 @@ class _Reconstruct:
 
 def _local_task(codec: SemanticCodec, images: Tensor, targets: Tensor) -> Any:
     inner = getattr(codec, "_module", codec)  # Opacus' GradSampleModule wraps the codec
+    if images.dtype == torch.long:  # token ids (DeepSC): the sentence is its own target
+        return TextTask(images, images[:1])
     if inner.output_key == "logits":
         return ClassifyTask(images, targets, images[:1], targets[:1])
     return _Reconstruct(images)
@@ -99,7 +101,8 @@ def local_train(codec: SemanticCodec, images: Tensor, labels: Tensor, cfg: Local
                 channel: Channel | None = None, optimizer: torch.optim.Optimizer | None = None) -> float:
     """``cfg.steps`` training steps of ``codec`` (in place) on ``images``/``labels``; mean loss.  A
     classifier (``output_key`` ``logits``) takes cross-entropy on the labels, an image codec the MSE
-    of its reconstruction (``labels`` are then the images themselves)."""
+    of its reconstruction (``labels`` are then the images themselves), DeepSC (``images`` are token ids
+    ``[N, T]``) the cross-entropy of the received tokens."""
     channel = channel if channel is not None else build("channel", cfg.channel)
     gen = torch.Generator().manual_seed(seed)
     chan_gen = torch.Generator().manual_seed(seed + 1)

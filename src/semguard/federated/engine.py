@@ -25,8 +25,9 @@ from semguard.federated.partition import dirichlet_partition
 from semguard.federated.strategy import STRATEGIES, ServerAggregator
 from semguard.registry import available, build
 
-FL_CODECS = ("task", "deepjscc")
-METRICS = {"task": ("accuracy", "backdoor_success"), "deepjscc": ("psnr",)}  # what evaluate() reports
+FL_CODECS = ("task", "deepjscc", "deepsc")
+METRICS = {"task": ("accuracy", "backdoor_success"), "deepjscc": ("psnr",),
+           "deepsc": ("bleu1", "token_accuracy")}  # what evaluate() reports
 
 __all__ = ["FL_CODECS", "METRICS", "FLConfig", "Federation", "server_round", "evaluate", "run_inprocess", "check_reply"]
 
@@ -43,7 +44,9 @@ class FLConfig:
 
     ``codec``: ``task`` (Fashion-MNIST classes, ``width`` and ``n_symbols``) or ``deepjscc`` (photo
     crops of ``crop`` pixels, :mod:`semguard.federated.image`; ``width`` and ``cbr``; ``test_size``
-    and ``root_size`` count crops, ``train_crops`` the crops of each training photo)."""
+    and ``root_size`` count crops, ``train_crops`` the crops of each training photo) or ``deepsc``
+    (WordNet sentences, :mod:`semguard.federated.text`; ``width`` is ``d_model``, ``layers`` per side;
+    ``test_size`` and ``root_size`` count sentences, ``train_sentences`` the clients' pool)."""
 
     clients: int = 10
     malicious: int = 0
@@ -68,12 +71,18 @@ class FLConfig:
     cbr: float = 1 / 6
     crop: int = 32
     train_crops: int = 300
+    layers: int = 1
+    train_sentences: int = 4000
 
     def __post_init__(self) -> None:
         if self.codec not in FL_CODECS:
             raise ValueError(f"--codec {self.codec!r} unknown; choose from {', '.join(FL_CODECS)}")
-        if self.codec != "task":
+        if self.codec == "deepjscc":
             self._check_image()
+        if self.codec == "deepsc":
+            self._check_text()
+        if self.codec != "task":
+            self._check_attack()
         if self.clients < 2:
             raise ValueError(f"--clients must be >= 2, got {self.clients}")
         if not 0 <= self.malicious < self.clients:
@@ -110,6 +119,22 @@ class FLConfig:
             latent_channels(self.cbr)
         except ValueError as e:
             raise ValueError(f"--cbr: {e}") from None
+
+    def _check_text(self) -> None:
+        from semguard.federated.text import HEADS
+
+        if self.width < HEADS or self.width % HEADS:
+            raise ValueError(f"--width is DeepSC's d_model: a multiple of {HEADS} (its heads), got {self.width}")
+        if self.layers < 1:
+            raise ValueError(f"--layers must be >= 1, got {self.layers}")
+        if self.train_sentences < 2 * self.clients:
+            raise ValueError(f"--train-sentences must be >= 2 per client ({2 * self.clients}), got "
+                             f"{self.train_sentences}")
+        if self.dp_noise > 0 or self.dp_epsilon is not None:
+            raise ValueError("--dp-noise / --dp-epsilon take --codec task or deepjscc: Opacus computes no "
+                             "per-example gradients for DeepSC's torch nn.MultiheadAttention")
+
+    def _check_attack(self) -> None:
         if self.attack in available("fl_attack") and type(build("fl_attack", self.attack)).poison is not FLAttack.poison:
             raise ValueError(f"--attack {self.attack} poisons labels or plants a class trigger; --codec {self.codec} "
                              f"takes the model-poisoning and free-riding attacks")
@@ -133,7 +158,20 @@ class Federation:
         self.cfg = cfg
         g = torch.Generator().manual_seed(cfg.seed)
         self.reconstruct = cfg.codec != "task"  # the target of a client's example is the example itself
-        if self.reconstruct:
+        self.test_sentences: list[str] = []
+        if cfg.codec == "deepsc":
+            from semguard.codecs.deepsc import shipped_tokenizer
+            from semguard.federated.text import sentence_data
+
+            self.tokenizer = shipped_tokenizer()  # the same ids on every client
+            t = sentence_data(cfg.seed, self.tokenizer, train_size=cfg.train_sentences, root_size=cfg.root_size,
+                              test_size=cfg.test_size)
+            self.test_x = self.test_y = t.test
+            self.test_sentences = t.test_sentences
+            self.root_x = self.root_y = t.root
+            images, labels = t.train, t.domain  # labels: the semantic domain, which the split is skewed by
+            pool = torch.arange(images.shape[0])
+        elif self.reconstruct:
             from semguard.federated.image import photo_data
 
             d = photo_data(cfg.seed, crop=cfg.crop, train_per_photo=cfg.train_crops, root_size=cfg.root_size,
@@ -158,7 +196,13 @@ class Federation:
         self.images, self.labels = images, labels
         self.malicious = sorted(torch.randperm(cfg.clients, generator=g)[:cfg.malicious].tolist())
         self.attack: FLAttack | None = build("fl_attack", cfg.attack) if cfg.attack else None
-        if self.reconstruct:
+        if cfg.codec == "deepsc":
+            from semguard.federated.text import deepsc_kwargs, tokenizer_sha256
+
+            self.codec = federated_codec("deepsc", seed=cfg.seed, vocab_size=self.tokenizer.vocab_size,
+                                         tokenizer=self.tokenizer, **deepsc_kwargs(cfg.width, cfg.layers))
+            self.codec.config["tokenizer_sha256"] = tokenizer_sha256(self.tokenizer)  # ids the weights mean
+        elif self.reconstruct:
             self.codec = federated_codec(cfg.codec, seed=cfg.seed, width=cfg.width, cbr=cfg.cbr)
         else:
             self.codec = federated_codec("task", seed=cfg.seed, n_symbols=cfg.n_symbols, width=cfg.width)
@@ -235,11 +279,16 @@ def check_reply(update: Any, dim: int, cid: int) -> str | None:
 def evaluate(fed: Federation, vec: Tensor) -> dict[str, float]:
     """Global accuracy on the held-out set at ``eval_snr_db``, and backdoor success: the share of
     held-out images of other classes that the trigger turns into the backdoor target.  For an
-    image codec: the held-out crops' mean PSNR (``METRICS`` names the keys per codec)."""
+    image codec: the held-out crops' mean PSNR; for DeepSC, the held-out sentences' BLEU-1 and token
+    accuracy (``METRICS`` names the keys per codec)."""
     codec = fed.codec
     set_vector(codec, vec)
     codec.eval()
     gen = torch.Generator().manual_seed(1234)
+    if fed.cfg.codec == "deepsc":
+        from semguard.federated.text import text_metrics
+
+        return text_metrics(codec, fed.test_x, fed.test_sentences, fed.channel, fed.cfg.eval_snr_db, gen)
     if fed.reconstruct:
         from semguard.federated.image import image_metrics
 

@@ -36,12 +36,14 @@ def _swap_batchnorm(module: nn.Module) -> None:
 
 
 def federated_codec(name: str = "task", *, seed: int = 0, **kwargs: Any) -> SemanticCodec:
-    """``build("codec", name, **kwargs)`` with BatchNorm replaced by GroupNorm, initialised from ``seed``."""
+    """``build("codec", name, **kwargs)`` with BatchNorm replaced by GroupNorm, initialised from ``seed``.
+    Its ``config`` gains ``norm`` and, for a codec other than ``task``, ``federated_codec``: ``name``
+    (what :func:`semguard.federated.publish.federated_factory` rebuilds it by)."""
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         codec = build("codec", name, **kwargs)
         _swap_batchnorm(codec)
-    codec.config = {**codec.config, "norm": "group"}
+    codec.config = {**codec.config, "norm": "group", **({"federated_codec": name} if name != "task" else {})}
     return codec
 
 

@@ -37,19 +37,38 @@ __all__ = ["training_record", "publish_global", "fit_delta_screen", "federated_f
 
 
 def federated_factory(**config: Any) -> SemanticCodec:
-    """Rebuild a federated codec from its stored config (for ``knowledge.codec_io.load_codec``)."""
+    """Rebuild a federated codec from its stored config (for ``knowledge.codec_io.load_codec``).
+
+    A DeepSC gets the shipped tokenizer, which must be the one its config names (``tokenizer_sha256``):
+    the same ids on another tokenizer would decode to other words (ValueError)."""
     config = dict(config)
     config.pop("norm", None)
-    return federated_codec("task", **config)
+    name = config.pop("federated_codec", "task")
+    if name != "deepsc":
+        return federated_codec(name, **config)
+    from semguard.codecs.deepsc import shipped_tokenizer
+    from semguard.federated.text import tokenizer_sha256
+
+    tok, want = shipped_tokenizer(), config.pop("tokenizer_sha256", None)
+    if want != tokenizer_sha256(tok):
+        raise ValueError(f"stored DeepSC config: tokenizer_sha256 {want} is not the shipped tokenizer's "
+                         f"{tokenizer_sha256(tok)}")
+    codec = federated_codec(name, tokenizer=tok, **config)
+    codec.config["tokenizer_sha256"] = want
+    return codec
 
 
 def training_record(rec: dict[str, Any]) -> dict[str, Any]:
     """What a receiver should know about how the global codec was trained (no client data)."""
+    from semguard.federated.engine import METRICS
+
     cfg = rec["config"]
-    return {"engine": rec["engine"], "rounds": cfg["rounds"], "clients": cfg["clients"],
+    codec = cfg.get("codec", "task")
+    by_round = {k: [r[k] for r in rec["rounds"]] for k in METRICS[codec]}
+    return {"engine": rec["engine"], "codec": codec, "rounds": cfg["rounds"], "clients": cfg["clients"],
             "strategy": cfg["strategy"], "attack": cfg["attack"], "malicious_ids": rec["malicious_ids"],
             "alpha": cfg["alpha"], "seed": cfg["seed"], "dp_noise": rec.get("dp_noise", 0.0),
-            "accuracy_by_round": [r["accuracy"] for r in rec["rounds"]],
+            **({"accuracy_by_round": by_round["accuracy"]} if codec == "task" else {}), "metrics_by_round": by_round,
             "epsilon_by_round": [r.get("epsilon") for r in rec["rounds"]],
             "reputation": rec.get("reputation"), "free_riders_detected": rec.get("free_riders_detected"),
             "final_sha256": rec["final_sha256"]}
@@ -87,14 +106,15 @@ def publish_global(kb: KnowledgeBase, key: Ed25519PrivateKey, codec: SemanticCod
 
 
 def run_gate(name: str, codec: SemanticCodec, previous: Tensor, screen: DeltaScreen,
-             accuracy: Callable[[nn.Module], float], max_drop: float) -> Gate:
+             accuracy: Callable[[nn.Module], float], max_drop: float, *, canary_label: str = "accuracy",
+             canary_unit: str = "points") -> Gate:
     """The gate of :func:`publish_run`: ``make_gate`` twice, against the run's previous round
-    (``previous``: the global model before the last round; delta screen and accuracy) and against
-    the version published now (accuracy).  ``accuracy(codec)`` is in points (0-100)."""
-    last_round = make_gate(name, federated_factory, accuracy, max_drop_db=max_drop, screen=screen,
-                           canary_label="accuracy", canary_unit="points")
-    published = make_gate(name, federated_factory, accuracy, max_drop_db=max_drop, canary_label="accuracy",
-                          canary_unit="points")
+    (``previous``: the global model before the last round; delta screen and held-out score) and
+    against the version published now (held-out score).  ``accuracy(codec)`` is the held-out score,
+    higher is better, in ``canary_unit``: accuracy or BLEU-1 in points (0-100), PSNR in dB."""
+    label = {"canary_label": canary_label, "canary_unit": canary_unit}
+    last_round = make_gate(name, federated_factory, accuracy, max_drop_db=max_drop, screen=screen, **label)
+    published = make_gate(name, federated_factory, accuracy, max_drop_db=max_drop, **label)
     set_vector(codec, previous)
     prev = codec_entries(name, codec)
     hashes = {n: hashlib.sha256(d).digest() for n, d in prev.items()}
@@ -115,14 +135,16 @@ def run_gate(name: str, codec: SemanticCodec, previous: Tensor, screen: DeltaScr
 
 def publish_run(kb_path: str | Path, key: Ed25519PrivateKey, codec: SemanticCodec, vectors: list[Tensor],
                 rec: dict[str, Any], accuracy: Callable[[nn.Module], float], *, name: str = "fl-task",
-                max_drop: float = 2.0, z_max: float = 4.0) -> VersionRecord:
+                max_drop: float = 2.0, z_max: float = 4.0, canary_label: str = "accuracy",
+                canary_unit: str = "points") -> VersionRecord:
     """Publish the last of ``vectors`` (the global model before round 1 and after each round) into
     the knowledge base at ``kb_path`` behind :func:`run_gate`; ``PoisoningRejected`` when refused."""
     if len(vectors) < 4:
         raise ValueError(f"--publish needs at least 3 rounds (the screen is fitted on the earlier rounds), "
                          f"got {len(vectors) - 1}")
     screen = fit_delta_screen(codec, vectors[:-1], z_max=z_max)
-    gate = run_gate(name, codec, vectors[-2], screen, accuracy, max_drop)
+    gate = run_gate(name, codec, vectors[-2], screen, accuracy, max_drop, canary_label=canary_label,
+                    canary_unit=canary_unit)
     kb = KnowledgeBase(kb_path)
     set_vector(codec, vectors[-1])
     put = codec_entries(name, codec)

@@ -203,6 +203,31 @@ class ALIE(FLAttack):
         return (ref.mean(0) - z * std).expand(m, -1).clone()
 
 
+def _std_direction(H: Tensor) -> list[Tensor]:
+    """Minus the unit per-coordinate std of the honest updates (none with one honest update)."""
+    if H.shape[0] < 2:
+        return []
+    sd = H.std(0)
+    return [-sd / sd.norm().clamp_min(1e-12)]
+
+
+def _line_search(aggregate, H: Tensor, starts: list[Tensor], dirs: list[Tensor], grid: tuple[float, ...],
+                 fallback: Tensor) -> Tensor:
+    """The ``start + gamma ||mu|| p`` over ``starts x dirs x grid`` whose aggregate with the honest
+    updates ``H`` lies farthest from their mean ``mu`` (``fallback`` if none is evaluated)."""
+    mu = H.mean(0)
+    scale = float(mu.norm())
+    best, best_obj = fallback, -1.0
+    for start in starts:
+        for p in dirs:
+            for g in grid:
+                M = start + g * scale * p
+                obj = float((aggregate(torch.cat([H, M])) - mu).norm())
+                if obj > best_obj:
+                    best, best_obj = M.clone(), obj
+    return best
+
+
 @register("fl_attack", "adaptive")
 class Adaptive(FLAttack):
     """Aggregator-tailored worst case: ``mu + gamma p`` for the directions ``p`` in {minus the unit
@@ -225,20 +250,9 @@ class Adaptive(FLAttack):
         m = benign.shape[0] if benign is not None else 1
         H = view.honest
         mu = H.mean(0)
-        scale = float(mu.norm())
-        dirs = [-mu / mu.norm().clamp_min(1e-12)]
-        if H.shape[0] > 1:
-            sd = H.std(0)
-            dirs.append(-sd / sd.norm().clamp_min(1e-12))
+        dirs = [-mu / mu.norm().clamp_min(1e-12), *_std_direction(H)]
         start = self.base(H, m)
-        best, best_obj = start.clone(), -1.0
-        for p in dirs:
-            for g in self.grid:
-                M = start + g * scale * p
-                obj = float((view.aggregate(torch.cat([H, M])) - mu).norm())
-                if obj > best_obj:
-                    best, best_obj = M.clone(), obj
-        return best
+        return _line_search(view.aggregate, H, [start], dirs, self.grid, start.clone())
 
 
 @register("fl_attack", "adaptive_mimic")
@@ -290,20 +304,9 @@ class AdaptiveBias(Adaptive):
         u = mu / mu.norm().clamp_min(1e-12)
         v = self.secret(H.shape[1]).to(H.dtype)
         v = v - (v @ u) * u
-        dirs = [-u, v / v.norm().clamp_min(1e-12)]
-        if H.shape[0] > 1:
-            sd = H.std(0)
-            dirs.append(-sd / sd.norm().clamp_min(1e-12))
-        scale = float(mu.norm())
-        best, best_obj = benign.clone(), -1.0
-        for start in (benign.to(H.dtype), H[torch.arange(m) % H.shape[0]]):
-            for p in dirs:
-                for g in self.grid:
-                    M = start + g * scale * p
-                    obj = float((view.aggregate(torch.cat([H, M])) - mu).norm())
-                    if obj > best_obj:
-                        best, best_obj = M.clone(), obj
-        return best
+        dirs = [-u, v / v.norm().clamp_min(1e-12), *_std_direction(H)]
+        starts = [benign.to(H.dtype), H[torch.arange(m) % H.shape[0]]]
+        return _line_search(view.aggregate, H, starts, dirs, self.grid, benign.clone())
 
 
 class _FreeRide(FLAttack):

@@ -58,6 +58,19 @@ def _port() -> int:
         return s.getsockname()[1]
 
 
+
+def encoded_blocks(codec, source, n: int, enc_ms: dict[int, float], t_ready: list[float]):
+    """The tx's blocks: ``n`` encodes of ``source`` at ``SNR_DB``, each timed into ``enc_ms[i]`` (ms),
+    the start time appended to ``t_ready``; yields ``({"i": i}, symbols)``."""
+    t_ready.append(time.perf_counter())
+    with torch.no_grad():
+        for i in range(n):
+            s = time.perf_counter()
+            x = codec.encode(source, torch.tensor([SNR_DB])).reshape(-1).numpy()
+            enc_ms[i] = 1e3 * (time.perf_counter() - s)
+            yield {"i": i}, x
+
+
 def _source(kind: str, codec) -> torch.Tensor:
     g = torch.Generator().manual_seed(0)
     if kind == "image":
@@ -151,13 +164,7 @@ def procs(emu: Emulator, codec, channel, source: torch.Tensor, n: int, rate: flo
         done_ns.append(now)
 
     def blocks():
-        t_ready.append(time.perf_counter())
-        with torch.no_grad():
-            for i in range(n):
-                s = time.perf_counter()
-                x = codec.encode(source, torch.tensor([SNR_DB])).reshape(-1).numpy()
-                enc_ms[i] = 1e3 * (time.perf_counter() - s)
-                yield {"i": i}, x
+        return encoded_blocks(codec, source, n, enc_ms, t_ready)
 
     hs_rx = emu.ep(emu.p_relay) if sealed else None
     hs_tx = emu.ep(emu.p_hs) if sealed else None

@@ -44,7 +44,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from runtime import SNR_DB, Emulator, _source, inproc  # bench/runtime.py, the same link and codec calls
+from runtime import SNR_DB, Emulator, _source, encoded_blocks, inproc  # bench/runtime.py, the same link and codec calls
 from semguard.codecs.zoo import DEFAULT_IMAGE_CODEC, DEFAULT_TEXT_CODEC, pretrained
 from semguard.registry import build
 from semguard.runtime._net import StopFlag
@@ -73,13 +73,7 @@ def link_run(emu: Emulator, codec, channel, source: torch.Tensor, n: int, rate: 
         lat[i] = (time.time_ns() - side["t_ns"]) / 1e6 + enc_ms[i]
 
     def blocks():
-        t_ready.append(time.perf_counter())
-        with torch.no_grad():
-            for i in range(n):
-                s = time.perf_counter()
-                x = codec.encode(source, torch.tensor([SNR_DB])).reshape(-1).numpy()
-                enc_ms[i] = 1e3 * (time.perf_counter() - s)
-                yield {"i": i}, x
+        return encoded_blocks(codec, source, n, enc_ms, t_ready)
 
     rx_cfg = RxConfig(emu.ep(emu.p_out), handshake=emu.ep(emu.p_relay) if keyed else None, idle_timeout_s=30.0,
                       max_runtime_s=900.0, handshake_timeout_s=20.0, require_sealed=keyed and seal is None)

@@ -89,8 +89,8 @@ def test_certified_psnr_holds_against_an_attack_in_the_ball(receiver):
     for i in range(2):
         s = x[i:i + 1]
         gen = torch.Generator().manual_seed(10 + i)
-        y, p_x = receiver.received(s, snr, gen)
-        radius = math.sqrt(1e-4 * p_x * y.shape[-1])
+        y, x_tx = receiver.received(s, snr, gen)
+        radius = math.sqrt(1e-4 * float(x_tx.abs().square().mean()) * y.shape[-1])
         state = AWGN().sample_state(1, y.shape[-1], torch.tensor([snr]))
         delta = torch.zeros_like(y, requires_grad=True)
         for _ in range(20):  # ascend the MSE of the (noise-free) decode, projected onto the ball

@@ -48,6 +48,7 @@ from torch import Tensor
 
 from semguard.channels.awgn import AWGN
 from semguard.channels.base import as_snr_tensor
+from semguard.channels.functional import psr_radius
 from semguard.codecs.base import SemanticCodec
 from semguard.codecs.switch import SNRSwitch
 from semguard.link import Link
@@ -88,16 +89,17 @@ def order_statistic_bounds(n: int, p_low: float, p_high: float, alpha: float) ->
 
 
 def percentile_bounds(draws: Tensor, p: float, eps_over_sigma: float, alpha: float, *,
-                      low: float = -math.inf, high: float = math.inf) -> tuple[Tensor, Tensor]:
+                      low: float = -math.inf, high: float = math.inf, presorted: bool = False) -> tuple[Tensor, Tensor]:
     """Bounds on ``h_p(z + delta)`` for every ``||delta|| <= eps``, per coordinate, from ``draws [n, ...]``
     of ``f(z + G)``: ``(lower, upper)`` shaped like one draw, each holding with probability
-    ``>= 1 - alpha`` per coordinate; a rank no ``k`` reaches gives ``low`` / ``high``."""
+    ``>= 1 - alpha`` per coordinate; a rank no ``k`` reaches gives ``low`` / ``high``.  ``presorted``:
+    ``draws`` is already sorted along its first dimension (one sort serves many radii)."""
     if draws.ndim < 1 or draws.shape[0] < 1:
         raise ValueError(f"draws must be [n, ...] with n >= 1, got {tuple(draws.shape)}")
     n = draws.shape[0]
     p_lo, p_hi = shifted_percentiles(p, eps_over_sigma)
     k_lo, k_hi = order_statistic_bounds(n, p_lo, p_hi, alpha)
-    srt = draws.sort(dim=0).values
+    srt = draws if presorted else draws.sort(dim=0).values
     shape = draws.shape[1:]
     lower = srt[k_lo - 1] if k_lo is not None else torch.full(shape, low, dtype=draws.dtype)
     upper = srt[k_hi - 1] if k_hi is not None else torch.full(shape, high, dtype=draws.dtype)
@@ -120,14 +122,9 @@ def required_extra_n0(psr_db: float, n_symbols: int, eps_over_sigma: float, sign
     (``sigma = sqrt(extra_n0 / 2)``): ``2 * 10^(psr/10) * P_x * n / (eps/sigma)^2``."""
     if not eps_over_sigma > 0:
         raise ValueError(f"eps/sigma must be > 0, got {eps_over_sigma}")
-    return 2.0 * _radius(signal_power, n_symbols, psr_db) ** 2 / eps_over_sigma ** 2
-
-
-def _radius(signal_power: float, n_symbols: int, psr_db: float) -> float:
-    """The PSR ball's l2 radius ``sqrt(10^(psr/10) P_x n)`` (as :func:`semguard.channels.functional.psr_radius`)."""
     if n_symbols < 1 or not signal_power > 0 or not math.isfinite(psr_db):
         raise ValueError(f"need n >= 1, signal power > 0 and a finite PSR; got {n_symbols}, {signal_power}, {psr_db}")
-    return math.sqrt(10.0 ** (psr_db / 10.0) * signal_power * n_symbols)
+    return 2.0 * 10.0 ** (psr_db / 10.0) * signal_power * n_symbols / eps_over_sigma ** 2
 
 
 def _part_at(codec: SemanticCodec, snr_db: float) -> SemanticCodec:
@@ -216,11 +213,11 @@ class MedianSmoothedReceiver:
 
     @torch.no_grad()
     def received(self, source: Tensor, snr_db: float, generator: torch.Generator,
-                 interference: Tensor | None = None) -> tuple[Tensor, float]:
+                 interference: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """One equalised block ``[1, n]`` of ``source [1, ...]`` through the link (channel noise drawn
-        once), and the transmitted block's mean power ``P_x`` (the PSR's reference at the receiver)."""
+        once), and the transmitted block ``[1, n]`` (the PSR's reference at the receiver, AWGN)."""
         r = self.link(source, snr_db, generator=generator, interference=interference, decode=False)
-        return r["received"], float(r["transmitted"].abs().square().mean())
+        return r["received"], r["transmitted"]
 
     @torch.no_grad()
     def output(self, received: Tensor, source: Tensor, snr_db: float, generator: torch.Generator) -> Tensor:
@@ -246,7 +243,6 @@ class MedianSmoothedReceiver:
         if not 0.0 < p < 1.0:
             raise ValueError(f"p must be in (0, 1), got {p}")
         self.link.codec.check_source(sources)
-        nsym = self.link.n_symbols(tuple(sources.shape[1:]))
         gen = torch.Generator().manual_seed(int(seed))
         med_psnr: list[float] = []
         ratios: list[list[float]] = [[] for _ in psrs]
@@ -257,19 +253,20 @@ class MedianSmoothedReceiver:
         try:
             for i in range(sources.shape[0]):
                 s = sources[i:i + 1]
-                y, p_x = self.received(s, snr_db, gen)
+                y, x = self.received(s, snr_db, gen)
                 d = self.decodes(y, s, snr_db, gen)
                 med = d.median(dim=0).values
                 mse = float((med - s[0]).double().square().mean())
                 med_psnr.append(math.inf if mse == 0 else -10.0 * math.log10(mse))
                 per = (d - s).double().square().flatten(1).mean(1).clamp_min(1e-30)
-                psnrs = -10.0 * torch.log10(per)
+                psnrs = (-10.0 * torch.log10(per)).sort().values
+                d = d.sort(dim=0).values  # one sort for every PSR of the grid
                 for j, psr in enumerate(psrs):
-                    e_s = _radius(p_x, nsym, psr) / self.sigma
+                    e_s = float(psr_radius(x, psr)[0]) / self.sigma
                     ratios[j].append(e_s)
-                    lo, hi = percentile_bounds(d, 0.5, e_s, alpha / med.numel(), low=0.0, high=1.0)
+                    lo, hi = percentile_bounds(d, 0.5, e_s, alpha / med.numel(), low=0.0, high=1.0, presorted=True)
                     med_bound[j].append(certified_psnr_of_bounds(lo, hi, s[0]))
-                    plo, _ = percentile_bounds(psnrs, p, e_s, alpha, low=-math.inf)
+                    plo, _ = percentile_bounds(psnrs, p, e_s, alpha, low=-math.inf, presorted=True)
                     pct_bound[j].append(float(plo))
         finally:
             for m, t in modes:

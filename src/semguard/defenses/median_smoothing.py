@@ -55,7 +55,7 @@ from semguard.link import Link
 from semguard.registry import register
 
 __all__ = ["shifted_percentiles", "order_statistic_bounds", "percentile_bounds", "certified_psnr_of_bounds",
-           "required_extra_n0", "PsnrCertificate", "MedianSmoothedReceiver"]
+           "required_extra_n0", "min_draws", "PsnrCertificate", "MedianSmoothedReceiver"]
 
 
 def shifted_percentiles(p: float, eps_over_sigma: float) -> tuple[float, float]:
@@ -125,6 +125,23 @@ def required_extra_n0(psr_db: float, n_symbols: int, eps_over_sigma: float, sign
     if n_symbols < 1 or not signal_power > 0 or not math.isfinite(psr_db):
         raise ValueError(f"need n >= 1, signal power > 0 and a finite PSR; got {n_symbols}, {signal_power}, {psr_db}")
     return 2.0 * 10.0 ** (psr_db / 10.0) * signal_power * n_symbols / eps_over_sigma ** 2
+
+
+def min_draws(p: float, alpha: float) -> int:
+    """The fewest draws ``n`` whose lowest order statistic bounds the ``p``-th percentile from below at
+    confidence ``1 - alpha`` even with no jammer (``(1 - p)^n <= alpha``, the rank ``k = 1`` of
+    :func:`order_statistic_bounds`); fewer draws certify nothing at any PSR.  For the median the upper
+    rank ``k = n`` needs the same ``n`` (``p^n <= alpha``)."""
+    if not 0.0 < p < 1.0:
+        raise ValueError(f"p must be in (0, 1), got {p}")
+    if not 0.0 < alpha < 1.0:
+        raise ValueError(f"alpha must be in (0, 1), got {alpha}")
+    n = max(1, math.ceil(math.log(alpha) / math.log1p(-p)))
+    while (1.0 - p) ** n > alpha:  # the float log may land one short
+        n += 1
+    while n > 1 and (1.0 - p) ** (n - 1) <= alpha:
+        n -= 1
+    return n
 
 
 def _part_at(codec: SemanticCodec, snr_db: float) -> SemanticCodec:
@@ -243,6 +260,11 @@ class MedianSmoothedReceiver:
         if not 0.0 < p < 1.0:
             raise ValueError(f"p must be in (0, 1), got {p}")
         self.link.codec.check_source(sources)
+        pixels = sources[0].numel()
+        need = max(min_draws(0.5, alpha / pixels), min_draws(p, alpha))
+        if self.draws < need:
+            raise ValueError(f"draws: {self.draws} cannot certify at confidence {1 - alpha:g}; the median output's "
+                             f"box (alpha / {pixels} pixels) and the {p:g} percentile need at least {need}")
         gen = torch.Generator().manual_seed(int(seed))
         med_psnr: list[float] = []
         ratios: list[list[float]] = [[] for _ in psrs]

@@ -227,17 +227,21 @@ class MedianSmoothedReceiver:
         n = received.shape[-1]
         snr_tot = -10.0 * math.log10(10 ** (-snr_db / 10) + self.extra_n0)
         kw = codec.decode_kwargs(source)
-        out = []
-        left = self.draws
-        while left > 0:
-            b = min(self.batch, left)
+        out: Tensor | None = None  # filled in place: a list and torch.cat would hold every draw twice
+        done = 0
+        while done < self.draws:
+            b = min(self.batch, self.draws - done)
             v = torch.complex(torch.randn(b, n, generator=generator), torch.randn(b, n, generator=generator))
             v = v.to(received.dtype) * self.sigma
             state = ch.sample_state(b, n, as_snr_tensor(snr_tot, b, received.device), generator=generator,
                                     device=received.device)
-            out.append(codec.decode(received.expand(b, -1) + v, state, **kw).clamp(0, 1))
-            left -= b
-        return torch.cat(out)
+            dec = codec.decode(received.expand(b, -1) + v, state, **kw).clamp(0, 1)
+            if out is None:
+                out = dec.new_empty((self.draws, *dec.shape[1:]))
+            out[done:done + b] = dec
+            done += b
+        assert out is not None
+        return out
 
     @torch.no_grad()
     def received(self, source: Tensor, snr_db: float, generator: torch.Generator,

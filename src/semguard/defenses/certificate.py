@@ -5,7 +5,9 @@ the knowledge base beside the weights, so a receiver checks at load time that it
 The weights are named by :func:`weights_fingerprint`, the sha256 of the deterministic safetensors bytes
 of the codec's state dict (the exact bytes a knowledge base stores as ``<name>/weights``), so the same
 check works for a zoo codec and for one loaded from a knowledge base.  The signature covers the canonical
-JSON of every field but ``signature`` (sorted keys, no spaces).
+JSON of every field but ``signature`` (sorted keys, no spaces).  A reconstruction codec's certified PSNR
+bounds (:class:`~semguard.defenses.psnr_certificate.PsnrBoundCertificate`, its own ``format``) go through
+the same signing, publishing and checking functions.
 """
 
 from __future__ import annotations
@@ -13,9 +15,9 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from torch import nn
@@ -24,6 +26,9 @@ from semguard.knowledge.codec_io import state_bytes
 from semguard.knowledge.keys import key_id, public_bytes, sign, verify_signature
 from semguard.knowledge.records import SignatureError
 from semguard.knowledge.store import KnowledgeBase
+
+if TYPE_CHECKING:
+    from semguard.defenses.psnr_certificate import PsnrBoundCertificate
 
 __all__ = ["Certificate", "CertificateError", "weights_fingerprint", "issue", "sign_certificate",
            "load_certificate", "check_certificate", "publish_certificate", "fetch_certificate", "FORMAT"]
@@ -131,33 +136,42 @@ def issue(codec: nn.Module, name: str, *, surface: str, channel: str, snr_db: fl
                        int(seed), dict(extra or {}))
 
 
-def sign_certificate(cert: Certificate, key: Ed25519PrivateKey) -> Certificate:
-    """``cert`` with an Ed25519 signature over :meth:`Certificate.body`."""
+AnyCertificate = TypeVar("AnyCertificate", "Certificate", "PsnrBoundCertificate")
+
+
+def sign_certificate(cert: AnyCertificate, key: Ed25519PrivateKey) -> AnyCertificate:
+    """``cert`` (a :class:`Certificate` or a PSNR-bound certificate) with an Ed25519 signature over its
+    ``body()``."""
     pub = public_bytes(key)
     sig = {"public_key": pub.hex(), "key_id": key_id(pub), "signature": sign(key, cert.body()).hex()}
-    return Certificate(**{**{f.name: getattr(cert, f.name) for f in fields(cert)}, "signature": sig})
+    return replace(cert, signature=sig)
 
 
-def _parse(data: bytes | str, where: str) -> Certificate:
+def _parse(data: bytes | str, where: str) -> Certificate | PsnrBoundCertificate:
+    from semguard.defenses.psnr_certificate import PSNR_FORMAT, PsnrBoundCertificate
+
     try:
         d = json.loads(data)
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise CertificateError(f"{where}: not a JSON certificate ({e.msg if hasattr(e, 'msg') else e})") from e
     if not isinstance(d, dict):
         raise CertificateError(f"{where}: a certificate is a JSON object, got {type(d).__name__}")
-    names = {f.name for f in fields(Certificate)}
+    kind = PsnrBoundCertificate if d.get("format") == PSNR_FORMAT else Certificate
+    names = {f.name for f in fields(kind)}
     missing = sorted(names - set(d) - {"extra", "format", "signature"})
     unknown = sorted(set(d) - names)
     if missing or unknown:
         raise CertificateError(f"{where}: missing fields {missing}, unknown fields {unknown}")
     try:
-        return Certificate(**d)
+        return kind(**d)
     except CertificateError as e:
         raise CertificateError(f"{where}: {e}") from e
+    except TypeError as e:  # a field of the wrong JSON type where the checks compare numbers
+        raise CertificateError(f"{where}: a field has the wrong type ({e})") from e
 
 
-def check_certificate(cert: Certificate, codec: nn.Module, *, trusted_keys: list[bytes] | None = None,
-                      where: str = "certificate") -> Certificate:
+def check_certificate(cert: AnyCertificate, codec: nn.Module, *, trusted_keys: list[bytes] | None = None,
+                      where: str = "certificate") -> AnyCertificate:
     """Refuse ``cert`` unless it is for ``codec``'s weights and (with ``trusted_keys``) signed by one of
     them with a signature that verifies over its body."""
     if trusted_keys is not None:
@@ -181,7 +195,7 @@ def check_certificate(cert: Certificate, codec: nn.Module, *, trusted_keys: list
 
 
 def load_certificate(path: str | Path, codec: nn.Module, *,
-                     trusted_keys: list[bytes] | None = None) -> Certificate:
+                     trusted_keys: list[bytes] | None = None) -> Certificate | PsnrBoundCertificate:
     """Read a certificate file and :func:`check_certificate` it against ``codec``."""
     p = Path(path)
     if not p.is_file():
@@ -189,7 +203,8 @@ def load_certificate(path: str | Path, codec: nn.Module, *,
     return check_certificate(_parse(p.read_bytes(), str(p)), codec, trusted_keys=trusted_keys, where=str(p))
 
 
-def publish_certificate(kb: KnowledgeBase, key: Ed25519PrivateKey, name: str, cert: Certificate) -> int:
+def publish_certificate(kb: KnowledgeBase, key: Ed25519PrivateKey, name: str,
+                        cert: Certificate | PsnrBoundCertificate) -> int:
     """Publish ``cert`` as ``<name>/certificate`` into ``kb``; the version's ``<name>/weights`` must be the
     certified weights (published beside them).  Returns the new version."""
     if cert.signature is None:
@@ -205,7 +220,7 @@ def publish_certificate(kb: KnowledgeBase, key: Ed25519PrivateKey, name: str, ce
 
 
 def fetch_certificate(kb: KnowledgeBase, name: str, codec: nn.Module, *, trusted_keys: list[bytes],
-                      version: int | None = None) -> Certificate:
+                      version: int | None = None) -> Certificate | PsnrBoundCertificate:
     """The verified ``<name>/certificate`` from ``kb``, checked against the codec the receiver runs."""
     where = f"{name}/certificate"
     return check_certificate(_parse(kb.get(where, version), where), codec, trusted_keys=trusted_keys,

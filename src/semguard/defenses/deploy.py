@@ -59,7 +59,8 @@ NOT_LINK_DEFENSES = {
     "residual-detector": "a detector raises alarms and leaves the output as it is; bench/defenses.py measures it",
     "input-detector": "a detector raises alarms and leaves the output as it is; bench/defenses_reception.py measures it",
     "smoothing": "a certificate, not a link defence; see semguard certify and bench/defenses.py",
-    "median-smoothing": "a certified PSNR bound of a smoothed receiver, not a link defence; see bench/certify_psnr.py",
+    "median-smoothing": ("a certified PSNR bound of a smoothed receiver, not a link defence; see semguard certify "
+                         "--method median and bench/certify_psnr.py"),
 }
 #: the blur deployed here: random width and 8-bit quantisation, so the adaptive attack needs BPDA and EOT
 BLUR = {"sigma": (0.5, 1.5), "quantize": True, "eot": 4}

@@ -55,7 +55,7 @@ from semguard.link import Link
 from semguard.registry import register
 
 __all__ = ["shifted_percentiles", "order_statistic_bounds", "percentile_bounds", "certified_psnr_of_bounds",
-           "required_extra_n0", "PsnrCertificate", "MedianSmoothedReceiver"]
+           "required_extra_n0", "min_draws", "PsnrCertificate", "MedianSmoothedReceiver"]
 
 
 def shifted_percentiles(p: float, eps_over_sigma: float) -> tuple[float, float]:
@@ -125,6 +125,34 @@ def required_extra_n0(psr_db: float, n_symbols: int, eps_over_sigma: float, sign
     if n_symbols < 1 or not signal_power > 0 or not math.isfinite(psr_db):
         raise ValueError(f"need n >= 1, signal power > 0 and a finite PSR; got {n_symbols}, {signal_power}, {psr_db}")
     return 2.0 * 10.0 ** (psr_db / 10.0) * signal_power * n_symbols / eps_over_sigma ** 2
+
+
+def min_draws(p: float, alpha: float) -> int:
+    """The fewest draws ``n`` whose lowest order statistic bounds the ``p``-th percentile from below at
+    confidence ``1 - alpha`` even with no jammer (``(1 - p)^n <= alpha``, the rank ``k = 1`` of
+    :func:`order_statistic_bounds`); fewer draws certify nothing at any PSR.  For the median the upper
+    rank ``k = n`` needs the same ``n`` (``p^n <= alpha``)."""
+    if not 0.0 < p < 1.0:
+        raise ValueError(f"p must be in (0, 1), got {p}")
+    if not 0.0 < alpha < 1.0:
+        raise ValueError(f"alpha must be in (0, 1), got {alpha}")
+    n = max(1, math.ceil(math.log(alpha) / math.log1p(-p)))
+    while (1.0 - p) ** n > alpha:  # the float log may land one short
+        n += 1
+    while n > 1 and (1.0 - p) ** (n - 1) <= alpha:
+        n -= 1
+    return n
+
+
+def _sorted_draws(draws: Tensor, columns: int = 4096) -> Tensor:
+    """``draws [n, ...]`` sorted along the first dimension, a block of ``columns`` coordinates at a time
+    (a whole-tensor sort also allocates int64 indices for every draw of every pixel: 4 GB at 1000
+    draws of a 256x256 photo)."""
+    flat = draws.reshape(draws.shape[0], -1)
+    out = torch.empty_like(flat)
+    for i in range(0, flat.shape[1], columns):
+        out[:, i:i + columns] = flat[:, i:i + columns].sort(dim=0).values
+    return out.view(draws.shape)
 
 
 def _part_at(codec: SemanticCodec, snr_db: float) -> SemanticCodec:
@@ -199,17 +227,21 @@ class MedianSmoothedReceiver:
         n = received.shape[-1]
         snr_tot = -10.0 * math.log10(10 ** (-snr_db / 10) + self.extra_n0)
         kw = codec.decode_kwargs(source)
-        out = []
-        left = self.draws
-        while left > 0:
-            b = min(self.batch, left)
+        out: Tensor | None = None  # filled in place: a list and torch.cat would hold every draw twice
+        done = 0
+        while done < self.draws:
+            b = min(self.batch, self.draws - done)
             v = torch.complex(torch.randn(b, n, generator=generator), torch.randn(b, n, generator=generator))
             v = v.to(received.dtype) * self.sigma
             state = ch.sample_state(b, n, as_snr_tensor(snr_tot, b, received.device), generator=generator,
                                     device=received.device)
-            out.append(codec.decode(received.expand(b, -1) + v, state, **kw).clamp(0, 1))
-            left -= b
-        return torch.cat(out)
+            dec = codec.decode(received.expand(b, -1) + v, state, **kw).clamp(0, 1)
+            if out is None:
+                out = dec.new_empty((self.draws, *dec.shape[1:]))
+            out[done:done + b] = dec
+            done += b
+        assert out is not None
+        return out
 
     @torch.no_grad()
     def received(self, source: Tensor, snr_db: float, generator: torch.Generator,
@@ -243,6 +275,11 @@ class MedianSmoothedReceiver:
         if not 0.0 < p < 1.0:
             raise ValueError(f"p must be in (0, 1), got {p}")
         self.link.codec.check_source(sources)
+        pixels = sources[0].numel()
+        need = max(min_draws(0.5, alpha / pixels), min_draws(p, alpha))
+        if self.draws < need:
+            raise ValueError(f"draws: {self.draws} cannot certify at confidence {1 - alpha:g}; the median output's "
+                             f"box (alpha / {pixels} pixels) and the {p:g} percentile need at least {need}")
         gen = torch.Generator().manual_seed(int(seed))
         med_psnr: list[float] = []
         ratios: list[list[float]] = [[] for _ in psrs]
@@ -255,12 +292,12 @@ class MedianSmoothedReceiver:
                 s = sources[i:i + 1]
                 y, x = self.received(s, snr_db, gen)
                 d = self.decodes(y, s, snr_db, gen)
-                med = d.median(dim=0).values
+                per = torch.cat([(c - s).double().square().flatten(1).mean(1) for c in d.split(self.batch)])
+                psnrs = (-10.0 * torch.log10(per.clamp_min(1e-30))).sort().values
+                d = _sorted_draws(d)  # one sort for every PSR of the grid
+                med = d[(d.shape[0] - 1) // 2]  # the lower median, as torch.median
                 mse = float((med - s[0]).double().square().mean())
                 med_psnr.append(math.inf if mse == 0 else -10.0 * math.log10(mse))
-                per = (d - s).double().square().flatten(1).mean(1).clamp_min(1e-30)
-                psnrs = (-10.0 * torch.log10(per)).sort().values
-                d = d.sort(dim=0).values  # one sort for every PSR of the grid
                 for j, psr in enumerate(psrs):
                     e_s = float(psr_radius(x, psr)[0]) / self.sigma
                     ratios[j].append(e_s)

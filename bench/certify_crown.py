@@ -76,6 +76,8 @@ def main() -> None:
                    help="also CERTIFY (randomized smoothing, channel noise only) with this many draws per image")
     p.add_argument("--extra-n0", type=float, nargs="+", default=[0.0], help="smoothing's extra receiver noise")
     p.add_argument("--skip-bounds", action="store_true", help="only the smoothing rows")
+    p.add_argument("--methods", nargs="+", default=["ibp", "crown"], help="bound-propagation methods")
+    p.add_argument("--no-pgd", action="store_true", help="skip the PGD upper bound")
     p.add_argument("--lirpa", action="store_true", help="cross-check CROWN against auto_LiRPA (if it imports)")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--out", default=None)
@@ -86,7 +88,7 @@ def main() -> None:
     x, y = shipped_fashion_mnist(a.images)
     res: dict = {"codec": a.codec, "snr_db": a.snr_db, "images": a.images, "seed": a.seed,
                  "pgd": {"steps": a.steps, "restarts": a.restarts}, "psr_db": a.psr_db}
-    for method in () if a.skip_bounds else ("ibp", "crown"):
+    for method in () if a.skip_bounds else a.methods:
         t0 = time.perf_counter()
         c = VerifiedReceiver(link, method=method).certify(x, a.snr_db, a.psr_db, seed=a.seed)
         res[method] = {"certified_accuracy": [c.certified_accuracy(y, q) for q in a.psr_db],
@@ -99,7 +101,7 @@ def main() -> None:
         print(f"{method:5s} ({res[method]['seconds']:.1f} s): " + " ".join(
             f"{q:g}:{v:.3f}" for q, v in zip(a.psr_db, res[method]["certified_accuracy"])), flush=True)
     rec = VerifiedReceiver(link)
-    if not a.skip_bounds:
+    if not (a.skip_bounds or a.no_pgd):
         pred = c.prediction
         t0 = time.perf_counter()
         pgd = []

@@ -5,7 +5,7 @@ draws, smooths; certified against any jammer under that PSR).  ``--radius``: the
 images in [0, 1], ``--sigma`` the smoothing noise).  Writes the certificate JSON (``--out``), signs it with
 ``--sign-key`` (Ed25519 PEM; passphrase from ``SEMGUARD_KEY_PASSPHRASE``) and, with ``--kb``, publishes it
 into the knowledge base beside the codec's weights.  ``--check FILE`` verifies a certificate against the
-codec instead (``--trust`` a public key in hex to require its signature).  ``--method crown|ibp`` (with
+codec instead (``--trust`` a public key in hex to require its signature).  ``--method crown|alpha-crown|ibp`` (with
 ``--psr-db``) verifies the receiver deterministically instead of smoothing: per image one channel-noise draw,
 and the decision at that received block certified iff bound propagation through the decoder proves no
 perturbation under the PSR flips it (no draws, confidence 1).
@@ -40,8 +40,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--psr-db", type=finite_float, help=f"certify against jammers under this PSR (dB, {PSR_RANGE})")
     g.add_argument("--radius", type=positive_float, help="certify against input perturbations of this l2 norm")
     g.add_argument("--check", help="verify this certificate file against --codec instead")
-    p.add_argument("--method", choices=("smoothing", "crown", "ibp"), default="smoothing",
-                   help="smoothing (CERTIFY, sampled) or bound propagation of the receiver, crown / ibp "
+    p.add_argument("--method", choices=("smoothing", "crown", "alpha-crown", "ibp"), default="smoothing",
+                   help="smoothing (CERTIFY, sampled) or bound propagation of the receiver, crown / alpha-crown / ibp "
                         "(--psr-db only; deterministic per received block) (default: smoothing)")
     p.add_argument("--trust", action="append", default=None, help="trusted public key (hex) for --check")
     p.add_argument("--snr-db", type=finite_float, default=10.0, help="Bob's SNR over AWGN (default: 10)")
@@ -160,7 +160,7 @@ def _publish(a: argparse.Namespace, cert: Certificate, key: Any) -> None:
 
 def _run_bounds(a: argparse.Namespace, codec: torch.nn.Module, link: Link, x: torch.Tensor,
                 y: torch.Tensor) -> int:
-    """``--method crown|ibp``: verify the receiver at every image's received block (one noise draw each)."""
+    """``--method crown|alpha-crown|ibp``: verify the receiver at every image's received block (one noise draw each)."""
     from semguard.defenses.certificate import issue
     from semguard.defenses.verified import VerifiedReceiver
     res = VerifiedReceiver(link, method=a.method).certify(x, a.snr_db, [a.psr_db], seed=a.seed)

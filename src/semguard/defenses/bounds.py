@@ -1,6 +1,7 @@
 """Bound propagation through ReLU networks over an l2 (or linf) ball: interval bounds (IBP, Gowal et al.
 2018) and CROWN's backward linear relaxation (Zhang, Weng, Chen, Hsieh, Daniel, "Efficient Neural Network
-Robustness Certification with General Activation Functions", NeurIPS 2018).
+Robustness Certification with General Activation Functions", NeurIPS 2018), plus alpha-CROWN's optimised
+lower slopes (Xu et al., ICLR 2021).
 
 A network is first made an :class:`AffineReLUNet`: every affine layer (``Linear``, ``Conv1d`` / ``Conv2d``,
 ``BatchNorm`` in eval mode, ``Flatten``, ``Identity``, ``Dropout`` in eval mode) becomes an explicit dense
@@ -23,11 +24,11 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-__all__ = ["AffineReLUNet", "affine_relu_net", "ibp_bounds", "crown_bounds", "bounds", "margin_spec",
-           "pgd_lowest", "NORMS", "METHODS"]
+__all__ = ["AffineReLUNet", "affine_relu_net", "ibp_bounds", "crown_bounds", "alpha_crown_bounds", "bounds",
+           "margin_spec", "pgd_lowest", "NORMS", "METHODS"]
 
 NORMS = ("l2", "linf")
-METHODS = ("ibp", "crown")
+METHODS = ("ibp", "crown", "alpha-crown")
 _AFFINE = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.BatchNorm1d, nn.BatchNorm2d, nn.Flatten, nn.Identity, nn.Dropout)
 
 
@@ -204,16 +205,21 @@ def _relu_relaxation(lo: Tensor, hi: Tensor) -> tuple[Tensor, Tensor, Tensor]:
 
 
 def _backward(net: AffineReLUNet, upto: int, c: Tensor, pre: list[tuple[Tensor, Tensor]], x: Tensor,
-              e: Tensor, norm: str) -> Tensor:
+              e: Tensor, norm: str, alphas: list[Tensor] | None = None) -> Tensor:
     """CROWN's lower bound ``[B, R]`` of ``c z_upto`` (``z_upto`` the pre-activation after affine map
-    ``upto``, 0-based) from the pre-activation bounds ``pre`` of the ReLUs before it."""
+    ``upto``, 0-based) from the pre-activation bounds ``pre`` of the ReLUs before it; ``alphas[i]``
+    ``[B, R, d_i]`` in [0, 1], where given, are the lower slopes of ReLU ``i``'s unstable neurons."""
     lam = torch.einsum("brk,kd->brd", c, net.weights[upto])
     const = c @ net.biases[upto]
     for i in range(upto - 1, -1, -1):
         s_low, s_up, t_up = _relu_relaxation(*pre[i])
         pos, neg = lam.clamp_min(0.0), lam.clamp_max(0.0)
         const = const + torch.einsum("brd,bd->br", neg, t_up)
-        lam = pos * s_low.unsqueeze(1) + neg * s_up.unsqueeze(1)
+        low = s_low.unsqueeze(1)
+        if alphas is not None:
+            lo, hi = pre[i]
+            low = torch.where(((lo < 0) & (hi > 0)).unsqueeze(1), alphas[i], low)
+        lam = pos * low + neg * s_up.unsqueeze(1)
         const = const + lam @ net.biases[i]
         lam = lam @ net.weights[i]
     return _concretize(lam, const, x, e, norm)[0]
@@ -233,12 +239,62 @@ def crown_bounds(net: AffineReLUNet, x0: Tensor, eps: Tensor | float, spec: Tens
     return _backward(net, last, c, pre, x, e, norm), -_backward(net, last, -c, pre, x, e, norm)
 
 
+def _optimized(net: AffineReLUNet, upto: int, c: Tensor, pre: list[tuple[Tensor, Tensor]], x: Tensor,
+               e: Tensor, norm: str, steps: int, lr: float) -> Tensor:
+    """The lower bound of ``c z_upto`` with the unstable neurons' lower slopes optimised by projected Adam
+    from CROWN's adaptive start; every slope in [0, 1] gives a sound bound, so the best iterate is kept."""
+    best = _backward(net, upto, c, pre, x, e, norm)
+    if upto == 0 or steps == 0:
+        return best
+    alphas = [_relu_relaxation(*pre[i])[0].unsqueeze(1).expand(-1, c.shape[1], -1).clone().requires_grad_(True)
+              for i in range(upto)]
+    opt = torch.optim.Adam(alphas, lr=lr)
+    for _ in range(steps):
+        low = _backward(net, upto, c, pre, x, e, norm, alphas)
+        best = torch.maximum(best, low.detach())
+        opt.zero_grad()
+        (-low.sum()).backward()
+        opt.step()
+        with torch.no_grad():
+            for a in alphas:
+                a.clamp_(0.0, 1.0)
+    with torch.no_grad():
+        return torch.maximum(best, _backward(net, upto, c, pre, x, e, norm, alphas))
+
+
+def alpha_crown_bounds(net: AffineReLUNet, x0: Tensor, eps: Tensor | float, spec: Tensor | None = None, *,
+                       norm: str = "l2", steps: int = 20, lr: float = 0.1,
+                       intermediate: bool = True) -> tuple[Tensor, Tensor]:
+    """alpha-CROWN (Xu, Zhang, Wang, Wang, Jana, Lin, Hsieh, "Fast and Complete", ICLR 2021): CROWN with
+    the lower slope of every unstable ReLU a free parameter in [0, 1] per bounded row, optimised by
+    ``steps`` of projected Adam (``lr``) to tighten each bound; ``intermediate`` optimises the hidden
+    layers' pre-activation bounds too (else they are CROWN's).  Never looser than :func:`crown_bounds`
+    (it starts from CROWN's slopes and keeps the best iterate).  Arguments otherwise as
+    :func:`ibp_bounds`."""
+    if steps < 0 or not lr > 0:
+        raise ValueError(f"steps must be >= 0 and lr > 0, got {steps}, {lr}")
+    x, e, c = _check(net, x0, eps, spec, norm)
+    pre: list[tuple[Tensor, Tensor]] = []
+    with torch.enable_grad():
+        for i in range(len(net.weights) - 1):
+            eye = torch.eye(net.weights[i].shape[0], dtype=torch.float64).expand(x.shape[0], -1, -1)
+            k = steps if intermediate else 0
+            lo = _optimized(net, i, eye, pre, x, e, norm, k, lr)
+            hi = -_optimized(net, i, -eye, pre, x, e, norm, k, lr)
+            pre.append((lo, hi))
+        last = len(net.weights) - 1
+        return (_optimized(net, last, c, pre, x, e, norm, steps, lr),
+                -_optimized(net, last, -c, pre, x, e, norm, steps, lr))
+
+
 def bounds(method: str, net: AffineReLUNet, x0: Tensor, eps: Tensor | float, spec: Tensor | None = None, *,
            norm: str = "l2") -> tuple[Tensor, Tensor]:
-    """:func:`ibp_bounds` or :func:`crown_bounds` by name (``method`` in :data:`METHODS`)."""
+    """:func:`ibp_bounds`, :func:`crown_bounds` or :func:`alpha_crown_bounds` (its defaults) by name
+    (``method`` in :data:`METHODS`)."""
     if method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
-    return (ibp_bounds if method == "ibp" else crown_bounds)(net, x0, eps, spec, norm=norm)
+    fn = {"ibp": ibp_bounds, "crown": crown_bounds, "alpha-crown": alpha_crown_bounds}[method]
+    return fn(net, x0, eps, spec, norm=norm)
 
 
 def _project(delta: Tensor, e: Tensor, norm: str) -> Tensor:

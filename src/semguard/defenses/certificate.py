@@ -32,7 +32,7 @@ FORMAT = "semguard-certificate/1"
 BUDGET_KINDS = ("psr_db", "l2")
 #: how the figure was obtained: randomized smoothing (sampled, a confidence), or bound propagation
 #: (deterministic per sample: confidence 1, no draws, no sigma)
-METHODS = ("smoothing", "crown", "ibp")
+METHODS = ("smoothing", "crown", "alpha-crown", "ibp")
 
 
 class CertificateError(ValueError):
@@ -63,7 +63,7 @@ class Certificate:
         n0, n: CERTIFY's selection and estimation draws per sample.
         samples: evaluated sources; seed: the generator's seed.
         signature: ``{"public_key", "key_id", "signature"}`` (hex) or None.
-        method: ``smoothing`` (CERTIFY), or ``crown`` / ``ibp`` (bound propagation: deterministic per
+        method: ``smoothing`` (CERTIFY), or ``crown`` / ``alpha-crown`` / ``ibp`` (bound propagation: deterministic per
             sample, so ``confidence`` 1.0, ``sigma`` 0, ``n0 = n = 0`` and ``abstain_rate`` 0).
     """
 
@@ -149,7 +149,7 @@ def issue(codec: nn.Module, name: str, *, surface: str, channel: str, snr_db: fl
           samples: int, seed: int, extra: dict[str, Any] | None = None,
           method: str = "smoothing") -> Certificate:
     """A certificate for ``codec``'s current weights (unsigned); a deterministic ``method`` (``crown``,
-    ``ibp``) passes ``alpha=0``, ``sigma=0``, ``n0=n=0``, ``abstain_rate=0``."""
+    ``alpha-crown``, ``ibp``) passes ``alpha=0``, ``sigma=0``, ``n0=n=0``, ``abstain_rate=0``."""
     return Certificate(name, weights_fingerprint(codec), surface, channel, float(snr_db),
                        "l2" if surface == "input" else "psr_db", float(budget), float(certified_accuracy),
                        float(abstain_rate), float(1.0 - alpha), float(sigma), int(n0), int(n), int(samples),

@@ -14,8 +14,8 @@ from semguard.channels import AWGN
 from semguard.cli.main import main
 from semguard.codecs.zoo import pretrained
 from semguard.data.shipped import shipped_fashion_mnist
-from semguard.defenses.bounds import (AffineReLUNet, affine_relu_net, bounds, crown_bounds, ibp_bounds,
-                                      margin_spec, pgd_lowest)
+from semguard.defenses.bounds import (AffineReLUNet, affine_relu_net, alpha_crown_bounds, bounds, crown_bounds,
+                                      ibp_bounds, margin_spec, pgd_lowest)
 from semguard.defenses.certificate import CertificateError, issue
 from semguard.defenses.verified import VerifiedReceiver
 from semguard.link import Link
@@ -84,7 +84,7 @@ def _ball_points(x0: torch.Tensor, eps: float, norm: str, num: int, g: torch.Gen
 
 
 @pytest.mark.parametrize("norm,eps", [("l2", 0.3), ("l2", 1.5), ("linf", 0.1), ("linf", 0.4)])
-@pytest.mark.parametrize("method", ["ibp", "crown"])
+@pytest.mark.parametrize("method", ["ibp", "crown", "alpha-crown"])
 def test_bounds_are_sound(method, norm, eps):
     g = torch.Generator().manual_seed(7)
     for seed in range(3):
@@ -118,6 +118,10 @@ def test_crown_is_no_looser_than_ibp_on_a_small_net():
         clo, chi = crown_bounds(net, x0, eps, spec)
         assert (clo >= ilo - 1e-12).all() and (chi <= ihi + 1e-12).all()
         assert float((chi - clo).mean()) < 0.8 * float((ihi - ilo).mean())  # and much tighter on average
+        # alpha-CROWN starts from CROWN's slopes and keeps its best iterate: never looser, here tighter
+        alo, ahi = alpha_crown_bounds(net, x0, eps, spec, steps=15)
+        assert (alo >= clo - 1e-12).all() and (ahi <= chi + 1e-12).all()
+        assert float((ahi - alo).mean()) < float((chi - clo).mean())
     # radius 0: both collapse to the network's value
     for fn in (ibp_bounds, crown_bounds):
         lo, hi = fn(net, x0, 0.0, spec)
@@ -152,7 +156,8 @@ def test_bad_input_gets_one_line_errors():
              (lambda: ibp_bounds(net, torch.zeros(1, 4), 0.1), r"x0 must be \[batch, 5\]"),
              (lambda: crown_bounds(net, x0, 0.1, torch.zeros(2, 3)), r"spec must be \[rows, 4\]"),
              (lambda: crown_bounds(net, x0, 0.1, norm="l1"), "norm must be one of l2, linf"),
-             (lambda: bounds("alpha-crown", net, x0, 0.1), "method must be one of ibp, crown"),
+             (lambda: bounds("beta-crown", net, x0, 0.1), "method must be one of ibp, crown, alpha-crown"),
+             (lambda: alpha_crown_bounds(net, x0, 0.1, steps=-1), "steps must be >= 0 and lr > 0"),
              (lambda: margin_spec(torch.tensor([4]), 4), r"labels must be in \[0, 4\)"),
              (lambda: affine_relu_net(nn.Sequential(nn.Linear(2, 2), nn.Tanh(), nn.Linear(2, 1)), (2,)),
               "Tanh blocks it"),

@@ -196,6 +196,17 @@ def test_receiver_net_is_the_decoder_and_certified_margins_are_sound(receiver):
         assert not bool((crown.certified(psr) & (worst < 0)).any())
 
 
+def test_alpha_crown_receiver_refines_only_what_crown_leaves(receiver):
+    x, _ = shipped_fashion_mnist(8)
+    crown = receiver.certify(x, 10.0, [-30.0, -12.0], seed=5)
+    alpha = VerifiedReceiver(receiver.link, method="alpha-crown").certify(x, 10.0, [-30.0, -12.0], seed=5)
+    kept = crown.margin_lower > 0
+    assert torch.equal(alpha.margin_lower[kept], crown.margin_lower[kept])  # certified by CROWN: untouched
+    assert (alpha.margin_lower >= crown.margin_lower).all() and (alpha.margin_lower > crown.margin_lower).any()
+    worst = receiver.attack(x, 10.0, -12.0, seed=5, steps=30, restarts=2)
+    assert (alpha.margin_lower[:, 1] <= worst + 1e-9).all()
+
+
 def test_cli_writes_a_deterministic_certificate(tmp_path, capsys):
     out = tmp_path / "c.json"
     assert main(["certify", "--method", "crown", "--psr-db", "-25", "--images", "4", "--out", str(out)]) == 0

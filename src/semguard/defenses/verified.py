@@ -15,7 +15,7 @@ What it certifies: for this realised noise draw, no perturbation of that power, 
 images, one noise draw each, estimates the probability (over images and noise) that the decision is
 correct and cannot be flipped; it is exact per block, with the usual sampling error over blocks.
 Randomized smoothing instead certifies a vote over many noise draws against jammers independent of
-the noise.  The VScan study (2026) verified SemCom receivers the same way.
+the noise.
 """
 
 from __future__ import annotations

@@ -103,3 +103,32 @@ def test_published_beside_the_weights(codec, tmp_path):
                                    alpha=0.001, sigma=0.1, n0=10, n=100, samples=5, seed=0), key)
     with pytest.raises(CertificateError, match="other weights"):
         publish_certificate(kb, key, "task", other)
+
+
+def test_method_field_keeps_older_signatures_and_signs_deterministic_ones(codec, tmp_path):
+    key = generate_key()
+    old = sign_certificate(_cert(codec), key)
+    assert b"method" not in old.body()  # a smoothing certificate's signed bytes are as before the field
+    d = json.loads(old.to_json())
+    d.pop("method")  # as written before the field existed
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps(d))
+    assert load_certificate(path, codec, trusted_keys=[public_bytes(key)]).method == "smoothing"
+    crown = sign_certificate(issue(codec, "task-fmnist", surface="symbols", channel="awgn", snr_db=10.0,
+                                   budget=-15.0, certified_accuracy=0.81, abstain_rate=0.0, alpha=0.0, sigma=0.0,
+                                   n0=0, n=0, samples=200, seed=0, method="crown"), key)
+    path.write_text(crown.to_json())
+    assert load_certificate(path, codec, trusted_keys=[public_bytes(key)]) == crown
+    d = json.loads(path.read_text())
+    d["method"] = "ibp"  # the method is signed
+    path.write_text(json.dumps(d))
+    with pytest.raises(CertificateError, match="does not verify"):
+        load_certificate(path, codec, trusted_keys=[public_bytes(key)])
+    d["method"] = "smoothing"  # a deterministic certificate passed off as smoothing is malformed
+    path.write_text(json.dumps(d))
+    with pytest.raises(CertificateError, match="confidence: expected 1 - alpha in"):
+        load_certificate(path, codec)
+    d["method"] = "guess"
+    path.write_text(json.dumps(d))
+    with pytest.raises(CertificateError, match="method: expected one of smoothing, crown"):
+        load_certificate(path, codec)

@@ -1,4 +1,4 @@
-"""``semguard certify``: a randomized-smoothing certificate for a shipped codec.
+"""``semguard certify``: a certificate for a shipped codec, by randomized smoothing or bound propagation.
 
 ``--method vote`` (default; a task codec's decision, Cohen et al.'s CERTIFY): ``--psr-db`` the symbol
 domain over AWGN (the channel's noise, plus ``--extra-n0`` of the receiver's own draws, smooths;
@@ -9,7 +9,10 @@ smoothing): certified lower bounds on the PSNR of the receiver's median-smoothed
 photos (``--crop`` a centre crop).  Writes the certificate JSON (``--out``), signs it with
 ``--sign-key`` (Ed25519 PEM; passphrase from ``SEMGUARD_KEY_PASSPHRASE``) and, with ``--kb``, publishes it
 into the knowledge base beside the codec's weights.  ``--check FILE`` verifies a certificate against the
-codec instead (``--trust`` a public key in hex to require its signature).
+codec instead (``--trust`` a public key in hex to require its signature).  ``--method crown|alpha-crown|ibp``
+(a task codec, with one ``--psr-db``) verifies the receiver deterministically instead of smoothing: per image one
+channel-noise draw, and the decision at that received block certified iff bound propagation through the
+decoder proves no perturbation under the PSR flips it (no draws, confidence 1).
 """
 
 from __future__ import annotations
@@ -34,16 +37,19 @@ __all__ = ["add_parser", "run"]
 
 PSR_RANGE = (-60.0, 20.0)
 RADIUS_MAX = 28.0  # the l2 diameter of a 28x28 image in [0, 1]
-METHODS = ("vote", "median")
+METHODS = ("vote", "median", "crown", "alpha-crown", "ibp")
+BOUND_METHODS = ("crown", "alpha-crown", "ibp")
 SIGMA, VOTE_N0, VOTE_IMAGES, MEDIAN_EXTRA_N0 = 0.12, 100, 50, 1.0
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("certify", help="randomized-smoothing certificate of a codec (accuracy, or PSNR bound)")
+    p = sub.add_parser("certify", help="certificate of a codec: smoothing (accuracy, or PSNR bound) or CROWN (PSR)")
     p.add_argument("--codec", default="task-fmnist", help="a shipped codec (default: task-fmnist)")
     p.add_argument("--method", choices=METHODS, default="vote",
                    help="vote: a task codec's certified accuracy (Cohen et al.); median: a reconstruction "
-                        "codec's certified PSNR lower bound (Chiang et al.) (default: vote)")
+                        "codec's certified PSNR lower bound (Chiang et al.); crown / alpha-crown / ibp: bound "
+                        "propagation of a task receiver (--psr-db only; deterministic per received block) "
+                        "(default: vote)")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--psr-db", type=finite_float, nargs="+",
                    help=f"certify against jammers under this PSR (dB, {PSR_RANGE}; several with --method median)")
@@ -109,7 +115,15 @@ def _check_args(a: argparse.Namespace) -> None:
             if value is not None:
                 raise ValueError(f"{flag} is for --method median (a reconstruction codec's PSNR bound)")
         if a.psr_db is not None and len(a.psr_db) != 1:
-            raise ValueError(f"--psr-db: --method vote certifies one budget per certificate, got {len(a.psr_db)}")
+            raise ValueError(f"--psr-db: --method {a.method} certifies one budget per certificate, "
+                             f"got {len(a.psr_db)}")
+    if a.method in BOUND_METHODS:
+        if a.radius is not None:
+            raise ValueError(f"--method {a.method} verifies the receiver against a PSR (--psr-db); the input "
+                             "path goes through the encoder's power normalisation, which it does not bound")
+        for flag, value in (("--sigma", a.sigma), ("--n0", a.n0), ("--extra-n0", a.extra_n0)):
+            if value is not None:
+                raise ValueError(f"{flag} is for --method vote ({a.method} is deterministic: no draws, no noise)")
 
 
 def _passphrase() -> bytes | None:
@@ -130,7 +144,8 @@ def _load_check(a: argparse.Namespace, codec: torch.nn.Module) -> int:
     if isinstance(cert, PsnrBoundCertificate):
         what = cert.summary()
     else:
-        what = f"certified accuracy {cert.certified_accuracy:.3f} at {cert.budget_kind} {cert.budget:g}"
+        what = (f"certified accuracy {cert.certified_accuracy:.3f} at {cert.budget_kind} {cert.budget:g} "
+                f"by {cert.method}")
     print(f"{a.check}: valid for {a.codec} ({cert.weights_sha256[:16]}...): {what}, confidence {cert.confidence}"
           + ("" if trusted else " (signature not checked: no --trust)"))
     return 0
@@ -167,6 +182,27 @@ def _vote(a: argparse.Namespace, codec: torch.nn.Module) -> tuple[Certificate, s
     return cert, (f"{a.codec} over AWGN at {a.snr_db:g} dB, sigma {res.sigma:.4f}: certified accuracy {acc:.3f} at "
                   f"{budget:g} {unit} (smoothed accuracy {clean:.3f}, abstain {res.abstain_rate:.3f}, "
                   f"confidence {1 - a.alpha}, {images} images x {a.n} draws)")
+
+
+def _bounds(a: argparse.Namespace, codec: torch.nn.Module) -> tuple[Certificate, str]:
+    """``--method crown|alpha-crown|ibp``: verify the receiver at every image's received block (one noise draw each)."""
+    from semguard.data.shipped import shipped_fashion_mnist
+    from semguard.defenses.certificate import issue
+    from semguard.defenses.verified import VerifiedReceiver
+    images = VOTE_IMAGES if a.images is None else a.images
+    x, y = shipped_fashion_mnist(images)
+    psr = a.psr_db[0]
+    res = VerifiedReceiver(Link(codec, AWGN()), method=a.method).certify(x, a.snr_db, [psr], seed=a.seed)
+    acc = res.certified_accuracy(y, psr)
+    clean = float((res.prediction == y).float().mean())
+    cert = issue(codec, a.codec, surface="symbols", channel="awgn", snr_db=a.snr_db, budget=psr,
+                 certified_accuracy=acc, abstain_rate=0.0, alpha=0.0, sigma=0.0, n0=0, n=0, samples=images,
+                 seed=a.seed, method=a.method,
+                 extra={"accuracy": clean, "noise": "one channel-noise draw per image (seed), fixed; certified "
+                        "per received block against any perturbation under the PSR",
+                        "data": "shipped Fashion-MNIST test images, first N"})
+    return cert, (f"{a.codec} over AWGN at {a.snr_db:g} dB, {a.method}: certified accuracy {acc:.3f} at {psr:g} dB "
+                  f"PSR (accuracy {clean:.3f}; {images} images, one noise draw each, deterministic)")
 
 
 def _median(a: argparse.Namespace, codec: torch.nn.Module) -> tuple[PsnrBoundCertificate, str]:
@@ -217,14 +253,14 @@ def run(a: argparse.Namespace) -> int:
     codec = load_codec(a.codec)
     if a.check is not None:
         return _load_check(a, codec)
-    if a.method == "vote" and codec.output_key != "logits":
-        raise ValueError(f"--method vote certifies a task codec's decision; --codec {a.codec!r} reconstructs "
+    if a.method != "median" and codec.output_key != "logits":
+        raise ValueError(f"--method {a.method} certifies a task codec's decision; --codec {a.codec!r} reconstructs "
                          f"({codec.output_key}): use --method median")
     if a.method == "median" and codec.output_key != "x_hat":
         raise ValueError(f"--method median bounds a reconstructed image's PSNR; --codec {a.codec!r} outputs "
-                         f"{codec.output_key}: use --method vote")
+                         f"{codec.output_key}: use --method vote or crown")
     cert: Certificate | PsnrBoundCertificate
-    cert, line = (_median if a.method == "median" else _vote)(a, codec)
+    cert, line = {"median": _median, "vote": _vote}.get(a.method, _bounds)(a, codec)
     if a.sign_key:
         from semguard.knowledge.keys import load_private_key
         key = load_private_key(a.sign_key, _passphrase())

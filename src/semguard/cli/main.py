@@ -29,7 +29,7 @@ HELP: dict[str, tuple[str, str]] = {
     "kb": ("kb", "signed, Merkle-proofed knowledge base of shared priors"),
     "net": ("net", "multi-agent fusion with Byzantine agents, emergency priority, offloading"),
     "attack": ("attack", "attack a codec over a budget grid (PSR in dB, or eps on the input)"),
-    "certify": ("certify", "randomized-smoothing certificate of a codec (accuracy, or PSNR bound)"),
+    "certify": ("certify", "certificate of a codec: smoothing (accuracy, or PSNR bound) or CROWN (PSR)"),
     "tx": ("runtime", "transmitter process: blocks -> sealed frames -> ZeroMQ"),
     "channel": ("runtime", "channel emulator: relay, faults, registered channel, Eve's tap"),
     "rx": ("runtime", "receiver process: ZeroMQ -> open -> deliver once, with metrics"),

@@ -30,11 +30,14 @@ from semguard.knowledge.store import KnowledgeBase
 if TYPE_CHECKING:
     from semguard.defenses.psnr_certificate import PsnrBoundCertificate
 
-__all__ = ["Certificate", "CertificateError", "weights_fingerprint", "issue", "sign_certificate",
+__all__ = ["Certificate", "CertificateError", "weights_fingerprint", "issue", "sign_certificate", "METHODS",
            "load_certificate", "check_certificate", "publish_certificate", "fetch_certificate", "FORMAT"]
 
 FORMAT = "semguard-certificate/1"
 BUDGET_KINDS = ("psr_db", "l2")
+#: how the figure was obtained: randomized smoothing (sampled, a confidence), or bound propagation
+#: (deterministic per sample: confidence 1, no draws, no sigma)
+METHODS = ("smoothing", "crown", "alpha-crown", "ibp")
 
 
 class CertificateError(ValueError):
@@ -65,6 +68,8 @@ class Certificate:
         n0, n: CERTIFY's selection and estimation draws per sample.
         samples: evaluated sources; seed: the generator's seed.
         signature: ``{"public_key", "key_id", "signature"}`` (hex) or None.
+        method: ``smoothing`` (CERTIFY), or ``crown`` / ``alpha-crown`` / ``ibp`` (bound propagation: deterministic per
+            sample, so ``confidence`` 1.0, ``sigma`` 0, ``n0 = n = 0`` and ``abstain_rate`` 0).
     """
 
     codec: str
@@ -85,6 +90,7 @@ class Certificate:
     extra: dict[str, Any] = field(default_factory=dict)
     format: str = FORMAT
     signature: dict[str, str] | None = None
+    method: str = "smoothing"
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -93,6 +99,8 @@ class Certificate:
         """The signed bytes: canonical JSON of every field but the signature."""
         d = asdict(self)
         d.pop("signature")
+        if d["method"] == "smoothing":  # the body certificates signed before the field existed
+            d.pop("method")
         return json.dumps(d, sort_keys=True, separators=(",", ":")).encode()
 
     def to_json(self) -> str:
@@ -112,15 +120,30 @@ def _validate(c: Certificate) -> None:
     for name in ("snr_db", "budget", "sigma"):
         if not isinstance(getattr(c, name), int | float) or not math.isfinite(getattr(c, name)):
             raise CertificateError(f"{name}: expected a finite number, got {getattr(c, name)!r}")
-    for name in ("certified_accuracy", "abstain_rate"):
-        v = getattr(c, name)
-        if not isinstance(v, int | float) or not 0.0 <= v <= 1.0:
-            raise CertificateError(f"{name}: expected a fraction in [0, 1], got {v!r}")
+    if c.method not in METHODS:
+        raise CertificateError(f"method: expected one of {', '.join(METHODS)}, got {c.method!r}")
+    if c.method != "smoothing":
+        if c.surface != "symbols" or c.confidence != 1.0 or c.sigma != 0 or c.n0 != 0 or c.n != 0 \
+                or c.abstain_rate != 0:
+            raise CertificateError(f"method {c.method}: a deterministic symbol-domain certificate has "
+                                   "confidence 1.0, sigma 0, n0 = n = 0 and abstain_rate 0")
+        if not isinstance(c.samples, int) or c.samples < 1:
+            raise CertificateError(f"samples: expected a positive integer, got {c.samples!r}")
+        _validate_common(c)
+        return
+    _validate_common(c)
     if not isinstance(c.confidence, float) or not 0.5 < c.confidence < 1.0:
         raise CertificateError(f"confidence: expected 1 - alpha in (0.5, 1), got {c.confidence!r}")
     for name in ("n0", "n", "samples"):
         if not isinstance(getattr(c, name), int) or getattr(c, name) < 1:
             raise CertificateError(f"{name}: expected a positive integer, got {getattr(c, name)!r}")
+
+
+def _validate_common(c: Certificate) -> None:
+    for name in ("certified_accuracy", "abstain_rate"):
+        v = getattr(c, name)
+        if not isinstance(v, int | float) or not 0.0 <= v <= 1.0:
+            raise CertificateError(f"{name}: expected a fraction in [0, 1], got {v!r}")
     if c.signature is not None and (not isinstance(c.signature, dict)
                                     or set(c.signature) != {"public_key", "key_id", "signature"}):
         raise CertificateError("signature: expected {public_key, key_id, signature} (hex)")
@@ -128,12 +151,14 @@ def _validate(c: Certificate) -> None:
 
 def issue(codec: nn.Module, name: str, *, surface: str, channel: str, snr_db: float, budget: float,
           certified_accuracy: float, abstain_rate: float, alpha: float, sigma: float, n0: int, n: int,
-          samples: int, seed: int, extra: dict[str, Any] | None = None) -> Certificate:
-    """A certificate for ``codec``'s current weights (unsigned)."""
+          samples: int, seed: int, extra: dict[str, Any] | None = None,
+          method: str = "smoothing") -> Certificate:
+    """A certificate for ``codec``'s current weights (unsigned); a deterministic ``method`` (``crown``,
+    ``alpha-crown``, ``ibp``) passes ``alpha=0``, ``sigma=0``, ``n0=n=0``, ``abstain_rate=0``."""
     return Certificate(name, weights_fingerprint(codec), surface, channel, float(snr_db),
                        "l2" if surface == "input" else "psr_db", float(budget), float(certified_accuracy),
                        float(abstain_rate), float(1.0 - alpha), float(sigma), int(n0), int(n), int(samples),
-                       int(seed), dict(extra or {}))
+                       int(seed), dict(extra or {}), method=method)
 
 
 AnyCertificate = TypeVar("AnyCertificate", "Certificate", "PsnrBoundCertificate")
@@ -158,7 +183,8 @@ def _parse(data: bytes | str, where: str) -> Certificate | PsnrBoundCertificate:
         raise CertificateError(f"{where}: a certificate is a JSON object, got {type(d).__name__}")
     kind = PsnrBoundCertificate if d.get("format") == PSNR_FORMAT else Certificate
     names = {f.name for f in fields(kind)}
-    missing = sorted(names - set(d) - {"extra", "format", "signature"})
+    optional = {"extra", "format", "signature"} | ({"method"} if kind is Certificate else set())
+    missing = sorted(names - set(d) - optional)
     unknown = sorted(set(d) - names)
     if missing or unknown:
         raise CertificateError(f"{where}: missing fields {missing}, unknown fields {unknown}")

@@ -182,11 +182,14 @@ def emergency_oov_section(args, path: Path, doc: dict) -> dict:
     evaluated = s[:args.sentences]
     train = split_sentences(load_wordnet_examples()).train
     lexicon, bits = build_lexicon(train, exclude=s, index_bits=args.index_bits)   # excludes all 1000 shipped
+    source = "wordnet train split + digits 0-999 + number words"
+    if args.lexicon == "oracle":     # the control: the evaluated sentences' own critical words, at the same bits
+        lexicon, source = None, "oracle: the critical words of the shipped sentences, evaluated ones included"
     sec = doc.get("emergency_oov") or {}
     if sec.get("lexicon", {}).get("index_bits") not in (None, bits):
         raise SystemExit(f"{path} holds a {sec['lexicon']['index_bits']}-bit run; use another --out")
-    sec["lexicon"] = {"source": "wordnet train split + digits 0-999 + number words", "source_sentences": len(train),
-                      "words": len(lexicon), "index_bits": bits, "evaluated_sentences": len(evaluated),
+    sec["lexicon"] = {"source": source, "source_sentences": len(train) if lexicon else None,
+                      "words": len(lexicon) if lexicon else None, "index_bits": bits, "evaluated_sentences": len(evaluated),
                       "spell_uses": args.spell_uses, "oov_modes": args.oov_modes}
     rows = sec.setdefault("rows", [])
     t_start = time.time()
@@ -257,6 +260,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--draws", type=int, default=1000, help="emergency: bootstrap draws")
     p.add_argument("--oov-modes", nargs="+", choices=("spell", "deepsc"), default=["spell", "deepsc"],
                    help="emergency_oov: how out-of-lexicon critical words go (spelled, or by DeepSC)")
+    p.add_argument("--lexicon", choices=("train", "oracle"), default="train",
+                   help="emergency_oov: lexicon from the training split, or (control) the evaluated sentences' own "
+                        "critical words at the same --index-bits")
     p.add_argument("--spell-uses", type=int, default=6, help="emergency_oov: channel uses per spelled character")
     p.add_argument("--max-minutes", type=float, default=None,
                    help="emergency_oov: start no new SNR after this long (rerun to resume)")

@@ -170,6 +170,13 @@ def emergency_section(args) -> dict:
     return out
 
 
+def _oov_rate(sec: dict) -> None:
+    if sec["rows"]:
+        r0 = sec["rows"][0]
+        sec["lexicon"].update(oov_words=r0["oov_words"], critical_words=r0["critical_words"],
+                              oov_rate=r0["oov_words"] / max(r0["critical_words"], 1))
+
+
 def emergency_oov_section(args, path: Path, doc: dict) -> dict:
     """Text emergency with a lexicon built without the evaluated sentences (the training split of
     the WordNet examples, digits 0-999 and number words; ``network/lexicon.py``): uniform against
@@ -204,15 +211,14 @@ def emergency_oov_section(args, path: Path, doc: dict) -> dict:
                            lexicon=lexicon, oov_modes=args.oov_modes, spell_uses=args.spell_uses,
                            schemes=("uniform",), seed=args.seed)
         sec["seconds"] = round(sec.get("seconds", 0) + time.time() - t0, 1)
-        r0 = next(r for r in rows if r["snr_db"] == snr)
-        sec["lexicon"]["oov_words"], sec["lexicon"]["critical_words"] = r0["oov_words"], r0["critical_words"]
-        sec["lexicon"]["oov_rate"] = r0["oov_words"] / max(r0["critical_words"], 1)
+        _oov_rate(sec)
         doc["emergency_oov"] = sec
         path.write_text(json.dumps(doc, indent=1))
         log.info("emergency_oov %s dB done in %.0f s", snr, time.time() - t0)
+    _oov_rate(sec)
     schemes = [codebook_scheme(b, o) for o in args.oov_modes for b in args.codebook_boost_db]
     sec["gains"] = {}
-    for thr in sorted({args.recall, 0.8}):
+    for thr in sorted({args.recall, 0.8, 0.6}):         # 0.6: where uniform has lost 40 % of the critical words
         for sc in schemes:
             if any(r["scheme"] == sc for r in rows):
                 gn = gain_ci(rows, thr, sc, draws=args.draws, seed=args.seed)

@@ -14,6 +14,12 @@ channel uses, same energy; the side information is the critical words' token spa
 ``power`` scheme also assumes) and the lexicon.  The DeepSC receiver decodes twice: first with the
 critical slots erased (zero), then with those slots refilled by re-encoding its own hypothesis
 (first-pass non-critical tokens plus the codebook words), so the context comes back.
+
+A critical word outside the lexicon (:mod:`~semguard.network.lexicon`) is either spelled (an
+escape header row naming its length, then one codeword of a max-distance alphabet codebook per
+character, in extra channel uses at the codewords' power) or left to DeepSC at the codewords'
+power; either way the sentence still spends exactly ``S L`` (the spelled characters' energy is
+taken from the non-critical tokens).
 """
 
 from __future__ import annotations

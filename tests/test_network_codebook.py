@@ -227,3 +227,29 @@ def test_lexicon_builder_excludes_the_evaluated_sentences():
     assert b11 == 11 and list(small) == list(lex)[:2048 - MAX_SPELL]
     with pytest.raises(ValueError, match="shares 1 sentences with the evaluated"):
         build_lexicon(src + [ev[3]], exclude=ev)
+
+
+def test_text_sweep_with_a_lexicon_built_without_the_sentences(deepsc):
+    """20 evaluated sentences, lexicon from shipped sentences 400-999: the out-of-lexicon critical
+    words are counted, spelled at 6 uses per character (the extra uses are exactly that), and at
+    30 dB every critical word comes back; same energy as uniform."""
+    from semguard.data.text import load_shipped
+    from semguard.network.emergency_text import text_sweep
+    s = load_shipped()
+    ev = s[:20]
+    lex, bits = build_lexicon(s[400:], exclude=ev)
+    counts = Counter(" ".join(s).split())
+    crit = [w for x in ev for w, f in zip(x.split(), critical_words(x, counts)) if f]
+    oov = [w for w in crit if w not in lex]
+    assert oov
+    rows = {r["scheme"]: r for r in text_sweep(ev, [30.0], reference=s, schemes=("uniform",), codebook_boosts=(1.0,),
+                                                lexicon=lex, index_bits=bits, oov_modes=("spell", "deepsc"), codec=deepsc)}
+    sp, u = rows["codebook+1dB"], rows["uniform"]
+    assert sp["oov_words"] == len(oov) and sp["critical_words"] == len(crit)
+    assert sp["extra_channel_uses"] == 6 * sum(map(len, oov))
+    assert sp["channel_uses"] == u["channel_uses"] + sp["extra_channel_uses"]
+    assert rows["codebook+1dB/deepsc"]["channel_uses"] == u["channel_uses"]
+    assert sp["critical_recall"] == 1.0 and sp["oov_recall"] == 1.0
+    assert all(r["energy_ratio"] == pytest.approx(1.0, abs=1e-6) for r in rows.values())
+    with pytest.raises(ValueError, match="needs its index_bits"):
+        text_sweep(ev, [30.0], lexicon=lex, codec=deepsc)

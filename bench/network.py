@@ -198,6 +198,7 @@ def emergency_oov_section(args, path: Path, doc: dict) -> dict:
     sec["lexicon"] = {"source": source, "source_sentences": len(train) if lexicon else None,
                       "words": len(lexicon) if lexicon else None, "index_bits": bits, "evaluated_sentences": len(evaluated),
                       "spell_uses": args.spell_uses, "oov_modes": args.oov_modes}
+    sec["jam"] = {"case": args.oov_jam, "psr_db": None if args.oov_jam == "clean" else args.jam_psr_db}
     rows = sec.setdefault("rows", [])
     t_start = time.time()
     for snr in args.snr_db:
@@ -209,7 +210,8 @@ def emergency_oov_section(args, path: Path, doc: dict) -> dict:
         t0 = time.time()
         rows += text_sweep(evaluated, [snr], reference=s, codebook_boosts=args.codebook_boost_db, index_bits=bits,
                            lexicon=lexicon, oov_modes=args.oov_modes, spell_uses=args.spell_uses,
-                           schemes=("uniform",), seed=args.seed)
+                           schemes=("uniform",), seed=args.seed, jam_targeted=args.oov_jam == "jammer_critical",
+                           jam_psr_db=None if args.oov_jam == "clean" else args.jam_psr_db)
         sec["seconds"] = round(sec.get("seconds", 0) + time.time() - t0, 1)
         _oov_rate(sec)
         doc["emergency_oov"] = sec
@@ -269,6 +271,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--lexicon", choices=("train", "oracle"), default="train",
                    help="emergency_oov: lexicon from the training split, or (control) the evaluated sentences' own "
                         "critical words at the same --index-bits")
+    p.add_argument("--oov-jam", choices=("clean", "jammer", "jammer_critical"), default="clean",
+                   help="emergency_oov: no jammer, a random 25 %% partial-band one, or one on the critical slots "
+                        "(spelled characters included), at --jam-psr-db")
     p.add_argument("--spell-uses", type=int, default=6, help="emergency_oov: channel uses per spelled character")
     p.add_argument("--max-minutes", type=float, default=None,
                    help="emergency_oov: start no new SNR after this long (rerun to resume)")

@@ -202,7 +202,7 @@ def text_sweep(sentences: Sequence[str], snrs: Sequence[float], *, schemes: Sequ
                 pred, uses, energy = _deepsc(m, tokens, crit, lengths, scheme, snr, ch, boost_db=boost_db, repeat=repeat,
                                      jam=jam, g=g)
             hits, words, ow, no, goods = _score(pred, tokens, spans, override)
-            oov_hits = sum(g for gb, fb in zip(goods, oov_flags) for g, f in zip(gb, fb) if f)
+            oov_hits = sum(hit for gb, fb in zip(goods, oov_flags) for hit, f in zip(gb, fb) if f)
             hyp = m.tokenizer.decode(pred, lengths)
             b1 = float(np.mean([sentence_bleu(h, r, 1) for h, r in zip(hyp, sentences)]))
             b4 = float(np.mean([sentence_bleu(h, r, 4) for h, r in zip(hyp, sentences)]))

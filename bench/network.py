@@ -12,7 +12,9 @@ for each attack over ``--detection-seeds`` seeds; the ``adaptive`` attacker's pa
 round to keep their reputation; ``gossip``: propagation over gossip rounds, plain averaging against W-MSR;
 ``emergency``: critical-word exact recall of DeepSC text against SNR, every allocation against uniform
 (clean, a random partial-band jammer, a jammer on the critical slots), with the SNR gain at recall
-``--recall`` and its bootstrap interval (``network/emergency_text.py``).
+``--recall`` and its bootstrap interval (``network/emergency_text.py``); ``emergency_oov``: the same
+with a lexicon built without the evaluated sentences, out-of-lexicon words spelled or by DeepSC
+(one SNR at a time, resumable, ``--max-minutes``).
 Writes ``<out>/network.json`` (section by section, as they finish) and PNG figures.
 """
 
@@ -168,6 +170,66 @@ def emergency_section(args) -> dict:
     return out
 
 
+def _oov_rate(sec: dict) -> None:
+    if sec["rows"]:
+        r0 = sec["rows"][0]
+        sec["lexicon"].update(oov_words=r0["oov_words"], critical_words=r0["critical_words"],
+                              oov_rate=r0["oov_words"] / max(r0["critical_words"], 1))
+
+
+def emergency_oov_section(args, path: Path, doc: dict) -> dict:
+    """Text emergency with a lexicon built without the evaluated sentences (the training split of
+    the WordNet examples, digits 0-999 and number words; ``network/lexicon.py``): uniform against
+    the codebook schemes, out-of-lexicon critical words spelled or sent by DeepSC.  One SNR at a
+    time, written as it finishes; a rerun resumes (the SNRs already in ``path`` are kept)."""
+    from semguard.data.text import load_shipped, load_wordnet_examples, split_sentences
+    from semguard.network.emergency_text import codebook_scheme, gain_ci, text_sweep
+    from semguard.network.lexicon import build_lexicon
+    s = load_shipped()
+    evaluated = s[:args.sentences]
+    train = split_sentences(load_wordnet_examples()).train
+    lexicon, bits = build_lexicon(train, exclude=s, index_bits=args.index_bits)   # excludes all 1000 shipped
+    source = "wordnet train split + digits 0-999 + number words"
+    if args.lexicon == "oracle":     # the control: the evaluated sentences' own critical words, at the same bits
+        lexicon, source = None, "oracle: the critical words of the shipped sentences, evaluated ones included"
+    sec = doc.get("emergency_oov") or {}
+    if sec.get("lexicon", {}).get("index_bits") not in (None, bits):
+        raise SystemExit(f"{path} holds a {sec['lexicon']['index_bits']}-bit run; use another --out")
+    sec["lexicon"] = {"source": source, "source_sentences": len(train) if lexicon else None,
+                      "words": len(lexicon) if lexicon else None, "index_bits": bits, "evaluated_sentences": len(evaluated),
+                      "spell_uses": args.spell_uses, "oov_modes": args.oov_modes}
+    sec["jam"] = {"case": args.oov_jam, "psr_db": None if args.oov_jam == "clean" else args.jam_psr_db}
+    rows = sec.setdefault("rows", [])
+    t_start = time.time()
+    for snr in args.snr_db:
+        if any(r["snr_db"] == snr for r in rows):
+            continue
+        if args.max_minutes and time.time() - t_start > 60 * args.max_minutes:
+            log.info("emergency_oov: --max-minutes reached before %s dB; rerun to resume", snr)
+            break
+        t0 = time.time()
+        rows += text_sweep(evaluated, [snr], reference=s, codebook_boosts=args.codebook_boost_db, index_bits=bits,
+                           lexicon=lexicon, oov_modes=args.oov_modes, spell_uses=args.spell_uses,
+                           schemes=("uniform",), seed=args.seed, jam_targeted=args.oov_jam == "jammer_critical",
+                           jam_psr_db=None if args.oov_jam == "clean" else args.jam_psr_db)
+        sec["seconds"] = round(sec.get("seconds", 0) + time.time() - t0, 1)
+        _oov_rate(sec)
+        doc["emergency_oov"] = sec
+        path.write_text(json.dumps(doc, indent=1))
+        log.info("emergency_oov %s dB done in %.0f s", snr, time.time() - t0)
+    _oov_rate(sec)
+    schemes = [codebook_scheme(b, o) for o in args.oov_modes for b in args.codebook_boost_db]
+    sec["gains"] = {}
+    for thr in sorted({args.recall, 0.8, 0.6}):         # 0.6: where uniform has lost 40 % of the critical words
+        for sc in schemes:
+            if any(r["scheme"] == sc for r in rows):
+                gn = gain_ci(rows, thr, sc, draws=args.draws, seed=args.seed)
+                sec["gains"][f"{sc}@{thr:g}"] = gn
+                log.info("%-20s recall %.2f: needs %s dB, uniform %s dB: gain %s dB, 95%% CI %s", sc, thr, gn[sc],
+                         gn["uniform"], gn["gain_db"], gn["ci95_db"])
+    return sec
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--out", default="bench-network")
@@ -204,6 +266,17 @@ def main(argv: list[str] | None = None) -> int:
                    help="emergency: codebook bits per critical word (default: the fewest for the lexicon)")
     p.add_argument("--recall", type=float, default=0.9, help="emergency: critical recall that counts as delivered")
     p.add_argument("--draws", type=int, default=1000, help="emergency: bootstrap draws")
+    p.add_argument("--oov-modes", nargs="+", choices=("spell", "deepsc"), default=["spell", "deepsc"],
+                   help="emergency_oov: how out-of-lexicon critical words go (spelled, or by DeepSC)")
+    p.add_argument("--lexicon", choices=("train", "oracle"), default="train",
+                   help="emergency_oov: lexicon from the training split, or (control) the evaluated sentences' own "
+                        "critical words at the same --index-bits")
+    p.add_argument("--oov-jam", choices=("clean", "jammer", "jammer_critical"), default="clean",
+                   help="emergency_oov: no jammer, a random 25 %% partial-band one, or one on the critical slots "
+                        "(spelled characters included), at --jam-psr-db")
+    p.add_argument("--spell-uses", type=int, default=6, help="emergency_oov: channel uses per spelled character")
+    p.add_argument("--max-minutes", type=float, default=None,
+                   help="emergency_oov: start no new SNR after this long (rerun to resume)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     torch.set_num_threads(args.threads)
@@ -212,7 +285,7 @@ def main(argv: list[str] | None = None) -> int:
     path = out / "network.json"
     doc = json.loads(path.read_text()) if path.exists() else {"name": "network"}
     doc["settings"] = {k: v for k, v in vars(args).items() if k != "out"}
-    if set(args.sections) - {"emergency"}:
+    if set(args.sections) - {"emergency", "emergency_oov"}:
         x, y = shipped_fashion_mnist(args.rounds * args.batch)
         from semguard.codecs.zoo import pretrained
         codec = pretrained("task-fmnist").eval()
@@ -220,8 +293,8 @@ def main(argv: list[str] | None = None) -> int:
             prm.requires_grad_(False)
     for sec in args.sections:
         t0 = time.time()
-        if sec == "emergency":
-            doc[sec] = emergency_section(args)
+        if sec in ("emergency", "emergency_oov"):
+            doc[sec] = emergency_section(args) if sec == "emergency" else emergency_oov_section(args, path, doc)
             path.write_text(json.dumps(doc, indent=1))
             log.info("section %s done in %.0f s -> %s", sec, time.time() - t0, path)
             continue

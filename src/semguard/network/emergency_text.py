@@ -44,9 +44,15 @@ __all__ = ["codebook_scheme", "critical_jammer", "gain_ci", "text_sweep"]
 log = logging.getLogger(__name__)
 
 
-def codebook_scheme(boost_db: float) -> str:
-    """Row name of the codebook scheme at ``boost_db``."""
-    return f"codebook+{boost_db:g}dB"
+def codebook_scheme(boost_db: float, oov: str = "spell") -> str:
+    """Row name of the codebook scheme at ``boost_db``; ``oov="deepsc"`` (out-of-lexicon critical
+    words sent by DeepSC) adds ``/deepsc``."""
+    return f"codebook+{boost_db:g}dB" + ("" if oov == "spell" else f"/{oov}")
+
+
+def _parse_codebook(scheme: str) -> tuple[float, str]:
+    head, _, oov = scheme.partition("/")
+    return float(head[len("codebook+"):-2]), oov or "spell"
 
 
 def _check_sentences(sentences: Sequence[str]) -> None:
@@ -57,11 +63,12 @@ def _check_sentences(sentences: Sequence[str]) -> None:
             raise ValueError(f"sentences[{i}]: expected a non-empty message, got {s!r}")
 
 
-def _score(pred, tokens, spans, ok_override=None) -> tuple[list[int], list[int], int, int]:
+def _score(pred, tokens, spans, ok_override=None) -> tuple[list[int], list[int], int, int, list[list[bool]]]:
     ok = pred == tokens
-    hits, words, ow, no = [], [], 0, 0
+    hits, words, ow, no, goods = [], [], 0, 0, []
     for b, sp in enumerate(spans):
         h = n = k = 0
+        gb = []
         for s0, s1, c in sp:
             good = bool(ok[b, s0:s1].all())
             if c:
@@ -69,11 +76,13 @@ def _score(pred, tokens, spans, ok_override=None) -> tuple[list[int], list[int],
                     good = bool(ok_override[b][k])
                     k += 1
                 h, n = h + good, n + 1
+                gb.append(good)
             else:
                 ow, no = ow + good, no + 1
         hits.append(h)
         words.append(n)
-    return hits, words, ow, no
+        goods.append(gb)
+    return hits, words, ow, no, goods
 
 
 @torch.no_grad()
@@ -131,11 +140,18 @@ def text_sweep(sentences: Sequence[str], snrs: Sequence[float], *, schemes: Sequ
                boost_db: float = 1.0, repeat: int = 2, codebook_boosts: Sequence[float] = (0.0, 1.0),
                index_bits: int | None = None, channel: str = "awgn", reference: Sequence[str] | None = None,
                jam_psr_db: float | None = None, jam_targeted: bool = False, seed: int = 0,
-               codec: SemanticCodec | None = None, names: frozenset[str] = frozenset()) -> list[dict]:
+               codec: SemanticCodec | None = None, names: frozenset[str] = frozenset(),
+               lexicon: dict[str, int] | None = None, oov_modes: Sequence[str] = ("spell",),
+               spell_uses: int = 6) -> list[dict]:
     """Critical-word exact recall, other-word accuracy and BLEU-1/4 per SNR and scheme.
 
-    The lexicon is the critical words of ``reference`` (default ``sentences``) at ``index_bits``
-    bits per index (default: the fewest that hold it).  ``jam_targeted``: the jammer knows the
+    ``lexicon`` (with its ``index_bits``; see :func:`~semguard.network.lexicon.build_lexicon`):
+    a shared lexicon built without ``sentences``; the critical words outside it go by each of
+    ``oov_modes`` (``spell`` with ``spell_uses`` uses per character, or ``deepsc``; see
+    :func:`~semguard.network.priority_codebook.send_codebook`).  Without it (the oracle lexicon)
+    the lexicon is the critical words of ``reference`` (default ``sentences``) and of
+    ``sentences`` themselves, at ``index_bits`` bits per index (default: the fewest that hold it).
+    Which words are critical is decided on the counts of ``reference`` either way.  ``jam_targeted``: the jammer knows the
     allocation and hits the critical slots (:func:`critical_jammer`), else a random 25 %.  Each row also has ``hits`` and ``words``
     per sentence (critical words decoded right, critical words)."""
     _check_sentences(sentences)
@@ -147,36 +163,46 @@ def text_sweep(sentences: Sequence[str], snrs: Sequence[float], *, schemes: Sequ
     counts = Counter(" ".join(ref).split())
     crit, spans = critical_token_mask(m.tokenizer, sentences, counts, names=names)
     crit_words = [[w for w, f in zip(s.split(), critical_words(s, counts, names=names)) if f] for s in sentences]
-    lex_words = [w for s in ref for w, f in zip(s.split(), critical_words(s, counts, names=names)) if f]
-    lex_words += [w for ws in crit_words for w in ws]
-    bits = index_bits or max(1, (len(set(lex_words)) - 1).bit_length())
-    lexicon = critical_lexicon(lex_words, index_bits=bits)
+    if lexicon is None:
+        lex_words = [w for s in ref for w, f in zip(s.split(), critical_words(s, counts, names=names)) if f]
+        lex_words += [w for ws in crit_words for w in ws]
+        bits = index_bits or max(1, (len(set(lex_words)) - 1).bit_length())
+        lexicon = critical_lexicon(lex_words, index_bits=bits)
+    elif index_bits is None:
+        raise ValueError("a given lexicon needs its index_bits")
+    else:
+        bits = index_bits
+    oov_flags = [[w not in lexicon for w in ws] if sp else [] for ws, sp in zip(crit_words, spans)]
+    oov_words = sum(map(sum, oov_flags))
     tokens = m.tokenizer.encode(list(sentences), max_tokens=m.max_tokens)
     lengths = m.lengths(tokens)
     ch = build("channel", channel)
     crit_sym = (crit & (torch.arange(tokens.shape[1]) < lengths.unsqueeze(1))).repeat_interleave(m.S, 1)
-    names_all = list(schemes) + [codebook_scheme(b) for b in codebook_boosts]
+    names_all = list(schemes) + [codebook_scheme(b, o) for o in oov_modes for b in codebook_boosts]
     rows = []
     for snr in snrs:
         for scheme in names_all:
             g = torch.Generator().manual_seed(seed)
             jam = None
             if jam_psr_db is not None and jam_targeted:
-                def jam(tx, g=g):
-                    return critical_jammer(tx, crit_sym, psr_db=jam_psr_db, generator=g)
+                def jam(tx, g=g):                # spelled characters, past the DeepSC block, are critical too
+                    c = torch.cat([crit_sym, tx[:, crit_sym.shape[1]:] != 0], 1)
+                    return critical_jammer(tx, c, psr_db=jam_psr_db, generator=g)
             elif jam_psr_db is not None:
                 def jam(tx, g=g):
                     return jammer(tuple(tx.shape), tx.abs().square(), psr_db=jam_psr_db, generator=g)
-            override = None
+            override, extra = None, 0
             if scheme.startswith("codebook"):
-                b_db = float(scheme[len("codebook+"):-2])
+                b_db, oov = _parse_codebook(scheme)
                 out = send_codebook(m, tokens, spans, crit_words, lexicon, bits, snr, ch, boost_db=b_db, jam=jam,
-                                    generator=g, seed=seed)
+                                    generator=g, seed=seed, oov=oov, spell_uses=spell_uses)
                 pred, override, uses, energy = out["tokens"], out["critical_ok"], int(out["uses"].sum()), out["energy"]
+                extra = int(out["extra_uses"].sum())
             else:
                 pred, uses, energy = _deepsc(m, tokens, crit, lengths, scheme, snr, ch, boost_db=boost_db, repeat=repeat,
                                      jam=jam, g=g)
-            hits, words, ow, no = _score(pred, tokens, spans, override)
+            hits, words, ow, no, goods = _score(pred, tokens, spans, override)
+            oov_hits = sum(hit for gb, fb in zip(goods, oov_flags) for hit, f in zip(gb, fb) if f)
             hyp = m.tokenizer.decode(pred, lengths)
             b1 = float(np.mean([sentence_bleu(h, r, 1) for h, r in zip(hyp, sentences)]))
             b4 = float(np.mean([sentence_bleu(h, r, 4) for h, r in zip(hyp, sentences)]))
@@ -184,6 +210,8 @@ def text_sweep(sentences: Sequence[str], snrs: Sequence[float], *, schemes: Sequ
                          "other_word_accuracy": ow / max(no, 1), "bleu1": b1, "bleu4": b4,
                          "critical_words": sum(words), "channel_uses": uses, "index_bits": bits,
                          "energy_ratio": float(energy.sum() / (m.S * lengths).sum()),
+                         "extra_channel_uses": extra, "oov_words": oov_words,
+                         "oov_recall": oov_hits / oov_words if oov_words else None,
                          "hits": hits, "words": words})
             log.info("%5.1f dB %-14s critical recall %.3f, other words %.3f, BLEU-1 %.3f", snr, scheme,
                      rows[-1]["critical_recall"], rows[-1]["other_word_accuracy"], b1)

@@ -164,3 +164,51 @@ def test_chosen_code_reconciles_a_1_3_percent_disagreement():
     assert code_yield(0.013, m, t)[1] < 1e-6               # at the true rate the code loses ~no block
     rec = bch_reconcile(a[keep], b[keep], t, m)
     assert rec.block_ok.size >= 40 and rec.block_ok.all() and np.array_equal(rec.alice, rec.bob)
+
+
+def _runtime_code(seed: int) -> tuple[int, int]:
+    """The (m, t) Alice's runtime PLKG announces in one session (30 dB, the emulator's probe channel)."""
+    from semguard.runtime.handshake import HandshakeError
+    from semguard.runtime.kbview import KbView
+    from semguard.runtime.plkg import PlkgConfig, PlkgInitiator, PlkgResponder
+    from semguard.runtime.probe_channel import ProbeChannel
+    kb, cfg = KbView("kb", 1, "00" * 32), PlkgConfig(snr_db=30.0)
+    bob = PlkgInitiator(kb, cfg, rng=np.random.default_rng(seed + 100))
+    alice = PlkgResponder(kb, cfg, rng=np.random.default_rng(seed + 200))
+    ch = ProbeChannel(seed=seed, snr_db=30.0)
+    msg = bob.first()
+    try:
+        while msg is not None:
+            msg = bob.handle(ch.through(alice.handle(ch.through(msg, "tx")), "rx"))
+    except HandshakeError:                         # e.g. too few secret bits at a high declared bound
+        pass
+    return alice.info["bch_m"], alice.info["bch_t"]
+
+
+@pytest.mark.parametrize("upper", [0.005, 0.0128, 0.0142, 0.03])
+def test_key_agreement_and_runtime_plkg_choose_the_same_code(monkeypatch, upper):
+    """keys.KeyAgreement (BCH) and the runtime's PLKG share AgreementConfig.bch_code: for the same
+    disagreement bound (both read it from kdr_upper_bound, fixed here) they announce the same (m, t).
+    At 1.28 % and 1.42 % bchlib has no m = 12 code meeting 1e-3 (choose_t is None), where KeyAgreement's
+    former fixed-m choice refused the session; now it takes BCH(12, 64) and an m = 11 code, as the runtime."""
+    import semguard.keys.reconcile as rec_mod
+    import semguard.runtime.plkg as plkg_mod
+    from semguard.keys import KeyAgreement, ProbeConfig, simulate_probes
+    from semguard.runtime.plkg import PlkgConfig
+    monkeypatch.setattr(rec_mod, "kdr_upper_bound", lambda k, n, confidence=0.99: upper)
+    monkeypatch.setattr(plkg_mod, "kdr_upper_bound", lambda k, n, confidence=0.99: upper)
+    expected = {0.005: (12, choose_t(0.005, 12)), 0.0128: (12, 64), 0.0142: (11, choose_t(0.0142, 11)),
+                0.03: (10, 49)}[upper]
+    ac = PlkgConfig(snr_db=30.0).ac
+    trace = simulate_probes(ProbeConfig(n_probes=4096, snr_db=30.0, eve_distance=0.5), np.random.default_rng(0))
+    res = KeyAgreement(ac).run(trace, np.random.default_rng(1))
+    assert res.kdr_upper == upper and (res.bch_m, res.bch_t) == expected
+    assert _runtime_code(0) == expected
+    if upper in (0.0128, 0.0142):
+        assert choose_t(upper, 12) is None
+    data, ecc = bch_block_bits(*expected[::-1])
+    if upper < 0.013:            # a real ~0.1 % disagreement: the code reconciles it, every kept block's parity counted
+        assert res.success and res.kdr_reconciled == 0.0 and res.key_bits >= 128 and res.failed_blocks == 0
+        assert res.leaked_bits == -(-res.reconciled_bits // data) * ecc
+    else:                        # m = 11 / 10 parities leave no secret bits against the declared Eve: refused
+        assert not res.success and res.key_bits == 0 and "no secret bits" in res.reason

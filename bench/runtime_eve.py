@@ -1,6 +1,7 @@
 """What Eve gets from the runtime's tap, and what Mallory gets in the path.
 
     python bench/runtime_eve.py --out bench/results/runtime_eve.json [--sessions 10] [--frames 28]
+        [--eve-decoders hard,chase:6,chase:8] [--eve-snr-db X]
 
 1. **Key agreement** (in process, the emulator's probe channel and message classes): Alice and Bob run
    PLKG; Eve, ``d`` wavelengths from Bob, overhears Alice's probes and runs the agreement herself from
@@ -8,7 +9,9 @@
    Alice's tag, her bit disagreement on the disclosed sample, ``n (1 - H2(e))`` (what a channel with her
    disagreement carries about the reconciled bits), the Gaussian bound the keys package gives for her
    actual correlation (``keys.secrecy.eve_information``), and the bound the key was sized against
-   (the declared Eve, >= 0.5 wavelengths, noiseless).
+   (the declared Eve, >= 0.5 wavelengths, noiseless).  Each Eve decoder of ``--eve-decoders`` attacks the
+   same sessions: ``hard`` (her own quantisation, bchlib) and ``chase:P`` (soft LLRs, Chase-II over her
+   ``P`` least reliable bits per block; also what her LLRs carry per bit on the disclosed sample).
 2. **Codec-level fidelity** (processes): the default image codec's outputs for 32x32 crops of the shipped
    photos, sent by the bench's tx thread through one ``semguard channel`` process with a tap (and Eve's
    probes at 0.5 wavelengths) to the bench's rx thread, which applies AWGN at 10 dB and decodes (Bob).
@@ -57,9 +60,9 @@ from semguard.runtime.wire import iq_out  # noqa: E402
 KB = KbView("kb", 1, "00" * 32)
 
 
-def one_session(seed: int, distance: float) -> tuple[dict, dict] | None:
-    """Alice, Bob and Eve at ``distance``: (Eve's result, Alice's figures), None when Alice and Bob failed."""
-    ch = ProbeChannel(seed=seed, eve_distance=distance)
+def one_session(seed: int, distance: float, eve_snr_db: float | None = None) -> tuple[dict, dict] | None:
+    """Alice, Bob and Eve at ``distance``: (the tapped session, Alice's figures), None when Alice and Bob failed."""
+    ch = ProbeChannel(seed=seed, eve_distance=distance, eve_snr_db=eve_snr_db)
     bob = PlkgInitiator(KB, rng=np.random.default_rng(seed + 100))
     alice = PlkgResponder(KB, rng=np.random.default_rng(seed + 200))
     msgs, msg = [], bob.first()
@@ -74,29 +77,60 @@ def one_session(seed: int, distance: float) -> tuple[dict, dict] | None:
             msg = bob.handle(reply)
     except HandshakeError:
         return None
-    return eve_attempt(sessions_from_messages(msgs)[0]).to_dict(), dict(alice.info)
+    return sessions_from_messages(msgs)[0], dict(alice.info)
 
 
-def key_agreement(sessions: int, distances: list[float]) -> list[dict]:
+def parse_decoders(spec: str) -> list[tuple[str, int]]:
+    """``"hard,chase:6"`` -> ``[("hard", 0), ("chase", 6)]``."""
+    out = []
+    for item in spec.split(","):
+        name, _, p = item.strip().partition(":")
+        out.append((name, int(p or 6) if name == "chase" else 0))
+    return out
+
+
+def attack(session: dict, decoder: tuple[str, int], eve_snr_db: float | None) -> dict:
+    return eve_attempt(session, decoder=decoder[0], chase_p=decoder[1] or 6, eve_snr_db=eve_snr_db).to_dict()
+
+
+def key_agreement(sessions: int, distances: list[float], decoders: list[tuple[str, int]],
+                  eve_snr_db: float | None = None) -> list[dict]:
     from semguard.channels.spectrum import spatial_correlation
     cfg = PlkgConfig()
     spec = channel_spectrum(cfg.n_probes, "mobile", cfg.doppler_hz, cfg.probe_rate_hz)
+    snr_e = cfg.snr_db if eve_snr_db is None else eve_snr_db
     rows = []
     for d in distances:
         rho = float(spatial_correlation(d))
-        res = [r for r in (one_session(s, d) for s in range(sessions)) if r is not None]
-        eve, info = [r[0] for r in res], [r[1] for r in res]
-        predicted = [eve_information(spec, i["step"], rho, cfg.snr_db, cfg.snr_db)[0] for i in info]
-        row = {"distance_wavelengths": d, "rho": rho, "sessions_with_key": len(res), "sessions": sessions,
-               "eve_key_matches": sum(e["key_matched"] for e in eve),
-               "eve_sample_disagreement_median": float(np.median([e["sample_disagreement"] for e in eve])),
-               "eve_bsc_bits_median": float(np.median([e["bsc_bits"] for e in eve])),
-               "predicted_eve_bits_at_rho_median": float(np.median(predicted)),
-               "declared_eve_bits_median": float(np.median([i["eve_info_bits"] for i in info])),
-               "key_bits_median": float(np.median([i["key_bits"] for i in info])),
-               "reconciled_bits_median": float(np.median([e["reconciled_bits"] for e in eve]))}
-        rows.append(row)
-        print(json.dumps(row), flush=True)
+        res = [r for r in (one_session(s, d, eve_snr_db) for s in range(sessions)) if r is not None]
+        info = [r[1] for r in res]
+        predicted = [eve_information(spec, i["step"], rho, cfg.snr_db, snr_e)[0] for i in info]
+        declared = [i["eve_info_bits"] for i in info]
+        for dec in decoders:
+            t0 = time.perf_counter()
+            eve = [attack(r[0], dec, eve_snr_db) for r in res]
+            measured = [e["soft_bits"] if e["soft_bits"] is not None else e["bsc_bits"] for e in eve]
+            row = {"distance_wavelengths": d, "rho": rho, "eve_snr_db": snr_e,
+                   "decoder": dec[0] if dec[0] == "hard" else f"chase:{dec[1]}",
+                   "sessions_with_key": len(res), "sessions": sessions,
+                   "eve_key_matches": sum(e["key_matched"] for e in eve),
+                   "eve_blocks_ok_total": sum(e["eve_blocks_ok"] for e in eve),
+                   "bob_blocks_total": sum(int(r[0]["tx_pd"]["n_blocks"]) - i["failed_blocks"] for r, i in zip(res, info)),
+                   "eve_sample_disagreement_median": float(np.median([e["sample_disagreement"] for e in eve])),
+                   "eve_bsc_bits_median": float(np.median([e["bsc_bits"] for e in eve])),
+                   "eve_measured_bits_median": float(np.median(measured)),
+                   "eve_measured_bits_max": float(np.max(measured)),
+                   "sessions_measured_over_declared": int(sum(m > b for m, b in zip(measured, declared))),
+                   "predicted_eve_bits_at_rho_median": float(np.median(predicted)),
+                   "declared_eve_bits_median": float(np.median(declared)),
+                   "key_bits_median": float(np.median([i["key_bits"] for i in info])),
+                   "reconciled_bits_median": float(np.median([e["reconciled_bits"] for e in eve])),
+                   "eve_seconds_per_session": (time.perf_counter() - t0) / max(1, len(eve))}
+            if dec[0] == "chase":
+                row["eve_sample_information_median"] = float(np.median([e["sample_information"] for e in eve]))
+                row["eve_correlation_fit_median"] = float(np.median([e["correlation_fit"] for e in eve]))
+            rows.append(row)
+            print(json.dumps(row), flush=True)
     return rows
 
 
@@ -144,7 +178,7 @@ def eve_psnr(dec: Decoder, raw: bytes, i: int) -> tuple[float, str]:
     return tries[best], best
 
 
-def fidelity(tmp: Path, codec, images: torch.Tensor, how: str) -> dict:
+def fidelity(tmp: Path, codec, images: torch.Tensor, how: str, decoders: list[tuple[str, int]]) -> dict:
     """One process run: Bob's PSNR, Eve's from the tap, Mallory's from her read tap (``how == "mitm"``)."""
     tap, mtap = tmp / f"eve_{how}.bin", tmp / f"mallory_{how}.bin"
     for p in (tap, mtap):
@@ -193,7 +227,8 @@ def fidelity(tmp: Path, codec, images: torch.Tensor, how: str) -> dict:
                                                 for k, r in enumerate(read)]))
     sessions = sessions_from_tap(read_tap(tap))
     if sessions and how != "mitm":
-        out["eve_key_agreement"] = [eve_attempt(s).to_dict() for s in sessions]
+        out["eve_key_agreement"] = {("hard" if d[0] == "hard" else f"chase:{d[1]}"): [attack(s, d, None) for s in sessions]
+                                    for d in decoders}
     print(json.dumps(out), flush=True)
     return out
 
@@ -211,15 +246,24 @@ def main() -> int:
     ap.add_argument("--frames", type=int, default=28)
     ap.add_argument("--skip-keys", action="store_true")
     ap.add_argument("--links", default="clear,bytes,symbols,mitm")
+    ap.add_argument("--eve-decoders", default="hard,chase:6",
+                    help="Eve's decoders: hard (bchlib on her own quantisation), chase:P (soft LLRs, Chase-II over P bits)")
+    ap.add_argument("--eve-snr-db", type=float, default=None, help="Eve's own probing SNR (default: the probe SNR)")
     args = ap.parse_args()
+    decoders = parse_decoders(args.eve_decoders)
     torch.set_num_threads(1)
-    result: dict = {"snr_db": SNR_DB, "codec": DEFAULT_IMAGE_CODEC}
+    result: dict = {"snr_db": SNR_DB, "codec": DEFAULT_IMAGE_CODEC, "eve_decoders": args.eve_decoders,
+                    "eve_snr_db": args.eve_snr_db, "sessions": args.sessions}
     if not args.skip_keys:
-        result["key_agreement"] = key_agreement(args.sessions, [float(x) for x in args.distances.split(",")])
+        result["key_agreement"] = key_agreement(args.sessions, [float(x) for x in args.distances.split(",")],
+                                                decoders, args.eve_snr_db)
+        Path(args.out).write_text(json.dumps(result, indent=1))            # the key part survives a failed link run
+    if not args.links:
+        return 0
     codec = pretrained(DEFAULT_IMAGE_CODEC).eval()
     images = crops(args.frames)
     tmp = Path(args.out).resolve().parent
-    result["fidelity"] = [fidelity(tmp, codec, images, how) for how in args.links.split(",")]
+    result["fidelity"] = [fidelity(tmp, codec, images, how, decoders) for how in args.links.split(",")]
     Path(args.out).write_text(json.dumps(result, indent=1))
     return 0
 

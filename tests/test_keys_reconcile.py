@@ -15,8 +15,8 @@ import pytest
 from scipy.stats import beta, binom, norm
 
 from semguard.keys.amplify import predictive_min_entropy, toeplitz_hash
-from semguard.keys.reconcile import (bch_block_bits, bch_reconcile, binomial_sf, choose_code, choose_t, code_yield,
-                                     estimate_kdr, kdr_upper_bound)
+from semguard.keys.reconcile import (bch_block_bits, bch_correct, bch_reconcile, binomial_sf, chase_correct,
+                                     choose_code, choose_t, code_yield, estimate_kdr, kdr_upper_bound)
 from semguard.keys.secrecy import secret_length
 
 
@@ -212,3 +212,58 @@ def test_key_agreement_and_runtime_plkg_choose_the_same_code(monkeypatch, upper)
         assert res.leaked_bits == -(-res.reconciled_bits // data) * ecc
     else:                        # m = 11 / 10 parities leave no secret bits against the declared Eve: refused
         assert not res.success and res.key_bits == 0 and "no secret bits" in res.reason
+
+
+def _chase_case(n_err: int, seed: int = 0):
+    """One BCH(8, 4) block (216 data bits, 32 parity bits): Alice's bits, their public parity, and Eve's
+    LLRs with ``n_err`` wrong hard decisions, the first two of them her least reliable bits (|llr| 0.1),
+    the rest at |llr| 2 and every correct bit at |llr| 4."""
+    t, m = 4, 8
+    data, _ = bch_block_bits(t, m)
+    rng = np.random.default_rng(seed)
+    a = rng.integers(0, 2, data).astype(np.uint8)
+    syn = bch_reconcile(a, a, t, m).syndromes
+    err = rng.choice(data, n_err, replace=False)
+    e = a.copy()
+    e[err] ^= 1
+    rel = np.full(data, 4.0)
+    rel[err[2:]], rel[err[:2]] = 2.0, 0.1
+    return a, syn, e, np.where(e == 0, rel, -rel), t, m
+
+
+def test_chase_decodes_a_block_hard_decoding_cannot():
+    """t + 2 = 6 errors in a t = 4 block: beyond the hard decoder; two of them are among Eve's 4 least
+    reliable bits, so the Chase-II pattern flipping those two leaves 4 errors, which bchlib corrects, and
+    that candidate is the closest to her soft observation (metric 0.2 + 4 x 2 = 8.2)."""
+    a, syn, e, llr, t, m = _chase_case(6)
+    hard, ok_hard = bch_correct(e, syn, t, m)
+    assert not (ok_hard[0] and np.array_equal(hard, a))                # hard decoding fails
+    soft, ok = chase_correct(llr, syn, t, m, p=4)
+    assert ok[0] and np.array_equal(soft, a)
+    # p = 1 flips only one of the two weak errors: 5 errors remain, beyond t -- Chase fails as it should
+    soft1, ok1 = chase_correct(llr, syn, t, m, p=1)
+    assert not (ok1[0] and np.array_equal(soft1, a))
+    # 4 + 2 + 3 errors, only two of them weak: no pattern of the 4 weakest bits gets within t
+    a9, syn9, e9, llr9, _, _ = _chase_case(9, seed=1)
+    soft9, ok9 = chase_correct(llr9, syn9, t, m, p=4)
+    assert not (ok9[0] and np.array_equal(soft9, a9))
+
+
+def test_chase_with_no_flips_is_the_hard_decoder():
+    """p = 0 is bchlib on the hard decisions, over several blocks with a padded last block."""
+    rng = np.random.default_rng(5)
+    a = rng.integers(0, 2, 3000).astype(np.uint8)
+    b = a ^ (rng.random(a.size) < 0.01).astype(np.uint8)
+    t, m = 12, 10
+    syn = bch_reconcile(a, a, t, m).syndromes
+    llr = np.where(b == 0, 1.0, -1.0) * rng.uniform(0.5, 3.0, a.size)
+    hard, ok_hard = bch_correct(b, syn, t, m)
+    soft, ok_soft = chase_correct(llr, syn, t, m, p=0)
+    assert np.array_equal(ok_hard, ok_soft) and np.array_equal(hard, soft) and ok_soft.sum() >= 2
+    soft6, ok6 = chase_correct(llr, syn, t, m, p=6)                    # never loses a block hard decoding had
+    kept = np.repeat(ok_hard, bch_block_bits(t, m)[0])[: a.size]
+    assert np.all(ok6 >= ok_hard) and np.array_equal(soft6[kept], a[kept])
+    with pytest.raises(ValueError, match="Chase p"):
+        chase_correct(llr, syn, t, m, p=13)
+    with pytest.raises(ValueError, match="parities"):
+        chase_correct(llr[:100], syn, t, m)

@@ -28,7 +28,7 @@ from collections.abc import Callable
 
 import numpy as np
 from scipy.sparse import csr_matrix
-from scipy.stats import norm
+from scipy.special import ndtr, ndtri   # scipy.stats.norm.cdf / .ppf call these; scipy.stats takes >1 s to import
 
 from semguard.keys.quantize import gray_bits
 
@@ -51,9 +51,9 @@ def level_posteriors(xe: np.ndarray, r: float, bits: int) -> np.ndarray:
     """``P(level_A = k | x_E)`` for standardised Eve components ``xe [N]``: ``[N, 2^bits]``."""
     if not -1.0 < r < 1.0:
         raise ValueError(f"correlation must be in (-1, 1), got {r}")
-    edges = np.concatenate([[-np.inf], norm.ppf(np.arange(1, 2 ** bits) / 2 ** bits), [np.inf]])
+    edges = np.concatenate([[-np.inf], ndtri(np.arange(1, 2 ** bits) / 2 ** bits), [np.inf]])
     s = np.sqrt(1.0 - r * r)
-    cdf = norm.cdf((edges[None, :] - r * np.asarray(xe, dtype=np.float64)[:, None]) / s)
+    cdf = ndtr((edges[None, :] - r * np.asarray(xe, dtype=np.float64)[:, None]) / s)
     return np.clip(np.diff(cdf, axis=1), 1e-300, 1.0)
 
 

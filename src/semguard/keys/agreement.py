@@ -10,8 +10,8 @@ pre-shared identity key when one is given, so an active attacker who rewrites a 
 
 Eve replays every public message with her best decoder (:mod:`semguard.keys.replay`): she fits
 her correlation to the disclosed sample, decodes her soft bits against all of Alice's disclosed
-parities (Cascade's block and binary-search parities, or the BCH syndromes) by belief
-propagation, hashes with the public seed and searches her least reliable bits against Bob's
+parities (Cascade's block and binary-search parities by belief propagation, or the BCH syndromes by
+Chase-II), hashes with the public seed and searches her least reliable bits against Bob's
 public confirmation tag.  Her reconciled KDR and whether her key equals Alice's are measured.
 
 The key length is Alice's min-entropy minus the Gaussian bound on what the declared Eve
@@ -39,7 +39,7 @@ from semguard.keys.cascade import cascade
 from semguard.keys.key_result import KeyResult
 from semguard.keys.probing import ProbeTrace
 from semguard.keys.quantize import decorrelation_step, gray_bits, quantize, standardize, thresholds
-from semguard.keys.reconcile import bch_block_bits, bch_correct, bch_reconcile, estimate_kdr
+from semguard.keys.reconcile import bch_block_bits, bch_reconcile, chase_correct, estimate_kdr
 from semguard.keys.replay import bit_llrs, bp_decode, fit_correlation, tag_search, wiener_smooth, xor_reliability
 from semguard.keys.secrecy import EveModel, channel_spectrum, eve_information, secret_length
 
@@ -259,7 +259,7 @@ class KeyAgreement:
         m, t = code
         data_bits, _ = bch_block_bits(t, m)
         rec = bch_reconcile(ba, bb, t, m, send=pub.send)
-        be_fixed, _ = bch_correct((llr_e < 0).astype(np.uint8), rec.syndromes, t, m)
+        be_fixed, _ = chase_correct(llr_e, rec.syndromes, t, m, p=6)        # soft: Chase-II over her 6 weakest bits
         kept = np.repeat(rec.block_ok, data_bits)[: llr_e.size]
         post = np.where(be_fixed == (llr_e < 0), llr_e, -llr_e)          # a decoded flip: trust it as much
         return _Rec(rec.alice, rec.bob, rec.leaked_bits), be_fixed[kept], post[kept], (m, t), int((~rec.block_ok).sum())

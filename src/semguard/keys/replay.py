@@ -11,9 +11,10 @@ Eve measures her own channel, hears every public message and knows the whole pro
    thresholds, and so into one log-likelihood ratio per Gray bit (:func:`bit_llrs`); she fits ``r``
    by maximum likelihood to the bits Alice and Bob disclosed for the KDR estimate
    (:func:`fit_correlation`);
-2. decodes against every parity Alice disclosed (Cascade's blocks and binary-search halves, BCH
-   syndromes) by sum-product belief propagation, then greedy bit flipping on the least reliable
-   bit of each unsatisfied check (:func:`bp_decode`);
+2. decodes against every parity Alice disclosed: Cascade's blocks and binary-search halves by
+   sum-product belief propagation, then greedy bit flipping on the least reliable bit of each
+   unsatisfied check (:func:`bp_decode`); BCH syndromes by Chase-II
+   (:func:`semguard.keys.reconcile.chase_correct`);
 3. hashes with the public Toeplitz seed and checks her key against Bob's public confirmation tag,
    trying the flips of her least reliable bits (singly and in pairs) that the tag could confirm
    (:func:`tag_search`; a flip of input bit ``i`` adds column ``i`` of the Toeplitz matrix).

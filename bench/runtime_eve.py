@@ -18,7 +18,10 @@
    Eve decodes every DATA frame of the tap through the same AWGN: with security off the tapped block;
    sealed, her best attempt (the highest PSNR of: the ciphertext read as IQ, the scrambled IQ as is, and
    all-zero symbols -- the decoder's prior).  With ``--mitm`` unauthenticated, Mallory's read tap is
-   decoded the same way.  Each emulator is stopped by its pid.
+   decoded the same way.  Each decoder of ``--eve-decoders`` runs the key agreement on the real tap; with
+   a key that passed Alice's tag she derives the session master from the tapped transcript and decodes
+   the frames she opens (``eve_decrypted_psnr_db``; ``--eve-distance 0`` puts her beside Bob).  Each
+   emulator is stopped by its pid.
 """
 
 from __future__ import annotations
@@ -50,7 +53,7 @@ from semguard.runtime.frames import FLAG_SEALED, FLAG_SYMBOLS, FrameType, decode
 from semguard.runtime.handshake import HandshakeError  # noqa: E402
 from semguard.runtime.kbview import KbView  # noqa: E402
 from semguard.runtime.plkg import PlkgConfig, PlkgInitiator, PlkgResponder  # noqa: E402
-from semguard.runtime.plkg_eve import eve_attempt, sessions_from_messages, sessions_from_tap  # noqa: E402
+from semguard.runtime.plkg_eve import eve_attempt, eve_master, sessions_from_messages, sessions_from_tap  # noqa: E402
 from semguard.runtime.probe_channel import ProbeChannel  # noqa: E402
 from semguard.runtime.relay import EVE_PROBE  # noqa: E402
 from semguard.runtime.rx import RxConfig, run_rx  # noqa: E402
@@ -89,8 +92,30 @@ def parse_decoders(spec: str) -> list[tuple[str, int]]:
     return out
 
 
-def attack(session: dict, decoder: tuple[str, int], eve_snr_db: float | None) -> dict:
-    return eve_attempt(session, decoder=decoder[0], chase_p=decoder[1] or 6, eve_snr_db=eve_snr_db).to_dict()
+def attack(session: dict, decoder: tuple[str, int], eve_snr_db: float | None, keys: list | None = None) -> dict:
+    """One decoder's try; a key that passed Alice's tag is appended to ``keys`` (never printed)."""
+    res = eve_attempt(session, decoder=decoder[0], chase_p=decoder[1] or 6, eve_snr_db=eve_snr_db)
+    if keys is not None and res.key is not None:
+        keys.append(res.key)
+    return res.to_dict()
+
+
+def eve_decrypt_psnr(dec: "Decoder", frames: list[bytes], master: bytes) -> list[float]:
+    """Eve holding the session master opens every tapped DATA frame as Bob does (unscrambling symbol-sealed
+    blocks) and decodes it; a frame she cannot open counts as the decoder's no-information output."""
+    from semguard.runtime.scramble import SymbolScrambler
+    from semguard.runtime.secure import Opener, Rejected
+    opener, scr, out = Opener(master, window=64), SymbolScrambler(master), []
+    for k, raw in enumerate(frames):
+        f = decode_frame(raw)
+        try:
+            side, iq = unpack_data(opener.open(f))
+            if f.flags & FLAG_SYMBOLS:
+                iq = scr.decrypt(iq, f.epoch, f.seq)
+            out.append(dec.psnr(np.asarray(iq), k))
+        except Rejected:
+            out.append(dec.psnr(np.zeros(1, np.complex64), k))
+    return out
 
 
 def key_agreement(sessions: int, distances: list[float], decoders: list[tuple[str, int]],
@@ -178,12 +203,15 @@ def eve_psnr(dec: Decoder, raw: bytes, i: int) -> tuple[float, str]:
     return tries[best], best
 
 
-def fidelity(tmp: Path, codec, images: torch.Tensor, how: str, decoders: list[tuple[str, int]]) -> dict:
+def fidelity(tmp: Path, codec, images: torch.Tensor, how: str, decoders: list[tuple[str, int]],
+             eve_distance: float = 0.5, eve_snr_db: float | None = None) -> dict:
     """One process run: Bob's PSNR, Eve's from the tap, Mallory's from her read tap (``how == "mitm"``)."""
     tap, mtap = tmp / f"eve_{how}.bin", tmp / f"mallory_{how}.bin"
     for p in (tap, mtap):
         p.unlink(missing_ok=True)
-    extra = ["--tap", str(tap), "--eve-distance", "0.5"]
+    extra = ["--tap", str(tap), "--eve-distance", str(eve_distance)]
+    if eve_snr_db is not None:
+        extra += ["--eve-snr-db", str(eve_snr_db)]
     if how == "mitm":
         extra += ["--mitm", "--mitm-tap", str(mtap)]
     emu = Emulator(tmp, tuple(extra))
@@ -226,9 +254,19 @@ def fidelity(tmp: Path, codec, images: torch.Tensor, how: str, decoders: list[tu
         out["mallory_psnr_db"] = float(np.mean([dec.psnr(unpack_data(decode_frame(r).payload)[1], k)
                                                 for k, r in enumerate(read)]))
     sessions = sessions_from_tap(read_tap(tap))
+    out["eve_distance"], out["eve_snr_db"] = eve_distance, eve_snr_db
     if sessions and how != "mitm":
-        out["eve_key_agreement"] = {("hard" if d[0] == "hard" else f"chase:{d[1]}"): [attack(s, d, None) for s in sessions]
-                                    for d in decoders}
+        keys: dict[str, list] = {}
+        out["eve_key_agreement"] = {}
+        for d in decoders:
+            name = "hard" if d[0] == "hard" else f"chase:{d[1]}"
+            keys[name] = []
+            out["eve_key_agreement"][name] = [attack(s, d, eve_snr_db, keys[name]) for s in sessions]
+        out["eve_decrypted_psnr_db"] = {}                  # with the key she recovered (the last session's)
+        for name, found in keys.items():
+            if found and out["eve_key_agreement"][name][-1]["key_matched"]:
+                vals = eve_decrypt_psnr(dec, frames, eve_master(sessions[-1], found[-1]))
+                out["eve_decrypted_psnr_db"][name] = float(np.mean(vals))
     print(json.dumps(out), flush=True)
     return out
 
@@ -249,6 +287,7 @@ def main() -> int:
     ap.add_argument("--eve-decoders", default="hard,chase:6",
                     help="Eve's decoders: hard (bchlib on her own quantisation), chase:P (soft LLRs, Chase-II over P bits)")
     ap.add_argument("--eve-snr-db", type=float, default=None, help="Eve's own probing SNR (default: the probe SNR)")
+    ap.add_argument("--eve-distance", type=float, default=0.5, help="Eve's distance from Bob in the process runs")
     args = ap.parse_args()
     decoders = parse_decoders(args.eve_decoders)
     torch.set_num_threads(1)
@@ -263,7 +302,8 @@ def main() -> int:
     codec = pretrained(DEFAULT_IMAGE_CODEC).eval()
     images = crops(args.frames)
     tmp = Path(args.out).resolve().parent
-    result["fidelity"] = [fidelity(tmp, codec, images, how, decoders) for how in args.links.split(",")]
+    result["fidelity"] = [fidelity(tmp, codec, images, how, decoders, args.eve_distance, args.eve_snr_db)
+                          for how in args.links.split(",")]
     Path(args.out).write_text(json.dumps(result, indent=1))
     return 0
 

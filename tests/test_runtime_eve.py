@@ -12,7 +12,7 @@ from semguard.channels.spectrum import spatial_correlation
 from semguard.runtime.handshake import HandshakeError
 from semguard.runtime.kbview import KbView
 from semguard.runtime.plkg import PlkgInitiator, PlkgResponder
-from semguard.runtime.plkg_eve import eve_attempt, sessions_from_messages
+from semguard.runtime.plkg_eve import eve_attempt, eve_master, sessions_from_messages
 from semguard.runtime.probe_channel import ProbeChannel
 from semguard.runtime.relay import EVE_PROBE
 from semguard.runtime.wire import iq_out
@@ -90,3 +90,18 @@ def test_soft_eve_chase_decodes_from_her_tap(distance, seed):
         assert hard.bsc_bits < soft.soft_bits < alice.info["eve_info_bits"]
     with pytest.raises(ValueError, match="decoder"):
         eve_attempt(session, decoder="list")
+
+
+def test_eve_with_the_key_derives_the_session_master():
+    """The attack's last step: with a key that passed Alice's tag, Eve rebuilds Alice's transcript from the
+    tapped public messages and derives the same session master (so she opens every frame); the key is
+    neither printed nor exported."""
+    session, alice, bob = _tapped_session(3, 0.0)
+    for eve in (eve_attempt(session), eve_attempt(session, decoder="chase")):
+        assert eve.key_matched and eve.key is not None
+        assert eve_master(session, eve.key) == alice.master == bob.master
+        assert "key" not in eve.to_dict() and eve.key.hex() not in repr(eve)
+    far, _, _ = _tapped_session(3, 0.5)
+    assert eve_attempt(far).key is None and eve_attempt(far, decoder="chase").key is None
+    with pytest.raises(ValueError, match="rx sig"):
+        eve_master({k: v for k, v in session.items() if k != "rx_sig"}, b"\0" * 16)

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -38,13 +38,13 @@ from semguard.keys.reconcile import chase_correct
 from semguard.keys.replay import bit_llrs, fit_correlation, wiener_smooth
 from semguard.keys.secrecy import channel_spectrum
 from semguard.runtime.frames import FrameError, FrameType, decode_frame
-from semguard.runtime.handshake import HandshakeError
+from semguard.runtime.handshake import HandshakeError, derive_master
 from semguard.runtime.plkg_steps import PlkgConfig, correct_blocks, estimate, hashed_key, parities, receiver_bits, \
     sample_positions
 from semguard.runtime.relay import EVE_PROBE
-from semguard.runtime.wire import WireError, bits_in, int_field
+from semguard.runtime.wire import Transcript, WireError, bits_in, int_field
 
-__all__ = ["EveResult", "eve_attempt", "sessions_from_messages", "sessions_from_tap", "DECODERS"]
+__all__ = ["EveResult", "eve_attempt", "eve_master", "sessions_from_messages", "sessions_from_tap", "DECODERS"]
 
 #: Eve's decoders: her own hard quantisation + bchlib, or soft LLRs + Chase-II
 DECODERS = ("hard", "chase")
@@ -67,6 +67,8 @@ class EveResult:
     #: (``1 - cross-entropy``; a lower bound), and the correlation she fitted (None for the hard Eve)
     sample_information: float | None = None
     correlation_fit: float | None = None
+    #: her key when it passed Alice's tag (never printed nor exported; for :func:`eve_master`)
+    key: bytes | None = field(default=None, repr=False)
 
     @property
     def bsc_bits(self) -> float:
@@ -80,7 +82,9 @@ class EveResult:
         return None if self.sample_information is None else self.reconciled_bits * self.sample_information
 
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "bsc_bits": self.bsc_bits, "soft_bits": self.soft_bits}
+        """Every figure, without the key."""
+        d = {k: v for k, v in asdict(self).items() if k != "key"}
+        return {**d, "bsc_bits": self.bsc_bits, "soft_bits": self.soft_bits}
 
 
 def sessions_from_messages(msgs: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -104,6 +108,8 @@ def sessions_from_messages(msgs: list[dict[str, Any]]) -> list[dict[str, Any]]:
             cur["rx_pd" if "keep_b" in m else "tx_pd"] = m
         elif kind == "pd2":
             cur["rx_pd2" if "block_ok" in m else "tx_pd2"] = m
+        elif kind == "sig" and "tag_b" in m:
+            cur["rx_sig"] = m
     out = []
     for s in sessions:
         rid = str(s["rx_hello"].get("probe", {}).get("round", ""))
@@ -127,7 +133,21 @@ def sessions_from_tap(frames: list[bytes]) -> list[dict[str, Any]]:
     return sessions_from_messages(msgs)
 
 
-def _try(h: np.ndarray, s: dict[str, Any], ac: Any) -> tuple[float, int, bool, int, int]:
+def eve_master(session: dict[str, Any], key: bytes) -> bytes:
+    """The session master from a key Eve recovered: Alice's transcript rebuilt from the tapped public
+    messages (hello, pd, pd2 each way, then Bob's confirmation tag), ``HKDF(key, transcript)`` as
+    :meth:`semguard.runtime.plkg.PlkgResponder` derives it.  With it she opens the tapped frames."""
+    if "rx_sig" not in session:
+        raise ValueError("eve: the tap holds no rx sig message (Bob's confirmation tag) for this session")
+    tr = Transcript(b"plkg")
+    for rx, tx in (("rx_hello", "tx_hello"), ("rx_pd", "tx_pd"), ("rx_pd2", "tx_pd2")):
+        tr.add("rx", session[rx])
+        tr.add("tx", session[tx])
+    tr.add("rx", {"m": "sig", "tag_b": session["rx_sig"].get("tag_b")})
+    return derive_master(key, b"plkg", tr.digest())
+
+
+def _try(h: np.ndarray, s: dict[str, Any], ac: Any) -> tuple[float, int, bool, int, int, bytes | None]:
     keep_b = bits_in(s["rx_pd"].get("keep_b"), "keep_b").astype(bool)
     bits, _ = receiver_bits(h, s["tx_hello"], ac, keep_b=keep_b)
     idx = sample_positions(bits, s["rx_pd"])
@@ -139,7 +159,8 @@ def _try(h: np.ndarray, s: dict[str, Any], ac: Any) -> tuple[float, int, bool, i
     ok_bob = bits_in(s["rx_pd2"].get("block_ok"), "block_ok", ok_eve.size).astype(bool)
     rec = fixed[np.repeat(ok_bob, data_bits)[: fixed.size]]
     key, nonce, tag_a = hashed_key(rec, s["tx_pd2"])
-    return e, idx.size, confirm(key, tag_a, nonce, b"alice"), int(rec.size), int((ok_eve & ok_bob).sum())
+    hit = confirm(key, tag_a, nonce, b"alice")
+    return e, idx.size, hit, int(rec.size), int((ok_eve & ok_bob).sum()), key if hit else None
 
 
 def _gaussianise(x: np.ndarray) -> np.ndarray:
@@ -166,9 +187,10 @@ def _fit_r(xe: np.ndarray, bits: int, idx: np.ndarray, alice_sample: np.ndarray)
 
 
 def _soft_try(h: np.ndarray, s: dict[str, Any], cfg: PlkgConfig, n0_e: float, p: int
-              ) -> tuple[float, int, bool, int, int, float, float]:
+              ) -> tuple[float, int, bool, int, int, float, float, bytes | None]:
     """Chase-II Eve on one estimate: (hard-decision disagreement of her LLRs on the sample, sample size, tag
-    passed, reconciled bits, blocks decoded among Bob's, information per bit on the sample, fitted r)."""
+    passed, reconciled bits, blocks decoded among Bob's, information per bit on the sample, fitted r, her key
+    if it passed)."""
     ac = cfg.ac
     keep_b = bits_in(s["rx_pd"].get("keep_b"), "keep_b").astype(bool)
     _, keep_e = receiver_bits(h, s["tx_hello"], ac, keep_b=keep_b)        # validates the masks' sizes
@@ -194,8 +216,8 @@ def _soft_try(h: np.ndarray, s: dict[str, Any], cfg: PlkgConfig, n0_e: float, p:
     ok_bob = bits_in(s["rx_pd2"].get("block_ok"), "block_ok", ok_eve.size).astype(bool)
     rec = fixed[np.repeat(ok_bob, data_bits)[: fixed.size]]
     key, nonce, tag_a = hashed_key(rec, s["tx_pd2"])
-    return (e, idx.size, confirm(key, tag_a, nonce, b"alice"), int(rec.size), int((ok_eve & ok_bob).sum()), info,
-            float(r))
+    hit = confirm(key, tag_a, nonce, b"alice")
+    return e, idx.size, hit, int(rec.size), int((ok_eve & ok_bob).sum()), info, float(r), key if hit else None
 
 
 def eve_attempt(session: dict[str, Any], cfg: PlkgConfig | None = None, *, decoder: str = "hard",
@@ -212,13 +234,13 @@ def eve_attempt(session: dict[str, Any], cfg: PlkgConfig | None = None, *, decod
         h = estimate(session["eve"], cfg.n_probes)
         if decoder == "chase":
             n0_e = 10.0 ** (-(cfg.snr_db if eve_snr_db is None else eve_snr_db) / 10.0)
-            e, n, hit, n_rec, blocks, info, r = _soft_try(h, session, cfg, n0_e, chase_p)
+            e, n, hit, n_rec, blocks, info, r, key = _soft_try(h, session, cfg, n0_e, chase_p)
             return EveResult(key_matched=hit, sample_disagreement=e, sample_bits=n, reconciled_bits=n_rec,
                              eve_blocks_ok=blocks, key_bits=length, decoder="chase", sample_information=info,
-                             correlation_fit=r)
+                             correlation_fit=r, key=key)
         tries = [_try(sign * h, session, cfg.ac) for sign in (1.0, -1.0)]
     except (HandshakeError, WireError) as exc:
         raise ValueError(f"eve: the tapped session does not parse ({exc})") from None
     best = min(tries, key=lambda t: (not t[2], t[0]))
     return EveResult(key_matched=any(t[2] for t in tries), sample_disagreement=best[0], sample_bits=best[1],
-                     reconciled_bits=best[3], eve_blocks_ok=best[4], key_bits=length)
+                     reconciled_bits=best[3], eve_blocks_ok=best[4], key_bits=length, key=best[5])

@@ -1,6 +1,7 @@
 """What Eve gets from the runtime's tap, and what Mallory gets in the path.
 
     python bench/runtime_eve.py --out bench/results/runtime_eve.json [--sessions 10] [--frames 28]
+        [--eve-decoders hard,chase:6,chase:8] [--eve-snr-db X]
 
 1. **Key agreement** (in process, the emulator's probe channel and message classes): Alice and Bob run
    PLKG; Eve, ``d`` wavelengths from Bob, overhears Alice's probes and runs the agreement herself from
@@ -8,14 +9,19 @@
    Alice's tag, her bit disagreement on the disclosed sample, ``n (1 - H2(e))`` (what a channel with her
    disagreement carries about the reconciled bits), the Gaussian bound the keys package gives for her
    actual correlation (``keys.secrecy.eve_information``), and the bound the key was sized against
-   (the declared Eve, >= 0.5 wavelengths, noiseless).
+   (the declared Eve, >= 0.5 wavelengths, noiseless).  Each Eve decoder of ``--eve-decoders`` attacks the
+   same sessions: ``hard`` (her own quantisation, bchlib) and ``chase:P`` (soft LLRs, Chase-II over her
+   ``P`` least reliable bits per block; also what her LLRs carry per bit on the disclosed sample).
 2. **Codec-level fidelity** (processes): the default image codec's outputs for 32x32 crops of the shipped
    photos, sent by the bench's tx thread through one ``semguard channel`` process with a tap (and Eve's
    probes at 0.5 wavelengths) to the bench's rx thread, which applies AWGN at 10 dB and decodes (Bob).
    Eve decodes every DATA frame of the tap through the same AWGN: with security off the tapped block;
    sealed, her best attempt (the highest PSNR of: the ciphertext read as IQ, the scrambled IQ as is, and
    all-zero symbols -- the decoder's prior).  With ``--mitm`` unauthenticated, Mallory's read tap is
-   decoded the same way.  Each emulator is stopped by its pid.
+   decoded the same way.  Each decoder of ``--eve-decoders`` runs the key agreement on the real tap; with
+   a key that passed Alice's tag she derives the session master from the tapped transcript and decodes
+   the frames she opens (``eve_decrypted_psnr_db``; ``--eve-distance 0`` puts her beside Bob).  Each
+   emulator is stopped by its pid.
 """
 
 from __future__ import annotations
@@ -47,7 +53,7 @@ from semguard.runtime.frames import FLAG_SEALED, FLAG_SYMBOLS, FrameType, decode
 from semguard.runtime.handshake import HandshakeError  # noqa: E402
 from semguard.runtime.kbview import KbView  # noqa: E402
 from semguard.runtime.plkg import PlkgConfig, PlkgInitiator, PlkgResponder  # noqa: E402
-from semguard.runtime.plkg_eve import eve_attempt, sessions_from_messages, sessions_from_tap  # noqa: E402
+from semguard.runtime.plkg_eve import eve_attempt, eve_master, sessions_from_messages, sessions_from_tap  # noqa: E402
 from semguard.runtime.probe_channel import ProbeChannel  # noqa: E402
 from semguard.runtime.relay import EVE_PROBE  # noqa: E402
 from semguard.runtime.rx import RxConfig, run_rx  # noqa: E402
@@ -57,9 +63,9 @@ from semguard.runtime.wire import iq_out  # noqa: E402
 KB = KbView("kb", 1, "00" * 32)
 
 
-def one_session(seed: int, distance: float) -> tuple[dict, dict] | None:
-    """Alice, Bob and Eve at ``distance``: (Eve's result, Alice's figures), None when Alice and Bob failed."""
-    ch = ProbeChannel(seed=seed, eve_distance=distance)
+def one_session(seed: int, distance: float, eve_snr_db: float | None = None) -> tuple[dict, dict] | None:
+    """Alice, Bob and Eve at ``distance``: (the tapped session, Alice's figures), None when Alice and Bob failed."""
+    ch = ProbeChannel(seed=seed, eve_distance=distance, eve_snr_db=eve_snr_db)
     bob = PlkgInitiator(KB, rng=np.random.default_rng(seed + 100))
     alice = PlkgResponder(KB, rng=np.random.default_rng(seed + 200))
     msgs, msg = [], bob.first()
@@ -74,29 +80,82 @@ def one_session(seed: int, distance: float) -> tuple[dict, dict] | None:
             msg = bob.handle(reply)
     except HandshakeError:
         return None
-    return eve_attempt(sessions_from_messages(msgs)[0]).to_dict(), dict(alice.info)
+    return sessions_from_messages(msgs)[0], dict(alice.info)
 
 
-def key_agreement(sessions: int, distances: list[float]) -> list[dict]:
+def parse_decoders(spec: str) -> list[tuple[str, int]]:
+    """``"hard,chase:6"`` -> ``[("hard", 0), ("chase", 6)]``."""
+    out = []
+    for item in spec.split(","):
+        name, _, p = item.strip().partition(":")
+        out.append((name, int(p or 6) if name == "chase" else 0))
+    return out
+
+
+def attack(session: dict, decoder: tuple[str, int], eve_snr_db: float | None, keys: list | None = None) -> dict:
+    """One decoder's try; a key that passed Alice's tag is appended to ``keys`` (never printed)."""
+    res = eve_attempt(session, decoder=decoder[0], chase_p=decoder[1] or 6, eve_snr_db=eve_snr_db)
+    if keys is not None and res.key is not None:
+        keys.append(res.key)
+    return res.to_dict()
+
+
+def eve_decrypt_psnr(dec: "Decoder", frames: list[bytes], master: bytes) -> list[float]:
+    """Eve holding the session master opens every tapped DATA frame as Bob does (unscrambling symbol-sealed
+    blocks) and decodes it; a frame she cannot open counts as the decoder's no-information output."""
+    from semguard.runtime.scramble import SymbolScrambler
+    from semguard.runtime.secure import Opener, Rejected
+    opener, scr, out = Opener(master, window=64), SymbolScrambler(master), []
+    for k, raw in enumerate(frames):
+        f = decode_frame(raw)
+        try:
+            side, iq = unpack_data(opener.open(f))
+            if f.flags & FLAG_SYMBOLS:
+                iq = scr.decrypt(iq, f.epoch, f.seq)
+            out.append(dec.psnr(np.asarray(iq), k))
+        except Rejected:
+            out.append(dec.psnr(np.zeros(1, np.complex64), k))
+    return out
+
+
+def key_agreement(sessions: int, distances: list[float], decoders: list[tuple[str, int]],
+                  eve_snr_db: float | None = None) -> list[dict]:
     from semguard.channels.spectrum import spatial_correlation
     cfg = PlkgConfig()
     spec = channel_spectrum(cfg.n_probes, "mobile", cfg.doppler_hz, cfg.probe_rate_hz)
+    snr_e = cfg.snr_db if eve_snr_db is None else eve_snr_db
     rows = []
     for d in distances:
         rho = float(spatial_correlation(d))
-        res = [r for r in (one_session(s, d) for s in range(sessions)) if r is not None]
-        eve, info = [r[0] for r in res], [r[1] for r in res]
-        predicted = [eve_information(spec, i["step"], rho, cfg.snr_db, cfg.snr_db)[0] for i in info]
-        row = {"distance_wavelengths": d, "rho": rho, "sessions_with_key": len(res), "sessions": sessions,
-               "eve_key_matches": sum(e["key_matched"] for e in eve),
-               "eve_sample_disagreement_median": float(np.median([e["sample_disagreement"] for e in eve])),
-               "eve_bsc_bits_median": float(np.median([e["bsc_bits"] for e in eve])),
-               "predicted_eve_bits_at_rho_median": float(np.median(predicted)),
-               "declared_eve_bits_median": float(np.median([i["eve_info_bits"] for i in info])),
-               "key_bits_median": float(np.median([i["key_bits"] for i in info])),
-               "reconciled_bits_median": float(np.median([e["reconciled_bits"] for e in eve]))}
-        rows.append(row)
-        print(json.dumps(row), flush=True)
+        res = [r for r in (one_session(s, d, eve_snr_db) for s in range(sessions)) if r is not None]
+        info = [r[1] for r in res]
+        predicted = [eve_information(spec, i["step"], rho, cfg.snr_db, snr_e)[0] for i in info]
+        declared = [i["eve_info_bits"] for i in info]
+        for dec in decoders:
+            t0 = time.perf_counter()
+            eve = [attack(r[0], dec, eve_snr_db) for r in res]
+            measured = [e["soft_bits"] if e["soft_bits"] is not None else e["bsc_bits"] for e in eve]
+            row = {"distance_wavelengths": d, "rho": rho, "eve_snr_db": snr_e,
+                   "decoder": dec[0] if dec[0] == "hard" else f"chase:{dec[1]}",
+                   "sessions_with_key": len(res), "sessions": sessions,
+                   "eve_key_matches": sum(e["key_matched"] for e in eve),
+                   "eve_blocks_ok_total": sum(e["eve_blocks_ok"] for e in eve),
+                   "bob_blocks_total": sum(int(r[0]["tx_pd"]["n_blocks"]) - i["failed_blocks"] for r, i in zip(res, info)),
+                   "eve_sample_disagreement_median": float(np.median([e["sample_disagreement"] for e in eve])),
+                   "eve_bsc_bits_median": float(np.median([e["bsc_bits"] for e in eve])),
+                   "eve_measured_bits_median": float(np.median(measured)),
+                   "eve_measured_bits_max": float(np.max(measured)),
+                   "sessions_measured_over_declared": int(sum(m > b for m, b in zip(measured, declared))),
+                   "predicted_eve_bits_at_rho_median": float(np.median(predicted)),
+                   "declared_eve_bits_median": float(np.median(declared)),
+                   "key_bits_median": float(np.median([i["key_bits"] for i in info])),
+                   "reconciled_bits_median": float(np.median([e["reconciled_bits"] for e in eve])),
+                   "eve_seconds_per_session": (time.perf_counter() - t0) / max(1, len(eve))}
+            if dec[0] == "chase":
+                row["eve_sample_information_median"] = float(np.median([e["sample_information"] for e in eve]))
+                row["eve_correlation_fit_median"] = float(np.median([e["correlation_fit"] for e in eve]))
+            rows.append(row)
+            print(json.dumps(row), flush=True)
     return rows
 
 
@@ -144,12 +203,15 @@ def eve_psnr(dec: Decoder, raw: bytes, i: int) -> tuple[float, str]:
     return tries[best], best
 
 
-def fidelity(tmp: Path, codec, images: torch.Tensor, how: str) -> dict:
+def fidelity(tmp: Path, codec, images: torch.Tensor, how: str, decoders: list[tuple[str, int]],
+             eve_distance: float = 0.5, eve_snr_db: float | None = None) -> dict:
     """One process run: Bob's PSNR, Eve's from the tap, Mallory's from her read tap (``how == "mitm"``)."""
     tap, mtap = tmp / f"eve_{how}.bin", tmp / f"mallory_{how}.bin"
     for p in (tap, mtap):
         p.unlink(missing_ok=True)
-    extra = ["--tap", str(tap), "--eve-distance", "0.5"]
+    extra = ["--tap", str(tap), "--eve-distance", str(eve_distance)]
+    if eve_snr_db is not None:
+        extra += ["--eve-snr-db", str(eve_snr_db)]
     if how == "mitm":
         extra += ["--mitm", "--mitm-tap", str(mtap)]
     emu = Emulator(tmp, tuple(extra))
@@ -192,8 +254,19 @@ def fidelity(tmp: Path, codec, images: torch.Tensor, how: str) -> dict:
         out["mallory_psnr_db"] = float(np.mean([dec.psnr(unpack_data(decode_frame(r).payload)[1], k)
                                                 for k, r in enumerate(read)]))
     sessions = sessions_from_tap(read_tap(tap))
+    out["eve_distance"], out["eve_snr_db"] = eve_distance, eve_snr_db
     if sessions and how != "mitm":
-        out["eve_key_agreement"] = [eve_attempt(s).to_dict() for s in sessions]
+        keys: dict[str, list] = {}
+        out["eve_key_agreement"] = {}
+        for d in decoders:
+            name = "hard" if d[0] == "hard" else f"chase:{d[1]}"
+            keys[name] = []
+            out["eve_key_agreement"][name] = [attack(s, d, eve_snr_db, keys[name]) for s in sessions]
+        out["eve_decrypted_psnr_db"] = {}                  # with the key she recovered (the last session's)
+        for name, found in keys.items():
+            if found and out["eve_key_agreement"][name][-1]["key_matched"]:
+                vals = eve_decrypt_psnr(dec, frames, eve_master(sessions[-1], found[-1]))
+                out["eve_decrypted_psnr_db"][name] = float(np.mean(vals))
     print(json.dumps(out), flush=True)
     return out
 
@@ -211,15 +284,26 @@ def main() -> int:
     ap.add_argument("--frames", type=int, default=28)
     ap.add_argument("--skip-keys", action="store_true")
     ap.add_argument("--links", default="clear,bytes,symbols,mitm")
+    ap.add_argument("--eve-decoders", default="hard,chase:6",
+                    help="Eve's decoders: hard (bchlib on her own quantisation), chase:P (soft LLRs, Chase-II over P bits)")
+    ap.add_argument("--eve-snr-db", type=float, default=None, help="Eve's own probing SNR (default: the probe SNR)")
+    ap.add_argument("--eve-distance", type=float, default=0.5, help="Eve's distance from Bob in the process runs")
     args = ap.parse_args()
+    decoders = parse_decoders(args.eve_decoders)
     torch.set_num_threads(1)
-    result: dict = {"snr_db": SNR_DB, "codec": DEFAULT_IMAGE_CODEC}
+    result: dict = {"snr_db": SNR_DB, "codec": DEFAULT_IMAGE_CODEC, "eve_decoders": args.eve_decoders,
+                    "eve_snr_db": args.eve_snr_db, "sessions": args.sessions}
     if not args.skip_keys:
-        result["key_agreement"] = key_agreement(args.sessions, [float(x) for x in args.distances.split(",")])
+        result["key_agreement"] = key_agreement(args.sessions, [float(x) for x in args.distances.split(",")],
+                                                decoders, args.eve_snr_db)
+        Path(args.out).write_text(json.dumps(result, indent=1))            # the key part survives a failed link run
+    if not args.links:
+        return 0
     codec = pretrained(DEFAULT_IMAGE_CODEC).eval()
     images = crops(args.frames)
     tmp = Path(args.out).resolve().parent
-    result["fidelity"] = [fidelity(tmp, codec, images, how) for how in args.links.split(",")]
+    result["fidelity"] = [fidelity(tmp, codec, images, how, decoders, args.eve_distance, args.eve_snr_db)
+                          for how in args.links.split(",")]
     Path(args.out).write_text(json.dumps(result, indent=1))
     return 0
 

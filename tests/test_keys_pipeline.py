@@ -120,3 +120,18 @@ def test_choose_code_falls_back_to_a_shorter_bch_code():
     assert m == 11 and t == choose_t(0.0142, 11)
     assert choose_code(0.005, 12) == (12, choose_t(0.005, 12))      # the configured m first
     assert choose_code(0.4, 12) is None                             # nothing corrects 40 %
+
+
+@pytest.mark.parametrize("distance", [0.0, 0.5])
+def test_bch_key_agreement_eve_replays_with_chase(distance):
+    """KeyAgreement with BCH (the runtime's settings): Eve decodes her LLRs against Alice's syndromes by
+    Chase-II.  Beside Bob (her own 30 dB noise) she reconciles to Alice's bits and her key passes Bob's
+    tag; at the declared 0.5 wavelengths she stays near 0.44 disagreement and gets nothing."""
+    from semguard.runtime.plkg import PlkgConfig
+    trace = simulate_probes(ProbeConfig(n_probes=4096, snr_db=30.0, eve_distance=distance), np.random.default_rng(1))
+    res = KeyAgreement(PlkgConfig(snr_db=30.0).ac).run(trace, np.random.default_rng(2))
+    assert res.success and res.bch_m == 12
+    if distance == 0.0:
+        assert res.eve_kdr_reconciled == 0.0 and res.eve_key_match and res.eve_tag_confirmed
+    else:
+        assert res.eve_kdr_reconciled > 0.4 and not res.eve_key_match and not res.eve_tag_confirmed

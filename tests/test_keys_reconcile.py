@@ -15,8 +15,8 @@ import pytest
 from scipy.stats import beta, binom, norm
 
 from semguard.keys.amplify import predictive_min_entropy, toeplitz_hash
-from semguard.keys.reconcile import (bch_block_bits, bch_reconcile, binomial_sf, choose_code, choose_t, code_yield,
-                                     estimate_kdr, kdr_upper_bound)
+from semguard.keys.reconcile import (bch_block_bits, bch_correct, bch_reconcile, binomial_sf, chase_correct,
+                                     choose_code, choose_t, code_yield, estimate_kdr, kdr_upper_bound)
 from semguard.keys.secrecy import secret_length
 
 
@@ -164,3 +164,106 @@ def test_chosen_code_reconciles_a_1_3_percent_disagreement():
     assert code_yield(0.013, m, t)[1] < 1e-6               # at the true rate the code loses ~no block
     rec = bch_reconcile(a[keep], b[keep], t, m)
     assert rec.block_ok.size >= 40 and rec.block_ok.all() and np.array_equal(rec.alice, rec.bob)
+
+
+def _runtime_code(seed: int) -> tuple[int, int]:
+    """The (m, t) Alice's runtime PLKG announces in one session (30 dB, the emulator's probe channel)."""
+    from semguard.runtime.handshake import HandshakeError
+    from semguard.runtime.kbview import KbView
+    from semguard.runtime.plkg import PlkgConfig, PlkgInitiator, PlkgResponder
+    from semguard.runtime.probe_channel import ProbeChannel
+    kb, cfg = KbView("kb", 1, "00" * 32), PlkgConfig(snr_db=30.0)
+    bob = PlkgInitiator(kb, cfg, rng=np.random.default_rng(seed + 100))
+    alice = PlkgResponder(kb, cfg, rng=np.random.default_rng(seed + 200))
+    ch = ProbeChannel(seed=seed, snr_db=30.0)
+    msg = bob.first()
+    try:
+        while msg is not None:
+            msg = bob.handle(ch.through(alice.handle(ch.through(msg, "tx")), "rx"))
+    except HandshakeError:                         # e.g. too few secret bits at a high declared bound
+        pass
+    return alice.info["bch_m"], alice.info["bch_t"]
+
+
+@pytest.mark.parametrize("upper", [0.005, 0.0128, 0.0142, 0.03])
+def test_key_agreement_and_runtime_plkg_choose_the_same_code(monkeypatch, upper):
+    """keys.KeyAgreement (BCH) and the runtime's PLKG share AgreementConfig.bch_code: for the same
+    disagreement bound (both read it from kdr_upper_bound, fixed here) they announce the same (m, t).
+    At 1.28 % and 1.42 % bchlib has no m = 12 code meeting 1e-3 (choose_t is None), where KeyAgreement's
+    former fixed-m choice refused the session; now it takes BCH(12, 64) and an m = 11 code, as the runtime."""
+    import semguard.keys.reconcile as rec_mod
+    import semguard.runtime.plkg as plkg_mod
+    from semguard.keys import KeyAgreement, ProbeConfig, simulate_probes
+    from semguard.runtime.plkg import PlkgConfig
+    monkeypatch.setattr(rec_mod, "kdr_upper_bound", lambda k, n, confidence=0.99: upper)
+    monkeypatch.setattr(plkg_mod, "kdr_upper_bound", lambda k, n, confidence=0.99: upper)
+    expected = {0.005: (12, choose_t(0.005, 12)), 0.0128: (12, 64), 0.0142: (11, choose_t(0.0142, 11)),
+                0.03: (10, 49)}[upper]
+    ac = PlkgConfig(snr_db=30.0).ac
+    trace = simulate_probes(ProbeConfig(n_probes=4096, snr_db=30.0, eve_distance=0.5), np.random.default_rng(0))
+    res = KeyAgreement(ac).run(trace, np.random.default_rng(1))
+    assert res.kdr_upper == upper and (res.bch_m, res.bch_t) == expected
+    assert _runtime_code(0) == expected
+    if upper in (0.0128, 0.0142):
+        assert choose_t(upper, 12) is None
+    data, ecc = bch_block_bits(*expected[::-1])
+    if upper < 0.013:            # a real ~0.1 % disagreement: the code reconciles it, every kept block's parity counted
+        assert res.success and res.kdr_reconciled == 0.0 and res.key_bits >= 128 and res.failed_blocks == 0
+        assert res.leaked_bits == -(-res.reconciled_bits // data) * ecc
+    else:                        # m = 11 / 10 parities leave no secret bits against the declared Eve: refused
+        assert not res.success and res.key_bits == 0 and "no secret bits" in res.reason
+
+
+def _chase_case(n_err: int, seed: int = 0):
+    """One BCH(8, 4) block (216 data bits, 32 parity bits): Alice's bits, their public parity, and Eve's
+    LLRs with ``n_err`` wrong hard decisions, the first two of them her least reliable bits (|llr| 0.1),
+    the rest at |llr| 2 and every correct bit at |llr| 4."""
+    t, m = 4, 8
+    data, _ = bch_block_bits(t, m)
+    rng = np.random.default_rng(seed)
+    a = rng.integers(0, 2, data).astype(np.uint8)
+    syn = bch_reconcile(a, a, t, m).syndromes
+    err = rng.choice(data, n_err, replace=False)
+    e = a.copy()
+    e[err] ^= 1
+    rel = np.full(data, 4.0)
+    rel[err[2:]], rel[err[:2]] = 2.0, 0.1
+    return a, syn, e, np.where(e == 0, rel, -rel), t, m
+
+
+def test_chase_decodes_a_block_hard_decoding_cannot():
+    """t + 2 = 6 errors in a t = 4 block: beyond the hard decoder; two of them are among Eve's 4 least
+    reliable bits, so the Chase-II pattern flipping those two leaves 4 errors, which bchlib corrects, and
+    that candidate is the closest to her soft observation (metric 0.2 + 4 x 2 = 8.2)."""
+    a, syn, e, llr, t, m = _chase_case(6)
+    hard, ok_hard = bch_correct(e, syn, t, m)
+    assert not (ok_hard[0] and np.array_equal(hard, a))                # hard decoding fails
+    soft, ok = chase_correct(llr, syn, t, m, p=4)
+    assert ok[0] and np.array_equal(soft, a)
+    # p = 1 flips only one of the two weak errors: 5 errors remain, beyond t -- Chase fails as it should
+    soft1, ok1 = chase_correct(llr, syn, t, m, p=1)
+    assert not (ok1[0] and np.array_equal(soft1, a))
+    # 4 + 2 + 3 errors, only two of them weak: no pattern of the 4 weakest bits gets within t
+    a9, syn9, e9, llr9, _, _ = _chase_case(9, seed=1)
+    soft9, ok9 = chase_correct(llr9, syn9, t, m, p=4)
+    assert not (ok9[0] and np.array_equal(soft9, a9))
+
+
+def test_chase_with_no_flips_is_the_hard_decoder():
+    """p = 0 is bchlib on the hard decisions, over several blocks with a padded last block."""
+    rng = np.random.default_rng(5)
+    a = rng.integers(0, 2, 3000).astype(np.uint8)
+    b = a ^ (rng.random(a.size) < 0.01).astype(np.uint8)
+    t, m = 12, 10
+    syn = bch_reconcile(a, a, t, m).syndromes
+    llr = np.where(b == 0, 1.0, -1.0) * rng.uniform(0.5, 3.0, a.size)
+    hard, ok_hard = bch_correct(b, syn, t, m)
+    soft, ok_soft = chase_correct(llr, syn, t, m, p=0)
+    assert np.array_equal(ok_hard, ok_soft) and np.array_equal(hard, soft) and ok_soft.sum() >= 2
+    soft6, ok6 = chase_correct(llr, syn, t, m, p=6)                    # never loses a block hard decoding had
+    kept = np.repeat(ok_hard, bch_block_bits(t, m)[0])[: a.size]
+    assert np.all(ok6 >= ok_hard) and np.array_equal(soft6[kept], a[kept])
+    with pytest.raises(ValueError, match="Chase p"):
+        chase_correct(llr, syn, t, m, p=13)
+    with pytest.raises(ValueError, match="parities"):
+        chase_correct(llr[:100], syn, t, m)

@@ -12,7 +12,7 @@ from semguard.channels.spectrum import spatial_correlation
 from semguard.runtime.handshake import HandshakeError
 from semguard.runtime.kbview import KbView
 from semguard.runtime.plkg import PlkgInitiator, PlkgResponder
-from semguard.runtime.plkg_eve import eve_attempt, sessions_from_messages
+from semguard.runtime.plkg_eve import eve_attempt, eve_master, sessions_from_messages
 from semguard.runtime.probe_channel import ProbeChannel
 from semguard.runtime.relay import EVE_PROBE
 from semguard.runtime.wire import iq_out
@@ -67,3 +67,41 @@ def test_eve_runs_the_key_agreement_from_her_tap(distance, seed):
         assert eve.sample_disagreement > 0.35
         # what her bits carry (a BSC of her disagreement) is under the declared Eve's bound
         assert eve.bsc_bits < alice.info["eve_info_bits"]
+
+
+@pytest.mark.parametrize(("distance", "seed"), [(0.0, 3), (0.5, 3)])
+def test_soft_eve_chase_decodes_from_her_tap(distance, seed):
+    """The soft-decision Eve (her LLRs, Chase-II over her 6 least reliable bits per block) on the same
+    sessions: with Bob she gets the key; at the declared distance she decodes no block, and what her LLRs
+    carry per bit (measured on the disclosed sample) stays under the declared Eve's bound, though above
+    the hard decisions' BSC figure."""
+    try:
+        session, alice, _ = _tapped_session(seed, distance)
+    except HandshakeError as exc:
+        pytest.skip(f"no key between Alice and Bob: {exc}")
+    soft = eve_attempt(session, decoder="chase", chase_p=6)
+    hard = eve_attempt(session)
+    assert soft.decoder == "chase" and soft.sample_bits == 1024 and soft.reconciled_bits == hard.reconciled_bits
+    if distance == 0.0:
+        assert soft.key_matched and soft.correlation_fit > 0.99 and soft.sample_information > 0.95
+    else:
+        assert not soft.key_matched and soft.eve_blocks_ok == 0
+        assert soft.correlation_fit < -0.2                  # J0(pi) = -0.30: she found the sign herself
+        assert hard.bsc_bits < soft.soft_bits < alice.info["eve_info_bits"]
+    with pytest.raises(ValueError, match="decoder"):
+        eve_attempt(session, decoder="list")
+
+
+def test_eve_with_the_key_derives_the_session_master():
+    """The attack's last step: with a key that passed Alice's tag, Eve rebuilds Alice's transcript from the
+    tapped public messages and derives the same session master (so she opens every frame); the key is
+    neither printed nor exported."""
+    session, alice, bob = _tapped_session(3, 0.0)
+    for eve in (eve_attempt(session), eve_attempt(session, decoder="chase")):
+        assert eve.key_matched and eve.key is not None
+        assert eve_master(session, eve.key) == alice.master == bob.master
+        assert "key" not in eve.to_dict() and eve.key.hex() not in repr(eve)
+    far, _, _ = _tapped_session(3, 0.5)
+    assert eve_attempt(far).key is None and eve_attempt(far, decoder="chase").key is None
+    with pytest.raises(ValueError, match="rx sig"):
+        eve_master({k: v for k, v in session.items() if k != "rx_sig"}, b"\0" * 16)

@@ -10,8 +10,8 @@ pre-shared identity key when one is given, so an active attacker who rewrites a 
 
 Eve replays every public message with her best decoder (:mod:`semguard.keys.replay`): she fits
 her correlation to the disclosed sample, decodes her soft bits against all of Alice's disclosed
-parities (Cascade's block and binary-search parities, or the BCH syndromes) by belief
-propagation, hashes with the public seed and searches her least reliable bits against Bob's
+parities (Cascade's block and binary-search parities by belief propagation, or the BCH syndromes by
+Chase-II), hashes with the public seed and searches her least reliable bits against Bob's
 public confirmation tag.  Her reconciled KDR and whether her key equals Alice's are measured.
 
 The key length is Alice's min-entropy minus the Gaussian bound on what the declared Eve
@@ -39,7 +39,7 @@ from semguard.keys.cascade import cascade
 from semguard.keys.key_result import KeyResult
 from semguard.keys.probing import ProbeTrace
 from semguard.keys.quantize import decorrelation_step, gray_bits, quantize, standardize, thresholds
-from semguard.keys.reconcile import bch_block_bits, bch_correct, bch_reconcile, choose_t, estimate_kdr
+from semguard.keys.reconcile import bch_block_bits, bch_reconcile, chase_correct, estimate_kdr
 from semguard.keys.replay import bit_llrs, bp_decode, fit_correlation, tag_search, wiener_smooth, xor_reliability
 from semguard.keys.secrecy import EveModel, channel_spectrum, eve_information, secret_length
 
@@ -137,15 +137,16 @@ class KeyAgreement:
         (r_eve, _), xe_kept = max(fits, key=lambda f: f[0][1])           # Eve's components at the public positions
         llr_e = bit_llrs(xe_kept, r_eve, c.bits)[rest]
         ba, bb = ba[rest], bb[rest]
-        common = dict(common, kdr_estimate=kdr_hat)
+        common = dict(common, kdr_estimate=kdr_hat, kdr_upper=kdr_up)
         if ba.size == 0 or kdr_up >= 0.25:
             log.info("key agreement aborted: estimated KDR upper bound %.3f too high", kdr_up)
             return KeyResult.failed(common, "KDR too high to reconcile", None)
         rec = self._reconcile(ba, bb, llr_e, kdr_up, rng, pub)
         if rec is None:
-            log.info("key agreement aborted: estimated KDR upper bound %.3f too high for BCH(m=%d)", kdr_up, c.bch_m)
+            log.info("key agreement aborted: estimated KDR upper bound %.3f too high for BCH (m <= %d)", kdr_up, c.bch_m)
             return KeyResult.failed(common, "KDR too high to reconcile", None)
-        rec, be_r, post_e, t, failed = rec
+        rec, be_r, post_e, code, failed = rec
+        m, t = code if code is not None else (None, None)
         n_rec = rec.alice.size
         h_total = h_bit * n_rec
         unconditional = lhl_length(h_total, rec.leaked_bits, c.eps)
@@ -184,7 +185,7 @@ class KeyAgreement:
                          kgr_bits_per_second=bits_out / pc.n_probes * pc.probe_rate_hz,
                          kdr_reconciled=_kdr(rec.alice, rec.bob), eve_kdr_reconciled=_kdr(rec.alice, be_r),
                          eve_key_match=bool(ok and key_e == key_a), leaked_bits=rec.leaked_bits,
-                         min_entropy_bits=h_total, bch_t=t, failed_blocks=failed, eve_info_bits=eve_bits,
+                         min_entropy_bits=h_total, bch_t=t, bch_m=m, failed_blocks=failed, eve_info_bits=eve_bits,
                          eve_info_dispersion=eve_disp, unconditional_key_bits=unconditional - unconditional % 8,
                          eve_tag_confirmed=eve_confirmed, eve_correlation_fit=r_eve,
                          reason=reason, eve_key=key_e if ok else None, eve_features=feats, **common)
@@ -242,22 +243,23 @@ class KeyAgreement:
 
     def _reconcile(self, ba: np.ndarray, bb: np.ndarray, llr_e: np.ndarray, kdr_up: float,
                    rng: np.random.Generator, pub: PublicChannel
-                   ) -> tuple[_Rec, np.ndarray, np.ndarray, int | None, int] | None:
+                   ) -> tuple[_Rec, np.ndarray, np.ndarray, tuple[int, int] | None, int] | None:
         """Reconcile Bob to Alice over ``pub``; Eve decodes her soft bits ``llr_e`` against every parity
         Alice disclosed (Cascade's blocks and halves, or the BCH syndromes).
 
-        Returns ``(reconciled, Eve's bits, Eve's posterior LLRs, BCH t, failed blocks)``."""
+        Returns ``(reconciled, Eve's bits, Eve's posterior LLRs, BCH (m, t), failed blocks)``."""
         c = self.config
         if c.reconciliation == "cascade":
             res = cascade(ba, bb, kdr_up, rng, send=pub.send)
             be_r, post = bp_decode(llr_e, res.checks.matrix, res.checks.parities)
             return _Rec(ba, res.bob, res.leaked_bits), be_r, post, None, 0
-        t = choose_t(kdr_up, c.bch_m, c.fail_prob)
-        if t is None:
+        code = c.bch_code(kdr_up)                                         # the runtime's PLKG choice too
+        if code is None:
             return None
-        data_bits, _ = bch_block_bits(t, c.bch_m)
-        rec = bch_reconcile(ba, bb, t, c.bch_m, send=pub.send)
-        be_fixed, _ = bch_correct((llr_e < 0).astype(np.uint8), rec.syndromes, t, c.bch_m)
+        m, t = code
+        data_bits, _ = bch_block_bits(t, m)
+        rec = bch_reconcile(ba, bb, t, m, send=pub.send)
+        be_fixed, _ = chase_correct(llr_e, rec.syndromes, t, m, p=6)        # soft: Chase-II over her 6 weakest bits
         kept = np.repeat(rec.block_ok, data_bits)[: llr_e.size]
         post = np.where(be_fixed == (llr_e < 0), llr_e, -llr_e)          # a decoded flip: trust it as much
-        return _Rec(rec.alice, rec.bob, rec.leaked_bits), be_fixed[kept], post[kept], t, int((~rec.block_ok).sum())
+        return _Rec(rec.alice, rec.bob, rec.leaked_bits), be_fixed[kept], post[kept], (m, t), int((~rec.block_ok).sum())

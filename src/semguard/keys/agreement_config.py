@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from semguard.keys.reconcile import choose_code
 from semguard.keys.secrecy import EveModel
 
 __all__ = ["AgreementConfig", "BASELINE", "QUANTIZER_TABLE", "adaptive_config"]
@@ -23,7 +24,8 @@ class AgreementConfig:
         reconciliation: ``"cascade"`` or ``"bch"`` (syndromes via ``bchlib``).
         decorrelate: autocorrelation threshold for decimation (None: keep every probe).
         kdr_sample: bits disclosed (then discarded) to estimate the KDR.
-        bch_m: BCH field order (block length ``2^m - 1``).
+        bch_m: the largest BCH field order tried (block length ``2^m - 1``); :meth:`bch_code` may take a
+            shorter code that keeps more bits.
         fail_prob: target per-block decoding failure probability when choosing ``t``.
         eps: leftover-hash-lemma distance from uniform.
         entropy: ``"mcv"`` (min of the SP 800-90B most-common-value estimate and a predictive
@@ -74,6 +76,13 @@ class AgreementConfig:
             raise ValueError(f"AgreementConfig.min_key_bits must be >= 8, got {self.min_key_bits}")
         if self.kdr_sample < 8:
             raise ValueError(f"AgreementConfig.kdr_sample must be >= 8, got {self.kdr_sample}")
+
+    def bch_code(self, kdr_upper: float) -> tuple[int, int] | None:
+        """``(m, t)`` of the BCH code for a disagreement upper bound: :func:`~semguard.keys.reconcile.choose_code`
+        with ``m`` from :attr:`bch_m` down and :attr:`fail_prob`.  The one code choice of both
+        :class:`~semguard.keys.KeyAgreement` and the runtime's PLKG (:mod:`semguard.runtime.plkg`); None: no
+        code corrects ``kdr_upper`` and leaves bits beyond its parities."""
+        return choose_code(kdr_upper, self.bch_m, self.fail_prob)
 
 
 #: a pipeline built like public PLKG code: mean threshold, 1 bit, no guard band, no decimation,

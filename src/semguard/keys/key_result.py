@@ -54,6 +54,10 @@ class KeyResult:
     authenticated: bool
     eve_model: dict[str, Any]
     reason: str = ""
+    #: the BCH field order of the code (with ``bch_t``; None: Cascade or no code chosen)
+    bch_m: int | None = None
+    #: the 99 % Clopper-Pearson upper bound on the disagreement from the disclosed sample (the code is chosen for it)
+    kdr_upper: float = float("nan")
     config: dict[str, Any] = field(default_factory=dict)
     #: the key Eve derives by replaying every public step (seed, parities, indices) on her own bits
     eve_key: bytes | None = field(default=None, repr=False)

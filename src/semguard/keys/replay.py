@@ -11,9 +11,10 @@ Eve measures her own channel, hears every public message and knows the whole pro
    thresholds, and so into one log-likelihood ratio per Gray bit (:func:`bit_llrs`); she fits ``r``
    by maximum likelihood to the bits Alice and Bob disclosed for the KDR estimate
    (:func:`fit_correlation`);
-2. decodes against every parity Alice disclosed (Cascade's blocks and binary-search halves, BCH
-   syndromes) by sum-product belief propagation, then greedy bit flipping on the least reliable
-   bit of each unsatisfied check (:func:`bp_decode`);
+2. decodes against every parity Alice disclosed: Cascade's blocks and binary-search halves by
+   sum-product belief propagation, then greedy bit flipping on the least reliable bit of each
+   unsatisfied check (:func:`bp_decode`); BCH syndromes by Chase-II
+   (:func:`semguard.keys.reconcile.chase_correct`);
 3. hashes with the public Toeplitz seed and checks her key against Bob's public confirmation tag,
    trying the flips of her least reliable bits (singly and in pairs) that the tag could confirm
    (:func:`tag_search`; a flip of input bit ``i`` adds column ``i`` of the Toeplitz matrix).
@@ -28,7 +29,7 @@ from collections.abc import Callable
 
 import numpy as np
 from scipy.sparse import csr_matrix
-from scipy.stats import norm
+from scipy.special import ndtr, ndtri   # scipy.stats.norm.cdf / .ppf call these; scipy.stats takes >1 s to import
 
 from semguard.keys.quantize import gray_bits
 
@@ -51,9 +52,9 @@ def level_posteriors(xe: np.ndarray, r: float, bits: int) -> np.ndarray:
     """``P(level_A = k | x_E)`` for standardised Eve components ``xe [N]``: ``[N, 2^bits]``."""
     if not -1.0 < r < 1.0:
         raise ValueError(f"correlation must be in (-1, 1), got {r}")
-    edges = np.concatenate([[-np.inf], norm.ppf(np.arange(1, 2 ** bits) / 2 ** bits), [np.inf]])
+    edges = np.concatenate([[-np.inf], ndtri(np.arange(1, 2 ** bits) / 2 ** bits), [np.inf]])
     s = np.sqrt(1.0 - r * r)
-    cdf = norm.cdf((edges[None, :] - r * np.asarray(xe, dtype=np.float64)[:, None]) / s)
+    cdf = ndtr((edges[None, :] - r * np.asarray(xe, dtype=np.float64)[:, None]) / s)
     return np.clip(np.diff(cdf, axis=1), 1e-300, 1.0)
 
 

@@ -42,7 +42,7 @@ from semguard.keys import EveModel
 from semguard.keys.amplify import bits_to_bytes, confirm, confirmation_tag, mcv_min_entropy, predictive_min_entropy, \
     toeplitz_hash
 from semguard.keys.quantize import decorrelation_step, gray_bits, thresholds
-from semguard.keys.reconcile import bch_block_bits, bch_reconcile, choose_code, kdr_upper_bound
+from semguard.keys.reconcile import bch_block_bits, bch_reconcile, kdr_upper_bound
 from semguard.keys.secrecy import channel_spectrum, eve_information, secret_length
 from semguard.runtime.handshake import (HandshakeError, KbView, check_hello, derive_master, sign_transcript,
                                         verify_transcript)
@@ -133,7 +133,7 @@ class PlkgResponder(_Side):
         rest = np.ones(ba.size, dtype=bool)
         rest[idx] = False
         self._ba = ba[rest]
-        code = choose_code(upper, ac.bch_m, ac.fail_prob)      # Bob reads the chosen m from pd
+        code = ac.bch_code(upper)                              # Bob reads the chosen m from pd
         if code is None:
             raise HandshakeError(f"plkg: no BCH code (m={ac.bch_m}..8) corrects a disagreement of {upper:.3f} "
                                  "and leaves bits beyond its parities")

@@ -21,7 +21,7 @@ from semguard.runtime.handshake import HandshakeError
 from semguard.runtime.wire import (PROBE_KEY, bits_in, bytes_in, hex_field, idx_in, int_field, iq_in, iq_out)
 
 __all__ = ["PlkgConfig", "pilots", "probe_block", "estimate", "quantize_block", "receiver_bits", "correct_blocks",
-           "hashed_key", "sample_positions", "KDR_MAX"]
+           "hashed_key", "sample_positions", "parities", "KDR_MAX"]
 
 #: largest key disagreement (99 % upper bound on the disclosed sample) the protocol tries to reconcile
 KDR_MAX = 0.25
@@ -98,20 +98,27 @@ def receiver_bits(h: np.ndarray, tx_hello: dict[str, Any], ac: AgreementConfig,
     return gray_bits(q.levels[own & keep_a], ac.bits).reshape(-1), q.keep
 
 
-def correct_blocks(bits: np.ndarray, tx_pd: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, int]:
-    """BCH-correct ``bits`` (the undisclosed ones) against Alice's parities: (corrected bits, per-block
-    success, data bits per block)."""
+def parities(n_bits: int, tx_pd: dict[str, Any]) -> tuple[tuple[bytes, ...], int, int, int]:
+    """Alice's BCH parities of ``n_bits`` undisclosed bits from her pd message: (per-block parities, t, m,
+    data bits per block)."""
     t, m = int_field(tx_pd, "t", 1, 200), int_field(tx_pd, "bch_m", 5, 15)
     try:
         data_bits, _ = bch_block_bits(t, m)
     except ValueError as exc:
         raise HandshakeError(f"plkg: {exc}") from None
-    n_blocks = -(-bits.size // data_bits)
+    n_blocks = -(-n_bits // data_bits)
     raw = bytes_in(tx_pd.get("syndromes"), "syndromes")
     if int_field(tx_pd, "n_blocks", 0, 1 << 20) != n_blocks or n_blocks == 0 or len(raw) % n_blocks:
         raise HandshakeError(f"plkg: {len(raw)} syndrome bytes do not split into {n_blocks} blocks")
     size = len(raw) // n_blocks
-    fixed, ok = bch_correct(bits, tuple(raw[i * size:(i + 1) * size] for i in range(n_blocks)), t, m)
+    return tuple(raw[i * size:(i + 1) * size] for i in range(n_blocks)), t, m, data_bits
+
+
+def correct_blocks(bits: np.ndarray, tx_pd: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, int]:
+    """BCH-correct ``bits`` (the undisclosed ones) against Alice's parities: (corrected bits, per-block
+    success, data bits per block)."""
+    syn, t, m, data_bits = parities(bits.size, tx_pd)
+    fixed, ok = bch_correct(bits, syn, t, m)
     return fixed, ok, data_bits
 
 

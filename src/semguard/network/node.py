@@ -14,7 +14,9 @@ reputation toward the round's agreement rate (slow up, fast down) and multiplies
 ``1 - cost`` for a strong round; (5) fuses with weight 0 for agents under the threshold, flagged
 as replaying, or strong this round, but never more than ``min(f, N - 2f - 1)`` of them (the lowest
 reputations stay out): at least ``2f + 1`` agents remain, so attackers that frame honest agents
-still meet an honest majority inside the robust rule.  ``z_cross = z_history = inf`` is the plain agreement-rate
+still meet an honest majority inside the robust rule.  With ``z_horizon`` finite, a round is also strong when the
+agent's long-run excess gap to a reference its group cannot move (:mod:`~semguard.network.consistency`) is an
+outlier against the other agents'.  ``z_cross = z_history = inf`` is the plain agreement-rate
 reputation of the previous version.
 """
 

@@ -61,15 +61,17 @@ def fusion_section(x, y, args, codec) -> list[dict]:
     return rows
 
 
-def _worst_adaptive(cfg: MultiAgentConfig, x, y, codec, slacks, splits, counts=(0,)) -> dict:
+def _worst_adaptive(cfg: MultiAgentConfig, x, y, codec, slacks, splits, counts=(0,), stealths=(0.0,)) -> dict:
     """The rule-aware attacker searches its parameters (slack, split groups, counting flips through
-    the rule): the run of lowest accuracy, with every setting's accuracy under ``slack_search``."""
-    grid = [(s, bool(sp), bool(c)) for c in counts for sp in splits for s in slacks]
-    runs = [run_multiagent(replace(cfg, threat=replace(cfg.threat, slack=s, split=sp, count_flips=c)), x, y, codec=codec)
-            for s, sp, c in grid]
+    the rule, low-confidence pushes): the run of lowest accuracy, with every setting's accuracy under
+    ``slack_search``."""
+    grid = [(s, bool(sp), bool(c), st) for st in stealths for c in counts for sp in splits for s in slacks]
+    runs = [run_multiagent(replace(cfg, threat=replace(cfg.threat, slack=s, split=sp, count_flips=c, stealth=st)),
+                           x, y, codec=codec) for s, sp, c, st in grid]
     worst = min(runs, key=lambda r: r["accuracy"])
-    return worst | {"slack_search": {f"slack={s} split={int(sp)}" + (f" count={int(c)}" if len(counts) > 1 or c else ""):
-                                     r["accuracy"] for (s, sp, c), r in zip(grid, runs)}}
+    return worst | {"slack_search": {f"slack={s} split={int(sp)}" + (f" count={int(c)}" if len(counts) > 1 or c else "")
+                                     + (f" stealth={st:g}" if len(stealths) > 1 or st else ""):
+                                     r["accuracy"] for (s, sp, c, st), r in zip(grid, runs)}}
 
 
 def attacks_section(x, y, args, codec) -> list[dict]:
@@ -80,12 +82,14 @@ def attacks_section(x, y, args, codec) -> list[dict]:
             for rule in args.rules:
                 t0 = time.time()
                 cfg = MultiAgentConfig(agents=10, byzantine=f, fusion=rule, threat=th, rounds=args.rounds,
-                                       batch=args.batch, seed=args.seed, aligned_drop=args.aligned_drop)
-                res = (_worst_adaptive(cfg, x, y, codec, args.slacks, args.splits, args.counts)
+                                       batch=args.batch, seed=args.seed, aligned_drop=args.aligned_drop,
+                                       cap=args.cap, z_horizon=args.z_horizon, horizon_rounds=args.horizon_rounds)
+                res = (_worst_adaptive(cfg, x, y, codec, args.slacks, args.splits, args.counts, args.stealths)
                        if attack == "adaptive" and f > 0 else run_multiagent(cfg, x, y, codec=codec))
                 att = [r for r in res["rounds"] if r["attacking"]]
                 rows.append({"attack": attack, "byzantine": f, "fusion": rule, "accuracy": res["accuracy"],
                              "oracle_accuracy": res["oracle_accuracy"], "threat": res["config"]["threat"],
+                             "z_horizon": args.z_horizon, "cap": args.cap if rule == "trust-capped" else None,
                              **{k: res[k] for k in BOUNDS if k in res},
                              "first_attack_round": att[0]["round"] if att else None,
                              "byzantine_weight": [r["byzantine_weight"] for r in res["rounds"]],
@@ -249,8 +253,15 @@ def main(argv: list[str] | None = None) -> int:
                    help="adaptive attacker: push with all attackers only (0) or also with smaller groups (1)")
     p.add_argument("--counts", type=int, nargs="+", choices=(0, 1), default=[0],
                    help="adaptive attacker: also keep a push only if the round's flips through the rule rise (1)")
-    p.add_argument("--rules", nargs="+", choices=RULES, default=[r for r in RULES if r != "trust-aligned"],
-                   help="the fusion rules run (trust-aligned, measured worse in session 12, only when named)")
+    p.add_argument("--rules", nargs="+", choices=RULES,
+                   default=[r for r in RULES if r not in ("trust-aligned", "trust-capped")],
+                   help="the fusion rules run (trust-aligned and trust-capped, measured no better, only when named)")
+    p.add_argument("--stealths", type=float, nargs="+", default=[0.0],
+                   help="adaptive attacker: weight of its own gap in a low-confidence push (0: none), searched")
+    p.add_argument("--cap", type=float, default=1.0, help="trust-capped: one agent's deviation from the centre, nats")
+    p.add_argument("--z-horizon", type=float, default=float("inf"),
+                   help="trust rules: strong round when the long-run leave-group-out excess gap z is over this (inf: off)")
+    p.add_argument("--horizon-rounds", type=int, default=3, help="the long-run check from this many rounds on")
     p.add_argument("--byzantine", type=int, nargs="+", default=[0, 1, 2, 3, 4], help="attacks: the f values (N = 10)")
     p.add_argument("--aligned-drop", type=float, default=-float("inf"),
                    help="trust-aligned: drop the most aligned f agents only when their least aligned pair's "

@@ -40,7 +40,7 @@ def test_geometric_median_matches_known_points():
 def test_rules_batched_and_differentiable():
     x = torch.randn(3, 7, 4, dtype=torch.float64, requires_grad=True)
     assert set(available("fusion")) == {"mean", "median", "trimmed-mean", "geomed", "trust", "trust-median",
-                                        "trust-trimmed", "trust-aligned"}
+                                        "trust-trimmed", "trust-aligned", "trust-capped"}
     tm = build("fusion", "trust-median")
     v = t([[1.0], [2.0], [9.0], [100.0]])
     assert tm(v, torch.tensor([1.0, 1.0, 1.0, 0.0])).tolist() == [2.0]     # median of the trusted three

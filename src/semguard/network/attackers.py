@@ -18,7 +18,8 @@
   them (down to two) that still flips it; with ``count_flips`` it keeps a push only if the number
   of the round's objects the rule decides wrongly rises (against a rule whose decision on one object
   depends on the others, ``trust-aligned``, a push that raises the attackers' alignment can undo
-  earlier flips).
+  earlier flips); with ``stealth`` it crafts, besides, a push just over the decision boundary with
+  outputs as unsure as it allows, and sends it wherever it still flips the object.
 """
 
 from __future__ import annotations
@@ -117,6 +118,12 @@ def byzantine_round(th: ByzantineThreat, r: int, x: Tensor, bad: Tensor, prev_x:
     pick = scores.argmax(0)
     crafted = torch.where(pick.view(1, B, 1) == 1, cands[1], cands[0])
     best = scores.max(0).values
+    if th.attack == "adaptive" and th.stealth > 0:
+        # the low-confidence push wherever it still flips the object (it costs the checks less)
+        quiet = craft_symbols(x[bad], receive, fuse_with, ref, None, th, through_rule=True, stealth=th.stealth)
+        with torch.no_grad():
+            q = margin(fuse_with(receive(quiet, 999)[0]), ref) > 0
+        crafted = torch.where(q.view(1, B, 1), quiet, crafted)
     if th.attack == "camouflage":          # crafted only where the attack pays most
         hit = torch.zeros(B, dtype=torch.bool)
         hit[best.topk(max(1, round(th.camouflage * B))).indices] = True

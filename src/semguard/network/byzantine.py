@@ -43,6 +43,7 @@ class ByzantineThreat:
     slack: float = 0.8             # adaptive: keep every check under this fraction of its threshold
     split: bool = False            # adaptive: also push objects with smaller groups of attackers
     count_flips: bool = False      # adaptive: keep a push only if the round's flipped objects rise
+    stealth: float = 0.0           # adaptive: also craft a low-confidence push (weight of the attackers' own gap)
 
     def __post_init__(self) -> None:
         if self.attack not in ATTACKS:
@@ -54,6 +55,8 @@ class ByzantineThreat:
             raise ValueError("steps and eot must be >= 1 and sleep_rounds >= 0")
         if not 0.0 < self.camouflage <= 1.0:
             raise ValueError(f"camouflage fraction must be in (0, 1], got {self.camouflage}")
+        if not self.stealth >= 0.0:
+            raise ValueError(f"adaptive stealth must be >= 0, got {self.stealth}")
         if not 0.0 < self.slack <= 1.0:
             raise ValueError(f"adaptive slack must be in (0, 1], got {self.slack}")
 
@@ -80,6 +83,7 @@ class ByzantineThreat:
             out["slack"] = self.slack
             out["split"] = self.split
             out["count_flips"] = self.count_flips
+            out["stealth"] = self.stealth
         return out
 
 
@@ -112,7 +116,7 @@ def margin(logits: Tensor, label: Tensor) -> Tensor:
 
 def craft_symbols(x: Tensor, receive: Callable[[Tensor, int], Tensor], fuse: Callable[[Tensor], Tensor],
                   reference: Tensor, target: Tensor | None, threat: ByzantineThreat, *,
-                  through_rule: bool = True) -> Tensor:
+                  through_rule: bool = True, stealth: float = 0.0, kappa: float = 0.5) -> Tensor:
     """PGD on the attackers' symbols ``x [f, B, n]`` within the cap of :func:`project_cap`.
 
     ``receive(x_adv, draw)`` -> ``(vectors [f, B, d], logp [f, B, C])``: what the fusion node
@@ -122,6 +126,10 @@ def craft_symbols(x: Tensor, receive: Callable[[Tensor, int], Tensor], fuse: Cal
     margin against ``reference`` (adaptive: it differentiates through the rule); otherwise every
     attacker raises its own output's ``target`` over ``reference`` (directed; with one common
     target it is the colluding attack coordinate-wise rules cannot see through the gradient).
+    With ``stealth > 0`` (through the rule) the objective is ``min(margin, kappa)`` less ``stealth`` times
+    the attackers' mean own gap ``max_c logp_c - logp_ref`` (clipped at 30 nats): a push just over the
+    decision boundary with outputs as unsure as the attack allows, against checks that score an agent's
+    confidence against a reference its group cannot move (:mod:`.consistency`).
     Returns the best iterate per object by the objective.
     """
     rho = threat.rho
@@ -135,6 +143,10 @@ def craft_symbols(x: Tensor, receive: Callable[[Tensor, int], Tensor], fuse: Cal
             vec, logp = receive(z, k * threat.eot + d)
             if through_rule:
                 obj = margin(fuse(vec), reference)
+                if stealth > 0:
+                    own = logp.max(-1).values - logp.gather(
+                        -1, reference.expand(logp.shape[0], -1).unsqueeze(-1)).squeeze(-1)
+                    obj = obj.clamp(max=kappa) - stealth * own.clamp(max=30.0).mean(0)
             else:
                 own = logp.gather(-1, target.expand(logp.shape[0], -1).unsqueeze(-1)).squeeze(-1) \
                     - logp.gather(-1, reference.expand(logp.shape[0], -1).unsqueeze(-1)).squeeze(-1)

@@ -15,6 +15,11 @@ are), so an adaptive attacker can back-propagate through them.
 * aligned-drop median: the median after dropping the ``k`` trusted agents whose residuals have been
   most aligned with each other (:func:`most_aligned`); a rank, not a threshold, so colluders that
   stay under every threshold are still dropped while they are the most aligned group.
+* capped mean: the centre (the trust-weighted median) plus the mean of every agent's deviation from it
+  clipped to ``[-cap, cap]`` per coordinate (centred clipping, Karimireddy, He, Jaggi, "Learning from
+  History for Byzantine Robust Optimization", ICML 2021, applied per object): each agent's influence
+  on any fused coordinate, for a given centre, is at most ``cap / K`` (K agents kept), so ``f`` agents
+  move it by at most ``f cap / K`` whatever they send.
 """
 
 from __future__ import annotations
@@ -31,10 +36,12 @@ from semguard.registry import register
 
 __all__ = [
     "ALIGNED_RULES",
+    "CAPPED_RULES",
     "NEEDS_MINORITY",
     "TRUST_RULES",
     "FusionRule",
     "aligned_drop_median",
+    "capped_mean",
     "check_agents",
     "check_byzantine_fraction",
     "coordinate_median",
@@ -49,11 +56,13 @@ __all__ = [
 
 # rules whose guarantee needs f < N/2 Byzantine agents
 NEEDS_MINORITY = frozenset({"median", "trimmed-mean", "geomed", "trust", "trust-median", "trust-trimmed",
-                            "trust-aligned"})
+                            "trust-aligned", "trust-capped"})
 #: rules that take the agents' trust weights
-TRUST_RULES = frozenset({"trust", "trust-median", "trust-trimmed", "trust-aligned"})
+TRUST_RULES = frozenset({"trust", "trust-median", "trust-trimmed", "trust-aligned", "trust-capped"})
 #: rules that also take the agents' pairwise alignment (cosines of their residuals over every object)
 ALIGNED_RULES = frozenset({"trust-aligned"})
+#: rules that take a per-agent influence cap (nats per coordinate)
+CAPPED_RULES = frozenset({"trust-capped"})
 
 
 def check_agents(x: Tensor) -> None:
@@ -208,6 +217,28 @@ def aligned_drop_median(x: Tensor, keep: Tensor, cos: Tensor, k: int, min_cos: f
     return coordinate_median(x[..., keep & ~drop, :])
 
 
+def capped_mean(x: Tensor, center: Tensor, cap: float, keep: Tensor | None = None) -> Tensor:
+    """``center + mean_{i kept} clip(x_i - center, -cap, cap)`` per coordinate: ``x [..., N, d]``,
+    ``center [..., d]``, ``keep`` bool ``[N]`` or ``[..., N]`` (all by default).
+
+    The guarantee: for a given ``center``, replacing any ``f`` kept agents' vectors by anything moves
+    every fused coordinate by at most ``2 f cap / K`` (K kept agents), and by at most ``f cap / K``
+    from the value it takes when those agents send the centre itself.  ``cap = 0`` is the centre;
+    ``cap = inf`` the mean of the kept agents.
+    """
+    check_agents(x)
+    if not cap >= 0:
+        raise ValueError(f"influence cap must be >= 0 (nats), got {cap}")
+    if center.shape != x.shape[:-2] + x.shape[-1:]:
+        raise ValueError(f"centre must have shape {tuple(x.shape[:-2] + x.shape[-1:])}, got {tuple(center.shape)}")
+    keep = torch.ones(x.shape[:-1], dtype=torch.bool) if keep is None else keep.expand(x.shape[:-1])
+    if not (keep.sum(-1) > 0).all():
+        raise ValueError("capped mean needs at least one kept agent per fusion")
+    d = (x - center.unsqueeze(-2)).clamp(-cap, cap) if math.isfinite(cap) else x - center.unsqueeze(-2)
+    d = torch.where(keep.unsqueeze(-1), d, torch.zeros_like(d))
+    return center + d.sum(-2) / keep.sum(-1, keepdim=True).to(x.dtype)
+
+
 @dataclass(frozen=True)
 class FusionRule:
     """A named rule with its Byzantine parameter ``f``: ``rule(x [..., N, d]) -> [..., d]``.
@@ -219,14 +250,15 @@ class FusionRule:
     agents with positive weight, trimming ``f`` less the agents already excluded.  ``trust-aligned``
     the median of the agents with positive weight less the ``f - excluded`` most aligned of them by
     ``align [N, N]`` (cosines of their residuals, kept by the fusion node), if their least aligned
-    pair is over ``min_cos``.
+    pair is over ``min_cos``.  ``trust-capped`` the :func:`capped_mean` of the agents with positive
+    weight around their weighted median, each agent's deviation clipped to ``cap`` nats.
     """
 
     name: str
     f: int = 0
 
     def __call__(self, x: Tensor, weights: Tensor | None = None, align: Tensor | None = None,
-                 min_cos: float = -math.inf) -> Tensor:
+                 min_cos: float = -math.inf, cap: float = 1.0) -> Tensor:
         if self.name == "trust":
             if weights is None:
                 raise ValueError("fusion 'trust' needs the agents' weights (from their reputation)")
@@ -239,6 +271,11 @@ class FusionRule:
             if weights is None or weights.shape[-1] != x.shape[-2]:
                 raise ValueError(f"fusion 'trust-trimmed' needs one weight per agent [{x.shape[-2]}]")
             return masked_trimmed_mean(x, weights > 0, self.f)
+        if self.name == "trust-capped":
+            if weights is None or weights.shape[-1] != x.shape[-2]:
+                raise ValueError(f"fusion 'trust-capped' needs one weight per agent [{x.shape[-2]}]")
+            keep = weights > 0
+            return capped_mean(x, weighted_median(x, keep.to(x.dtype)), cap, keep)
         if self.name == "trust-aligned":
             n = x.shape[-2]
             if weights is None or weights.shape != (n,) or align is None:
@@ -262,5 +299,5 @@ def _factory(name: str) -> Callable[..., FusionRule]:
     return make
 
 
-for _name in (*_RULES, "trust", "trust-median", "trust-trimmed", "trust-aligned"):
+for _name in (*_RULES, "trust", "trust-median", "trust-trimmed", "trust-aligned", "trust-capped"):
     register("fusion", _name)(_factory(_name))

@@ -39,7 +39,8 @@ __all__ = ["FusionNode", "MultiAgentConfig", "collect_messages", "run_multiagent
 
 log = logging.getLogger(__name__)
 
-RULES = ("mean", "median", "trimmed-mean", "geomed", "trust", "trust-median", "trust-trimmed", "trust-aligned")
+RULES = ("mean", "median", "trimmed-mean", "geomed", "trust", "trust-median", "trust-trimmed", "trust-aligned",
+         "trust-capped")
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,9 @@ class MultiAgentConfig:
     min_objects: int = 20                       # over this (7 when f = 2), from this many objects seen on
     aligned_drop: float = -math.inf             # trust-aligned: drop the most aligned f agents when their least
                                                 # aligned pair's sqrt(n) x cosine is over this (-inf: always)
+    cap: float = 1.0                            # trust-capped: each agent's deviation from the centre, nats
+    z_horizon: float = math.inf                 # strong: long-run leave-group-out gap z over this (inf: off)
+    horizon_rounds: int = 3                     # ... from this many rounds of history on
     replay_threshold: float = 10.0          # nats
     history: int = 2                            # rounds kept for the replay check
     malformed: tuple[int, ...] = ()             # faulty agents whose blocks arrive truncated
@@ -81,6 +85,8 @@ class MultiAgentConfig:
             raise ValueError(f"domain must be 'symbols' or 'logprob', got {self.domain!r}")
         if self.fusion in fz.ALIGNED_RULES and self.domain != "logprob":
             raise ValueError(f"fusion {self.fusion!r} ranks the agents' log-probability residuals: needs domain 'logprob'")
+        if not self.cap >= 0:
+            raise ValueError(f"cap must be >= 0 nats, got {self.cap}")
         if not 0.0 < self.trust_cost <= 1.0:
             raise ValueError(f"trust_cost must be in (0, 1], got {self.trust_cost}")
         if not (self.z_cross > 0 and self.z_history > 0 and self.collusion > 0):
@@ -131,7 +137,8 @@ def run_multiagent(cfg: MultiAgentConfig, images: Tensor, labels: Tensor, *, cod
     bad[torch.randperm(N, generator=g)[:f]] = True
     node = FusionNode(cfg.fusion, f, N, gain=cfg.trust_gain, loss=cfg.trust_loss, threshold=cfg.trust_threshold,
                       cost=cfg.trust_cost, z_cross=cfg.z_cross, z_history=cfg.z_history, collusion=cfg.collusion,
-                      min_objects=cfg.min_objects, aligned_drop=cfg.aligned_drop)
+                      min_objects=cfg.min_objects, aligned_drop=cfg.aligned_drop, cap=cfg.cap,
+                      z_horizon=cfg.z_horizon, horizon_rounds=cfg.horizon_rounds)
     th = cfg.threat
     hist_y: list[Tensor] = []
     hist_nz: list[Tensor] = []
@@ -239,7 +246,9 @@ def run_multiagent(cfg: MultiAgentConfig, images: Tensor, labels: Tensor, *, cod
                           "false_positive_rate": int((flags & ~bad).sum()) / max(1, N - f),
                           "byzantine_weight": float(node.weights(node.reputation)[bad].sum()
                                                     / node.weights(node.reputation).sum()) if f else None,
-                          "byzantine_reputation": [round(float(v), 4) for v in node.reputation[bad]]})
+                          "byzantine_reputation": [round(float(v), 4) for v in node.reputation[bad]],
+                          "group_gap": [round(float(v), 4) for v in node.last.group_gap],
+                          "horizon_z": [round(float(v), 3) for v in node.last.horizon]})
     total = cfg.rounds * cfg.batch
     cfg_rec = asdict(cfg)
     cfg_rec["threat"] = th.record()

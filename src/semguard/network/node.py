@@ -14,7 +14,9 @@ reputation toward the round's agreement rate (slow up, fast down) and multiplies
 ``1 - cost`` for a strong round; (5) fuses with weight 0 for agents under the threshold, flagged
 as replaying, or strong this round, but never more than ``min(f, N - 2f - 1)`` of them (the lowest
 reputations stay out): at least ``2f + 1`` agents remain, so attackers that frame honest agents
-still meet an honest majority inside the robust rule.  ``z_cross = z_history = inf`` is the plain agreement-rate
+still meet an honest majority inside the robust rule.  With ``z_horizon`` finite, a round is also strong when the
+agent's long-run excess gap to a reference its group cannot move (:mod:`~semguard.network.consistency`) is an
+outlier against the other agents'.  ``z_cross = z_history = inf`` is the plain agreement-rate
 reputation of the previous version.
 """
 
@@ -27,6 +29,7 @@ import torch
 from torch import Tensor
 
 from semguard.network import collusion as col
+from semguard.network import consistency as cons
 from semguard.network import fusion as fz
 from semguard.network import trust
 from semguard.registry import build
@@ -45,6 +48,8 @@ class Assessment:
     agreement: Tensor    # fraction of objects on which the agent's decision is the reference
     collusion: Tensor    # k-th largest cumulative residual cosine with another agent x sqrt(objects seen)
     gram: Tensor         # the residual Gram matrix with this round added [N, N]
+    group_gap: Tensor    # this round's mean excess gap, leave-group-out reference over the node's (consistency.py), nats
+    horizon: Tensor      # robust z of each agent's long-run mean of group_gap against the others'
 
     def ratio(self, node: FusionNode, *, gate: bool = True) -> Tensor:
         """``[N]``: the largest of each check's statistic over its threshold (> 1: a strong round; for
@@ -53,7 +58,12 @@ class Assessment:
         if gate and node.rule in fz.ALIGNED_RULES and node.aligned_drop > 0:
             thr = min(thr, node.aligned_drop)
         return torch.stack([self.z_cross / node.z_cross, self.z_history / node.z_history,
-                            self.collusion / thr]).max(0).values
+                            self.collusion / thr, self.horizon / node.z_horizon]).max(0).values
+
+
+def trusted_all(node: FusionNode, kept: Tensor) -> Tensor:
+    """Bool ``[N]``: kept and trusted by the node's current reputation."""
+    return kept & (node.weights(node.reputation) > 0)
 
 
 class FusionNode:
@@ -61,13 +71,19 @@ class FusionNode:
 
     def __init__(self, rule: str, f: int, n: int, *, gain: float = 0.1, loss: float = 0.5, threshold: float = 0.5,
                  cost: float = 0.6, z_cross: float = 5.0, z_history: float = 4.0, collusion: float = 3.0,
-                 min_objects: int = 20, aligned_drop: float = -math.inf) -> None:
+                 min_objects: int = 20, aligned_drop: float = -math.inf, cap: float = 1.0,
+                 z_horizon: float = math.inf, horizon_rounds: int = 3) -> None:
         self.rule, self.f, self.gain, self.loss, self.threshold = rule, f, gain, loss, threshold
         self.cost, self.z_cross, self.z_history = cost, z_cross, z_history
         self.collusion_k = f - 1                        # each of f colluders has f - 1 aligned partners
         self.collusion, self.min_objects = col.threshold(collusion, self.collusion_k), min_objects
         # trust-aligned: drop the most aligned group when its least aligned pair's sqrt(n) x cosine is over this
         self.aligned_drop = aligned_drop
+        self.cap = cap                                  # trust-capped: one agent's deviation from the centre, nats
+        # long-horizon consistency: strong when the long-run mean gap to the leave-group-out reference is an
+        # outlier (robust z over z_horizon) against the other agents', from horizon_rounds rounds of history on
+        self.z_horizon, self.horizon_rounds = z_horizon, horizon_rounds
+        self.g_total, self.g_count = torch.zeros(n), torch.zeros(n)
         self.gram, self.seen = torch.zeros(n, n, dtype=torch.float64), 0
         self.fn = build("fusion", rule, f=f)
         self.reputation = torch.full((n,), threshold)   # a newcomer starts at the threshold
@@ -128,8 +144,16 @@ class FusionNode:
             if self.collusion_k >= 1 and seen >= self.min_objects:
                 # scaled by sqrt(objects seen): an honest pair's cosine shrinks like 1 / sqrt(n)
                 cs = col.collusion_score(gram, self.collusion_k).float() * kept * seen ** 0.5
-        strong = kept & ((zc > self.z_cross) | (zh > self.z_history) | (cs > self.collusion))
-        return Assessment(score, zc, zh, strong, agree, cs, gram)
+        gg, hz = torch.zeros(n), torch.zeros(n)
+        if int(kept.sum()) >= self.collusion_k + 2 + 1:
+            # view-independent: what the agent's gap to a reference its group cannot move adds to its gap to
+            # the vote of all agents (an agent with a poor view disagrees with both alike)
+            gg[kept] = cons.excess_gap(logp, max(0, self.collusion_k)).mean(0)
+            total, count = self.g_total + gg * kept, self.g_count + kept.float()
+            if int(count.max()) >= self.horizon_rounds:
+                hz = cons.horizon_z(total, count, kept & trusted_all(self, kept)) * kept
+        strong = kept & ((zc > self.z_cross) | (zh > self.z_history) | (cs > self.collusion) | (hz > self.z_horizon))
+        return Assessment(score, zc, zh, strong, agree, cs, gram, gg, hz)
 
     def round_gram(self, vec: Tensor) -> Tensor:
         """The residual Gram matrix with this round's ``vec [B, N, C]`` (log-probabilities, every agent
@@ -156,7 +180,10 @@ class FusionNode:
             seen = self.seen + vec.shape[0] if gram is None else self.seen
             return self.fn(vec, w, self.cosines(self.round_gram(vec) if gram is None else gram),
                            self.aligned_drop / seen ** 0.5)
-        return self.fn(vec, w)
+        return self._fuse(vec, w)
+
+    def _fuse(self, vec: Tensor, w: Tensor) -> Tensor:
+        return self.fn(vec, w, cap=self.cap) if self.rule in fz.CAPPED_RULES else self.fn(vec, w)
 
     def step(self, vec: Tensor, logp: Tensor, reference: Tensor, replayed: Tensor | None = None,
              kept: Tensor | None = None) -> tuple[Tensor, Tensor]:
@@ -172,6 +199,7 @@ class FusionNode:
                              f"{self.rule!r} needs more than 2f = {2 * self.f}")
         a = self.assess(logp, reference, kept)
         self.last = a
+        self.g_total, self.g_count = self.g_total + a.group_gap * kept, self.g_count + kept.float()
         self.gram, self.seen = a.gram, self.seen + logp.shape[0]
         rep = trust.update_reputation(self.reputation, a.agreement, gain=self.gain, loss=self.loss)
         self.reputation = trust.penalise(rep, a.strong, cost=self.cost)
@@ -184,4 +212,4 @@ class FusionNode:
         w = w if w.sum() > 0 else torch.ones_like(w)
         if self.rule in fz.ALIGNED_RULES:
             return self.fn(vec, w, self.cosines(a.gram)[kept][:, kept], self.aligned_drop / self.seen ** 0.5), flags
-        return (self.fn(vec, w) if self.uses_trust else self.fn(vec)), flags
+        return (self._fuse(vec, w) if self.uses_trust else self.fn(vec)), flags

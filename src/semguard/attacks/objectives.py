@@ -30,8 +30,8 @@ from semguard.attacks.threat import OBJECTIVES
 from semguard.codecs._text_tokenizer import PAD_ID
 from semguard.codecs.base import SemanticCodec
 
-__all__ = ["MARGIN_CAP", "RECON_LOSSES", "TASK_LOSSES", "attack_loss", "attack_success", "check_objective",
-           "check_text_target", "codec_objective", "dlr_loss", "logit_margin", "token_margin"]
+__all__ = ["MARGIN_CAP", "RECON_LOSSES", "TASK_LOSSES", "attack_damage", "attack_loss", "attack_success",
+           "check_objective", "check_text_target", "codec_objective", "dlr_loss", "logit_margin", "token_margin"]
 
 RECON_LOSSES = ("psnr", "mse", "ms-ssim")
 TASK_LOSSES = ("ce", "margin", "dlr", "embedding")  # dlr: task only; embedding: semantic only
@@ -104,6 +104,30 @@ def attack_success(objective: str, output: Tensor, *, labels: Tensor | None = No
     if labels is None:
         raise ValueError("labels: the task objective needs the true classes [B] (or a target)")
     return pred != labels
+
+
+def attack_damage(objective: str, output: Tensor, source: Tensor, *, labels: Tensor | None = None,
+                  recon_loss: str = "psnr") -> Tensor:
+    """What an untargeted attack achieved, per sample ``[B]``, higher worse for Bob; what the universal
+    attack's restarts are ranked by (on the attacker's own sources, never the evaluated ones).
+
+    * ``semantic``: the token error rate, the fraction of real positions whose ``argmax`` is not the
+      sent token (what BLEU-1 counts for DeepSC, which decodes exactly as many tokens as were sent);
+    * ``task``: 1 where the decided class is not ``labels``, else 0;
+    * ``reconstruction``: the untargeted loss (the distortion ``recon_loss``).
+    """
+    if objective == "semantic":
+        if output.dim() != 3 or source.shape != output.shape[:2]:
+            raise ValueError(f"semantic damage needs token logits [B, T, V] and ids [B, T], got "
+                             f"{tuple(output.shape)} and {tuple(source.shape)}")
+        mask = (source != _PAD).float()
+        wrong = (output.argmax(-1) != source).float()
+        return (wrong * mask).sum(1) / mask.sum(1).clamp_min(1.0)
+    if objective == "task":
+        hit = attack_success("task", output, labels=labels)
+        assert hit is not None
+        return hit.float()
+    return attack_loss(objective, output, source, recon_loss=recon_loss)
 
 
 def token_margin(logits: Tensor, ids: Tensor) -> Tensor:

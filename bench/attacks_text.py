@@ -88,13 +88,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--targeted-steps", type=int, default=100)
     p.add_argument("--universal-steps", type=int, default=400)
     p.add_argument("--universal-batch", type=int, default=32)
-    p.add_argument("--universal-loss", default="ce", choices=("ce", "margin"))
+    p.add_argument("--universal-loss", default="ce", choices=("ce", "margin", "prob"))
     p.add_argument("--universal-source", default="wordnet", choices=("wordnet", "shipped"))
     p.add_argument("--train-sentences", type=int, default=512)
     p.add_argument("--validation-sentences", type=int, default=256,
                    help="further attacker sentences that rank the universal restarts (section universal)")
     p.add_argument("--universal-restarts", type=int, default=1, help="universal fits per PSR (section universal)")
-    p.add_argument("--universal-losses", nargs="+", default=["ce", "margin"], choices=("ce", "margin"),
+    p.add_argument("--universal-losses", nargs="+", default=["ce", "margin", "prob"], choices=("ce", "margin", "prob"),
                    help="universal objectives (section universal)")
     p.add_argument("--margin-steps", type=int, default=100, help="white-box margin PGD steps (section universal)")
     p.add_argument("--margin-restarts", type=int, default=2)
@@ -139,6 +139,14 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[dict] = []
     extra: dict = {}
     t0 = time.perf_counter()
+    out = Path(a.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+
+    def dump(complete: bool) -> None:  # after every record too, so a stopped run keeps what it measured
+        out.write_text(json.dumps({"name": "attacks_text", "config": vars(a), "clean": clean, "n_eval": len(evals),
+                                   "n_train": len(train), "n_validation": len(valid), **extra,
+                                   "seconds": time.perf_counter() - t0, "complete": complete,
+                                   "records": rows}, indent=1))
     with torch.no_grad():
         clean = score(text(link(tok, snr, generator=g())["output"]), evals)
     print(f"clean {clean}  ({len(evals)} eval / {len(train)} universal-training sentences of {a.tokens} tokens)")
@@ -150,6 +158,7 @@ def main(argv: list[str] | None = None) -> int:
                "measured_psr_db": r.measured.mean().item(), "config": r.config,
                "seconds": time.perf_counter() - t}
         rows.append(rec)
+        dump(False)
         print(f"psr {b:>5g} {name:16} bleu1 {rec['bleu1']:.3f} bleu4 {rec['bleu4']:.3f} sim {rec['similarity']:.3f}"
               f" ({rec['seconds']:.0f} s)", flush=True)
         return rec, r
@@ -176,6 +185,7 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit("--universal-restarts > 1 ranks the fits on further WordNet sentences: "
                              "use --universal-source wordnet")
         fit_u: dict[str, float | None] = {}
+        extra["universal_fit_seconds"] = fit_u
         for b in a.psr:
             if "gaussian" in a.compare:
                 run("gaussian", build("attack", "gaussian", surface="symbols", psr_db=b), b)
@@ -192,7 +202,6 @@ def main(argv: list[str] | None = None) -> int:
             if "pgd-margin" in a.compare:
                 run("pgd-margin", build("attack", "pgd", surface="symbols", psr_db=b, steps=a.margin_steps,
                                         restarts=a.margin_restarts, task_loss="margin"), b)
-        extra["universal_fit_seconds"] = fit_u
 
     if "shapes" in a.sections:
         n, S = codec.n_symbols((a.tokens,)), codec.S
@@ -257,11 +266,7 @@ def main(argv: list[str] | None = None) -> int:
                       f"bleu1 {rec['bleu1']:.3f} sim {rec['similarity']:.3f}; sent-vs-original sim "
                       f"{rec['sent_vs_original']['similarity']:.3f} ({rec['seconds']:.0f} s)", flush=True)
 
-    out = Path(a.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"name": "attacks_text", "config": vars(a), "clean": clean, "n_eval": len(evals),
-                               "n_train": len(train), "n_validation": len(valid), **extra, "seconds": time.perf_counter() - t0,
-                               "records": rows}, indent=1))
+    dump(True)
     print(f"wrote {out}")
     return 0
 

@@ -94,8 +94,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--validation-sentences", type=int, default=256,
                    help="further attacker sentences that rank the universal restarts (section universal)")
     p.add_argument("--universal-restarts", type=int, default=1, help="universal fits per PSR (section universal)")
-    p.add_argument("--universal-losses", nargs="+", default=["ce", "margin", "prob"], choices=("ce", "margin", "prob"),
-                   help="universal objectives (section universal)")
+    p.add_argument("--universal-losses", nargs="+", default=["ce", "margin", "prob"], choices=("ce", "margin", "prob", "embedding"),
+                   help="universal objectives (section universal; embedding: the soft-MiniLM cosine)")
     p.add_argument("--margin-steps", type=int, default=100, help="white-box margin PGD steps (section universal)")
     p.add_argument("--margin-restarts", type=int, default=2)
     p.add_argument("--psr", type=float, nargs="+", default=[-20.0, -16.0, -10.0, -5.0], help="PSR grid of section universal")
@@ -191,8 +191,9 @@ def main(argv: list[str] | None = None) -> int:
                 run("gaussian", build("attack", "gaussian", surface="symbols", psr_db=b), b)
             if "universal" in a.compare:
                 for loss in a.universal_losses:
+                    kw = {"embedder": SoftSentenceEmbedder(codec.tokenizer.vocab(), similarity=sim)} if loss == "embedding" else {}
                     u = build("attack", "universal", surface="channel", psr_db=b, steps=a.universal_steps,
-                              batch=a.universal_batch, task_loss=loss, restarts=a.universal_restarts)
+                              batch=a.universal_batch, task_loss=loss, restarts=a.universal_restarts, **kw)
                     u.fit(link, train_tok, snr, validation=valid_tok)
                     name = f"universal-{loss}" + (f"-r{a.universal_restarts}" if a.universal_restarts > 1 else "")
                     fit_u[f"{name}@{b:g}"] = u.fit_seconds

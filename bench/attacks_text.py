@@ -15,7 +15,17 @@ shipped held-out test split) or the shipped sentences not evaluated (``shipped``
 ``shapes``: universal blocks shaped by DeepSC's layout (8 symbols per token slot): the whole block,
 one pattern repeated on every slot, all power on one slot (first, middle, last) or on two slots.
 
-``--sections`` runs a part (``untargeted``, ``targeted``, ``substitution``, ``shapes``) into its own file;
+``universal``: the universal block against the white-box bound on the ``--psr`` grid: Gaussian, the
+universal block trained on each ``--universal-losses`` objective (``--universal-restarts`` fits, the one
+with the highest token error rate on ``--validation-sentences`` further WordNet sentences kept; the
+attacker's sentences only), and white-box symbol PGD on the capped token margin (``--margin-steps`` x
+``--margin-restarts``, the strongest white-box attack at -10 dB and above); ``--compare`` picks a
+subset (to run parts side by side and ``--merge`` them):
+
+    PYTHONPATH=src python bench/attacks_text.py --threads 1 --sections universal --psr -20 -16 -10 -5 \
+        --universal-losses ce margin --universal-restarts 4 --out bench/results/attacks_text_universal.json
+
+``--sections`` runs a part (``untargeted``, ``targeted``, ``substitution``, ``shapes``, ``universal``) into its own file;
 ``--merge A B C --out X`` joins such parts (their records, in order) into one file.
 """
 
@@ -39,7 +49,8 @@ from semguard.registry import build
 
 PSR = (-25.0, -20.0, -16.0, -15.0, -10.0, -5.0)  # -16: Magmaw's anchor
 TARGETED_PSR = (-25.0, -20.0, -15.0, -10.0, -5.0, -4.0, -3.0, -2.0, -1.0, 0.0, 1.0)
-SECTIONS = ("untargeted", "targeted", "substitution", "shapes")
+SECTIONS = ("untargeted", "targeted", "substitution", "shapes", "universal")
+COMPARE = ("gaussian", "universal", "pgd-margin")
 SHAPE_PSR = (-15.0, -10.0)
 SUBST_KINDS = ("greedy", "minilm", "random", "synonyms", "synonyms-minilm", "synonyms-random")
 
@@ -77,9 +88,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--targeted-steps", type=int, default=100)
     p.add_argument("--universal-steps", type=int, default=400)
     p.add_argument("--universal-batch", type=int, default=32)
-    p.add_argument("--universal-loss", default="ce", choices=("ce", "margin"))
+    p.add_argument("--universal-loss", default="ce", choices=("ce", "margin", "prob"))
     p.add_argument("--universal-source", default="wordnet", choices=("wordnet", "shipped"))
     p.add_argument("--train-sentences", type=int, default=512)
+    p.add_argument("--validation-sentences", type=int, default=256,
+                   help="further attacker sentences that rank the universal restarts (section universal)")
+    p.add_argument("--universal-restarts", type=int, default=1, help="universal fits per PSR (section universal)")
+    p.add_argument("--universal-losses", nargs="+", default=["ce", "margin", "prob"], choices=("ce", "margin", "prob", "embedding"),
+                   help="universal objectives (section universal; embedding: the soft-MiniLM cosine)")
+    p.add_argument("--margin-steps", type=int, default=100, help="white-box margin PGD steps (section universal)")
+    p.add_argument("--margin-restarts", type=int, default=2)
+    p.add_argument("--psr", type=float, nargs="+", default=[-20.0, -16.0, -10.0, -5.0], help="PSR grid of section universal")
+    p.add_argument("--compare", nargs="+", default=list(COMPARE), choices=COMPARE, help="attacks of section universal")
     p.add_argument("--snr-db", type=float, default=10.0)
     p.add_argument("--sections", nargs="+", default=list(SECTIONS), choices=SECTIONS)
     p.add_argument("--shape-psr", type=float, nargs="+", default=list(SHAPE_PSR), help="PSR grid of the shapes section")
@@ -95,11 +115,14 @@ def main(argv: list[str] | None = None) -> int:
     codec = build("codec", "deepsc", pretrained=True).eval()
     pool = [s for s in load_shipped() if codec.tokenize([s]).shape[1] == a.tokens]
     evals, train = pool[: a.n], pool[a.n:]
+    valid: list[str] = []
     if a.universal_source == "wordnet":
         held = set(load_shipped())
         train = [s for s in split_sentences(load_wordnet_examples()).train if s not in held]
-        train = [s for s in train if codec.tokenize([s]).shape[1] == a.tokens][: a.train_sentences]
+        train = [s for s in train if codec.tokenize([s]).shape[1] == a.tokens]
+        train, valid = train[: a.train_sentences], train[a.train_sentences:a.train_sentences + a.validation_sentences]
     tok, train_tok = codec.tokenize(evals), codec.tokenize(train)
+    valid_tok = codec.tokenize(valid) if valid else None
     lengths = codec.lengths(tok)
     sim = SentenceSimilarity()
     link = Link(codec, AWGN())
@@ -116,6 +139,14 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[dict] = []
     extra: dict = {}
     t0 = time.perf_counter()
+    out = Path(a.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+
+    def dump(complete: bool) -> None:  # after every record too, so a stopped run keeps what it measured
+        out.write_text(json.dumps({"name": "attacks_text", "config": vars(a), "clean": clean, "n_eval": len(evals),
+                                   "n_train": len(train), "n_validation": len(valid), **extra,
+                                   "seconds": time.perf_counter() - t0, "complete": complete,
+                                   "records": rows}, indent=1))
     with torch.no_grad():
         clean = score(text(link(tok, snr, generator=g())["output"]), evals)
     print(f"clean {clean}  ({len(evals)} eval / {len(train)} universal-training sentences of {a.tokens} tokens)")
@@ -127,6 +158,7 @@ def main(argv: list[str] | None = None) -> int:
                "measured_psr_db": r.measured.mean().item(), "config": r.config,
                "seconds": time.perf_counter() - t}
         rows.append(rec)
+        dump(False)
         print(f"psr {b:>5g} {name:16} bleu1 {rec['bleu1']:.3f} bleu4 {rec['bleu4']:.3f} sim {rec['similarity']:.3f}"
               f" ({rec['seconds']:.0f} s)", flush=True)
         return rec, r
@@ -147,6 +179,30 @@ def main(argv: list[str] | None = None) -> int:
             power = u.delta.abs().square().view(a.tokens, -1).mean(1)
             rec["slot_power_share"] = (power / power.sum()).tolist()  # where the block puts its power
         extra["universal_fit_seconds"] = fit_s
+
+    if "universal" in a.sections:
+        if a.universal_restarts > 1 and valid_tok is None:
+            raise SystemExit("--universal-restarts > 1 ranks the fits on further WordNet sentences: "
+                             "use --universal-source wordnet")
+        fit_u: dict[str, float | None] = {}
+        extra["universal_fit_seconds"] = fit_u
+        for b in a.psr:
+            if "gaussian" in a.compare:
+                run("gaussian", build("attack", "gaussian", surface="symbols", psr_db=b), b)
+            if "universal" in a.compare:
+                for loss in a.universal_losses:
+                    kw = {"embedder": SoftSentenceEmbedder(codec.tokenizer.vocab(), similarity=sim)} if loss == "embedding" else {}
+                    u = build("attack", "universal", surface="channel", psr_db=b, steps=a.universal_steps,
+                              batch=a.universal_batch, task_loss=loss, restarts=a.universal_restarts, **kw)
+                    u.fit(link, train_tok, snr, validation=valid_tok)
+                    name = f"universal-{loss}" + (f"-r{a.universal_restarts}" if a.universal_restarts > 1 else "")
+                    fit_u[f"{name}@{b:g}"] = u.fit_seconds
+                    rec, _ = run(name, u, b)
+                    power = u.delta.abs().square().view(a.tokens, -1).mean(1)
+                    rec["slot_power_share"] = (power / power.sum()).tolist()
+            if "pgd-margin" in a.compare:
+                run("pgd-margin", build("attack", "pgd", surface="symbols", psr_db=b, steps=a.margin_steps,
+                                        restarts=a.margin_restarts, task_loss="margin"), b)
 
     if "shapes" in a.sections:
         n, S = codec.n_symbols((a.tokens,)), codec.S
@@ -211,11 +267,7 @@ def main(argv: list[str] | None = None) -> int:
                       f"bleu1 {rec['bleu1']:.3f} sim {rec['similarity']:.3f}; sent-vs-original sim "
                       f"{rec['sent_vs_original']['similarity']:.3f} ({rec['seconds']:.0f} s)", flush=True)
 
-    out = Path(a.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"name": "attacks_text", "config": vars(a), "clean": clean, "n_eval": len(evals),
-                               "n_train": len(train), **extra, "seconds": time.perf_counter() - t0,
-                               "records": rows}, indent=1))
+    dump(True)
     print(f"wrote {out}")
     return 0
 

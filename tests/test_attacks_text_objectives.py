@@ -37,13 +37,28 @@ def test_token_margin_and_semantic_margin_loss_by_hand() -> None:
     assert attack_loss("semantic", z, src, target=torch.tensor([[3, 2]]), task_loss="margin").item() == pytest.approx(1.5)
     # a padded slot does not count: only position 0, -margin = -2
     assert attack_loss("semantic", z, torch.tensor([[2, 0]]), task_loss="margin").item() == pytest.approx(-2.0)
-    with pytest.raises(ValueError, match="task_loss must be one of ce, margin, dlr for the task objective"):
+    with pytest.raises(ValueError, match="task_loss must be one of ce, margin, dlr, prob for the task objective"):
         attack_loss("task", z[:, 0], z[:, 0], labels=torch.tensor([2]), task_loss="embedding")
+
+
+def test_soft_error_probability_loss_by_hand() -> None:
+    ln = math.log
+    z = torch.tensor([[[0.0, 0.0, ln(2), 0.0], [0.0, 0.0, 0.0, ln(5)]]])  # softmax rows 1,1,2,1 / 5 and 1,1,1,5 / 8
+    src = torch.tensor([[2, 3]])
+    # untargeted: the soft token error rate, (1 - 2/5 + 1 - 5/8) / 2
+    assert attack_loss("semantic", z, src, task_loss="prob").item() == pytest.approx(0.4875)
+    # targeted to [3, 2]: the target tokens' probabilities, (1/5 + 1/8) / 2
+    assert attack_loss("semantic", z, src, target=torch.tensor([[3, 2]]), task_loss="prob").item() == pytest.approx(0.1625)
+    assert attack_loss("semantic", z, torch.tensor([[2, 0]]), task_loss="prob").item() == pytest.approx(0.6)  # pad skipped
+    logits = torch.tensor([[0.0, ln(3)]])  # p = 1/4, 3/4
+    assert attack_loss("task", logits, logits, labels=torch.tensor([0]), task_loss="prob").item() == pytest.approx(0.75)
+    assert attack_loss("task", logits, logits, target=torch.tensor([1]), task_loss="prob").item() == pytest.approx(0.75)
+    assert attack_loss("task", logits, logits, target=torch.tensor([0]), task_loss="prob").item() == pytest.approx(0.25)
 
 
 def test_objectives_reach_the_perturbation_through_channel_and_decoder(text_link) -> None:
     link, tok = text_link
-    for kw in ({"task_loss": "ce"}, {"task_loss": "margin"}):
+    for kw in ({"task_loss": "ce"}, {"task_loss": "margin"}, {"task_loss": "prob"}):
         atk = build("attack", "pgd", surface="channel", psr_db=-5.0, steps=1, **kw)
         from semguard.attacks.base import AttackContext, attacker_generator
         from semguard.channels.base import as_snr_tensor

@@ -134,8 +134,9 @@ class Attack:
         objective: None: the one that fits the codec.
         targeted: drive the receiver to ``target``.
         recon_loss: ``psnr`` / ``mse`` / ``ms-ssim`` for the reconstruction objective.
-        task_loss: ``ce`` (cross-entropy), ``margin`` (Carlini-Wagner logit margin) or ``dlr`` (Croce &
-            Hein's difference-of-logits ratio) for the task objective; ``ce`` or ``margin`` for the
+        task_loss: ``ce`` (cross-entropy), ``margin`` (Carlini-Wagner logit margin), ``prob`` (the soft
+            error probability ``1 - p_y``) or ``dlr`` (Croce & Hein's difference-of-logits ratio) for
+            the task objective; ``ce``, ``margin`` or ``prob`` (the soft token error rate) for the
             semantic objective, or ``embedding`` (semantic only): the soft sentence-embedding cosine of
             ``embedder`` (:mod:`semguard.attacks.sentence`).
         embedder: the :class:`~semguard.attacks.sentence.SoftSentenceEmbedder` of ``task_loss="embedding"``.

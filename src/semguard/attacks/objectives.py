@@ -18,6 +18,12 @@
   averaged (untargeted: ``max_{j != y_t} z_tj - z_t,y_t``; targeted: ``z_t,t_t - max_{j != t_t} z_tj``):
   a position already wrong (or already the target's token) stops pulling, so the steps go to the
   positions still decoded as sent, which is what BLEU and exact match count.
+* ``task_loss="prob"`` (task and semantic): the soft error probability, ``1 - softmax(z)_y`` per
+  decision (untargeted; for text averaged over the real positions, the soft token error rate) or
+  ``softmax(z)_t`` (targeted).  Bounded in [0, 1], its gradient ``p_y`` times the softmax's is largest
+  at decisions near their boundary and vanishes at those already flipped and those far from it: the
+  objective of a perturbation that must flip as many decisions as it can without seeing them (the
+  universal block on DeepSC, where the cross-entropy, unbounded, rewards wrecking one token slot).
 """
 
 from __future__ import annotations
@@ -30,11 +36,11 @@ from semguard.attacks.threat import OBJECTIVES
 from semguard.codecs._text_tokenizer import PAD_ID
 from semguard.codecs.base import SemanticCodec
 
-__all__ = ["MARGIN_CAP", "RECON_LOSSES", "TASK_LOSSES", "attack_loss", "attack_success", "check_objective",
-           "check_text_target", "codec_objective", "dlr_loss", "logit_margin", "token_margin"]
+__all__ = ["MARGIN_CAP", "RECON_LOSSES", "TASK_LOSSES", "attack_damage", "attack_loss", "attack_success",
+           "check_objective", "check_text_target", "codec_objective", "dlr_loss", "logit_margin", "token_margin"]
 
 RECON_LOSSES = ("psnr", "mse", "ms-ssim")
-TASK_LOSSES = ("ce", "margin", "dlr", "embedding")  # dlr: task only; embedding: semantic only
+TASK_LOSSES = ("ce", "margin", "dlr", "embedding", "prob")  # dlr: task only; embedding: semantic only
 MARGIN_CAP = 5.0
 _PAD = PAD_ID
 
@@ -106,6 +112,30 @@ def attack_success(objective: str, output: Tensor, *, labels: Tensor | None = No
     return pred != labels
 
 
+def attack_damage(objective: str, output: Tensor, source: Tensor, *, labels: Tensor | None = None,
+                  recon_loss: str = "psnr") -> Tensor:
+    """What an untargeted attack achieved, per sample ``[B]``, higher worse for Bob; what the universal
+    attack's restarts are ranked by (on the attacker's own sources, never the evaluated ones).
+
+    * ``semantic``: the token error rate, the fraction of real positions whose ``argmax`` is not the
+      sent token (what BLEU-1 counts for DeepSC, which decodes exactly as many tokens as were sent);
+    * ``task``: 1 where the decided class is not ``labels``, else 0;
+    * ``reconstruction``: the untargeted loss (the distortion ``recon_loss``).
+    """
+    if objective == "semantic":
+        if output.dim() != 3 or source.shape != output.shape[:2]:
+            raise ValueError(f"semantic damage needs token logits [B, T, V] and ids [B, T], got "
+                             f"{tuple(output.shape)} and {tuple(source.shape)}")
+        mask = (source != _PAD).float()
+        wrong = (output.argmax(-1) != source).float()
+        return (wrong * mask).sum(1) / mask.sum(1).clamp_min(1.0)
+    if objective == "task":
+        hit = attack_success("task", output, labels=labels)
+        assert hit is not None
+        return hit.float()
+    return attack_loss(objective, output, source, recon_loss=recon_loss)
+
+
 def token_margin(logits: Tensor, ids: Tensor) -> Tensor:
     """``z_t,ids_t - max_{j != ids_t} z_tj`` at every position ``[B, T]`` of token logits ``[B, T, V]``."""
     z = logits.gather(2, ids.unsqueeze(-1)).squeeze(-1)
@@ -148,7 +178,7 @@ def attack_loss(objective: str, output: Tensor, source: Tensor, *, labels: Tenso
         labels: true classes ``[B]`` (``task``, untargeted).
         target: target image, target classes ``[B]`` or target token ids ``[B, T]`` (targeted).
         recon_loss: ``psnr``, ``mse`` or ``ms-ssim`` (``reconstruction`` only).
-        task_loss: ``ce`` or ``margin`` (``task`` and ``semantic``), ``dlr`` (``task`` only; targeted
+        task_loss: ``ce``, ``margin`` or ``prob`` (``task`` and ``semantic``), ``dlr`` (``task`` only; targeted
             ``dlr`` also reads ``labels``), ``embedding`` (``semantic`` only).
         embedder: the :class:`~semguard.attacks.sentence.SoftSentenceEmbedder` of ``embedding``.
     """
@@ -162,8 +192,9 @@ def attack_loss(objective: str, output: Tensor, source: Tensor, *, labels: Tenso
     if objective == "task":
         if output.dim() != 2:
             raise ValueError(f"task objective needs class logits [B, K], got {tuple(output.shape)}")
-        if task_loss not in ("ce", "margin", "dlr"):
-            raise ValueError(f"task_loss must be one of ce, margin, dlr for the task objective, got {task_loss!r}")
+        if task_loss not in ("ce", "margin", "dlr", "prob"):
+            raise ValueError(f"task_loss must be one of ce, margin, dlr, prob for the task objective, "
+                             f"got {task_loss!r}")
         if target is not None:
             t = _classes(target, output, "target")
             if task_loss == "dlr":
@@ -172,6 +203,8 @@ def attack_loss(objective: str, output: Tensor, source: Tensor, *, labels: Tenso
                 return dlr_loss(output, _classes(labels, output, "labels"), t)
             if task_loss == "margin":
                 return logit_margin(output, t).clamp(max=MARGIN_CAP)
+            if task_loss == "prob":
+                return output.softmax(1).gather(1, t[:, None])[:, 0]
             return -nnf.cross_entropy(output, t, reduction="none")
         if labels is None:
             raise ValueError("labels: the task objective needs the true classes [B] (or a target)")
@@ -180,12 +213,14 @@ def attack_loss(objective: str, output: Tensor, source: Tensor, *, labels: Tenso
             return dlr_loss(output, y)
         if task_loss == "margin":
             return (-logit_margin(output, y)).clamp(max=MARGIN_CAP)
+        if task_loss == "prob":
+            return 1.0 - output.softmax(1).gather(1, y[:, None])[:, 0]
         return nnf.cross_entropy(output, y, reduction="none")
     if objective == "semantic":
         if output.dim() != 3:
             raise ValueError(f"semantic objective needs token logits [B, T, V], got {tuple(output.shape)}")
-        if task_loss not in ("ce", "margin", "embedding"):
-            raise ValueError(f"task_loss must be one of ce, margin, embedding for the semantic objective, "
+        if task_loss not in ("ce", "margin", "embedding", "prob"):
+            raise ValueError(f"task_loss must be one of ce, margin, embedding, prob for the semantic objective, "
                              f"got {task_loss!r}")
         if source.shape != output.shape[:2] or source.dtype != torch.long:
             raise ValueError(f"source must be token ids LongTensor{list(output.shape[:2])}, got {source.dtype} "
@@ -200,6 +235,10 @@ def attack_loss(objective: str, output: Tensor, source: Tensor, *, labels: Tenso
         if task_loss == "margin":
             m = token_margin(output, ref)
             per = m.clamp(max=MARGIN_CAP) if target is not None else (-m).clamp(max=MARGIN_CAP)
+            return (per * mask).sum(1) / mask.sum(1).clamp_min(1.0)
+        if task_loss == "prob":
+            p_ref = output.softmax(-1).gather(2, ref.unsqueeze(-1)).squeeze(-1)
+            per = p_ref if target is not None else 1.0 - p_ref
             return (per * mask).sum(1) / mask.sum(1).clamp_min(1.0)
         ce = nnf.cross_entropy(output.transpose(1, 2), ref, reduction="none")
         ce = (ce * mask).sum(1) / mask.sum(1).clamp_min(1.0)

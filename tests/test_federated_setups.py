@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import argparse
 import subprocess
 import sys
+from dataclasses import fields
 
 import pytest
 import torch
@@ -23,10 +25,23 @@ TINY = {
 needs_wordnet = pytest.mark.skipif(not (WORDNET_ROOT / "data.noun").is_file(), reason="Debian wordnet-base missing")
 
 
+def _fl_parser() -> argparse.ArgumentParser:
+    (sub,) = [a for a in build_parser("fl")._actions if isinstance(a, argparse._SubParsersAction)]
+    return sub.choices["fl"]
+
+
 def _cli_codecs() -> list[str]:
-    fl = build_parser("fl")._subparsers._group_actions[0].choices["fl"]
-    (action,) = [a for a in fl._actions if "--codec" in a.option_strings]
+    (action,) = [a for a in _fl_parser()._actions if "--codec" in a.option_strings]
     return list(action.choices)
+
+
+def test_codec_only_flags_default_to_the_config_and_belong_to_one_codec():
+    cli = {a.dest: a.default for a in _fl_parser()._actions}
+    cfg = {f.name: f.default for f in fields(FLConfig)}
+    options = [o for s in SETUPS.values() for o in s.options]
+    assert len(options) == len(set(options)) and {"n_symbols", "cbr", "layers"} <= set(options)
+    for o in options:  # the CLI refuses a flag off its default with another codec: the defaults must agree
+        assert cli[o] == cfg[o], o
 
 
 def test_every_codec_the_cli_takes_has_its_own_setup():

@@ -49,11 +49,13 @@ class CodecData:
 
 class CodecSetup:
     """One codec's part of a federation.  ``name``: the ``--codec`` value; ``metrics``: the keys
-    :meth:`evaluate` returns (the first is what the publication gate scores); ``reconstruct``: a
-    client's target is its example itself (no labels)."""
+    :meth:`evaluate` returns (the first is what the publication gate scores); ``options``: the
+    :class:`~semguard.federated.engine.FLConfig` fields only this codec reads (``semguard fl`` refuses
+    their flags with another codec); ``reconstruct``: a client's target is its example itself (no labels)."""
 
     name: ClassVar[str]
     metrics: ClassVar[tuple[str, ...]]
+    options: ClassVar[tuple[str, ...]] = ()
     reconstruct: ClassVar[bool] = True
 
     def check(self, cfg: FLConfig) -> None:

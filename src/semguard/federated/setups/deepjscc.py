@@ -24,6 +24,7 @@ class DeepJSCCSetup(CodecSetup):
 
     name = "deepjscc"
     metrics = ("psnr",)
+    options = ("cbr", "crop", "train_crops")
 
     def check(self, cfg: FLConfig) -> None:
         from semguard.codecs.deepjscc import latent_channels

@@ -24,6 +24,7 @@ class DeepSCSetup(CodecSetup):
 
     name = "deepsc"
     metrics = ("bleu1", "token_accuracy")
+    options = ("layers", "train_sentences")
 
     def check(self, cfg: FLConfig) -> None:
         from semguard.federated.text import HEADS

@@ -25,6 +25,7 @@ class TaskSetup(CodecSetup):
 
     name = "task"
     metrics = ("accuracy", "backdoor_success")
+    options = ("n_symbols",)
     reconstruct = False
 
     def check(self, cfg: FLConfig) -> None:  # every attack applies to a classifier

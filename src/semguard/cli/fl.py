@@ -86,8 +86,11 @@ def add_parser(subparsers: Any) -> None:
 
 
 def config_from_args(args: argparse.Namespace) -> Any:
+    from dataclasses import fields
+
     from semguard.federated.client import LocalConfig
     from semguard.federated.engine import FLConfig
+    from semguard.federated.setups import SETUPS
 
     if args.local_steps < 1 or args.batch < 1 or not args.lr > 0:
         raise ValueError("--local-steps, --batch and --lr must be positive")
@@ -95,14 +98,11 @@ def config_from_args(args: argparse.Namespace) -> Any:
     cbr = k / 48 if k >= 1 and abs(48 * args.cbr - k) < 0.01 else args.cbr
     image_args = {"cbr": cbr, "crop": args.crop, "train_crops": args.train_crops}
     text_args = {"layers": args.layers, "train_sentences": args.train_sentences}
-    for codec, flags in (("deepjscc", (("--cbr", args.cbr, 1 / 6), ("--crop", args.crop, 32),
-                                       ("--train-crops", args.train_crops, 300))),
-                         ("deepsc", (("--layers", args.layers, 1), ("--train-sentences", args.train_sentences, 4000)))):
-        given = [f for f, v, d in flags if v != d]
+    defaults = {f.name: f.default for f in fields(FLConfig)}
+    for codec, setup in SETUPS.items():  # a flag that only another codec reads is a mistake, not a no-op
+        given = [f"--{o.replace('_', '-')}" for o in setup.options if getattr(args, o) != defaults[o]]
         if given and args.codec != codec:
-            raise ValueError(f"{', '.join(given)} only apply to --codec {codec}")
-    if args.codec != "task" and args.n_symbols != 16:
-        raise ValueError(f"--n-symbols applies to --codec task; --codec {args.codec} sets its own channel uses")
+            raise ValueError(f"{', '.join(given)} only appl{'ies' if len(given) == 1 else 'y'} to --codec {codec}")
     return FLConfig(clients=args.clients, malicious=args.malicious, attack=args.attack, strategy=args.strategy,
                     rounds=args.rounds, alpha=args.alpha, seed=args.seed, width=args.width, n_symbols=args.n_symbols,
                     local=LocalConfig(steps=args.local_steps, batch=args.batch, lr=args.lr, optimizer=args.optimizer,

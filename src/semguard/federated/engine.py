@@ -18,16 +18,16 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from semguard.federated.attacks import AttackView, Backdoor, FLAttack, apply_trigger
+from semguard.federated.attacks import AttackView, FLAttack
 from semguard.federated.client import ClientReply, LocalConfig, client_update
-from semguard.federated.model import federated_codec, get_vector, set_vector
+from semguard.federated.model import get_vector, set_vector
 from semguard.federated.partition import dirichlet_partition
+from semguard.federated.setups import EVAL_SEED, SETUPS, CodecSetup, codec_setup
 from semguard.federated.strategy import STRATEGIES, ServerAggregator
 from semguard.registry import available, build
 
-FL_CODECS = ("task", "deepjscc", "deepsc")
-METRICS = {"task": ("accuracy", "backdoor_success"), "deepjscc": ("psnr",),
-           "deepsc": ("bleu1", "token_accuracy")}  # what evaluate() reports
+FL_CODECS = tuple(SETUPS)
+METRICS = {name: setup.metrics for name, setup in SETUPS.items()}  # what evaluate() reports
 
 __all__ = ["FL_CODECS", "METRICS", "FLConfig", "Federation", "server_round", "evaluate", "run_inprocess", "check_reply"]
 
@@ -75,14 +75,7 @@ class FLConfig:
     train_sentences: int = 4000
 
     def __post_init__(self) -> None:
-        if self.codec not in FL_CODECS:
-            raise ValueError(f"--codec {self.codec!r} unknown; choose from {', '.join(FL_CODECS)}")
-        if self.codec == "deepjscc":
-            self._check_image()
-        if self.codec == "deepsc":
-            self._check_text()
-        if self.codec != "task":
-            self._check_attack()
+        self.setup.check(self)
         if self.clients < 2:
             raise ValueError(f"--clients must be >= 2, got {self.clients}")
         if not 0 <= self.malicious < self.clients:
@@ -108,36 +101,10 @@ class FLConfig:
         if not 0 < self.dp_delta < 1:
             raise ValueError(f"--dp-delta must be in (0, 1), got {self.dp_delta}")
 
-    def _check_image(self) -> None:
-        from semguard.codecs.deepjscc import latent_channels
-
-        if self.crop < 8 or self.crop % 4:
-            raise ValueError(f"--crop must be a multiple of 4 and >= 8, got {self.crop}")
-        if self.train_crops < 1:
-            raise ValueError(f"--train-crops must be >= 1, got {self.train_crops}")
-        try:
-            latent_channels(self.cbr)
-        except ValueError as e:
-            raise ValueError(f"--cbr: {e}") from None
-
-    def _check_text(self) -> None:
-        from semguard.federated.text import HEADS
-
-        if self.width < HEADS or self.width % HEADS:
-            raise ValueError(f"--width is DeepSC's d_model: a multiple of {HEADS} (its heads), got {self.width}")
-        if self.layers < 1:
-            raise ValueError(f"--layers must be >= 1, got {self.layers}")
-        if self.train_sentences < 2 * self.clients:
-            raise ValueError(f"--train-sentences must be >= 2 per client ({2 * self.clients}), got "
-                             f"{self.train_sentences}")
-        if self.dp_noise > 0 or self.dp_epsilon is not None:
-            raise ValueError("--dp-noise / --dp-epsilon take --codec task or deepjscc: Opacus computes no "
-                             "per-example gradients for DeepSC's torch nn.MultiheadAttention")
-
-    def _check_attack(self) -> None:
-        if self.attack in available("fl_attack") and type(build("fl_attack", self.attack)).poison is not FLAttack.poison:
-            raise ValueError(f"--attack {self.attack} poisons labels or plants a class trigger; --codec {self.codec} "
-                             f"takes the model-poisoning and free-riding attacks")
+    @property
+    def setup(self) -> CodecSetup:
+        """The codec's part of the run (:mod:`semguard.federated.setups`)."""
+        return codec_setup(self.codec)
 
     @property
     def min_replies(self) -> int:
@@ -153,59 +120,21 @@ class Federation:
     partitions; the malicious client ids; the attack; the initial global model."""
 
     def __init__(self, cfg: FLConfig, images: Tensor | None = None, labels: Tensor | None = None) -> None:
-        from semguard.data.shipped import shipped_fashion_mnist
-
         self.cfg = cfg
+        self.setup = setup = cfg.setup
         g = torch.Generator().manual_seed(cfg.seed)
-        self.reconstruct = cfg.codec != "task"  # the target of a client's example is the example itself
-        self.test_sentences: list[str] = []
-        if cfg.codec == "deepsc":
-            from semguard.codecs.deepsc import shipped_tokenizer
-            from semguard.federated.text import sentence_data
-
-            self.tokenizer = shipped_tokenizer()  # the same ids on every client
-            t = sentence_data(cfg.seed, self.tokenizer, train_size=cfg.train_sentences, root_size=cfg.root_size,
-                              test_size=cfg.test_size)
-            self.test_x = self.test_y = t.test
-            self.test_sentences = t.test_sentences
-            self.root_x = self.root_y = t.root
-            images, labels = t.train, t.domain  # labels: the semantic domain, which the split is skewed by
-            pool = torch.arange(images.shape[0])
-        elif self.reconstruct:
-            from semguard.federated.image import photo_data
-
-            d = photo_data(cfg.seed, crop=cfg.crop, train_per_photo=cfg.train_crops, root_size=cfg.root_size,
-                           test_size=cfg.test_size)
-            self.test_x = self.test_y = d.test
-            self.root_x = self.root_y = d.root
-            images, labels = d.train, d.source  # labels: the source photo, which the split is skewed by
-            pool = torch.arange(images.shape[0])
-        else:
-            if images is None:
-                images, labels = shipped_fashion_mnist()
-            perm = torch.randperm(images.shape[0], generator=g)
-            t, r = cfg.test_size, cfg.root_size
-            if images.shape[0] < t + r + 2 * cfg.clients:
-                raise ValueError(f"{images.shape[0]} images are too few for a {t}-image test set, a {r}-image "
-                                 f"root set and {cfg.clients} clients")
-            self.test_x, self.test_y = images[perm[:t]], labels[perm[:t]]
-            self.root_x, self.root_y = images[perm[t:t + r]], labels[perm[t:t + r]]
-            pool = perm[t + r:]
+        self.reconstruct = setup.reconstruct  # the target of a client's example is the example itself
+        d = setup.data(cfg, g, images, labels)
+        self.test_x, self.test_y, self.root_x, self.root_y = d.test_x, d.test_y, d.root_x, d.root_y
+        self.test_sentences: list[str] = d.test_sentences
+        self.tokenizer = d.tokenizer  # text: the one tokenizer of every client and the server (else None)
+        images, labels, pool = d.images, d.labels, d.pool
         parts = dirichlet_partition(labels[pool], cfg.clients, cfg.alpha, generator=g)
         self.parts = [pool[p] for p in parts]
         self.images, self.labels = images, labels
         self.malicious = sorted(torch.randperm(cfg.clients, generator=g)[:cfg.malicious].tolist())
         self.attack: FLAttack | None = build("fl_attack", cfg.attack) if cfg.attack else None
-        if cfg.codec == "deepsc":
-            from semguard.federated.text import deepsc_kwargs, tokenizer_sha256
-
-            self.codec = federated_codec("deepsc", seed=cfg.seed, vocab_size=self.tokenizer.vocab_size,
-                                         tokenizer=self.tokenizer, **deepsc_kwargs(cfg.width, cfg.layers))
-            self.codec.config["tokenizer_sha256"] = tokenizer_sha256(self.tokenizer)  # ids the weights mean
-        elif self.reconstruct:
-            self.codec = federated_codec(cfg.codec, seed=cfg.seed, width=cfg.width, cbr=cfg.cbr)
-        else:
-            self.codec = federated_codec("task", seed=cfg.seed, n_symbols=cfg.n_symbols, width=cfg.width)
+        self.codec = setup.codec(cfg, d)
         self.initial = get_vector(self.codec)
         self.dim = self.initial.numel()
         self.channel = build("channel", cfg.local.channel)
@@ -284,22 +213,7 @@ def evaluate(fed: Federation, vec: Tensor) -> dict[str, float]:
     codec = fed.codec
     set_vector(codec, vec)
     codec.eval()
-    gen = torch.Generator().manual_seed(1234)
-    if fed.cfg.codec == "deepsc":
-        from semguard.federated.text import text_metrics
-
-        return text_metrics(codec, fed.test_x, fed.test_sentences, fed.channel, fed.cfg.eval_snr_db, gen)
-    if fed.reconstruct:
-        from semguard.federated.image import image_metrics
-
-        return image_metrics(codec, fed.test_x, fed.channel, fed.cfg.eval_snr_db, gen)
-    out = codec(fed.test_x, fed.channel, fed.cfg.eval_snr_db, generator=gen)["logits"]
-    acc = float((out.argmax(1) == fed.test_y).float().mean())
-    bd = fed.attack if isinstance(fed.attack, Backdoor) else Backdoor()
-    keep = fed.test_y != bd.target
-    gen.manual_seed(1234)
-    trig = codec(apply_trigger(fed.test_x[keep], bd.size), fed.channel, fed.cfg.eval_snr_db, generator=gen)["logits"]
-    return {"accuracy": acc, "backdoor_success": float((trig.argmax(1) == bd.target).float().mean())}
+    return fed.setup.evaluate(fed, codec, torch.Generator().manual_seed(EVAL_SEED))
 
 
 def server_round(fed: Federation, agg: ServerAggregator, global_vec: Tensor, replies: list[ClientReply],

@@ -6,6 +6,12 @@ Reads ``bench/results/attacks40_{awgn,rayleigh}.json`` (or their ``.d/records.js
 still going), ``attacks40_digital_{awgn,rayleigh}.json``, ``attacks_task.json`` and
 ``attacks_text.json``; prints per codec the PSNR table, the strongest attack, the universal minus
 white-box gap, and the learned-vs-separated attack-power ratios; the task and text tables.
+
+    PYTHONPATH=src python bench/attacks_tables.py --grid attacks256 --anchor
+
+reads the image grid from ``attacks256_{awgn,rayleigh}`` instead (the full 256x256 photos) and, with
+``--anchor``, compares every AWGN codec with issue 18's calibration anchor (:data:`ANCHOR`) by the drop
+from clean PSNR, since the clean PSNRs differ.
 """
 
 from __future__ import annotations
@@ -16,17 +22,40 @@ from pathlib import Path
 
 R = Path("bench/results")
 
+# issue 18's calibration: a conv DeepJSCC, 28.9 dB clean at 10 dB AWGN, cbr 1/6, 256x256 photos;
+# PSNR (dB) under each attack by PSR (dB)
+ANCHOR_CLEAN = 28.9
+ANCHOR = {"gaussian": {-20.0: 28.9, -10.0: 28.4}, "pgd": {-20.0: 24.0, -10.0: 15.4},
+          "universal": {-20.0: 26.0, -10.0: 16.9}}
 
-def _records(channel: str) -> list[dict]:
-    p = R / f"attacks40_{channel}.json"
+
+def _records(channel: str, grid: str = "attacks40") -> list[dict]:
+    p = R / f"{grid}_{channel}.json"
     if p.exists():
         return json.loads(p.read_text())["records"]
-    q = R / f"attacks40_{channel}.d" / "records.jsonl"
+    q = R / f"{grid}_{channel}.d" / "records.jsonl"
     return [json.loads(s) for s in q.read_text().splitlines()] if q.exists() else []
 
 
-def image_tables(channel: str) -> list[str]:
-    recs = _records(channel)
+def anchor_rows(recs: list[dict]) -> list[str]:
+    """Per codec, attack and anchor PSR: our PSNR and drop from clean against the anchor's; ``yes`` where
+    our drop is at least the anchor's (our attack at least as strong)."""
+    out = [f"| codec (clean) | attack | PSR | PSNR | drop | anchor PSNR (clean {ANCHOR_CLEAN:g}) | anchor drop "
+           "| at least as strong |", "|---|---|---|---|---|---|---|---|"]
+    for codec in dict.fromkeys(r["codec"] for r in recs):
+        for att, cells in ANCHOR.items():
+            for b, a in cells.items():
+                r = next((r for r in recs if r["codec"] == codec and r["attack"] == att and r["budget"] == b), None)
+                if r is None:
+                    continue
+                drop, adrop = r["clean"] - r["attacked"], ANCHOR_CLEAN - a
+                out.append(f"| {codec} ({r['clean']:.2f}) | {att} | {b:g} | {r['attacked']:.2f} | {drop:.2f} | "
+                           f"{a:.1f} | {adrop:.1f} | {'yes' if drop >= adrop - 1e-9 else 'no'} |")
+    return out
+
+
+def image_tables(channel: str, grid: str = "attacks40") -> list[str]:
+    recs = _records(channel, grid)
     out = []
     if not recs:
         return [f"(no records for {channel})"]
@@ -118,12 +147,22 @@ def text_tables() -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argparse.ArgumentParser(description=__doc__.split("\n")[0]).parse_args(argv)
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--grid", default="attacks40", help="prefix of the image-codec JSON (attacks256: 256x256 photos)")
+    p.add_argument("--anchor", action="store_true", help="only the image tables and the comparison with the anchor")
+    a = p.parse_args(argv)
     for ch in ("awgn", "rayleigh"):
         print(f"\n### Image codecs, {ch}\n")
-        print("\n".join(image_tables(ch)))
+        print("\n".join(image_tables(ch, a.grid)))
+        if a.anchor:
+            if ch == "awgn":
+                print("\n### Against issue 18's anchor (AWGN, SNR 10 dB)\n")
+                print("\n".join(anchor_rows(_records(ch, a.grid))))
+            continue
         print(f"\n### Digital link, {ch}\n")
         print("\n".join(digital_tables(ch)))
+    if a.anchor:
+        return 0
     print("\n### Task codec\n")
     print("\n".join(task_tables()))
     print("\n### DeepSC\n")

@@ -208,7 +208,7 @@ def _bounds(a: argparse.Namespace, codec: torch.nn.Module) -> tuple[Certificate,
 def _median(a: argparse.Namespace, codec: torch.nn.Module) -> tuple[PsnrBoundCertificate, str]:
     from semguard.data.images import center_crop
     from semguard.data.photos import shipped_photos
-    from semguard.defenses.median_smoothing import MedianSmoothedReceiver, min_draws
+    from semguard.defenses.median_smoothing import MedianSmoothedReceiver, required_draws
     from semguard.defenses.psnr_certificate import issue_psnr
     p = 0.5 if a.percentile is None else a.percentile
     extra_n0 = MEDIAN_EXTRA_N0 if a.extra_n0 is None else a.extra_n0
@@ -223,7 +223,7 @@ def _median(a: argparse.Namespace, codec: torch.nn.Module) -> tuple[PsnrBoundCer
             raise ValueError(f"--crop {a.crop} is larger than the {x.shape[-2]}x{x.shape[-1]} shipped photos")
         x, side = torch.stack([center_crop(i, a.crop) for i in x]).contiguous(), a.crop
     pixels = x[0].numel()
-    need = max(min_draws(0.5, a.alpha / pixels), min_draws(p, a.alpha))
+    need = required_draws(pixels, p, a.alpha)
     if a.n < need:
         raise ValueError(f"--n {a.n} draws cannot certify at confidence {1 - a.alpha:g}: the median output's box "
                          f"(alpha / {pixels} pixels) and the {p:g} percentile need at least {need}")

@@ -55,7 +55,7 @@ from semguard.link import Link
 from semguard.registry import register
 
 __all__ = ["shifted_percentiles", "order_statistic_bounds", "percentile_bounds", "certified_psnr_of_bounds",
-           "required_extra_n0", "min_draws", "PsnrCertificate", "MedianSmoothedReceiver"]
+           "required_extra_n0", "min_draws", "required_draws", "PsnrCertificate", "MedianSmoothedReceiver"]
 
 
 def shifted_percentiles(p: float, eps_over_sigma: float) -> tuple[float, float]:
@@ -142,6 +142,13 @@ def min_draws(p: float, alpha: float) -> int:
     while n > 1 and (1.0 - p) ** (n - 1) <= alpha:
         n -= 1
     return n
+
+
+def required_draws(pixels: int, p: float, alpha: float) -> int:
+    """The fewest draws that certify anything for a ``pixels``-pixel output at confidence ``1 - alpha``:
+    the median output's box (``alpha`` split over the pixels, Bonferroni) and the ``p``-th percentile
+    of one decode's PSNR (:func:`min_draws` of each)."""
+    return max(min_draws(0.5, alpha / pixels), min_draws(p, alpha))
 
 
 def _sorted_draws(draws: Tensor, columns: int = 4096) -> Tensor:
@@ -276,7 +283,7 @@ class MedianSmoothedReceiver:
             raise ValueError(f"p must be in (0, 1), got {p}")
         self.link.codec.check_source(sources)
         pixels = sources[0].numel()
-        need = max(min_draws(0.5, alpha / pixels), min_draws(p, alpha))
+        need = required_draws(pixels, p, alpha)
         if self.draws < need:
             raise ValueError(f"draws: {self.draws} cannot certify at confidence {1 - alpha:g}; the median output's "
                              f"box (alpha / {pixels} pixels) and the {p:g} percentile need at least {need}")

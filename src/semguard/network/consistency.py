@@ -20,6 +20,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from semguard.network.fusion import coordinate_median
+
 __all__ = ["excess_gap", "group_gap", "horizon_z", "leave_group_out_reference", "plurality"]
 
 
@@ -47,10 +49,7 @@ def leave_group_out_reference(logp: Tensor, k: int, include: Tensor | None = Non
             mask.scatter_(1, near, False)
         # the median over the remaining agents, object by object (their number is the same for every b)
         rest = logp.detach()[mask].view(B, -1, logp.shape[-1])
-        s = rest.sort(dim=1).values
-        m = s.shape[1]
-        med = s[:, m // 2] if m % 2 else 0.5 * (s[:, m // 2 - 1] + s[:, m // 2])
-        out[:, i] = med.argmax(-1)
+        out[:, i] = coordinate_median(rest).argmax(-1)
     return out
 
 
@@ -66,10 +65,7 @@ def plurality(logp: Tensor) -> Tensor:
     coordinate-wise median's larger log-probability."""
     votes = torch.zeros(logp.shape[0], logp.shape[2], dtype=logp.dtype)
     votes.scatter_add_(-1, logp.argmax(-1), torch.ones(logp.shape[:2], dtype=logp.dtype))
-    s = logp.detach().sort(dim=1).values
-    m = s.shape[1]
-    med = s[:, m // 2] if m % 2 else 0.5 * (s[:, m // 2 - 1] + s[:, m // 2])
-    return (votes + 1e-3 * med.softmax(-1)).argmax(-1)
+    return (votes + 1e-3 * coordinate_median(logp.detach()).softmax(-1)).argmax(-1)
 
 
 def excess_gap(logp: Tensor, k: int) -> Tensor:

@@ -182,6 +182,28 @@ def _oov_rate(sec: dict) -> None:
                               oov_rate=r0["oov_words"] / max(r0["critical_words"], 1))
 
 
+def _ldpc_limits(evaluated: list[str], reference: list[str], lexicon: dict, bits: int, thresholds) -> dict:
+    """The long-code limit (``priority_ldpc.recall_limit``) of a joint code over each sentence's
+    spelled critical bits, with all of the sentence's energy ``S L``: with unlimited channel uses,
+    and with uniform's ``S L`` uses."""
+    from collections import Counter
+    from semguard.network.priority_ldpc import critical_bits, recall_limit
+    from semguard.network.priority_text import critical_words
+    from semguard.registry import build
+    m = build("codec", "deepsc", pretrained=True)
+    counts = Counter(" ".join(reference).split())
+    crit = [[w for w, f in zip(x.split(), critical_words(x, counts)) if f] for x in evaluated]
+    k = [len(critical_bits(ws, lexicon, bits)) for ws in crit]
+    su = (m.S * m.lengths(m.tokenizer.encode(evaluated, max_tokens=m.max_tokens))).tolist()
+    w = [len(ws) for ws in crit]
+    out = {"info_bits_mean": sum(k) / len(k), "energy_per_bit_median": sorted(e / b for e, b in zip(su, k) if b)[
+        sum(1 for b in k if b) // 2]}
+    for thr in thresholds:
+        out[f"unlimited_uses@{thr:g}"] = recall_limit(k, su, w, thr)
+        out[f"uniform_uses@{thr:g}"] = recall_limit(k, su, w, thr, uses=su)
+    return out
+
+
 def emergency_oov_section(args, path: Path, doc: dict) -> dict:
     """Text emergency with a lexicon built without the evaluated sentences (the training split of
     the WordNet examples, digits 0-999 and number words; ``network/lexicon.py``): uniform against
@@ -227,6 +249,9 @@ def emergency_oov_section(args, path: Path, doc: dict) -> dict:
     _oov_rate(sec)
     schemes = [codebook_scheme(b, o) for o in args.oov_modes for b in args.codebook_boost_db]
     schemes += [ldpc_scheme(b, o) for o in args.oov_modes for b in args.ldpc_boost_db]
+    if args.ldpc_boost_db and lexicon is not None:
+        sec["ldpc_limit"] = _ldpc_limits(evaluated, s, lexicon, bits, sorted({args.recall, 0.8, 0.6}))
+        log.info("long-code limit of the spelled bits at each sentence's energy: %s", sec["ldpc_limit"])
     sec["gains"] = {}
     for thr in sorted({args.recall, 0.8, 0.6}):         # 0.6: where uniform has lost 40 % of the critical words
         for sc in schemes:

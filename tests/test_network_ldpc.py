@@ -154,3 +154,20 @@ def test_text_sweep_ldpc_rows(deepsc):
     assert rows["ldpc+1dB"]["critical_recall"] == 1.0 and rows["ldpc+1dB"]["oov_words"] > 0
     with pytest.raises(ValueError, match="ldpc_max_rate must be in"):
         text_sweep(ev, [30.0], ldpc_boosts=(1.0,), ldpc_max_rate=1.5, codec=deepsc)
+
+
+def test_shannon_limit_hand_checked():
+    from semguard.network.priority_ldpc import recall_limit, shannon_snr_db
+    assert shannon_snr_db(10, 10 * math.log(2)) == pytest.approx(0.0, abs=1e-12)          # Eb/N0 = ln 2
+    assert shannon_snr_db(46, 46, uses=46) == pytest.approx(0.0, abs=1e-12)              # 1 bit/use: SNR 1
+    assert shannon_snr_db(46, 46, uses=23) == pytest.approx(10 * math.log10(1.5))         # 2 bits/use: 23 x 3 / 46
+    assert shannon_snr_db(46, 46, uses=10 ** 6) == pytest.approx(10 * math.log10(math.log(2)), abs=1e-3)
+    # three sentences: (K, E, words) = (10, 10 ln2, 2), (20, 10 ln2, 1), (5, 10, 1): limits 0, 3.01, -4.6 dB
+    k, e, w = [10, 20, 5], [10 * math.log(2), 10 * math.log(2), 10.0], [2, 1, 1]
+    lo = 10 * math.log10(5 * math.log(2) / 10)
+    assert recall_limit(k, e, w, 0.25) == pytest.approx(lo)
+    assert recall_limit(k, e, w, 0.75) == pytest.approx(0.0, abs=1e-12)
+    assert recall_limit(k, e, w, 1.0) == pytest.approx(10 * math.log10(2))
+    assert recall_limit([0, 10], [5.0, 5.0], [1, 1], 1.0) is None                        # a sentence with words, no bits
+    with pytest.raises(ValueError, match="energy > 0"):
+        shannon_snr_db(10, 0.0)

@@ -48,7 +48,8 @@ from semguard.codecs.deepsc import DeepSC
 from semguard.network.lexicon import MAX_SPELL, SPELL_ALPHABET, escape_length, escape_row, spell
 from semguard.network.priority_codebook import _spans_mask, codebook_power, receive_rest
 
-__all__ = ["CHAR_BITS", "K_MIN", "critical_bits", "ldpc_uses", "parse_critical_bits", "send_ldpc"]
+__all__ = ["CHAR_BITS", "K_MIN", "critical_bits", "ldpc_uses", "parse_critical_bits", "recall_limit", "send_ldpc",
+           "shannon_snr_db"]
 
 #: bits per spelled character: enough for every row of the spelling alphabet
 CHAR_BITS = max(1, (len(SPELL_ALPHABET) - 1).bit_length())
@@ -122,6 +123,38 @@ def ldpc_uses(info_bits: int, critical_uses: int, max_rate: float = 0.5) -> tupl
         raise ValueError(f"need >= 1 information bit and >= 0 uses, got {info_bits}, {critical_uses}")
     k = max(info_bits, K_MIN)
     return k, max(critical_uses, math.ceil(k / (_QPSK * max_rate)))
+
+
+def shannon_snr_db(info_bits: int, energy: float, uses: int | None = None) -> float:
+    """Lowest ``Es/N0`` (dB; ``Es`` uniform's power per use) at which ``info_bits`` bits sent with
+    ``energy`` units of ``Es`` in all can be decoded reliably over AWGN by a long code: with
+    ``uses`` channel uses the Gaussian capacity ``uses log2(1 + energy SNR / uses) >= K`` gives
+    ``SNR = uses (2^(K/uses) - 1) / energy``; with unlimited uses the limit is ``K ln 2 / energy``
+    (``Eb/N0 = ln 2``, -1.59 dB).  Short codes need more."""
+    if info_bits < 1 or energy <= 0 or (uses is not None and uses < 1):
+        raise ValueError(f"need info_bits >= 1, energy > 0, uses >= 1, got {info_bits}, {energy}, {uses}")
+    snr = info_bits * math.log(2) / energy if uses is None else uses * math.expm1(info_bits / uses * math.log(2)) / energy
+    return 10 * math.log10(snr)
+
+
+def recall_limit(info_bits: Sequence[int], energy: Sequence[float], words: Sequence[int], threshold: float, *,
+                 uses: Sequence[int] | None = None) -> float | None:
+    """Lowest SNR (dB) at which a share ``threshold`` of the critical words lie in sentences whose
+    ``info_bits`` fit their ``energy`` (:func:`shannon_snr_db`, each sentence's codeword whole or
+    lost); sentences without critical bits count as delivered only if they have no words.  The
+    long-code limit of any joint code over these bits at that per-sentence energy (short codes
+    and a receiver that keeps part of a failed codeword are not covered); None if never reached."""
+    if not 0 < threshold <= 1:
+        raise ValueError(f"threshold must be in (0, 1], got {threshold}")
+    need = sorted((shannon_snr_db(k, e, None if uses is None else uses[i]), w)
+                  for i, (k, e, w) in enumerate(zip(info_bits, energy, words)) if k > 0 and w > 0)
+    total = sum(w for w in words)
+    got = 0
+    for snr, w in need:
+        got += w
+        if got >= threshold * total - 1e-9:
+            return snr
+    return None
 
 
 @lru_cache(maxsize=4096)

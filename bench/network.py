@@ -14,7 +14,8 @@ round to keep their reputation; ``gossip``: propagation over gossip rounds, plai
 (clean, a random partial-band jammer, a jammer on the critical slots), with the SNR gain at recall
 ``--recall`` and its bootstrap interval (``network/emergency_text.py``); ``emergency_oov``: the same
 with a lexicon built without the evaluated sentences, out-of-lexicon words spelled or by DeepSC
-(one SNR at a time, resumable, ``--max-minutes``).
+(one SNR at a time, resumable, ``--max-minutes``); ``--ldpc-boost-db`` adds the joint 5G LDPC
+code over each sentence's critical bits (``network/priority_ldpc.py``).
 Writes ``<out>/network.json`` (section by section, as they finish) and PNG figures.
 """
 
@@ -181,13 +182,35 @@ def _oov_rate(sec: dict) -> None:
                               oov_rate=r0["oov_words"] / max(r0["critical_words"], 1))
 
 
+def _ldpc_limits(evaluated: list[str], reference: list[str], lexicon: dict, bits: int, thresholds) -> dict:
+    """The long-code limit (``priority_ldpc.recall_limit``) of a joint code over each sentence's
+    spelled critical bits, with all of the sentence's energy ``S L``: with unlimited channel uses,
+    and with uniform's ``S L`` uses."""
+    from collections import Counter
+    from semguard.network.priority_ldpc import critical_bits, recall_limit
+    from semguard.network.priority_text import critical_words
+    from semguard.registry import build
+    m = build("codec", "deepsc", pretrained=True)
+    counts = Counter(" ".join(reference).split())
+    crit = [[w for w, f in zip(x.split(), critical_words(x, counts)) if f] for x in evaluated]
+    k = [len(critical_bits(ws, lexicon, bits)) for ws in crit]
+    su = (m.S * m.lengths(m.tokenizer.encode(evaluated, max_tokens=m.max_tokens))).tolist()
+    w = [len(ws) for ws in crit]
+    out = {"info_bits_mean": sum(k) / len(k), "energy_per_bit_median": sorted(e / b for e, b in zip(su, k) if b)[
+        sum(1 for b in k if b) // 2]}
+    for thr in thresholds:
+        out[f"unlimited_uses@{thr:g}"] = recall_limit(k, su, w, thr)
+        out[f"uniform_uses@{thr:g}"] = recall_limit(k, su, w, thr, uses=su)
+    return out
+
+
 def emergency_oov_section(args, path: Path, doc: dict) -> dict:
     """Text emergency with a lexicon built without the evaluated sentences (the training split of
     the WordNet examples, digits 0-999 and number words; ``network/lexicon.py``): uniform against
     the codebook schemes, out-of-lexicon critical words spelled or sent by DeepSC.  One SNR at a
     time, written as it finishes; a rerun resumes (the SNRs already in ``path`` are kept)."""
     from semguard.data.text import load_shipped, load_wordnet_examples, split_sentences
-    from semguard.network.emergency_text import codebook_scheme, gain_ci, text_sweep
+    from semguard.network.emergency_text import codebook_scheme, gain_ci, ldpc_scheme, text_sweep
     from semguard.network.lexicon import build_lexicon
     s = load_shipped()
     evaluated = s[:args.sentences]
@@ -201,7 +224,8 @@ def emergency_oov_section(args, path: Path, doc: dict) -> dict:
         raise SystemExit(f"{path} holds a {sec['lexicon']['index_bits']}-bit run; use another --out")
     sec["lexicon"] = {"source": source, "source_sentences": len(train) if lexicon else None,
                       "words": len(lexicon) if lexicon else None, "index_bits": bits, "evaluated_sentences": len(evaluated),
-                      "spell_uses": args.spell_uses, "oov_modes": args.oov_modes}
+                      "spell_uses": args.spell_uses, "oov_modes": args.oov_modes,
+                      "ldpc_max_rate": args.ldpc_max_rate if args.ldpc_boost_db else None}
     sec["jam"] = {"case": args.oov_jam, "psr_db": None if args.oov_jam == "clean" else args.jam_psr_db}
     rows = sec.setdefault("rows", [])
     t_start = time.time()
@@ -215,7 +239,8 @@ def emergency_oov_section(args, path: Path, doc: dict) -> dict:
         rows += text_sweep(evaluated, [snr], reference=s, codebook_boosts=args.codebook_boost_db, index_bits=bits,
                            lexicon=lexicon, oov_modes=args.oov_modes, spell_uses=args.spell_uses,
                            schemes=("uniform",), seed=args.seed, jam_targeted=args.oov_jam == "jammer_critical",
-                           jam_psr_db=None if args.oov_jam == "clean" else args.jam_psr_db)
+                           jam_psr_db=None if args.oov_jam == "clean" else args.jam_psr_db,
+                           ldpc_boosts=args.ldpc_boost_db, ldpc_max_rate=args.ldpc_max_rate)
         sec["seconds"] = round(sec.get("seconds", 0) + time.time() - t0, 1)
         _oov_rate(sec)
         doc["emergency_oov"] = sec
@@ -223,6 +248,10 @@ def emergency_oov_section(args, path: Path, doc: dict) -> dict:
         log.info("emergency_oov %s dB done in %.0f s", snr, time.time() - t0)
     _oov_rate(sec)
     schemes = [codebook_scheme(b, o) for o in args.oov_modes for b in args.codebook_boost_db]
+    schemes += [ldpc_scheme(b, o) for o in args.oov_modes for b in args.ldpc_boost_db]
+    if args.ldpc_boost_db and lexicon is not None:
+        sec["ldpc_limit"] = _ldpc_limits(evaluated, s, lexicon, bits, sorted({args.recall, 0.8, 0.6}))
+        log.info("long-code limit of the spelled bits at each sentence's energy: %s", sec["ldpc_limit"])
     sec["gains"] = {}
     for thr in sorted({args.recall, 0.8, 0.6}):         # 0.6: where uniform has lost 40 % of the critical words
         for sc in schemes:
@@ -270,7 +299,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--sentences", type=int, default=400, help="emergency: shipped sentences")
     p.add_argument("--snr-db", type=float, nargs="+", default=[float(v) for v in range(-4, 8)])
-    p.add_argument("--codebook-boost-db", type=float, nargs="+", default=[0.0, 1.0, 2.0])
+    p.add_argument("--codebook-boost-db", type=float, nargs="*", default=[0.0, 1.0, 2.0])
+    p.add_argument("--ldpc-boost-db", type=float, nargs="*", default=[],
+                   help="emergency_oov: boosts of the joint 5G LDPC scheme over each sentence's critical bits")
+    p.add_argument("--ldpc-max-rate", type=float, default=0.5,
+                   help="emergency_oov: highest LDPC code rate before extra channel uses are added")
     p.add_argument("--jam-psr-db", type=float, default=-10.0)
     p.add_argument("--jam-cases", nargs="+", default=["clean", "jammer", "jammer_critical"])
     p.add_argument("--index-bits", type=int, default=None,

@@ -37,3 +37,30 @@ def test_bad_input_is_one_error_line(capsys):
     assert "--objects" in capsys.readouterr().err
     assert main(["net", "offload", "--untrusted", "9"]) == 2
     assert "untrusted" in capsys.readouterr().err
+
+
+def test_emergency_with_the_built_lexicon(tmp_path, capsys):
+    """``--lexicon train``: the lexicon from the WordNet training split (15 bits), its OOV count in
+    the JSON, the ldpc and codebook rows beside uniform at uniform's energy; bad values are one line."""
+    import pytest
+    out = tmp_path / "e.json"
+    assert main(["net", "emergency", "--sentences", "3", "--snr-db", "30", "--budgets", "1.0", "--lexicon", "train",
+                 "--oov-modes", "deepsc", "--codebook-boost-db", "1", "--ldpc-boost-db", "1", "--out", str(out)]) == 0
+    doc = json.loads(out.read_text())
+    assert doc["lexicon"]["kind"] == "train" and doc["lexicon"]["index_bits"] == 15 and doc["lexicon"]["words"] > 20000
+    rows = {r["scheme"]: r for r in doc["text"]}
+    assert {"uniform", "codebook+1dB/deepsc", "ldpc+1dB/deepsc"} <= set(rows)
+    assert rows["ldpc+1dB/deepsc"]["critical_recall"] == 1.0
+    assert abs(rows["ldpc+1dB/deepsc"]["energy_ratio"] - 1) < 1e-6
+    assert "lexicon train, index 15 bits" in capsys.readouterr().out
+    assert main(["net", "emergency", "--lexicon", "train", "--index-bits", "5", "--sentences", "3"]) == 2
+    err = capsys.readouterr().err
+    assert "--index-bits 5" in err and "no row for words" in err and err.count("\n") == 1
+    assert main(["net", "emergency", "--ldpc-max-rate", "1.5", "--ldpc-boost-db", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "--ldpc-max-rate must be in (0, 1)" in err and err.count("\n") == 1
+    with pytest.raises(SystemExit) as e:
+        main(["net", "emergency", "--lexicon", "wordnet"])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert "--lexicon" in err and "invalid choice" in err and err.count("\n") == 1

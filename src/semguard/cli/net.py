@@ -3,6 +3,7 @@
     semguard net [fusion] --agents 10 --byzantine 3 --attack crafted --fusion median trust
     semguard net fusion --agents 10 --byzantine 2 --gossip complete --rounds 30
     semguard net emergency --snr-db -8 -4 0 4 8 [--jam-psr-db -10]
+    semguard net emergency --lexicon train --oov-modes deepsc --ldpc-boost-db 1
     semguard net offload --devices 20 --edges 3 --untrusted 1 --audit 0.05
 
 Each mode prints a table, writes JSON to ``--out`` and draws its figure next to it.
@@ -66,6 +67,17 @@ def add_parser(subparsers: Any) -> None:
                    help="text 'codebook': power of the critical words' codewords over the rest (same energy), dB")
     e.add_argument("--index-bits", type=int_at_least(1, 20), default=None,
                    help="text 'codebook': bits per lexicon index (default: the fewest that hold the lexicon)")
+    e.add_argument("--lexicon", choices=("oracle", "train"), default="oracle",
+                   help="text 'codebook'/'ldpc': the evaluated sentences' own critical words (oracle), or a lexicon "
+                        "built without them from the WordNet training split, digits 0-999 and number words (train)")
+    e.add_argument("--oov-modes", nargs="+", choices=("spell", "deepsc"), default=["spell"],
+                   help="text: how critical words outside the lexicon go (spelled, or by DeepSC)")
+    e.add_argument("--spell-uses", type=int_at_least(3), default=6, help="text 'codebook': channel uses per spelled character")
+    e.add_argument("--ldpc-boost-db", type=non_negative_float, nargs="*", default=[],
+                   help="text 'ldpc': every critical bit of a sentence in one 5G LDPC + QPSK codeword at this "
+                        "power over the rest (same energy), dB; none by default")
+    e.add_argument("--ldpc-max-rate", type=finite_float, default=0.5,
+                   help="text 'ldpc': highest code rate before extra channel uses are added")
     e.add_argument("--budgets", type=finite_float, nargs="+", default=[1.0, 0.5, 0.3, 0.15, 0.05],
                    help="channel-use budgets (fractions of the queue's full size) for message scheduling")
     e.add_argument("--critical", type=int_at_least(0), default=2, help="the last N shipped photos are critical messages")
@@ -163,6 +175,17 @@ def _emergency(args: argparse.Namespace) -> dict:
     from semguard.network.plots import line_plot
 
     snrs = sorted(args.snr_db)
+    if not 0 < args.ldpc_max_rate < 1:
+        raise ValueError(f"--ldpc-max-rate must be in (0, 1), got {args.ldpc_max_rate}")
+    lexicon, bits = None, args.index_bits
+    if args.sentences and args.lexicon == "train":      # before the image runs: a bad --index-bits fails at once
+        from semguard.data.text import load_shipped, load_wordnet_examples, split_sentences
+        from semguard.network.lexicon import build_lexicon
+        try:
+            lexicon, bits = build_lexicon(split_sentences(load_wordnet_examples()).train, exclude=load_shipped(),
+                                          index_bits=args.index_bits)
+        except ValueError as err:
+            raise ValueError(f"--lexicon train --index-bits {args.index_bits}: {err}") from err
     rows = image_sweep(shipped_photos(), snrs, weight=args.roi_weight, saliency=args.saliency,
                        jam_psr_db=args.jam_psr_db, jam_targeted=args.jam_targeted, seed=args.seed)
     gain = gain_at(rows, "roi_psnr", args.threshold_db)
@@ -190,15 +213,22 @@ def _emergency(args: argparse.Namespace) -> dict:
         doc["schedule"] = srows
     if args.sentences:
         from semguard.data.text import load_shipped
-        from semguard.network.emergency_text import codebook_scheme, gain_ci, text_sweep
+        from semguard.network.emergency_text import codebook_scheme, gain_ci, ldpc_scheme, text_sweep
         s = load_shipped()
         trows = text_sweep(s[:args.sentences], snrs, reference=s, jam_psr_db=args.jam_psr_db, seed=args.seed,
                            jam_targeted=args.jam_targeted, boost_db=args.boost_db, repeat=args.repeat,
-                           codebook_boosts=args.codebook_boost_db, index_bits=args.index_bits)
-        print(f"text: exact recall of critical words (codebook index {trows[0]['index_bits']} bits)")
+                           codebook_boosts=args.codebook_boost_db, index_bits=bits, lexicon=lexicon,
+                           oov_modes=args.oov_modes, spell_uses=args.spell_uses, ldpc_boosts=args.ldpc_boost_db,
+                           ldpc_max_rate=args.ldpc_max_rate)
+        doc["lexicon"] = {"kind": args.lexicon, "index_bits": trows[0]["index_bits"], "words": len(lexicon) if lexicon else None,
+                          "oov_words": trows[0]["oov_words"], "critical_words": trows[0]["critical_words"]}
+        print(f"text: exact recall of critical words (lexicon {args.lexicon}, index {trows[0]['index_bits']} bits, "
+              f"{trows[0]['oov_words']} of {trows[0]['critical_words']} critical words out of it)")
         print(_table(trows, ["snr_db", "scheme", "critical_recall", "other_word_accuracy", "bleu1", "bleu4",
                              "channel_uses"]))
-        schemes = ["power", "repeat", "repeat-energy"] + [codebook_scheme(b) for b in args.codebook_boost_db]
+        schemes = ["power", "repeat", "repeat-energy"] + [codebook_scheme(b, o) for o in args.oov_modes
+                                                          for b in args.codebook_boost_db]
+        schemes += [ldpc_scheme(b, o) for o in args.oov_modes for b in args.ldpc_boost_db]
         doc["text_gain"] = {sch: gain_ci(trows, 0.9, sch, seed=args.seed) for sch in schemes}
         doc["text"] = [{k: v for k, v in r.items() if k not in ("hits", "words")} for r in trows]
         uses = {r["scheme"]: r["channel_uses"] for r in trows}

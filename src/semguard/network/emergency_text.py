@@ -10,7 +10,11 @@ Schemes over the shipped DeepSC (:mod:`~semguard.network.priority_text`,
   (more uses; ``repeat-energy`` scaled, as ``power``, to exactly uniform's energy);
 * ``codebook+<B>dB``: the critical tokens' uses carry the critical words' lexicon indices as
   ML-decoded QPSK codewords at ``+B`` dB over the renormalised DeepSC symbols of the rest (same
-  uses and energy as uniform).
+  uses and energy as uniform);
+* ``ldpc+<B>dB``: every critical bit of the sentence (lexicon indices, escape headers and spelled
+  characters) in one 5G LDPC + QPSK codeword on the critical tokens' uses (plus extra uses when
+  the code rate would pass ``ldpc_max_rate``) at ``+B`` dB, BP-decoded
+  (:mod:`~semguard.network.priority_ldpc`; uniform's energy exactly).
 
 SNR is ``Es/N0`` with ``Es`` uniform's power per use for every scheme (each sentence spends
 ``S L`` units of energy except ``repeat``).  Rows carry per-sentence hit counts (``hits``,
@@ -31,6 +35,7 @@ from semguard.metrics.text import sentence_bleu
 from semguard.network.emergency import snr_to_reach
 from semguard.network.priority import jammer
 from semguard.network.priority_codebook import critical_lexicon, send_codebook
+from semguard.network.priority_ldpc import send_ldpc
 from semguard.network.priority_text import (
     SCHEMES,
     allocate_power,
@@ -39,7 +44,7 @@ from semguard.network.priority_text import (
 )
 from semguard.registry import build
 
-__all__ = ["codebook_scheme", "critical_jammer", "gain_ci", "text_sweep"]
+__all__ = ["codebook_scheme", "critical_jammer", "gain_ci", "ldpc_scheme", "text_sweep"]
 
 log = logging.getLogger(__name__)
 
@@ -50,9 +55,14 @@ def codebook_scheme(boost_db: float, oov: str = "spell") -> str:
     return f"codebook+{boost_db:g}dB" + ("" if oov == "spell" else f"/{oov}")
 
 
+def ldpc_scheme(boost_db: float, oov: str = "spell") -> str:
+    """Row name of the joint LDPC scheme at ``boost_db`` (``/deepsc`` as for :func:`codebook_scheme`)."""
+    return f"ldpc+{boost_db:g}dB" + ("" if oov == "spell" else f"/{oov}")
+
+
 def _parse_codebook(scheme: str) -> tuple[float, str]:
     head, _, oov = scheme.partition("/")
-    return float(head[len("codebook+"):-2]), oov or "spell"
+    return float(head[head.index("+") + 1:-2]), oov or "spell"
 
 
 def _check_sentences(sentences: Sequence[str]) -> None:
@@ -142,7 +152,7 @@ def text_sweep(sentences: Sequence[str], snrs: Sequence[float], *, schemes: Sequ
                jam_psr_db: float | None = None, jam_targeted: bool = False, seed: int = 0,
                codec: SemanticCodec | None = None, names: frozenset[str] = frozenset(),
                lexicon: dict[str, int] | None = None, oov_modes: Sequence[str] = ("spell",),
-               spell_uses: int = 6) -> list[dict]:
+               spell_uses: int = 6, ldpc_boosts: Sequence[float] = (), ldpc_max_rate: float = 0.5) -> list[dict]:
     """Critical-word exact recall, other-word accuracy and BLEU-1/4 per SNR and scheme.
 
     ``lexicon`` (with its ``index_bits``; see :func:`~semguard.network.lexicon.build_lexicon`):
@@ -151,12 +161,16 @@ def text_sweep(sentences: Sequence[str], snrs: Sequence[float], *, schemes: Sequ
     :func:`~semguard.network.priority_codebook.send_codebook`).  Without it (the oracle lexicon)
     the lexicon is the critical words of ``reference`` (default ``sentences``) and of
     ``sentences`` themselves, at ``index_bits`` bits per index (default: the fewest that hold it).
-    Which words are critical is decided on the counts of ``reference`` either way.  ``jam_targeted``: the jammer knows the
+    Which words are critical is decided on the counts of ``reference`` either way.  ``ldpc_boosts``
+    adds the joint LDPC scheme at each boost and each of ``oov_modes`` (code rate at most
+    ``ldpc_max_rate``; :func:`~semguard.network.priority_ldpc.send_ldpc`).  ``jam_targeted``: the jammer knows the
     allocation and hits the critical slots (:func:`critical_jammer`), else a random 25 %.  Each row also has ``hits`` and ``words``
     per sentence (critical words decoded right, critical words)."""
     _check_sentences(sentences)
     if repeat < 2:
         raise ValueError(f"repeat must be >= 2 copies, got {repeat}")
+    if ldpc_boosts and not 0 < ldpc_max_rate < 1:
+        raise ValueError(f"ldpc_max_rate must be in (0, 1), got {ldpc_max_rate}")
     m = codec or build("codec", "deepsc", pretrained=True)
     m.eval()
     ref = list(reference or sentences)
@@ -179,6 +193,7 @@ def text_sweep(sentences: Sequence[str], snrs: Sequence[float], *, schemes: Sequ
     ch = build("channel", channel)
     crit_sym = (crit & (torch.arange(tokens.shape[1]) < lengths.unsqueeze(1))).repeat_interleave(m.S, 1)
     names_all = list(schemes) + [codebook_scheme(b, o) for o in oov_modes for b in codebook_boosts]
+    names_all += [ldpc_scheme(b, o) for o in oov_modes for b in ldpc_boosts]
     rows = []
     for snr in snrs:
         for scheme in names_all:
@@ -196,6 +211,12 @@ def text_sweep(sentences: Sequence[str], snrs: Sequence[float], *, schemes: Sequ
                 b_db, oov = _parse_codebook(scheme)
                 out = send_codebook(m, tokens, spans, crit_words, lexicon, bits, snr, ch, boost_db=b_db, jam=jam,
                                     generator=g, seed=seed, oov=oov, spell_uses=spell_uses)
+                pred, override, uses, energy = out["tokens"], out["critical_ok"], int(out["uses"].sum()), out["energy"]
+                extra = int(out["extra_uses"].sum())
+            elif scheme.startswith("ldpc"):
+                b_db, oov = _parse_codebook(scheme)
+                out = send_ldpc(m, tokens, spans, crit_words, lexicon, bits, snr, ch, boost_db=b_db, jam=jam,
+                                generator=g, oov=oov, max_rate=ldpc_max_rate)
                 pred, override, uses, energy = out["tokens"], out["critical_ok"], int(out["uses"].sum()), out["energy"]
                 extra = int(out["extra_uses"].sum())
             else:

@@ -35,7 +35,8 @@ from semguard.channels.base import Channel
 from semguard.codecs.deepsc import DeepSC
 from semguard.network.lexicon import MAX_SPELL, SPELL_ALPHABET, escape_length, escape_row, spell
 
-__all__ = ["alphabet_codebook", "codebook_power", "critical_lexicon", "ml_decode", "qpsk_codebook", "split_uses"]
+__all__ = ["alphabet_codebook", "codebook_power", "critical_lexicon", "ml_decode", "qpsk_codebook", "receive_rest",
+           "split_uses"]
 
 
 def critical_lexicon(words: Sequence[str], *, index_bits: int) -> dict[str, int]:
@@ -250,6 +251,34 @@ def send_codebook(codec: DeepSC, tokens: Tensor, spans: Sequence[Sequence[tuple[
         decoded.append(got)
         for k, w in got.items():
             ok[b][k] = w == words_b[b][k]
+    out = receive_rest(codec, y, amp, nc, dsc, cw, spans, decoded, snr_db, two_pass=two_pass)
+    for b, sp in enumerate(spans):                     # DeepSC-sent critical words: all their tokens right
+        cspans = [(s0, s1) for s0, s1, c in sp if c]
+        for k, f in enumerate(out_b[b]):
+            if f and oov == "deepsc":
+                s0, s1 = cspans[k]
+                ok[b][k] = bool((out[b, s0:s1] == tokens[b, s0:s1]).all())
+    return {"tokens": out, "critical_ok": ok, "oov": out_b, "energy": full.abs().square().sum(1).double(),
+            "uses": S * lengths + extra, "extra_uses": extra}
+
+
+@torch.no_grad()
+def receive_rest(codec: DeepSC, y: Tensor, amp: Tensor, nc: Tensor, dsc: Tensor, cw: Tensor,
+                 spans: Sequence[Sequence[tuple[int, int, bool]]], decoded: Sequence[dict[int, str | None]],
+                 snr_db: float, *, two_pass: bool = True) -> Tensor:
+    """The DeepSC side of a protected sentence: decoded tokens ``[B, T]``.
+
+    ``y [B, T S]`` the equalised DeepSC block, ``amp [B, T]`` the scale of each token's DeepSC
+    symbols, ``nc``/``dsc``/``cw [B, T]`` the non-critical tokens, the critical tokens sent by
+    DeepSC and those whose uses carried the protected code; ``decoded[b]`` maps critical word
+    ``k`` of sentence ``b`` to the word its code gave (None: lost).  DeepSC decodes with the
+    ``cw`` slots erased, the decoded words' pieces fill their spans where the piece counts match,
+    and with ``two_pass`` DeepSC decodes again with those slots refilled by re-encoding that
+    hypothesis (the context comes back)."""
+    S = codec.S
+    B, T = cw.shape
+    real = nc | dsc | cw
+    lengths = real.sum(1)
     r = torch.where((nc | dsc).repeat_interleave(S, 1), y / amp.repeat_interleave(S, 1).clamp_min(1e-6),
                     torch.zeros_like(y))
     pred = codec.decode(r, None, lengths=lengths).argmax(-1)
@@ -267,15 +296,7 @@ def send_codebook(codec: DeepSC, tokens: Tensor, spans: Sequence[Sequence[tuple[
         ph = (xh.abs().square() * nc.unsqueeze(2)).sum((1, 2)) / (S * nc.sum(1)).clamp_min(1)
         fill = (xh / ph.clamp_min(1e-12).sqrt().view(B, 1, 1)).reshape(B, T * S)
         pred = codec.decode(torch.where(cw.repeat_interleave(S, 1), fill, r), None, lengths=lengths).argmax(-1)
-    out = torch.where(cw, hyp, torch.where(real, pred, torch.zeros_like(pred)))
-    for b, sp in enumerate(spans):                     # DeepSC-sent critical words: all their tokens right
-        cspans = [(s0, s1) for s0, s1, c in sp if c]
-        for k, f in enumerate(out_b[b]):
-            if f and oov == "deepsc":
-                s0, s1 = cspans[k]
-                ok[b][k] = bool((out[b, s0:s1] == tokens[b, s0:s1]).all())
-    return {"tokens": out, "critical_ok": ok, "oov": out_b, "energy": full.abs().square().sum(1).double(),
-            "uses": S * lengths + extra, "extra_uses": extra}
+    return torch.where(cw, hyp, torch.where(real, pred, torch.zeros_like(pred)))
 
 
 def _pieces(tokenizer, words: set[str]) -> dict[str, Tensor]:

@@ -12,6 +12,10 @@ defended link (same seed), *adaptive* the strongest, per sample, of the attacks 
 (``adaptive_attacks``), *strongest* the worse of the two per sample.  A defence that does not apply to a
 codec (blur on token ids, say) is listed with the one-line reason.
 
+``--channel rayleigh``: the same over Rayleigh block fading with pilot-estimated CSI (as ``semguard attack
+--channel rayleigh``), into its own ``--out`` and its own docs block (``defenses_table_rayleigh``); keyed
+cells are never reused from another bench there.
+
 Cells are measured once and kept in ``--out`` (a rerun measures only what is missing, so a codec is
 added with ``--codecs NAME``).  Cells that an existing bench already measured the same way are taken
 from its JSON and say so: keyed spreading on the default image codec over the air

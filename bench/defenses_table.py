@@ -12,6 +12,10 @@ defended link (same seed), *adaptive* the strongest, per sample, of the attacks 
 (``adaptive_attacks``), *strongest* the worse of the two per sample.  A defence that does not apply to a
 codec (blur on token ids, say) is listed with the one-line reason.
 
+``--channel rayleigh``: the same over Rayleigh block fading with pilot-estimated CSI (as ``semguard attack
+--channel rayleigh``), into its own ``--out`` and its own docs block (``defenses_table_rayleigh``); keyed
+cells are never reused from another bench there.
+
 Cells are measured once and kept in ``--out`` (a rerun measures only what is missing, so a codec is
 added with ``--codecs NAME``).  Cells that an existing bench already measured the same way are taken
 from its JSON and say so: keyed spreading on the default image codec over the air
@@ -32,7 +36,7 @@ from typing import Any
 
 import torch
 
-from semguard.channels import AWGN
+from semguard.channels import AWGN, Rayleigh
 from semguard.cli.attack import _data, _metric, _references, load_codec
 from semguard.defenses.deploy import (
     LINK_DEFENSES,
@@ -48,6 +52,22 @@ SNR = 10.0
 PSRS = (-20.0, -15.0, -10.0, -5.0)
 EPS = {"image": (2 / 255, 4 / 255, 8 / 255), "task": (0.05, 0.1, 0.2), "text": ()}
 MARK = ("<!-- defenses_table:begin -->", "<!-- defenses_table:end -->")
+#: the channels the table is measured over (Rayleigh: block fading, pilot-estimated CSI, as ``semguard attack``)
+CHANNELS = {"awgn": "AWGN", "rayleigh": "Rayleigh (estimated CSI)"}
+
+
+def channel(name: str):
+    """The evaluated channel: AWGN, or Rayleigh block fading with least-squares pilot CSI."""
+    if name == "awgn":
+        return AWGN()
+    if name == "rayleigh":
+        return Rayleigh(csi="estimated")
+    raise ValueError(f"--channel must be one of {', '.join(CHANNELS)}, got {name!r}")
+
+
+def marks(name: str) -> tuple[str, str]:
+    """The docs block a channel's table fills (AWGN keeps the original markers)."""
+    return MARK if name == "awgn" else (f"<!-- defenses_table_{name}:begin -->", f"<!-- defenses_table_{name}:end -->")
 
 
 def family(codec: torch.nn.Module) -> str:
@@ -152,7 +172,7 @@ def reuse(res: dict[str, Any], paths: list[str]) -> None:
     """Fill each codec's keyed-spread air cells from the keyed bench where it measured them."""
     for name, e in res.items():
         if not isinstance(e, dict) or "cells" not in e or "keyed-spread" in e.get("refused", {}) \
-                or e.get("side") not in (None, 256):
+                or e.get("side") not in (None, 256) or e.get("channel", "awgn") != "awgn":
             continue
         for key, cell in keyed_cells(paths, name).items():
             if key in e["cells"] and "keyed-spread" not in e["cells"][key]["per_sample"]:
@@ -164,12 +184,14 @@ def run_codec(name: str, res: dict[str, Any], a: argparse.Namespace, save) -> No
     fam = family(codec)
     n = {"image": a.n_image, "task": a.n_task, "text": a.n_text}[fam]
     batch = {"image": 2, "task": 100, "text": 32}[fam]
-    link = Link(codec, AWGN())
+    link = Link(codec, channel(a.channel))
     side = a.image_side if fam == "image" else None
     x, y = _data(codec, n, side)
     metric, metric_name = _metric(codec)
     entry = res.setdefault(name, {"family": fam, "metric": metric_name, "n": n, "side": side, "cells": {},
-                                  "refused": {}})
+                                  "refused": {}, "channel": a.channel})
+    if entry.get("channel", "awgn") != a.channel:
+        raise SystemExit(f"--out holds {name} over {entry.get('channel', 'awgn')}, not {a.channel}: use another --out")
     deps = {}
     refs = _references(codec, n, side)
     for d in LINK_DEFENSES:
@@ -178,7 +200,7 @@ def run_codec(name: str, res: dict[str, Any], a: argparse.Namespace, save) -> No
         except DefenseNotApplicable as e:
             entry["refused"][d] = str(e)
     entry["defenses"] = {d: dep.config for d, dep in deps.items()}
-    keyed_elsewhere = "keyed-spread" in deps and side in (None, 256) and any(
+    keyed_elsewhere = "keyed-spread" in deps and side in (None, 256) and a.channel == "awgn" and any(
         json.loads(Path(f).read_text()).get("awgn", {}).get("image_codec") == name for f in a.keyed_json if Path(f).exists())
     budgets = [("channel", p) for p in a.psr] + [("input", e) for e in EPS[fam]]
     for surface, b in budgets:
@@ -225,7 +247,7 @@ def markdown(res: dict[str, Any]) -> str:
         unit = {"psnr": "PSNR dB", "accuracy": "accuracy", "bleu1": "BLEU-1"}[e["metric"]]
         what = "sources" if fam != "image" else (f"photos as {e['side']}x{e['side']} centre crops"
                                                   if e.get("side") else "photos")
-        out.append(f"**{name}** ({unit}, {e['n']} {what}, AWGN SNR 10 dB, "
+        out.append(f"**{name}** ({unit}, {e['n']} {what}, {CHANNELS[e.get('channel', 'awgn')]} SNR 10 dB, "
                    f"PGD {cells[keys[0]]['steps']} steps; each cell non-adaptive / adaptive)\n")
         head = ["defence", "clean", "cost"] + [_budget_label(cells[k]["surface"], cells[k]["budget"], fam) for k in keys]
         out.append("| " + " | ".join(head) + " | source |")
@@ -260,12 +282,12 @@ def markdown(res: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
-def write_docs(path: Path, text: str) -> None:
+def write_docs(path: Path, text: str, mark: tuple[str, str] = MARK) -> None:
     doc = path.read_text()
-    if MARK[0] not in doc:
-        raise SystemExit(f"--docs {path}: no {MARK[0]} ... {MARK[1]} block to fill")
-    pat = re.compile(re.escape(MARK[0]) + ".*?" + re.escape(MARK[1]), re.DOTALL)
-    path.write_text(pat.sub(lambda _: f"{MARK[0]}\n{text}\n{MARK[1]}", doc))
+    if mark[0] not in doc:
+        raise SystemExit(f"--docs {path}: no {mark[0]} ... {mark[1]} block to fill")
+    pat = re.compile(re.escape(mark[0]) + ".*?" + re.escape(mark[1]), re.DOTALL)
+    path.write_text(pat.sub(lambda _: f"{mark[0]}\n{text}\n{mark[1]}", doc))
 
 
 def main() -> None:
@@ -279,6 +301,9 @@ def main() -> None:
     p.add_argument("--n-text", type=int, default=32, help="evaluated shipped sentences (default: 32)")
     p.add_argument("--steps", type=int, default=8, help="PGD steps of every attack (default: 8)")
     p.add_argument("--psr", type=float, nargs="+", default=list(PSRS))
+    p.add_argument("--channel", default="awgn", choices=tuple(CHANNELS),
+                   help="awgn, or rayleigh block fading with pilot-estimated CSI (default: awgn; "
+                        "its own --out, and its own docs block)")
     p.add_argument("--image-input-adaptive", action="store_true",
                    help="also run the receivers' adaptive attacks on image inputs (off: only blur's; costly)")
     p.add_argument("--keyed-json", nargs="+", default=["bench/results/defenses_keyed.json",
@@ -297,7 +322,9 @@ def main() -> None:
         out.write_text(json.dumps(res, indent=1) + "\n")
 
     if not a.render_only:
-        res["config"] = {"snr_db": SNR, "channel": "awgn", "attack": "pgd", "steps": a.steps, "psr_db": a.psr,
+        if res.get("config", {}).get("channel", a.channel) != a.channel:
+            raise SystemExit(f"--out {out} was measured over {res['config']['channel']}, not {a.channel}")
+        res["config"] = {"snr_db": SNR, "channel": a.channel, "attack": "pgd", "steps": a.steps, "psr_db": a.psr,
                          "eps": EPS, "command": " ".join(sys.argv)}
         for name in a.codecs:
             run_codec(name, res, a, save)
@@ -306,7 +333,7 @@ def main() -> None:
     text = markdown(res)
     print(text)
     if a.docs:
-        write_docs(Path(a.docs), text)
+        write_docs(Path(a.docs), text, marks(res.get("config", {}).get("channel", a.channel)))
 
 
 if __name__ == "__main__":

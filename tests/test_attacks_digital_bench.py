@@ -108,3 +108,23 @@ def test_ratio_records_from_a_digital_and_a_learned_grid(tmp_path: Path) -> None
     assert uni["learned_crossing"] == [-10.0, ">"] and uni["psr_db_for_damage"] is None
     assert uni["power_ratio"] == pytest.approx(10 ** ((-10.0 - g) / 10)) and uni["power_ratio_bound"] == ">="
     assert uni["learned_over_digital_power"] is None and math.isfinite(uni["power_ratio"])
+
+
+def _tables():
+    spec = importlib.util.spec_from_file_location("bench_attacks_tables_d", BENCH.with_name("attacks_tables.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_tables_print_bounds_as_bounds() -> None:
+    t = _tables()
+    assert t._crossing([-15.53, "="], -15.53) == "-15.5"
+    assert t._crossing([-25.0, "<="], -25.0) == "<= -25"
+    assert t._crossing([-5.0, ">"], None) == "> -5"
+    assert t._crossing(None, None) == "not reached"  # a session-10/12 record without the crossing
+    assert t._crossing(None, -12.05) == "-12.1"
+    assert t._ratio({"power_ratio": 6.4319, "power_ratio_bound": "="}) == "6.4x"
+    assert t._ratio({"power_ratio": 0.2089, "power_ratio_bound": "<="}) == "<= 0.21x"
+    assert t._ratio({"power_ratio": None, "power_ratio_bound": None, "learned_over_digital_power": None}) == "-"
+    assert t._ratio({"learned_over_digital_power": 1.4341}) == "1.4x"  # the older records

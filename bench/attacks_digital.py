@@ -171,8 +171,10 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
     t0 = time.perf_counter()
+    earlier = 0.0  # seconds the kept records took (an --extend chain or a --reuse adds them up)
     if a.reuse:
-        rows = json.loads(Path(a.out).read_text())["records"]
+        old = json.loads(Path(a.out).read_text())
+        rows, earlier = old["records"], old.get("seconds_total", old.get("seconds", 0.0))
     else:
         done = None
         if a.extend and Path(a.out).exists():
@@ -181,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
             if any(old["config"].get(k) != getattr(a, k) for k in keys):
                 raise SystemExit(f"--extend: {a.out} was measured with another {'/'.join(keys)}; "
                                  f"got {[old['config'].get(k) for k in keys]}")
-            done = old["records"]
+            done, earlier = old["records"], old.get("seconds_total", old.get("seconds", 0.0))
         rows = run_digital(a, done)
     level = a.damage_db
     names = [n for n in dict.fromkeys(r["attack"] for r in rows) if n != "clean"]
@@ -211,6 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"name": "attacks_digital", "config": vars(a), "seconds": time.perf_counter() - t0,
+                               "seconds_total": earlier + time.perf_counter() - t0,
                                "damage_db": level, "digital_psr_db_for_damage": digital,
                                "digital_crossing": {n: list(c) for n, c in cross.items()},
                                "learned_vs_digital": ratios, "records": rows}, indent=1))

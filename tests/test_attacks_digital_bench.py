@@ -87,7 +87,7 @@ def test_ratio_records_from_a_digital_and_a_learned_grid(tmp_path: Path) -> None
     for psr, g, burst in ((-30.0, 33.0, 33.0), (-20.0, 33.0, 11.0), (-10.0, 11.0, 11.0)):
         digital += [{"attack": "gaussian", "psr_db": psr, "psnr": g}, {"attack": "burst-0.25", "psr_db": psr, "psnr": burst}]
     out = tmp_path / "digital.json"
-    out.write_text(json.dumps({"records": digital}))
+    out.write_text(json.dumps({"records": digital, "seconds": 100.0}))
     learned = [{"codec": "c", "attack": "pgd", "budget": -20.0, "attacked": 24.0},
                {"codec": "c", "attack": "pgd", "budget": -10.0, "attacked": 16.0},
                {"codec": "c", "attack": "universal", "budget": -20.0, "attacked": 28.0},
@@ -96,6 +96,7 @@ def test_ratio_records_from_a_digital_and_a_learned_grid(tmp_path: Path) -> None
     lp.write_text(json.dumps({"records": learned}))
     assert b.main(["--reuse", "--out", str(out), "--learned", str(lp)]) == 0
     d = json.loads(out.read_text())
+    assert d["seconds_total"] - d["seconds"] == pytest.approx(100.0)  # the kept records' time carried on
     # 33 -> 11 dB crosses 20 dB 13/22 of the way: Gaussian over -20 .. -10, the burst over -30 .. -20
     g, burst = -20 + 10 * 13 / 22, -30 + 10 * 13 / 22
     assert d["digital_psr_db_for_damage"]["gaussian"] == pytest.approx(g)

@@ -162,7 +162,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="fractions of the block the burst jammer concentrates on (default: 1/2 .. 1/16)")
     p.add_argument("--margins", type=float, nargs="+", default=[0.1, 0.5, 1.0],
                    help="boundary jammer margins in units of the minimum distance (default: 0.1 0.5 1)")
-    p.add_argument("--learned", default="bench/results/attacks40_awgn.json")
+    p.add_argument("--learned", nargs="+", default=["bench/results/attacks40_awgn.json"],
+                   help="the learned codecs' grids (bench/attacks.py JSON), their records pooled")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", default="bench/results/attacks_digital.json")
     p.add_argument("--reuse", action="store_true", help="re-read the digital records in --out; recompute the ratios only")
@@ -194,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
     cross["boundary"] = strongest([cross[n] for n in names if n.startswith(("boundary", "burst"))])
     digital = {n: None if k in (None, ">") else v for n, (v, k) in cross.items()}
     ratios = {}
-    learned = learned_records(Path(a.learned))
+    learned = [r for f in a.learned for r in learned_records(Path(f))]
     for codec in dict.fromkeys(r["codec"] for r in learned):
         for att in ("gaussian", "pgd", "universal", "pilot"):
             pts = [(r["budget"], r["attacked"]) for r in learned if r["codec"] == codec and r["attack"] == att]

@@ -108,6 +108,18 @@ def test_ratio_records_from_a_digital_and_a_learned_grid(tmp_path: Path) -> None
     uni = d["learned_vs_digital"]["c/universal"]  # never down to 20 by -10 dB, against Gaussian's -14.09
     assert uni["learned_crossing"] == [-10.0, ">"] and uni["psr_db_for_damage"] is None
     assert uni["power_ratio"] == pytest.approx(10 ** ((-10.0 - g) / 10)) and uni["power_ratio_bound"] == ">="
+    # a second learned grid with PGD at -30 dB (30 dB: above the level) is pooled with the first; the
+    # crossing stays -15; one that is at 19 dB already at -30 dB makes PGD's crossing "at most -30"
+    more = tmp_path / "more.json"
+    more.write_text(json.dumps({"records": [{"codec": "c", "attack": "pgd", "budget": -30.0, "attacked": 30.0}]}))
+    b.main(["--reuse", "--out", str(out), "--learned", str(lp), str(more)])
+    pgd = json.loads(out.read_text())["learned_vs_digital"]["c/pgd"]
+    assert pgd["learned_crossing"] == [pytest.approx(-15.0), "="] and pgd["budgets"] == [-30.0, -20.0, -10.0]
+    more.write_text(json.dumps({"records": [{"codec": "c", "attack": "pgd", "budget": -30.0, "attacked": 19.0}]}))
+    b.main(["--reuse", "--out", str(out), "--learned", str(lp), str(more)])
+    pgd = json.loads(out.read_text())["learned_vs_digital"]["c/pgd"]
+    assert pgd["learned_crossing"] == [-30.0, "<="] and pgd["power_ratio_bound"] == "<="
+    assert pgd["power_ratio"] == pytest.approx(10 ** ((-30.0 - burst) / 10))
     assert uni["learned_over_digital_power"] is None and math.isfinite(uni["power_ratio"])
 
 

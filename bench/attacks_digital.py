@@ -5,6 +5,12 @@ PSNR down to ``--damage-db``), read against the learned codecs' records of ``ben
 
     PYTHONPATH=src python bench/attacks_digital.py --images 3 --side 128 \\
         --learned bench/results/attacks40_awgn.json --out bench/results/attacks40_digital_awgn.json
+    PYTHONPATH=src python bench/attacks_digital.py --images 3 --side 256 \\
+        --learned bench/results/attacks256_awgn.json --out bench/results/attacks256_digital_awgn.json
+
+Where a grid does not bracket the damage level the crossing is a bound (already damaged at the
+weakest budget, or not reached by the strongest), and so is the power ratio: each record says which
+(``power_ratio_bound``: ``=``, ``<=`` or ``>=``; none where the two sides' bounds point opposite ways).
 
 A transfer attack has no meaning here: the separated link is a public standard (WebP, 5G LDPC, QAM)
 with no learned weights, so the attacker holds the exact encoder and there is nothing to approximate
@@ -33,15 +39,66 @@ from semguard.registry import build
 PSR = (-40.0, -35.0, -30.0, -25.0, -20.0, -15.0, -10.0, -5.0)
 
 
-def psr_for_damage(points: list[tuple[float, float]], level: float) -> float | None:
-    """The smallest PSR (dB, linear interpolation on the grid) at which the PSNR falls to ``level``."""
+def damage_crossing(points: list[tuple[float, float]], level: float) -> tuple[float | None, str | None]:
+    """The smallest PSR (dB, linear interpolation on the grid) at which the PSNR falls to ``level``, and
+    what it is: ``"="`` interpolated (or on a grid point), ``"<="`` already damaged at the grid's
+    weakest budget (the value is that budget, an upper bound), ``">"`` not reached by the strongest
+    budget (the value is that budget, a lower bound); ``(None, None)`` with no points."""
     pts = sorted(points)
-    if pts and pts[0][1] <= level:
-        return pts[0][0]  # already damaged at the grid's weakest budget (an upper bound)
+    if not pts:
+        return None, None
+    if pts[0][1] <= level:
+        return pts[0][0], "<="
     for (b0, p0), (b1, p1) in itertools.pairwise(pts):
         if p1 <= level < p0:
-            return b0 + (b1 - b0) * (p0 - level) / (p0 - p1)
-    return None
+            return b0 + (b1 - b0) * (p0 - level) / (p0 - p1), "="
+    return pts[-1][0], ">"
+
+
+def psr_for_damage(points: list[tuple[float, float]], level: float) -> float | None:
+    """:func:`damage_crossing`'s PSR where the grid reaches ``level`` (an upper bound if already at its
+    weakest budget), ``None`` where it does not."""
+    psr, kind = damage_crossing(points, level)
+    return None if kind in (None, ">") else psr
+
+
+# how a side's bound on its PSR bounds the ratio learned / digital: the learned PSR in the numerator,
+# the digital one in the denominator
+_LEARNED = {"=": "=", "<=": "<=", ">": ">="}
+_DIGITAL = {"=": "=", "<=": ">=", ">": "<="}
+
+
+def power_ratio(learned: tuple[float | None, str | None],
+                digital: tuple[float | None, str | None]) -> tuple[float | None, str | None]:
+    """The attack-power ratio learned / digital for equal damage, ``10^((psr_l - psr_d) / 10)``, from two
+    :func:`damage_crossing` results, and whether it is exact (``"="``) or a bound (``"<="``, ``">="``);
+    ``(None, None)`` where the bounds point opposite ways (or a side has no points)."""
+    (pl, kl), (pd, kd) = learned, digital
+    if kl is None or kd is None:
+        return None, None
+    sides = {_LEARNED[kl], _DIGITAL[kd]} - {"="}
+    if len(sides) > 1:
+        return None, None
+    return 10 ** ((pl - pd) / 10), sides.pop() if sides else "="
+
+
+def strongest(crossings: list[tuple[float | None, str | None]]) -> tuple[float | None, str | None]:
+    """The strongest of several jammers' :func:`damage_crossing` results: the lowest PSR that reaches the
+    damage (``"<="`` before ``"="`` at a tie), else the highest lower bound; ``(None, None)`` if empty."""
+    reached = [c for c in crossings if c[1] in ("=", "<=")]
+    if reached:
+        return min(reached, key=lambda c: (c[0], c[1] != "<="))
+    above = [c for c in crossings if c[1] == ">"]
+    return max(above) if above else (None, None)
+
+
+def learned_records(path: Path) -> list[dict]:
+    """The learned codecs' records of ``bench/attacks.py`` at ``path``, or, while that run is still going,
+    its ``<path minus .json>.d/records.jsonl``; ``[]`` if neither exists."""
+    if path.exists():
+        return json.loads(path.read_text())["records"]
+    q = path.with_suffix(".d") / "records.jsonl"
+    return [json.loads(s) for s in q.read_text().splitlines() if s.strip()] if q.exists() else []
 
 
 def run_digital(a: argparse.Namespace, done: list[dict] | None = None) -> list[dict]:
@@ -105,7 +162,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="fractions of the block the burst jammer concentrates on (default: 1/2 .. 1/16)")
     p.add_argument("--margins", type=float, nargs="+", default=[0.1, 0.5, 1.0],
                    help="boundary jammer margins in units of the minimum distance (default: 0.1 0.5 1)")
-    p.add_argument("--learned", default="bench/results/attacks40_awgn.json")
+    p.add_argument("--learned", nargs="+", default=["bench/results/attacks40_awgn.json"],
+                   help="the learned codecs' grids (bench/attacks.py JSON), their records pooled")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", default="bench/results/attacks_digital.json")
     p.add_argument("--reuse", action="store_true", help="re-read the digital records in --out; recompute the ratios only")
@@ -114,8 +172,10 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
     t0 = time.perf_counter()
+    earlier = 0.0  # seconds the kept records took (an --extend chain or a --reuse adds them up)
     if a.reuse:
-        rows = json.loads(Path(a.out).read_text())["records"]
+        old = json.loads(Path(a.out).read_text())
+        rows, earlier = old["records"], old.get("seconds_total", old.get("seconds", 0.0))
     else:
         done = None
         if a.extend and Path(a.out).exists():
@@ -124,41 +184,45 @@ def main(argv: list[str] | None = None) -> int:
             if any(old["config"].get(k) != getattr(a, k) for k in keys):
                 raise SystemExit(f"--extend: {a.out} was measured with another {'/'.join(keys)}; "
                                  f"got {[old['config'].get(k) for k in keys]}")
-            done = old["records"]
+            done, earlier = old["records"], old.get("seconds_total", old.get("seconds", 0.0))
         rows = run_digital(a, done)
     level = a.damage_db
     names = [n for n in dict.fromkeys(r["attack"] for r in rows) if n != "clean"]
-    digital = {n: psr_for_damage([(r["psr_db"], r["psnr"]) for r in rows if r["attack"] == n], level)
-               for n in names}
-    pilots = [digital[n] for n in names if n.startswith("pilot-") and digital[n] is not None]
-    digital["pilot"] = min(pilots) if pilots else None  # the stronger of the two pilot jammers
-    bounds = [digital[n] for n in names if n.startswith(("boundary", "burst")) and digital[n] is not None]
-    digital["boundary"] = min(bounds) if bounds else None  # the strongest white-box jammer (margin, burst)
+    cross = {n: damage_crossing([(r["psr_db"], r["psnr"]) for r in rows if r["attack"] == n], level)
+             for n in names}
+    cross["pilot"] = strongest([cross[n] for n in names if n.startswith("pilot-")])  # the stronger pilot jammer
+    # the strongest white-box jammer (any margin, any burst)
+    cross["boundary"] = strongest([cross[n] for n in names if n.startswith(("boundary", "burst"))])
+    digital = {n: None if k in (None, ">") else v for n, (v, k) in cross.items()}
     ratios = {}
-    lp = Path(a.learned)
-    if lp.exists():
-        learned = json.loads(lp.read_text())["records"]
-        for codec in dict.fromkeys(r["codec"] for r in learned):
-            for att in ("gaussian", "pgd", "universal", "pilot"):
-                pts = [(r["budget"], r["attacked"]) for r in learned if r["codec"] == codec and r["attack"] == att]
-                need = psr_for_damage(pts, level)
-                if not pts:
-                    continue
-                # white-box against white-box (PGD / boundary jammer; pilot PGD / pilot jammer),
-                # blind against blind (Gaussian, universal / Gaussian)
-                ref = {"pgd": digital["boundary"], "pilot": digital.get("pilot")}.get(att, digital["gaussian"])
-                ratios[f"{codec}/{att}"] = {
-                    "psr_db_for_damage": need, "digital_psr_db_for_damage": ref,
-                    "learned_over_digital_power": (10 ** ((need - ref) / 10) if need is not None and ref is not None
-                                                   else None)}
+    learned = [r for f in a.learned for r in learned_records(Path(f))]
+    for codec in dict.fromkeys(r["codec"] for r in learned):
+        for att in ("gaussian", "pgd", "universal", "pilot"):
+            pts = [(r["budget"], r["attacked"]) for r in learned if r["codec"] == codec and r["attack"] == att]
+            if not pts:
+                continue
+            need = damage_crossing(pts, level)
+            # white-box against white-box (PGD / boundary jammer; pilot PGD / pilot jammer),
+            # blind against blind (Gaussian, universal / Gaussian)
+            ref = {"pgd": cross["boundary"], "pilot": cross["pilot"]}.get(att, cross["gaussian"])
+            ratio, bound = power_ratio(need, ref)
+            ratios[f"{codec}/{att}"] = {
+                "psr_db_for_damage": None if need[1] == ">" else need[0], "learned_crossing": list(need),
+                "digital_psr_db_for_damage": None if ref[1] in (None, ">") else ref[0], "digital_crossing": list(ref),
+                "learned_over_digital_power": ratio if bound == "=" else None,
+                "power_ratio": ratio, "power_ratio_bound": bound, "budgets": sorted(b for b, _ in pts)}
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"name": "attacks_digital", "config": vars(a), "seconds": time.perf_counter() - t0,
+                               "seconds_total": earlier + time.perf_counter() - t0,
                                "damage_db": level, "digital_psr_db_for_damage": digital,
+                               "digital_crossing": {n: list(c) for n, c in cross.items()},
                                "learned_vs_digital": ratios, "records": rows}, indent=1))
     print(f"PSR for mean PSNR <= {level:g} dB: digital {digital}")
     for k, v in ratios.items():
-        print(f"  {k}: {v}")
+        r = "-" if v["power_ratio"] is None else f"{v['power_ratio_bound']} {v['power_ratio']:.3g}x"
+        (pl, kl), (pd, kd) = v["learned_crossing"], v["digital_crossing"]
+        print(f"  {k}: PSR learned {kl} {pl}, digital {kd} {pd}, learned / digital power {r}")
     print(f"wrote {out}")
     return 0
 

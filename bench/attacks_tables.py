@@ -9,7 +9,8 @@ white-box gap, and the learned-vs-separated attack-power ratios; the task and te
 
     PYTHONPATH=src python bench/attacks_tables.py --grid attacks256 --anchor
 
-reads the image grid from ``attacks256_{awgn,rayleigh}`` instead (the full 256x256 photos) and, with
+reads the image grid from ``attacks256_{awgn,rayleigh}`` instead (the full 256x256 photos; without
+``--anchor`` the digital link's from ``attacks256_digital_{awgn,rayleigh}``) and, with
 ``--anchor``, compares every AWGN codec with issue 18's calibration anchor (:data:`ANCHOR`) by the drop
 from clean PSNR, since the clean PSNRs differ.
 """
@@ -81,8 +82,25 @@ def image_tables(channel: str, grid: str = "attacks40") -> list[str]:
     return out + [""] + summary
 
 
-def digital_tables(channel: str) -> list[str]:
-    p = R / f"attacks40_digital_{channel}.json"
+def _ratio(v: dict) -> str:
+    """A learned / digital power ratio cell: exact, a bound (``<= 0.3x``), or ``-`` where none holds."""
+    if v.get("power_ratio") is None:
+        x = v.get("learned_over_digital_power")
+        return f"{x:.2g}x" if x is not None else "-"
+    b = v["power_ratio_bound"]
+    return f"{'' if b == '=' else b + ' '}{v['power_ratio']:.2g}x"
+
+
+def _crossing(c: list | None, fallback: float | None) -> str:
+    """A PSR-for-damage cell: ``-15.5``, ``<= -25`` (already damaged there) or ``> -5`` (not reached)."""
+    if c is None:
+        return f"{fallback:.1f}" if fallback is not None else "not reached"
+    v, k = c
+    return "-" if k is None else f"{v:.1f}" if k == "=" else f"{k} {v:g}"
+
+
+def digital_tables(channel: str, grid: str = "attacks40") -> list[str]:
+    p = R / f"{grid}_digital_{channel}.json"
     if not p.exists():
         return [f"(no digital records for {channel})"]
     d = json.loads(p.read_text())
@@ -100,9 +118,8 @@ def digital_tables(channel: str) -> list[str]:
                         d["digital_psr_db_for_damage"].items()), "",
             "| learned codec / attack | PSR for damage | digital PSR | learned / digital power |", "|---|---|---|---|"]
     for k, v in d["learned_vs_digital"].items():
-        f = lambda x, s="{:.1f}": s.format(x) if x is not None else "not reached"
-        out.append(f"| {k} | {f(v['psr_db_for_damage'])} | {f(v['digital_psr_db_for_damage'])} | "
-                   f"{f(v['learned_over_digital_power'], '{:.2g}x')} |")
+        out.append(f"| {k} | {_crossing(v.get('learned_crossing'), v['psr_db_for_damage'])} | "
+                   f"{_crossing(v.get('digital_crossing'), v['digital_psr_db_for_damage'])} | {_ratio(v)} |")
     return out
 
 
@@ -160,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
                 print("\n".join(anchor_rows(_records(ch, a.grid))))
             continue
         print(f"\n### Digital link, {ch}\n")
-        print("\n".join(digital_tables(ch)))
+        print("\n".join(digital_tables(ch, a.grid)))
     if a.anchor:
         return 0
     print("\n### Task codec\n")

@@ -38,7 +38,9 @@ def summarise(records: list[dict]) -> dict:
                 for a in dict.fromkeys(r["attack"] for r in rs)}
         gap = {r["budget"]: r["attacked"] - w["attacked"] for r in rs if r["attack"] == "universal"
                for w in rs if w["attack"] == "pgd" and w["budget"] == r["budget"]}
-        out[codec] = {"clean": rs[0]["clean"], "strongest_attack": min(mean, key=mean.get),
+        count = {a: sum(r["attack"] == a for r in rs) for a in mean}
+        full = {a: v for a, v in mean.items() if count[a] == max(count.values())}  # only complete rows compete
+        out[codec] = {"clean": rs[0]["clean"], "strongest_attack": min(full, key=full.get),
                       "mean_psnr_over_grid": mean, "universal_minus_pgd_db": gap,
                       "ms_per_image_step": {a: sum(r["ms_per_sample_step"] for r in rs if r["attack"] == a)
                                             / max(1, sum(r["attack"] == a for r in rs)) for a in mean},
@@ -65,6 +67,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--attacks", nargs="+", default=None)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--finished-only", action="store_true",
+                   help="write the JSON from the grid's finished records in <out>.d and run nothing")
     p.add_argument("--out", default="bench/results/attacks.json")
     a = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
@@ -82,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
                "targeted": False, "universal_steps": a.universal_steps, "train_images": a.train_images,
                "surrogate_steps": a.surrogate_steps, "seed": a.seed}
         print(f"== {codec} over {a.channel}", flush=True)
-        records += run_grid(cfg, work)
+        records += run_grid(cfg, work, finished_only=a.finished_only)
     summary = summarise(records)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"name": "attacks", "description": __doc__.split("\n")[0],
@@ -91,10 +95,10 @@ def main(argv: list[str] | None = None) -> int:
     for codec, s in summary.items():
         rs = [r for r in records if r["codec"] == codec]
         print(f"\n{codec} ({a.channel}, SNR {a.snr_db:g} dB): clean {s['clean']:.2f} dB; strongest {s['strongest_attack']}")
-        print(f"{'attack':<10}" + "".join(f"{b:>8g}" for b in a.psr_db) + "   ms/img/step")
+        print(f"{'attack':<13}" + "".join(f"{b:>8g}" for b in a.psr_db) + "   ms/img/step")
         for at in attacks:
             row = {r["budget"]: r["attacked"] for r in rs if r["attack"] == at}
-            print(f"{at:<10}" + "".join(f"{row.get(b, float('nan')):8.2f}" for b in a.psr_db)
+            print(f"{at:<13}" + "".join(f"{row.get(b, float('nan')):8.2f}" for b in a.psr_db)
                   + f"   {s['ms_per_image_step'].get(at, float('nan')):8.1f}")
     print(f"wrote {out}")
     return 0

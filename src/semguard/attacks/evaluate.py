@@ -59,7 +59,8 @@ def robust_fidelity(link: Link, sources: Tensor, attack: Attack, snr_db: float, 
         hit.append(metric(res.output, ref).float())
         spent.append(res.measured.float())
     assert res is not None
-    steps = getattr(attack, "steps", 1) * getattr(attack, "restarts", 1) * getattr(attack, "eot", 1)
+    starts = getattr(attack, "restarts", 1) + (getattr(attack, "warm_start", None) is not None)
+    steps = getattr(attack, "steps", 1) * starts * getattr(attack, "eot", 1)
     if attack.name == "universal":  # replay only: its training is timed by fit_seconds
         steps = 1
     c, a = torch.cat(clean), torch.cat(hit)

@@ -5,6 +5,12 @@ The gradient is taken through the whole link (encoder, the channel's fading and 
 receiver's CSI and equaliser, the decoder): never a straight-through estimate.  ``channel_known``:
 the white-box upper bound that also knows the evaluated channel draw; otherwise the loss is averaged
 over ``eot`` fresh draws of what the attacker does not know (expectation over transformation).
+
+``warm_start``: another attack on the same surface (e.g. the transfer attack) whose perturbation is
+one more start after the random restarts.  Each sample keeps its best over every iterate, the warm
+start itself included (scored as this attack radiates it, i.e. on this budget), so the result is never
+weaker than the warm start's perturbation nor than the random restarts alone: with the same seed,
+``pgd(warm_start=t)`` is per sample at least as strong as both ``pgd()`` and ``t`` on the same draw.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ import torch
 from torch import Tensor
 
 from semguard.attacks._best import BestIterate
-from semguard.attacks.base import Attack, AttackContext
+from semguard.attacks.base import Attack, AttackContext, attacker_generator
 from semguard.channels import functional as F
 from semguard.registry import register
 
@@ -43,6 +49,9 @@ class PGD(Attack):
         eot: channel draws averaged per step when the channel is not known.
         full_power: on the air surfaces, iterate on the sphere of the PSR budget (every block spends
             exactly its budget) instead of the ball.
+        warm_start: an attack on the same surface whose perturbation (crafted with its own seed and
+            generator, as it would be alone) is one more start after the ``restarts`` random ones;
+            plain PGD only (None: random restarts only).
         **kw: the :class:`Attack` arguments (surface, psr_db / eps, norm, objective, targeted, seed...).
     """
 
@@ -51,8 +60,16 @@ class PGD(Attack):
 
     def __init__(self, *, steps: int = 40, alpha: float | None = None, random_start: bool = True,
                  restarts: int = 1, channel_known: bool = True, eot: int = 1, full_power: bool = True,
-                 **kw: Any) -> None:
+                 warm_start: Attack | None = None, **kw: Any) -> None:
         super().__init__(**kw)
+        if warm_start is not None:
+            if type(self) is not PGD:
+                raise ValueError(f"warm_start: only plain pgd takes one, not {self.name}")
+            if not isinstance(warm_start, Attack):
+                raise TypeError(f"warm_start must be a semguard Attack, got {type(warm_start).__name__}")
+            if warm_start.surface != self.surface:
+                raise ValueError(f"warm_start: it attacks the {warm_start.surface} surface, this pgd the {self.surface}")
+        self.warm_start = warm_start
         self.exact = bool(full_power) and self.surface != "input"
         if steps < 1:
             raise ValueError(f"steps must be >= 1, got {steps}")
@@ -68,7 +85,8 @@ class PGD(Attack):
     def extra_config(self) -> dict[str, Any]:
         return {"steps": self.steps, "alpha": self.step_size, "random_start": self.random_start,
                 "restarts": self.restarts, "channel_known": self.channel_known, "eot": self.eot,
-                "full_power": self.exact}
+                "full_power": self.exact,
+                "warm_start": None if self.warm_start is None else self.warm_start.config()}
 
     @property
     def step_size(self) -> float:
@@ -127,9 +145,26 @@ class PGD(Attack):
         return ref
 
     def _starts(self, ctx: AttackContext, ref: Tensor | None, radius: Tensor, best: BestIterate) -> Iterator[Tensor]:
-        """The start of each restart (drawn lazily); a subclass may score candidates into ``best`` first."""
+        """The start of each restart (drawn lazily); a subclass may score candidates into ``best`` first.
+        The warm start comes last, so the random restarts draw exactly what they draw without it."""
         for _ in range(self.restarts):
             yield self._start(ctx, self.shape(ctx), radius)
+        if self.warm_start is not None:
+            d = self.warm_perturbation(ctx)
+            with torch.no_grad():  # the start as it is, before this attack's projection
+                best.update(d, *self._objective(ctx, d))
+            yield d
+
+    def warm_perturbation(self, ctx: AttackContext) -> Tensor:
+        """The warm start's perturbation ``[B, ...]`` on this batch, crafted as the warm attack alone
+        crafts it: its own generator from its seed, its own draw of the attacker's channel."""
+        w = self.warm_start
+        assert w is not None
+        sub = AttackContext(ctx.link, ctx.source, ctx.snr, ctx.objective, ctx.labels, ctx.target,
+                            ctx.channel_state, attacker_generator(w.seed, ctx.source.device), symbols=ctx.symbols)
+        sub.g = w.draw_g(sub)
+        d = w.perturb(sub).detach()
+        return d.expand(self.shape(ctx)).clone() if d.dim() == 1 else d
 
     def perturb(self, ctx: AttackContext) -> Tensor:
         """Each sample keeps its best iterate over every step and restart (:mod:`semguard.attacks._best`):

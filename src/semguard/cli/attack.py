@@ -39,7 +39,11 @@ from semguard.registry import available, build
 __all__ = ["add_parser", "load_codec", "make_channel", "run", "run_grid"]
 
 log = logging.getLogger(__name__)
-AIR_ATTACKS = ("gaussian", "pgd", "fgsm", "apgd", "universal", "transfer", "pilot")
+AIR_ATTACKS = ("gaussian", "pgd", "fgsm", "apgd", "universal", "transfer", "pilot", "pgd-transfer")
+# grid names that are not registry names: white-box PGD whose random restart is joined by one more
+# start from the transfer attack's perturbation (the best of both per sample: the white-box bound
+# over both starts)
+WARM_STARTED = {"pgd-transfer": "transfer"}
 INPUT_ATTACKS = ("gaussian", "pgd", "fgsm", "apgd", "square", "autoattack")
 
 
@@ -148,8 +152,10 @@ def _metric(codec: torch.nn.Module):
     return (lambda logits, y: (logits.argmax(1) == y).float()), "accuracy"
 
 
-def run_grid(cfg: dict[str, Any], out: Path, *, progress: bool = True) -> list[dict[str, Any]]:
-    """Every attack x budget of ``cfg`` (the parsed options as a dict); resumes from ``records.jsonl``."""
+def run_grid(cfg: dict[str, Any], out: Path, *, progress: bool = True,
+             finished_only: bool = False) -> list[dict[str, Any]]:
+    """Every attack x budget of ``cfg`` (the parsed options as a dict); resumes from ``records.jsonl``.
+    ``finished_only``: return the finished records of the grid and run nothing."""
     out.mkdir(parents=True, exist_ok=True)
     path = out / "records.jsonl"
     done: dict[tuple, dict[str, Any]] = {}
@@ -185,6 +191,8 @@ def run_grid(cfg: dict[str, Any], out: Path, *, progress: bool = True) -> list[d
             finished = [r for k, r in done.items() if k[:-1] == prefix]
             if finished:
                 records += finished
+                continue
+            if finished_only:
                 continue
             t0 = time.perf_counter()
             base = base or _build(name, b, cfg, link, x, y, shared)
@@ -233,7 +241,10 @@ def _row(r: dict[str, Any]) -> str:
 
 
 def _build(name: str, b: float, cfg: dict[str, Any], link: Link, x: Tensor, y: Tensor | None,
-           shared: dict[str, Any]):
+           shared: dict[str, Any], warm_start: Any = None):
+    if name in WARM_STARTED:
+        return _build("pgd", b, cfg, link, x, y, shared,
+                      warm_start=_build(WARM_STARTED[name], b, cfg, link, x, y, shared))
     if name not in available("attack"):
         raise ValueError(f"--attack {name!r}: choose from {', '.join(available('attack'))}")
     eps = cfg.get("eps")
@@ -253,7 +264,9 @@ def _build(name: str, b: float, cfg: dict[str, Any], link: Link, x: Tensor, y: T
             common["surface"] = cfg.get("surface") or "channel"
     if name == "pilot":
         return build("attack", name, steps=cfg.get("pilot_steps") or steps, **common)
-    if name in ("pgd", "apgd"):
+    if name == "pgd":
+        return build("attack", name, steps=steps, warm_start=warm_start, **common)
+    if name == "apgd":
         return build("attack", name, steps=steps, **common)
     if name == "square":
         return build("attack", name, queries=cfg.get("queries", 1000), **common)

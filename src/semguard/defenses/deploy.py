@@ -211,7 +211,7 @@ def _pgd_kwargs(base: PGD) -> dict[str, Any]:
     c = base.config()
     kw = {k: c[k] for k in ("surface", "norm", "objective", "targeted", "recon_loss", "task_loss",
                             "attacker_fading", "seed", "steps", "random_start", "restarts", "channel_known",
-                            "eot")}
+                            "knows", "eot")}
     kw["alpha"] = base.alpha
     if base.surface == "input":
         kw["eps"] = base.budget

@@ -94,7 +94,8 @@ def knowing_rows(link: Link, dl: Link, x: torch.Tensor, psr: float, knows: str, 
     log.info("psr %s knows=%s: eot %s (noise cosine %s)", psr, knows, _r(found["eot"]), row["noise_cos_eot" + sfx])
     if a.strong_steps and knows in a.strong_knows:
         strong = {"steps": a.strong_steps, "keys": a.strong_keys, "restarts": a.strong_restarts, **eot}
-        r = KeyEOTPGD(surface="channel", psr_db=psr, **strong)(dl, x, SNR, generator=_gen())
+        r = KeyEOTPGD(surface="channel", psr_db=psr, correlated_start=a.correlated_start, **strong)(
+            dl, x, SNR, generator=_gen())
         found["eot_strong"], row["noise_cos_eot_strong" + sfx] = psnr(r.output, x), noise_cosine(r.link)
         log.info("psr %s knows=%s: eot_strong %s", psr, knows, _r(found["eot_strong"]))
         if a.apgd:
@@ -173,6 +174,8 @@ def main() -> None:
     p.add_argument("--strong-knows", nargs="+", choices=CHANNEL_KNOWLEDGE, default=["fading"],
                    help="the knowledge modes the stronger attacks run under")
     p.add_argument("--apgd", action="store_true", help="and the same budget of key-EOT APGD")
+    p.add_argument("--correlated-start", action="store_true",
+                   help="the stronger key-EOT PGD's first restart starts from the correlated jammer's choice")
     p.add_argument("--out", default="bench/results/defenses_keyed.json")
     a = p.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -185,7 +188,8 @@ def main() -> None:
     res = {"snr_db": SNR, "images": a.images, "steps": a.steps, "keys": a.keys, "universal_steps": a.universal_steps,
            "pilots": a.pilots, "knows": a.knows, "eot": a.eot, "strong": {"steps": a.strong_steps, "keys": a.strong_keys,
                                                                           "restarts": a.strong_restarts, "apgd": a.apgd,
-                                                                          "knows": a.strong_knows}, "image_codec": DEFAULT_IMAGE_CODEC, "defense": repr(dfn),
+                                                                          "knows": a.strong_knows,
+                                                                          "correlated_start": a.correlated_start}, "image_codec": DEFAULT_IMAGE_CODEC, "defense": repr(dfn),
            "rows": rows(link, dfn.wrap(link), x, refs, a)}
     res["seconds"] = round(time.time() - t, 1)
     out = Path(a.out)

@@ -133,6 +133,11 @@ def test_keyed_attacks_take_the_knowledge(crops) -> None:
         r = atk(dl, x, 10.0, generator=torch.Generator().manual_seed(SEED))
         assert r.config["knows"] == "fading" and r.config["keys"] == 2
         assert torch.allclose(r.measured, torch.full_like(r.measured, -10.0), atol=1e-3)
+    hybrid = KeyEOTPGD(surface="channel", psr_db=-10, steps=1, keys=1, restarts=2, knows="fading", correlated_start=True)
+    r = hybrid(dl, x, 10.0, generator=torch.Generator().manual_seed(SEED))
+    assert r.config["correlated_start"] and torch.allclose(r.measured, torch.full_like(r.measured, -10.0), atol=1e-3)
+    with pytest.raises(ValueError, match="correlated_start: the re-radiation start is on the channel surface only"):
+        KeyEOTPGD(surface="symbols", psr_db=-10, correlated_start=True)
     cj = CorrelatedJammer(psr_db=-10, phases=2, knows="fading", eot=2)
     assert cj.config()["eot"] == 2 and CorrelatedJammer(psr_db=-10, eot=3).eot == 1   # "all": one draw, Bob's
     assert torch.isfinite(cj(dl, x, 10.0, generator=torch.Generator().manual_seed(SEED)).output).all()

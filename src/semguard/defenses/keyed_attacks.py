@@ -21,12 +21,14 @@ can use that; ``knows="fading"`` is the physical threat model.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
 import torch
 from torch import Tensor
 
+from semguard.attacks._best import BestIterate
 from semguard.attacks.apgd import APGD
 from semguard.attacks.base import Attack, AttackContext, check_knows
 from semguard.attacks.pgd import PGD, ChannelDraw
@@ -88,14 +90,35 @@ class KeyEOTPGD(_GuessedKeys):
 
     Args:
         keys: guessed keys per step.
+        correlated_start: the first restart starts from the :class:`CorrelatedJammer`'s choice (same
+            knowledge and draws), the others at random; so the attack is never weaker than that jammer
+            by the attacker's own estimate of the loss.
         **kw: the :class:`PGD` arguments (surface ``channel``, ``psr_db``, ``steps``, ``knows``, ``eot``...).
     """
 
     name = "pgd-key-eot"
 
-    def __init__(self, *, keys: int = 8, **kw: Any) -> None:
+    def __init__(self, *, keys: int = 8, correlated_start: bool = False, **kw: Any) -> None:
         super().__init__(**kw)
         self.keys = _check_keys(keys)
+        if correlated_start and self.surface != "channel":
+            raise ValueError("correlated_start: the re-radiation start is on the channel surface only")
+        self.correlated_start = bool(correlated_start)
+
+    def extra_config(self) -> dict[str, Any]:
+        return {**super().extra_config(), "correlated_start": self.correlated_start}
+
+    def _starts(self, ctx: AttackContext, ref: Tensor | None, radius: Tensor, best: BestIterate) -> Iterator[Tensor]:
+        randoms = self.restarts
+        if self.correlated_start:
+            jam = CorrelatedJammer(psr_db=self.budget, knows=self.knows, eot=self.eot, recon_loss=self.recon_loss)
+            with torch.no_grad():
+                d = self.project(jam.perturb(ctx), ctx, ref)
+                best.update(d, *self._objective(ctx, d))
+            yield d
+            randoms -= 1
+        for _ in range(randoms):
+            yield self._start(ctx, self.shape(ctx), radius)
 
 
 class KeyEOTAPGD(_GuessedKeys, APGD):

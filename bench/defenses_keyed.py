@@ -17,6 +17,14 @@ and transposes).  Per PSR, on the defended link unless named:
 * ``correlated``: the key-agnostic re-radiation ``c h s`` plus Gaussian rest (grid of phase and fraction);
 * ``pilot`` (Rayleigh): pilot PGD on the undefended and the defended link;
 * ``strongest``: per photo the worst of every attack that lacks the key.
+
+``--knows`` says what the white-box attacks know of the evaluated channel draw: ``all`` (the old rows,
+Bob's thermal noise included: an oracle bound no physical attacker reaches), ``fading`` (the fading and
+CSI error, fresh noise per draw: rows ending ``_fading``, and ``strongest_fading``).  ``noise_cos_*`` is
+the cosine between an attack's perturbation at Bob's receiver and his noise realisation (chance:
+about ``1/sqrt(2 n)`` = 0.004).  ``--strong-steps`` adds a longer key-EOT PGD (``eot_strong``, with
+``--correlated-start`` its first restart from the correlated jammer's choice) and with ``--apgd`` a
+key-EOT APGD (``apgd_strong``) under the ``--strong-knows`` modes.  The JSON is written after every PSR.
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ import argparse
 import json
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -117,7 +126,8 @@ def _strongest(row: dict, found: dict[str, torch.Tensor], clean: torch.Tensor, s
     row["strongest_pct_of_clean" + sfx] = _r(100 * worst.values / clean)
 
 
-def rows(link: Link, dl: Link, x: torch.Tensor, refs: torch.Tensor, a: argparse.Namespace) -> list[dict]:
+def rows(link: Link, dl: Link, x: torch.Tensor, refs: torch.Tensor, a: argparse.Namespace,
+         save: Callable[[list[dict]], None] = lambda done: None) -> list[dict]:
     ch = type(link.channel).__name__
     with torch.no_grad():
         cu = torch.stack([psnr(link(x, SNR, generator=_gen(s))["output"], x) for s in range(a.draws)]).mean(0)
@@ -150,6 +160,7 @@ def rows(link: Link, dl: Link, x: torch.Tensor, refs: torch.Tensor, a: argparse.
         row["seconds"] = round(time.time() - t0, 1)
         out.append(row)
         log.info("%s", row)
+        save(out)
     return out
 
 
@@ -186,18 +197,19 @@ def main() -> None:
     dfn = KeyedSpreadDefense(key=bytes(range(32)), pilots=a.pilots)
     t = time.time()
     res = {"snr_db": SNR, "images": a.images, "steps": a.steps, "keys": a.keys, "universal_steps": a.universal_steps,
-           "pilots": a.pilots, "knows": a.knows, "eot": a.eot, "strong": {"steps": a.strong_steps, "keys": a.strong_keys,
-                                                                          "restarts": a.strong_restarts, "apgd": a.apgd,
-                                                                          "knows": a.strong_knows,
-                                                                          "correlated_start": a.correlated_start}, "image_codec": DEFAULT_IMAGE_CODEC, "defense": repr(dfn),
-           "rows": rows(link, dfn.wrap(link), x, refs, a)}
-    res["seconds"] = round(time.time() - t, 1)
+           "pilots": a.pilots, "knows": a.knows, "eot": a.eot, "image_codec": DEFAULT_IMAGE_CODEC, "defense": repr(dfn),
+           "strong": {"steps": a.strong_steps, "keys": a.strong_keys, "restarts": a.strong_restarts, "apgd": a.apgd,
+                      "knows": a.strong_knows, "correlated_start": a.correlated_start}, "rows": []}
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    old = json.loads(out.read_text()) if out.exists() else {}
-    out.write_text(json.dumps({**old, a.channel: res}, indent=2) + "\n")  # other channels' runs kept
-    log.info("-> %s (%s s)", out, res["seconds"])
 
+    def save(done: list[dict]) -> None:  # after every PSR: a killed run keeps the rows it finished
+        res["rows"], res["seconds"] = done, round(time.time() - t, 1)
+        old = json.loads(out.read_text()) if out.exists() else {}
+        out.write_text(json.dumps({**old, a.channel: res}, indent=2) + "\n")  # other channels' runs kept
+
+    save(rows(link, dfn.wrap(link), x, refs, a, save))
+    log.info("-> %s (%s s)", out, res["seconds"])
 
 if __name__ == "__main__":
     main()

@@ -149,7 +149,7 @@ def rows(link: Link, dl: Link, x: torch.Tensor, refs: torch.Tensor, a: argparse.
             uni = UniversalPerturbation(surface="channel", psr_db=psr, steps=a.universal_steps, batch=2, seed=3)
             uni.fit(GuessedKeyLink(dl, _gen(99)), refs, SNR)
             common["universal_eot"] = psnr(uni(dl, x, SNR, generator=_gen()).output, x)
-        log.info("psr %s: gaussian %s, universal_eot %s", psr, _r(g_d), _r(common.get("universal_eot", g_d)))
+        log.info("psr %s: %s", psr, {k: _r(v) for k, v in common.items()})
         for knows in a.knows:
             found = {**common, **knowing_rows(link, dl, x, psr, knows, a, row)}
             sfx = _suffix(knows)

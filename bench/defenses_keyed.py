@@ -23,8 +23,8 @@ Bob's thermal noise included: an oracle bound no physical attacker reaches), ``f
 CSI error, fresh noise per draw: rows ending ``_fading``, and ``strongest_fading``).  ``noise_cos_*`` is
 the cosine between an attack's perturbation at Bob's receiver and his noise realisation (chance:
 about ``1/sqrt(2 n)`` = 0.004).  ``--strong-steps`` adds a longer key-EOT PGD (``eot_strong``, with
-``--correlated-start`` its first restart from the correlated jammer's choice) and with ``--apgd`` a
-key-EOT APGD (``apgd_strong``) under the ``--strong-knows`` modes.  The JSON is written after every PSR.
+``--correlated-start`` its first restart from the correlated jammer's choice) and with ``--strong-attacks apgd``
+a key-EOT APGD (``apgd_strong``) under the ``--strong-knows`` modes.  The JSON is written after every PSR.
 """
 
 from __future__ import annotations
@@ -89,32 +89,36 @@ def knowing_rows(link: Link, dl: Link, x: torch.Tensor, psr: float, knows: str, 
     ``"all"``, the old names); returns those that lack the key, by name, for the strongest."""
     sfx, fading = _suffix(knows), getattr(link.channel, "fading", False)
     eot = {"knows": knows, "eot": a.eot}
-    pgd = build("attack", "pgd", surface="channel", psr_db=psr, steps=a.steps, **eot)
-    r = pgd(link, x, SNR, generator=_gen())
-    row["pgd_undefended" + sfx], row["noise_cos_pgd_undefended" + sfx] = _r(psnr(r.output, x)), noise_cosine(r.link)
-    with torch.no_grad():
-        pad = torch.cat([r.link["interference"], torch.zeros(x.shape[0], dl.codec.pilots, dtype=torch.complex64)], 1)
-        na = psnr(dl(x, SNR, generator=_gen(), interference=pad)["output"], x)
-    r = pgd(dl, x, SNR, generator=_gen())
-    row["key_known" + sfx], row["noise_cos_key_known" + sfx] = _r(psnr(r.output, x)), noise_cosine(r.link)
-    r = KeyEOTPGD(surface="channel", psr_db=psr, steps=a.steps, keys=a.keys, **eot)(dl, x, SNR, generator=_gen())
-    found = {"non_adaptive": na, "eot": psnr(r.output, x)}
-    row["noise_cos_eot" + sfx] = noise_cosine(r.link)
-    log.info("psr %s knows=%s: eot %s (noise cosine %s)", psr, knows, _r(found["eot"]), row["noise_cos_eot" + sfx])
+    found: dict[str, torch.Tensor] = {}
+    if not a.strong_only:
+        pgd = build("attack", "pgd", surface="channel", psr_db=psr, steps=a.steps, **eot)
+        r = pgd(link, x, SNR, generator=_gen())
+        row["pgd_undefended" + sfx], row["noise_cos_pgd_undefended" + sfx] = _r(psnr(r.output, x)), noise_cosine(r.link)
+        with torch.no_grad():
+            pad = torch.cat([r.link["interference"], torch.zeros(x.shape[0], dl.codec.pilots, dtype=torch.complex64)], 1)
+            na = psnr(dl(x, SNR, generator=_gen(), interference=pad)["output"], x)
+        r = pgd(dl, x, SNR, generator=_gen())
+        row["key_known" + sfx], row["noise_cos_key_known" + sfx] = _r(psnr(r.output, x)), noise_cosine(r.link)
+        r = KeyEOTPGD(surface="channel", psr_db=psr, steps=a.steps, keys=a.keys, **eot)(dl, x, SNR, generator=_gen())
+        found |= {"non_adaptive": na, "eot": psnr(r.output, x)}
+        row["noise_cos_eot" + sfx] = noise_cosine(r.link)
+        log.info("psr %s knows=%s: eot %s (noise cosine %s)", psr, knows, _r(found["eot"]), row["noise_cos_eot" + sfx])
     if a.strong_steps and knows in a.strong_knows:
         strong = {"steps": a.strong_steps, "keys": a.strong_keys, "restarts": a.strong_restarts, **eot}
-        r = KeyEOTPGD(surface="channel", psr_db=psr, correlated_start=a.correlated_start, **strong)(
-            dl, x, SNR, generator=_gen())
-        found["eot_strong"], row["noise_cos_eot_strong" + sfx] = psnr(r.output, x), noise_cosine(r.link)
-        log.info("psr %s knows=%s: eot_strong %s", psr, knows, _r(found["eot_strong"]))
-        if a.apgd:
+        if "pgd" in a.strong_attacks:
+            r = KeyEOTPGD(surface="channel", psr_db=psr, correlated_start=a.correlated_start, **strong)(
+                dl, x, SNR, generator=_gen())
+            found["eot_strong"], row["noise_cos_eot_strong" + sfx] = psnr(r.output, x), noise_cosine(r.link)
+            log.info("psr %s knows=%s: eot_strong %s", psr, knows, _r(found["eot_strong"]))
+        if "apgd" in a.strong_attacks:
             r = KeyEOTAPGD(psr_db=psr, **strong)(dl, x, SNR, generator=_gen())
             found["apgd_strong"], row["noise_cos_apgd_strong" + sfx] = psnr(r.output, x), noise_cosine(r.link)
-    found["correlated"] = psnr(CorrelatedJammer(psr_db=psr, knows=knows, eot=a.eot)(dl, x, SNR, generator=_gen()).output, x)
-    if fading:
-        pilot = build("attack", "pilot", psr_db=psr, steps=a.steps, **eot)
-        row["pilot_undefended" + sfx] = _r(psnr(pilot(link, x, SNR, generator=_gen()).output, x))
-        found["pilot"] = psnr(pilot(dl, x, SNR, generator=_gen()).output, x)
+    if not a.strong_only:
+        found["correlated"] = psnr(CorrelatedJammer(psr_db=psr, knows=knows, eot=a.eot)(dl, x, SNR, generator=_gen()).output, x)
+        if fading:
+            pilot = build("attack", "pilot", psr_db=psr, steps=a.steps, **eot)
+            row["pilot_undefended" + sfx] = _r(psnr(pilot(link, x, SNR, generator=_gen()).output, x))
+            found["pilot"] = psnr(pilot(dl, x, SNR, generator=_gen()).output, x)
     log.info("psr %s knows=%s: %s", psr, knows, {k: _r(v) for k, v in found.items()})
     return found
 
@@ -184,7 +188,10 @@ def main() -> None:
     p.add_argument("--strong-restarts", type=int, default=2)
     p.add_argument("--strong-knows", nargs="+", choices=CHANNEL_KNOWLEDGE, default=["fading"],
                    help="the knowledge modes the stronger attacks run under")
-    p.add_argument("--apgd", action="store_true", help="and the same budget of key-EOT APGD")
+    p.add_argument("--strong-attacks", nargs="+", choices=["pgd", "apgd"], default=["pgd"],
+                   help="the stronger attacks: key-EOT PGD (eot_strong), key-EOT APGD (apgd_strong)")
+    p.add_argument("--strong-only", action="store_true",
+                   help="run only the stronger attacks (with Gaussian jamming) under each --knows mode")
     p.add_argument("--correlated-start", action="store_true",
                    help="the stronger key-EOT PGD's first restart starts from the correlated jammer's choice")
     p.add_argument("--out", default="bench/results/defenses_keyed.json")
@@ -198,7 +205,7 @@ def main() -> None:
     t = time.time()
     res = {"snr_db": SNR, "images": a.images, "steps": a.steps, "keys": a.keys, "universal_steps": a.universal_steps,
            "pilots": a.pilots, "knows": a.knows, "eot": a.eot, "image_codec": DEFAULT_IMAGE_CODEC, "defense": repr(dfn),
-           "strong": {"steps": a.strong_steps, "keys": a.strong_keys, "restarts": a.strong_restarts, "apgd": a.apgd,
+           "strong": {"steps": a.strong_steps, "keys": a.strong_keys, "restarts": a.strong_restarts, "attacks": a.strong_attacks, "only": a.strong_only,
                       "knows": a.strong_knows, "correlated_start": a.correlated_start}, "rows": []}
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)

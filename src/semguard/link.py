@@ -127,7 +127,7 @@ class Link(nn.Module):
     def forward(self, source: Tensor, snr_db: Tensor | float, *, generator: torch.Generator | None = None,
                 nonce: bytes = b"\x00" * 12, interference: Tensor | None = None,
                 pilot_interference: Tensor | None = None, symbols: Tensor | None = None,
-                decode: bool = True) -> dict[str, Any]:
+                decode: bool = True, noise_generator: torch.Generator | None = None) -> dict[str, Any]:
         """Send one batch.
 
         Args:
@@ -142,6 +142,10 @@ class Link(nn.Module):
                 attack perturbs them; they must be complex ``[B, n]``).
             decode: False stops after the receiver's (deciphered) symbols: ``output`` is None (an
                 eavesdropper learning from intercepts needs no decoding).
+            noise_generator: draws Bob's thermal noise instead of ``generator`` (None: ``generator``
+                draws it too).  Fading and CSI error come first from ``generator``, so a replayed
+                ``generator`` with a fresh ``noise_generator`` gives the same fading and CSI and a new
+                noise: what an attacker who knows the channel but not the receiver's noise can model.
         """
         codec = self.codec
         codec.check_source(source)
@@ -163,7 +167,8 @@ class Link(nn.Module):
         intf = _add(intf, interference)
         if intf is not None and (intf.shape != s.shape or not torch.is_complex(intf)):
             raise ValueError(f"interference must be complex {tuple(s.shape)}, got {intf.dtype} {tuple(intf.shape)}")
-        raw = self.channel.apply(s, state, generator=generator, interference=intf)
+        noise = generator if noise_generator is None else noise_generator
+        raw = self.channel.apply(s, state, generator=noise, interference=intf)
         y = self.channel.equalize(raw, state)
         y_d, st_d = (self.cipher.decrypt_received(y, state, self._key, nonce) if self.cipher is not None
                      else (y, state))

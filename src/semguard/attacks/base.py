@@ -40,7 +40,20 @@ from semguard.channels import functional as F
 from semguard.channels.base import as_snr_tensor
 from semguard.link import Link
 
-__all__ = ["Attack", "AttackContext", "AttackResult", "attacker_generator", "check_generator", "frozen"]
+__all__ = ["CHANNEL_KNOWLEDGE", "Attack", "AttackContext", "AttackResult", "attacker_generator", "check_generator",
+           "check_knows", "frozen"]
+
+#: what a white-box attacker knows of the evaluated channel draw: ``"all"`` (fading, CSI error and
+#: Bob's thermal noise: the oracle bound), ``"fading"`` (fading and CSI error, not the receiver's future
+#: noise: a physical attacker at best), ``"none"`` (fresh draws of all of it)
+CHANNEL_KNOWLEDGE = ("all", "fading", "none")
+
+
+def check_knows(knows: object) -> str:
+    """``knows`` if it is one of :data:`CHANNEL_KNOWLEDGE`, else a one-line error."""
+    if knows not in CHANNEL_KNOWLEDGE:
+        raise ValueError(f"knows must be one of {', '.join(map(repr, CHANNEL_KNOWLEDGE))}, got {knows!r}")
+    return str(knows)
 
 
 def attacker_generator(seed: int, device: torch.device | str = "cpu") -> torch.Generator:
@@ -117,6 +130,18 @@ class AttackContext:
         gen = torch.Generator(device=self.source.device)
         gen.set_state(self.channel_state)
         return gen
+
+    def channel_draw(self, knows: str) -> tuple[torch.Generator, torch.Generator | None]:
+        """``(generator, noise_generator)`` for one :meth:`~semguard.link.Link.forward` as an attacker who
+        ``knows`` (:data:`CHANNEL_KNOWLEDGE`) models it: ``"all"`` replays the evaluated draw, noise
+        included; ``"fading"`` replays its fading and CSI error (drawn before the noise) with fresh noise
+        from the attacker's generator; ``"none"`` draws all of it fresh."""
+        knows = check_knows(knows)
+        if knows == "all":
+            return self.channel_generator(), None
+        if knows == "fading":
+            return self.channel_generator(), self.rng
+        return self.rng, None
 
     @property
     def batch(self) -> int:
@@ -280,9 +305,10 @@ class Attack:
         return F.project_psr(delta, ref, self.budget, exact=self.exact)
 
     def send(self, ctx: AttackContext, delta: Tensor, generator: torch.Generator, *, g: Tensor | None = None,
-             measure: bool = False) -> tuple[dict[str, Any], Tensor | None]:
+             measure: bool = False, noise: torch.Generator | None = None) -> tuple[dict[str, Any], Tensor | None]:
         """The link's result with ``delta`` on this surface (differentiable in ``delta``), and the
-        budget as spent per sample when ``measure``."""
+        budget as spent per sample when ``measure``; ``noise`` draws Bob's thermal noise instead of
+        ``generator`` (the link's ``noise_generator``)."""
         link, src, snr = ctx.link, ctx.source, ctx.snr
         if self.surface == "input":
             d = project_input(delta, src, self.budget, self.norm)
@@ -290,7 +316,7 @@ class Attack:
             # the clip to [0, 1] it would vanish wherever an iterate sits on the box, e.g. the black
             # background, and the attack could never move those pixels back inside
             d = delta + (d - delta).detach() if delta.requires_grad else d
-            out = link(src + d, snr, generator=generator)
+            out = link(src + d, snr, generator=generator, noise_generator=noise)
             return out, (input_norm(d, self.norm) if measure else None)
         if self.surface == "symbols":
             x = ctx.symbols
@@ -300,11 +326,11 @@ class Attack:
                 raise ValueError(f"perturbation must be complex {tuple(x.shape)} on the symbols surface, "
                                  f"got {d.dtype} {tuple(delta.shape)}")
             d = F.project_psr(d, x, self.budget, exact=self.exact)
-            out = link(src, snr, generator=generator, symbols=x + d)
+            out = link(src, snr, generator=generator, symbols=x + d, noise_generator=noise)
             return out, (F.psr_db(d, x) if measure else None)
         rad = Radiator(delta, self.budget, self.surface, exact=self.exact, g=g)
         with radiating(link, rad):
-            out = link(src, snr, generator=generator)
+            out = link(src, snr, generator=generator, noise_generator=noise)
         measured = None
         if measure:
             assert rad.applied is not None and rad.signal is not None

@@ -2,9 +2,12 @@
 as its one-step case.
 
 The gradient is taken through the whole link (encoder, the channel's fading and noise, the
-receiver's CSI and equaliser, the decoder): never a straight-through estimate.  ``channel_known``:
-the white-box upper bound that also knows the evaluated channel draw; otherwise the loss is averaged
-over ``eot`` fresh draws of what the attacker does not know (expectation over transformation).
+receiver's CSI and equaliser, the decoder): never a straight-through estimate.  ``knows`` says what
+the attacker knows of the evaluated channel draw (:data:`~semguard.attacks.base.CHANNEL_KNOWLEDGE`):
+``"all"`` (the default, ``channel_known=True``), the white-box upper bound that also knows Bob's thermal
+noise realisation, which no physical attacker can; ``"fading"``, the fading and CSI error but not the
+noise; ``"none"`` (``channel_known=False``).  The loss is averaged over ``eot`` draws of what the
+attacker does not know (expectation over transformation; one draw under ``"all"``).
 
 ``warm_start``: another attack on the same surface (e.g. the transfer attack) whose perturbation is
 one more start after the random restarts.  Each sample keeps its best over every iterate, the warm
@@ -16,17 +19,39 @@ weaker than the warm start's perturbation nor than the random restarts alone: wi
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor
 
 from semguard.attacks._best import BestIterate
-from semguard.attacks.base import Attack, AttackContext, attacker_generator
+from semguard.attacks.base import Attack, AttackContext, attacker_generator, check_knows
 from semguard.channels import functional as F
 from semguard.registry import register
 
-__all__ = ["FGSM", "PGD"]
+__all__ = ["FGSM", "PGD", "ChannelDraw", "resolve_knows"]
+
+
+class ChannelDraw(NamedTuple):
+    """One channel draw an attack sends through: the link's ``generator`` (fading, CSI error, and the
+    noise unless ``noise`` is given), the attacker's channel ``g`` (None: unit gain), and ``noise``,
+    the generator of Bob's thermal noise (None: ``generator``)."""
+
+    generator: torch.Generator
+    g: Tensor | None
+    noise: torch.Generator | None = None
+
+
+def resolve_knows(channel_known: bool | None, knows: str | None) -> str:
+    """The channel knowledge from the old flag and the new option: ``knows`` when given (``channel_known``,
+    if also given, must agree: True for ``"all"`` / ``"fading"``, False for ``"none"``), else ``"all"``
+    or ``"none"`` from ``channel_known`` (default True)."""
+    if knows is None:
+        return "all" if channel_known is None or channel_known else "none"
+    knows = check_knows(knows)
+    if channel_known is not None and bool(channel_known) != (knows != "none"):
+        raise ValueError(f"channel_known={channel_known} contradicts knows={knows!r}; give knows alone")
+    return knows
 
 
 def _row_normalize(g: Tensor) -> Tensor:
@@ -45,8 +70,11 @@ class PGD(Attack):
         random_start: start from a random point of the budget.
         restarts: independent starts; each sample keeps its best iterate over all steps and restarts
             (by the objective's success, then by loss).
-        channel_known: the attacker knows the evaluated channel draw (and its own channel).
-        eot: channel draws averaged per step when the channel is not known.
+        channel_known: the attacker knows the evaluated channel draw (and its own channel): ``knows="all"``
+            when True (the default), ``"none"`` when False.
+        knows: ``"all"``, ``"fading"`` or ``"none"`` (see the module); overrides ``channel_known``.
+        eot: channel draws averaged per step (what the attacker does not know drawn fresh each time;
+            ignored under ``knows="all"``).
         full_power: on the air surfaces, iterate on the sphere of the PSR budget (every block spends
             exactly its budget) instead of the ball.
         warm_start: an attack on the same surface whose perturbation (crafted with its own seed and
@@ -59,8 +87,8 @@ class PGD(Attack):
     knowledge = "white-box"
 
     def __init__(self, *, steps: int = 40, alpha: float | None = None, random_start: bool = True,
-                 restarts: int = 1, channel_known: bool = True, eot: int = 1, full_power: bool = True,
-                 warm_start: Attack | None = None, **kw: Any) -> None:
+                 restarts: int = 1, channel_known: bool | None = None, eot: int = 1, full_power: bool = True,
+                 knows: str | None = None, warm_start: Attack | None = None, **kw: Any) -> None:
         super().__init__(**kw)
         if warm_start is not None:
             if type(self) is not PGD:
@@ -80,12 +108,18 @@ class PGD(Attack):
         if alpha is not None and not alpha > 0:
             raise ValueError(f"alpha must be > 0 (a fraction of the budget's radius), got {alpha}")
         self.steps, self.alpha, self.random_start = int(steps), alpha, bool(random_start)
-        self.restarts, self.channel_known, self.eot = int(restarts), bool(channel_known), int(eot)
+        self.knows = resolve_knows(channel_known, knows)
+        self.restarts, self.eot = int(restarts), int(eot)
+
+    @property
+    def channel_known(self) -> bool:
+        """Whether the attacker knows the evaluated fading (``knows`` is ``"all"`` or ``"fading"``)."""
+        return self.knows != "none"
 
     def extra_config(self) -> dict[str, Any]:
         return {"steps": self.steps, "alpha": self.step_size, "random_start": self.random_start,
-                "restarts": self.restarts, "channel_known": self.channel_known, "eot": self.eot,
-                "full_power": self.exact,
+                "restarts": self.restarts, "channel_known": self.channel_known, "knows": self.knows,
+                "eot": self.eot, "full_power": self.exact,
                 "warm_start": None if self.warm_start is None else self.warm_start.config()}
 
     @property
@@ -117,18 +151,21 @@ class PGD(Attack):
             return delta + a * self.budget * grad.sign()
         return delta + a * radius.view(-1, *([1] * (delta.dim() - 1))) * _row_normalize(grad)
 
-    def _draws(self, ctx: AttackContext) -> list[tuple[torch.Generator, Tensor | None]]:
-        if self.channel_known:
-            return [(ctx.channel_generator(), ctx.g)]
-        return [(ctx.rng, self.draw_g(ctx)) for _ in range(self.eot)]
+    def _draws(self, ctx: AttackContext) -> list[ChannelDraw]:
+        """The channel draws one step averages over (:meth:`AttackContext.channel_draw`)."""
+        if self.knows == "all":
+            return [ChannelDraw(ctx.channel_generator(), ctx.g)]
+        if self.knows == "fading":
+            return [ChannelDraw(gen, ctx.g, noise) for gen, noise in (ctx.channel_draw("fading") for _ in range(self.eot))]
+        return [ChannelDraw(ctx.rng, self.draw_g(ctx)) for _ in range(self.eot)]
 
     def _objective(self, ctx: AttackContext, delta: Tensor) -> tuple[Tensor, Tensor | None]:
         """Per-sample loss ``[B]`` (differentiable in ``delta``) and success ``[B]`` (the fraction of the
         draws on which the objective is met; None without a decision), averaged over the draws."""
         draws = self._draws(ctx)
         total, hits = 0.0, None
-        for gen, g in draws:
-            out, _ = self.send(ctx, delta, gen, g=g)
+        for gen, g, noise in draws:
+            out, _ = self.send(ctx, delta, gen, g=g, noise=noise)
             total = total + self.loss(ctx, out)
             ok = self.success(ctx, out)
             if ok is not None:

@@ -211,7 +211,7 @@ def _pgd_kwargs(base: PGD) -> dict[str, Any]:
     c = base.config()
     kw = {k: c[k] for k in ("surface", "norm", "objective", "targeted", "recon_loss", "task_loss",
                             "attacker_fading", "seed", "steps", "random_start", "restarts", "channel_known",
-                            "eot")}
+                            "knows", "eot")}
     kw["alpha"] = base.alpha
     if base.surface == "input":
         kw["eps"] = base.budget
@@ -244,7 +244,8 @@ def adaptive_attacks(dep: Deployment, base: Attack) -> list[tuple[str, Any]]:
             out.append(("guessed-key", Replayed(base, GuessedKeyLink(dep.deployed, rng),
                                                 "guessed keys (a fresh one per call)")))
         if base.surface == "channel":
-            out.append(("correlated", CorrelatedJammer(psr_db=base.budget, seed=base.seed)))
+            out.append(("correlated", CorrelatedJammer(psr_db=base.budget, seed=base.seed,
+                                                       knows=getattr(base, "knows", "all"))))
         return out
     if dep.name == "pilot-check" and isinstance(base, PilotAttack):
         from semguard.defenses.pilot_check import CheckAwarePilotAttack

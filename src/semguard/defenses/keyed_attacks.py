@@ -3,30 +3,40 @@
 * :class:`GuessedKeyLink`: the attacker's model of the defended link, a fresh random key on every
   call; PGD or a universal perturbation trained through it averages over the unknown key (EOT).
 * :class:`KeyEOTPGD`: white-box PGD (the channel draw known, the key not) whose every step averages
-  the loss over ``keys`` guessed keys (times ``eot`` channel draws when the channel is not known).  PGD through the defended link itself (the key known) is the
-  bound that shows the protection rests on the key.
+  the loss over ``keys`` guessed keys (times ``eot`` channel draws when the draw is not all known:
+  ``knows="fading"`` draws Bob's noise fresh, as no physical attacker knows it).  :class:`KeyEOTAPGD`
+  is the same over APGD's step-size schedule.  PGD through the defended link itself (the key known) is
+  the bound that shows the protection rests on the key.
 * :class:`CorrelatedJammer`: the key-agnostic structured attack.  ``c U_k x`` commutes with every
   ``U_k^H``, so a jammer that re-radiates the signal it hears, times ``c``, reaches the decoder as
   ``c x`` whatever the key; it puts a fraction of its budget there (phase and fraction searched on a
   grid per block, through guessed keys) and the rest in Gaussian noise.
+
+Why Bob's noise matters here: the receiver's noise ``w`` goes through ``U_k^H`` with the perturbation,
+so a perturbation ``d = c w`` (aligned with the noise realisation) reaches the decoder as
+``(1 + c) U_k^H w`` whatever the key.  An attacker that replays the evaluated draw (``knows="all"``)
+can use that; ``knows="fading"`` is the physical threat model.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
 import torch
 from torch import Tensor
 
-from semguard.attacks.base import Attack, AttackContext
-from semguard.attacks.pgd import PGD
+from semguard.attacks._best import BestIterate
+from semguard.attacks.apgd import APGD
+from semguard.attacks.base import Attack, AttackContext, check_knows
+from semguard.attacks.pgd import PGD, ChannelDraw
 from semguard.channels import functional as F
 from semguard.channels.base import ChannelState
 from semguard.link import Link
 
-__all__ = ["CorrelatedJammer", "GuessedKeyLink", "KeyEOTPGD"]
+__all__ = ["CorrelatedJammer", "GuessedKeyLink", "KeyEOTAPGD", "KeyEOTPGD"]
 
 
 def _guess(rng: torch.Generator) -> bytes:
@@ -49,28 +59,23 @@ class GuessedKeyLink(Link):
         return super().forward(source, snr_db, **kw)
 
 
-class KeyEOTPGD(PGD):
-    """PGD averaging every step's loss over ``keys`` guessed keys (:class:`GuessedKeyLink`).
+def _check_keys(keys: object) -> int:
+    if isinstance(keys, bool) or not isinstance(keys, int) or keys < 1:
+        raise ValueError(f"keys must be >= 1 guessed key per step, got {keys!r}")
+    return keys
 
-    Args:
-        keys: guessed keys per step.
-        **kw: the :class:`PGD` arguments (surface ``channel``, ``psr_db``, ``steps``, ...).
-    """
 
-    name = "pgd-key-eot"
+class _GuessedKeys(PGD):
+    """PGD's draws once per guessed key, every loss sent through :class:`GuessedKeyLink`."""
 
-    def __init__(self, *, keys: int = 8, **kw: Any) -> None:
-        super().__init__(**kw)
-        if keys < 1:
-            raise ValueError(f"keys must be >= 1 guessed key per step, got {keys}")
-        self.keys = int(keys)
+    keys: int = 1
 
     def extra_config(self) -> dict[str, Any]:
         return {**super().extra_config(), "keys": self.keys}
 
-    def _draws(self, ctx: AttackContext) -> list[tuple[torch.Generator, Tensor | None]]:
+    def _draws(self, ctx: AttackContext) -> list[ChannelDraw]:
         """PGD's channel draws once per guessed key (the link below draws a fresh key per send)."""
-        draws: list[tuple[torch.Generator, Tensor | None]] = []
+        draws: list[ChannelDraw] = []
         for _ in range(self.keys):
             draws += super()._draws(ctx)
         return draws
@@ -78,6 +83,61 @@ class KeyEOTPGD(PGD):
     def _objective(self, ctx: AttackContext, delta: Tensor) -> tuple[Tensor, Tensor | None]:
         """PGD's loss and success averaged over the draws, sent through :class:`GuessedKeyLink`."""
         return super()._objective(replace(ctx, link=GuessedKeyLink(ctx.link, ctx.rng)), delta)
+
+
+class KeyEOTPGD(_GuessedKeys):
+    """PGD averaging every step's loss over ``keys`` guessed keys (:class:`GuessedKeyLink`).
+
+    Args:
+        keys: guessed keys per step.
+        correlated_start: the first restart starts from the :class:`CorrelatedJammer`'s choice (same
+            knowledge and draws), the others at random; so the attack is never weaker than that jammer
+            by the attacker's own estimate of the loss.
+        **kw: the :class:`PGD` arguments (surface ``channel``, ``psr_db``, ``steps``, ``knows``, ``eot``...).
+    """
+
+    name = "pgd-key-eot"
+
+    def __init__(self, *, keys: int = 8, correlated_start: bool = False, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.keys = _check_keys(keys)
+        if correlated_start and self.surface != "channel":
+            raise ValueError("correlated_start: the re-radiation start is on the channel surface only")
+        self.correlated_start = bool(correlated_start)
+
+    def extra_config(self) -> dict[str, Any]:
+        return {**super().extra_config(), "correlated_start": self.correlated_start}
+
+    def _starts(self, ctx: AttackContext, ref: Tensor | None, radius: Tensor, best: BestIterate) -> Iterator[Tensor]:
+        randoms = self.restarts
+        if self.correlated_start:
+            jam = CorrelatedJammer(psr_db=self.budget, knows=self.knows, eot=self.eot, recon_loss=self.recon_loss)
+            with torch.no_grad():
+                d = self.project(jam.perturb(ctx), ctx, ref)
+                best.update(d, *self._objective(ctx, d))
+            yield d
+            randoms -= 1
+        for _ in range(randoms):
+            yield self._start(ctx, self.shape(ctx), radius)
+
+
+class KeyEOTAPGD(_GuessedKeys, APGD):
+    """APGD (:class:`~semguard.attacks.apgd.APGD`, its own step-size schedule and momentum) on the
+    channel surface, every step's loss averaged over ``keys`` guessed keys.
+
+    Args:
+        keys: guessed keys per step.
+        **kw: the :class:`~semguard.attacks.apgd.APGD` arguments (``psr_db``, ``steps``, ``restarts``,
+            ``eta``, ``knows``, ``eot``...).
+    """
+
+    name = "apgd-key-eot"
+    surfaces = ("channel",)
+
+    def __init__(self, *, keys: int = 8, **kw: Any) -> None:
+        kw.setdefault("surface", "channel")
+        super().__init__(**kw)
+        self.keys = _check_keys(keys)
 
 
 class _Reradiate:
@@ -99,6 +159,9 @@ class CorrelatedJammer(Attack):
     Args:
         phases: phases of ``c`` tried (evenly spaced).
         fractions: budget fractions ``f`` tried on the correlated part.
+        knows: what the choice of ``c`` knows of the evaluated draw (``"all"``: scored on it, Bob's noise
+            included; ``"fading"``: on ``eot`` draws of fresh noise; ``"none"``: of fresh channel draws).
+        eot: draws each candidate is scored on unless ``knows="all"``.
         **kw: the :class:`Attack` arguments (surface ``channel``, ``psr_db``, seed...).
     """
 
@@ -106,8 +169,13 @@ class CorrelatedJammer(Attack):
     knowledge = "white-box"
     surfaces = ("channel",)
 
-    def __init__(self, *, phases: int = 8, fractions: tuple[float, ...] = (1.0, 0.5, 0.35, 0.2), **kw: Any) -> None:
+    def __init__(self, *, phases: int = 8, fractions: tuple[float, ...] = (1.0, 0.5, 0.35, 0.2),
+                 knows: str = "all", eot: int = 1, **kw: Any) -> None:
         super().__init__(**kw)
+        self.knows = check_knows(knows)
+        if isinstance(eot, bool) or not isinstance(eot, int) or eot < 1:
+            raise ValueError(f"eot must be >= 1 draw per candidate, got {eot!r}")
+        self.eot = 1 if self.knows == "all" else eot
         if phases < 1:
             raise ValueError(f"phases must be >= 1, got {phases}")
         if not fractions or not all(0.0 <= f <= 1.0 for f in fractions):
@@ -115,7 +183,7 @@ class CorrelatedJammer(Attack):
         self.phases, self.fractions = int(phases), tuple(float(f) for f in fractions)
 
     def extra_config(self) -> dict[str, Any]:
-        return {"phases": self.phases, "fractions": list(self.fractions)}
+        return {"phases": self.phases, "fractions": list(self.fractions), "knows": self.knows, "eot": self.eot}
 
     def _candidates(self) -> list[complex]:
         rho = 10.0 ** (self.budget / 10.0)
@@ -124,6 +192,11 @@ class CorrelatedJammer(Attack):
             out += [math.sqrt(f * rho) * complex(math.cos(a), math.sin(a))
                     for a in (2 * math.pi * k / self.phases for k in range(self.phases))]
         return out
+
+    def _score(self, ctx: AttackContext, sim: Link) -> Tensor:
+        """The loss ``[B]`` (on the CPU) of one send through ``sim`` on one draw of what ``knows`` leaves unknown."""
+        gen, bob_noise = ctx.channel_draw(self.knows)
+        return self.loss(ctx, sim(ctx.source, ctx.snr, generator=gen, noise_generator=bob_noise)).detach().cpu()
 
     def perturb(self, ctx: AttackContext) -> Tensor:
         rho = 10.0 ** (self.budget / 10.0)
@@ -139,7 +212,7 @@ class CorrelatedJammer(Attack):
                 old = sim.adversary
                 sim.adversary = _Reradiate(c, noise, rest)
                 try:
-                    loss = self.loss(ctx, sim(ctx.source, ctx.snr, generator=ctx.channel_generator())).detach().cpu()
+                    loss = torch.stack([self._score(ctx, sim) for _ in range(self.eot)]).mean(0)
                 finally:
                     sim.adversary = old
                 better = loss > best

@@ -137,8 +137,8 @@ class DetectorAwareInputPGD(DetectorPenaltyPGD):
         super().__init__(detector=detector, weight=weight, margin=margin, **kw)
 
     def send(self, ctx: AttackContext, delta: Tensor, generator: torch.Generator, *, g: Tensor | None = None,
-             measure: bool = False) -> tuple[dict[str, Any], Tensor | None]:
-        out, m = super().send(ctx, delta, generator, g=g, measure=measure)
+             measure: bool = False, noise: torch.Generator | None = None) -> tuple[dict[str, Any], Tensor | None]:
+        out, m = super().send(ctx, delta, generator, g=g, measure=measure, noise=noise)
         out = dict(out)
         out["perturbed_source"] = ctx.source + project_input(delta, ctx.source, self.budget, self.norm)
         return out, m

@@ -75,3 +75,13 @@ def test_bad_input(setup):
         BlurDefense().wrap(Link(build("codec", "deepsc"), AWGN()))
     with pytest.raises(ValueError, match="input surface"):
         BlurDefense().adaptive_attack(build("attack", "pgd", surface="symbols", psr_db=-10.0))
+
+
+@pytest.mark.parametrize("knows", ["all", "fading", "none"])
+def test_adaptive_attack_keeps_the_channel_knowledge(knows):
+    """A fixed blur keeps what the attack knows of the channel; a random one needs fresh draws."""
+    from semguard.attacks.pgd import PGD
+
+    attack = PGD(surface="input", eps=0.05, norm="linf", objective="task", steps=2, knows=knows)
+    assert BlurDefense(sigma=1.0).adaptive_attack(attack).knows == knows
+    assert BlurDefense(sigma=(0.5, 1.5), eot=2).adaptive_attack(attack).knows == "none"

@@ -151,5 +151,6 @@ class BlurDefense:
                                                                  "restarts")}
         cfg["eps"] = attack.budget
         random = hi > lo
-        return PGD(**cfg, alpha=attack.alpha, channel_known=not random and attack.channel_known,
+        # a random blur needs fresh draws per EOT step ("none"); a fixed one keeps the attack's knowledge
+        return PGD(**cfg, alpha=attack.alpha, knows="none" if random else attack.knows,
                    eot=self.eot if random else attack.eot)

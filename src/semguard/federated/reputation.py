@@ -98,8 +98,8 @@ class ReputationConfig:
     directional: bool = True
     root_gate: bool = True
     root_progress: bool = True
-    root_radius: float = 2.0
-    root_centre: bool = True
+    root_radius: float = 1.0
+    root_centre: bool = False
 
     def __post_init__(self) -> None:
         if not self.lag_lo < self.lag_hi:

@@ -23,7 +23,7 @@ from semguard.federated.client import ClientReply, LocalConfig, client_update
 from semguard.federated.model import get_vector, set_vector
 from semguard.federated.partition import dirichlet_partition
 from semguard.federated.setups import EVAL_SEED, SETUPS, CodecSetup, codec_setup
-from semguard.federated.strategy import STRATEGIES, ServerAggregator
+from semguard.federated.strategy import REPUTATION, STRATEGIES, ServerAggregator
 from semguard.registry import available, build
 
 FL_CODECS = tuple(SETUPS)
@@ -316,7 +316,7 @@ def result_record(fed: Federation, rounds: list[dict[str, Any]], vec: Tensor, en
     rec = {"config": fed.cfg.to_dict(), "engine": engine, "malicious_ids": fed.malicious, "rounds": rounds,
            "final": {k: rounds[-1][k] for k in METRICS[fed.cfg.codec]}, "seconds": seconds,
            "dim": fed.dim, "dp_noise": fed.dp_noise}
-    if agg.name == "reputation":
+    if agg.name in REPUTATION:
         rec["reputation"] = agg.state.scores.tolist()
         rec["free_riders_detected"] = detected
         rec["free_rider_false_positive_rate"] = len([c for c in detected if c in honest]) / max(len(honest), 1)

@@ -50,6 +50,7 @@ import torch
 from torch import Tensor
 
 from semguard.federated.aggregate import centered_clipping, check_updates, clip_norm, coordinate_median
+from semguard.federated.root import check_root, root_radius, root_trust
 
 __all__ = ["ReputationState", "ReputationConfig", "ReputationInfo", "reputation_aggregate", "leave_one_out_median",
            "duplicate_groups", "cos_rows", "weighted_median", "robust_z", "lag_factor", "set_component"]
@@ -74,6 +75,11 @@ class ReputationConfig:
     lag_decay: weight of the old value in the exponential average of the progress z-scores (step 7).
     lag_hi, lag_lo: the averaged z-score at which the progress factor starts to fall below 1, and reaches 0.
     directional: replace the aggregate's component along the progress direction by the weighted median.
+    root_gate, root_progress, root_radius: used only when a root update is given
+        (:mod:`semguard.federated.root`): gate the round score by the cosine with the root update, take the
+        root's direction as the progress direction, cap the centered-clipping radius at
+        ``root_radius x ||root||`` (``inf``: no cap).  root_centre: start centered clipping at the root update
+        instead of the coordinate median of the kept groups (which the attackers' rows can pull).
     """
 
     decay: float = 0.5
@@ -90,12 +96,18 @@ class ReputationConfig:
     lag_hi: float = -1.5
     lag_lo: float = -3.0
     directional: bool = True
+    root_gate: bool = True
+    root_progress: bool = True
+    root_radius: float = 1.0
+    root_centre: bool = False
 
     def __post_init__(self) -> None:
         if not self.lag_lo < self.lag_hi:
             raise ValueError(f"lag_lo must be below lag_hi, got {self.lag_lo} and {self.lag_hi}")
         if not 0 <= self.lag_decay < 1 or not 0 <= self.decay < 1:
             raise ValueError(f"decay and lag_decay must be in [0, 1), got {self.decay} and {self.lag_decay}")
+        if not self.root_radius > 0:
+            raise ValueError(f"root_radius must be > 0, got {self.root_radius}")
 
 
 @dataclass(frozen=True)
@@ -246,15 +258,19 @@ def _free_riders(X: Tensor, norms: Tensor, state: ReputationState, ids: Tensor, 
 
 
 def reputation_aggregate(X: Tensor, ids: Tensor, state: ReputationState,
-                         cfg: ReputationConfig = ReputationConfig()
+                         cfg: ReputationConfig = ReputationConfig(), root: Tensor | None = None
                          ) -> tuple[Tensor, ReputationState, ReputationInfo]:
     """One round of our rule (the module docstring lists the steps).
 
-    ``ids`` ``[K]``: the client id of each row (index into ``state``).  Returns
-    ``(aggregate [D], next state, info)``; ``state`` itself is not modified.
+    ``ids`` ``[K]``: the client id of each row (index into ``state``).  ``root``: the server's own
+    update on its root set this round (``reputation-root``, :mod:`semguard.federated.root`), or None
+    for the root-free rule.  Returns ``(aggregate [D], next state, info)``; ``state`` itself is not
+    modified.
     """
     check_updates(X)
     K, D = X.shape
+    if root is not None:
+        check_root(root, D)
     ids = torch.as_tensor(ids, dtype=torch.long).flatten()
     if ids.shape[0] != K or ids.unique().shape[0] != K:
         raise ValueError(f"ids must be {K} distinct client ids, got {ids.tolist()}")
@@ -281,7 +297,12 @@ def reputation_aggregate(X: Tensor, ids: Tensor, state: ReputationState,
     raw = torch.relu(agree) * ((1 - cfg.history_weight) + cfg.history_weight * torch.relu(own))
     # progress along the robust centre's direction, against the other groups' (step 7)
     pool = ok & rep
+    g0 = None if root is None else root.to(X.dtype)
+    if g0 is not None and cfg.root_gate:
+        raw = raw * root_trust(Xc, g0, pool)
     centre0 = coordinate_median(Xc[pool]) if int(pool.sum()) > 0 else Xc.mean(0)
+    if g0 is not None and cfg.root_progress:
+        centre0 = g0
     u = centre0 / centre0.norm().clamp_min(1e-12)
     prog = Xc @ u
     old_lag = state.lag[ids] if state.lag is not None else torch.zeros(K, dtype=X.dtype)
@@ -306,7 +327,11 @@ def reputation_aggregate(X: Tensor, ids: Tensor, state: ReputationState,
     if float(w.sum()) > 0:
         kept = keep & rep
         centre = coordinate_median(Xc[kept]) if int(kept.sum()) > 0 else (w @ Xc) / w.sum()
+        if g0 is not None and cfg.root_centre:
+            centre = g0
         tau = float((Xc[keep] - centre).norm(dim=1).median()) * cfg.cc_mult
+        if g0 is not None:
+            tau = min(tau, root_radius(g0, cfg.root_radius))
         agg = centered_clipping(Xc, centre, tau, cfg.cc_iters, w) if tau > 0 else centre
         if cfg.directional and float(centre0.norm()) > 0:
             agg = set_component(agg, u, weighted_median(prog[keep], w[keep]))

@@ -20,11 +20,12 @@ from semguard.federated import aggregate as A
 from semguard.federated import reputation as R
 from semguard.registry import register
 
-__all__ = ["ServerAggregator", "STRATEGIES", "FLOWER_BASELINES"]
+__all__ = ["ServerAggregator", "STRATEGIES", "FLOWER_BASELINES", "REPUTATION"]
 
 # strategies Flower ships (the baselines) and ours / recent ones it lacks
 FLOWER_BASELINES = ("fedavg", "krum", "multikrum", "median", "trimmed_mean", "bulyan")
-STRATEGIES = FLOWER_BASELINES + ("centered_clipping", "fltrust", "reputation")
+STRATEGIES = FLOWER_BASELINES + ("centered_clipping", "fltrust", "reputation", "reputation-root")
+REPUTATION = ("reputation", "reputation-root")
 
 
 @dataclass
@@ -51,15 +52,15 @@ class ServerAggregator:
         if self.name == "bulyan" and self.n_clients < 4 * self.f + 3:
             raise ValueError(f"bulyan needs clients >= 4 x malicious + 3, got {self.n_clients} clients and "
                              f"f={self.f}")
-        if self.name == "reputation" and self.state is None:
+        if self.name in REPUTATION and self.state is None:
             self.state = R.ReputationState.init(self.n_clients, self.dim)
         if self.name == "centered_clipping" and self.state is None:
             self.state = torch.zeros(self.dim)
 
     @property
     def needs_root(self) -> bool:
-        """FLTrust changes the protocol: the server trains on a root set each round."""
-        return self.name == "fltrust"
+        """FLTrust and ``reputation-root`` change the protocol: the server trains on a root set each round."""
+        return self.name in ("fltrust", "reputation-root")
 
     def _rule(self, X: Tensor, ids: Tensor, weights: Tensor | None, root: Tensor | None, state: Any
               ) -> tuple[Tensor, Any, dict[str, Any]]:
@@ -88,7 +89,9 @@ class ServerAggregator:
                 raise ValueError("fltrust needs the server's root update this round")
             agg, ts = A.fltrust(X, root)
             return agg, state, {"trust": dict(zip(ids.tolist(), ts.tolist()))}
-        agg, new, info = R.reputation_aggregate(X, ids, state, self.reputation)
+        if n == "reputation-root" and root is None:
+            raise ValueError("reputation-root needs the server's root update this round")
+        agg, new, info = R.reputation_aggregate(X, ids, state, self.reputation, root if n == "reputation-root" else None)
         return agg, new, {
             "reputation": dict(zip(ids.tolist(), new.scores[ids].tolist())),
             "free_riders": [int(i) for i, b in zip(ids, info.free_rider) if b],

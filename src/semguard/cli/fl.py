@@ -40,7 +40,7 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--clients", type=int_at_least(1, 1000), default=10, help="number of clients")
     p.add_argument("--malicious", type=int_at_least(0), default=0, help="how many of them attack")
     p.add_argument("--attack", choices=available("fl_attack"), default=None, help="what the malicious clients do")
-    p.add_argument("--strategy", choices=STRATEGIES, default="fedavg", help="server aggregation rule")
+    p.add_argument("--strategy", choices=STRATEGIES, default="fedavg", help="server aggregation rule (reputation-root is experimental: it falls to chance under adaptive_bias at 3/10, docs/federated.md)")
     p.add_argument("--rounds", type=int_at_least(1, 10000), default=5)
     p.add_argument("--alpha", type=positive_float, default=0.5, help="Dirichlet non-IID concentration (> 0; small = skewed)")
     p.add_argument("--local-steps", type=int_at_least(1), default=10, help="local optimiser steps per round")

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -146,28 +147,24 @@ class VerifiedReceiver:
     def received(self, sources: Tensor, snr_db: float, *, seed: int = 0) -> tuple[Tensor, Tensor, Tensor]:
         """One pass over the link: ``(transmitted x [N, n], received y0 [N, n], effective SNR [N])``, the
         channel noise drawn from a generator seeded with ``seed``."""
-        codec = self.link.codec
-        codec.check_source(sources)
+        out = self._pass(sources, snr_db, seed)
+        return out["transmitted"], out["received"], out["state"].effective_snr_db
+
+    def _pass(self, sources: Tensor, snr_db: float, seed: int) -> dict[str, Any]:
+        """The link's output on ``sources`` in eval mode, its channel drawn from ``seed``."""
+        self.link.codec.check_source(sources)
         was = self.link.training
         self.link.eval()
         try:
-            out = self.link(sources, snr_db, generator=torch.Generator().manual_seed(int(seed)))
+            return self.link(sources, snr_db, generator=torch.Generator().manual_seed(int(seed)))
         finally:
             self.link.train(was)
-        return out["transmitted"], out["received"], out["state"].effective_snr_db
 
     @torch.no_grad()
     def fading_draw(self, sources: Tensor, snr_db: float, *, seed: int = 0) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """One pass over a fading link: ``(PSR reference [N, n], raw antenna block h x + w [N, n], equaliser
         gain per symbol [N, n], effective SNR [N])``, fading and noise drawn with ``seed``."""
-        codec = self.link.codec
-        codec.check_source(sources)
-        was = self.link.training
-        self.link.eval()
-        try:
-            out = self.link(sources, snr_db, generator=torch.Generator().manual_seed(int(seed)))
-        finally:
-            self.link.train(was)
+        out = self._pass(sources, snr_db, seed)
         st, x = out["state"], out["transmitted"]
         gain = self.link.channel.equalize(torch.ones_like(out["raw"]), st)
         ref = st.h * x if self.psr_reference == "received" else x

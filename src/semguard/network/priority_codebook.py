@@ -252,17 +252,25 @@ def send_codebook(codec: DeepSC, tokens: Tensor, spans: Sequence[Sequence[tuple[
         for k, w in got.items():
             ok[b][k] = w == words_b[b][k]
     out = receive_rest(codec, y, amp, nc, dsc, cw, spans, decoded, snr_db, two_pass=two_pass)
-    for b, sp in enumerate(spans):                     # DeepSC-sent critical words: all their tokens right
-        cspans = [(s0, s1) for s0, s1, c in sp if c]
-        for k, f in enumerate(out_b[b]):
-            if f and oov == "deepsc":
-                s0, s1 = cspans[k]
-                ok[b][k] = bool((out[b, s0:s1] == tokens[b, s0:s1]).all())
+    if oov == "deepsc":
+        mark_deepsc_sent(ok, out, tokens, spans, out_b)
     return {"tokens": out, "critical_ok": ok, "oov": out_b, "energy": full.abs().square().sum(1).double(),
             "uses": S * lengths + extra, "extra_uses": extra}
 
 
 @torch.no_grad()
+
+def mark_deepsc_sent(ok: list[list[bool]], out: Tensor, tokens: Tensor,
+                     spans: Sequence[Sequence[tuple[int, int, bool]]], sent: Sequence[Sequence[bool]]) -> None:
+    """In place: a critical word that went through DeepSC (``sent[b][k]``) is right when all of its
+    tokens are (``ok[b][k]``), for the critical spans of ``spans``."""
+    for b, sp in enumerate(spans):
+        cspans = [(s0, s1) for s0, s1, c in sp if c]
+        for k, f in enumerate(sent[b]):
+            if f:
+                s0, s1 = cspans[k]
+                ok[b][k] = bool((out[b, s0:s1] == tokens[b, s0:s1]).all())
+
 def receive_rest(codec: DeepSC, y: Tensor, amp: Tensor, nc: Tensor, dsc: Tensor, cw: Tensor,
                  spans: Sequence[Sequence[tuple[int, int, bool]]], decoded: Sequence[dict[int, str | None]],
                  snr_db: float, *, two_pass: bool = True) -> Tensor:

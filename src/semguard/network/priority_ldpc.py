@@ -46,7 +46,7 @@ from semguard.baselines.phy import LdpcQamPhy, post_equalization
 from semguard.channels.base import Channel
 from semguard.codecs.deepsc import DeepSC
 from semguard.network.lexicon import MAX_SPELL, SPELL_ALPHABET, escape_length, escape_row, spell
-from semguard.network.priority_codebook import _spans_mask, codebook_power, receive_rest
+from semguard.network.priority_codebook import _spans_mask, codebook_power, mark_deepsc_sent, receive_rest
 
 __all__ = ["CHAR_BITS", "K_MIN", "critical_bits", "ldpc_uses", "parse_critical_bits", "recall_limit", "send_ldpc",
            "shannon_snr_db"]
@@ -243,12 +243,8 @@ def send_ldpc(codec: DeepSC, tokens: Tensor, spans: Sequence[Sequence[tuple[int,
         for kk, w in zip(coded, words):
             ok[b][kk] = w == critical[b][kk]
     out = receive_rest(codec, y_all[:, :T * S], amp, nc, dsc, cw, spans, decoded, snr_db, two_pass=two_pass)
-    for b, sp in enumerate(spans):                     # DeepSC-sent critical words: all their tokens right
-        cspans = [(s0, s1) for s0, s1, c in sp if c]
-        for kk, f in enumerate(flags[b]):
-            if f and oov == "deepsc":
-                s0, s1 = cspans[kk]
-                ok[b][kk] = bool((out[b, s0:s1] == tokens[b, s0:s1]).all())
+    if oov == "deepsc":
+        mark_deepsc_sent(ok, out, tokens, spans, flags)
     return {"tokens": out, "critical_ok": ok, "oov": flags, "energy": full.abs().square().sum(1).double(),
             "uses": S * lengths + extra, "extra_uses": extra,
             "info_bits": torch.tensor([len(bb) for bb in bits_b]), "layout": layout}

@@ -35,7 +35,7 @@ from semguard.channels.base import Channel
 from semguard.codecs.deepsc import DeepSC
 from semguard.network.lexicon import MAX_SPELL, SPELL_ALPHABET, escape_length, escape_row, spell
 
-__all__ = ["alphabet_codebook", "codebook_power", "critical_lexicon", "ml_decode", "qpsk_codebook", "receive_rest",
+__all__ = ["alphabet_codebook", "codebook_power", "critical_lexicon", "mark_deepsc_sent", "ml_decode", "qpsk_codebook", "receive_rest",
            "split_uses"]
 
 
@@ -258,8 +258,6 @@ def send_codebook(codec: DeepSC, tokens: Tensor, spans: Sequence[Sequence[tuple[
             "uses": S * lengths + extra, "extra_uses": extra}
 
 
-@torch.no_grad()
-
 def mark_deepsc_sent(ok: list[list[bool]], out: Tensor, tokens: Tensor,
                      spans: Sequence[Sequence[tuple[int, int, bool]]], sent: Sequence[Sequence[bool]]) -> None:
     """In place: a critical word that went through DeepSC (``sent[b][k]``) is right when all of its
@@ -271,6 +269,8 @@ def mark_deepsc_sent(ok: list[list[bool]], out: Tensor, tokens: Tensor,
                 s0, s1 = cspans[k]
                 ok[b][k] = bool((out[b, s0:s1] == tokens[b, s0:s1]).all())
 
+
+@torch.no_grad()
 def receive_rest(codec: DeepSC, y: Tensor, amp: Tensor, nc: Tensor, dsc: Tensor, cw: Tensor,
                  spans: Sequence[Sequence[tuple[int, int, bool]]], decoded: Sequence[dict[int, str | None]],
                  snr_db: float, *, two_pass: bool = True) -> Tensor:

@@ -3,19 +3,9 @@ wrapped task codec (bench/art_crosscheck.py; needs the ``[art]`` extra)."""
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 
-BENCH = Path(__file__).resolve().parents[1] / "bench" / "art_crosscheck.py"
-
-
-def _bench():
-    spec = importlib.util.spec_from_file_location("bench_art_crosscheck", BENCH)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+from bench_module import load_bench
 
 
 def test_frozen_channel_is_deterministic_whatever_the_batch() -> None:
@@ -25,7 +15,7 @@ def test_frozen_channel_is_deterministic_whatever_the_batch() -> None:
     from semguard.data.shipped import shipped_fashion_mnist
     from semguard.link import Link
 
-    bench = _bench()
+    bench = load_bench("art_crosscheck")
     x, _ = shipped_fashion_mnist(6)
     codec = pretrained("task-fmnist").eval()
     model = bench.Decision(Link(codec, bench.FrozenAWGN(16)), 10.0)
@@ -45,7 +35,7 @@ def test_cascaded_ensemble_keeps_what_its_first_member_breaks() -> None:
     from semguard.link import Link
     from semguard.registry import build
 
-    bench = _bench()
+    bench = load_bench("art_crosscheck")
     x, y = shipped_fashion_mnist(32)
     codec = pretrained("task-fmnist-adv").eval()
     link = Link(codec, bench.FrozenAWGN(codec.n_symbols(tuple(x.shape[1:]))))
@@ -60,7 +50,7 @@ def test_cascaded_ensemble_keeps_what_its_first_member_breaks() -> None:
 @pytest.mark.slow
 def test_semguard_pgd_is_within_a_few_points_of_art() -> None:
     pytest.importorskip("art")
-    bench = _bench()
+    bench = load_bench("art_crosscheck")
     # eps 0.02: the undefended codec keeps about half its accuracy, so the attacks can differ
     # measured at 100 steps: semguard's AutoAttack 0.470, ART's strongest 0.480
     res = bench.crosscheck("task-fmnist", 200, 0.02, art_steps=50, art_restarts=1, autoattack=True,

@@ -3,25 +3,17 @@ the strongest jammer, and the learned / digital power ratio with its bound, agai
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 from pathlib import Path
 
 import pytest
 
-BENCH = Path(__file__).resolve().parents[1] / "bench" / "attacks_digital.py"
-
-
-def _bench():
-    spec = importlib.util.spec_from_file_location("bench_attacks_digital", BENCH)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+from bench_module import load_bench
 
 
 def test_crossing_interpolates_between_the_bracketing_budgets() -> None:
-    b = _bench()
+    b = load_bench("attacks_digital")
     # 24 dB at -20, 16 dB at -10: 20 dB is half way, -15 dB; the -25 point (30 dB) is above the level
     pts = [(-10.0, 16.0), (-25.0, 30.0), (-20.0, 24.0)]
     assert b.damage_crossing(pts, 20.0) == (pytest.approx(-15.0), "=")
@@ -31,7 +23,7 @@ def test_crossing_interpolates_between_the_bracketing_budgets() -> None:
 
 
 def test_crossing_outside_the_grid_is_a_bound() -> None:
-    b = _bench()
+    b = load_bench("attacks_digital")
     pts = [(-25.0, 19.6), (-20.0, 15.9), (-5.0, 6.2)]
     assert b.damage_crossing(pts, 20.0) == (-25.0, "<=")  # already damaged at the weakest budget
     assert b.psr_for_damage(pts, 20.0) == -25.0
@@ -41,7 +33,7 @@ def test_crossing_outside_the_grid_is_a_bound() -> None:
 
 
 def test_power_ratio_and_its_bound() -> None:
-    b = _bench()
+    b = load_bench("attacks_digital")
     # -15.5 against -23.6: 8.1 dB, 10^0.81 = 6.457x
     assert b.power_ratio((-15.5, "="), (-23.6, "=")) == (pytest.approx(10 ** 0.81), "=")
     # learned already damaged at -25 (<= -25) against an exact -20: at most 10^-0.5
@@ -61,7 +53,7 @@ def test_power_ratio_and_its_bound() -> None:
 
 
 def test_strongest_prefers_the_lowest_reaching_psr() -> None:
-    b = _bench()
+    b = load_bench("attacks_digital")
     assert b.strongest([(-12.1, "="), (-23.6, "="), (-5.0, ">")]) == (-23.6, "=")
     assert b.strongest([(-25.0, "="), (-25.0, "<=")]) == (-25.0, "<=")
     assert b.strongest([(-5.0, ">"), (-5.0, ">")]) == (-5.0, ">")
@@ -69,7 +61,7 @@ def test_strongest_prefers_the_lowest_reaching_psr() -> None:
 
 
 def test_learned_records_fall_back_to_the_running_records(tmp_path: Path) -> None:
-    b = _bench()
+    b = load_bench("attacks_digital")
     out = tmp_path / "grid.json"
     assert b.learned_records(out) == []
     (tmp_path / "grid.d").mkdir()
@@ -82,7 +74,7 @@ def test_learned_records_fall_back_to_the_running_records(tmp_path: Path) -> Non
 
 def test_ratio_records_from_a_digital_and_a_learned_grid(tmp_path: Path) -> None:
     """main --reuse: the digital records in --out, a learned grid in --learned, the ratios by hand."""
-    b = _bench()
+    b = load_bench("attacks_digital")
     digital = [{"attack": "clean", "psr_db": None, "psnr": 33.0}]
     for psr, g, burst in ((-30.0, 33.0, 33.0), (-20.0, 33.0, 11.0), (-10.0, 11.0, 11.0)):
         digital += [{"attack": "gaussian", "psr_db": psr, "psnr": g}, {"attack": "burst-0.25", "psr_db": psr, "psnr": burst}]
@@ -123,15 +115,8 @@ def test_ratio_records_from_a_digital_and_a_learned_grid(tmp_path: Path) -> None
     assert uni["learned_over_digital_power"] is None and math.isfinite(uni["power_ratio"])
 
 
-def _tables():
-    spec = importlib.util.spec_from_file_location("bench_attacks_tables_d", BENCH.with_name("attacks_tables.py"))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
 def test_tables_print_bounds_as_bounds() -> None:
-    t = _tables()
+    t = load_bench("attacks_tables")
     assert t._crossing([-15.53, "="], -15.53) == "-15.5"
     assert t._crossing([-25.0, "<="], -25.0) == "<= -25"
     assert t._crossing([-5.0, ">"], None) == "> -5"

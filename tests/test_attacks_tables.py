@@ -2,17 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
-BENCH = Path(__file__).resolve().parents[1] / "bench" / "attacks_tables.py"
-
-
-def _bench():
-    spec = importlib.util.spec_from_file_location("bench_attacks_tables", BENCH)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+from bench_module import load_bench
 
 
 def _rec(attack: str, budget: float, attacked: float, clean: float = 30.0) -> dict:
@@ -20,7 +10,7 @@ def _rec(attack: str, budget: float, attacked: float, clean: float = 30.0) -> di
 
 
 def test_anchor_rows_compare_drops_from_clean_not_psnr() -> None:
-    bench = _bench()
+    bench = load_bench("attacks_tables")
     # anchor PGD at -10 dB: 28.9 -> 15.4, a 13.5 dB drop; ours 30.0 -> 16.0 is a 14.0 dB drop: stronger,
     # though its PSNR is above the anchor's.  Universal at -10 dB: 30.0 -> 18.0 (12.0) equals the anchor's
     # 28.9 -> 16.9 (12.0); at -20 dB: 30.0 -> 28.0 (2.0) is weaker than 28.9 -> 26.0 (2.9)
@@ -33,4 +23,4 @@ def test_anchor_rows_compare_drops_from_clean_not_psnr() -> None:
 
 
 def test_anchor_rows_skip_cells_the_run_does_not_have() -> None:
-    assert len(_bench().anchor_rows([_rec("gaussian", -5.0, 29.0)])) == 2  # the header only
+    assert len(load_bench("attacks_tables").anchor_rows([_rec("gaussian", -5.0, 29.0)])) == 2  # the header only

@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
-BENCH = Path(__file__).resolve().parents[1] / "bench" / "text.py"
+from bench_module import load_bench
 
 
 @pytest.mark.slow
 def test_deepsc_beats_the_cliff_and_meets_target_on_awgn(tmp_path):
-    spec = importlib.util.spec_from_file_location("bench_text", BENCH)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = load_bench("text")
     out = tmp_path / "text.json"
     assert bench.main(["--out", str(out), "--n", "300", "--snrs", "0", "3", "6", "18",
                        "--channels", "awgn", "--no-similarity"]) == 0

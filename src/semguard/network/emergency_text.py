@@ -60,7 +60,8 @@ def ldpc_scheme(boost_db: float, oov: str = "spell") -> str:
     return f"ldpc+{boost_db:g}dB" + ("" if oov == "spell" else f"/{oov}")
 
 
-def _parse_codebook(scheme: str) -> tuple[float, str]:
+def _parse_boosted(scheme: str) -> tuple[float, str]:
+    """``(boost dB, oov mode)`` of a ``codebook+<B>dB[/oov]`` or ``ldpc+<B>dB[/oov]`` row name."""
     head, _, oov = scheme.partition("/")
     return float(head[head.index("+") + 1:-2]), oov or "spell"
 
@@ -208,13 +209,13 @@ def text_sweep(sentences: Sequence[str], snrs: Sequence[float], *, schemes: Sequ
                     return jammer(tuple(tx.shape), tx.abs().square(), psr_db=jam_psr_db, generator=g)
             override, extra = None, 0
             if scheme.startswith("codebook"):
-                b_db, oov = _parse_codebook(scheme)
+                b_db, oov = _parse_boosted(scheme)
                 out = send_codebook(m, tokens, spans, crit_words, lexicon, bits, snr, ch, boost_db=b_db, jam=jam,
                                     generator=g, seed=seed, oov=oov, spell_uses=spell_uses)
                 pred, override, uses, energy = out["tokens"], out["critical_ok"], int(out["uses"].sum()), out["energy"]
                 extra = int(out["extra_uses"].sum())
             elif scheme.startswith("ldpc"):
-                b_db, oov = _parse_codebook(scheme)
+                b_db, oov = _parse_boosted(scheme)
                 out = send_ldpc(m, tokens, spans, crit_words, lexicon, bits, snr, ch, boost_db=b_db, jam=jam,
                                 generator=g, oov=oov, max_rate=ldpc_max_rate)
                 pred, override, uses, energy = out["tokens"], out["critical_ok"], int(out["uses"].sum()), out["energy"]

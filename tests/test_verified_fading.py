@@ -109,3 +109,35 @@ def test_fading_needs_perfect_csi(codec):
         VerifiedReceiver(Link(codec, Rayleigh(csi="estimated")))
     with pytest.raises(ValueError, match="psr_reference"):
         VerifiedReceiver(Link(codec, Rayleigh()), psr_reference="peak")
+
+
+def test_cli_certifies_over_fading_what_the_receiver_certifies(tmp_path, capsys, codec):
+    """``semguard certify --channel rayleigh`` writes the verified receiver's own figure for that draw, per
+    PSR reference, and records the channel; the AWGN-only methods and flags refuse fading in one line."""
+    import json
+
+    from semguard.cli.main import main
+    x, y = shipped_fashion_mnist(12)
+    for reference in ("received", "transmitted"):
+        out = tmp_path / f"{reference}.json"
+        assert main(["certify", "--method", "crown", "--channel", "rayleigh", "--psr-reference", reference,
+                     "--psr-db", "-15", "--images", "12", "--seed", "3", "--out", str(out)]) == 0
+        want = VerifiedReceiver(Link(codec, Rayleigh(csi="perfect")), psr_reference=reference).certify(
+            x, 10.0, [-15.0], seed=3).certified_accuracy(y, -15.0)
+        d = json.loads(out.read_text())
+        assert d["channel"] == "rayleigh" and d["certified_accuracy"] == pytest.approx(want)
+        assert d["extra"]["psr_reference"] == reference and d["extra"]["equalizer"] == "mmse"
+        assert main(["certify", "--check", str(out)]) == 0
+        assert "by crown over rayleigh" in capsys.readouterr().out
+    assert main(["certify", "--method", "crown", "--psr-db", "-15", "--images", "12", "--seed", "3",
+                 "--out", str(tmp_path / "awgn.json")]) == 0
+    awgn = json.loads((tmp_path / "awgn.json").read_text())
+    assert awgn["channel"] == "awgn" and "psr_reference" not in awgn["extra"]
+    capsys.readouterr()
+    for argv, msg in ((["--channel", "rayleigh", "--psr-db", "-15"], "--channel rayleigh is for --method crown"),
+                      (["--method", "crown", "--psr-reference", "transmitted", "--psr-db", "-15"],
+                       "--psr-reference is for --channel rayleigh")):
+        assert main(["certify", *argv, "--out", str(tmp_path / "no.json")]) == 2
+        err = capsys.readouterr().err.strip()
+        assert msg in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "no.json").exists()

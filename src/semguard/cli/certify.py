@@ -12,7 +12,10 @@ into the knowledge base beside the codec's weights.  ``--check FILE`` verifies a
 codec instead (``--trust`` a public key in hex to require its signature).  ``--method crown|alpha-crown|ibp``
 (a task codec, with one ``--psr-db``) verifies the receiver deterministically instead of smoothing: per image one
 channel-noise draw, and the decision at that received block certified iff bound propagation through the
-decoder proves no perturbation under the PSR flips it (no draws, confidence 1).
+decoder proves no perturbation under the PSR flips it (no draws, confidence 1).  With ``--channel
+rayleigh`` the bound methods verify over flat block fading with perfect CSI (the realised draw's equaliser
+folded into the decoder), the PSR measured against the received ``h x`` or, with ``--psr-reference
+transmitted``, against the transmitted ``x``; the certificate records both.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from semguard.channels import AWGN
+from semguard.channels import AWGN, Rayleigh
 from semguard.cli.common import finite_float, int_at_least, non_negative_float, positive_float
 from semguard.link import Link
 
@@ -39,6 +42,8 @@ PSR_RANGE = (-60.0, 20.0)
 RADIUS_MAX = 28.0  # the l2 diameter of a 28x28 image in [0, 1]
 METHODS = ("vote", "median", "crown", "alpha-crown", "ibp")
 BOUND_METHODS = ("crown", "alpha-crown", "ibp")
+CHANNELS = ("awgn", "rayleigh")
+PSR_REFERENCES = ("received", "transmitted")
 SIGMA, VOTE_N0, VOTE_IMAGES, MEDIAN_EXTRA_N0 = 0.12, 100, 50, 1.0
 
 
@@ -56,7 +61,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--radius", type=positive_float, help="certify against input perturbations of this l2 norm")
     g.add_argument("--check", help="verify this certificate file against --codec instead")
     p.add_argument("--trust", action="append", default=None, help="trusted public key (hex) for --check")
-    p.add_argument("--snr-db", type=finite_float, default=10.0, help="Bob's SNR over AWGN (default: 10)")
+    p.add_argument("--snr-db", type=finite_float, default=10.0, help="Bob's SNR (default: 10)")
+    p.add_argument("--channel", choices=CHANNELS, default="awgn",
+                   help="awgn, or rayleigh: flat block fading with perfect CSI (--method crown / alpha-crown / "
+                        "ibp only) (default: awgn)")
+    p.add_argument("--psr-reference", choices=PSR_REFERENCES, default=None,
+                   help="--channel rayleigh: the PSR measured against the received h x or the transmitted x "
+                        "(default: received)")
     p.add_argument("--sigma", type=positive_float, default=None,
                    help=f"input smoothing sigma (--radius) (default: {SIGMA})")
     p.add_argument("--extra-n0", type=non_negative_float, default=None,
@@ -117,6 +128,12 @@ def _check_args(a: argparse.Namespace) -> None:
         if a.psr_db is not None and len(a.psr_db) != 1:
             raise ValueError(f"--psr-db: --method {a.method} certifies one budget per certificate, "
                              f"got {len(a.psr_db)}")
+    if a.channel != "awgn" and a.method not in BOUND_METHODS and a.check is None:
+        raise ValueError(f"--channel {a.channel} is for --method crown / alpha-crown / ibp (the {a.method} "
+                         f"method smooths with the AWGN channel's noise)")
+    if a.psr_reference is not None and a.channel == "awgn":
+        raise ValueError("--psr-reference is for --channel rayleigh (over AWGN the received and transmitted "
+                         "signals are the same)")
     if a.method in BOUND_METHODS:
         if a.radius is not None:
             raise ValueError(f"--method {a.method} verifies the receiver against a PSR (--psr-db); the input "
@@ -145,7 +162,7 @@ def _load_check(a: argparse.Namespace, codec: torch.nn.Module) -> int:
         what = cert.summary()
     else:
         what = (f"certified accuracy {cert.certified_accuracy:.3f} at {cert.budget_kind} {cert.budget:g} "
-                f"by {cert.method}")
+                f"by {cert.method} over {cert.channel}")
     print(f"{a.check}: valid for {a.codec} ({cert.weights_sha256[:16]}...): {what}, confidence {cert.confidence}"
           + ("" if trusted else " (signature not checked: no --trust)"))
     return 0
@@ -192,17 +209,26 @@ def _bounds(a: argparse.Namespace, codec: torch.nn.Module) -> tuple[Certificate,
     images = VOTE_IMAGES if a.images is None else a.images
     x, y = shipped_fashion_mnist(images)
     psr = a.psr_db[0]
-    res = VerifiedReceiver(Link(codec, AWGN()), method=a.method).certify(x, a.snr_db, [psr], seed=a.seed)
+    fading = a.channel == "rayleigh"
+    reference = a.psr_reference or "received"
+    channel = Rayleigh(csi="perfect") if fading else AWGN()
+    res = VerifiedReceiver(Link(codec, channel), method=a.method,
+                           psr_reference=reference).certify(x, a.snr_db, [psr], seed=a.seed)
     acc = res.certified_accuracy(y, psr)
     clean = float((res.prediction == y).float().mean())
-    cert = issue(codec, a.codec, surface="symbols", channel="awgn", snr_db=a.snr_db, budget=psr,
+    extra = {"accuracy": clean, "noise": "one channel-noise draw per image (seed), fixed; certified "
+             "per received block against any perturbation under the PSR",
+             "data": "shipped Fashion-MNIST test images, first N"}
+    if fading:
+        extra.update(fading="flat block Rayleigh, one draw per image (seed), fixed; perfect CSI at the receiver",
+                     equalizer=channel.equalizer, psr_reference=reference)
+    cert = issue(codec, a.codec, surface="symbols", channel=a.channel, snr_db=a.snr_db, budget=psr,
                  certified_accuracy=acc, abstain_rate=0.0, alpha=0.0, sigma=0.0, n0=0, n=0, samples=images,
-                 seed=a.seed, method=a.method,
-                 extra={"accuracy": clean, "noise": "one channel-noise draw per image (seed), fixed; certified "
-                        "per received block against any perturbation under the PSR",
-                        "data": "shipped Fashion-MNIST test images, first N"})
-    return cert, (f"{a.codec} over AWGN at {a.snr_db:g} dB, {a.method}: certified accuracy {acc:.3f} at {psr:g} dB "
-                  f"PSR (accuracy {clean:.3f}; {images} images, one noise draw each, deterministic)")
+                 seed=a.seed, method=a.method, extra=extra)
+    where = (f"Rayleigh (perfect CSI, PSR against the {reference} signal)" if fading else "AWGN")
+    draws = "one fading and noise draw each" if fading else "one noise draw each"
+    return cert, (f"{a.codec} over {where} at {a.snr_db:g} dB, {a.method}: certified accuracy {acc:.3f} at "
+                  f"{psr:g} dB PSR (accuracy {clean:.3f}; {images} images, {draws}, deterministic)")
 
 
 def _median(a: argparse.Namespace, codec: torch.nn.Module) -> tuple[PsnrBoundCertificate, str]:

@@ -88,6 +88,8 @@ def main() -> None:
                    help="awgn, or rayleigh block fading with perfect CSI (bounds and PGD only)")
     p.add_argument("--psr-reference", choices=("received", "transmitted"), default="received",
                    help="over rayleigh: the PSR against the received h x or the transmitted x")
+    p.add_argument("--csi", choices=("perfect", "estimated"), default="perfect",
+                   help="over rayleigh: the receiver's CSI; estimated certifies jammers on the data symbols only")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--out", default=None)
     a = p.parse_args()
@@ -95,13 +97,13 @@ def main() -> None:
         torch.set_num_threads(a.threads)
     if a.channel == "rayleigh" and (a.smoothing_n or a.lirpa):
         p.error("--channel rayleigh: bounds and PGD only (no --smoothing-n, no --lirpa)")
-    link = Link(pretrained(a.codec), AWGN() if a.channel == "awgn" else Rayleigh(csi="perfect"))
+    link = Link(pretrained(a.codec), AWGN() if a.channel == "awgn" else Rayleigh(csi=a.csi))
     x, y = shipped_fashion_mnist(a.images)
-    res: dict = {"codec": a.codec, "channel": a.channel, "psr_reference": a.psr_reference, "snr_db": a.snr_db, "images": a.images, "seed": a.seed,
+    res: dict = {"codec": a.codec, "channel": a.channel, "psr_reference": a.psr_reference, "csi": a.csi, "snr_db": a.snr_db, "images": a.images, "seed": a.seed,
                  "pgd": {"steps": a.steps, "restarts": a.restarts}, "psr_db": a.psr_db}
     for method in () if a.skip_bounds else a.methods:
         t0 = time.perf_counter()
-        c = VerifiedReceiver(link, method=method, psr_reference=a.psr_reference).certify(x, a.snr_db, a.psr_db, seed=a.seed)
+        c = VerifiedReceiver(link, method=method, psr_reference=a.psr_reference, data_only=a.csi == "estimated").certify(x, a.snr_db, a.psr_db, seed=a.seed)
         res[method] = {"certified_accuracy": [c.certified_accuracy(y, q) for q in a.psr_db],
                        # the first 100 images: the ones the smoothing table in the README used
                        "certified_accuracy_first100": [
@@ -111,7 +113,7 @@ def main() -> None:
         res["accuracy"] = float((c.prediction == y).float().mean())
         print(f"{method:5s} ({res[method]['seconds']:.1f} s): " + " ".join(
             f"{q:g}:{v:.3f}" for q, v in zip(a.psr_db, res[method]["certified_accuracy"])), flush=True)
-    rec = VerifiedReceiver(link, psr_reference=a.psr_reference)
+    rec = VerifiedReceiver(link, psr_reference=a.psr_reference, data_only=a.csi == "estimated")
     if not (a.skip_bounds or a.no_pgd):
         pred = c.prediction
         t0 = time.perf_counter()

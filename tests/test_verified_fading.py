@@ -104,6 +104,38 @@ def test_rayleigh_certificate_is_sound_through_the_link(codec):
     assert torch.equal(plain, cert.prediction)
 
 
+def test_estimated_csi_data_only_certificate_is_sound_through_the_link(codec):
+    """With pilot-estimated CSI the fold uses the receiver's estimate (hand formula), not the true h, and the
+    certificate holds against jammers on the data symbols sent through the real link (pilots untouched)."""
+    x, _ = shipped_fashion_mnist(10)
+    link = Link(codec, Rayleigh(csi="estimated", pilots=2))
+    rec = VerifiedReceiver(link, data_only=True)
+    cert = rec.certify(x, 10.0, GRID, seed=5)
+    _, raw, gain, eff = rec.fading_draw(x, 10.0, seed=5)
+    with torch.no_grad():
+        st = link(x, 10.0, generator=torch.Generator().manual_seed(5))["state"]
+    n0 = 0.1
+    want = st.h_est.conj() / (st.h_est.abs().square() + n0)
+    torch.testing.assert_close(gain, want, rtol=1e-5, atol=1e-6)
+    assert (st.h_est != st.h).all()                       # the estimate really differs from the channel
+    torch.testing.assert_close(eff, 10.0 + 10 * torch.log10(st.h_est.abs().square()[:, 0]), rtol=1e-5, atol=1e-5)
+    g = torch.Generator().manual_seed(13)
+    for j, psr in enumerate(GRID):
+        worst = rec.attack(x, 10.0, psr, seed=5, steps=30, restarts=2)
+        assert (cert.margin_lower[:, j] <= worst + 1e-9).all()
+        for _ in range(3):
+            d = torch.randn(raw.shape, generator=g, dtype=torch.complex64)
+            d = d * (cert.radius[:, j] / torch.linalg.vector_norm(d, dim=1)).unsqueeze(1).float()
+            with torch.no_grad():
+                logits = link(x, 10.0, generator=torch.Generator().manual_seed(5), interference=d)["output"].double()
+            margin = (logits.gather(1, cert.prediction[:, None]) - logits).scatter(1, cert.prediction[:, None],
+                                                                                     math.inf).min(1).values
+            assert (cert.margin_lower[:, j] <= margin + 1e-4).all()
+    with torch.no_grad():
+        plain = link(x, 10.0, generator=torch.Generator().manual_seed(5))["output"].argmax(1)
+    assert torch.equal(plain, cert.prediction)
+
+
 def test_fading_needs_perfect_csi(codec):
     with pytest.raises(ValueError, match="perfect CSI"):
         VerifiedReceiver(Link(codec, Rayleigh(csi="estimated")))
@@ -127,8 +159,17 @@ def test_cli_certifies_over_fading_what_the_receiver_certifies(tmp_path, capsys,
         d = json.loads(out.read_text())
         assert d["channel"] == "rayleigh" and d["certified_accuracy"] == pytest.approx(want)
         assert d["extra"]["psr_reference"] == reference and d["extra"]["equalizer"] == "mmse"
+        assert d["extra"]["csi"] == "perfect" and "jammer" not in d["extra"]
         assert main(["certify", "--check", str(out)]) == 0
         assert "by crown over rayleigh" in capsys.readouterr().out
+    est = tmp_path / "estimated.json"
+    assert main(["certify", "--method", "crown", "--channel", "rayleigh", "--csi", "estimated", "--psr-db", "-15",
+                 "--images", "12", "--seed", "3", "--out", str(est)]) == 0
+    want = VerifiedReceiver(Link(codec, Rayleigh(csi="estimated")), data_only=True).certify(
+        x, 10.0, [-15.0], seed=3).certified_accuracy(y, -15.0)
+    d = json.loads(est.read_text())
+    assert d["certified_accuracy"] == pytest.approx(want) and d["extra"]["csi"] == "estimated"
+    assert d["extra"]["pilots"] == 1 and "data symbols only" in d["extra"]["jammer"]
     assert main(["certify", "--method", "crown", "--psr-db", "-15", "--images", "12", "--seed", "3",
                  "--out", str(tmp_path / "awgn.json")]) == 0
     awgn = json.loads((tmp_path / "awgn.json").read_text())
@@ -136,7 +177,8 @@ def test_cli_certifies_over_fading_what_the_receiver_certifies(tmp_path, capsys,
     capsys.readouterr()
     for argv, msg in ((["--channel", "rayleigh", "--psr-db", "-15"], "--channel rayleigh is for --method crown"),
                       (["--method", "crown", "--psr-reference", "transmitted", "--psr-db", "-15"],
-                       "--psr-reference is for --channel rayleigh")):
+                       "--psr-reference is for --channel rayleigh"),
+                      (["--method", "crown", "--csi", "estimated", "--psr-db", "-15"], "--csi is for --channel")):
         assert main(["certify", *argv, "--out", str(tmp_path / "no.json")]) == 2
         err = capsys.readouterr().err.strip()
         assert msg in err and len(err.splitlines()) == 1

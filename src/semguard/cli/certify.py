@@ -15,7 +15,8 @@ channel-noise draw, and the decision at that received block certified iff bound 
 decoder proves no perturbation under the PSR flips it (no draws, confidence 1).  With ``--channel
 rayleigh`` the bound methods verify over flat block fading with perfect CSI (the realised draw's equaliser
 folded into the decoder), the PSR measured against the received ``h x`` or, with ``--psr-reference
-transmitted``, against the transmitted ``x``; the certificate records both.
+transmitted``, against the transmitted ``x``, and ``--csi estimated`` certifies with the receiver's
+pilot estimate against jammers on the data symbols only; the certificate records all three.
 """
 
 from __future__ import annotations
@@ -68,6 +69,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--psr-reference", choices=PSR_REFERENCES, default=None,
                    help="--channel rayleigh: the PSR measured against the received h x or the transmitted x "
                         "(default: received)")
+    p.add_argument("--csi", choices=("perfect", "estimated"), default=None,
+                   help="--channel rayleigh: the receiver's CSI; estimated (least-squares from one pilot per "
+                        "block) certifies against jammers on the data symbols only, the pilots untouched "
+                        "(default: perfect)")
     p.add_argument("--sigma", type=positive_float, default=None,
                    help=f"input smoothing sigma (--radius) (default: {SIGMA})")
     p.add_argument("--extra-n0", type=non_negative_float, default=None,
@@ -131,6 +136,8 @@ def _check_args(a: argparse.Namespace) -> None:
     if a.channel != "awgn" and a.method not in BOUND_METHODS and a.check is None:
         raise ValueError(f"--channel {a.channel} is for --method crown / alpha-crown / ibp (the {a.method} "
                          f"method smooths with the AWGN channel's noise)")
+    if a.csi is not None and a.channel == "awgn":
+        raise ValueError("--csi is for --channel rayleigh (AWGN has no channel to estimate)")
     if a.psr_reference is not None and a.channel == "awgn":
         raise ValueError("--psr-reference is for --channel rayleigh (over AWGN the received and transmitted "
                          "signals are the same)")
@@ -211,21 +218,26 @@ def _bounds(a: argparse.Namespace, codec: torch.nn.Module) -> tuple[Certificate,
     psr = a.psr_db[0]
     fading = a.channel == "rayleigh"
     reference = a.psr_reference or "received"
-    channel = Rayleigh(csi="perfect") if fading else AWGN()
-    res = VerifiedReceiver(Link(codec, channel), method=a.method,
-                           psr_reference=reference).certify(x, a.snr_db, [psr], seed=a.seed)
+    csi = a.csi or "perfect"
+    channel = Rayleigh(csi=csi) if fading else AWGN()
+    res = VerifiedReceiver(Link(codec, channel), method=a.method, psr_reference=reference,
+                           data_only=csi == "estimated").certify(x, a.snr_db, [psr], seed=a.seed)
     acc = res.certified_accuracy(y, psr)
     clean = float((res.prediction == y).float().mean())
     extra = {"accuracy": clean, "noise": "one channel-noise draw per image (seed), fixed; certified "
              "per received block against any perturbation under the PSR",
              "data": "shipped Fashion-MNIST test images, first N"}
     if fading:
-        extra.update(fading="flat block Rayleigh, one draw per image (seed), fixed; perfect CSI at the receiver",
+        extra.update(fading="flat block Rayleigh, one draw per image (seed), fixed", csi=csi,
                      equalizer=channel.equalizer, psr_reference=reference)
+        if csi == "estimated":
+            extra.update(pilots=channel.pilots, jammer="on the data symbols only: the pilots, and so the "
+                         "receiver's estimate, untouched")
     cert = issue(codec, a.codec, surface="symbols", channel=a.channel, snr_db=a.snr_db, budget=psr,
                  certified_accuracy=acc, abstain_rate=0.0, alpha=0.0, sigma=0.0, n0=0, n=0, samples=images,
                  seed=a.seed, method=a.method, extra=extra)
-    where = (f"Rayleigh (perfect CSI, PSR against the {reference} signal)" if fading else "AWGN")
+    where = (f"Rayleigh ({csi} CSI{', jammer on data symbols only' if csi == 'estimated' else ''}, PSR against "
+             f"the {reference} signal)" if fading else "AWGN")
     draws = "one fading and noise draw each" if fading else "one noise draw each"
     return cert, (f"{a.codec} over {where} at {a.snr_db:g} dB, {a.method}: certified accuracy {acc:.3f} at "
                   f"{psr:g} dB PSR (accuracy {clean:.3f}; {images} images, {draws}, deterministic)")

@@ -26,6 +26,13 @@ against the received signal ``h x`` (``psr_reference="received"``, as the attack
 surface) or against ``x`` (``"transmitted"``).  With one coefficient per block the folded ball is the
 decoder-domain ball of radius ``|g| r`` (ZF, transmitted PSR: ``r / |h|``); the decoder's SNR input is
 each block's effective SNR, so every block has its own network.
+
+Pilot-estimated CSI (``data_only=True``): the equaliser is built from the estimate ``h_est``, fixed for
+the draw, so the same fold holds (``g`` from ``h_est``, the decoder's SNR input the estimate's effective
+SNR) **as long as the jammer does not reach the pilots**.  The certificate then covers jammers on the
+data symbols only; a jammer that also hits the pilots moves ``h_est``, and with it ``g``, which is not
+linear in it and is not covered.  The caller must state that threat model: estimated CSI without
+``data_only=True`` is refused.
 """
 
 from __future__ import annotations
@@ -107,9 +114,12 @@ class VerifiedReceiver:
         psr_reference: over fading, the PSR is measured against the ``received`` signal ``h x``
             (default, as the attack library's channel surface) or the ``transmitted`` ``x``; over AWGN
             the two are the same.
+        data_only: over fading with pilot-estimated CSI, accept that the certificate covers jammers on
+            the data symbols only (the pilots, and so the estimate, untouched); required there.
     """
 
-    def __init__(self, link: Link, *, method: str = "crown", psr_reference: str = "received") -> None:
+    def __init__(self, link: Link, *, method: str = "crown", psr_reference: str = "received",
+                 data_only: bool = False) -> None:
         if not isinstance(link, Link):
             raise TypeError(f"link must be a semguard Link, got {type(link).__name__}")
         if not isinstance(link.codec, TaskCodec):
@@ -117,9 +127,12 @@ class VerifiedReceiver:
                              f"{type(link.codec).__name__}")
         ch = link.channel
         self.fading = bool(getattr(ch, "fading", False)) and not isinstance(ch, AWGN)
-        if self.fading and (getattr(ch, "csi", None) != "perfect" or getattr(ch, "csi_error_var", None)):
-            raise ValueError(f"channel: the verified receiver over fading needs perfect CSI (the jammer could move "
-                             f"an estimate), got csi={getattr(ch, 'csi', None)!r}")
+        estimated = getattr(ch, "csi", None) != "perfect" or bool(getattr(ch, "csi_error_var", None))
+        if self.fading and estimated and not data_only:
+            raise ValueError(f"channel: the verified receiver over fading needs perfect CSI, or data_only=True to "
+                             f"certify against jammers on the data symbols only (a jammer on the pilots moves the "
+                             f"estimate), got csi={getattr(ch, 'csi', None)!r}")
+        self.estimated_csi = self.fading and estimated
         if not self.fading and not isinstance(ch, AWGN):
             raise ValueError(f"channel: the verified receiver is for AWGN or fading with perfect CSI, got "
                              f"{type(ch).__name__}")

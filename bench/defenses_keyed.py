@@ -56,8 +56,11 @@ PSRS = (-20.0, -15.0, -10.0, -5.0)
 log = logging.getLogger("defenses_keyed")
 
 
-def _gen(seed: int = 5) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
+EVAL_SEED = 5  # the evaluated channel draw (``--seed``); the clean figures use draws 0 .. draws - 1
+
+
+def _gen(seed: int | None = None) -> torch.Generator:
+    return torch.Generator().manual_seed(EVAL_SEED if seed is None else seed)
 
 
 def _r(t: torch.Tensor) -> list[float]:
@@ -138,6 +141,11 @@ def rows(link: Link, dl: Link, x: torch.Tensor, refs: torch.Tensor, a: argparse.
         cd = torch.stack([psnr(dl(x, SNR, generator=_gen(s))["output"], x) for s in range(a.draws)]).mean(0)
     out = [{"channel": ch, "attack": "none", "undefended": _r(cu), "defended": _r(cd), "cost_db": _r(cu - cd),
             "draws": a.draws}]
+    same = None
+    if getattr(a, "clean_same_draw", False):  # the evaluated draw's own clean figure (its fade, its noise)
+        with torch.no_grad():
+            same = psnr(dl(x, SNR, generator=_gen())["output"], x)
+        out[0]["defended_same_draw"] = _r(same)
     log.info("%s", out[-1])
     for psr in a.psr:
         t0 = time.time()
@@ -160,6 +168,8 @@ def rows(link: Link, dl: Link, x: torch.Tensor, refs: torch.Tensor, a: argparse.
             for k, v in found.items():
                 row[k if k in common else k + sfx] = _r(v)
             _strongest(row, found, cd, sfx)
+            if same is not None:
+                row["strongest_pct_of_same_draw" + sfx] = _r(100 * torch.tensor(row["strongest" + sfx]) / same)
             log.info("psr %s knows=%s: %s", psr, knows, {k: row[k] for k in row if k.startswith("strongest")})
         row["seconds"] = round(time.time() - t0, 1)
         out.append(row)
@@ -169,6 +179,7 @@ def rows(link: Link, dl: Link, x: torch.Tensor, refs: torch.Tensor, a: argparse.
 
 
 def main() -> None:
+    global EVAL_SEED
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--channel", choices=["awgn", "rayleigh"], default="awgn")
@@ -194,8 +205,13 @@ def main() -> None:
                    help="run only the stronger attacks (with Gaussian jamming) under each --knows mode")
     p.add_argument("--correlated-start", action="store_true",
                    help="the stronger key-EOT PGD's first restart starts from the correlated jammer's choice")
+    p.add_argument("--seed", type=int, default=EVAL_SEED,
+                   help="the evaluated channel draw (fade, CSI error, noise) of every attack")
+    p.add_argument("--clean-same-draw", action="store_true",
+                   help="also the clean PSNR on the evaluated draw, and every strongest as %% of it")
     p.add_argument("--out", default="bench/results/defenses_keyed.json")
     a = p.parse_args()
+    EVAL_SEED = a.seed
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     torch.set_num_threads(a.threads)
     x, refs = split_photos(a.images, "train the universal one")
@@ -204,7 +220,7 @@ def main() -> None:
     dfn = KeyedSpreadDefense(key=bytes(range(32)), pilots=a.pilots)
     t = time.time()
     res = {"snr_db": SNR, "images": a.images, "steps": a.steps, "keys": a.keys, "universal_steps": a.universal_steps,
-           "pilots": a.pilots, "knows": a.knows, "eot": a.eot, "image_codec": DEFAULT_IMAGE_CODEC, "defense": repr(dfn),
+           "pilots": a.pilots, "seed": a.seed, "knows": a.knows, "eot": a.eot, "image_codec": DEFAULT_IMAGE_CODEC, "defense": repr(dfn),
            "strong": {"steps": a.strong_steps, "keys": a.strong_keys, "restarts": a.strong_restarts, "attacks": a.strong_attacks, "only": a.strong_only,
                       "knows": a.strong_knows, "correlated_start": a.correlated_start}, "rows": []}
     out = Path(a.out)

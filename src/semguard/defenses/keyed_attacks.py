@@ -168,6 +168,8 @@ class CorrelatedJammer(Attack):
     name = "correlated-jammer"
     knowledge = "white-box"
     surfaces = ("channel",)
+    #: the gain ``c [B, 1]`` chosen per block by the last :meth:`perturb` (None before it ran)
+    chosen_c: Tensor | None = None
 
     def __init__(self, *, phases: int = 8, fractions: tuple[float, ...] = (1.0, 0.5, 0.35, 0.2),
                  knows: str = "all", eot: int = 1, **kw: Any) -> None:
@@ -218,6 +220,7 @@ class CorrelatedJammer(Attack):
                 better = loss > best
                 best = torch.where(better, loss, best)
                 best_c[better] = c[better]
+            self.chosen_c = best_c  # the gain chosen per block (a diagnostic: what the receiver has to undo)
             ref = self.reference(ctx)  # h s as the attacker hears it on the evaluated draw
             rest = (rho - best_c.abs().square()).clamp_min(0).to(ref.device)
             d = best_c.to(ref.device) * ref + noise * (rest.squeeze(1) * F.block_power(ref)).sqrt().unsqueeze(1)

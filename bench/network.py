@@ -237,6 +237,7 @@ def emergency_oov_section(args, path: Path, doc: dict) -> dict:
                       "words": len(lexicon) if lexicon else None, "index_bits": bits, "evaluated_sentences": len(evaluated),
                       "spell_uses": args.spell_uses, "oov_modes": args.oov_modes,
                       "ldpc_max_rate": args.ldpc_max_rate if args.ldpc_boost_db else None,
+                      "ldpc_pool": args.ldpc_pool if args.ldpc_boost_db else None,
                       "huffman_code_bits": {ch: len(code[i]) for i, ch in enumerate(SPELL_ALPHABET)}
                       if "huffman" in args.oov_modes else None}
     sec["jam"] = {"case": args.oov_jam, "psr_db": None if args.oov_jam == "clean" else args.jam_psr_db}
@@ -253,7 +254,8 @@ def emergency_oov_section(args, path: Path, doc: dict) -> dict:
                            lexicon=lexicon, oov_modes=args.oov_modes, spell_uses=args.spell_uses,
                            schemes=("uniform",), seed=args.seed, jam_targeted=args.oov_jam == "jammer_critical",
                            jam_psr_db=None if args.oov_jam == "clean" else args.jam_psr_db,
-                           ldpc_boosts=args.ldpc_boost_db, ldpc_max_rate=args.ldpc_max_rate, char_code=code)
+                           ldpc_boosts=args.ldpc_boost_db, ldpc_max_rate=args.ldpc_max_rate, char_code=code,
+                           ldpc_pool=args.ldpc_pool)
         sec["seconds"] = round(sec.get("seconds", 0) + time.time() - t0, 1)
         _oov_rate(sec)
         doc["emergency_oov"] = sec
@@ -279,12 +281,13 @@ def emergency_oov_section(args, path: Path, doc: dict) -> dict:
 
 def _merged_rows(paths: list[str]) -> tuple[list[dict], dict]:
     """The ``emergency_oov`` rows of several runs, each non-uniform scheme renamed
-    ``<scheme>@r<max rate>`` (one run per LDPC rate cap); uniform rows are kept once and checked
+    ``<scheme>@r<max rate>[+pool<frame>]`` (one run per LDPC rate cap and pooling frame); uniform rows are kept once and checked
     equal across runs (the same sentences, seed and code give the same hits)."""
     rows, uniform, lexicons = [], {}, []
     for p in paths:
         sec = json.loads(Path(p).read_text())["emergency_oov"]
         rate = sec["lexicon"].get("ldpc_max_rate")
+        pool = sec["lexicon"].get("ldpc_pool") or 1
         lexicons.append({k: sec["lexicon"].get(k) for k in ("source", "split", "evaluated_sentences", "oov_rate")})
         for r in sec["rows"]:
             if r["scheme"] == "uniform":
@@ -292,7 +295,8 @@ def _merged_rows(paths: list[str]) -> tuple[list[dict], dict]:
                 if old["hits"] != r["hits"]:
                     raise SystemExit(f"{p}: uniform at {r['snr_db']} dB differs from an earlier run's")
             else:
-                rows.append(dict(r, scheme=f"{r['scheme']}@r{rate:g}" if rate else r["scheme"]))
+                tag = (f"@r{rate:g}" if rate else "") + (f"+pool{pool}" if pool > 1 else "")
+                rows.append(dict(r, scheme=r["scheme"] + tag))
     if len({(lx["split"], lx["evaluated_sentences"]) for lx in lexicons}) > 1:
         raise SystemExit(f"runs of different splits or sentence counts: {lexicons}")
     return sorted(uniform.values(), key=lambda r: r["snr_db"]) + rows, lexicons[0]
@@ -376,6 +380,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="emergency_oov: boosts of the joint 5G LDPC scheme over each sentence's critical bits")
     p.add_argument("--ldpc-max-rate", type=float, default=0.5,
                    help="emergency_oov: highest LDPC code rate before extra channel uses are added")
+    p.add_argument("--ldpc-pool", type=int, default=1,
+                   help="emergency_oov: pool the LDPC codewords' energy over frames of this many sentences (1: none)")
     p.add_argument("--jam-psr-db", type=float, default=-10.0)
     p.add_argument("--jam-cases", nargs="+", default=["clean", "jammer", "jammer_critical"])
     p.add_argument("--index-bits", type=int, default=None,

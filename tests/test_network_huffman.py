@@ -136,3 +136,50 @@ def test_send_ldpc_with_huffman_energy_and_recovery():
     assert out["info_bits"].tolist() == [16 + len(encode_chars(spell("paris"), code)), 16]
     assert torch.allclose(out["energy"], (m.S * m.lengths(tokens)).double(), rtol=1e-6)
     assert all(all(ok) for ok in out["critical_ok"]) and torch.equal(out["tokens"], tokens)
+
+
+def test_pool_energy_hand_checked_and_conserved():
+    """Frame of 3: energies 4, 2, 6 (total 12) for 10, 30, 20 bits -> 2, 6, 4 (0.2 per bit).
+    Frames of 2: (4, 2) for (10, 30) -> 1.5, 4.5; 6 alone stays 6.  A message without bits keeps
+    its energy and takes no share."""
+    from semguard.network.priority_ldpc import pool_energy
+    e, k = torch.tensor([4.0, 2.0, 6.0]), torch.tensor([10, 30, 20])
+    assert pool_energy(e, k, 3).tolist() == pytest.approx([2.0, 6.0, 4.0])
+    assert pool_energy(e, k, 2).tolist() == pytest.approx([1.5, 4.5, 6.0])
+    assert pool_energy(e, k, 1).tolist() == pytest.approx([4.0, 2.0, 6.0])
+    assert pool_energy(torch.tensor([4.0, 1.0, 6.0]), torch.tensor([10, 0, 30]), 3).tolist() == pytest.approx(
+        [2.5, 1.0, 7.5])
+    g = torch.Generator().manual_seed(0)
+    e, k = torch.rand(101, generator=g, dtype=torch.float64) * 50, torch.randint(0, 400, (101,), generator=g)
+    for frame in (4, 16, 101):
+        p = pool_energy(e, k, frame)
+        for f0 in range(0, 101, frame):
+            assert float(p[f0:f0 + frame].sum()) == pytest.approx(float(e[f0:f0 + frame].sum()), rel=1e-12)
+    for bad in ((e, k, 0), (e, k[:3], 2), (-e, k, 2)):
+        with pytest.raises(ValueError) as err:
+            pool_energy(*bad)
+        assert "\n" not in str(err.value)
+
+
+def test_send_ldpc_pooled_frame_spends_the_frame_energy_exactly():
+    """Pooled over the frame of 3 sentences, the frame spends exactly uniform's energy (sum of
+    S L) while each sentence's share moves towards its critical bits; at 30 dB all come back."""
+    torch.set_num_threads(1)
+    m = build("codec", "deepsc", pretrained=True).eval()
+    sentences = ["send 12 ambulances to paris now", "john is trapped on floor three", "the bridge at dover collapsed"]
+    names = frozenset({"paris", "john", "dover"})
+    counts = Counter({w: 5 for x in sentences for w in x.split()})
+    _, spans = critical_token_mask(m.tokenizer, sentences, counts, names=names)
+    words = [[w for w, f in zip(x.split(), critical_words(x, counts, names=names)) if f] for x in sentences]
+    lex = {"12": 0, "john": 1, "three": 2, "dover": 3}
+    tokens = m.tokenize(sentences)
+    S_L = (m.S * m.lengths(tokens)).double()
+    kw = dict(boost_db=3.0, generator=torch.Generator().manual_seed(0), max_rate=0.25)
+    one = send_ldpc(m, tokens, spans, words, lex, 8, 30.0, build("channel", "awgn"), **kw)
+    kw["generator"] = torch.Generator().manual_seed(0)
+    pooled = send_ldpc(m, tokens, spans, words, lex, 8, 30.0, build("channel", "awgn"), pool=3, **kw)
+    assert torch.allclose(one["energy"], S_L, rtol=1e-6)
+    assert float(pooled["energy"].sum()) == pytest.approx(float(S_L.sum()), rel=1e-6)
+    assert not torch.allclose(pooled["energy"], S_L, rtol=1e-3)           # energy moved between sentences
+    assert pooled["uses"].tolist() == one["uses"].tolist()
+    assert all(all(ok) for ok in pooled["critical_ok"])

@@ -156,7 +156,7 @@ def text_sweep(sentences: Sequence[str], snrs: Sequence[float], *, schemes: Sequ
                codec: SemanticCodec | None = None, names: frozenset[str] = frozenset(),
                lexicon: dict[str, int] | None = None, oov_modes: Sequence[str] = ("spell",),
                spell_uses: int = 6, ldpc_boosts: Sequence[float] = (), ldpc_max_rate: float = 0.5,
-               char_code: dict[int, tuple[int, ...]] | None = None) -> list[dict]:
+               char_code: dict[int, tuple[int, ...]] | None = None, ldpc_pool: int = 1) -> list[dict]:
     """Critical-word exact recall, other-word accuracy and BLEU-1/4 per SNR and scheme.
 
     ``lexicon`` (with its ``index_bits``; see :func:`~semguard.network.lexicon.build_lexicon`):
@@ -168,7 +168,8 @@ def text_sweep(sentences: Sequence[str], snrs: Sequence[float], *, schemes: Sequ
     Which words are critical is decided on the counts of ``reference`` either way.  ``ldpc_boosts``
     adds the joint LDPC scheme at each boost and each of ``oov_modes`` (code rate at most
     ``ldpc_max_rate``; :func:`~semguard.network.priority_ldpc.send_ldpc`); the mode ``huffman``
-    (LDPC only) spells with the prefix code ``char_code`` (:func:`~semguard.network.huffman.char_code`).  ``jam_targeted``: the jammer knows the
+    (LDPC only) spells with the prefix code ``char_code`` (:func:`~semguard.network.huffman.char_code`);
+    ``ldpc_pool``: the LDPC codewords' energy pooled over frames of that many sentences.  ``jam_targeted``: the jammer knows the
     allocation and hits the critical slots (:func:`critical_jammer`), else a random 25 %.  Each row also has ``hits`` and ``words``
     per sentence (critical words decoded right, critical words)."""
     _check_sentences(sentences)
@@ -224,7 +225,7 @@ def text_sweep(sentences: Sequence[str], snrs: Sequence[float], *, schemes: Sequ
                 b_db, oov = _parse_boosted(scheme)
                 out = send_ldpc(m, tokens, spans, crit_words, lexicon, bits, snr, ch, boost_db=b_db, jam=jam,
                                 generator=g, oov="spell" if oov == "huffman" else oov, max_rate=ldpc_max_rate,
-                                char_code=char_code if oov == "huffman" else None)
+                                char_code=char_code if oov == "huffman" else None, pool=ldpc_pool)
                 pred, override, uses, energy = out["tokens"], out["critical_ok"], int(out["uses"].sum()), out["energy"]
                 extra = int(out["extra_uses"].sum())
             else:

@@ -51,8 +51,8 @@ from semguard.network.huffman import decode_chars, encode_chars
 from semguard.network.lexicon import MAX_SPELL, SPELL_ALPHABET, escape_length, escape_row, spell
 from semguard.network.priority_codebook import _spans_mask, codebook_power, mark_deepsc_sent, receive_rest
 
-__all__ = ["CHAR_BITS", "K_MIN", "critical_bits", "ldpc_uses", "parse_critical_bits", "recall_limit", "send_ldpc",
-           "shannon_snr_db"]
+__all__ = ["CHAR_BITS", "K_MIN", "critical_bits", "ldpc_uses", "parse_critical_bits", "pool_energy", "recall_limit",
+           "send_ldpc", "shannon_snr_db"]
 
 #: bits per spelled character: enough for every row of the spelling alphabet
 CHAR_BITS = max(1, (len(SPELL_ALPHABET) - 1).bit_length())
@@ -169,6 +169,28 @@ def recall_limit(info_bits: Sequence[int], energy: Sequence[float], words: Seque
     return None
 
 
+def pool_energy(energy: Tensor, bits: Tensor, frame: int) -> Tensor:
+    """Codeword energies ``[B]`` pooled over frames of ``frame`` consecutive messages: within each
+    frame, the total ``energy`` of the messages with ``bits > 0`` is shared in proportion to their
+    information bits (equal energy per bit in the frame); the others keep theirs.  The frame's
+    total is unchanged (``frame = 1``: nothing moves)."""
+    if frame < 1:
+        raise ValueError(f"frame must be >= 1 message, got {frame}")
+    if energy.shape != bits.shape or energy.dim() != 1:
+        raise ValueError(f"energy and bits must be [B] alike, got {tuple(energy.shape)} and {tuple(bits.shape)}")
+    if bool((energy < 0).any()) or bool((bits < 0).any()):
+        raise ValueError("energy and bits must be >= 0")
+    out = energy.double().clone()
+    k = bits.double()
+    for f0 in range(0, len(out), frame):
+        sl = slice(f0, f0 + frame)
+        has = k[sl] > 0
+        if bool(has.any()):
+            total = out[sl][has].sum()
+            out[sl] = torch.where(has, total * k[sl] / k[sl][has].sum(), out[sl])
+    return out
+
+
 @lru_cache(maxsize=4096)
 def _phy(n_cw: int, k: int, num_iter: int) -> LdpcQamPhy:
     return LdpcQamPhy(_QPSK, n_cw, k, num_iter)
@@ -180,11 +202,14 @@ def send_ldpc(codec: DeepSC, tokens: Tensor, spans: Sequence[Sequence[tuple[int,
               channel: Channel, *, boost_db: float = 0.0, jam: Callable[[Tensor], Tensor] | None = None,
               generator: torch.Generator | None = None, two_pass: bool = True, oov: str = "spell",
               max_rate: float = 0.5, num_iter: int = 20, max_spell: int = MAX_SPELL,
-              char_code: Mapping[int, tuple[int, ...]] | None = None) -> dict:
+              char_code: Mapping[int, tuple[int, ...]] | None = None, pool: int = 1) -> dict:
     """One batch over ``channel``: each sentence's critical words as one LDPC codeword, the rest by
     DeepSC (``codec``).  Arguments as :func:`~semguard.network.priority_codebook.send_codebook`;
     ``oov``: ``"spell"`` (out-of-lexicon words spelled inside the codeword) or ``"deepsc"``;
-    ``char_code``: spelled characters as the codewords of this prefix code (see :func:`critical_bits`).
+    ``char_code``: spelled characters as the codewords of this prefix code (see :func:`critical_bits`);
+    ``pool``: the codewords' energy pooled over frames of this many consecutive sentences
+    (:func:`pool_energy`, equal energy per critical bit in a frame; the frame's total energy is
+    unchanged, a sentence's is not; each sentence's codeword power is side information).
 
     Returns the same keys as ``send_codebook`` plus ``"info_bits" [B]`` (``K``, 0 without a
     codeword) and ``"layout"`` per sentence ``(k, N)`` or None; ``"uses" = S L + extra_uses``."""
@@ -214,6 +239,9 @@ def send_ldpc(codec: DeepSC, tokens: Tensor, spans: Sequence[Sequence[tuple[int,
     layout = [ldpc_uses(len(bb), int(cw[b].sum()) * S, max_rate) if len(bb) else None for b, bb in enumerate(bits_b)]
     extra = torch.tensor([0 if lay is None else lay[1] - int(cw[b].sum()) * S for b, lay in enumerate(layout)])
     a, beta = codebook_power(lengths, crit.sum(1), boost_db, extra / S)
+    n_cw = torch.tensor([0 if lay is None else lay[1] for lay in layout], dtype=torch.float64)
+    k_cw = torch.tensor([0 if lay is None else len(bb) for lay, bb in zip(layout, bits_b)], dtype=torch.float64)
+    acw = a if pool == 1 else torch.where(n_cw > 0, pool_energy(a * n_cw, k_cw, pool) / n_cw.clamp_min(1), a)
     x = codec.encode(tokens, snr_db).view(B, T, S)
 
     def gain(mask: Tensor, power: Tensor) -> Tensor:
@@ -232,7 +260,7 @@ def send_ldpc(codec: DeepSC, tokens: Tensor, spans: Sequence[Sequence[tuple[int,
         k, n = lay
         info = torch.zeros(1, 1, k)
         info[0, 0, :len(bits_b[b])] = torch.from_numpy(bits_b[b].astype(np.float32))
-        sym = _phy(2 * n, k, num_iter).modulate(info, n, generator=generator)[0] * float(a[b]) ** 0.5
+        sym = _phy(2 * n, k, num_iter).modulate(info, n, generator=generator)[0] * float(acw[b]) ** 0.5
         tx[b, pos] = sym[:len(pos)]
         ext[b, :n - len(pos)] = sym[len(pos):]
     full = torch.cat([tx, ext], 1)
@@ -251,7 +279,7 @@ def send_ldpc(codec: DeepSC, tokens: Tensor, spans: Sequence[Sequence[tuple[int,
         k, n = lay
         idx = torch.cat([where[b], T * S + torch.arange(n - len(where[b]))])
         phy = _phy(2 * n, k, num_iter)
-        got = phy.demodulate(yz[b:b + 1, idx] / float(a[b]) ** 0.5, no[b:b + 1, idx] / float(a[b]), 1)[0, 0]
+        got = phy.demodulate(yz[b:b + 1, idx] / float(acw[b]) ** 0.5, no[b:b + 1, idx] / float(acw[b]), 1)[0, 0]
         words = parse_critical_bits(got[:len(bits_b[b])].round().to(torch.int64).tolist(), len(coded), inv,
                                     index_bits, max_spell=max_spell, char_code=char_code)
         decoded.append(dict(zip(coded, words)))

@@ -15,7 +15,11 @@ round to keep their reputation; ``gossip``: propagation over gossip rounds, plai
 ``--recall`` and its bootstrap interval (``network/emergency_text.py``); ``emergency_oov``: the same
 with a lexicon built without the evaluated sentences, out-of-lexicon words spelled or by DeepSC
 (one SNR at a time, resumable, ``--max-minutes``); ``--ldpc-boost-db`` adds the joint 5G LDPC
-code over each sentence's critical bits (``network/priority_ldpc.py``).
+code over each sentence's critical bits (``network/priority_ldpc.py``); ``--oov-modes huffman``
+spells with a Huffman character code built on the lexicon's source, ``--ldpc-pool N`` pools the
+codewords' energy over frames of N sentences, ``--split fit`` evaluates held-out training-split
+sentences instead of the shipped ones; ``emergency_adaptive``: the SNR-adaptive choice of scheme,
+fitted on ``--fit-runs`` and evaluated on ``--test-runs`` (``network/emergency_adaptive.py``).
 Writes ``<out>/network.json`` (section by section, as they finish) and PNG figures.
 """
 

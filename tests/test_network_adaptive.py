@@ -51,3 +51,13 @@ def test_bad_input_one_line():
         with pytest.raises(ValueError) as e:
             call()
         assert "\n" not in str(e.value)
+
+
+def test_gain_ci_uses_only_the_snrs_both_schemes_have():
+    """Uniform run at 0, 1, 2 dB and A only at 1, 2 dB: A's curve must be read against uniform's
+    at 1 and 2 dB (uniform 0.6 -> 0.95 reaches 0.9 at 1 + 0.3 / 0.35 dB; A 0.92 at 1 dB)."""
+    rows = [r for r in FIT if not (r["scheme"] == "A" and r["snr_db"] == 0)]
+    g = gain_ci(rows, 0.9, "A", draws=10)
+    assert g["uniform"] == pytest.approx(1 + 0.3 / 0.35) and g["A"] == 1.0
+    with pytest.raises(ValueError, match="common SNR"):
+        gain_ci(rows + [_row(7, "C", 1.0, 1.0, 100)], 0.9, "C", draws=10)

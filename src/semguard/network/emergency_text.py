@@ -252,10 +252,14 @@ def gain_ci(rows: list[dict], threshold: float, a: str, b: str = "uniform", *, d
             seed: int = 0) -> dict:
     """SNR each scheme needs for critical recall ``>= threshold``, the gain ``b - a`` in dB, and its
     95 % interval from a bootstrap over sentences (the same resampled sentences for every SNR and
-    both schemes); ``unreached`` is the share of draws where a scheme never reaches it."""
-    sel = {name: sorted((r for r in rows if r["scheme"] == name), key=lambda r: r["snr_db"]) for name in (a, b)}
+    both schemes; only the SNRs both were run at); ``unreached`` is the share of draws where a
+    scheme never reaches it."""
+    grids = [{r["snr_db"] for r in rows if r["scheme"] == name} for name in (a, b)]
+    common = grids[0] & grids[1]                      # the SNRs both schemes were run at
+    sel = {name: sorted((r for r in rows if r["scheme"] == name and r["snr_db"] in common), key=lambda r: r["snr_db"])
+           for name in (a, b)}
     if not sel[a] or not sel[b]:
-        raise ValueError(f"no rows for scheme {a!r} or {b!r}")
+        raise ValueError(f"no rows at a common SNR for scheme {a!r} and {b!r}")
     snrs = [r["snr_db"] for r in sel[a]]
     hits = {k: np.array([r["hits"] for r in v], dtype=float) for k, v in sel.items()}      # [snr, sentences]
     words = {k: np.array([r["words"] for r in v], dtype=float) for k, v in sel.items()}

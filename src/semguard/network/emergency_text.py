@@ -259,7 +259,7 @@ def gain_ci(rows: list[dict], threshold: float, a: str, b: str = "uniform", *, d
     sel = {name: sorted((r for r in rows if r["scheme"] == name and r["snr_db"] in common), key=lambda r: r["snr_db"])
            for name in (a, b)}
     if not sel[a] or not sel[b]:
-        raise ValueError(f"no rows at a common SNR for scheme {a!r} and {b!r}")
+        raise ValueError(f"no rows for scheme {a!r} or {b!r} at a common SNR")
     snrs = [r["snr_db"] for r in sel[a]]
     hits = {k: np.array([r["hits"] for r in v], dtype=float) for k, v in sel.items()}      # [snr, sentences]
     words = {k: np.array([r["words"] for r in v], dtype=float) for k, v in sel.items()}

@@ -1,6 +1,9 @@
 """SNR-adaptive emergency text: the rule fitted on held-out rows, hand-checked on made-up rows."""
 
+import json
+
 import pytest
+from bench_module import load_bench
 
 from semguard.network.emergency_adaptive import adaptive_rows, choose, fit_rule, uses_ratio
 from semguard.network.emergency_text import gain_ci
@@ -61,3 +64,23 @@ def test_gain_ci_uses_only_the_snrs_both_schemes_have():
     assert g["uniform"] == pytest.approx(1 + 0.3 / 0.35) and g["A"] == 1.0
     with pytest.raises(ValueError, match="common SNR"):
         gain_ci(rows + [_row(7, "C", 1.0, 1.0, 100)], 0.9, "C", draws=10)
+
+
+def test_bench_merges_runs_by_rate_and_pool(tmp_path):
+    """bench/network.py's merge: schemes renamed by rate cap and pooling frame, uniform kept once
+    and refused when two runs disagree on it."""
+    bench = load_bench("network")
+
+    def run(name, rate, pool, uniform_hits):
+        rows = [dict(_row(0, "uniform", 0.3, 0.6, 100), hits=uniform_hits), _row(0, "ldpc+6dB", 0.7, 0.1, 300)]
+        lex = {"source": "s", "split": "fit", "evaluated_sentences": 1, "oov_rate": 0.2, "ldpc_max_rate": rate,
+               "ldpc_pool": pool}
+        p = tmp_path / f"{name}.json"
+        p.write_text(json.dumps({"emergency_oov": {"lexicon": lex, "rows": rows}}))
+        return str(p)
+
+    rows, lex = bench._merged_rows([run("a", 0.25, 1, [30]), run("b", 0.125, 16, [30])])
+    assert [r["scheme"] for r in rows] == ["uniform", "ldpc+6dB@r0.25", "ldpc+6dB@r0.125+pool16"]
+    assert lex["split"] == "fit"
+    with pytest.raises(SystemExit, match="uniform at 0 dB differs"):
+        bench._merged_rows([run("a", 0.25, 1, [30]), run("c", 0.5, 1, [31])])

@@ -15,7 +15,11 @@ round to keep their reputation; ``gossip``: propagation over gossip rounds, plai
 ``--recall`` and its bootstrap interval (``network/emergency_text.py``); ``emergency_oov``: the same
 with a lexicon built without the evaluated sentences, out-of-lexicon words spelled or by DeepSC
 (one SNR at a time, resumable, ``--max-minutes``); ``--ldpc-boost-db`` adds the joint 5G LDPC
-code over each sentence's critical bits (``network/priority_ldpc.py``).
+code over each sentence's critical bits (``network/priority_ldpc.py``); ``--oov-modes huffman``
+spells with a Huffman character code built on the lexicon's source, ``--ldpc-pool N`` pools the
+codewords' energy over frames of N sentences, ``--split fit`` evaluates held-out training-split
+sentences instead of the shipped ones; ``emergency_adaptive``: the SNR-adaptive choice of scheme,
+fitted on ``--fit-runs`` and evaluated on ``--test-runs`` (``network/emergency_adaptive.py``).
 Writes ``<out>/network.json`` (section by section, as they finish) and PNG figures.
 """
 
@@ -24,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import random
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -37,6 +42,8 @@ from semguard.network.plots import line_plot
 
 log = logging.getLogger("bench.network")
 #: per-run bounds (network/bounds.py): the median / vote worst case against f undetected agents, the honest-only median
+#: emergency_oov --split fit: the training-split sentences (a seed-0 sample) held out of the lexicon to fit the adaptive rule on
+FIT_POOL = 1000
 BOUNDS = ("median_bound_accuracy", "vote_bound_accuracy", "honest_median_accuracy")
 
 
@@ -182,10 +189,11 @@ def _oov_rate(sec: dict) -> None:
                               oov_rate=r0["oov_words"] / max(r0["critical_words"], 1))
 
 
-def _ldpc_limits(evaluated: list[str], reference: list[str], lexicon: dict, bits: int, thresholds) -> dict:
+def _ldpc_limits(evaluated: list[str], reference: list[str], lexicon: dict, bits: int, thresholds,
+                 code: dict | None = None) -> dict:
     """The long-code limit (``priority_ldpc.recall_limit``) of a joint code over each sentence's
-    spelled critical bits, with all of the sentence's energy ``S L``: with unlimited channel uses,
-    and with uniform's ``S L`` uses."""
+    spelled critical bits (characters by ``code`` when given, else 6 bits each), with all of the
+    sentence's energy ``S L``: with unlimited channel uses, and with uniform's ``S L`` uses."""
     from collections import Counter
     from semguard.network.priority_ldpc import critical_bits, recall_limit
     from semguard.network.priority_text import critical_words
@@ -193,7 +201,7 @@ def _ldpc_limits(evaluated: list[str], reference: list[str], lexicon: dict, bits
     m = build("codec", "deepsc", pretrained=True)
     counts = Counter(" ".join(reference).split())
     crit = [[w for w, f in zip(x.split(), critical_words(x, counts)) if f] for x in evaluated]
-    k = [len(critical_bits(ws, lexicon, bits)) for ws in crit]
+    k = [len(critical_bits(ws, lexicon, bits, char_code=code)) for ws in crit]
     su = (m.S * m.lengths(m.tokenizer.encode(evaluated, max_tokens=m.max_tokens))).tolist()
     w = [len(ws) for ws in crit]
     out = {"info_bits_mean": sum(k) / len(k), "energy_per_bit_median": sorted(e / b for e, b in zip(su, k) if b)[
@@ -211,21 +219,31 @@ def emergency_oov_section(args, path: Path, doc: dict) -> dict:
     time, written as it finishes; a rerun resumes (the SNRs already in ``path`` are kept)."""
     from semguard.data.text import load_shipped, load_wordnet_examples, split_sentences
     from semguard.network.emergency_text import codebook_scheme, gain_ci, ldpc_scheme, text_sweep
-    from semguard.network.lexicon import build_lexicon
+    from semguard.network.huffman import char_code
+    from semguard.network.lexicon import SPELL_ALPHABET, build_lexicon
     s = load_shipped()
-    evaluated = s[:args.sentences]
     train = split_sentences(load_wordnet_examples()).train
-    lexicon, bits = build_lexicon(train, exclude=s, index_bits=args.index_bits)   # excludes all 1000 shipped
     source = "wordnet train split + digits 0-999 + number words"
+    if args.split == "fit":   # FIT_POOL training-split sentences play the shipped ones (rule fitting)
+        held = set(random.Random(0).sample(range(len(train)), FIT_POOL))     # train is in file order: sample
+        s = [x for i, x in enumerate(train) if i in held]
+        train = [x for i, x in enumerate(train) if i not in held]
+        source = f"wordnet train split minus {FIT_POOL} sampled (seed 0) + digits 0-999 + number words"
+    evaluated = s[:args.sentences]
+    lexicon, bits = build_lexicon(train, exclude=s, index_bits=args.index_bits)   # excludes all of s
+    code = char_code(train)          # Huffman code of the spelled characters, from the lexicon's source only
     if args.lexicon == "oracle":     # the control: the evaluated sentences' own critical words, at the same bits
         lexicon, source = None, "oracle: the critical words of the shipped sentences, evaluated ones included"
     sec = doc.get("emergency_oov") or {}
     if sec.get("lexicon", {}).get("index_bits") not in (None, bits):
         raise SystemExit(f"{path} holds a {sec['lexicon']['index_bits']}-bit run; use another --out")
-    sec["lexicon"] = {"source": source, "source_sentences": len(train) if lexicon else None,
+    sec["lexicon"] = {"source": source, "split": args.split, "source_sentences": len(train) if lexicon else None,
                       "words": len(lexicon) if lexicon else None, "index_bits": bits, "evaluated_sentences": len(evaluated),
                       "spell_uses": args.spell_uses, "oov_modes": args.oov_modes,
-                      "ldpc_max_rate": args.ldpc_max_rate if args.ldpc_boost_db else None}
+                      "ldpc_max_rate": args.ldpc_max_rate if args.ldpc_boost_db else None,
+                      "ldpc_pool": args.ldpc_pool if args.ldpc_boost_db else None,
+                      "huffman_code_bits": {ch: len(code[i]) for i, ch in enumerate(SPELL_ALPHABET)}
+                      if "huffman" in args.oov_modes else None}
     sec["jam"] = {"case": args.oov_jam, "psr_db": None if args.oov_jam == "clean" else args.jam_psr_db}
     rows = sec.setdefault("rows", [])
     t_start = time.time()
@@ -240,17 +258,19 @@ def emergency_oov_section(args, path: Path, doc: dict) -> dict:
                            lexicon=lexicon, oov_modes=args.oov_modes, spell_uses=args.spell_uses,
                            schemes=("uniform",), seed=args.seed, jam_targeted=args.oov_jam == "jammer_critical",
                            jam_psr_db=None if args.oov_jam == "clean" else args.jam_psr_db,
-                           ldpc_boosts=args.ldpc_boost_db, ldpc_max_rate=args.ldpc_max_rate)
+                           ldpc_boosts=args.ldpc_boost_db, ldpc_max_rate=args.ldpc_max_rate, char_code=code,
+                           ldpc_pool=args.ldpc_pool)
         sec["seconds"] = round(sec.get("seconds", 0) + time.time() - t0, 1)
         _oov_rate(sec)
         doc["emergency_oov"] = sec
         path.write_text(json.dumps(doc, indent=1))
         log.info("emergency_oov %s dB done in %.0f s", snr, time.time() - t0)
     _oov_rate(sec)
-    schemes = [codebook_scheme(b, o) for o in args.oov_modes for b in args.codebook_boost_db]
+    schemes = [codebook_scheme(b, o) for o in args.oov_modes if o != "huffman" for b in args.codebook_boost_db]
     schemes += [ldpc_scheme(b, o) for o in args.oov_modes for b in args.ldpc_boost_db]
     if args.ldpc_boost_db and lexicon is not None:
         sec["ldpc_limit"] = _ldpc_limits(evaluated, s, lexicon, bits, sorted({args.recall, 0.8, 0.6}))
+        sec["ldpc_limit_huffman"] = _ldpc_limits(evaluated, s, lexicon, bits, sorted({args.recall, 0.8, 0.6}), code)
         log.info("long-code limit of the spelled bits at each sentence's energy: %s", sec["ldpc_limit"])
     sec["gains"] = {}
     for thr in sorted({args.recall, 0.8, 0.6}):         # 0.6: where uniform has lost 40 % of the critical words
@@ -261,6 +281,66 @@ def emergency_oov_section(args, path: Path, doc: dict) -> dict:
                 log.info("%-20s recall %.2f: needs %s dB, uniform %s dB: gain %s dB, 95%% CI %s", sc, thr, gn[sc],
                          gn["uniform"], gn["gain_db"], gn["ci95_db"])
     return sec
+
+
+def _merged_rows(paths: list[str]) -> tuple[list[dict], dict]:
+    """The ``emergency_oov`` rows of several runs, each non-uniform scheme renamed
+    ``<scheme>@r<max rate>[+pool<frame>]`` (one run per LDPC rate cap and pooling frame); uniform rows are kept once and checked
+    equal across runs (the same sentences, seed and code give the same hits)."""
+    rows, uniform, lexicons = [], {}, []
+    for p in paths:
+        sec = json.loads(Path(p).read_text())["emergency_oov"]
+        rate = sec["lexicon"].get("ldpc_max_rate")
+        pool = sec["lexicon"].get("ldpc_pool") or 1
+        lexicons.append({k: sec["lexicon"].get(k) for k in ("source", "split", "evaluated_sentences", "oov_rate")})
+        for r in sec["rows"]:
+            if r["scheme"] == "uniform":
+                old = uniform.setdefault(r["snr_db"], r)
+                if old["hits"] != r["hits"]:
+                    raise SystemExit(f"{p}: uniform at {r['snr_db']} dB differs from an earlier run's")
+            else:
+                tag = (f"@r{rate:g}" if rate else "") + (f"+pool{pool}" if pool > 1 else "")
+                rows.append(dict(r, scheme=r["scheme"] + tag))
+    if len({(lx["split"], lx["evaluated_sentences"]) for lx in lexicons}) > 1:
+        raise SystemExit(f"runs of different splits or sentence counts: {lexicons}")
+    return sorted(uniform.values(), key=lambda r: r["snr_db"]) + rows, lexicons[0]
+
+
+def emergency_adaptive_section(args) -> dict:
+    """SNR-adaptive emergency text (``network/emergency_adaptive.py``): the rule is fitted on the
+    ``--fit-runs`` (``emergency_oov --split fit``) and applied to the ``--test-runs``; gains at
+    critical recall 0.5-0.9 with the sentence bootstrap, other-word accuracy and channel uses."""
+    from semguard.network.emergency_adaptive import adaptive_rows, fit_rule, uses_ratio
+    from semguard.network.emergency_text import gain_ci
+    fit, fit_lex = _merged_rows(args.fit_runs)
+    test, test_lex = _merged_rows(args.test_runs)
+    candidates = sorted({r["scheme"] for r in fit} - {"uniform"})
+    out = {"fit": fit_lex, "test": test_lex, "candidates": candidates, "threshold": args.adaptive_threshold,
+           "uses_vs_uniform": {c: uses_ratio(test, c) for c in sorted({r["scheme"] for r in test} - {"uniform"})},
+           "variants": {}}
+    for max_uses in args.adaptive_max_uses:
+        name = "adaptive(any uses)" if max_uses == float("inf") else f"adaptive(uses<={max_uses:g}x)"
+        rule = fit_rule(fit, candidates, threshold=args.adaptive_threshold, max_uses=max_uses)
+        rows = test + adaptive_rows(test, rule, name=name)
+        v = {"rule": {f"{s:g}": c for s, c in rule.items()},
+             "curve": [{k: r[k] for k in ("snr_db", "chosen", "critical_recall", "other_word_accuracy", "oov_recall",
+                                          "bleu1", "channel_uses")} | {"uses_vs_uniform": r["channel_uses"] / u["channel_uses"],
+                                                                       "uniform_critical_recall": u["critical_recall"],
+                                                                       "uniform_other_word_accuracy": u["other_word_accuracy"]}
+                       for r in rows if r["scheme"] == name
+                       for u in rows if u["scheme"] == "uniform" and u["snr_db"] == r["snr_db"]],
+             "gains": {}}
+        for thr in args.adaptive_recalls:
+            gn = gain_ci(rows, thr, name, draws=args.draws, seed=args.seed)
+            v["gains"][f"{thr:g}"] = gn
+            log.info("%s recall %.2f: needs %s dB, uniform %s dB: gain %s dB, 95%% CI %s", name, thr, gn[name],
+                     gn["uniform"], gn["gain_db"], gn["ci95_db"])
+        log.info("%s rule (fitted on %s): %s", name, fit_lex["split"], v["rule"])
+        out["variants"][name] = v
+    out["fixed_gains"] = {f"{sc}@{thr:g}": gain_ci(test, thr, sc, draws=args.draws, seed=args.seed)
+                          for sc in out["uses_vs_uniform"] for thr in args.adaptive_recalls}
+    out["test_rows"] = [{k: v for k, v in r.items() if k not in ("hits", "words")} for r in test]
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -304,21 +384,36 @@ def main(argv: list[str] | None = None) -> int:
                    help="emergency_oov: boosts of the joint 5G LDPC scheme over each sentence's critical bits")
     p.add_argument("--ldpc-max-rate", type=float, default=0.5,
                    help="emergency_oov: highest LDPC code rate before extra channel uses are added")
+    p.add_argument("--ldpc-pool", type=int, default=1,
+                   help="emergency_oov: pool the LDPC codewords' energy over frames of this many sentences (1: none)")
     p.add_argument("--jam-psr-db", type=float, default=-10.0)
     p.add_argument("--jam-cases", nargs="+", default=["clean", "jammer", "jammer_critical"])
     p.add_argument("--index-bits", type=int, default=None,
                    help="emergency: codebook bits per critical word (default: the fewest for the lexicon)")
     p.add_argument("--recall", type=float, default=0.9, help="emergency: critical recall that counts as delivered")
     p.add_argument("--draws", type=int, default=1000, help="emergency: bootstrap draws")
-    p.add_argument("--oov-modes", nargs="+", choices=("spell", "deepsc"), default=["spell", "deepsc"],
-                   help="emergency_oov: how out-of-lexicon critical words go (spelled, or by DeepSC)")
+    p.add_argument("--oov-modes", nargs="+", choices=("spell", "deepsc", "huffman"), default=["spell", "deepsc"],
+                   help="emergency_oov: how out-of-lexicon critical words go (spelled, by DeepSC, or (ldpc only) "
+                        "spelled with a Huffman character code built on the lexicon's source sentences)")
     p.add_argument("--lexicon", choices=("train", "oracle"), default="train",
                    help="emergency_oov: lexicon from the training split, or (control) the evaluated sentences' own "
                         "critical words at the same --index-bits")
     p.add_argument("--oov-jam", choices=("clean", "jammer", "jammer_critical"), default="clean",
                    help="emergency_oov: no jammer, a random 25 %% partial-band one, or one on the critical slots "
                         "(spelled characters included), at --jam-psr-db")
+    p.add_argument("--split", choices=("test", "fit"), default="test",
+                   help="emergency_oov: evaluate the shipped (test) sentences, or (fit) "
+                        f"{FIT_POOL} training-split sentences sampled (seed 0), the lexicon built from the rest (for fitting the adaptive rule)")
     p.add_argument("--spell-uses", type=int, default=6, help="emergency_oov: channel uses per spelled character")
+    p.add_argument("--fit-runs", nargs="+", default=[],
+                   help="emergency_adaptive: network.json files of emergency_oov --split fit runs (the rule is fitted on these)")
+    p.add_argument("--test-runs", nargs="+", default=[],
+                   help="emergency_adaptive: network.json files of emergency_oov runs on the test sentences")
+    p.add_argument("--adaptive-threshold", type=float, default=0.9,
+                   help="emergency_adaptive: send uniform where its fitted critical recall is at least this")
+    p.add_argument("--adaptive-max-uses", type=float, nargs="+", default=[1.5, float("inf")],
+                   help="emergency_adaptive: candidates with at most this many times uniform's channel uses (one variant each)")
+    p.add_argument("--adaptive-recalls", type=float, nargs="+", default=[0.5, 0.6, 0.7, 0.8, 0.9])
     p.add_argument("--max-minutes", type=float, default=None,
                    help="emergency_oov: start no new SNR after this long (rerun to resume)")
     args = p.parse_args(argv)
@@ -329,7 +424,7 @@ def main(argv: list[str] | None = None) -> int:
     path = out / "network.json"
     doc = json.loads(path.read_text()) if path.exists() else {"name": "network"}
     doc["settings"] = {k: v for k, v in vars(args).items() if k != "out"}
-    if set(args.sections) - {"emergency", "emergency_oov"}:
+    if set(args.sections) - {"emergency", "emergency_oov", "emergency_adaptive"}:
         x, y = shipped_fashion_mnist(args.rounds * args.batch)
         from semguard.codecs.zoo import pretrained
         codec = pretrained("task-fmnist").eval()
@@ -337,6 +432,10 @@ def main(argv: list[str] | None = None) -> int:
             prm.requires_grad_(False)
     for sec in args.sections:
         t0 = time.time()
+        if sec == "emergency_adaptive":
+            doc[sec] = emergency_adaptive_section(args)
+            path.write_text(json.dumps(doc, indent=1))
+            continue
         if sec in ("emergency", "emergency_oov"):
             doc[sec] = emergency_section(args) if sec == "emergency" else emergency_oov_section(args, path, doc)
             path.write_text(json.dumps(doc, indent=1))

@@ -14,7 +14,9 @@ Schemes over the shipped DeepSC (:mod:`~semguard.network.priority_text`,
 * ``ldpc+<B>dB``: every critical bit of the sentence (lexicon indices, escape headers and spelled
   characters) in one 5G LDPC + QPSK codeword on the critical tokens' uses (plus extra uses when
   the code rate would pass ``ldpc_max_rate``) at ``+B`` dB, BP-decoded
-  (:mod:`~semguard.network.priority_ldpc`; uniform's energy exactly).
+  (:mod:`~semguard.network.priority_ldpc`; uniform's energy exactly); ``ldpc+<B>dB/huffman``
+  spells the characters with a Huffman code built on the training split
+  (:mod:`~semguard.network.huffman`).
 
 SNR is ``Es/N0`` with ``Es`` uniform's power per use for every scheme (each sentence spends
 ``S L`` units of energy except ``repeat``).  Rows carry per-sentence hit counts (``hits``,
@@ -153,7 +155,8 @@ def text_sweep(sentences: Sequence[str], snrs: Sequence[float], *, schemes: Sequ
                jam_psr_db: float | None = None, jam_targeted: bool = False, seed: int = 0,
                codec: SemanticCodec | None = None, names: frozenset[str] = frozenset(),
                lexicon: dict[str, int] | None = None, oov_modes: Sequence[str] = ("spell",),
-               spell_uses: int = 6, ldpc_boosts: Sequence[float] = (), ldpc_max_rate: float = 0.5) -> list[dict]:
+               spell_uses: int = 6, ldpc_boosts: Sequence[float] = (), ldpc_max_rate: float = 0.5,
+               char_code: dict[int, tuple[int, ...]] | None = None, ldpc_pool: int = 1) -> list[dict]:
     """Critical-word exact recall, other-word accuracy and BLEU-1/4 per SNR and scheme.
 
     ``lexicon`` (with its ``index_bits``; see :func:`~semguard.network.lexicon.build_lexicon`):
@@ -164,10 +167,14 @@ def text_sweep(sentences: Sequence[str], snrs: Sequence[float], *, schemes: Sequ
     ``sentences`` themselves, at ``index_bits`` bits per index (default: the fewest that hold it).
     Which words are critical is decided on the counts of ``reference`` either way.  ``ldpc_boosts``
     adds the joint LDPC scheme at each boost and each of ``oov_modes`` (code rate at most
-    ``ldpc_max_rate``; :func:`~semguard.network.priority_ldpc.send_ldpc`).  ``jam_targeted``: the jammer knows the
+    ``ldpc_max_rate``; :func:`~semguard.network.priority_ldpc.send_ldpc`); the mode ``huffman``
+    (LDPC only) spells with the prefix code ``char_code`` (:func:`~semguard.network.huffman.char_code`);
+    ``ldpc_pool``: the LDPC codewords' energy pooled over frames of that many sentences.  ``jam_targeted``: the jammer knows the
     allocation and hits the critical slots (:func:`critical_jammer`), else a random 25 %.  Each row also has ``hits`` and ``words``
     per sentence (critical words decoded right, critical words)."""
     _check_sentences(sentences)
+    if "huffman" in oov_modes and char_code is None:
+        raise ValueError("the oov mode 'huffman' needs a char_code (network.huffman.char_code of the training split)")
     if repeat < 2:
         raise ValueError(f"repeat must be >= 2 copies, got {repeat}")
     if ldpc_boosts and not 0 < ldpc_max_rate < 1:
@@ -193,7 +200,7 @@ def text_sweep(sentences: Sequence[str], snrs: Sequence[float], *, schemes: Sequ
     lengths = m.lengths(tokens)
     ch = build("channel", channel)
     crit_sym = (crit & (torch.arange(tokens.shape[1]) < lengths.unsqueeze(1))).repeat_interleave(m.S, 1)
-    names_all = list(schemes) + [codebook_scheme(b, o) for o in oov_modes for b in codebook_boosts]
+    names_all = list(schemes) + [codebook_scheme(b, o) for o in oov_modes if o != "huffman" for b in codebook_boosts]
     names_all += [ldpc_scheme(b, o) for o in oov_modes for b in ldpc_boosts]
     rows = []
     for snr in snrs:
@@ -217,7 +224,8 @@ def text_sweep(sentences: Sequence[str], snrs: Sequence[float], *, schemes: Sequ
             elif scheme.startswith("ldpc"):
                 b_db, oov = _parse_boosted(scheme)
                 out = send_ldpc(m, tokens, spans, crit_words, lexicon, bits, snr, ch, boost_db=b_db, jam=jam,
-                                generator=g, oov=oov, max_rate=ldpc_max_rate)
+                                generator=g, oov="spell" if oov == "huffman" else oov, max_rate=ldpc_max_rate,
+                                char_code=char_code if oov == "huffman" else None, pool=ldpc_pool)
                 pred, override, uses, energy = out["tokens"], out["critical_ok"], int(out["uses"].sum()), out["energy"]
                 extra = int(out["extra_uses"].sum())
             else:
@@ -244,10 +252,14 @@ def gain_ci(rows: list[dict], threshold: float, a: str, b: str = "uniform", *, d
             seed: int = 0) -> dict:
     """SNR each scheme needs for critical recall ``>= threshold``, the gain ``b - a`` in dB, and its
     95 % interval from a bootstrap over sentences (the same resampled sentences for every SNR and
-    both schemes); ``unreached`` is the share of draws where a scheme never reaches it."""
-    sel = {name: sorted((r for r in rows if r["scheme"] == name), key=lambda r: r["snr_db"]) for name in (a, b)}
+    both schemes; only the SNRs both were run at); ``unreached`` is the share of draws where a
+    scheme never reaches it."""
+    grids = [{r["snr_db"] for r in rows if r["scheme"] == name} for name in (a, b)]
+    common = grids[0] & grids[1]                      # the SNRs both schemes were run at
+    sel = {name: sorted((r for r in rows if r["scheme"] == name and r["snr_db"] in common), key=lambda r: r["snr_db"])
+           for name in (a, b)}
     if not sel[a] or not sel[b]:
-        raise ValueError(f"no rows for scheme {a!r} or {b!r}")
+        raise ValueError(f"no rows for scheme {a!r} or {b!r} at a common SNR")
     snrs = [r["snr_db"] for r in sel[a]]
     hits = {k: np.array([r["hits"] for r in v], dtype=float) for k, v in sel.items()}      # [snr, sentences]
     words = {k: np.array([r["words"] for r in v], dtype=float) for k, v in sel.items()}

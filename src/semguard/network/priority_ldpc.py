@@ -10,7 +10,9 @@ every word meets the channel alone.  Here a sentence's critical words become one
   lexicon row, or of the escape row :func:`~semguard.network.lexicon.escape_row` naming its
   length when it is out of the lexicon;
 * right after an escape header, :data:`CHAR_BITS` bits per character (its row in
-  :data:`~semguard.network.lexicon.SPELL_ALPHABET`).
+  :data:`~semguard.network.lexicon.SPELL_ALPHABET`), or, with ``char_code``, each character's
+  codeword of a prefix (Huffman) code built on the training split
+  (:func:`~semguard.network.huffman.char_code`; the receiver holds the same code).
 
 The string (zero-padded to the 5G minimum of 12 information bits) is one LDPC codeword
 (the shipped 5G NR LDPC + Gray QPSK of :mod:`semguard.baselines.phy`, rate matching and
@@ -35,7 +37,7 @@ power ``a`` (which words are out is side information, as for the codebook scheme
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
 
 import numpy as np
@@ -45,11 +47,12 @@ from torch import Tensor
 from semguard.baselines.phy import LdpcQamPhy, post_equalization
 from semguard.channels.base import Channel
 from semguard.codecs.deepsc import DeepSC
+from semguard.network.huffman import decode_chars, encode_chars
 from semguard.network.lexicon import MAX_SPELL, SPELL_ALPHABET, escape_length, escape_row, spell
 from semguard.network.priority_codebook import _spans_mask, codebook_power, mark_deepsc_sent, receive_rest
 
-__all__ = ["CHAR_BITS", "K_MIN", "critical_bits", "ldpc_uses", "parse_critical_bits", "recall_limit", "send_ldpc",
-           "shannon_snr_db"]
+__all__ = ["CHAR_BITS", "K_MIN", "critical_bits", "ldpc_uses", "parse_critical_bits", "pool_energy", "recall_limit",
+           "send_ldpc", "shannon_snr_db"]
 
 #: bits per spelled character: enough for every row of the spelling alphabet
 CHAR_BITS = max(1, (len(SPELL_ALPHABET) - 1).bit_length())
@@ -70,10 +73,11 @@ def _from_bits(bits: Sequence[int]) -> int:
 
 
 def critical_bits(words: Sequence[str], lexicon: dict[str, int], index_bits: int, *, spell_oov: bool = True,
-                  max_spell: int = MAX_SPELL) -> np.ndarray:
+                  max_spell: int = MAX_SPELL, char_code: Mapping[int, tuple[int, ...]] | None = None) -> np.ndarray:
     """The bit string ``uint8 [K]`` of a sentence's critical ``words`` (layout in the module doc).
 
-    ``spell_oov=False``: out-of-lexicon words are left out (they go by DeepSC)."""
+    ``spell_oov=False``: out-of-lexicon words are left out (they go by DeepSC).  ``char_code``
+    (alphabet row -> bits): spelled characters as its codewords instead of :data:`CHAR_BITS` each."""
     out: list[int] = []
     for w in words:
         if w in lexicon:
@@ -82,15 +86,19 @@ def critical_bits(words: Sequence[str], lexicon: dict[str, int], index_bits: int
             out += _to_bits(lexicon[w], index_bits)
         elif spell_oov:
             out += _to_bits(escape_row(len(w), index_bits, max_spell=max_spell), index_bits)
+            if char_code is not None:
+                out += encode_chars(spell(w), char_code)
+                continue
             for c in spell(w):
                 out += _to_bits(c, CHAR_BITS)
     return np.array(out, dtype=np.uint8)
 
 
 def parse_critical_bits(bits: Sequence[int], words: int, inverse: dict[int, str], index_bits: int, *,
-                        max_spell: int = MAX_SPELL) -> list[str | None]:
+                        max_spell: int = MAX_SPELL, char_code: Mapping[int, tuple[int, ...]] | None = None
+                        ) -> list[str | None]:
     """Inverse of :func:`critical_bits`: ``words`` critical words from ``bits`` (``inverse``: row
-    -> word).  A row that is neither a word nor an escape, a character past the alphabet, or a
+    -> word; ``char_code`` as given to the sender).  A row that is neither a word nor an escape, a character past the alphabet, or a
     string that runs out gives None for that word (and the words after it read shifted bits)."""
     out: list[str | None] = []
     pos = 0
@@ -104,6 +112,10 @@ def parse_critical_bits(bits: Sequence[int], words: int, inverse: dict[int, str]
             out.append(inverse[row])
             continue
         c = escape_length(row, index_bits, max_spell=max_spell)
+        if c is not None and char_code is not None:
+            rows, pos = decode_chars(bits, pos, c, char_code)
+            out.append(None if rows is None else "".join(SPELL_ALPHABET[i] for i in rows))
+            continue
         if c is None or pos + c * CHAR_BITS > len(bits):
             out.append(None)
             continue
@@ -157,6 +169,28 @@ def recall_limit(info_bits: Sequence[int], energy: Sequence[float], words: Seque
     return None
 
 
+def pool_energy(energy: Tensor, bits: Tensor, frame: int) -> Tensor:
+    """Codeword energies ``[B]`` pooled over frames of ``frame`` consecutive messages: within each
+    frame, the total ``energy`` of the messages with ``bits > 0`` is shared in proportion to their
+    information bits (equal energy per bit in the frame); the others keep theirs.  The frame's
+    total is unchanged (``frame = 1``: nothing moves)."""
+    if frame < 1:
+        raise ValueError(f"frame must be >= 1 message, got {frame}")
+    if energy.shape != bits.shape or energy.dim() != 1:
+        raise ValueError(f"energy and bits must be [B] alike, got {tuple(energy.shape)} and {tuple(bits.shape)}")
+    if bool((energy < 0).any()) or bool((bits < 0).any()):
+        raise ValueError("energy and bits must be >= 0")
+    out = energy.double().clone()
+    k = bits.double()
+    for f0 in range(0, len(out), frame):
+        sl = slice(f0, f0 + frame)
+        has = k[sl] > 0
+        if bool(has.any()):
+            total = out[sl][has].sum()
+            out[sl] = torch.where(has, total * k[sl] / k[sl][has].sum(), out[sl])
+    return out
+
+
 @lru_cache(maxsize=4096)
 def _phy(n_cw: int, k: int, num_iter: int) -> LdpcQamPhy:
     return LdpcQamPhy(_QPSK, n_cw, k, num_iter)
@@ -167,10 +201,15 @@ def send_ldpc(codec: DeepSC, tokens: Tensor, spans: Sequence[Sequence[tuple[int,
               critical: Sequence[Sequence[str]], lexicon: dict[str, int], index_bits: int, snr_db: float,
               channel: Channel, *, boost_db: float = 0.0, jam: Callable[[Tensor], Tensor] | None = None,
               generator: torch.Generator | None = None, two_pass: bool = True, oov: str = "spell",
-              max_rate: float = 0.5, num_iter: int = 20, max_spell: int = MAX_SPELL) -> dict:
+              max_rate: float = 0.5, num_iter: int = 20, max_spell: int = MAX_SPELL,
+              char_code: Mapping[int, tuple[int, ...]] | None = None, pool: int = 1) -> dict:
     """One batch over ``channel``: each sentence's critical words as one LDPC codeword, the rest by
     DeepSC (``codec``).  Arguments as :func:`~semguard.network.priority_codebook.send_codebook`;
-    ``oov``: ``"spell"`` (out-of-lexicon words spelled inside the codeword) or ``"deepsc"``.
+    ``oov``: ``"spell"`` (out-of-lexicon words spelled inside the codeword) or ``"deepsc"``;
+    ``char_code``: spelled characters as the codewords of this prefix code (see :func:`critical_bits`);
+    ``pool``: the codewords' energy pooled over frames of this many consecutive sentences
+    (:func:`pool_energy`, equal energy per critical bit in a frame; the frame's total energy is
+    unchanged, a sentence's is not; each sentence's codeword power is side information).
 
     Returns the same keys as ``send_codebook`` plus ``"info_bits" [B]`` (``K``, 0 without a
     codeword) and ``"layout"`` per sentence ``(k, N)`` or None; ``"uses" = S L + extra_uses``."""
@@ -193,12 +232,16 @@ def send_ldpc(codec: DeepSC, tokens: Tensor, spans: Sequence[Sequence[tuple[int,
             for (s0, s1), f in zip(cspans, fl):
                 dsc[b, s0:s1] = f
         flags.append(fl)
-        bits_b.append(critical_bits(critical[b], lexicon, index_bits, spell_oov=oov == "spell", max_spell=max_spell))
+        bits_b.append(critical_bits(critical[b], lexicon, index_bits, spell_oov=oov == "spell", max_spell=max_spell,
+                                    char_code=char_code))
     cw = crit & ~dsc
     nc = real & ~crit
     layout = [ldpc_uses(len(bb), int(cw[b].sum()) * S, max_rate) if len(bb) else None for b, bb in enumerate(bits_b)]
     extra = torch.tensor([0 if lay is None else lay[1] - int(cw[b].sum()) * S for b, lay in enumerate(layout)])
     a, beta = codebook_power(lengths, crit.sum(1), boost_db, extra / S)
+    n_cw = torch.tensor([0 if lay is None else lay[1] for lay in layout], dtype=torch.float64)
+    k_cw = torch.tensor([0 if lay is None else len(bb) for lay, bb in zip(layout, bits_b)], dtype=torch.float64)
+    acw = a if pool == 1 else torch.where(n_cw > 0, pool_energy(a * n_cw, k_cw, pool) / n_cw.clamp_min(1), a)
     x = codec.encode(tokens, snr_db).view(B, T, S)
 
     def gain(mask: Tensor, power: Tensor) -> Tensor:
@@ -217,7 +260,7 @@ def send_ldpc(codec: DeepSC, tokens: Tensor, spans: Sequence[Sequence[tuple[int,
         k, n = lay
         info = torch.zeros(1, 1, k)
         info[0, 0, :len(bits_b[b])] = torch.from_numpy(bits_b[b].astype(np.float32))
-        sym = _phy(2 * n, k, num_iter).modulate(info, n, generator=generator)[0] * float(a[b]) ** 0.5
+        sym = _phy(2 * n, k, num_iter).modulate(info, n, generator=generator)[0] * float(acw[b]) ** 0.5
         tx[b, pos] = sym[:len(pos)]
         ext[b, :n - len(pos)] = sym[len(pos):]
     full = torch.cat([tx, ext], 1)
@@ -236,9 +279,9 @@ def send_ldpc(codec: DeepSC, tokens: Tensor, spans: Sequence[Sequence[tuple[int,
         k, n = lay
         idx = torch.cat([where[b], T * S + torch.arange(n - len(where[b]))])
         phy = _phy(2 * n, k, num_iter)
-        got = phy.demodulate(yz[b:b + 1, idx] / float(a[b]) ** 0.5, no[b:b + 1, idx] / float(a[b]), 1)[0, 0]
+        got = phy.demodulate(yz[b:b + 1, idx] / float(acw[b]) ** 0.5, no[b:b + 1, idx] / float(acw[b]), 1)[0, 0]
         words = parse_critical_bits(got[:len(bits_b[b])].round().to(torch.int64).tolist(), len(coded), inv,
-                                    index_bits, max_spell=max_spell)
+                                    index_bits, max_spell=max_spell, char_code=char_code)
         decoded.append(dict(zip(coded, words)))
         for kk, w in zip(coded, words):
             ok[b][kk] = w == critical[b][kk]

@@ -29,7 +29,11 @@ subset (to run parts side by side and ``--merge`` them):
     PYTHONPATH=src python bench/attacks_text.py --threads 1 --sections universal --psr -20 -16 -10 -5 \
         --universal-losses ce margin --universal-restarts 4 --out bench/results/attacks_text_universal.json
 
-``--sections`` runs a part (``untargeted``, ``targeted``, ``substitution``, ``shapes``, ``universal``) into its own file;
+``calibration``: clean and Gaussian jamming at ``--calibration-psr`` over Bob's ``--calibration-snr`` grid
+(how noise-fragile the codec is, against Magmaw's random-noise point).
+
+``--sections`` runs a part (``untargeted``, ``targeted``, ``substitution``, ``shapes``, ``universal``,
+``calibration``) into its own file;
 ``--merge A B C --out X`` joins such parts (their records, in order) into one file.
 """
 
@@ -55,7 +59,7 @@ from semguard.registry import build
 
 PSR = (-25.0, -20.0, -16.0, -15.0, -10.0, -5.0)  # -16: Magmaw's anchor
 TARGETED_PSR = (-25.0, -20.0, -15.0, -10.0, -5.0, -4.0, -3.0, -2.0, -1.0, 0.0, 1.0)
-SECTIONS = ("untargeted", "targeted", "substitution", "shapes", "universal")
+SECTIONS = ("untargeted", "targeted", "substitution", "shapes", "universal", "calibration")
 COMPARE = ("gaussian", "universal", "pgd-margin", "pgd-ce")
 SHAPE_PSR = (-15.0, -10.0)
 SUBST_KINDS = ("greedy", "minilm", "random", "synonyms", "synonyms-minilm", "synonyms-random")
@@ -113,6 +117,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--shape-psr", type=float, nargs="+", default=list(SHAPE_PSR), help="PSR grid of the shapes section")
     p.add_argument("--substitution-kinds", nargs="+", default=list(SUBST_KINDS), choices=SUBST_KINDS)
     p.add_argument("--ks", nargs="+", type=int, default=[1, 2, 3], help="substitution budgets (tokens)")
+    p.add_argument("--calibration-snr", type=float, nargs="+", default=[10.0, 12.0, 14.0, 16.0, 18.0, 20.0, 25.0],
+                   help="section calibration: Bob's SNRs (dB) where clean and Gaussian jamming at --calibration-psr are measured")
+    p.add_argument("--calibration-psr", type=float, default=-16.0)
     p.add_argument("--merge", nargs="+", metavar="PART", help="join part files into --out and stop")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", default="bench/results/attacks_text.json")
@@ -215,6 +222,17 @@ def main(argv: list[str] | None = None) -> int:
             if "pgd-margin" in a.compare:
                 run("pgd-margin", build("attack", "pgd", surface="symbols", psr_db=b, steps=a.margin_steps,
                                         restarts=a.margin_restarts, task_loss="margin"), b)
+
+    if "calibration" in a.sections:  # how fragile to noise the codec is, against Magmaw's 0.927 at -16 dB, 10 dB
+        for snr_b in a.calibration_snr:
+            with torch.no_grad():
+                rec = {"attack": "clean", "snr_db": snr_b, **score(text(link(tok, snr_b, generator=g())["output"]), evals)}
+            rows.append(rec)
+            r = build("attack", "gaussian", surface="symbols", psr_db=a.calibration_psr)(link, tok, snr_b, generator=g())
+            rows.append({"attack": "gaussian", "snr_db": snr_b, "psr_db": a.calibration_psr, **score(text(r.output), evals)})
+            dump(False)
+            print(f"snr {snr_b:g} clean bleu1 {rec['bleu1']:.3f}; gaussian at {a.calibration_psr:g} dB bleu1 "
+                  f"{rows[-1]['bleu1']:.3f} bleu4 {rows[-1]['bleu4']:.3f}", flush=True)
 
     if "shapes" in a.sections:
         n, S = codec.n_symbols((a.tokens,)), codec.S

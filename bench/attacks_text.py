@@ -80,7 +80,9 @@ def crossing(psr: list[float], rate: list[float], level: float) -> float | None:
 def merge(parts: list[str], out: Path) -> int:
     docs = [json.loads(Path(p).read_text()) for p in parts]
     head = dict(docs[0])
-    head["records"] = [r for d in docs for r in d["records"]]
+    # each record says which codec and Bob SNR it was measured at when its part's config records them
+    head["records"] = [{**{k: d["config"][k] for k in ("codec", "snr_db") if k in d["config"]}, **r}
+                       for d in docs for r in d["records"]]
     head["parts"] = [{"file": p, "config": d["config"], "seconds": d["seconds"]} for p, d in zip(parts, docs)]
     for d in docs[1:]:
         head.update({k: v for k, v in d.items() if k in ("targeted_budget", "universal_fit_seconds") and v})

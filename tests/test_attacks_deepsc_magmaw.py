@@ -44,10 +44,10 @@ def _token_accuracy(codec, blocks: list[torch.Tensor], snr_db: float, psr_db: fl
 @pytest.mark.slow
 def test_random_jamming_at_minus_16_db_is_one_db_less_snr_and_hurts_only_the_fewer_symbol_victim() -> None:
     calib, shipped = zoo.pretrained("deepsc-magmaw"), zoo.pretrained("deepsc-wordnet")
-    tok = _blocks(calib)  # 589 sentences, 4800 tokens
+    tok = _blocks(calib)  # 589 sentences, 4634 tokens
     eff = -10 * math.log10(10 ** -1.0 + 10 ** -1.6)  # noise 0.1 + jamming 0.1 * 10^-0.6 of the signal power
     assert eff == pytest.approx(9.03, abs=0.005)
     jammed, equivalent = _token_accuracy(calib, tok, 10.0, -16.0), _token_accuracy(calib, tok, eff, None)
-    assert jammed == pytest.approx(equivalent, abs=0.02)  # 4800 tokens: about 3.5 standard errors
+    assert jammed == pytest.approx(equivalent, abs=0.02)  # 2.4 standard errors of the difference (seeded: deterministic)
     assert _token_accuracy(calib, tok, 10.0, None) - jammed > 0.01  # the 4-symbol victim loses tokens ...
     assert _token_accuracy(shipped, tok, 10.0, -16.0) > 0.995  # ... the shipped one does not

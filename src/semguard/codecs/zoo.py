@@ -165,7 +165,8 @@ ZOO["deepsc-adv"] = ZooEntry(
     codec="deepsc",
     assets=(("deepsc-tokenizer.json", "83a39b5301c05e0063286bd260866bf3362cfed6a99c98d2040dec7ea890929b"),))
 
-# a bench-only victim calibrated to Magmaw's DeepSC (issue 18; docs/attacks.md, "Session 15")
+# a bench-only victim meant to be as noise-fragile as Magmaw's DeepSC; it came out more fragile and under-trained
+# (issue 18; docs/attacks.md, "Session 15: Magmaw-calibrated DeepSC")
 ZOO["deepsc-magmaw"] = ZooEntry(
     "deepsc_magmaw.safetensors", "b717a01108f1cd7c7b75938c2a07f12c82b46f4c817bab5d5857c79a1b1b9e37",
     "deepsc-wordnet re-trained with 4 instead of 8 symbols per token (grow_from: the first 4 kept) for 400 "

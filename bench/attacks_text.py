@@ -12,20 +12,28 @@ shipped held-out test split) or the shipped sentences not evaluated (``shipped``
 
     PYTHONPATH=src python bench/attacks_text.py --threads 1 --out bench/results/attacks_text.json
 
-``shapes``: universal blocks shaped by DeepSC's layout (8 symbols per token slot): the whole block,
+``--codec deepsc-magmaw`` attacks the Magmaw-calibrated DeepSC (3 symbols per token, trained at 5-10 dB)
+instead of the shipped one.
+
+``shapes``: universal blocks shaped by DeepSC's layout (``S`` symbols per token slot): the whole block,
 one pattern repeated on every slot, all power on one slot (first, middle, last) or on two slots.
 
 ``universal``: the universal block against the white-box bound on the ``--psr`` grid: Gaussian, the
 universal block trained on each ``--universal-losses`` objective (``--universal-restarts`` fits, the one
 with the highest token error rate on ``--validation-sentences`` further WordNet sentences kept; the
 attacker's sentences only), and white-box symbol PGD on the capped token margin (``--margin-steps`` x
-``--margin-restarts``, the strongest white-box attack at -10 dB and above); ``--compare`` picks a
+``--margin-restarts``, the strongest white-box attack at -10 dB and above) and on the token
+cross-entropy (``pgd-ce``, ``--steps``; the strongest at -16 dB and below); ``--compare`` picks a
 subset (to run parts side by side and ``--merge`` them):
 
     PYTHONPATH=src python bench/attacks_text.py --threads 1 --sections universal --psr -20 -16 -10 -5 \
         --universal-losses ce margin --universal-restarts 4 --out bench/results/attacks_text_universal.json
 
-``--sections`` runs a part (``untargeted``, ``targeted``, ``substitution``, ``shapes``, ``universal``) into its own file;
+``calibration``: clean and Gaussian jamming at ``--calibration-psr`` over Bob's ``--calibration-snr`` grid
+(how noise-fragile the codec is, against Magmaw's random-noise point).
+
+``--sections`` runs a part (``untargeted``, ``targeted``, ``substitution``, ``shapes``, ``universal``,
+``calibration``) into its own file;
 ``--merge A B C --out X`` joins such parts (their records, in order) into one file.
 """
 
@@ -41,6 +49,8 @@ import torch
 from semguard.attacks.sentence import SoftSentenceEmbedder, similarity_score
 from semguard.attacks.substitution import synonym_candidates
 from semguard.channels import AWGN
+from semguard.codecs.deepsc import DeepSC
+from semguard.codecs.zoo import pretrained
 from semguard.data.text import load_shipped, load_wordnet_examples, split_sentences
 from semguard.data.wordnet import wordnet_synonyms
 from semguard.link import Link
@@ -49,8 +59,8 @@ from semguard.registry import build
 
 PSR = (-25.0, -20.0, -16.0, -15.0, -10.0, -5.0)  # -16: Magmaw's anchor
 TARGETED_PSR = (-25.0, -20.0, -15.0, -10.0, -5.0, -4.0, -3.0, -2.0, -1.0, 0.0, 1.0)
-SECTIONS = ("untargeted", "targeted", "substitution", "shapes", "universal")
-COMPARE = ("gaussian", "universal", "pgd-margin")
+SECTIONS = ("untargeted", "targeted", "substitution", "shapes", "universal", "calibration")
+COMPARE = ("gaussian", "universal", "pgd-margin", "pgd-ce")
 SHAPE_PSR = (-15.0, -10.0)
 SUBST_KINDS = ("greedy", "minilm", "random", "synonyms", "synonyms-minilm", "synonyms-random")
 
@@ -70,7 +80,9 @@ def crossing(psr: list[float], rate: list[float], level: float) -> float | None:
 def merge(parts: list[str], out: Path) -> int:
     docs = [json.loads(Path(p).read_text()) for p in parts]
     head = dict(docs[0])
-    head["records"] = [r for d in docs for r in d["records"]]
+    # each record says which codec and Bob SNR it was measured at when its part's config records them
+    head["records"] = [{**{k: d["config"][k] for k in ("codec", "snr_db") if k in d["config"]}, **r}
+                       for d in docs for r in d["records"]]
     head["parts"] = [{"file": p, "config": d["config"], "seconds": d["seconds"]} for p, d in zip(parts, docs)]
     for d in docs[1:]:
         head.update({k: v for k, v in d.items() if k in ("targeted_budget", "universal_fit_seconds") and v})
@@ -99,12 +111,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--margin-steps", type=int, default=100, help="white-box margin PGD steps (section universal)")
     p.add_argument("--margin-restarts", type=int, default=2)
     p.add_argument("--psr", type=float, nargs="+", default=[-20.0, -16.0, -10.0, -5.0], help="PSR grid of section universal")
-    p.add_argument("--compare", nargs="+", default=list(COMPARE), choices=COMPARE, help="attacks of section universal")
+    p.add_argument("--compare", nargs="+", default=list(COMPARE[:3]), choices=COMPARE, help="attacks of section universal")
     p.add_argument("--snr-db", type=float, default=10.0)
+    p.add_argument("--codec", default="deepsc-wordnet",
+                   help="zoo name of the DeepSC attacked (deepsc-magmaw: the Magmaw-calibrated victim)")
     p.add_argument("--sections", nargs="+", default=list(SECTIONS), choices=SECTIONS)
     p.add_argument("--shape-psr", type=float, nargs="+", default=list(SHAPE_PSR), help="PSR grid of the shapes section")
     p.add_argument("--substitution-kinds", nargs="+", default=list(SUBST_KINDS), choices=SUBST_KINDS)
     p.add_argument("--ks", nargs="+", type=int, default=[1, 2, 3], help="substitution budgets (tokens)")
+    p.add_argument("--calibration-snr", type=float, nargs="+", default=[10.0, 12.0, 14.0, 16.0, 18.0, 20.0, 25.0],
+                   help="section calibration: Bob's SNRs (dB) where clean and Gaussian jamming at --calibration-psr are measured")
+    p.add_argument("--calibration-psr", type=float, default=-16.0)
     p.add_argument("--merge", nargs="+", metavar="PART", help="join part files into --out and stop")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", default="bench/results/attacks_text.json")
@@ -112,7 +129,9 @@ def main(argv: list[str] | None = None) -> int:
     if a.merge:
         return merge(a.merge, Path(a.out))
     torch.set_num_threads(a.threads)
-    codec = build("codec", "deepsc", pretrained=True).eval()
+    codec = pretrained(a.codec).eval()
+    if not isinstance(codec, DeepSC):
+        raise SystemExit(f"--codec {a.codec} is not a DeepSC text codec")
     pool = [s for s in load_shipped() if codec.tokenize([s]).shape[1] == a.tokens]
     evals, train = pool[: a.n], pool[a.n:]
     valid: list[str] = []
@@ -200,9 +219,22 @@ def main(argv: list[str] | None = None) -> int:
                     rec, _ = run(name, u, b)
                     power = u.delta.abs().square().view(a.tokens, -1).mean(1)
                     rec["slot_power_share"] = (power / power.sum()).tolist()
+            if "pgd-ce" in a.compare:  # the strongest white-box objective at -16 dB and below (session 11)
+                run("pgd", build("attack", "pgd", surface="symbols", psr_db=b, steps=a.steps), b)
             if "pgd-margin" in a.compare:
                 run("pgd-margin", build("attack", "pgd", surface="symbols", psr_db=b, steps=a.margin_steps,
                                         restarts=a.margin_restarts, task_loss="margin"), b)
+
+    if "calibration" in a.sections:  # how fragile to noise the codec is, against Magmaw's 0.927 at -16 dB, 10 dB
+        for snr_b in a.calibration_snr:
+            with torch.no_grad():
+                rec = {"attack": "clean", "snr_db": snr_b, **score(text(link(tok, snr_b, generator=g())["output"]), evals)}
+            rows.append(rec)
+            r = build("attack", "gaussian", surface="symbols", psr_db=a.calibration_psr)(link, tok, snr_b, generator=g())
+            rows.append({"attack": "gaussian", "snr_db": snr_b, "psr_db": a.calibration_psr, **score(text(r.output), evals)})
+            dump(False)
+            print(f"snr {snr_b:g} clean bleu1 {rec['bleu1']:.3f}; gaussian at {a.calibration_psr:g} dB bleu1 "
+                  f"{rows[-1]['bleu1']:.3f} bleu4 {rows[-1]['bleu4']:.3f}", flush=True)
 
     if "shapes" in a.sections:
         n, S = codec.n_symbols((a.tokens,)), codec.S

@@ -77,6 +77,8 @@ CASES = [
     (TRAIN + ["--tokenizer", "missing.json"], ["--tokenizer missing.json", "no such file"]),
     (TRAIN + ["--data", "nosuch"], ["--data nosuch", "neither a dataset name"]),
     (["train", "deepsc", "--data", "imgs", "--cbr", "0.5"], ["--cbr does not apply to deepsc"]),
+    (TRAIN + ["--symbols-per-token", "3"], ["--symbols-per-token applies to deepsc, not adjscc"]),
+    (TRAIN + ["--symbols-per-token", "0"], ["--symbols-per-token", ">= 1"]),
     (["list", "nosuch"], ["invalid choice", "'nosuch'"]),
     (["nosuch"], ["invalid choice"]),
     (["run", "--bogus"], ["unrecognized arguments: --bogus"]),

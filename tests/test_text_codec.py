@@ -125,6 +125,26 @@ def test_registry_builds_deepsc(tok):
     assert isinstance(m, DeepSC) and m.config["vocab_size"] == 60
 
 
+def test_grow_from_keeps_the_first_symbols_of_each_token_and_refuses_other_changes(tiny, tok):
+    torch.manual_seed(1)
+    small = DeepSC(**{**tiny.config, "symbols_per_token": 3}, tokenizer=tok).eval()
+    small.grow_from(tiny)  # 8 -> 3 symbols per token: the transformers are tiny's
+    ids = tok.encode(["the cat sat , on the mat .", "a dog ran"])
+    B, T = ids.shape
+    big = tiny.encode(ids, 10.0).view(B, T, 8)[:, :, :3]
+    got = small.encode(ids, 10.0).view(B, T, 3)
+    for b, n in enumerate(small.lengths(ids).tolist()):  # the same symbols, up to the per-sentence power scale
+        ratio = got[b, :n] / big[b, :n]
+        assert torch.allclose(ratio, ratio[0, 0].expand_as(ratio), rtol=1e-4)
+        assert torch.allclose(ratio.imag, torch.zeros_like(ratio.imag), atol=1e-4)
+    grown = DeepSC(**{**tiny.config, "symbols_per_token": 12}, tokenizer=tok)
+    grown.grow_from(tiny)  # the 4 symbols tiny lacks start silent
+    assert not grown.ch_enc[2].weight[16:].any() and not grown.ch_dec[0].weight[:, 16:].any()
+    for cfg in ({**tiny.config, "symbols_per_token": 3, "d_model": 16, "heads": 2}, tiny.config):
+        with pytest.raises(ValueError, match="only change symbols_per_token"):
+            DeepSC(**cfg).grow_from(tiny)
+
+
 def test_save_and_load_round_trip(tiny, tmp_path):
     digests = tiny.save_pretrained(tmp_path)
     assert set(digests) == {deepsc_mod.WEIGHTS_FILE, deepsc_mod.TOKENIZER_FILE}

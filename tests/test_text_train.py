@@ -186,3 +186,19 @@ def test_cli_rejects_image_options_and_foreign_tokenizer(tmp_path, wordnet_root,
     args.tokenizer = str(other)
     with pytest.raises(ValueError, match="differs from .* run being resumed"):
         train_cmd.run(args)
+
+
+def test_cli_symbols_per_token_sets_the_channel_uses_of_the_trained_deepsc(tmp_path, wordnet_root, monkeypatch):
+    monkeypatch.setenv("SEMGUARD_WORDNET", str(wordnet_root))
+    args = _train_args(tmp_path, wordnet_root, 1)
+    args.symbols_per_token = 3
+    assert train_cmd.run(args) == 0
+    codec = load_weights(tmp_path / "deepsc.safetensors")
+    assert codec.config["symbols_per_token"] == 3 and codec.config["d_model"] == 16
+    ids = TextTokenizer.from_file(tmp_path / TOKENIZER_FILE).encode(["a dog found the river today", "the cat"])
+    x = codec.encode(ids, 10.0)
+    L = codec.lengths(ids)
+    assert x.shape == (2, 3 * ids.shape[1]) and torch.equal(codec.channel_uses(ids), 3 * L)
+    for b in range(2):  # unit power per channel use over the real slots, silence on the padding
+        assert x[b, :3 * L[b]].abs().square().mean().item() == pytest.approx(1.0, rel=1e-4)
+        assert not x[b, 3 * L[b]:].abs().any()

@@ -81,3 +81,22 @@ def test_deepsc_adv_is_a_fine_tune_of_deepsc_with_the_same_tokenizer() -> None:
                                                        "weight": 0.5}
     changed = [k for k, v in adv.state_dict().items() if not torch.equal(v, base.state_dict()[k])]
     assert changed  # the weights did move
+
+
+def test_deepsc_magmaw_is_a_fewer_symbol_deepsc_with_the_shipped_tokenizer() -> None:
+    """The Magmaw-calibrated victim (docs/attacks.md, session 15): the shipped DeepSC re-trained with
+    fewer channel uses per token (``grow_from``) over AWGN at 5-10 dB; the shipped file is left as it was."""
+    from safetensors import safe_open
+
+    calib, base = zoo.pretrained("deepsc-magmaw"), zoo.pretrained("deepsc-wordnet")
+    assert calib.tokenizer.to_str() == base.tokenizer.to_str()
+    assert calib.S < base.S == 8
+    assert {k: v for k, v in calib.config.items() if k != "symbols_per_token"} == \
+        {k: v for k, v in base.config.items() if k != "symbols_per_token"}
+    with safe_open(str(zoo.shipped_path(zoo.ZOO["deepsc-magmaw"].file)), framework="pt") as f:
+        meta = f.metadata()
+    cfg = json.loads(meta["train_config"])
+    assert meta["init_sha256"] == zoo.ZOO["deepsc-wordnet"].sha256 and meta["channels"] == "awgn"
+    assert (cfg["snr_min_db"], cfg["snr_max_db"], cfg["adv"]) == (5.0, 10.0, None)
+    ids = calib.tokenize(["the dog barked at the moon ."])
+    assert int(calib.channel_uses(ids)) == calib.S * ids.shape[1]

@@ -56,6 +56,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="analog: width of a learned encoder-side adapter (default: none, the linear encoder)")
     p.add_argument("--n-symbols", type=int_at_least(1), default=None,
                    help="channel uses per source (task codec) (default: the codec's)")
+    p.add_argument("--symbols-per-token", type=int_at_least(1), default=None,
+                   help="deepsc: complex channel uses per token (default: the codec's, 8)")
     p.add_argument("--steps", type=int_at_least(0), default=10_000, help="optimiser steps in all (a resumed run "
                    "continues to this count); 0 with --export writes the initial / fitted weights")
     p.add_argument("--batch", type=int_at_least(1), default=32, help="training examples per step")
@@ -135,6 +137,9 @@ def _check(args: argparse.Namespace) -> None:
         raise ValueError(f"--noise-sigma applies to the task codec (augmentation for input smoothing), not {args.codec}")
     if args.noise_sigma and args.adv in ("input", "mixed"):
         raise ValueError(f"--noise-sigma with --adv {args.adv}: give one input-side training, not both")
+    if args.symbols_per_token is not None and args.codec != "deepsc":
+        raise ValueError(f"--symbols-per-token applies to deepsc, not {args.codec}; image and task codecs "
+                         "take --cbr / --n-symbols")
     if args.codec == "deepsc":
         for opt in ("cbr", "n_symbols"):
             if getattr(args, opt) is not None:
@@ -260,7 +265,8 @@ def run(args: argparse.Namespace) -> int:
         from semguard.training.text_setup import text_setup
 
         setup = text_setup(args.data, args.out, codec=args.codec, tokenizer=args.tokenizer, vocab=args.vocab,
-                           resume=not args.no_resume, width=args.width)
+                           resume=not args.no_resume, width=args.width,
+                           symbols_per_token=args.symbols_per_token)
         codec, task, tok = setup.codec, setup.task, setup.tokenizer
         print(f"{setup.corpus.name}: {len(setup.corpus.split.train)} training, {len(setup.corpus.split.val)} "
               f"validation sentences (test split unused); tokenizer {tok.vocab_size} ids "

@@ -183,6 +183,27 @@ class DeepSC(SemanticCodec):
         return self.tokenizer.decode(out["logits"].argmax(-1), lengths), self.channel_uses(tokens)
 
     # -- weights ----------------------------------------------------------------------------
+    @torch.no_grad()
+    def grow_from(self, other: DeepSC) -> None:
+        """Start from ``other``, a DeepSC of the same configuration but ``symbols_per_token``: every
+        weight is copied except the channel encoder's output layer and the channel decoder's input
+        layer, which keep the first ``min(S, S_other)`` symbols of each token (the rest start at zero),
+        so the semantic transformers start trained (``semguard train deepsc --init deepsc-wordnet
+        --symbols-per-token 3``).  ValueError for any other difference."""
+        mine = {k: v for k, v in self.config.items() if k != "symbols_per_token"}
+        theirs = {k: v for k, v in other.config.items() if k != "symbols_per_token"}
+        if mine != theirs or self.S == other.S:
+            raise ValueError(f"DeepSC can only change symbols_per_token when started from another: config "
+                             f"{other.config} -> {self.config}")
+        state = other.state_dict()
+        n = 2 * min(self.S, other.S)  # reals of the symbols both have
+        enc_w, enc_b = torch.zeros_like(self.ch_enc[2].weight), torch.zeros_like(self.ch_enc[2].bias)
+        enc_w[:n], enc_b[:n] = state["ch_enc.2.weight"][:n], state["ch_enc.2.bias"][:n]
+        dec_w = torch.zeros_like(self.ch_dec[0].weight)
+        dec_w[:, :n] = state["ch_dec.0.weight"][:, :n]
+        state |= {"ch_enc.2.weight": enc_w, "ch_enc.2.bias": enc_b, "ch_dec.0.weight": dec_w}
+        self.load_state_dict(state)
+
     def save_pretrained(self, folder: str | Path) -> dict[str, str]:
         """Write fp16 safetensors (config in the metadata) and the tokenizer; return their sha256."""
         from safetensors.torch import save_file

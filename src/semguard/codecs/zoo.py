@@ -165,6 +165,18 @@ ZOO["deepsc-adv"] = ZooEntry(
     codec="deepsc",
     assets=(("deepsc-tokenizer.json", "83a39b5301c05e0063286bd260866bf3362cfed6a99c98d2040dec7ea890929b"),))
 
+# a bench-only victim meant to be as noise-fragile as Magmaw's DeepSC; it came out more fragile and under-trained
+# (issue 18; docs/attacks.md, "Session 15: Magmaw-calibrated DeepSC")
+ZOO["deepsc-magmaw"] = ZooEntry(
+    "deepsc_magmaw.safetensors", "b717a01108f1cd7c7b75938c2a07f12c82b46f4c817bab5d5857c79a1b1b9e37",
+    "deepsc-wordnet re-trained with 4 instead of 8 symbols per token (grow_from: the first 4 kept) for 400 "
+    "steps (lr 5e-4, a cosine planned over 1000, cut for time) over AWGN at SNR 5..10 dB, the same WordPiece "
+    "tokenizer; float16. An attempt at a victim as fragile as Magmaw's DeepSC that overshot: under-trained, it "
+    "tops out at 0.82 token accuracy even at high SNR (docs/attacks.md, session 15); for bench/attacks_text.py "
+    "--codec deepsc-magmaw only, not a codec to use",
+    codec="deepsc",
+    assets=(("deepsc-tokenizer.json", "83a39b5301c05e0063286bd260866bf3362cfed6a99c98d2040dec7ea890929b"),))
+
 DEFAULT_IMAGE_CODEC = "switched-cbr1_6"
 DEFAULT_TASK_CODEC = "task-fmnist"
 DEFAULT_TEXT_CODEC = "deepsc-wordnet"

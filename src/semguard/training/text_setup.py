@@ -67,15 +67,17 @@ class TextSetup:
 
 
 def text_setup(data: str | Path, run_dir: str | Path, *, codec: str = "deepsc", tokenizer: str | None = None,
-               vocab: int = 8000, resume: bool = True, width: int | None = None) -> TextSetup:
+               vocab: int = 8000, resume: bool = True, width: int | None = None,
+               symbols_per_token: int | None = None) -> TextSetup:
     """DeepSC (``codec``), its :class:`TextTask` on the train / validation parts of ``data``'s hash
-    split (the test part is never seen) and the run's tokenizer (:func:`run_tokenizer`)."""
+    split (the test part is never seen) and the run's tokenizer (:func:`run_tokenizer`); ``width`` and
+    ``symbols_per_token`` override the codec's ``d_model`` and ``symbols_per_token`` when given."""
     corpus = text_corpus(data)
     if not corpus.split.train or not corpus.split.val:
         raise ValueError(f"{corpus.name}: {len(corpus.split.train)} training / {len(corpus.split.val)} validation "
                          "sentences after the hash split; the corpus is too small to train on")
     tok, source = run_tokenizer(run_dir, corpus, choice=tokenizer, vocab=vocab, resume=resume)
-    kw = {"d_model": width} if width is not None else {}
+    kw = {k: v for k, v in (("d_model", width), ("symbols_per_token", symbols_per_token)) if v is not None}
     model = build("codec", codec, vocab_size=tok.vocab_size, tokenizer=tok, **kw)
     enc = {"max_tokens": model.max_tokens, "on_overflow": "truncate"}
     task = TextTask(tok.encode(corpus.split.train, **enc), tok.encode(corpus.split.val, **enc))

@@ -15,7 +15,8 @@ budget's perturbation scaled up), and each sample keeps its best iterate over ev
   restarts draw exactly what plain PGD draws; the warm start comes last);
 * the threat model is PGD's: white-box, the same channel knowledge; the ladder only chooses a start.
 
-Cost: one PGD run per rung below ``psr_db`` plus this budget's two; ``cache`` (a dict shared across
+Cost without a cache: one PGD run for the bottom rung, two for every other rung and two for this
+budget; ``cache`` (a dict shared across
 the grid's budgets, e.g. the grid's ``shared``) keeps each rung's perturbation per batch, keyed by the
 rung's configuration, the batch, its channel draw and SNR, so a grid run in ascending budgets pays two
 runs a cell.  A cached rung is what recomputing it would give, bit for bit (same seed, same draw).

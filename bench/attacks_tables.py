@@ -8,6 +8,11 @@ still going), ``attacks40_digital_{awgn,rayleigh}.json``, ``attacks_task.json`` 
 white-box gap, and the learned-vs-separated attack-power ratios; the task and text tables.
 
     PYTHONPATH=src python bench/attacks_tables.py --grid attacks256 --anchor
+    PYTHONPATH=src python bench/attacks_tables.py --grid attacks256 --anchor \\
+        --extra bench/results/attacks256_rayleigh_s15_*.json
+
+``--extra`` merges more grid JSON (session 15's ``pgd-continuation`` cells); where several white-box
+attacks ran, a row gives each budget's mean over photos of the per-photo best of them.
 
 reads the image grid from ``attacks256_{awgn,rayleigh}`` instead (the full 256x256 photos; without
 ``--anchor`` the digital link's from ``attacks256_digital_{awgn,rayleigh}``) and, with
@@ -30,12 +35,30 @@ ANCHOR = {"gaussian": {-20.0: 28.9, -10.0: 28.4}, "pgd": {-20.0: 24.0, -10.0: 15
           "universal": {-20.0: 26.0, -10.0: 16.9}}
 
 
-def _records(channel: str, grid: str = "attacks40") -> list[dict]:
+WHITE_BOX = ("pgd", "pgd-transfer", "pgd-continuation")  # the same knowledge, different starts
+
+
+def _records(channel: str, grid: str = "attacks40", extra: tuple[str, ...] = ()) -> list[dict]:
+    """The grid's records, then those of the ``extra`` JSON files of this channel (a later cell of the
+    same codec, attack and budget replaces an earlier one)."""
     p = R / f"{grid}_{channel}.json"
-    if p.exists():
-        return json.loads(p.read_text())["records"]
     q = R / f"{grid}_{channel}.d" / "records.jsonl"
-    return [json.loads(s) for s in q.read_text().splitlines()] if q.exists() else []
+    recs = (json.loads(p.read_text())["records"] if p.exists()
+            else [json.loads(s) for s in q.read_text().splitlines()] if q.exists() else [])
+    for e in extra:
+        recs += [r for r in json.loads(Path(e).read_text())["records"] if r["channel"] == channel]
+    return list({(r["codec"], r["attack"], r["budget"]): r for r in recs}.values())
+
+
+def best_white_box(rs: list[dict]) -> dict[float, float]:
+    """Per budget, the mean over photos of each photo's lowest PSNR over the white-box attacks that ran
+    there (:data:`WHITE_BOX`: same knowledge, so an attacker that knows the draw keeps the best)."""
+    out = {}
+    for b in sorted({r["budget"] for r in rs}):
+        cells = [r["attacked_per_sample"] for r in rs if r["budget"] == b and r["attack"] in WHITE_BOX]
+        if cells:
+            out[b] = sum(min(v) for v in zip(*cells)) / len(cells[0])
+    return out
 
 
 def anchor_rows(recs: list[dict]) -> list[str]:
@@ -55,8 +78,8 @@ def anchor_rows(recs: list[dict]) -> list[str]:
     return out
 
 
-def image_tables(channel: str, grid: str = "attacks40") -> list[str]:
-    recs = _records(channel, grid)
+def image_tables(channel: str, grid: str = "attacks40", extra: tuple[str, ...] = ()) -> list[str]:
+    recs = _records(channel, grid, extra)
     out = []
     if not recs:
         return [f"(no records for {channel})"]
@@ -73,11 +96,22 @@ def image_tables(channel: str, grid: str = "attacks40") -> list[str]:
             cells = " | ".join(f"{row[b]:.2f}" if b in row else "-" for b in budgets)
             m = f"{means[att]:.2f}" if means[att] is not None else "-"
             out.append(f"| {codec} ({rs[0]['clean']:.2f}) | {att} | {cells} | {m} |")
+        if sum(r["attack"] in WHITE_BOX for r in rs) > len({r["budget"] for r in rs if r["attack"] == "pgd"}):
+            bw = best_white_box(rs)
+            cells = " | ".join(f"{bw[b]:.2f}" if b in bw else "-" for b in budgets)
+            out.append(f"| {codec} ({rs[0]['clean']:.2f}) | best white-box per photo | {cells} | - |")
         full = {a: v for a, v in means.items() if v is not None}
+        common = set(budgets)
+        for att in means:
+            common &= {r["budget"] for r in rs if r["attack"] == att}
+        shared = {att: sum(r["attacked"] for r in rs if r["attack"] == att and r["budget"] in common)
+                  for att in means}
         pgd = {r["budget"]: r["attacked"] for r in rs if r["attack"] == "pgd"}
         uni = {r["budget"]: r["attacked"] for r in rs if r["attack"] == "universal"}
         gap = " / ".join(f"{uni[b] - pgd[b]:.1f}" for b in budgets if b in pgd and b in uni)
-        summary.append(f"- {codec}: strongest {min(full, key=full.get) if full else '-'}; "
+        summary.append(f"- {codec}: strongest {min(full, key=full.get) if full else '-'} (complete rows), "
+                       f"{min(shared, key=shared.get) if common else '-'} (over the budgets all ran: "
+                       f"{' / '.join(f'{b:g}' for b in sorted(common))}); "
                        f"universal minus PGD (dB) {gap or '-'}")
     return out + [""] + summary
 
@@ -166,11 +200,12 @@ def text_tables() -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--grid", default="attacks40", help="prefix of the image-codec JSON (attacks256: 256x256 photos)")
+    p.add_argument("--extra", nargs="+", default=(), help="more image-grid JSON files merged in (e.g. session 15's)")
     p.add_argument("--anchor", action="store_true", help="only the image tables and the comparison with the anchor")
     a = p.parse_args(argv)
     for ch in ("awgn", "rayleigh"):
         print(f"\n### Image codecs, {ch}\n")
-        print("\n".join(image_tables(ch, a.grid)))
+        print("\n".join(image_tables(ch, a.grid, tuple(a.extra))))
         if a.anchor:
             if ch == "awgn":
                 print("\n### Against issue 18's anchor (AWGN, SNR 10 dB)\n")

@@ -29,6 +29,7 @@ AIR = {"surface": "channel", "psr_db": -10.0}
 ATTACKS = {  # name -> constructor arguments (tiny)
     "gaussian": AIR,
     "pgd": {**AIR, "steps": 2},
+    "pgd-continuation": {**AIR, "steps": 2, "from_db": -15.0},
     "fgsm": {"surface": "symbols", "psr_db": -10.0},
     "pilot": {"psr_db": -5.0, "steps": 2},
     "universal": {**AIR, "steps": 2, "batch": 2},

@@ -8,6 +8,7 @@
 from semguard.attacks.apgd import APGD
 from semguard.attacks.autoattack import AutoAttack
 from semguard.attacks.base import Attack, AttackContext, AttackResult, frozen
+from semguard.attacks.continuation import PGDContinuation
 from semguard.attacks.gaussian import GaussianJamming
 from semguard.attacks.pgd import FGSM, PGD
 from semguard.attacks.pilot import PilotAttack
@@ -24,6 +25,7 @@ __all__ = [
            "NORMS",
            "OBJECTIVES",
            "PGD",
+           "PGDContinuation",
            "SURFACES",
            "Attack",
            "AttackContext",

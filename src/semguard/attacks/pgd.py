@@ -18,6 +18,8 @@ weaker than the warm start's perturbation nor than the random restarts alone: wi
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterator
 from typing import Any, NamedTuple
 
@@ -52,6 +54,17 @@ def resolve_knows(channel_known: bool | None, knows: str | None) -> str:
     if channel_known is not None and bool(channel_known) != (knows != "none"):
         raise ValueError(f"channel_known={channel_known} contradicts knows={knows!r}; give knows alone")
     return knows
+
+
+def _digest(t: Tensor) -> str:
+    return hashlib.sha256(t.detach().cpu().contiguous().numpy().tobytes()).hexdigest()
+
+
+def _cache_key(w: Attack, ctx: AttackContext) -> tuple[str, ...]:
+    """What a warm attack's perturbation depends on: its configuration, the batch, the channel draw,
+    the SNR and the link (a deterministic attack gives the same perturbation for the same key)."""
+    return (json.dumps(w.config(), sort_keys=True, default=str), str(id(ctx.link)), _digest(ctx.source),
+            _digest(ctx.channel_state), _digest(ctx.snr), ctx.objective)
 
 
 def _row_normalize(g: Tensor) -> Tensor:
@@ -91,13 +104,14 @@ class PGD(Attack):
                  knows: str | None = None, warm_start: Attack | None = None, **kw: Any) -> None:
         super().__init__(**kw)
         if warm_start is not None:
-            if type(self) is not PGD:
+            if type(self) is not PGD and not getattr(type(self), "continues", False):
                 raise ValueError(f"warm_start: only plain pgd takes one, not {self.name}")
             if not isinstance(warm_start, Attack):
                 raise TypeError(f"warm_start must be a semguard Attack, got {type(warm_start).__name__}")
             if warm_start.surface != self.surface:
                 raise ValueError(f"warm_start: it attacks the {warm_start.surface} surface, this pgd the {self.surface}")
         self.warm_start = warm_start
+        self.warm_cache: dict[Any, Any] | None = None  # warm perturbations by (config, batch, draw)
         self.exact = bool(full_power) and self.surface != "input"
         if steps < 1:
             raise ValueError(f"steps must be >= 1, got {steps}")
@@ -197,11 +211,19 @@ class PGD(Attack):
         crafts it: its own generator from its seed, its own draw of the attacker's channel."""
         w = self.warm_start
         assert w is not None
+        key = None
+        if self.warm_cache is not None:
+            key = _cache_key(w, ctx)
+            if key in self.warm_cache:
+                return self.warm_cache[key].clone()
         sub = AttackContext(ctx.link, ctx.source, ctx.snr, ctx.objective, ctx.labels, ctx.target,
                             ctx.channel_state, attacker_generator(w.seed, ctx.source.device), symbols=ctx.symbols)
         sub.g = w.draw_g(sub)
         d = w.perturb(sub).detach()
-        return d.expand(self.shape(ctx)).clone() if d.dim() == 1 else d
+        d = d.expand(self.shape(ctx)).clone() if d.dim() == 1 else d
+        if key is not None:
+            self.warm_cache[key] = d.clone()
+        return d
 
     def perturb(self, ctx: AttackContext) -> Tensor:
         """Each sample keeps its best iterate over every step and restart (:mod:`semguard.attacks._best`):

@@ -39,7 +39,8 @@ from semguard.registry import available, build
 __all__ = ["add_parser", "load_codec", "make_channel", "run", "run_grid"]
 
 log = logging.getLogger(__name__)
-AIR_ATTACKS = ("gaussian", "pgd", "fgsm", "apgd", "universal", "transfer", "pilot", "pgd-transfer")
+AIR_ATTACKS = ("gaussian", "pgd", "fgsm", "apgd", "universal", "transfer", "pilot", "pgd-transfer",
+               "pgd-continuation")
 # grid names that are not registry names: white-box PGD whose random restart is joined by one more
 # start from the transfer attack's perturbation (the best of both per sample: the white-box bound
 # over both starts)
@@ -266,6 +267,12 @@ def _build(name: str, b: float, cfg: dict[str, Any], link: Link, x: Tensor, y: T
         return build("attack", name, steps=cfg.get("pilot_steps") or steps, **common)
     if name == "pgd":
         return build("attack", name, steps=steps, warm_start=warm_start, **common)
+    if name == "pgd-continuation":
+        # white-box PGD also started from its own solution one rung (5 dB) lower, down to -25 dB (the
+        # grid's smallest PSR), whatever budgets this run lists; the rungs are cached across the budgets
+        return build("attack", name, steps=steps, from_db=cfg.get("continuation_from_db", -25.0),
+                     step_db=cfg.get("continuation_step_db", 5.0), cache=shared.setdefault("continuation", {}),
+                     **common)
     if name == "apgd":
         return build("attack", name, steps=steps, **common)
     if name == "square":

@@ -40,6 +40,25 @@ def one(cfg: FLConfig) -> dict:
     for k in ("free_riders_detected", "free_rider_false_positive_rate", "free_rider_first_round"):
         if k in rec:
             out[k] = rec[k]
+    out["diagnostics"] = diagnostics(rec["rounds"])
+    return out
+
+
+DIAG_KEYS = ("update_norm", "weights", "reputation", "round_score", "excluded", "selected", "trust", "free_riders")
+
+
+def diagnostics(rounds: list[dict]) -> list[dict]:
+    """Per round: the engine's per-client diagnostics (norm, cosines with the aggregate and the honest mean),
+    the aggregate's shift from the honest mean, and whatever the rule reported (weights, reputations, kept or
+    selected clients); the keys a rule does not report are absent."""
+    out = []
+    for r in rounds:
+        d = {"round": r["round"], **{k: r[k] for k in DIAG_KEYS if k in r}, **r.get("diagnostics", {})}
+        if isinstance(d.get("update_norm"), float):
+            d["update_norm"] = round(d["update_norm"], 5)
+        if "reputation" in d:
+            d["reputation"] = {k: round(v, 5) for k, v in d["reputation"].items()}
+        out.append(d)
     return out
 
 

@@ -264,7 +264,31 @@ def server_round(fed: Federation, agg: ServerAggregator, global_vec: Tensor, rep
     new = global_vec + update.to(global_vec.dtype)
     rec.update(info)
     rec["update_norm"] = float(update.norm())
+    rec["diagnostics"] = round_diagnostics(X, ids, update, [c for c in ids.tolist() if c not in fed.malicious])
     return new, rec
+
+
+def round_diagnostics(X: Tensor, ids: Tensor, update: Tensor, honest: list[int]) -> dict[str, Any]:
+    """What a round did to each client's update, for diagnosing a rule (simulation knowledge: the honest ids).
+
+    Per client id: ``norm``, ``cos_aggregate`` (cosine with the round's aggregate), ``cos_honest_mean`` (with the
+    mean of the honest clients' updates) and ``proj_honest_mean`` (its component along that mean, in units of
+    the mean's norm).  ``shift``: ``||aggregate - honest mean|| / ||honest mean||``, what the rule-aware attacks
+    maximise; ``along``: the aggregate's component along the honest mean over the mean's norm (1 = FedAvg of the
+    honest clients)."""
+    X = X.to(torch.float64)
+    a = update.to(torch.float64)
+    norms = X.norm(dim=1)
+    rows = [i for i, c in enumerate(ids.tolist()) if c in honest]
+    mu = X[rows].mean(0) if rows else X.mean(0)
+    mn = float(mu.norm()) or 1.0
+    cos_a = (X @ a) / (norms * a.norm()).clamp_min(1e-30)
+    cos_h = (X @ mu) / (norms * mn).clamp_min(1e-30)
+    out = {int(c): {"norm": round(float(norms[i]), 5), "cos_aggregate": round(float(cos_a[i]), 4),
+                    "cos_honest_mean": round(float(cos_h[i]), 4), "proj_honest_mean": round(float(X[i] @ mu) / mn ** 2, 4)}
+           for i, c in enumerate(ids.tolist())}
+    return {"clients": out, "honest_mean_norm": round(mn, 5), "shift": round(float((a - mu).norm()) / mn, 4),
+            "along": round(float(a @ mu) / mn ** 2, 4)}
 
 
 def _root_update(fed: Federation, global_vec: Tensor, rnd: int) -> Tensor:

@@ -50,6 +50,7 @@ import torch
 from torch import Tensor
 
 from semguard.federated.aggregate import centered_clipping, check_updates, clip_norm, coordinate_median
+from semguard.federated.axes import affine_span, clamp_to_axes, principal_axes
 from semguard.federated.root import check_root, root_radius, root_trust
 
 __all__ = ["ReputationState", "ReputationConfig", "ReputationInfo", "reputation_aggregate", "leave_one_out_median",
@@ -80,6 +81,10 @@ class ReputationConfig:
         root's direction as the progress direction, cap the centered-clipping radius at
         ``root_radius x ||root||`` (``inf``: no cap).  root_centre: start centered clipping at the root update
         instead of the coordinate median of the kept groups (which the attackers' rows can pull).
+    axes: step 8 (``reputation-axes``, :mod:`semguard.federated.axes`; 0 = off): the aggregate is projected onto
+        the affine span of the kept clipped updates, and its component along each of their top ``axes``
+        principal axes (orthogonal to the progress direction) clamped into the weighted quantiles
+        ``0.5 -/+ axes_band`` of the kept clients' components there.
     """
 
     decay: float = 0.5
@@ -100,6 +105,8 @@ class ReputationConfig:
     root_progress: bool = True
     root_radius: float = 1.0
     root_centre: bool = False
+    axes: int = 0
+    axes_band: float = 0.1
 
     def __post_init__(self) -> None:
         if not self.lag_lo < self.lag_hi:
@@ -108,6 +115,8 @@ class ReputationConfig:
             raise ValueError(f"decay and lag_decay must be in [0, 1), got {self.decay} and {self.lag_decay}")
         if not self.root_radius > 0:
             raise ValueError(f"root_radius must be > 0, got {self.root_radius}")
+        if self.axes < 0 or not 0 <= self.axes_band < 0.5:
+            raise ValueError(f"axes must be >= 0 and axes_band in [0, 0.5), got {self.axes} and {self.axes_band}")
 
 
 @dataclass(frozen=True)
@@ -333,8 +342,15 @@ def reputation_aggregate(X: Tensor, ids: Tensor, state: ReputationState,
         if g0 is not None:
             tau = min(tau, root_radius(g0, cfg.root_radius))
         agg = centered_clipping(Xc, centre, tau, cfg.cc_iters, w) if tau > 0 else centre
-        if cfg.directional and float(centre0.norm()) > 0:
+        axes = cfg.axes > 0 and int(keep.sum()) > 1
+        if axes:
+            agg = affine_span(agg, Xc[keep], w[keep])
+        along = cfg.directional and float(centre0.norm()) > 0
+        if along:
             agg = set_component(agg, u, weighted_median(prog[keep], w[keep]))
+        if axes:
+            E = principal_axes(Xc[keep], w[keep], cfg.axes, exclude=u if along else None)
+            agg = clamp_to_axes(agg, Xc[keep], w[keep], E, cfg.axes_band)
     else:
         agg = torch.zeros(D, dtype=X.dtype)
 

@@ -10,7 +10,7 @@ engine both aggregate through it.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
@@ -20,12 +20,14 @@ from semguard.federated import aggregate as A
 from semguard.federated import reputation as R
 from semguard.registry import register
 
-__all__ = ["ServerAggregator", "STRATEGIES", "FLOWER_BASELINES", "REPUTATION"]
+__all__ = ["ServerAggregator", "STRATEGIES", "FLOWER_BASELINES", "REPUTATION", "VARIANTS"]
 
 # strategies Flower ships (the baselines) and ours / recent ones it lacks
 FLOWER_BASELINES = ("fedavg", "krum", "multikrum", "median", "trimmed_mean", "bulyan")
-STRATEGIES = FLOWER_BASELINES + ("centered_clipping", "fltrust", "reputation", "reputation-root")
-REPUTATION = ("reputation", "reputation-root")
+STRATEGIES = FLOWER_BASELINES + ("centered_clipping", "fltrust", "reputation", "reputation-root", "reputation-axes")
+REPUTATION = ("reputation", "reputation-root", "reputation-axes")
+# the variants' fixed settings on top of the shared ReputationConfig (reputation-axes: step 8, session 15)
+VARIANTS = {"reputation-axes": {"axes": 2}}
 
 
 @dataclass
@@ -91,7 +93,8 @@ class ServerAggregator:
             return agg, state, {"trust": dict(zip(ids.tolist(), ts.tolist()))}
         if n == "reputation-root" and root is None:
             raise ValueError("reputation-root needs the server's root update this round")
-        agg, new, info = R.reputation_aggregate(X, ids, state, self.reputation, root if n == "reputation-root" else None)
+        cfg = replace(self.reputation, **VARIANTS[n]) if n in VARIANTS else self.reputation
+        agg, new, info = R.reputation_aggregate(X, ids, state, cfg, root if n == "reputation-root" else None)
         return agg, new, {
             "reputation": dict(zip(ids.tolist(), new.scores[ids].tolist())),
             "free_riders": [int(i) for i, b in zip(ids, info.free_rider) if b],
@@ -100,6 +103,8 @@ class ServerAggregator:
                        if int((info.groups == lab).sum()) > 1],
             "excluded": [int(i) for i, w in zip(ids, info.weights) if w == 0],
             "reasons": {int(i): r for i, r in zip(ids, info.reasons) if r},
+            "weights": {int(i): round(float(w), 5) for i, w in zip(ids, info.weights)},
+            "round_score": {int(i): round(float(v), 5) for i, v in zip(ids, info.round_score)},
         }
 
     def step(self, X: Tensor, ids: Tensor, weights: Tensor | None = None, root: Tensor | None = None

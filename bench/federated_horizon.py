@@ -55,8 +55,11 @@ def merge_runs(paths: list[Path]) -> dict[str, dict]:
         for key, rec in json.loads(path.read_text())["runs"].items():
             if "accuracy_by_round" not in rec:
                 continue
-            if key in runs and runs[key]["accuracy_by_round"] != rec["accuracy_by_round"][:len(runs[key]["accuracy_by_round"])]:
-                raise ValueError(f"{key} differs between the files")
+            if key in runs:
+                old, new = runs[key]["accuracy_by_round"], rec["accuracy_by_round"]
+                n = min(len(old), len(new))
+                if old[:n] != new[:n]:
+                    raise ValueError(f"{key} differs between the files")
             if key not in runs or len(rec["accuracy_by_round"]) > len(runs[key]["accuracy_by_round"]):
                 runs[key] = rec
     return runs

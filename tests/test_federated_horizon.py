@@ -39,6 +39,9 @@ def test_merge_keeps_the_longer_run_and_refuses_disagreeing_prefixes(tmp_path) -
     (tmp_path / "b.json").write_text(json.dumps(long))
     runs = b.merge_runs([tmp_path / "a.json", tmp_path / "b.json"])
     assert runs["clean|fedavg|0"]["accuracy_by_round"] == [0.1, 0.5, 0.7]
+    # the longer file first: the shorter one is its prefix, not a disagreement
+    assert b.merge_runs([tmp_path / "b.json", tmp_path / "a.json"])["clean|fedavg|0"]["accuracy_by_round"] \
+        == [0.1, 0.5, 0.7]
     assert b.check_prefix(runs, short["runs"], 2) == []
     assert b.check_prefix(runs, {"clean|fedavg|0": {"accuracy": 0.51, "accuracy_by_round": [0.1, 0.51]}}, 2) \
         == ["clean|fedavg|0"]

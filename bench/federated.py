@@ -72,6 +72,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--strategies", nargs="+", default=list(STRATEGIES), choices=STRATEGIES)
     p.add_argument("--attacks", nargs="+", default=list(ATTACKS), choices=ATTACKS)
     p.add_argument("--seeds", type=int, nargs="+", default=[0])
+    p.add_argument("--clean-strategies", nargs="*", default=[], choices=STRATEGIES,
+                   help="also run these rules with nobody attacking (keys clean|RULE|SEED); none by default")
     p.add_argument("--out", type=Path, default=Path("bench-federated.json"))
     args = p.parse_args(argv)
     torch.set_num_threads(1)
@@ -92,6 +94,10 @@ def main(argv: list[str] | None = None) -> None:
         if f"clean|fedavg|{seed}" not in runs:
             runs[f"clean|fedavg|{seed}"] = one(FLConfig(**base))
             save()
+        for strat in args.clean_strategies:
+            if f"clean|{strat}|{seed}" not in runs:
+                runs[f"clean|{strat}|{seed}"] = one(FLConfig(**base, strategy=strat))
+                save()
         for frac in args.fractions:
             m = max(1, math.floor(frac * args.clients + 1e-9))
             key = f"honest_only|{m}|{seed}"
@@ -125,6 +131,8 @@ def cell(runs: dict, key: str, seeds: list[int], field: str = "accuracy") -> str
 def print_table(res: dict, args: argparse.Namespace) -> None:
     runs, seeds = res["runs"], args.seeds
     print(f"\nseeds {seeds}; clean FedAvg accuracy {cell(runs, 'clean|fedavg', seeds)}")
+    for strat in args.clean_strategies:
+        print(f"clean {strat} accuracy {cell(runs, f'clean|{strat}', seeds)}")
     for frac in args.fractions:
         m = max(1, math.floor(frac * args.clients + 1e-9))
         print(f"\n{m}/{args.clients} malicious; honest-only FedAvg accuracy {cell(runs, f'honest_only|{m}', seeds)}; "

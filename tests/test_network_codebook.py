@@ -18,14 +18,13 @@ from semguard.network.priority_codebook import (
 from semguard.network.priority_text import NUMBER_WORDS, critical_token_mask, critical_words
 from semguard.registry import build
 
-SENTENCES = ["send 12 ambulances to paris now", "john is trapped on floor three", "the bridge at dover collapsed"]
-NAMES = frozenset({"paris", "john", "dover"})
+from network_sentences import NAMES, SENTENCES, shipped_deepsc
+
 
 
 @pytest.fixture(scope="module")
 def deepsc():
-    torch.set_num_threads(1)
-    return build("codec", "deepsc", pretrained=True).eval()
+    return shipped_deepsc()
 
 
 def _counts():

@@ -11,14 +11,13 @@ from semguard.network.priority_ldpc import CHAR_BITS, critical_bits, ldpc_uses, 
 from semguard.network.priority_text import critical_token_mask, critical_words
 from semguard.registry import build
 
-SENTENCES = ["send 12 ambulances to paris now", "john is trapped on floor three", "the bridge at dover collapsed"]
-NAMES = frozenset({"paris", "john", "dover"})
+from network_sentences import NAMES, SENTENCES, shipped_deepsc
+
 
 
 @pytest.fixture(scope="module")
 def deepsc():
-    torch.set_num_threads(1)
-    return build("codec", "deepsc", pretrained=True).eval()
+    return shipped_deepsc()
 
 
 def _setup(deepsc, lexicon_words):

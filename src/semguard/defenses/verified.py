@@ -132,7 +132,6 @@ class VerifiedReceiver:
             raise ValueError(f"channel: the verified receiver over fading needs perfect CSI, or data_only=True to "
                              f"certify against jammers on the data symbols only (a jammer on the pilots moves the "
                              f"estimate), got csi={getattr(ch, 'csi', None)!r}")
-        self.estimated_csi = self.fading and estimated
         if not self.fading and not isinstance(ch, AWGN):
             raise ValueError(f"channel: the verified receiver is for AWGN or fading with perfect CSI, got "
                              f"{type(ch).__name__}")

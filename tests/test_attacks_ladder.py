@@ -99,3 +99,20 @@ def test_the_rungs_by_hand_and_bad_options() -> None:
         build("attack", "pgd-ladder", surface="input", eps=0.1)
     with pytest.raises(TypeError, match="surrogate must be a SemanticCodec"):
         build("attack", "pgd-ladder", psr_db=-10.0, surrogate="adjscc", **KW)
+
+
+def test_the_grid_cell_is_never_weaker_than_the_grid_white_box_cells(tmp_path) -> None:
+    # on the command line's grid (shipped SoftCast over Rayleigh, the attacker's own surrogate): per photo
+    # the ladder cell is at most each of the pgd, pgd-transfer and pgd-continuation cells, and it records
+    # those attacks' PSNR as its components
+    from semguard.cli.attack import run_grid
+    names = ["pgd", "pgd-transfer", "pgd-continuation", "pgd-ladder"]
+    cfg = {"codec": "softcast-cbr1_6", "attack": names, "psr_db": [-20.0], "eps": None, "surface": "channel",
+           "snr_db": 10.0, "channel": "rayleigh", "images": 1, "steps": 2, "side": 128, "pilot_steps": None,
+           "targeted": False, "train_images": 12, "surrogate_steps": 2, "ladder_from_db": -30.0, "seed": 0}
+    recs = {r["attack"]: r for r in run_grid(cfg, tmp_path, progress=False)}
+    lad = recs["pgd-ladder"]
+    assert lad["config"]["rungs"] == [-30.0, -25.0] and lad["config"]["continuation_from_db"] == -25.0
+    for n in names[:3]:
+        assert all(a <= b + 1e-4 for a, b in zip(lad["attacked_per_sample"], recs[n]["attacked_per_sample"])), n
+        assert all(abs(-c - b) < 1e-4 for c, b in zip(lad["components"][n], recs[n]["attacked_per_sample"])), n

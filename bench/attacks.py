@@ -65,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--train-images", type=int, default=16)
     p.add_argument("--surrogate-steps", type=int, default=300)
     p.add_argument("--attacks", nargs="+", default=None)
+    p.add_argument("--ladder-from-db", type=float, default=-40.0, help="pgd-ladder's bottom rung (default -40)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--finished-only", action="store_true",
@@ -84,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
                "side": a.side, "pilot_steps": a.pilot_steps, "universal_batch": a.universal_batch,
                "universal_per_budget": not a.universal_once,
                "targeted": False, "universal_steps": a.universal_steps, "train_images": a.train_images,
-               "surrogate_steps": a.surrogate_steps, "seed": a.seed}
+               "surrogate_steps": a.surrogate_steps, "ladder_from_db": a.ladder_from_db, "seed": a.seed}
         print(f"== {codec} over {a.channel}", flush=True)
         records += run_grid(cfg, work, finished_only=a.finished_only)
     summary = summarise(records)

@@ -11,8 +11,14 @@ white-box gap, and the learned-vs-separated attack-power ratios; the task and te
     PYTHONPATH=src python bench/attacks_tables.py --grid attacks256 --anchor \\
         --extra bench/results/attacks256_rayleigh_s15_*.json
 
-``--extra`` merges more grid JSON (session 15's ``pgd-continuation`` cells); where several white-box
-attacks ran, a row gives each budget's mean over photos of the per-photo best of them.
+``--extra`` merges more grid JSON (session 15's ``pgd-continuation`` cells, session 16's
+``pgd-ladder``); where several white-box attacks ran, a row gives each budget's mean over photos of the
+per-photo best of them.  ``--ratios`` adds the learned / separated attack power for 20 dB of damage,
+white-box against the digital link's strongest jammer (its 5 dB and 1 dB grids joined), by plain
+``pgd`` and by that best white-box figure, with the attacks that supplied it::
+
+    PYTHONPATH=src python bench/attacks_tables.py --grid attacks256 --anchor --ratios --extra \
+        bench/results/attacks256_pgd30_*.json bench/results/attacks256_*_s15_*.json bench/results/attacks256_*_s16_*.json
 
 reads the image grid from ``attacks256_{awgn,rayleigh}`` instead (the full 256x256 photos; without
 ``--anchor`` the digital link's from ``attacks256_digital_{awgn,rayleigh}``) and, with
@@ -35,7 +41,7 @@ ANCHOR = {"gaussian": {-20.0: 28.9, -10.0: 28.4}, "pgd": {-20.0: 24.0, -10.0: 15
           "universal": {-20.0: 26.0, -10.0: 16.9}}
 
 
-WHITE_BOX = ("pgd", "pgd-transfer", "pgd-continuation")  # the same knowledge, different starts
+WHITE_BOX = ("pgd", "pgd-transfer", "pgd-continuation", "pgd-ladder")  # the same knowledge, different starts
 
 
 def _records(channel: str, grid: str = "attacks40", extra: tuple[str, ...] = ()) -> list[dict]:
@@ -45,8 +51,10 @@ def _records(channel: str, grid: str = "attacks40", extra: tuple[str, ...] = ())
     q = R / f"{grid}_{channel}.d" / "records.jsonl"
     recs = (json.loads(p.read_text())["records"] if p.exists()
             else [json.loads(s) for s in q.read_text().splitlines()] if q.exists() else [])
-    for e in extra:
-        recs += [r for r in json.loads(Path(e).read_text())["records"] if r["channel"] == channel]
+    for e in map(Path, extra):  # a grid's JSON, or its <out>.d folder while it runs
+        more = ([json.loads(s) for s in (e / "records.jsonl").read_text().splitlines() if s.strip()] if e.is_dir()
+                else json.loads(e.read_text())["records"])
+        recs += [r for r in more if r["channel"] == channel]
     return list({(r["codec"], r["attack"], r["budget"]): r for r in recs}.values())
 
 
@@ -58,6 +66,87 @@ def best_white_box(rs: list[dict]) -> dict[float, float]:
         cells = [r["attacked_per_sample"] for r in rs if r["budget"] == b and r["attack"] in WHITE_BOX]
         if cells:
             out[b] = sum(min(v) for v in zip(*cells)) / len(cells[0])
+    return out
+
+
+def best_white_box_by(rs: list[dict]) -> dict[float, dict[str, int]]:
+    """Per budget, how many photos each white-box attack gives the per-photo best (lowest PSNR) of
+    :func:`best_white_box` (a tie counts for every attack that reaches it)."""
+    out: dict[float, dict[str, int]] = {}
+    for b in sorted({r["budget"] for r in rs}):
+        cells = [(r["attack"], r["attacked_per_sample"]) for r in rs if r["budget"] == b and r["attack"] in WHITE_BOX]
+        if not cells:
+            continue
+        won = dict.fromkeys((a for a, _ in cells), 0)
+        for i in range(len(cells[0][1])):
+            low = min(v[i] for _, v in cells)
+            for a, v in cells:
+                won[a] += v[i] <= low + 1e-9
+        out[b] = won
+    return out
+
+
+def component_rows(recs: list[dict]) -> list[str]:
+    """``pgd-ladder``'s recorded components (the per-photo PSNR of ``pgd``, ``pgd-transfer`` and
+    ``pgd-continuation`` on the same draw, from the losses ``10 log10 MSE``), mean over photos per budget."""
+    lad = [r for r in recs if r["attack"] == "pgd-ladder" and r.get("components")]
+    if not lad:
+        return []
+    budgets = sorted({r["budget"] for r in lad})
+    out = ["| codec | component | " + " | ".join(f"{b:g}" for b in budgets) + " |", "|" + "---|" * (len(budgets) + 2)]
+    for codec in dict.fromkeys(r["codec"] for r in lad):
+        rs = {r["budget"]: r["components"] for r in lad if r["codec"] == codec}
+        for name in ("pgd", "pgd-transfer", "pgd-continuation", "pgd-ladder"):
+            cells = [f"{-sum(rs[b][name]) / len(rs[b][name]):.2f}" if b in rs else "-" for b in budgets]
+            out.append(f"| {codec} | {name} | " + " | ".join(cells) + " |")
+    return out
+
+
+def _digital():
+    """bench/attacks_digital.py (its crossing and ratio functions), loaded beside this file."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("attacks_digital", Path(__file__).with_name("attacks_digital.py"))
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def digital_white_box(files: list[Path], level: float) -> tuple[float | None, str | None]:
+    """The digital link's strongest white-box jammer (any boundary margin, any burst) at ``level`` dB of
+    mean PSNR, each jammer's crossing on the union of its points over ``files`` (the 5 dB and 1 dB grids)."""
+    damage_crossing, strongest = _digital().damage_crossing, _digital().strongest
+    pts: dict[str, dict[float, float]] = {}
+    for f in files:
+        for r in json.loads(f.read_text())["records"]:
+            if r["attack"].startswith(("boundary", "burst")) and r["psr_db"] is not None:
+                pts.setdefault(r["attack"], {})[r["psr_db"]] = r["psnr"]
+    return strongest([damage_crossing(sorted(p.items()), level) for p in pts.values()])
+
+
+def ratio_rows(channel: str, grid: str, extra: tuple[str, ...], level: float = 20.0) -> list[str]:
+    """Learned / separated attack power for ``level`` dB of mean PSNR, white-box against white-box: the
+    learned side by plain ``pgd`` and by the best white-box per photo (:func:`best_white_box`, over
+    every white-box attack the grid and ``extra`` hold), the digital side by its strongest jammer."""
+    damage_crossing, power_ratio = _digital().damage_crossing, _digital().power_ratio
+    files = [f for f in (R / f"{grid}_digital_{channel}.json", R / f"{grid}_digital_{channel}_fine.json") if f.exists()]
+    if not files:
+        return [f"(no digital records for {channel})"]
+    dig = digital_white_box(files, level)
+    recs = _records(channel, grid, extra)
+    out = [f"digital strongest white-box jammer: {dig[1]} {dig[0]:.1f} dB ({', '.join(f.name for f in files)})", "",
+           "| codec | PSR learned, pgd | power, pgd | PSR learned, best white-box | power, best white-box "
+           "| best white-box from (photos won per budget) |", "|---|---|---|---|---|---|"]
+    for codec in dict.fromkeys(r["codec"] for r in recs):
+        rs = [r for r in recs if r["codec"] == codec]
+        pgd = damage_crossing([(r["budget"], r["attacked"]) for r in rs if r["attack"] == "pgd"], level)
+        best = damage_crossing(sorted(best_white_box(rs).items()), level)
+        cells = []
+        for c in (pgd, best):
+            v, k = power_ratio(c, dig)
+            cells += [_crossing(list(c), None), "-" if v is None else f"{'' if k == '=' else k + ' '}{v:.2g}x"]
+        by = "; ".join(f"{b:g}: " + ", ".join(f"{a} {n}" for a, n in w.items() if n) for b, w in best_white_box_by(rs).items())
+        out.append(f"| {codec} | " + " | ".join(cells) + f" | {by} |")
     return out
 
 
@@ -202,10 +291,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--grid", default="attacks40", help="prefix of the image-codec JSON (attacks256: 256x256 photos)")
     p.add_argument("--extra", nargs="+", default=(), help="more image-grid JSON files merged in (e.g. session 15's)")
     p.add_argument("--anchor", action="store_true", help="only the image tables and the comparison with the anchor")
+    p.add_argument("--ratios", action="store_true",
+                   help="also the learned / separated white-box power ratios, by pgd and by the best white-box per photo")
     a = p.parse_args(argv)
     for ch in ("awgn", "rayleigh"):
         print(f"\n### Image codecs, {ch}\n")
         print("\n".join(image_tables(ch, a.grid, tuple(a.extra))))
+        comp = component_rows(_records(ch, a.grid, tuple(a.extra)))
+        if comp:
+            print(f"\n### pgd-ladder's components, {ch} (the same draw and seed)\n")
+            print("\n".join(comp))
+        if a.ratios:
+            print(f"\n### Learned against separated, {ch}: white-box attack power for 20 dB\n")
+            print("\n".join(ratio_rows(ch, a.grid, tuple(a.extra))))
         if a.anchor:
             if ch == "awgn":
                 print("\n### Against issue 18's anchor (AWGN, SNR 10 dB)\n")

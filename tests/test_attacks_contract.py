@@ -30,6 +30,7 @@ ATTACKS = {  # name -> constructor arguments (tiny)
     "gaussian": AIR,
     "pgd": {**AIR, "steps": 2},
     "pgd-continuation": {**AIR, "steps": 2, "from_db": -15.0},
+    "pgd-ladder": {**AIR, "steps": 1, "from_db": -20.0, "continuation_from_db": -15.0},
     "fgsm": {"surface": "symbols", "psr_db": -10.0},
     "pilot": {"psr_db": -5.0, "steps": 2},
     "universal": {**AIR, "steps": 2, "batch": 2},
@@ -63,7 +64,7 @@ def test_attack_contract(attack: str, codec_name: str) -> None:
     link = Link(codec, Rayleigh(csi="estimated", pilots=2))
     labels = torch.tensor([1, 3]) if codec_name == "task" else None
     kw = dict(ATTACKS[attack])
-    if attack == "transfer":
+    if attack in ("transfer", "pgd-ladder"):
         kw["surrogate"] = _codec(codec_name, seed=1)[0]
     atk = build("attack", attack, **kw)
     if atk.surface == "input" and codec_name == "deepsc":  # token ids: the word-substitution attack's surface

@@ -10,6 +10,7 @@ from semguard.attacks.autoattack import AutoAttack
 from semguard.attacks.base import Attack, AttackContext, AttackResult, frozen
 from semguard.attacks.continuation import PGDContinuation
 from semguard.attacks.gaussian import GaussianJamming
+from semguard.attacks.ladder import PGDLadder
 from semguard.attacks.pgd import FGSM, PGD
 from semguard.attacks.pilot import PilotAttack
 from semguard.attacks.square import Square
@@ -26,6 +27,7 @@ __all__ = [
            "OBJECTIVES",
            "PGD",
            "PGDContinuation",
+           "PGDLadder",
            "SURFACES",
            "Attack",
            "AttackContext",

@@ -232,17 +232,22 @@ class PGD(Attack):
         radius = self._radius(ctx, ref)
         best = BestIterate()
         for start in self._starts(ctx, ref, radius, best):
-            delta = self.project(start, ctx, ref)
-            for _ in range(self.steps):
-                delta = delta.detach().requires_grad_(True)
-                loss, ok = self._objective(ctx, delta)
-                (grad,) = torch.autograd.grad(loss.sum(), delta)
-                with torch.no_grad():
-                    best.update(delta, loss, ok)
-                    delta = self.project(self._step(delta, grad, radius), ctx, ref)
-            with torch.no_grad():
-                best.update(delta, *self._objective(ctx, delta))
+            self._descend(ctx, start, ref, radius, best)
         return best.result()
+
+    def _descend(self, ctx: AttackContext, start: Tensor, ref: Tensor | None, radius: Tensor,
+                 best: BestIterate) -> None:
+        """``steps`` projected gradient steps from ``start`` (projected first), every iterate offered to ``best``."""
+        delta = self.project(start, ctx, ref)
+        for _ in range(self.steps):
+            delta = delta.detach().requires_grad_(True)
+            loss, ok = self._objective(ctx, delta)
+            (grad,) = torch.autograd.grad(loss.sum(), delta)
+            with torch.no_grad():
+                best.update(delta, loss, ok)
+                delta = self.project(self._step(delta, grad, radius), ctx, ref)
+        with torch.no_grad():
+            best.update(delta, *self._objective(ctx, delta))
 
 
 @register("attack", "fgsm")

@@ -40,7 +40,7 @@ __all__ = ["add_parser", "load_codec", "make_channel", "run", "run_grid"]
 
 log = logging.getLogger(__name__)
 AIR_ATTACKS = ("gaussian", "pgd", "fgsm", "apgd", "universal", "transfer", "pilot", "pgd-transfer",
-               "pgd-continuation")
+               "pgd-continuation", "pgd-ladder")
 # grid names that are not registry names: white-box PGD whose random restart is joined by one more
 # start from the transfer attack's perturbation (the best of both per sample: the white-box bound
 # over both starts)
@@ -210,6 +210,7 @@ def run_grid(cfg: dict[str, Any], out: Path, *, progress: bool = True,
                             "defense_config": dep.config if dname else None,
                             "fit_seconds": getattr(atk, "fit_seconds", None),
                             "fit_budget": getattr(atk, "fit_budget", None),
+                            "components": getattr(atk, "components", None) or None,
                             "wall_seconds": time.perf_counter() - t0})
                 if targets is not None:
                     r = atk(on, x, cfg["snr_db"], labels=y, target=targets, generator=torch.Generator().manual_seed(0))
@@ -273,6 +274,13 @@ def _build(name: str, b: float, cfg: dict[str, Any], link: Link, x: Tensor, y: T
         return build("attack", name, steps=steps, from_db=cfg.get("continuation_from_db", -25.0),
                      step_db=cfg.get("continuation_step_db", 5.0), cache=shared.setdefault("continuation", {}),
                      **common)
+    if name == "pgd-ladder":
+        # white-box PGD from the random, transfer, continuation (from -25 dB) and own lower-rung starts,
+        # its ladder from -40 dB (cfg "ladder_from_db"); rungs and transfer starts cached across budgets
+        return build("attack", name, steps=steps, from_db=cfg.get("ladder_from_db", -40.0),
+                     step_db=cfg.get("continuation_step_db", 5.0),
+                     continuation_from_db=cfg.get("continuation_from_db", -25.0),
+                     surrogate=_surrogate(cfg, link, x, shared), cache=shared.setdefault("ladder", {}), **common)
     if name == "apgd":
         return build("attack", name, steps=steps, **common)
     if name == "square":
@@ -304,11 +312,16 @@ def _build(name: str, b: float, cfg: dict[str, Any], link: Link, x: Tensor, y: T
         v.fit_budget = fit_b
         return v
     if name == "transfer":
-        if "surrogate" not in shared:
-            photos = attacker_photos(cfg["train_images"], side=x.shape[-1], seed=seed)
-            shared["surrogate"] = attacker_surrogate(link.codec, photos, steps=cfg["surrogate_steps"], seed=seed + 1)
-        return build("attack", "transfer", surrogate=shared["surrogate"], steps=steps, **common)
+        return build("attack", "transfer", surrogate=_surrogate(cfg, link, x, shared), steps=steps, **common)
     raise ValueError(f"--attack {name}: not runnable from this command")
+
+
+def _surrogate(cfg: dict[str, Any], link: Link, x: Tensor, shared: dict[str, Any]) -> Any:
+    """The attacker's own surrogate codec, trained once per grid on its own photos (never the evaluated ones)."""
+    if "surrogate" not in shared:
+        photos = attacker_photos(cfg["train_images"], side=x.shape[-1], seed=cfg["seed"])
+        shared["surrogate"] = attacker_surrogate(link.codec, photos, steps=cfg["surrogate_steps"], seed=cfg["seed"] + 1)
+    return shared["surrogate"]
 
 
 def format_records(records: list[dict[str, Any]]) -> str:

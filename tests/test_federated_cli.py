@@ -42,7 +42,6 @@ def test_fl_cli_bad_arguments(capsys):
     (["--codec", "deepsc", "--crop", "16"], "--crop"),
     (["--codec", "deepsc", "--n-symbols", "8"], "--n-symbols"),
     (["--codec", "deepsc", "--width", "10"], "--width"),
-    (["--codec", "deepsc", "--dp-epsilon", "4"], "--dp-epsilon"),
     (["--optimizer", "sgd", "--momentum", "1.5"], "--momentum"),
 ])
 def test_fl_cli_bad_codec_arguments(argv, flag, capsys):

@@ -7,6 +7,7 @@ and inside a ``ClientApp`` on a real SuperNode.  A client's randomness comes fro
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -98,11 +99,13 @@ def _local_task(codec: SemanticCodec, images: Tensor, targets: Tensor) -> Any:
 
 
 def local_train(codec: SemanticCodec, images: Tensor, labels: Tensor, cfg: LocalConfig, seed: int,
-                channel: Channel | None = None, optimizer: torch.optim.Optimizer | None = None) -> float:
+                channel: Channel | None = None, optimizer: torch.optim.Optimizer | None = None,
+                step: Callable[..., Tensor] = train_step) -> float:
     """``cfg.steps`` training steps of ``codec`` (in place) on ``images``/``labels``; mean loss.  A
     classifier (``output_key`` ``logits``) takes cross-entropy on the labels, an image codec the MSE
     of its reconstruction (``labels`` are then the images themselves), DeepSC (``images`` are token ids
-    ``[N, T]``) the cross-entropy of the received tokens."""
+    ``[N, T]``) the cross-entropy of the received tokens.  ``step``: one optimiser step, with
+    :func:`~semguard.training.loop.train_step`'s signature (the microbatch DP-SGD step replaces it)."""
     channel = channel if channel is not None else build("channel", cfg.channel)
     gen = torch.Generator().manual_seed(seed)
     chan_gen = torch.Generator().manual_seed(seed + 1)
@@ -113,7 +116,7 @@ def local_train(codec: SemanticCodec, images: Tensor, labels: Tensor, cfg: Local
     for _ in range(cfg.steps):
         x, y = task.batch(min(cfg.batch, images.shape[0]), gen)
         snr = cfg.snr_min_db + (cfg.snr_max_db - cfg.snr_min_db) * torch.rand(x.shape[0], generator=gen)
-        total += float(train_step(codec, task.loss, opt, x, y, channel, snr, generator=chan_gen))
+        total += float(step(codec, task.loss, opt, x, y, channel, snr, generator=chan_gen))
     codec.eval()
     return total / max(cfg.steps, 1)
 

@@ -178,9 +178,10 @@ class Federation:
     def trainer(self) -> Any:
         if self.dp_noise <= 0:
             return None
-        from semguard.federated.privacy import DPTrainer
+        from semguard.federated.privacy import DPTrainer, MicrobatchDPTrainer
 
-        return DPTrainer(noise_multiplier=self.dp_noise, max_grad_norm=self.cfg.dp_clip, delta=self.cfg.dp_delta)
+        kind = MicrobatchDPTrainer if self.setup.per_example == "microbatch" else DPTrainer
+        return kind(noise_multiplier=self.dp_noise, max_grad_norm=self.cfg.dp_clip, delta=self.cfg.dp_delta)
 
     def run_client(self, cid: int, global_vec: Tensor, rnd: int, last_global_update: Tensor | None,
                    trainer: Any = None) -> ClientReply:

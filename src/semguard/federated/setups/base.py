@@ -51,12 +51,15 @@ class CodecSetup:
     """One codec's part of a federation.  ``name``: the ``--codec`` value; ``metrics``: the keys
     :meth:`evaluate` returns (the first is what the publication gate scores); ``options``: the
     :class:`~semguard.federated.engine.FLConfig` fields only this codec reads (``semguard fl`` refuses
-    their flags with another codec); ``reconstruct``: a client's target is its example itself (no labels)."""
+    their flags with another codec); ``reconstruct``: a client's target is its example itself (no labels);
+    ``per_example``: how DP-SGD gets per-example gradients, ``hooks`` (Opacus' GradSampleModule) or
+    ``microbatch`` (one backward per example, for layers Opacus cannot hook)."""
 
     name: ClassVar[str]
     metrics: ClassVar[tuple[str, ...]]
     options: ClassVar[tuple[str, ...]] = ()
     reconstruct: ClassVar[bool] = True
+    per_example: ClassVar[str] = "hooks"
 
     def check(self, cfg: FLConfig) -> None:
         """Raise a one-line ``ValueError`` for a setting this codec cannot take."""

@@ -20,11 +20,13 @@ __all__ = ["DeepSCSetup"]
 class DeepSCSetup(CodecSetup):
     """``train_sentences`` WordNet training sentences split by semantic domain, root sentences from
     the validation split, held-out ones from the test split, all tokenised by the shipped
-    tokenizer.  DeepSC with ``d_model = width`` and ``layers`` per side, no dropout."""
+    tokenizer.  DeepSC with ``d_model = width`` and ``layers`` per side, no dropout.  DP-SGD takes its
+    per-example gradients by microbatches of one (:class:`~semguard.federated.privacy.MicrobatchDPTrainer`)."""
 
     name = "deepsc"
     metrics = ("bleu1", "token_accuracy")
     options = ("layers", "train_sentences")
+    per_example = "microbatch"  # Opacus has no per-example hooks for torch's nn.MultiheadAttention
 
     def check(self, cfg: FLConfig) -> None:
         from semguard.federated.text import HEADS
@@ -36,9 +38,6 @@ class DeepSCSetup(CodecSetup):
         if cfg.train_sentences < 2 * cfg.clients:
             raise ValueError(f"--train-sentences must be >= 2 per client ({2 * cfg.clients}), got "
                              f"{cfg.train_sentences}")
-        if cfg.dp_noise > 0 or cfg.dp_epsilon is not None:
-            raise ValueError("--dp-noise / --dp-epsilon take --codec task or deepjscc: Opacus computes no "
-                             "per-example gradients for DeepSC's torch nn.MultiheadAttention")
         super().check(cfg)
 
     def data(self, cfg: FLConfig, generator: torch.Generator, images: Tensor | None,

@@ -8,6 +8,13 @@ lexicographer file; Dirichlet ``--alpha``); BLEU-1 and token accuracy on held-ou
 10 dB AWGN.  Runs: clean FedAvg, honest-only FedAvg (the malicious clients' data simply absent), and
 every (attack, strategy) pair at ``--malicious`` of the clients, plus each strategy clean.  Results
 are written after each run; a rerun with the same --out skips the runs already there.
+
+``--dp-epsilons``: the same runs again under client-side DP-SGD at each epsilon (delta ``--dp-delta``,
+per-example clipping at ``--dp-clip``, per-example gradients by microbatches of one), with the local
+optimiser ``--dp-optimizer`` at ``--dp-lr`` (plain SGD is the sound choice under DP noise):
+
+    PYTHONPATH=src python bench/federated_text.py --strategies fedavg --attacks --dp-epsilons 8 4 1 \
+        --out bench/results/federated_text_dp.json
 """
 
 from __future__ import annotations
@@ -31,7 +38,9 @@ def one(cfg: FLConfig) -> dict:
             "bleu1_by_round": [round(r["bleu1"], 4) for r in rec["rounds"]],
             "token_accuracy_by_round": [round(r["token_accuracy"], 4) for r in rec["rounds"]],
             "malicious_ids": rec["malicious_ids"], "excluded_last_round": rec["rounds"][-1].get("excluded"),
-            "seconds": round(rec["seconds"], 1), "sha256": rec["final_sha256"]}
+            "seconds": round(rec["seconds"], 1), "sha256": rec["final_sha256"],
+            **({"noise_multiplier": round(rec["dp_noise"], 4),
+                "epsilon_by_round": [round(r["epsilon"], 3) for r in rec["rounds"]]} if rec.get("dp_noise") else {})}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -46,9 +55,15 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--alpha", type=float, default=0.5)
     p.add_argument("--train-sentences", type=int, default=4000)
     p.add_argument("--test-size", type=int, default=300)
-    p.add_argument("--attacks", nargs="+", default=["sign_flip"])
+    p.add_argument("--attacks", nargs="*", default=["sign_flip"])
     p.add_argument("--strategies", nargs="+", default=["fedavg", "reputation"], choices=STRATEGIES)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--dp-epsilons", type=float, nargs="*", default=[])
+    p.add_argument("--dp-delta", type=float, default=1e-3)
+    p.add_argument("--dp-clip", type=float, default=1.0)
+    p.add_argument("--dp-optimizer", choices=("sgd", "adam"), default="sgd")
+    p.add_argument("--dp-lr", type=float, default=0.5)
+    p.add_argument("--dp-batch", type=int, default=32, help="local batch of the DP runs")
     p.add_argument("--out", type=Path, default=Path("bench/results/federated_text.json"))
     args = p.parse_args(argv)
     torch.set_num_threads(1)
@@ -85,6 +100,28 @@ def main(argv: list[str] | None = None) -> None:
         for strat in args.strategies:
             run(f"{strat}|{attack}|{args.malicious}|{sfx}",
                 FLConfig(**base, malicious=args.malicious, attack=attack, strategy=strat))
+    dp_tag = f"clip{args.dp_clip:g}|{args.dp_optimizer}{args.dp_lr:g}" + (
+        f"|b{args.dp_batch}" if args.dp_batch != 32 else "")
+    if args.dp_epsilons:
+        res.setdefault("dp_settings", {})[dp_tag] = {
+            "delta": args.dp_delta, "clip": args.dp_clip, "optimizer": args.dp_optimizer, "lr": args.dp_lr,
+            "batch": args.dp_batch,
+            "per_example": "microbatches of one (federated.privacy.MicrobatchDPTrainer); Opacus DPOptimizer "
+                           "clips, noises and steps; RDP accountant, worst client"}
+    dp_local = LocalConfig(steps=args.local_steps, lr=args.dp_lr, optimizer=args.dp_optimizer, batch=args.dp_batch)
+    if args.dp_epsilons:  # the DP runs' optimiser without DP: what the noise alone costs
+        for strat in args.strategies:
+            run(f"nodp|{dp_tag}|clean|{strat}|{sfx}", FLConfig(**{**base, "local": dp_local},
+                                                                                       strategy=strat))
+    for eps in args.dp_epsilons:
+        dp = {**base, "local": dp_local, "dp_epsilon": eps, "dp_clip": args.dp_clip, "dp_delta": args.dp_delta}
+        tag = f"dp{eps:g}|{dp_tag}"
+        for strat in args.strategies:
+            run(f"{tag}|clean|{strat}|{sfx}", FLConfig(**dp, strategy=strat))
+        for attack in args.attacks:
+            for strat in args.strategies:
+                run(f"{tag}|{strat}|{attack}|{args.malicious}|{sfx}",
+                    FLConfig(**dp, malicious=args.malicious, attack=attack, strategy=strat))
 
 
 if __name__ == "__main__":

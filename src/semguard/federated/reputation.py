@@ -85,6 +85,11 @@ class ReputationConfig:
         the affine span of the kept clipped updates, and its component along each of their top ``axes``
         principal axes (orthogonal to the progress direction) clamped into the weighted quantiles
         ``0.5 -/+ axes_band`` of the kept clients' components there.
+    floor_rank: which clients fill the honest-majority floor of step 5 after those that scored this round:
+        ``reputation`` (the highest old reputations), or ``agreement`` (``reputation-floor``: the highest
+        cosines with the other groups' median this round).  A round in which every client scores 0 leaves
+        the reputations tied, and ``reputation`` then fills the floor by client id; an attacker that farmed
+        reputation in round 1 also keeps it there.
     """
 
     decay: float = 0.5
@@ -107,8 +112,11 @@ class ReputationConfig:
     root_centre: bool = False
     axes: int = 0
     axes_band: float = 0.1
+    floor_rank: str = "reputation"
 
     def __post_init__(self) -> None:
+        if self.floor_rank not in ("reputation", "agreement"):
+            raise ValueError(f"floor_rank must be 'reputation' or 'agreement', got {self.floor_rank!r}")
         if not self.lag_lo < self.lag_hi:
             raise ValueError(f"lag_lo must be below lag_hi, got {self.lag_lo} and {self.lag_hi}")
         if not 0 <= self.lag_decay < 1 or not 0 <= self.decay < 1:
@@ -328,7 +336,9 @@ def reputation_aggregate(X: Tensor, ids: Tensor, state: ReputationState,
     floor = math.ceil(int(ok.sum()) / 2)
     if int(keep.sum()) < floor:
         # clients that scored this round come first: a zero round score is never outranked by an old reputation
-        order = torch.where(ok, r + 2.0 * (s > 0).to(r.dtype), torch.full_like(r, -1.0)).argsort(
+        # (r and s are in [0, 1], cosines in [-1, 1]; free riders last)
+        fill = r if cfg.floor_rank == "reputation" else agree
+        order = torch.where(ok, fill + 4.0 * (s > 0).to(r.dtype), torch.full_like(r, -4.0)).argsort(
             descending=True, stable=True)
         keep = keep.clone()
         keep[order[:floor]] = True

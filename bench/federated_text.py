@@ -64,6 +64,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--dp-optimizer", choices=("sgd", "adam"), default="sgd")
     p.add_argument("--dp-lr", type=float, default=0.5)
     p.add_argument("--dp-batch", type=int, default=32, help="local batch of the DP runs")
+    p.add_argument("--dp-momentum", type=float, default=0.0)
     p.add_argument("--out", type=Path, default=Path("bench/results/federated_text.json"))
     args = p.parse_args(argv)
     torch.set_num_threads(1)
@@ -100,15 +101,17 @@ def main(argv: list[str] | None = None) -> None:
         for strat in args.strategies:
             run(f"{strat}|{attack}|{args.malicious}|{sfx}",
                 FLConfig(**base, malicious=args.malicious, attack=attack, strategy=strat))
-    dp_tag = f"clip{args.dp_clip:g}|{args.dp_optimizer}{args.dp_lr:g}" + (
-        f"|b{args.dp_batch}" if args.dp_batch != 32 else "")
+    dp_tag = (f"clip{args.dp_clip:g}|{args.dp_optimizer}{args.dp_lr:g}" + (f"|m{args.dp_momentum:g}" if args.dp_momentum
+                                                                            else "")
+              + (f"|b{args.dp_batch}" if args.dp_batch != 32 else ""))
     if args.dp_epsilons:
         res.setdefault("dp_settings", {})[dp_tag] = {
             "delta": args.dp_delta, "clip": args.dp_clip, "optimizer": args.dp_optimizer, "lr": args.dp_lr,
-            "batch": args.dp_batch,
+            "batch": args.dp_batch, "momentum": args.dp_momentum,
             "per_example": "microbatches of one (federated.privacy.MicrobatchDPTrainer); Opacus DPOptimizer "
                            "clips, noises and steps; RDP accountant, worst client"}
-    dp_local = LocalConfig(steps=args.local_steps, lr=args.dp_lr, optimizer=args.dp_optimizer, batch=args.dp_batch)
+    dp_local = LocalConfig(steps=args.local_steps, lr=args.dp_lr, optimizer=args.dp_optimizer, batch=args.dp_batch,
+                           momentum=args.dp_momentum)
     if args.dp_epsilons:  # the DP runs' optimiser without DP: what the noise alone costs
         for strat in args.strategies:
             run(f"nodp|{dp_tag}|clean|{strat}|{sfx}", FLConfig(**{**base, "local": dp_local},

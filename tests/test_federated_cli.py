@@ -77,3 +77,15 @@ def test_fl_cli_text_codec_prints_bleu(tmp_path, capsys):
     rec = json.loads(out.read_text())
     assert rec["config"]["codec"] == "deepsc" and set(rec["final"]) == {"bleu1", "token_accuracy"}
     assert "bleu1" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_fl_cli_text_codec_takes_dp(tmp_path, capsys):
+    """``--codec deepsc --dp-epsilon`` runs (per-example gradients by microbatches) and reports epsilon."""
+    out = tmp_path / "fl.json"
+    rc = main(["fl", "--codec", "deepsc", "--clients", "2", "--rounds", "1", "--local-steps", "1", "--width", "8",
+               "--train-sentences", "40", "--dp-epsilon", "8", "--optimizer", "sgd", "--lr", "0.5",
+               "--out", str(out)])
+    assert rc == 0
+    rec = json.loads(out.read_text())
+    assert rec["dp_noise"] > 0 and rec["rounds"][0]["epsilon"] == pytest.approx(8.0, rel=0.05)

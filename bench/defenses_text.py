@@ -26,7 +26,8 @@ rests on the key and is not in ``worst``.  ``told_sinr_db`` is the SINR the keye
 decoder under the correlated jammer, and ``oracle_gain`` (``keyed_r1``, AWGN) its BLEU-1 when the
 receiver is handed the true despread gain and floor instead of its pilots' estimate.
 
-The JSON is rewritten after every link, so a stopped run keeps what it finished.
+The JSON is rewritten after every link, so a stopped run keeps what it finished.  ``--render A.json
+B.json`` prints the docs table of finished files.
 """
 
 from __future__ import annotations
@@ -220,8 +221,37 @@ def attack_link(
     return res
 
 
+def _most(names: list[str]) -> str:
+    return max(set(names), key=names.count).split("@")[0]
+
+
+def render(paths: list[str]) -> str:
+    """A markdown table of result files: per link its uses, clean BLEU-1 (mean of the clean draws),
+    Gaussian, and the worst per sentence under each knowledge mode (the attack that is worst most often)."""
+    lines = [
+        "| file | codec | channel | n | link | uses | clean | Gaussian | worst, noise known | worst, noise not known |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for path in paths:
+        d = json.loads(Path(path).read_text())
+        c = d["config"]
+        for psr, rows in d["by_psr"].items():
+            for name, r in rows.items():
+                cells = []
+                for k in ("@all", "@fading"):
+                    cells.append(
+                        f"{r['worst_mean' + k]:.3f} ({_most(r['worst_is' + k])})" if "worst" + k in r else "not run"
+                    )
+                lines.append(
+                    f"| {Path(path).name} | {c['codec']} | {c['channel']} | {c['n']} | {name} | {r['uses']} | "
+                    f"{r['clean_mean']:.3f} | {r['means']['gaussian']:.3f} | {cells[0]} | {cells[1]} |"
+                )
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--render", nargs="+", metavar="JSON", help="print the markdown table of result files and stop")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--codec", default="deepsc", help="a DeepSC of the zoo (deepsc, deepsc-adv)")
     p.add_argument("--channel", choices=["awgn", "rayleigh"], default="awgn")
@@ -239,6 +269,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=5, help="the evaluated channel draw and the session key")
     p.add_argument("--out", default="bench/results/defenses_text_s19_awgn.json")
     a = p.parse_args(argv)
+    if a.render:
+        print(render(a.render))
+        return 0
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     torch.set_num_threads(a.threads)
     codec = load_codec(a.codec).eval()

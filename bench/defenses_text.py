@@ -24,7 +24,8 @@ extra symbols) and, over Rayleigh, ``pilot`` (PGD on the CSI pilots).  ``worst``
 lowest of them; ``key_known`` (PGD with the key, keyed links) is the bound that shows the protection
 rests on the key and is not in ``worst``.  ``told_sinr_db`` is the SINR the keyed receiver hands the
 decoder under the correlated jammer, and ``oracle_gain`` (``keyed_r1``, AWGN) its BLEU-1 when the
-receiver is handed the true despread gain and floor instead of its pilots' estimate.
+receiver is handed the true despread gain and floor instead of its pilots' estimate.  ``noise_cos`` is
+each PGD's mean cosine between its perturbation and Bob's noise realisation.
 
 The JSON is rewritten after every link, so a stopped run keeps what it finished.  ``--render A.json
 B.json`` prints the docs table of finished files.
@@ -95,6 +96,15 @@ def make_links(codec: Any, channel: Any, seed: int) -> dict[str, Link]:
         "repeat_pilots": Link(SpreadPilotCodec(codec, 8, 2), channel),
         "repeat_csi": Link(RepeatCSICodec(codec, 8, 2), channel),
     }
+
+
+def noise_cosine(out: dict[str, Any]) -> list[float]:
+    """Per block, the cosine ``Re<d, w> / (|d| |w|)`` between the perturbation ``d`` at Bob's receiver and
+    his noise ``w`` (chance: about ``1 / sqrt(2 n)``): an attack that knows the noise aims along it."""
+    d = out["interference"]
+    w = out["raw"] - out["state"].h * out["transmitted"] - d
+    dot = (d.conj() * w).sum(1).real
+    return _r(dot / (torch.linalg.vector_norm(d, dim=1) * torch.linalg.vector_norm(w, dim=1)).clamp_min(1e-30))
 
 
 def told_sinr_db(link: Link, out: dict[str, Any]) -> float | None:
@@ -186,6 +196,7 @@ def attack_link(
                 atk = build("attack", "pgd", **kw)
             r = atk(link, x, SNR, generator=_gen(seed))
             put(f"pgd_{loss}{sfx}", metric(r.output, x), t0)
+            res.setdefault("noise_cos", {})[f"pgd_{loss}{sfx}"] = _mean(noise_cosine(r.link))
             if name == "undefended":
                 undefended_pgd[f"{loss}{sfx}"] = r
             if keyed and a.key_known:

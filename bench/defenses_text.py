@@ -28,7 +28,8 @@ receiver is handed the true despread gain and floor instead of its pilots' estim
 each PGD's mean cosine between its perturbation and Bob's noise realisation.
 
 The JSON is rewritten after every link, so a stopped run keeps what it finished.  ``--render A.json
-B.json`` prints the docs table of finished files.
+B.json`` prints the docs table of finished files; ``--union A.json B.json`` the per-sentence worst over
+both runs' attack sets (same sentences and seed).
 """
 
 from __future__ import annotations
@@ -260,9 +261,30 @@ def render(paths: list[str]) -> str:
     return "\n".join(lines)
 
 
+def union(paths: list[str]) -> str:
+    """Per link and knowledge mode, the mean over sentences of the worst over every file's attack set
+    (the files must hold the same sentences, seed and channel: e.g. the default and the stronger run)."""
+    docs = [json.loads(Path(p).read_text()) for p in paths]
+    keys = ("codec", "channel", "n", "seed")
+    if any(tuple(d["config"][k] for k in keys) != tuple(docs[0]["config"][k] for k in keys) for d in docs):
+        raise SystemExit(f"--union: the files differ in {', '.join(keys)}")
+    lines = [f"union of {', '.join(Path(p).name for p in paths)}"]
+    for psr, rows in docs[0]["by_psr"].items():
+        for name in rows:
+            for k in ("@all", "@fading"):
+                got = [
+                    d["by_psr"][psr][name]["worst" + k] for d in docs if "worst" + k in d["by_psr"][psr].get(name, {})
+                ]
+                if got:
+                    worst = torch.tensor(got).min(0).values.mean().item()
+                    lines.append(f"psr {psr} {name} worst{k}: {worst:.3f} over {len(got)} file(s)")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--render", nargs="+", metavar="JSON", help="print the markdown table of result files and stop")
+    p.add_argument("--union", nargs="+", metavar="JSON", help="print the worst over several runs' attack sets and stop")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--codec", default="deepsc", help="a DeepSC of the zoo (deepsc, deepsc-adv)")
     p.add_argument("--channel", choices=["awgn", "rayleigh"], default="awgn")
@@ -282,6 +304,9 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     if a.render:
         print(render(a.render))
+        return 0
+    if a.union:
+        print(union(a.union))
         return 0
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     torch.set_num_threads(a.threads)

@@ -18,7 +18,8 @@ Per link, under each ``--knows`` (``all``: the attacker knows the evaluated draw
 the oracle bound; ``fading``: fading and CSI error, fresh noise per draw, the physical threat), the
 attacks that know the defence but not the key: ``gaussian`` (control), ``pgd_<loss>`` per ``--losses``
 (PGD through the link; on a keyed link every step averages ``--keys`` guessed keys, ``KeyEOTPGD``, its
-first restart from the correlated jammer's choice), ``correlated`` (the re-radiation ``c h s`` plus
+first restart from the correlated jammer's choice), ``apgd_<loss>`` with ``--apgd STEPS`` (key-EOT APGD,
+``KeyEOTAPGD``, keyed links only), ``correlated`` (the re-radiation ``c h s`` plus
 Gaussian rest, ``CorrelatedJammer``), ``non_adaptive`` (the undefended ``pgd_ce`` replayed; zero on the
 extra symbols) and, over Rayleigh, ``pilot`` (PGD on the CSI pilots).  ``worst`` is per sentence the
 lowest of them; ``key_known`` (PGD with the key, keyed links) is the bound that shows the protection
@@ -51,7 +52,7 @@ from semguard.channels import functional as F
 from semguard.channels.base import ChannelState
 from semguard.cli.attack import _data, _metric, load_codec
 from semguard.defenses.deploy import replay, session_key
-from semguard.defenses.keyed_attacks import CorrelatedJammer, KeyEOTPGD
+from semguard.defenses.keyed_attacks import CorrelatedJammer, KeyEOTAPGD, KeyEOTPGD
 from semguard.defenses.keyed_spread import KeyedSpreadDefense, SpreadPilotCodec
 from semguard.link import Link
 from semguard.registry import build
@@ -200,6 +201,13 @@ def attack_link(
             res.setdefault("noise_cos", {})[f"pgd_{loss}{sfx}"] = _mean(noise_cosine(r.link))
             if name == "undefended":
                 undefended_pgd[f"{loss}{sfx}"] = r
+            if a.apgd and keyed:  # semguard's plain APGD has no channel surface
+                t0 = time.time()
+                akw = {k: v for k, v in kw.items() if k != "surface"}
+                akw["steps"] = a.apgd
+                ra = KeyEOTAPGD(keys=a.keys, **akw)(link, x, SNR, generator=_gen(seed))
+                put(f"apgd_{loss}{sfx}", metric(ra.output, x), t0)
+                res["noise_cos"][f"apgd_{loss}{sfx}"] = _mean(noise_cosine(ra.link))
             if keyed and a.key_known:
                 t0 = time.time()
                 rk = build("attack", "pgd", **kw)(link, x, SNR, generator=_gen(seed))
@@ -293,6 +301,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", type=int, default=20, help="PGD steps (pilot PGD too)")
     p.add_argument("--restarts", type=int, default=1, help="PGD restarts (a keyed link's first from the jammer)")
     p.add_argument("--keys", type=int, default=8, help="guessed keys per EOT step on a keyed link")
+    p.add_argument(
+        "--apgd", type=int, default=0, help="also APGD with this many steps per loss (key-EOT on keyed links)"
+    )
     p.add_argument("--losses", nargs="+", choices=["ce", "margin"], default=["ce", "margin"])
     p.add_argument("--knows", nargs="+", choices=CHANNEL_KNOWLEDGE, default=["all", "fading"])
     p.add_argument("--eot", type=int, default=1, help="draws of what the attack does not know, per step")

@@ -67,7 +67,7 @@ def test_flower_apps_give_the_in_process_model_under_sign_flip():
 
 @pytest.mark.parametrize("kw,field", [(dict(width=30), "--width"), (dict(layers=0), "--layers"),
                                       (dict(train_sentences=3), "--train-sentences"),
-                                      (dict(dp_epsilon=4.0), "--dp-epsilon"),
+                                      (dict(dp_epsilon=-1.0), "--dp-epsilon"),
                                       (dict(malicious=1, attack="label_flip"), "--attack"),
                                       (dict(malicious=1, attack="backdoor"), "--attack")])
 def test_bad_text_configs_name_the_field(kw, field):

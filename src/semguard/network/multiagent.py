@@ -263,6 +263,7 @@ def run_multiagent(cfg: MultiAgentConfig, images: Tensor, labels: Tensor, *, cod
                 wrong += int(differs.sum())
                 wrong_passed += int((differs & (pv_air >= cfg.air_alpha / B)).sum())
             # a failed opening, or a block far outside the channel's noise, is proof: that agent is out for good
+            banned_before = node.banned.clone()
             node.ban(~opened | (p_min < cfg.air_proof))
             # a block merely unlikely is dropped this round, lowest p first, while 2f + 1 agents stay in
             suspect = torch.nonzero(~node.banned & (p_min < cfg.air_alpha / B)).flatten()
@@ -276,7 +277,7 @@ def run_multiagent(cfg: MultiAgentConfig, images: Tensor, labels: Tensor, *, cod
             proto = {"changed": torch.nonzero((x_commit != x_open).flatten(1).any(1)
                                               | (x_commit != x_air).flatten(1).any(1)).flatten().tolist(),
                      "failed_openings": torch.nonzero(~opened).flatten().tolist(),
-                     "air_rejected": torch.nonzero(opened & ~sealed_ok).flatten().tolist(),
+                     "air_rejected": torch.nonzero(opened & ~sealed_ok & ~banned_before).flatten().tolist(),
                      "caught_byzantine": int(((~opened | ~air_ok | node.banned) & bad).sum()),
                      "dropped_honest": int((~sealed_ok & ~bad).sum()),
                      "wrong_blocks": wrong, "wrong_blocks_passed": wrong_passed,

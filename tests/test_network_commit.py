@@ -2,6 +2,7 @@
 rushing attacker caught, the predictive attacker blind to the round, the byte cost by hand."""
 
 import hashlib
+import json
 
 import pytest
 import torch
@@ -175,3 +176,42 @@ def test_predictive_attacker_never_sees_the_current_round(data, monkeypatch):
     # is out of the fusion after round 0 and sends its honest block, so the median is the test)
     a, b = run(_cfg("crafted", "plain"), False), run(_cfg("crafted", "plain"), True)
     assert a[0] == b[0] and a[1] != b[1]
+
+
+def test_bench_writes_every_scenario_with_the_cost(tmp_path):
+    from bench_module import load_bench
+
+    out = tmp_path / "c.json"
+    bench = load_bench("network_commit")
+    argv = [
+        "--byzantine",
+        "0",
+        "3",
+        "--rules",
+        "median",
+        "--rounds",
+        "2",
+        "--batch",
+        "5",
+        "--steps",
+        "2",
+        "--bases",
+        "crafted",
+        "--out",
+        str(out),
+    ]
+    assert bench.main(argv) == 0
+    doc = json.loads(out.read_text())
+    rows = {(r["byzantine"], r["scenario"]): r for r in doc["rows"]}
+    assert set(rows) == {
+        (0, "omniscient"),
+        (0, "predictive"),
+        (3, "omniscient"),
+        (3, "predictive"),
+        (3, "rushing"),
+        (3, "rushing-air"),
+    }
+    assert doc["cost"]["commit-reveal"]["up_bytes"] == 10 * (32 + 32 + 8 * 5 * 16)
+    assert rows[(3, "rushing")]["failed_openings"] == 3 * 2 and rows[(3, "rushing")]["caught_rounds"] == 2
+    assert set(rows[(3, "predictive")]["search"]) == {"crafted predictor=residual", "crafted predictor=own"}
+    assert bench.main(argv) == 0 and len(json.loads(out.read_text())["rows"]) == 6  # resumes: nothing rerun

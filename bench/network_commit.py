@@ -12,6 +12,8 @@ of its base attack (``crafted``, ``colluding``, ``camouflage``, ``adaptive`` wit
   (the opening fails and the agent is banned).
 * ``rushing-air``: commit-reveal; opens the committed block but sends the reply over the air (only the air
   check, the zero-forced residual against the opened block, can see it).
+* ``rushing-fade``: ``rushing-air`` that knows its own channel and changes only the blocks it expects the air
+  check to pass (deep fades, low SNR): the loophole the air check leaves.
 
 At f = 0 the clean accuracy under each protocol.  Writes the JSON after every cell (a rerun skips the cells
 it holds) with the control-link cost of a round (``network/commit.py``).
@@ -41,6 +43,7 @@ SCENARIOS = {
     "predictive": ("commit-reveal", "predictive"),
     "rushing": ("commit-reveal", "rushing"),
     "rushing-air": ("commit-reveal", "rushing-air"),
+    "rushing-fade": ("commit-reveal", "rushing-air"),
 }
 RULES = ("trust-median", "trust-trimmed", "trust", "median", "trimmed-mean", "mean")
 
@@ -63,6 +66,8 @@ def settings(args: argparse.Namespace, scenario: str) -> list[tuple[str, dict]]:
                     if scenario == "omniscient"
                     else {"attack": SCENARIOS[scenario][1], "base": base, "predictor": pred, **kw}
                 )
+                if scenario == "rushing-fade":
+                    threat["fade_aware"] = True
                 out.append((name + (f" predictor={pred}" if scenario == "predictive" else ""), threat))
     return out
 

@@ -210,8 +210,35 @@ def test_bench_writes_every_scenario_with_the_cost(tmp_path):
         (3, "predictive"),
         (3, "rushing"),
         (3, "rushing-air"),
+        (3, "rushing-fade"),
     }
     assert doc["cost"]["commit-reveal"]["up_bytes"] == 10 * (32 + 32 + 8 * 5 * 16)
     assert rows[(3, "rushing")]["failed_openings"] == 3 * 2 and rows[(3, "rushing")]["caught_rounds"] == 2
     assert set(rows[(3, "predictive")]["search"]) == {"crafted predictor=residual", "crafted predictor=own"}
-    assert bench.main(argv) == 0 and len(json.loads(out.read_text())["rows"]) == 6  # resumes: nothing rerun
+    assert bench.main(argv) == 0 and len(json.loads(out.read_text())["rows"]) == 7  # resumes: nothing rerun
+
+
+def test_air_check_catches_a_blind_rushing_air_attacker_and_misses_a_fade_aware_one(data):
+    """Opening the committed block but sending the reply: every changed block far outside the noise is
+    proof (banned in its first round); the attacker that changes only what its fade hides is never caught,
+    and every block it changed passed (the loophole)."""
+    x, y = data
+    blind = ma.run_multiagent(_cfg("rushing-air", "commit-reveal"), x, y)
+    bad = blind["byzantine_agents"]
+    assert blind["rounds"][0]["changed"] == bad and blind["rounds"][0]["banned"] == bad
+    assert blind["rounds"][0]["failed_openings"] == [] and blind["rounds"][0]["dropped_honest"] == 0
+    fade = ma.run_multiagent(_cfg("rushing-air", "commit-reveal", fade_aware=True), x, y)
+    wrong = sum(r["wrong_blocks"] for r in fade["rounds"])
+    assert wrong > 0 and sum(r["wrong_blocks_passed"] for r in fade["rounds"]) == wrong
+    assert all(r["banned"] == [] and r["air_rejected"] == [] for r in fade["rounds"])
+
+
+def test_unseen_change_is_the_deep_fades():
+    thr = cm.air_threshold(16, 1e-3 / 20)
+    from scipy.stats import gamma
+
+    assert abs(gamma.sf(thr, 16) - 5e-5) < 1e-9
+    # ||change||^2 = 4 at N0 = 0.1: lam = 40 |h|^2, kept where 16 + lam + 3 sqrt(16 + 2 lam) < 36.4
+    change = torch.full((3, 16), 0.5 + 0j, dtype=torch.complex64)
+    h = torch.tensor([1.0, 0.5, 0.1]).unsqueeze(-1).expand(3, 16).to(torch.complex64)
+    assert cm.unseen_change(change, h, torch.full((3, 1), 0.1), thr).tolist() == [False, False, True]

@@ -58,6 +58,7 @@ class ByzantineThreat:
     stealth: float = 0.0           # adaptive: also craft a low-confidence push (weight of the attackers' own gap)
     base: str = "crafted"          # predictive, rushing, rushing-air: the attack they play (one of SEES_ROUND)
     predictor: str = "residual"    # ... against which prediction of the honest round (attackers.predict_honest)
+    fade_aware: bool = False       # rushing-air: change only the blocks its own fade hides from the air check
 
     def __post_init__(self) -> None:
         if self.attack not in ATTACKS:
@@ -98,6 +99,8 @@ class ByzantineThreat:
         out = {"threat_model": self.threat_model().to_dict(), "attack": self.attack}
         if self.attack in TIMED:
             out |= {"base": self.base, "predictor": self.predictor}
+        if self.attack == "rushing-air":
+            out["fade_aware"] = self.fade_aware
         played = self.played
         if played not in ("none", "stale"):
             out |= {"steps": self.steps, "eot": self.eot}

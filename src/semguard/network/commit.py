@@ -32,6 +32,7 @@ __all__ = [
     "Opening",
     "RoundCost",
     "air_pvalues",
+    "air_threshold",
     "block_bytes",
     "bytes_block",
     "close_digest",
@@ -39,6 +40,7 @@ __all__ = [
     "fresh_nonce",
     "open_round",
     "round_cost",
+    "unseen_change",
     "verify",
 ]
 
@@ -140,6 +142,28 @@ def air_pvalues(y_zf: Tensor, noise_var: Tensor, opened: Tensor) -> Tensor:
     stat = ((y_zf - opened).abs().square() / noise_var.clamp_min(1e-12)).sum(-1).double()
     n = torch.full_like(stat, float(y_zf.shape[-1]))
     return torch.special.gammaincc(n, stat)
+
+
+def air_threshold(symbols: int, alpha: float) -> float:
+    """The Gamma(``symbols``, 1) statistic of :func:`air_pvalues` over which a block fails at level ``alpha``."""
+    from scipy.stats import gamma
+
+    if not 0.0 < alpha < 1.0:
+        raise ValueError(f"alpha must be in (0, 1), got {alpha}")
+    return float(gamma.isf(alpha, symbols))
+
+
+def unseen_change(change: Tensor, h: Tensor, n0: Tensor, threshold: float, *, margin: float = 3.0) -> Tensor:
+    """Bool ``[B]``: the blocks where an attacker that knows its own channel ``h [B, n]`` and noise power
+    ``n0 [B, 1]`` expects a change ``change [B, n]`` (sent minus opened) to pass the air check.
+
+    The statistic is then noncentral: mean ``n + lam``, variance ``n + 2 lam`` with
+    ``lam = sum |change|^2 |h|^2 / n0``; the change is kept where the mean plus ``margin`` standard
+    deviations stays under ``threshold`` (:func:`air_threshold`).  Deep fades (small ``|h|``) are where.
+    """
+    n = change.shape[-1]
+    lam = (change.abs().square() * h.abs().square() / n0).sum(-1)
+    return n + lam + margin * (n + 2 * lam).sqrt() < threshold
 
 
 @dataclass(frozen=True)

@@ -235,6 +235,12 @@ def run_multiagent(cfg: MultiAgentConfig, images: Tensor, labels: Tensor, *, cod
             if th.attack != "predictive":      # rushing: the reply to the honest messages it has now seen
                 x_air, _ = byzantine_round(played, r, x, bad, prev_x, node, receive, *plan(vec_h, logp_h), g)
                 x_open = x_air if th.attack == "rushing" else x_commit
+                if th.attack == "rushing-air" and th.fade_aware and sealed:
+                    # it knows its own CSI: it changes only the blocks its fade will hide from the air check
+                    thr = cm.air_threshold(n_sym, cfg.air_alpha / B)
+                    for i in idx.tolist():
+                        hide = cm.unseen_change(x_air[i] - x_commit[i], states[i].h, states[i].n0, thr)
+                        x_air[i] = torch.where(hide.unsqueeze(-1), x_air[i], x_commit[i])
         else:
             x_commit, active = byzantine_round(played, r, x, bad, prev_x, node, receive, *plan(vec_h, logp_h), g)
             x_air = x_open = x_commit

@@ -82,7 +82,9 @@ def cell(x, y, codec, args, f: int, rule: str, scenario: str) -> dict:
     search = settings(args, scenario) if f > 0 else [("none", {"attack": "none"})]
     for name, kw in search:
         th = ByzantineThreat(steps=args.steps, eot=args.eot, sleep_rounds=args.sleep, **kw)
+        decode = args.decode if protocol == "commit-reveal" else "air"
         cfg = MultiAgentConfig(
+            decode=decode,
             agents=args.agents,
             byzantine=f,
             fusion=rule,
@@ -98,6 +100,7 @@ def cell(x, y, codec, args, f: int, rule: str, scenario: str) -> dict:
         "byzantine": f,
         "fusion": rule,
         "scenario": scenario,
+        "decode": args.decode if protocol == "commit-reveal" else "air",
         "protocol": protocol,
         "accuracy": worst["accuracy"],
         "worst_setting": name,
@@ -128,6 +131,43 @@ def cell(x, y, codec, args, f: int, rule: str, scenario: str) -> dict:
     return row
 
 
+def _key(r: dict) -> tuple:
+    return r["byzantine"], r["fusion"], r["scenario"], r.get("decode", "air")
+
+
+def tables(doc: dict, decode: str = "air") -> str:
+    """Markdown: accuracy per f and rule, one column per attacker (the worst of its search), and honest-only."""
+    rows = [r for r in doc["rows"] if r.get("decode", "air") == decode or r["protocol"] == "plain"]
+    if decode != "air":  # only the f it was run at
+        fs = {r["byzantine"] for r in rows if r.get("decode") == decode}
+        rows = [r for r in rows if r["byzantine"] in fs]
+    cells = {(r["byzantine"], r["fusion"], r["scenario"]): r for r in rows}
+    scen = [s for s in SCENARIOS if any(r["scenario"] == s and r["byzantine"] > 0 for r in rows)]
+    out = ["| f | rule | " + " | ".join(scen) + " | honest-only mean |", "|---" * (len(scen) + 3) + "|"]
+    for f in sorted({r["byzantine"] for r in rows}):
+        for rule in RULES:
+            if f == 0:
+                got = [cells.get((0, rule, s)) for s in ("omniscient", "predictive")]
+                if got[0] is None:
+                    continue
+                vals = [
+                    f"{got[0]['accuracy']:.3f} (plain)",
+                    f"{got[1]['accuracy']:.3f} (commit-reveal)" if got[1] else "-",
+                ] + ["-"] * (len(scen) - 2)
+                out.append(f"| 0 | {rule} | " + " | ".join(vals) + f" | {got[0]['oracle_accuracy']:.3f} |")
+                continue
+            got = [cells.get((f, rule, s)) for s in scen]
+            if all(g is None for g in got):
+                continue
+            ora = next(g for g in got if g is not None)["oracle_accuracy"]
+            out.append(
+                f"| {f} | {rule} | "
+                + " | ".join("-" if g is None else f"{g['accuracy']:.3f}" for g in got)
+                + f" | {ora:.3f} |"
+            )
+    return "\n".join(out)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", type=Path, default=Path("bench/results/network_commit.json"))
@@ -146,14 +186,27 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sleep", type=int, default=3, help="rounds the camouflage agents stay honest")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument(
+        "--decode",
+        choices=("air", "opened"),
+        default="air",
+        help="commit-reveal: the node decodes the air block, or the opened bytes (the air only checks them)",
+    )
+    p.add_argument("--tables", action="store_true", help="print the markdown table of --out and exit")
     args = p.parse_args(argv)
+    if args.tables:
+        doc = json.loads(args.out.read_text())
+        for decode in ("air", "opened"):
+            if any(r.get("decode") == decode for r in doc["rows"]) or decode == "air":
+                print(f"decode {decode}:\n{tables(doc, decode)}\n")
+        return 0
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     torch.set_num_threads(args.threads)
     x, y = shipped_fashion_mnist(args.rounds * args.batch)
     codec = _load_codec()
     doc = json.loads(args.out.read_text()) if args.out.exists() else {}
     rows = doc.get("rows", [])
-    done = {(r["byzantine"], r["fusion"], r["scenario"]) for r in rows}
+    done = {_key(r) for r in rows}
     cost = asdict(round_cost(args.agents, args.batch, codec.n))
     doc = {
         "name": "network_commit",
@@ -174,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     for f in args.byzantine:
         for rule in args.rules:
             for scenario in args.scenarios if f > 0 else ["omniscient", "predictive"]:
-                if (f, rule, scenario) in done:
+                if (f, rule, scenario, args.decode if SCENARIOS[scenario][0] == "commit-reveal" else "air") in done:
                     continue
                 t0 = time.time()
                 row = cell(x, y, codec, args, f, rule, scenario)

@@ -77,6 +77,8 @@ class MultiAgentConfig:
     protocol: str = "plain"                     # "commit-reveal": commit, close, reveal (network/commit.py)
     air_alpha: float = 1e-3                     # commit-reveal: an honest agent's round fails the air check
                                                 # with this probability (per-block tests at air_alpha / batch)
+    decode: str = "air"                         # commit-reveal: decode the block received over the air, or the
+                                                # opened bytes (the air then only checks; a digital link)
     air_proof: float = 1e-12                    # ... and a block under this p-value is proof (banned, as a
                                                 # failed opening; an honest agent's chance is batch x this)
 
@@ -107,6 +109,9 @@ class MultiAgentConfig:
         if self.protocol == "commit-reveal" and self.threat.attack in SEES_ROUND:
             raise ValueError(f"attack {self.threat.attack!r} sees the round's honest messages, which commit-reveal "
                              f"hides: use predictive, rushing or rushing-air with base {self.threat.attack!r}")
+        if self.decode not in ("air", "opened") or (self.decode == "opened" and self.protocol != "commit-reveal"):
+            raise ValueError(f"decode must be 'air', or 'opened' with protocol commit-reveal, got {self.decode!r} "
+                             f"with {self.protocol!r}")
         if not 0.0 < self.air_proof <= self.air_alpha < 1.0:
             raise ValueError(f"need 0 < air_proof <= air_alpha < 1, got {self.air_proof} and {self.air_alpha}")
         fz.check_byzantine_fraction(self.agents, self.byzantine, self.fusion)
@@ -280,6 +285,14 @@ def run_multiagent(cfg: MultiAgentConfig, images: Tensor, labels: Tensor, *, cod
                 log.warning("round %d: %d agents fail the air check, %d dropped (2f + 1 stay in)", r,
                             suspect.numel(), room)
             sealed_ok = opened & air_ok & ~node.banned
+            if cfg.decode == "opened":     # the node decodes the exact opened bytes (the air only checked them)
+                for i in torch.nonzero(opened).flatten().tolist():
+                    xo = x_open[i]
+                    st = ChannelState(h=torch.ones_like(xo), h_est=torch.ones_like(xo), snr_db=states[i].snr_db,
+                                      n0=states[i].n0)
+                    with torch.no_grad():
+                        lp = F.log_softmax(codec.decode(xo, st), -1)
+                    msgs[i] = (msgs[i][0], lp, lp if cfg.domain == "logprob" else torch.view_as_real(xo).flatten(1))
             proto = {"changed": torch.nonzero((x_commit != x_open).flatten(1).any(1)
                                               | (x_commit != x_air).flatten(1).any(1)).flatten().tolist(),
                      "failed_openings": torch.nonzero(~opened).flatten().tolist(),

@@ -242,3 +242,32 @@ def test_unseen_change_is_the_deep_fades():
     change = torch.full((3, 16), 0.5 + 0j, dtype=torch.complex64)
     h = torch.tensor([1.0, 0.5, 0.1]).unsqueeze(-1).expand(3, 16).to(torch.complex64)
     assert cm.unseen_change(change, h, torch.full((3, 1), 0.1), thr).tolist() == [False, False, True]
+
+
+def test_decoding_the_opened_bytes_ignores_what_was_sent_over_the_air(data):
+    """``decode="opened"``: the fade-aware rushing-air attacker's changes go nowhere, so it scores exactly
+    what its committed (predictive) block scores; ``opened`` needs commit-reveal."""
+    x, y = data
+    kw = {"steps": 3, "eot": 1}
+    runs = [
+        ma.run_multiagent(
+            ma.MultiAgentConfig(
+                agents=10,
+                byzantine=3,
+                fusion="median",
+                rounds=3,
+                batch=10,
+                seed=0,
+                protocol="commit-reveal",
+                decode="opened",
+                threat=ByzantineThreat(a, **kw, **extra),
+            ),
+            x,
+            y,
+        )
+        for a, extra in (("rushing-air", {"fade_aware": True}), ("predictive", {}))
+    ]
+    assert sum(r["wrong_blocks"] for r in runs[0]["rounds"]) > 0
+    assert runs[0]["accuracy"] == runs[1]["accuracy"]
+    with pytest.raises(ValueError, match="'opened' with protocol commit-reveal"):
+        ma.MultiAgentConfig(decode="opened")

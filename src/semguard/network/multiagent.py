@@ -258,7 +258,7 @@ def run_multiagent(cfg: MultiAgentConfig, images: Tensor, labels: Tensor, *, cod
             # commit (32 bytes each), close (the node's 32-byte digest), reveal (block over the air, opening)
             nonces = [cm.fresh_nonce() for _ in range(N)]
             commitments = [cm.commit(cm.block_bytes(x_commit[i]), nonces[i]) for i in range(N)]
-            cm.close_digest(commitments)
+            closed = cm.close_digest(commitments)   # what the node broadcasts before any reveal
             openings = [cm.Opening(cm.block_bytes(x_open[i]), nonces[i]) for i in range(N)]
             opened = cm.open_round(commitments, openings)
             p_min = torch.ones(N, dtype=torch.float64)
@@ -293,7 +293,7 @@ def run_multiagent(cfg: MultiAgentConfig, images: Tensor, labels: Tensor, *, cod
                     with torch.no_grad():
                         lp = F.log_softmax(codec.decode(xo, st), -1)
                     msgs[i] = (msgs[i][0], lp, lp if cfg.domain == "logprob" else torch.view_as_real(xo).flatten(1))
-            proto = {"changed": torch.nonzero((x_commit != x_open).flatten(1).any(1)
+            proto = {"close_digest": closed.hex(), "changed": torch.nonzero((x_commit != x_open).flatten(1).any(1)
                                               | (x_commit != x_air).flatten(1).any(1)).flatten().tolist(),
                      "failed_openings": torch.nonzero(~opened).flatten().tolist(),
                      "air_rejected": torch.nonzero(opened & ~sealed_ok & ~banned_before).flatten().tolist(),

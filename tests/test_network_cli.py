@@ -64,3 +64,29 @@ def test_emergency_with_the_built_lexicon(tmp_path, capsys):
     assert e.value.code == 2
     err = capsys.readouterr().err
     assert "--lexicon" in err and "invalid choice" in err and err.count("\n") == 1
+
+
+def test_fusion_commit_reveal_protocol(tmp_path, capsys):
+    """``--protocol commit-reveal``: the attack is played against the prediction (``predictive``); with ``--late``
+    the attackers reply to the seen round and every changed block fails its opening; plain stays the default."""
+    import pytest
+
+    out = tmp_path / "c.json"
+    base = ["net", "--agents", "7", "--byzantine", "2", "--objects", "50", "--steps", "2", "--fusion", "median"]
+    assert main(base + ["--out", str(out)]) == 0
+    doc = json.loads(out.read_text())
+    assert doc["protocol"] == "plain" and "cost" not in doc["runs"]["median"]
+    assert main(base + ["--protocol", "commit-reveal", "--out", str(out)]) == 0
+    run = json.loads(out.read_text())["runs"]["median"]
+    assert run["config"]["threat"]["attack"] == "predictive" and run["config"]["threat"]["base"] == "crafted"
+    assert all(r["failed_openings"] == [] for r in run["rounds"])
+    assert main(base + ["--protocol", "commit-reveal", "--late", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "rushing (base crafted)" in text and "extra round trip" in text
+    run = json.loads(out.read_text())["runs"]["median"]
+    assert run["cost"]["up_bytes"] == 7 * (32 + 32 + 8 * 25 * 16)
+    assert all(r["failed_openings"] == r["changed"] == run["byzantine_agents"] for r in run["rounds"])
+    assert main(base + ["--late"]) == 2
+    assert "--late needs --protocol commit-reveal" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(base + ["--protocol", "sealed"])

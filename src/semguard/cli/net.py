@@ -2,6 +2,7 @@
 
     semguard net [fusion] --agents 10 --byzantine 3 --attack crafted --fusion median trust
     semguard net fusion --agents 10 --byzantine 2 --gossip complete --rounds 30
+    semguard net --byzantine 3 --attack adaptive --fusion trust-median --protocol commit-reveal [--late]
     semguard net emergency --snr-db -8 -4 0 4 8 [--jam-psr-db -10]
     semguard net emergency --lexicon train --oov-modes deepsc --ldpc-boost-db 1
     semguard net offload --devices 20 --edges 3 --untrusted 1 --audit 0.05
@@ -32,6 +33,7 @@ MODES = ("fusion", "emergency", "offload")
 def add_parser(subparsers: Any) -> None:
     """Add the ``net`` subcommand."""
     from semguard.network.byzantine import ATTACKS, MAX_PSR_DB
+    from semguard.network.multiagent import PROTOCOLS
     from semguard.network.graph import GRAPHS
     from semguard.registry import available
 
@@ -46,6 +48,12 @@ def add_parser(subparsers: Any) -> None:
     g.add_argument("--fusion", nargs="+", default=["mean", "median", "trust"], choices=available("fusion"),
                    help="fusion rule(s)")
     g.add_argument("--domain", default="logprob", choices=("logprob", "symbols"), help="what is fused")
+    g.add_argument("--protocol", default="plain", choices=PROTOCOLS,
+                   help="commit-reveal: every agent commits to its block (SHA-256) before any reveals; the attack "
+                        "is then played against the attackers' prediction of the round (default: plain)")
+    g.add_argument("--late", action="store_true",
+                   help="commit-reveal: the attackers commit to the prediction, then reply to the seen round "
+                        "(rushing; the opening fails)")
     g.add_argument("--objects", type=int_at_least(1), default=200, help="objects (rounds x batch of 25)")
     g.add_argument("--steps", type=int_at_least(1), default=20, help="attack PGD steps")
     g.add_argument("--gossip", choices=GRAPHS, help="decentralised mode on this graph instead of a fusion node")
@@ -120,23 +128,49 @@ def _fusion(args: argparse.Namespace) -> dict:
     x, y = shipped_fashion_mnist(args.objects)
     if args.gossip:
         return _gossip(args, x, y)
-    threat = ByzantineThreat(args.attack, psr_db=args.psr_db, steps=args.steps)
+    from semguard.network.byzantine import SEES_ROUND, TIMED
+
+    sealed = args.protocol == "commit-reveal"
+    if args.late and not sealed:
+        raise ValueError("--late needs --protocol commit-reveal (on the plain protocol every attacker already "
+                         "sees the round)")
+    attack, base = args.attack, "crafted"
+    if sealed and attack in SEES_ROUND:   # commit-reveal hides the round: the same attack, timed
+        attack, base = ("rushing" if args.late else "predictive"), args.attack
+    elif args.late and attack not in TIMED:
+        raise ValueError(f"--late: attack {attack!r} does not reply to the honest messages")
+    elif args.late:
+        attack = "rushing"
+    threat = ByzantineThreat(attack, psr_db=args.psr_db, steps=args.steps, base=base)
     rows, runs = [], {}
     for rule in args.fusion:
         cfg = MultiAgentConfig(agents=args.agents, byzantine=args.byzantine, fusion=rule, threat=threat,
-                               rounds=args.objects // 25, batch=25, seed=args.seed, domain=args.domain)
+                               rounds=args.objects // 25, batch=25, seed=args.seed, domain=args.domain,
+                               protocol=args.protocol)
         res = run_multiagent(cfg, x, y)
         runs[rule] = res
         last = res["rounds"][-1]
-        rows.append({"fusion": rule, "accuracy": res["accuracy"], "honest_only_mean": res["oracle_accuracy"],
-                     "single_agent": res["single_agent_accuracy"], "recall_last": last["recall"],
-                     "precision_last": last["precision"]})
-    print(f"N={args.agents} f={args.byzantine} attack={args.attack} psr={args.psr_db:.2f} dB domain={args.domain}")
-    print(_table(rows, ["fusion", "accuracy", "honest_only_mean", "single_agent", "recall_last", "precision_last"]))
+        row = {"fusion": rule, "accuracy": res["accuracy"], "honest_only_mean": res["oracle_accuracy"],
+               "single_agent": res["single_agent_accuracy"], "recall_last": last["recall"],
+               "precision_last": last["precision"]}
+        if sealed:
+            row |= {"failed_openings": sum(len(r["failed_openings"]) for r in res["rounds"]),
+                    "air_rejected": sum(len(r["air_rejected"]) for r in res["rounds"]),
+                    "dropped_honest": sum(r["dropped_honest"] for r in res["rounds"])}
+        rows.append(row)
+    shown = attack if attack not in TIMED else f"{attack} (base {base})"
+    print(f"N={args.agents} f={args.byzantine} attack={shown} psr={args.psr_db:.2f} dB domain={args.domain} "
+          f"protocol={args.protocol}")
+    cols = ["fusion", "accuracy", "honest_only_mean", "single_agent", "recall_last", "precision_last"]
+    print(_table(rows, cols + (["failed_openings", "air_rejected", "dropped_honest"] if sealed else [])))
+    if sealed:
+        c = next(iter(runs.values()))["cost"]
+        print(f"commit-reveal cost per round: {c['up_bytes']} bytes up ({c['message_bytes']} per opened block), "
+              f"{c['broadcast_bytes']}-byte broadcast, {c['extra_round_trips']} extra round trip")
     line_plot({rule: ([r["round"] for r in res["rounds"]], [r["accuracy"] for r in res["rounds"]])
                for rule, res in runs.items()}, args.out.with_suffix(".png"), xlabel="round", ylabel="accuracy",
-              title=f"N={args.agents}, f={args.byzantine}, {args.attack}")
-    return {"mode": "fusion", "rows": rows, "runs": runs}
+              title=f"N={args.agents}, f={args.byzantine}, {shown}, {args.protocol}")
+    return {"mode": "fusion", "protocol": args.protocol, "rows": rows, "runs": runs}
 
 
 def _gossip(args: argparse.Namespace, x: torch.Tensor, y: torch.Tensor) -> dict:

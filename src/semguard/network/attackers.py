@@ -20,6 +20,10 @@
   depends on the others, ``trust-aligned``, a push that raises the attackers' alignment can undo
   earlier flips); with ``stealth`` it crafts, besides, a push just over the decision boundary with
   outputs as unsure as it allows, and sends it wherever it still flips the object.
+* ``predictive``, ``rushing``, ``rushing-air`` (against commit-reveal, :mod:`.commit`): play their ``base``
+  attack; ``predictive`` against :func:`predict_honest` (the round's honest messages predicted from the
+  attackers' own messages and the previous round's revealed ones), the two rushing ones commit that and
+  then reply to the seen messages (:mod:`.multiagent` runs the phases).
 """
 
 from __future__ import annotations
@@ -34,12 +38,44 @@ from semguard.network import trust
 from semguard.network.byzantine import ByzantineThreat, craft_symbols, margin
 from semguard.network.node import FusionNode
 
-__all__ = ["attacking", "byzantine_round", "undetected_subset"]
+__all__ = ["attacking", "byzantine_round", "predict_honest", "undetected_subset"]
 
 
 def attacking(th: ByzantineThreat, f: int, r: int) -> bool:
     """Whether the Byzantine agents deviate in round ``r``."""
-    return f > 0 and th.attack != "none" and not (th.attack in ("sleeper", "camouflage") and r < th.sleep_rounds)
+    a = th.played
+    return f > 0 and a != "none" and not (a in ("sleeper", "camouflage") and r < th.sleep_rounds)
+
+
+def predict_honest(own_vec: Tensor, own_logp: Tensor, bad: Tensor, past: tuple[Tensor, Tensor] | None, *,
+                   logprob: bool, predictor: str = "residual") -> tuple[Tensor, Tensor]:
+    """The attackers' prediction of every agent's fusion vector and log-probabilities this round.
+
+    ``own_vec [B, f, d]`` / ``own_logp [B, f, C]``: what the node would get from the attackers' own honest
+    blocks (their views of the objects through their own channels); ``past``: ``(vec, logp)`` residuals
+    ``[B', N, .]`` of every agent's revealed message against the attackers' mean on the previous round's
+    objects, or ``None`` in the first round.  Agent ``j``'s prediction on object ``b`` is the attackers'
+    mean plus ``j``'s residual on past object ``b mod B'`` (its spread from the attackers' views, as seen
+    before); with no past, or with ``predictor="own"`` always, attacker ``j mod f``'s own message.  With ``logprob`` the fusion vectors are
+    log-probabilities and are renormalised.  Nothing here is of the honest agents' current round.
+    """
+    B, f = own_vec.shape[0], own_vec.shape[1]
+    n = bad.shape[0]
+    if f != int(bad.sum()) or f == 0:
+        raise ValueError(f"{f} attackers' messages for {int(bad.sum())} Byzantine agents (need at least one)")
+    if past is None or predictor == "own":
+        pick = torch.arange(n) % f
+        vec, logp = own_vec[:, pick], own_logp[:, pick]
+    else:
+        pv, pl = past
+        rows = torch.arange(B) % pv.shape[0]
+        vec = own_vec.mean(1, keepdim=True) + pv[rows]
+        logp = torch.log_softmax(own_logp.mean(1, keepdim=True) + pl[rows], -1)
+        if logprob:
+            vec = torch.log_softmax(vec, -1)
+    vec, logp = vec.clone(), logp.clone()
+    vec[:, bad], logp[:, bad] = own_vec, own_logp
+    return vec, logp
 
 
 def undetected_subset(node: FusionNode, candidate: Tensor, honest: Tensor, bad: Tensor, order: Tensor,

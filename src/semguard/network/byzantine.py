@@ -10,7 +10,10 @@ its own future noise, which it averages over), objective ``task`` (flip the fuse
 from the honest consensus; ``targeted`` for ``colluding``, one common wrong class).  ``stale``
 replays an old block: knowledge ``none`` and the whole sphere as budget (an old codeword of the
 agent's is no nearer its fresh one than any other).  A 6.02 dB budget (``rho = 2``) reaches any
-unit-power block.
+unit-power block.  Under commit-reveal (:mod:`.commit`) the attacker no longer sees the round's honest
+messages before it commits: ``predictive`` plays its ``base`` attack against a prediction of them
+(white-box still, on the past rounds' revealed messages and its own views of the object; recorded with
+``base`` in the attack's parameters).
 """
 
 from __future__ import annotations
@@ -24,9 +27,18 @@ from torch import Tensor
 
 from semguard.attacks.threat import ThreatModel
 
-__all__ = ["ATTACKS", "ByzantineThreat", "craft_symbols", "margin", "project_cap"]
+__all__ = ["ATTACKS", "PREDICTORS", "SEES_ROUND", "TIMED", "ByzantineThreat", "craft_symbols", "margin", "project_cap"]
 
-ATTACKS = ("none", "crafted", "colluding", "solo", "stale", "sleeper", "camouflage", "adaptive")
+ATTACKS = ("none", "crafted", "colluding", "solo", "stale", "sleeper", "camouflage", "adaptive", "predictive",
+           "rushing", "rushing-air")
+#: attacks that need the honest agents' messages of the round (what commit-reveal hides)
+SEES_ROUND = ("crafted", "colluding", "solo", "sleeper", "camouflage", "adaptive")
+#: attacks timed against commit-reveal; each plays ``base`` (one of :data:`SEES_ROUND`):
+#: ``predictive`` against its prediction of the round's honest messages (its own views, past rounds),
+#: ``rushing`` commits that, then sends and opens ``base`` against the seen messages (the opening fails),
+#: ``rushing-air`` commits and opens the predictive block but sends ``base`` over the air (the air check)
+TIMED = ("predictive", "rushing", "rushing-air")
+PREDICTORS = ("residual", "own")
 MAX_PSR_DB = 20 * math.log10(2.0)
 
 
@@ -44,6 +56,9 @@ class ByzantineThreat:
     split: bool = False            # adaptive: also push objects with smaller groups of attackers
     count_flips: bool = False      # adaptive: keep a push only if the round's flipped objects rise
     stealth: float = 0.0           # adaptive: also craft a low-confidence push (weight of the attackers' own gap)
+    base: str = "crafted"          # predictive, rushing, rushing-air: the attack they play (one of SEES_ROUND)
+    predictor: str = "residual"    # ... against which prediction of the honest round (attackers.predict_honest)
+    fade_aware: bool = False       # rushing-air: change only the blocks its own fade hides from the air check
 
     def __post_init__(self) -> None:
         if self.attack not in ATTACKS:
@@ -59,6 +74,15 @@ class ByzantineThreat:
             raise ValueError(f"adaptive stealth must be >= 0, got {self.stealth}")
         if not 0.0 < self.slack <= 1.0:
             raise ValueError(f"adaptive slack must be in (0, 1], got {self.slack}")
+        if self.predictor not in PREDICTORS:
+            raise ValueError(f"predictor must be one of {', '.join(PREDICTORS)}, got {self.predictor!r}")
+        if self.base not in SEES_ROUND:
+            raise ValueError(f"base attack must be one of {', '.join(SEES_ROUND)}, got {self.base!r}")
+
+    @property
+    def played(self) -> str:
+        """The attack crafted each round: ``base`` for the timed attacks, else ``attack``."""
+        return self.base if self.attack in TIMED else self.attack
 
     @property
     def rho(self) -> float:
@@ -68,18 +92,23 @@ class ByzantineThreat:
         """The declared threat in the threat library's units (surface, norm, budget, knowledge, objective)."""
         if self.attack == "stale":
             return ThreatModel("symbols", "power", MAX_PSR_DB, "none", "task")
-        return ThreatModel("symbols", "power", self.psr_db, "white-box", "task", targeted=self.attack == "colluding")
+        return ThreatModel("symbols", "power", self.psr_db, "white-box", "task", targeted=self.played == "colluding")
 
     def record(self) -> dict:
         """JSON-able: the declared :class:`ThreatModel` plus this attack's own parameters."""
         out = {"threat_model": self.threat_model().to_dict(), "attack": self.attack}
-        if self.attack not in ("none", "stale"):
+        if self.attack in TIMED:
+            out |= {"base": self.base, "predictor": self.predictor}
+        if self.attack == "rushing-air":
+            out["fade_aware"] = self.fade_aware
+        played = self.played
+        if played not in ("none", "stale"):
             out |= {"steps": self.steps, "eot": self.eot}
-        if self.attack in ("sleeper", "camouflage"):
+        if played in ("sleeper", "camouflage"):
             out["sleep_rounds"] = self.sleep_rounds
-        if self.attack == "camouflage":
+        if played == "camouflage":
             out["camouflage"] = self.camouflage
-        if self.attack == "adaptive":
+        if played == "adaptive":
             out["slack"] = self.slack
             out["split"] = self.split
             out["count_flips"] = self.count_flips

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import asdict, dataclass, field
+import hashlib
+from dataclasses import asdict, dataclass, field, replace
 
 import torch
 from torch import Tensor
@@ -28,9 +29,10 @@ from semguard.channels.base import ChannelState
 from semguard.channels.functional import snr_db_to_n0
 from semguard.codecs.base import SemanticCodec
 from semguard.network import bounds, trust
+from semguard.network import commit as cm
 from semguard.network import fusion as fz
-from semguard.network.attackers import byzantine_round
-from semguard.network.byzantine import ByzantineThreat
+from semguard.network.attackers import byzantine_round, predict_honest
+from semguard.network.byzantine import SEES_ROUND, TIMED, ByzantineThreat
 from semguard.network.node import FusionNode
 from semguard.network.views import agent_views
 from semguard.registry import build
@@ -41,6 +43,7 @@ log = logging.getLogger(__name__)
 
 RULES = ("mean", "median", "trimmed-mean", "geomed", "trust", "trust-median", "trust-trimmed", "trust-aligned",
          "trust-capped")
+PROTOCOLS = ("plain", "commit-reveal")
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,13 @@ class MultiAgentConfig:
     history: int = 2                            # rounds kept for the replay check
     malformed: tuple[int, ...] = ()             # faulty agents whose blocks arrive truncated
     domain: str = "logprob"                     # what is fused: "logprob" or "symbols"
+    protocol: str = "plain"                     # "commit-reveal": commit, close, reveal (network/commit.py)
+    air_alpha: float = 1e-3                     # commit-reveal: an honest agent's round fails the air check
+                                                # with this probability (per-block tests at air_alpha / batch)
+    decode: str = "air"                         # commit-reveal: decode the block received over the air, or the
+                                                # opened bytes (the air then only checks; a digital link)
+    air_proof: float = 1e-12                    # ... and a block under this p-value is proof (banned, as a
+                                                # failed opening; an honest agent's chance is batch x this)
 
     def __post_init__(self) -> None:
         if self.fusion not in RULES:
@@ -94,6 +104,16 @@ class MultiAgentConfig:
                              f"{self.z_cross}, {self.z_history}, {self.collusion}")
         if self.min_objects < 1:
             raise ValueError(f"min_objects must be >= 1, got {self.min_objects}")
+        if self.protocol not in PROTOCOLS:
+            raise ValueError(f"protocol must be one of {', '.join(PROTOCOLS)}, got {self.protocol!r}")
+        if self.protocol == "commit-reveal" and self.threat.attack in SEES_ROUND:
+            raise ValueError(f"attack {self.threat.attack!r} sees the round's honest messages, which commit-reveal "
+                             f"hides: use predictive, rushing or rushing-air with base {self.threat.attack!r}")
+        if self.decode not in ("air", "opened") or (self.decode == "opened" and self.protocol != "commit-reveal"):
+            raise ValueError(f"decode must be 'air', or 'opened' with protocol commit-reveal, got {self.decode!r} "
+                             f"with {self.protocol!r}")
+        if not 0.0 < self.air_proof <= self.air_alpha < 1.0:
+            raise ValueError(f"need 0 < air_proof <= air_alpha < 1, got {self.air_proof} and {self.air_alpha}")
         fz.check_byzantine_fraction(self.agents, self.byzantine, self.fusion)
 
 
@@ -143,6 +163,8 @@ def run_multiagent(cfg: MultiAgentConfig, images: Tensor, labels: Tensor, *, cod
     hist_y: list[Tensor] = []
     hist_nz: list[Tensor] = []
     prev_x: Tensor | None = None
+    past: tuple[Tensor, Tensor] | None = None   # the previous round's revealed residuals (predictive attacker)
+    sealed = cfg.protocol == "commit-reveal"
     per_round = []
     correct = honest_correct = oracle_correct = 0
     bound = {"median_bound": 0, "vote_bound": 0, "honest_median": 0}
@@ -176,8 +198,6 @@ def run_multiagent(cfg: MultiAgentConfig, images: Tensor, labels: Tensor, *, cod
             honest = [rx(x[i], i, g) for i in range(N)]
         logp_h = torch.stack([h[1] for h in honest], 1)                          # [B, N, C]
         vec_h = torch.stack([h[2] for h in honest], 1)                           # [B, N, d]
-        ref = fz.fuse_mean(logp_h[:, ~bad]).argmax(-1) if (~bad).any() else yb   # honest consensus
-        runner = logp_h[:, ~bad].mean(1).scatter(-1, ref.unsqueeze(-1), -float("inf")).argmax(-1)
         idx = torch.nonzero(bad).flatten()
         eot_seed = cfg.seed * 7919 + r
 
@@ -188,27 +208,103 @@ def run_multiagent(cfg: MultiAgentConfig, images: Tensor, labels: Tensor, *, cod
 
         w_now = node.weights(node.reputation) if node.uses_trust else None
 
-        def fuse_with(att: Tensor) -> Tensor:
-            full = vec_h.clone()
-            full[:, idx] = att.transpose(0, 1)
-            return decide(node.fuse(full, w_now))
+        def plan(view_v: Tensor, view_lp: Tensor) -> tuple:
+            """The attackers' closures against the honest messages ``view_v [B, N, d]`` / ``view_lp [B, N, C]``
+            they see (this round's, or their prediction): fuse_with, simulate, reference, runner-up."""
+            ref = fz.fuse_mean(view_lp[:, ~bad]).argmax(-1) if (~bad).any() else yb   # honest consensus
+            runner = view_lp[:, ~bad].mean(1).scatter(-1, ref.unsqueeze(-1), -float("inf")).argmax(-1)
 
-        def simulate(att: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-            """What the node would get from the attackers sending ``att`` (noise draw 999)."""
-            v, lp = receive(att, 999)
-            full_v, full_lp = vec_h.clone(), logp_h.clone()
-            full_v[:, idx], full_lp[:, idx] = v.transpose(0, 1), lp.transpose(0, 1)
-            keep = torch.ones(N, dtype=torch.bool)
-            return full_v, full_lp, node.reference(full_lp, decide(fz.weighted_median(full_v, node.reference_weights(keep))),
-                                                   keep)
+            def fuse_with(att: Tensor) -> Tensor:
+                full = view_v.clone()
+                full[:, idx] = att.transpose(0, 1)
+                return decide(node.fuse(full, w_now))
 
-        x_sent, active = byzantine_round(th, r, x, bad, prev_x, node, receive, fuse_with, simulate, ref, runner, g)
+            def simulate(att: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+                """What the node would get from the attackers sending ``att`` (noise draw 999)."""
+                v, lp = receive(att, 999)
+                full_v, full_lp = view_v.clone(), view_lp.clone()
+                full_v[:, idx], full_lp[:, idx] = v.transpose(0, 1), lp.transpose(0, 1)
+                keep = torch.ones(N, dtype=torch.bool)
+                med = decide(fz.weighted_median(full_v, node.reference_weights(keep)))
+                return full_v, full_lp, node.reference(full_lp, med, keep)
+
+            return fuse_with, simulate, ref, runner
+
+        played = replace(th, attack=th.base) if th.attack in TIMED else th
+        if th.attack in TIMED and f > 0 and (sealed or th.attack == "predictive"):
+            # the commit phase: the attackers know their own messages and the past, not the honest round
+            pv, pl = predict_honest(vec_h[:, bad], logp_h[:, bad], bad, past, logprob=cfg.domain == "logprob",
+                                    predictor=th.predictor)
+            x_commit, active = byzantine_round(played, r, x, bad, prev_x, node, receive, *plan(pv, pl), g)
+            x_air = x_open = x_commit
+            if th.attack != "predictive":      # rushing: the reply to the honest messages it has now seen
+                x_air, _ = byzantine_round(played, r, x, bad, prev_x, node, receive, *plan(vec_h, logp_h), g)
+                x_open = x_air if th.attack == "rushing" else x_commit
+                if th.attack == "rushing-air" and th.fade_aware and sealed:
+                    # it knows its own CSI: it changes only the blocks its fade will hide from the air check
+                    thr = cm.air_threshold(n_sym, cfg.air_alpha / B)
+                    for i in idx.tolist():
+                        hide = cm.unseen_change(x_air[i] - x_commit[i], states[i].h, states[i].n0, thr)
+                        x_air[i] = torch.where(hide.unsqueeze(-1), x_air[i], x_commit[i])
+        else:
+            x_commit, active = byzantine_round(played, r, x, bad, prev_x, node, receive, *plan(vec_h, logp_h), g)
+            x_air = x_open = x_commit
         prev_x = x.clone()
         with torch.no_grad():
-            msgs = [rx(x_sent[i], i, g) if bad[i] else honest[i] for i in range(N)]
+            msgs = [rx(x_air[i], i, g) if bad[i] else honest[i] for i in range(N)]
+        proto = {}
+        sealed_ok = torch.ones(N, dtype=torch.bool)
+        if sealed:
+            # commit (32 bytes each), close (the node's 32-byte digest), reveal (block over the air, opening)
+            nonces = [cm.fresh_nonce() for _ in range(N)]
+            commitments = [cm.commit(cm.block_bytes(x_commit[i]), nonces[i]) for i in range(N)]
+            closed = cm.close_digest(commitments)   # what the node broadcasts before any reveal
+            openings = [cm.Opening(cm.block_bytes(x_open[i]), nonces[i]) for i in range(N)]
+            opened = cm.open_round(commitments, openings)
+            p_min = torch.ones(N, dtype=torch.float64)
+            wrong = wrong_passed = 0
+            for i in range(N):
+                if not opened[i]:
+                    continue
+                y_zf, nz = states[i].zero_forced(msgs[i][0])
+                blk = cm.bytes_block(openings[i].message, x_open[i].shape)
+                pv_air = cm.air_pvalues(y_zf, nz, blk)
+                p_min[i] = pv_air.min()
+                differs = (x_air[i] != blk).any(-1)
+                wrong += int(differs.sum())
+                wrong_passed += int((differs & (pv_air >= cfg.air_alpha / B)).sum())
+            # a failed opening, or a block far outside the channel's noise, is proof: that agent is out for good
+            banned_before = node.banned.clone()
+            node.ban(~opened | (p_min < cfg.air_proof))
+            # a block merely unlikely is dropped this round, lowest p first, while 2f + 1 agents stay in
+            suspect = torch.nonzero(~node.banned & (p_min < cfg.air_alpha / B)).flatten()
+            room = max(0, int((~node.banned).sum()) - 2 * node.f - 1)
+            air_ok = torch.ones(N, dtype=torch.bool)
+            air_ok[suspect[p_min[suspect].argsort()][:room]] = False
+            if suspect.numel() > room:
+                log.warning("round %d: %d agents fail the air check, %d dropped (2f + 1 stay in)", r,
+                            suspect.numel(), room)
+            sealed_ok = opened & air_ok & ~node.banned
+            if cfg.decode == "opened":     # the node decodes the exact opened bytes (the air only checked them)
+                for i in torch.nonzero(opened).flatten().tolist():
+                    xo = x_open[i]
+                    st = ChannelState(h=torch.ones_like(xo), h_est=torch.ones_like(xo), snr_db=states[i].snr_db,
+                                      n0=states[i].n0)
+                    with torch.no_grad():
+                        lp = F.log_softmax(codec.decode(xo, st), -1)
+                    msgs[i] = (msgs[i][0], lp, lp if cfg.domain == "logprob" else torch.view_as_real(xo).flatten(1))
+            proto = {"close_digest": closed.hex(), "changed": torch.nonzero((x_commit != x_open).flatten(1).any(1)
+                                              | (x_commit != x_air).flatten(1).any(1)).flatten().tolist(),
+                     "failed_openings": torch.nonzero(~opened).flatten().tolist(),
+                     "air_rejected": torch.nonzero(opened & ~sealed_ok & ~banned_before).flatten().tolist(),
+                     "caught_byzantine": int(((~opened | ~air_ok | node.banned) & bad).sum()),
+                     "dropped_honest": int((~sealed_ok & ~bad).sum()),
+                     "wrong_blocks": wrong, "wrong_blocks_passed": wrong_passed,
+                     "banned": torch.nonzero(node.banned).flatten().tolist()}
         # the fusion node's boundary: a block of the wrong shape is dropped (and logged) this round
         arrived = [m[0][:, : n_sym - 4] if i in cfg.malformed else m[0] for i, m in enumerate(msgs)]
         _, kept = collect_messages(arrived, n_sym)
+        kept = kept & sealed_ok
         logp = torch.stack([m[1] for m in msgs], 1)[:, kept]
         vec = torch.stack([m[2] for m in msgs], 1)[:, kept]
         # replay check on the zero-forced symbols against each agent's own recent history
@@ -224,6 +320,8 @@ def run_multiagent(cfg: MultiAgentConfig, images: Tensor, labels: Tensor, *, cod
             replayed = (stat > cfg.replay_threshold).float().mean(0) > 0.5
         hist_y = (hist_y + [y_zf])[-cfg.history:]
         hist_nz = (hist_nz + [nz])[-cfg.history:]
+        if f > 0:                          # what every agent revealed, against the attackers' own mean
+            past = (vec_h - vec_h[:, bad].mean(1, keepdim=True), logp_h - logp_h[:, bad].mean(1, keepdim=True))
         with torch.no_grad():
             ref_node = node.reference(logp, decide(fz.weighted_median(vec, node.reference_weights(kept))), kept)
             fused, flags = node.step(vec, logp, ref_node, replayed, kept)
@@ -248,7 +346,9 @@ def run_multiagent(cfg: MultiAgentConfig, images: Tensor, labels: Tensor, *, cod
                                                     / node.weights(node.reputation).sum()) if f else None,
                           "byzantine_reputation": [round(float(v), 4) for v in node.reputation[bad]],
                           "group_gap": [round(float(v), 4) for v in node.last.group_gap],
-                          "horizon_z": [round(float(v), 3) for v in node.last.horizon]})
+                          "horizon_z": [round(float(v), 3) for v in node.last.horizon],
+                          **({"byzantine_block_sha256": hashlib.sha256(cm.block_bytes(x_commit[bad])).hexdigest()}
+                             if f else {}), **proto})
     total = cfg.rounds * cfg.batch
     cfg_rec = asdict(cfg)
     cfg_rec["threat"] = th.record()
@@ -256,4 +356,4 @@ def run_multiagent(cfg: MultiAgentConfig, images: Tensor, labels: Tensor, *, cod
             "oracle_accuracy": oracle_correct / total,
             **({f"{k}_accuracy": v / total for k, v in bound.items()} if 0 < f and 2 * f < N else {}),
             "agent_snr_db": [round(float(s), 2) for s in snrs], "byzantine_agents": torch.nonzero(bad).flatten().tolist(),
-            "rounds": per_round}
+            **({"cost": asdict(cm.round_cost(N, cfg.batch, n_sym))} if sealed else {}), "rounds": per_round}

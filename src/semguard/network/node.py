@@ -91,6 +91,20 @@ class FusionNode:
         # never leave fewer than 2f + 1 agents in: then the f Byzantine are a minority of those kept,
         # whoever was excluded (the robust rule's guarantee survives framed honest agents)
         self.max_excluded = max(0, min(f, n - 2 * f - 1))
+        self.f_total, self.banned = f, torch.zeros(n, dtype=torch.bool)
+
+    def ban(self, agents: Tensor) -> None:
+        """Exclude ``agents`` (bool ``[N]``) for good: proven Byzantine (a commit-reveal opening that failed;
+        an honest agent always opens its own).  Each counts against ``f``: the rule is rebuilt for the
+        ``f`` left among the agents left, and the exclusion cap is recomputed over them."""
+        new = agents & ~self.banned
+        if not bool(new.any()):
+            return
+        self.banned = self.banned | agents
+        n_left = int((~self.banned).sum())
+        self.f = max(0, self.f_total - int(self.banned.sum()))
+        self.fn = build("fusion", self.rule, f=self.f)
+        self.max_excluded = max(0, min(self.f, n_left - 2 * self.f - 1))
 
     @property
     def uses_trust(self) -> bool:
@@ -104,7 +118,11 @@ class FusionNode:
         for bad in (replayed, strong):
             if bad is not None:
                 w = torch.where(bad, torch.zeros_like(w), w)
-        w = trust.cap_exclusions(w, rep, self.max_excluded)
+        if self.banned.any():          # banned agents take no exclusion slot of the cap
+            left = ~self.banned
+            w = torch.zeros_like(w).masked_scatter(left, trust.cap_exclusions(w[left], rep[left], self.max_excluded))
+        else:
+            w = trust.cap_exclusions(w, rep, self.max_excluded)
         if self.rule != "trust":       # inside a robust rule the weight is inclusion only: a framed honest
             w = (w > 0).to(w.dtype)    # agent at low reputation still counts as one agent
         return w if w.sum() > 0 else torch.ones_like(w)

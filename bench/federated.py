@@ -26,7 +26,7 @@ from semguard.federated.client import LocalConfig
 from semguard.federated.engine import FLConfig, Federation, run_inprocess
 from semguard.federated.strategy import FLOWER_BASELINES, STRATEGIES
 
-ATTACKS = ("alie", "adaptive", "adaptive_mimic", "adaptive_bias", "sign_flip", "scaling", "label_flip", "backdoor", "free_zero", "free_stale",
+ATTACKS = ("alie", "adaptive", "adaptive_mimic", "adaptive_decor", "adaptive_bias", "sign_flip", "scaling", "label_flip", "backdoor", "free_zero", "free_stale",
            "free_noise")
 
 

@@ -13,7 +13,7 @@ from semguard.registry import available, build
 
 def test_registry_names():
     assert set(available("fl_attack")) == {"label_flip", "backdoor", "sign_flip", "scaling", "alie", "adaptive",
-                                           "adaptive_mimic",
+                                           "adaptive_mimic", "adaptive_decor",
                                            "adaptive_bias", "free_zero", "free_stale", "free_noise"}
     for name in available("fl_attack"):
         a = build("fl_attack", name)

@@ -270,6 +270,48 @@ class AdaptiveMimic(Adaptive):
         return H[torch.arange(m) % H.shape[0]]
 
 
+@register("fl_attack", "adaptive_decor")
+class AdaptiveDecor(AdaptiveMimic):
+    """:class:`AdaptiveMimic` that also buys independence: attacker ``i`` sends
+    ``H_i + gamma ||mu|| (p + rho xi_i)`` with ``xi_i`` its own random unit direction (fresh each
+    round, from ``seed``), so that a rule which counts near copies as one vote
+    (``reputation-votes``) sees the colluders as unlike each other as it likes; ``rho`` (how much
+    of its shift each attacker spends on its own noise) is searched with ``gamma`` and ``p``
+    against the actual rule.  ``rho = 0`` is :class:`AdaptiveMimic`."""
+
+    name = "adaptive_decor"
+
+    def __init__(self, *, grid: tuple[float, ...] = tuple(float(x) for x in torch.logspace(-2, 1.5, 12)),
+                 rhos: tuple[float, ...] = (0.0, 0.5, 1.0, 2.0), seed: int = 0) -> None:
+        super().__init__(grid=grid)
+        if not rhos or any(not (r >= 0 and math.isfinite(r)) for r in rhos):
+            raise ValueError(f"adaptive_decor needs finite rhos >= 0, got {rhos!r}")
+        self.rhos, self.seed, self._round = tuple(float(r) for r in rhos), seed, 0
+
+    def craft(self, benign, view):
+        if view.aggregate is None or view.honest is None:
+            raise ValueError(f"{self.name} attack needs the aggregator and the honest updates (knowledge=aggregator)")
+        m = benign.shape[0] if benign is not None else 1
+        H = view.honest
+        mu = H.mean(0)
+        dirs = [-mu / mu.norm().clamp_min(1e-12), *_std_direction(H)]
+        start = self.base(H, m)
+        g = torch.Generator().manual_seed(self.seed * 100_003 + self._round)
+        self._round += 1
+        xi = torch.randn(m, H.shape[1], generator=g).to(H.dtype)
+        xi = xi / xi.norm(dim=1, keepdim=True).clamp_min(1e-12)
+        best = _line_search(view.aggregate, H, [start], [d.expand(m, -1) for d in dirs], self.grid, start.clone())
+        best_obj = float((view.aggregate(torch.cat([H, best])) - mu).norm())
+        for rho in self.rhos:
+            if rho == 0:
+                continue
+            cand = _line_search(view.aggregate, H, [start], [d + rho * xi for d in dirs], self.grid, start.clone())
+            obj = float((view.aggregate(torch.cat([H, cand])) - mu).norm())
+            if obj > best_obj:
+                best, best_obj = cand, obj
+        return best
+
+
 @register("fl_attack", "adaptive_bias")
 class AdaptiveBias(Adaptive):
     """The rule-aware search re-tuned for our rule's progress test: it searches the start point

@@ -17,6 +17,12 @@ One round, in order:
    framing attack).  Dropping the whole group would let a copier silence any honest client, so
    each group instead gets one vote: one representative in the consensus, and its members'
    weights divided by the group's size.
+   ``soft_votes`` (``reputation-votes``) also counts near copies fractionally: a group's weight is
+   divided by ``1 + sum_j relu((c_kj - tau) / (1 - tau))`` over the other kept groups ``j`` (step 5
+   decides which are kept), where ``c`` is the cosine of the clipped updates and ``tau`` the median
+   pairwise cosine of the kept groups, at least 0 (:func:`soft_vote_size`).  Colluders that share one shift and stay just under ``duplicate_cos``
+   then count about once together; to be counted as independent they must add their own noise,
+   which after clipping shrinks the shift they share.
 3. **Norm clipping** to ``clip_mult x`` the median norm.
 4. **Agreement**: each client against the coordinate median of the *other* groups' clipped
    updates (leave one group out), and against its own history (exponential average of its
@@ -54,7 +60,7 @@ from semguard.federated.axes import affine_span, clamp_to_axes, principal_axes
 from semguard.federated.root import check_root, root_radius, root_trust
 
 __all__ = ["ReputationState", "ReputationConfig", "ReputationInfo", "reputation_aggregate", "leave_one_out_median",
-           "duplicate_groups", "cos_rows", "weighted_median", "robust_z", "lag_factor", "set_component"]
+           "duplicate_groups", "soft_vote_size", "cos_rows", "weighted_median", "robust_z", "lag_factor", "set_component"]
 
 
 @dataclass(frozen=True)
@@ -90,6 +96,7 @@ class ReputationConfig:
         cosines with the other groups' median this round).  A round in which every client scores 0 leaves
         the reputations tied, and ``reputation`` then fills the floor by client id; an attacker that farmed
         reputation in round 1 also keeps it there.
+    soft_votes: divide each group's weight by its :func:`soft_vote_size` too (step 2; ``reputation-votes``).
     """
 
     decay: float = 0.5
@@ -113,6 +120,7 @@ class ReputationConfig:
     axes: int = 0
     axes_band: float = 0.1
     floor_rank: str = "reputation"
+    soft_votes: bool = False
 
     def __post_init__(self) -> None:
         if self.floor_rank not in ("reputation", "agreement"):
@@ -188,6 +196,34 @@ def duplicate_groups(X: Tensor, threshold: float, active: Tensor | None = None) 
                 lo, hi = min(a, b), max(a, b)
                 label = [lo if x == hi else x for x in label]
     return torch.tensor(label, dtype=torch.long)
+
+
+def soft_vote_size(X: Tensor, pool: Tensor) -> Tensor:
+    """How many votes row ``k`` shares with the other pooled rows, ``[K]``, at least 1.
+
+    ``1 + sum_{j in pool, j != k} relu((c_kj - tau) / (1 - tau))`` with ``c`` the rows' pairwise
+    cosines and ``tau`` the median cosine over the pooled pairs, at least 0: a row as similar to
+    another as the round's typical pair adds nothing, an exact copy adds one whole vote.  Rows outside
+    ``pool`` (bool ``[K]``), and every row when fewer than three are pooled, get 1.  The caller pools
+    only the clients it keeps, so that rows it leaves out cannot move ``tau`` (rows anti-parallel to
+    the others would pull it down and make every honest pair count as a shared vote).
+    """
+    K = X.shape[0]
+    pool = torch.as_tensor(pool, dtype=torch.bool).flatten()
+    if pool.shape[0] != K:
+        raise ValueError(f"pool must have one flag per row ({K}), got {pool.shape[0]}")
+    out = torch.ones(K, dtype=X.dtype)
+    idx = pool.nonzero().flatten()
+    if idx.numel() < 3:
+        return out
+    P = X[idx]
+    n = P.norm(dim=1).clamp_min(1e-12)
+    C = (P @ P.T) / (n.unsqueeze(1) * n.unsqueeze(0))
+    off = ~torch.eye(idx.numel(), dtype=torch.bool)
+    tau = max(float(C[off].median()), 0.0)
+    E = torch.relu((C - tau) / max(1.0 - tau, 1e-6)).clamp(max=1.0) * off
+    out[idx] = 1.0 + E.sum(1)
+    return out
 
 
 def weighted_median(values: Tensor, weights: Tensor) -> float:
@@ -342,7 +378,8 @@ def reputation_aggregate(X: Tensor, ids: Tensor, state: ReputationState,
             descending=True, stable=True)
         keep = keep.clone()
         keep[order[:floor]] = True
-    w = torch.where(keep, r / size, torch.zeros_like(r))
+    votes = size * soft_vote_size(Xc, keep & rep)[groups] if cfg.soft_votes else size
+    w = torch.where(keep, r / votes, torch.zeros_like(r))
     if float(w.sum()) > 0:
         kept = keep & rep
         centre = coordinate_median(Xc[kept]) if int(kept.sum()) > 0 else (w @ Xc) / w.sum()

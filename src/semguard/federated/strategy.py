@@ -25,11 +25,13 @@ __all__ = ["ServerAggregator", "STRATEGIES", "FLOWER_BASELINES", "REPUTATION", "
 # strategies Flower ships (the baselines) and ours / recent ones it lacks
 FLOWER_BASELINES = ("fedavg", "krum", "multikrum", "median", "trimmed_mean", "bulyan")
 STRATEGIES = FLOWER_BASELINES + ("centered_clipping", "fltrust", "reputation", "reputation-root", "reputation-axes",
-                                 "reputation-floor")
-REPUTATION = ("reputation", "reputation-root", "reputation-axes", "reputation-floor")
+                                 "reputation-floor", "reputation-votes")
+REPUTATION = ("reputation", "reputation-root", "reputation-axes", "reputation-floor", "reputation-votes")
 # the variants' fixed settings on top of the shared ReputationConfig (reputation-axes: step 8, session 15)
 # reputation-floor: the majority floor filled by this round's agreement, not the old reputation (session 19)
-VARIANTS = {"reputation-axes": {"axes": 2}, "reputation-floor": {"floor_rank": "agreement"}}
+# reputation-votes: reputation-floor, and near copies share their votes (soft_vote_size; session 20)
+VARIANTS = {"reputation-axes": {"axes": 2}, "reputation-floor": {"floor_rank": "agreement"},
+            "reputation-votes": {"floor_rank": "agreement", "soft_votes": True}}
 
 
 @dataclass

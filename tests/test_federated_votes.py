@@ -150,3 +150,30 @@ def test_soft_vote_tau_is_never_negative():
     r = math.sqrt(0.91)
     X = torch.tensor([[1.0, 0.0], [0.3, r], [-1.0, 0.0], [-0.3, -r]])
     assert torch.allclose(R.soft_vote_size(X, torch.ones(4, dtype=torch.bool)), torch.full((4,), 1.3), atol=1e-6)
+
+
+def _excluded_attackers(scale: float, noise_seed: int) -> torch.Tensor:
+    g = torch.Generator().manual_seed(4)
+    D = 400
+    mean = torch.randn(D, generator=g)
+    mean = mean / mean.norm()
+    H = mean + 2.0 * torch.randn(7, D, generator=g) / math.sqrt(D)
+    gn = torch.Generator().manual_seed(noise_seed)
+    return torch.cat([H, -scale * mean + torch.randn(3, D, generator=gn) / math.sqrt(D)])
+
+
+def test_two_pass_scores_do_not_depend_on_the_clients_it_leaves_out():
+    """Three clients send the mean reversed, with two different sizes and noises; every pass leaves them
+    out.  With ``two_pass`` the kept clients are scored against each other only, so their weights and
+    the aggregate are the same whatever the left-out rows were; with one pass they move."""
+    st = R.ReputationState.init(10, 400)
+    out = {}
+    for name in ("reputation-votes", "reputation-two-pass"):
+        cfg = R.ReputationConfig(**VARIANTS[name])
+        runs = [R.reputation_aggregate(_excluded_attackers(sc, ns), torch.arange(10), st, cfg) for sc, ns in
+                ((3.0, 1), (8.0, 2))]
+        for agg, _, info in runs:
+            assert float(info.weights[7:].sum()) == 0
+        out[name] = (float((runs[0][0] - runs[1][0]).norm()), float((runs[0][2].weights - runs[1][2].weights).abs().max()))
+    assert out["reputation-two-pass"] == (0.0, 0.0)
+    assert out["reputation-votes"][1] > 1e-4

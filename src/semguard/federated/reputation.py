@@ -97,6 +97,8 @@ class ReputationConfig:
         the reputations tied, and ``reputation`` then fills the floor by client id; an attacker that farmed
         reputation in round 1 also keeps it there.
     soft_votes: divide each group's weight by its :func:`soft_vote_size` too (step 2; ``reputation-votes``).
+    two_pass: score every client twice (``reputation-two-pass``): steps 4, 5 and 7 again with the
+        consensus, the progress direction and its spread taken over the groups the first pass kept.
     """
 
     decay: float = 0.5
@@ -121,6 +123,7 @@ class ReputationConfig:
     axes_band: float = 0.1
     floor_rank: str = "reputation"
     soft_votes: bool = False
+    two_pass: bool = False
 
     def __post_init__(self) -> None:
         if self.floor_rank not in ("reputation", "agreement"):
@@ -342,42 +345,52 @@ def reputation_aggregate(X: Tensor, ids: Tensor, state: ReputationState,
     reasons = [", ".join(n for n, b in (("zero update", zero[k]), ("stale replay", stale[k]), ("noise", noise[k]),
                                         ("duplicate", duplicate[k])) if b) for k in range(K)]
     Xc = clip_norm(X, cfg.clip_mult * norms.median().clamp_min(1e-12))
-    # consensus: one vote per group, and each group compared with the others' median
-    loo = leave_one_out_median(Xc, ok & rep)[groups]
-    agree = cos_rows(Xc, loo)
     hist = state.history[ids]
-    own = torch.where(had & (hist.norm(dim=1) > 0), cos_rows(Xc, hist), agree)
-    raw = torch.relu(agree) * ((1 - cfg.history_weight) + cfg.history_weight * torch.relu(own))
-    # progress along the robust centre's direction, against the other groups' (step 7)
-    pool = ok & rep
+    own_ok = had & (hist.norm(dim=1) > 0)
     g0 = None if root is None else root.to(X.dtype)
-    if g0 is not None and cfg.root_gate:
-        raw = raw * root_trust(Xc, g0, pool)
-    centre0 = coordinate_median(Xc[pool]) if int(pool.sum()) > 0 else Xc.mean(0)
-    if g0 is not None and cfg.root_progress:
-        centre0 = g0
-    u = centre0 / centre0.norm().clamp_min(1e-12)
-    prog = Xc @ u
     old_lag = state.lag[ids] if state.lag is not None else torch.zeros(K, dtype=X.dtype)
-    z = robust_z(prog, pool, floor=1e-6 * float(norms.median().clamp_min(1e-12)))
-    lag = torch.where(ok, cfg.lag_decay * old_lag + (1 - cfg.lag_decay) * z, old_lag)
-    raw = raw * lag_factor(lag, cfg.lag_hi, cfg.lag_lo)
-    raw = torch.where(free, torch.zeros_like(raw), raw)
-    pos = raw[raw > 0]
-    s = (raw / pos.median()).clamp(max=1.0) if pos.numel() else raw
-    r = cfg.decay * state.scores[ids] + (1 - cfg.decay) * s
-    keep = (s > 0) & (r >= cfg.min_weight * r.max())
-    # an honest majority is the threat model: never leave out more than half of the clients that
-    # are not free riding (non-IID honest updates can all disagree with a median for a round)
     floor = math.ceil(int(ok.sum()) / 2)
-    if int(keep.sum()) < floor:
-        # clients that scored this round come first: a zero round score is never outranked by an old reputation
-        # (r and s are in [0, 1], cosines in [-1, 1]; free riders last)
-        fill = r if cfg.floor_rank == "reputation" else agree
-        order = torch.where(ok, fill + 4.0 * (s > 0).to(r.dtype), torch.full_like(r, -4.0)).argsort(
-            descending=True, stable=True)
-        keep = keep.clone()
-        keep[order[:floor]] = True
+
+    def score(pool: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
+        """Steps 4, 5 and 7 against the groups in ``pool``: (u, prog, centre0, lag, s, r, keep)."""
+        loo = leave_one_out_median(Xc, pool)[groups]
+        agree = cos_rows(Xc, loo)
+        own = torch.where(own_ok, cos_rows(Xc, hist), agree)
+        raw = torch.relu(agree) * ((1 - cfg.history_weight) + cfg.history_weight * torch.relu(own))
+        # progress along the robust centre's direction, against the other groups' (step 7)
+        if g0 is not None and cfg.root_gate:
+            raw = raw * root_trust(Xc, g0, pool)
+        centre0 = coordinate_median(Xc[pool]) if int(pool.sum()) > 0 else Xc.mean(0)
+        if g0 is not None and cfg.root_progress:
+            centre0 = g0
+        u = centre0 / centre0.norm().clamp_min(1e-12)
+        prog = Xc @ u
+        z = robust_z(prog, pool, floor=1e-6 * float(norms.median().clamp_min(1e-12)))
+        lag = torch.where(ok, cfg.lag_decay * old_lag + (1 - cfg.lag_decay) * z, old_lag)
+        raw = raw * lag_factor(lag, cfg.lag_hi, cfg.lag_lo)
+        raw = torch.where(free, torch.zeros_like(raw), raw)
+        pos = raw[raw > 0]
+        s = (raw / pos.median()).clamp(max=1.0) if pos.numel() else raw
+        r = cfg.decay * state.scores[ids] + (1 - cfg.decay) * s
+        keep = (s > 0) & (r >= cfg.min_weight * r.max())
+        # an honest majority is the threat model: never leave out more than half of the clients that
+        # are not free riding (non-IID honest updates can all disagree with a median for a round)
+        if int(keep.sum()) < floor:
+            # clients that scored this round come first: a zero round score is never outranked by an old
+            # reputation (r and s are in [0, 1], cosines in [-1, 1]; free riders last)
+            fill = r if cfg.floor_rank == "reputation" else agree
+            order = torch.where(ok, fill + 4.0 * (s > 0).to(r.dtype), torch.full_like(r, -4.0)).argsort(
+                descending=True, stable=True)
+            keep = keep.clone()
+            keep[order[:floor]] = True
+        return u, prog, centre0, lag, s, r, keep
+
+    # consensus: one vote per group, and each group compared with the others' median
+    u, prog, centre0, lag, s, r, keep = score(ok & rep)
+    if cfg.two_pass:
+        # again, against the kept groups only: a client left out cannot move the median, the progress
+        # direction or its spread that the others are scored against
+        u, prog, centre0, lag, s, r, keep = score(keep & rep)
     votes = size * soft_vote_size(Xc, keep & rep)[groups] if cfg.soft_votes else size
     w = torch.where(keep, r / votes, torch.zeros_like(r))
     if float(w.sum()) > 0:

@@ -195,6 +195,8 @@ def main() -> None:
     p.add_argument("--universal-steps", type=int, default=40)
     p.add_argument("--draws", type=int, default=4, help="noise draws for the clean figures")
     p.add_argument("--psr", type=float, nargs="+", default=list(PSRS), help="PSR budgets in dB")
+    p.add_argument("--codec", default=DEFAULT_IMAGE_CODEC,
+                   help="the image codec (a zoo name; e.g. switched-cbr1_12 for half the channel uses)")
     p.add_argument("--pilots", type=int, default=512, help="known symbols per block inside the spreading")
     p.add_argument("--knows", nargs="+", choices=CHANNEL_KNOWLEDGE, default=["all"],
                    help="what the white-box attacks know of the evaluated draw: all (Bob's noise too, the "
@@ -228,12 +230,12 @@ def main() -> None:
     torch.set_num_threads(a.threads)
     x, refs = split_photos(a.images, "train the universal one")
     channel = AWGN() if a.channel == "awgn" else Rayleigh(csi="estimated", pilots=8)
-    link = Link(pretrained(DEFAULT_IMAGE_CODEC), channel)
+    link = Link(pretrained(a.codec), channel)
     dfn = KeyedSpreadDefense(key=bytes(range(32)), pilots=a.pilots, repeat=a.repeat)
     n = link.n_symbols(tuple(x.shape[1:]))
     t = time.time()
     res = {"snr_db": SNR, "images": a.images, "steps": a.steps, "keys": a.keys, "universal_steps": a.universal_steps,
-           "pilots": a.pilots, "seed": a.seed, "knows": a.knows, "eot": a.eot, "image_codec": DEFAULT_IMAGE_CODEC, "defense": repr(dfn),
+           "pilots": a.pilots, "seed": a.seed, "knows": a.knows, "eot": a.eot, "image_codec": a.codec, "defense": repr(dfn),
            "repeat": a.repeat, "channel_uses": {"undefended": n, "defended": a.repeat * (n + a.pilots)},
            "with_correlated": a.with_correlated,
            "strong": {"steps": a.strong_steps, "keys": a.strong_keys, "restarts": a.strong_restarts, "attacks": a.strong_attacks, "only": a.strong_only,

@@ -74,6 +74,9 @@ def main() -> None:
     p.add_argument("--repeat1-runs", nargs="*", default=[],
                    help="defenses_keyed.py --repeat 1 runs of this session: kept as they are (a check against "
                         "session 15's figures), and the repeat=1 figures of a draw session 15 has no key-EOT run of")
+    p.add_argument("--equal-uses-runs", nargs="*", default=[],
+                   help="runs of another codec at the one-copy link's channel uses (e.g. switched-cbr1_12, 256 "
+                        "pilots, --repeat 2), put beside the one-copy figures of the same draws")
     p.add_argument("--out", default="bench/results/defenses_keyed_s20_repeat2.json")
     a = p.parse_args()
     draws = json.loads((RESULTS / "defenses_keyed_s15_draws.json").read_text())
@@ -104,6 +107,33 @@ def main() -> None:
         for rep in sorted({k for d in out["per_draw"].values() for k in d}):
             summary[group][rep] = _mean([out["per_draw"][s][rep] for s in keys])
     out["summary"] = summary
+    if a.equal_uses_runs:  # another codec at the one-copy link's channel uses, against that link
+        eq: dict = {"per_draw": {}}
+        for path in a.equal_uses_runs:
+            res = json.loads(Path(path).read_text())[a.channel]
+            s = res["seed"]
+            eq["runs"] = {**eq.get("runs", {}), f"seed{s}": res}
+            fig = _figures(res)
+            fig |= _strongest(fig)
+            r1 = out["per_draw"][f"seed{s}"]["repeat1"]
+            fig["strongest_pct_of_repeat1_same_draw"] = [_r(100 * w / c) for w, c in zip(fig["strongest"], r1["clean_same_draw"])]
+            fig["clean_minus_repeat1_same_draw"] = [_r(x - y) for x, y in zip(fig["clean_same_draw"], r1["clean_same_draw"])]
+            fig["strongest_minus_repeat1"] = [_r(x - y) for x, y in zip(fig["strongest"], r1["strongest"])]
+            eq["per_draw"][f"seed{s}"] = fig
+            eq["codec"], eq["channel_uses"], eq["repeat"] = res["image_codec"], res["channel_uses"], res["repeat"]
+        keys = sorted(eq["per_draw"])
+        eq["summary"] = {"seeds": keys, "mean": _mean([eq["per_draw"][k] for k in keys]),
+                         "repeat1_same_draws": _mean([out["per_draw"][k]["repeat1"] for k in keys])}
+        # the clean mean of draws 0-3 (every run's "defended"): this codec, and the default codec with
+        # one keyed copy and undefended (session 15's runs)
+        one = draws[sorted(draws)[0]]["rows"][0]
+        eq["clean_4_draws"] = {"this": res["rows"][0]["defended"], "default_one_copy": one["defended"],
+                               "default_undefended": one["undefended"]}
+        eq["clean_4_draws"]["cost_db_vs_default_undefended"] = [
+            _r(u - c) for u, c in zip(one["undefended"], res["rows"][0]["defended"])]
+        eq["clean_4_draws"]["cost_db_vs_default_one_copy"] = [
+            _r(u - c) for u, c in zip(one["defended"], res["rows"][0]["defended"])]
+        out["equal_uses"] = eq
     Path(a.out).write_text(json.dumps(out, indent=2) + "\n")
     print(json.dumps(summary, indent=1))
 

@@ -24,7 +24,10 @@ CSI error, fresh noise per draw: rows ending ``_fading``, and ``strongest_fading
 the cosine between an attack's perturbation at Bob's receiver and his noise realisation (chance:
 about ``1/sqrt(2 n)`` = 0.004).  ``--strong-steps`` adds a longer key-EOT PGD (``eot_strong``, with
 ``--correlated-start`` its first restart from the correlated jammer's choice) and with ``--strong-attacks apgd``
-a key-EOT APGD (``apgd_strong``) under the ``--strong-knows`` modes.  The JSON is written after every PSR.
+a key-EOT APGD (``apgd_strong``) under the ``--strong-knows`` modes; ``--strong-only`` runs only those
+and Gaussian jamming (``--with-correlated``: and the correlated jammer).  ``--repeat r`` sends the block
+``r`` times inside one spreading (``r`` times the channel uses) and runs every attack against that link.
+The JSON is written after every PSR.
 """
 
 from __future__ import annotations
@@ -98,7 +101,9 @@ def knowing_rows(link: Link, dl: Link, x: torch.Tensor, psr: float, knows: str, 
         r = pgd(link, x, SNR, generator=_gen())
         row["pgd_undefended" + sfx], row["noise_cos_pgd_undefended" + sfx] = _r(psnr(r.output, x)), noise_cosine(r.link)
         with torch.no_grad():
-            pad = torch.cat([r.link["interference"], torch.zeros(x.shape[0], dl.codec.pilots, dtype=torch.complex64)], 1)
+            intf = r.link["interference"]  # zero on the pilots (and on every further copy with --repeat)
+            extra = dl.n_symbols(tuple(x.shape[1:])) - intf.shape[1]
+            pad = torch.cat([intf, torch.zeros(x.shape[0], extra, dtype=torch.complex64)], 1)
             na = psnr(dl(x, SNR, generator=_gen(), interference=pad)["output"], x)
         r = pgd(dl, x, SNR, generator=_gen())
         row["key_known" + sfx], row["noise_cos_key_known" + sfx] = _r(psnr(r.output, x)), noise_cosine(r.link)
@@ -116,8 +121,9 @@ def knowing_rows(link: Link, dl: Link, x: torch.Tensor, psr: float, knows: str, 
         if "apgd" in a.strong_attacks:
             r = KeyEOTAPGD(psr_db=psr, **strong)(dl, x, SNR, generator=_gen())
             found["apgd_strong"], row["noise_cos_apgd_strong" + sfx] = psnr(r.output, x), noise_cosine(r.link)
-    if not a.strong_only:
+    if not a.strong_only or a.with_correlated:
         found["correlated"] = psnr(CorrelatedJammer(psr_db=psr, knows=knows, eot=a.eot)(dl, x, SNR, generator=_gen()).output, x)
+    if not a.strong_only:
         if fading:
             pilot = build("attack", "pilot", psr_db=psr, steps=a.steps, **eot)
             row["pilot_undefended" + sfx] = _r(psnr(pilot(link, x, SNR, generator=_gen()).output, x))
@@ -189,6 +195,8 @@ def main() -> None:
     p.add_argument("--universal-steps", type=int, default=40)
     p.add_argument("--draws", type=int, default=4, help="noise draws for the clean figures")
     p.add_argument("--psr", type=float, nargs="+", default=list(PSRS), help="PSR budgets in dB")
+    p.add_argument("--codec", default=DEFAULT_IMAGE_CODEC,
+                   help="the image codec (a zoo name; e.g. switched-cbr1_12 for half the channel uses)")
     p.add_argument("--pilots", type=int, default=512, help="known symbols per block inside the spreading")
     p.add_argument("--knows", nargs="+", choices=CHANNEL_KNOWLEDGE, default=["all"],
                    help="what the white-box attacks know of the evaluated draw: all (Bob's noise too, the "
@@ -203,6 +211,12 @@ def main() -> None:
                    help="the stronger attacks: key-EOT PGD (eot_strong), key-EOT APGD (apgd_strong)")
     p.add_argument("--strong-only", action="store_true",
                    help="run only the stronger attacks (with Gaussian jamming) under each --knows mode")
+    p.add_argument("--with-correlated", action="store_true",
+                   help="with --strong-only, also the correlated jammer (row correlated_<knows>) under each --knows mode")
+    p.add_argument("--repeat", type=int, default=1,
+                   help="copies of [data, pilots] inside one keyed spreading, combined at the receiver "
+                        "(KeyedSpreadDefense(repeat=...): repeat times the channel uses); every attack runs "
+                        "against that link")
     p.add_argument("--correlated-start", action="store_true",
                    help="the stronger key-EOT PGD's first restart starts from the correlated jammer's choice")
     p.add_argument("--seed", type=int, default=EVAL_SEED,
@@ -216,11 +230,14 @@ def main() -> None:
     torch.set_num_threads(a.threads)
     x, refs = split_photos(a.images, "train the universal one")
     channel = AWGN() if a.channel == "awgn" else Rayleigh(csi="estimated", pilots=8)
-    link = Link(pretrained(DEFAULT_IMAGE_CODEC), channel)
-    dfn = KeyedSpreadDefense(key=bytes(range(32)), pilots=a.pilots)
+    link = Link(pretrained(a.codec), channel)
+    dfn = KeyedSpreadDefense(key=bytes(range(32)), pilots=a.pilots, repeat=a.repeat)
+    n = link.n_symbols(tuple(x.shape[1:]))
     t = time.time()
     res = {"snr_db": SNR, "images": a.images, "steps": a.steps, "keys": a.keys, "universal_steps": a.universal_steps,
-           "pilots": a.pilots, "seed": a.seed, "knows": a.knows, "eot": a.eot, "image_codec": DEFAULT_IMAGE_CODEC, "defense": repr(dfn),
+           "pilots": a.pilots, "seed": a.seed, "knows": a.knows, "eot": a.eot, "image_codec": a.codec, "defense": repr(dfn),
+           "repeat": a.repeat, "channel_uses": {"undefended": n, "defended": a.repeat * (n + a.pilots)},
+           "with_correlated": a.with_correlated,
            "strong": {"steps": a.strong_steps, "keys": a.strong_keys, "restarts": a.strong_restarts, "attacks": a.strong_attacks, "only": a.strong_only,
                       "knows": a.strong_knows, "correlated_start": a.correlated_start}, "rows": []}
     out = Path(a.out)

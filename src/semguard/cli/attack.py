@@ -45,6 +45,9 @@ AIR_ATTACKS = ("gaussian", "pgd", "fgsm", "apgd", "universal", "transfer", "pilo
 # start from the transfer attack's perturbation (the best of both per sample: the white-box bound
 # over both starts)
 WARM_STARTED = {"pgd-transfer": "transfer"}
+#: the most copies ``--keyed-repeat`` takes (semguard.defenses.keyed_spread.MAX_REPEAT; not imported,
+#: so ``semguard attack --help`` stays fast)
+KEYED_REPEAT_MAX = 16
 INPUT_ATTACKS = ("gaussian", "pgd", "fgsm", "apgd", "square", "autoattack")
 
 
@@ -75,6 +78,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--defense", default=None, metavar="NAME",
                    help="also attack the link behind this defence, non-adaptive and adaptive "
                         "(blur, blanking, interference-lmmse, keyed-spread, pilot-check)")
+    p.add_argument("--keyed-repeat", type=int_at_least(1, KEYED_REPEAT_MAX), default=None, metavar="N",
+                   help="with --defense keyed-spread: send the block N times inside one keyed spreading and "
+                        "combine the copies (N times the channel uses; default: 1)")
     p.add_argument("--out", default="semguard-attack", help="output folder (default: semguard-attack)")
     p.add_argument("--fresh", action="store_true", help="ignore finished records in --out (default: resume)")
     add_device_seed(p)
@@ -163,6 +169,9 @@ def run_grid(cfg: dict[str, Any], out: Path, *, progress: bool = True,
     if path.exists():
         for line in path.read_text().splitlines():
             r = json.loads(line)
+            if r.get("defense") == "keyed-spread" and \
+                    (r.get("defense_config") or {}).get("repeat", 1) != (cfg.get("keyed_repeat") or 1):
+                continue  # another number of keyed copies: not this grid's record
             done[(r["codec"], r["channel"], r["snr_db"], r["attack"], r["budget"], r.get("defense"),
                   r.get("mode", "undefended"), r.get("adaptive_attack"))] = r
     codec = load_codec(cfg["codec"])
@@ -172,7 +181,7 @@ def run_grid(cfg: dict[str, Any], out: Path, *, progress: bool = True,
     if cfg.get("defense"):
         from semguard.defenses.deploy import deploy
         dep = deploy(cfg["defense"], link, _references(codec, cfg["images"], cfg.get("side")), cfg["snr_db"],
-                     label=cfg["codec"], seed=cfg["seed"])
+                     label=cfg["codec"], seed=cfg["seed"], keyed_repeat=cfg.get("keyed_repeat") or 1)
     metric, metric_name = _metric(codec)
     budgets = cfg["eps"] if cfg.get("eps") else (cfg.get("psr_db") or [-20.0, -10.0])
     for b in budgets:
@@ -368,6 +377,9 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("--images and --steps must be >= 1")
     if args.eps and any(e < 0 for e in args.eps):
         raise ValueError(f"--eps must be >= 0 (inputs in [0, 1]), got {args.eps}")
+    if getattr(args, "keyed_repeat", None) is not None and args.defense != "keyed-spread":
+        raise ValueError(f"--keyed-repeat: copies of the keyed block go with --defense keyed-spread, "
+                         f"not {'no --defense' if args.defense is None else '--defense ' + args.defense}")
     out = Path(args.out)
     if args.fresh:
         (out / "records.jsonl").unlink(missing_ok=True)

@@ -12,7 +12,8 @@ reported against.
     link;
   - ``keyed-spread``: PGD averaging every step over guessed keys (:class:`KeyEOTPGD`), any other
     attack crafted through :class:`GuessedKeyLink` (a fresh key per call) and sent with the true key, and on
-    the channel the key-agnostic re-radiation (:class:`CorrelatedJammer`);
+    the channel the key-agnostic re-radiation (:class:`CorrelatedJammer`); each builds its guessed-key
+    links from the deployed one, so with ``keyed_repeat`` copies they attack the repeated block;
   - the receivers (``blanking``, ``interference-lmmse``, ``pilot-check``): the attack run white-box
     through the receiver itself (they are differentiable; ``pilot`` becomes the check-aware pilot attack).
 
@@ -111,8 +112,14 @@ def _refuse(name: str, label: str, reason: str) -> DefenseNotApplicable:
 
 
 def deploy(name: str, link: Link, references: Tensor, snr_db: float, *, label: str = "this codec",
-           seed: int = 0) -> Deployment:
+           seed: int = 0, keyed_repeat: int = 1) -> Deployment:
     """Fit defence ``name`` on ``references`` (sources never evaluated) for ``link`` at ``snr_db``.
+
+    ``keyed_repeat``: for ``keyed-spread``, the copies of ``[x, pilots]`` sent inside one spreading and
+    combined at the receiver (``KeyedSpreadDefense(repeat=...)``: ``keyed_repeat * (n + pilots)`` channel
+    uses a block, :func:`keyed_pilots` pilots per copy; 1, the default, is the defence as before, bit for
+    bit).  The adaptive attacks then run through that repeated link (:func:`adaptive_attacks` builds them
+    from the deployed link).  Any other value with another defence is refused.
 
     Raises:
         DefenseNotApplicable: ``name`` does not apply to the codec (``label`` in the message), the
@@ -123,6 +130,13 @@ def deploy(name: str, link: Link, references: Tensor, snr_db: float, *, label: s
     if name not in LINK_DEFENSES:
         raise ValueError(f"--defense {name!r}: choose from {', '.join(LINK_DEFENSES)} "
                          f"(registered: {', '.join(available('defense'))})")
+    from semguard.defenses.keyed_spread import check_repeat
+    try:
+        keyed_repeat = check_repeat(keyed_repeat)
+    except ValueError as e:
+        raise ValueError(f"keyed_repeat: {e}") from None
+    if keyed_repeat != 1 and name != "keyed-spread":
+        raise ValueError(f"keyed_repeat: copies of the block are a keyed-spread option, not one of --defense {name}")
     codec = link.codec
     fading = bool(getattr(link.channel, "fading", False))
     try:
@@ -132,10 +146,13 @@ def deploy(name: str, link: Link, references: Tensor, snr_db: float, *, label: s
                               {"sigma": list(BLUR["sigma"]), "quantize": BLUR["quantize"], "eot": BLUR["eot"]})
         if name == "keyed-spread":
             n = link.n_symbols(tuple(references.shape[1:]))
-            d = build("defense", "keyed-spread", key=session_key(seed), pilots=keyed_pilots(n))
+            kw = {} if keyed_repeat == 1 else {"repeat": keyed_repeat}
+            d = build("defense", "keyed-spread", key=session_key(seed), pilots=keyed_pilots(n), **kw)
             dl = d.wrap(link)
             return Deployment(name, d, link, dl, dl, {"pilots": d.pilots, "pilot_overhead": d.pilots / n,
-                                                      "keys_per_step": KEYS})
+                                                      "keys_per_step": KEYS, "repeat": d.repeat,
+                                                      "channel_uses": d.repeat * (n + d.pilots),
+                                                      "undefended_channel_uses": n})
         if name == "blanking":
             if fading:
                 raise _refuse(name, label, "it is fitted to equalised AWGN blocks; use --channel awgn")

@@ -177,3 +177,47 @@ def test_two_pass_scores_do_not_depend_on_the_clients_it_leaves_out():
         out[name] = (float((runs[0][0] - runs[1][0]).norm()), float((runs[0][2].weights - runs[1][2].weights).abs().max()))
     assert out["reputation-two-pass"] == (0.0, 0.0)
     assert out["reputation-votes"][1] > 1e-4
+
+
+def test_weighted_coordinate_median_hand_computed():
+    X = torch.tensor([[1.0, 10.0], [2.0, 30.0], [3.0, 20.0], [4.0, 40.0]])
+    # equal weights: the mean of the two middle values, as coordinate_median
+    assert torch.allclose(R.weighted_coordinate_median(X, torch.ones(4)), R.coordinate_median(X))
+    assert torch.allclose(R.weighted_coordinate_median(X, torch.ones(4)), torch.tensor([2.5, 25.0]))
+    # weights 3, 1, 1, 1: half the total (3) is reached at the first row from below; from above, rows 4, 3, 2
+    # carry 3 -> lower and upper medians 1 and 2 in column 0; column 1 sorted 10 (3), 20, 30, 40 -> 10 and 20
+    assert torch.allclose(R.weighted_coordinate_median(X, torch.tensor([3.0, 1, 1, 1])), torch.tensor([1.5, 15.0]))
+    # a zero weight is never picked: rows 1-3 only, odd count -> the middle one
+    assert torch.allclose(R.weighted_coordinate_median(X, torch.tensor([1.0, 1, 1, 0])), torch.tensor([2.0, 20.0]))
+    with pytest.raises(ValueError, match="non-negative weights"):
+        R.weighted_coordinate_median(X, torch.zeros(4))
+
+
+def test_leave_one_out_weighted_median_matches_brute_force():
+    g = torch.Generator().manual_seed(6)
+    X = torch.randn(7, 30, generator=g)
+    w = torch.rand(7, generator=g) + 0.1
+    pool = torch.tensor([True, True, False, True, True, True, False])
+    out = R.leave_one_out_weighted_median(X, pool, w)
+    for k in range(7):
+        keep = pool.clone()
+        keep[k] = False
+        assert torch.allclose(out[k], R.weighted_coordinate_median(X[keep], w[keep]))
+    # equal weights: the unweighted leave-one-out median
+    assert torch.allclose(R.leave_one_out_weighted_median(X, pool, torch.ones(7)), R.leave_one_out_median(X, pool))
+
+
+def test_vote_median_copies_of_one_client_do_not_double_its_say():
+    """Three colluders copy honest clients 0-2 with a small shared shift.  With the plain median the
+    consensus leans towards clients 0-2 (each counted twice) and the others score lower; counting each
+    copy pair once, the consensus is closer to the honest clients' own median."""
+    X, _ = _round(0.3)
+    pool = torch.ones(10, dtype=torch.bool)
+    vw = 1.0 / R.soft_vote_size(X, pool)
+    honest_med = R.coordinate_median(X[:7])
+    plain = R.coordinate_median(X)
+    weighted = R.weighted_coordinate_median(X, vw)
+    assert float((weighted - honest_med).norm()) < float((plain - honest_med).norm())
+    st = R.ReputationState.init(10, X.shape[1])
+    agg, _, info = R.reputation_aggregate(X, torch.arange(10), st, R.ReputationConfig(**VARIANTS["reputation-vote-median"]))
+    assert agg.shape == (X.shape[1],) and torch.isfinite(agg).all() and abs(float(info.weights.sum()) - 1) < 1e-5

@@ -60,7 +60,8 @@ from semguard.federated.axes import affine_span, clamp_to_axes, principal_axes
 from semguard.federated.root import check_root, root_radius, root_trust
 
 __all__ = ["ReputationState", "ReputationConfig", "ReputationInfo", "reputation_aggregate", "leave_one_out_median",
-           "duplicate_groups", "soft_vote_size", "cos_rows", "weighted_median", "robust_z", "lag_factor", "set_component"]
+           "duplicate_groups", "soft_vote_size", "weighted_coordinate_median",
+           "leave_one_out_weighted_median", "cos_rows", "weighted_median", "robust_z", "lag_factor", "set_component"]
 
 
 @dataclass(frozen=True)
@@ -99,6 +100,9 @@ class ReputationConfig:
     soft_votes: divide each group's weight by its :func:`soft_vote_size` too (step 2; ``reputation-votes``).
     two_pass: score every client twice (``reputation-two-pass``): steps 4, 5 and 7 again with the
         consensus, the progress direction and its spread taken over the groups the first pass kept.
+    vote_median: the consensus of step 4 and the progress direction of step 7 are coordinate medians
+        weighted by one over each group's :func:`soft_vote_size` (``reputation-vote-median``), so that
+        near copies of one honest client cannot double its say in what the others are scored against.
     """
 
     decay: float = 0.5
@@ -124,6 +128,7 @@ class ReputationConfig:
     floor_rank: str = "reputation"
     soft_votes: bool = False
     two_pass: bool = False
+    vote_median: bool = False
 
     def __post_init__(self) -> None:
         if self.floor_rank not in ("reputation", "agreement"):
@@ -226,6 +231,43 @@ def soft_vote_size(X: Tensor, pool: Tensor) -> Tensor:
     tau = max(float(C[off].median()), 0.0)
     E = torch.relu((C - tau) / max(1.0 - tau, 1e-6)).clamp(max=1.0) * off
     out[idx] = 1.0 + E.sum(1)
+    return out
+
+
+def weighted_coordinate_median(X: Tensor, w: Tensor) -> Tensor:
+    """Coordinate-wise weighted median of the rows of ``X [n, D]`` with weights ``w [n]`` (non-negative,
+    positive sum), ``[D]``: the midpoint of the lower and the upper weighted median, so equal weights give
+    :func:`coordinate_median` (the middle value, or the mean of the two middle ones).  A row of weight 0
+    is never picked."""
+    w = torch.as_tensor(w, dtype=X.dtype).flatten()
+    if X.dim() != 2 or w.shape[0] != X.shape[0] or (w < 0).any() or float(w.sum()) <= 0:
+        raise ValueError(f"weighted_coordinate_median needs [n, D] rows and n non-negative weights with a positive "
+                         f"sum, got {tuple(X.shape)} and {w.tolist()}")
+    S, order = X.T.sort(1)
+    W = w[order]
+    half = 0.5 * float(w.sum()) * (1 - 1e-6)
+    n = X.shape[0]
+    lo = (W.cumsum(1) < half).sum(1, keepdim=True).clamp(max=n - 1)
+    hi = (n - 1 - (W.flip(1).cumsum(1) < half).sum(1, keepdim=True)).clamp(min=0)
+    return 0.5 * (S.gather(1, lo) + S.gather(1, hi)).squeeze(1)
+
+
+def leave_one_out_weighted_median(X: Tensor, pool: Tensor, w: Tensor) -> Tensor:
+    """Row ``k``: :func:`weighted_coordinate_median` of the rows in ``pool`` other than ``k`` with weights
+    ``w``, ``[K, D]``; rows outside the pool get the pool's.  With fewer than two pooled rows every row
+    gets the weighted median of all the others (as :func:`leave_one_out_median`)."""
+    K = X.shape[0]
+    pool = torch.as_tensor(pool, dtype=torch.bool).flatten()
+    if int(pool.sum()) < 2:
+        pool = torch.ones(K, dtype=torch.bool)
+        if K < 2:
+            return X.clone()
+    wp = torch.where(pool, torch.as_tensor(w, dtype=X.dtype), torch.zeros(K, dtype=X.dtype))
+    out = weighted_coordinate_median(X, wp).expand(K, -1).clone()
+    for k in pool.nonzero().flatten().tolist():
+        wk = wp.clone()
+        wk[k] = 0
+        out[k] = weighted_coordinate_median(X, wk)
     return out
 
 
@@ -351,16 +393,22 @@ def reputation_aggregate(X: Tensor, ids: Tensor, state: ReputationState,
     old_lag = state.lag[ids] if state.lag is not None else torch.zeros(K, dtype=X.dtype)
     floor = math.ceil(int(ok.sum()) / 2)
 
+    # vote_median: the consensus counts near copies once too (each group weighted by one over its soft votes)
+    vw = 1.0 / soft_vote_size(Xc, ok & rep) if cfg.vote_median else None
+
     def score(pool: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
         """Steps 4, 5 and 7 against the groups in ``pool``: (u, prog, centre0, lag, s, r, keep)."""
-        loo = leave_one_out_median(Xc, pool)[groups]
+        loo = (leave_one_out_median(Xc, pool) if vw is None else leave_one_out_weighted_median(Xc, pool, vw))[groups]
         agree = cos_rows(Xc, loo)
         own = torch.where(own_ok, cos_rows(Xc, hist), agree)
         raw = torch.relu(agree) * ((1 - cfg.history_weight) + cfg.history_weight * torch.relu(own))
         # progress along the robust centre's direction, against the other groups' (step 7)
         if g0 is not None and cfg.root_gate:
             raw = raw * root_trust(Xc, g0, pool)
-        centre0 = coordinate_median(Xc[pool]) if int(pool.sum()) > 0 else Xc.mean(0)
+        if int(pool.sum()) == 0:
+            centre0 = Xc.mean(0)
+        else:
+            centre0 = coordinate_median(Xc[pool]) if vw is None else weighted_coordinate_median(Xc[pool], vw[pool])
         if g0 is not None and cfg.root_progress:
             centre0 = g0
         u = centre0 / centre0.norm().clamp_min(1e-12)

@@ -7,6 +7,7 @@ import torch
 
 pytest.importorskip("opacus")
 
+from semguard.data.text import WORDNET_ROOT  # noqa: E402
 from semguard.federated.client import LocalConfig  # noqa: E402
 from semguard.federated.engine import FLConfig, Federation, run_inprocess  # noqa: E402
 from semguard.federated.privacy import (  # noqa: E402
@@ -19,6 +20,10 @@ from semguard.federated.privacy import (  # noqa: E402
 )
 
 torch.set_num_threads(1)
+
+
+# the DeepSC federations read the WordNet sentences (Debian's wordnet-base); without them those tests skip
+needs_wordnet = pytest.mark.skipif(not (WORDNET_ROOT / "data.noun").is_file(), reason="Debian wordnet-base missing")
 
 
 def test_epsilon_monotone_in_steps():
@@ -138,6 +143,7 @@ def test_per_example_grads_match_opacus_grad_sample():
     gsm._close()
 
 
+@needs_wordnet
 def test_per_example_grads_refuses_mismatched_batch():
     fed = _deepsc_fed()
     x, _ = fed.client_data(0)
@@ -145,6 +151,7 @@ def test_per_example_grads_refuses_mismatched_batch():
         per_example_grads(fed.codec, lambda o, t: o["logits"].sum(), x[:3], x[:3], fed.channel, torch.zeros(2))
 
 
+@needs_wordnet
 def test_deepsc_dp_step_is_clipped_and_noised():
     """A DeepSC federation with DP picks the microbatch trainer.  With no noise its SGD step moves the
     weights by at most lr x clip (each example clipped, then averaged); the same step without DP moves
@@ -187,6 +194,7 @@ def test_deepsc_dp_step_is_clipped_and_noised():
 
 
 @pytest.mark.slow
+@needs_wordnet
 def test_deepsc_dp_run_reports_epsilon():
     cfg = FLConfig(codec="deepsc", clients=3, rounds=2, width=16, layers=1, train_sentences=60, test_size=8,
                    root_size=4, local=LocalConfig(steps=2, batch=4, optimizer="sgd", lr=0.5), dp_epsilon=4.0)

@@ -44,7 +44,8 @@ def one(cfg: FLConfig) -> dict:
     return out
 
 
-DIAG_KEYS = ("update_norm", "weights", "reputation", "round_score", "excluded", "selected", "trust", "free_riders")
+DIAG_KEYS = ("update_norm", "weights", "reputation", "round_score", "agreement", "progress_factor", "excluded", "selected",
+             "trust", "free_riders")
 
 
 def diagnostics(rounds: list[dict]) -> list[dict]:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import pytest
 import torch
@@ -221,3 +222,15 @@ def test_vote_median_copies_of_one_client_do_not_double_its_say():
     st = R.ReputationState.init(10, X.shape[1])
     agg, _, info = R.reputation_aggregate(X, torch.arange(10), st, R.ReputationConfig(**VARIANTS["reputation-vote-median"]))
     assert agg.shape == (X.shape[1],) and torch.isfinite(agg).all() and abs(float(info.weights.sum()) - 1) < 1e-5
+
+
+def test_info_reports_the_score_terms():
+    """The round score is zero exactly where the agreement is not positive or the progress factor is 0."""
+    X, _ = _round(8.0)
+    st = R.ReputationState.init(10, X.shape[1])
+    _, _, info = R.reputation_aggregate(X, torch.arange(10), st, R.ReputationConfig(**VARIANTS["reputation-votes"]))
+    scored = info.round_score > 0
+    assert torch.equal(scored, (info.agreement > 0) & (info.progress_factor > 0) & ~info.free_rider)
+    lagging = replace(st, lag=torch.full((10,), -100.0))
+    _, _, info = R.reputation_aggregate(X, torch.arange(10), lagging, R.ReputationConfig())
+    assert float(info.progress_factor.abs().max()) == 0.0 and float(info.round_score.abs().max()) == 0.0

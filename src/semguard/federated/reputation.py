@@ -180,6 +180,8 @@ class ReputationInfo:
     duplicate: Tensor  # bool
     reasons: list[str] = field(default_factory=list)
     groups: Tensor | None = None  # group label of each row (copies share one)
+    agreement: Tensor | None = None  # step 4: cosine with the other groups' median (before the relu)
+    progress_factor: Tensor | None = None  # step 7: the lag factor in [0, 1] the round score was multiplied by
 
 
 def cos_rows(A: Tensor, B: Tensor) -> Tensor:
@@ -396,8 +398,8 @@ def reputation_aggregate(X: Tensor, ids: Tensor, state: ReputationState,
     # vote_median: the consensus counts near copies once too (each group weighted by one over its soft votes)
     vw = 1.0 / soft_vote_size(Xc, ok & rep) if cfg.vote_median else None
 
-    def score(pool: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
-        """Steps 4, 5 and 7 against the groups in ``pool``: (u, prog, centre0, lag, s, r, keep)."""
+    def score(pool: Tensor) -> tuple[Tensor, ...]:
+        """Steps 4, 5 and 7 against the groups in ``pool``: (u, prog, centre0, lag, s, r, keep, agree, factor)."""
         loo = (leave_one_out_median(Xc, pool) if vw is None else leave_one_out_weighted_median(Xc, pool, vw))[groups]
         agree = cos_rows(Xc, loo)
         own = torch.where(own_ok, cos_rows(Xc, hist), agree)
@@ -415,7 +417,8 @@ def reputation_aggregate(X: Tensor, ids: Tensor, state: ReputationState,
         prog = Xc @ u
         z = robust_z(prog, pool, floor=1e-6 * float(norms.median().clamp_min(1e-12)))
         lag = torch.where(ok, cfg.lag_decay * old_lag + (1 - cfg.lag_decay) * z, old_lag)
-        raw = raw * lag_factor(lag, cfg.lag_hi, cfg.lag_lo)
+        factor = lag_factor(lag, cfg.lag_hi, cfg.lag_lo)
+        raw = raw * factor
         raw = torch.where(free, torch.zeros_like(raw), raw)
         pos = raw[raw > 0]
         s = (raw / pos.median()).clamp(max=1.0) if pos.numel() else raw
@@ -431,14 +434,14 @@ def reputation_aggregate(X: Tensor, ids: Tensor, state: ReputationState,
                 descending=True, stable=True)
             keep = keep.clone()
             keep[order[:floor]] = True
-        return u, prog, centre0, lag, s, r, keep
+        return u, prog, centre0, lag, s, r, keep, agree, factor
 
     # consensus: one vote per group, and each group compared with the others' median
-    u, prog, centre0, lag, s, r, keep = score(ok & rep)
+    u, prog, centre0, lag, s, r, keep, agree, factor = score(ok & rep)
     if cfg.two_pass:
         # again, against the kept groups only: a client left out cannot move the median, the progress
         # direction or its spread that the others are scored against
-        u, prog, centre0, lag, s, r, keep = score(keep & rep)
+        u, prog, centre0, lag, s, r, keep, agree, factor = score(keep & rep)
     votes = size * soft_vote_size(Xc, keep & rep)[groups] if cfg.soft_votes else size
     w = torch.where(keep, r / votes, torch.zeros_like(r))
     if float(w.sum()) > 0:
@@ -475,5 +478,5 @@ def reputation_aggregate(X: Tensor, ids: Tensor, state: ReputationState,
     lags[ids] = lag
     new = replace(state, scores=scores, history=history, last=last, seen=seen, free_rides=fr,
                   last_aggregate=agg.clone(), rounds=state.rounds + 1, lag=lags)
-    return agg, new, ReputationInfo(w / w.sum().clamp_min(1e-12), s, free, duplicate, reasons, groups)
+    return agg, new, ReputationInfo(w / w.sum().clamp_min(1e-12), s, free, duplicate, reasons, groups, agree, factor)
 

@@ -115,6 +115,8 @@ class ServerAggregator:
             "reasons": {int(i): r for i, r in zip(ids, info.reasons) if r},
             "weights": {int(i): round(float(w), 5) for i, w in zip(ids, info.weights)},
             "round_score": {int(i): round(float(v), 5) for i, v in zip(ids, info.round_score)},
+            "agreement": {int(i): round(float(v), 5) for i, v in zip(ids, info.agreement)},
+            "progress_factor": {int(i): round(float(v), 5) for i, v in zip(ids, info.progress_factor)},
         }
 
     def step(self, X: Tensor, ids: Tensor, weights: Tensor | None = None, root: Tensor | None = None

@@ -103,6 +103,9 @@ class ReputationConfig:
     vote_median: the consensus of step 4 and the progress direction of step 7 are coordinate medians
         weighted by one over each group's :func:`soft_vote_size` (``reputation-vote-median``), so that
         near copies of one honest client cannot double its say in what the others are scored against.
+    progress_gate: the median of step 4 is taken only over the groups whose progress factor (step 7) is
+        positive this round (``reputation-gated``): a client that the progress test zeroes (updates that
+        pull against the robust direction) cannot also drag the consensus the others are scored against.
     """
 
     decay: float = 0.5
@@ -129,6 +132,7 @@ class ReputationConfig:
     soft_votes: bool = False
     two_pass: bool = False
     vote_median: bool = False
+    progress_gate: bool = False
 
     def __post_init__(self) -> None:
         if self.floor_rank not in ("reputation", "agreement"):
@@ -400,13 +404,7 @@ def reputation_aggregate(X: Tensor, ids: Tensor, state: ReputationState,
 
     def score(pool: Tensor) -> tuple[Tensor, ...]:
         """Steps 4, 5 and 7 against the groups in ``pool``: (u, prog, centre0, lag, s, r, keep, agree, factor)."""
-        loo = (leave_one_out_median(Xc, pool) if vw is None else leave_one_out_weighted_median(Xc, pool, vw))[groups]
-        agree = cos_rows(Xc, loo)
-        own = torch.where(own_ok, cos_rows(Xc, hist), agree)
-        raw = torch.relu(agree) * ((1 - cfg.history_weight) + cfg.history_weight * torch.relu(own))
         # progress along the robust centre's direction, against the other groups' (step 7)
-        if g0 is not None and cfg.root_gate:
-            raw = raw * root_trust(Xc, g0, pool)
         if int(pool.sum()) == 0:
             centre0 = Xc.mean(0)
         else:
@@ -418,6 +416,16 @@ def reputation_aggregate(X: Tensor, ids: Tensor, state: ReputationState,
         z = robust_z(prog, pool, floor=1e-6 * float(norms.median().clamp_min(1e-12)))
         lag = torch.where(ok, cfg.lag_decay * old_lag + (1 - cfg.lag_decay) * z, old_lag)
         factor = lag_factor(lag, cfg.lag_hi, cfg.lag_lo)
+        # progress_gate: clients the progress test already zeroes do not define the consensus (step 4)
+        cpool = pool & (factor > 0) if cfg.progress_gate else pool
+        if int(cpool.sum()) < 2:
+            cpool = pool
+        loo = (leave_one_out_median(Xc, cpool) if vw is None else leave_one_out_weighted_median(Xc, cpool, vw))[groups]
+        agree = cos_rows(Xc, loo)
+        own = torch.where(own_ok, cos_rows(Xc, hist), agree)
+        raw = torch.relu(agree) * ((1 - cfg.history_weight) + cfg.history_weight * torch.relu(own))
+        if g0 is not None and cfg.root_gate:
+            raw = raw * root_trust(Xc, g0, pool)
         raw = raw * factor
         raw = torch.where(free, torch.zeros_like(raw), raw)
         pos = raw[raw > 0]

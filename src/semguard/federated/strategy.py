@@ -26,18 +26,20 @@ __all__ = ["ServerAggregator", "STRATEGIES", "FLOWER_BASELINES", "REPUTATION", "
 FLOWER_BASELINES = ("fedavg", "krum", "multikrum", "median", "trimmed_mean", "bulyan")
 STRATEGIES = FLOWER_BASELINES + ("centered_clipping", "fltrust", "reputation", "reputation-root", "reputation-axes",
                                  "reputation-floor", "reputation-votes", "reputation-two-pass",
-                                 "reputation-vote-median")
+                                 "reputation-vote-median", "reputation-gated")
 REPUTATION = ("reputation", "reputation-root", "reputation-axes", "reputation-floor", "reputation-votes",
-              "reputation-two-pass", "reputation-vote-median")
+              "reputation-two-pass", "reputation-vote-median", "reputation-gated")
 # the variants' fixed settings on top of the shared ReputationConfig (reputation-axes: step 8, session 15)
 # reputation-floor: the majority floor filled by this round's agreement, not the old reputation (session 19)
 # reputation-votes: reputation-floor, and near copies share their votes (soft_vote_size; session 20)
 # reputation-two-pass: reputation-votes, every client scored again against the clients the first pass kept
 # reputation-vote-median: reputation-votes whose consensus and progress direction are vote-weighted medians
+# reputation-gated: reputation-votes whose consensus leaves out the clients the progress test zeroes
 VARIANTS = {"reputation-axes": {"axes": 2}, "reputation-floor": {"floor_rank": "agreement"},
             "reputation-votes": {"floor_rank": "agreement", "soft_votes": True},
             "reputation-two-pass": {"floor_rank": "agreement", "soft_votes": True, "two_pass": True},
-            "reputation-vote-median": {"floor_rank": "agreement", "soft_votes": True, "vote_median": True}}
+            "reputation-vote-median": {"floor_rank": "agreement", "soft_votes": True, "vote_median": True},
+            "reputation-gated": {"floor_rank": "agreement", "soft_votes": True, "progress_gate": True}}
 
 
 @dataclass

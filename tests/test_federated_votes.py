@@ -234,3 +234,27 @@ def test_info_reports_the_score_terms():
     lagging = replace(st, lag=torch.full((10,), -100.0))
     _, _, info = R.reputation_aggregate(X, torch.arange(10), lagging, R.ReputationConfig())
     assert float(info.progress_factor.abs().max()) == 0.0 and float(info.round_score.abs().max()) == 0.0
+
+
+def test_progress_gate_keeps_zeroed_clients_out_of_the_consensus():
+    """Three clients pull against the mean and their progress lag is already far below ``lag_lo``, so the
+    progress test zeroes them.  Ungated they still sit in the median that the honest clients are scored
+    against; gated, each honest client's agreement is its cosine with the other honest clients' median."""
+    g = torch.Generator().manual_seed(7)
+    D = 400
+    mean = torch.randn(D, generator=g)
+    mean = mean / mean.norm()
+    H = 0.3 * mean + torch.randn(7, D, generator=g) / math.sqrt(D)  # non-IID: pairwise cosine about 0.1
+    X = torch.cat([H, -mean + 0.2 * torch.randn(3, D, generator=g) / math.sqrt(D)])
+    st = replace(R.ReputationState.init(10, D), lag=torch.tensor([0.0] * 7 + [-100.0] * 3))
+    _, _, plain = R.reputation_aggregate(X, torch.arange(10), st, R.ReputationConfig(**VARIANTS["reputation-votes"]))
+    _, _, gated = R.reputation_aggregate(X, torch.arange(10), st, R.ReputationConfig(**VARIANTS["reputation-gated"]))
+    assert float(gated.progress_factor[7:].abs().max()) == 0 and float(gated.progress_factor[:7].min()) > 0
+    Xc = R.clip_norm(X, X.norm(dim=1).median())
+    honest = torch.tensor([True] * 7 + [False] * 3)
+    expect = R.cos_rows(Xc, R.leave_one_out_median(Xc, honest))
+    assert torch.allclose(gated.agreement[:7], expect[:7], atol=1e-6)
+    # ungated, the three reversed rows turn every honest agreement negative (-0.07 to -0.17 here): all score 0,
+    # the mechanism the bench's score terms show under adaptive_mimic; gated, every honest client scores
+    assert float(plain.agreement[:7].max()) < 0 and float(plain.round_score.abs().max()) == 0
+    assert float(gated.agreement[:7].min()) > 0 and float(gated.round_score[:7].min()) > 0

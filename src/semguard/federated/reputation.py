@@ -103,9 +103,10 @@ class ReputationConfig:
     vote_median: the consensus of step 4 and the progress direction of step 7 are coordinate medians
         weighted by one over each group's :func:`soft_vote_size` (``reputation-vote-median``), so that
         near copies of one honest client cannot double its say in what the others are scored against.
-    progress_gate: the median of step 4 is taken only over the groups whose progress factor (step 7) is
-        positive this round (``reputation-gated``): a client that the progress test zeroes (updates that
-        pull against the robust direction) cannot also drag the consensus the others are scored against.
+    progress_gate: the median of step 4 is taken only over the groups whose progress factor (step 7) is 1
+        this round (``reputation-gated``): a client whose progress the test marks down (updates that pull
+        against the robust direction) is still scored, but cannot drag the consensus the others are scored
+        against.
     """
 
     decay: float = 0.5
@@ -416,8 +417,9 @@ def reputation_aggregate(X: Tensor, ids: Tensor, state: ReputationState,
         z = robust_z(prog, pool, floor=1e-6 * float(norms.median().clamp_min(1e-12)))
         lag = torch.where(ok, cfg.lag_decay * old_lag + (1 - cfg.lag_decay) * z, old_lag)
         factor = lag_factor(lag, cfg.lag_hi, cfg.lag_lo)
-        # progress_gate: clients the progress test already zeroes do not define the consensus (step 4)
-        cpool = pool & (factor > 0) if cfg.progress_gate else pool
+        # progress_gate: only clients the progress test passes in full define the consensus (step 4); a gate
+        # at factor > 0 let the colluders sit at a factor of 0.2-0.6, anti-parallel and still in the median
+        cpool = pool & (factor >= 1) if cfg.progress_gate else pool
         if int(cpool.sum()) < 2:
             cpool = pool
         loo = (leave_one_out_median(Xc, cpool) if vw is None else leave_one_out_weighted_median(Xc, cpool, vw))[groups]

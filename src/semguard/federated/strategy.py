@@ -34,7 +34,7 @@ REPUTATION = ("reputation", "reputation-root", "reputation-axes", "reputation-fl
 # reputation-votes: reputation-floor, and near copies share their votes (soft_vote_size; session 20)
 # reputation-two-pass: reputation-votes, every client scored again against the clients the first pass kept
 # reputation-vote-median: reputation-votes whose consensus and progress direction are vote-weighted medians
-# reputation-gated: reputation-votes whose consensus leaves out the clients the progress test zeroes
+# reputation-gated: reputation-votes whose consensus holds only the clients the progress test passes in full
 VARIANTS = {"reputation-axes": {"axes": 2}, "reputation-floor": {"floor_rank": "agreement"},
             "reputation-votes": {"floor_rank": "agreement", "soft_votes": True},
             "reputation-two-pass": {"floor_rank": "agreement", "soft_votes": True, "two_pass": True},

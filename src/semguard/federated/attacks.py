@@ -244,14 +244,18 @@ class Adaptive(FLAttack):
         """The ``[m, D]`` points the attackers start from (here every one at the honest mean)."""
         return H.mean(0).expand(m, -1)
 
-    def craft(self, benign, view):
+    def setup(self, benign, view) -> tuple[int, Tensor, Tensor, list[Tensor], Tensor]:
+        """``(m, H, mu, dirs, start)``: the attackers, the honest updates and their mean, the directions
+        searched (minus the unit mean, minus the unit std) and the start points."""
         if view.aggregate is None or view.honest is None:
             raise ValueError(f"{self.name} attack needs the aggregator and the honest updates (knowledge=aggregator)")
         m = benign.shape[0] if benign is not None else 1
         H = view.honest
         mu = H.mean(0)
-        dirs = [-mu / mu.norm().clamp_min(1e-12), *_std_direction(H)]
-        start = self.base(H, m)
+        return m, H, mu, [-mu / mu.norm().clamp_min(1e-12), *_std_direction(H)], self.base(H, m)
+
+    def craft(self, benign, view):
+        _, H, _, dirs, start = self.setup(benign, view)
         return _line_search(view.aggregate, H, [start], dirs, self.grid, start.clone())
 
 
@@ -289,13 +293,7 @@ class AdaptiveDecor(AdaptiveMimic):
         self.rhos, self.seed, self._round = tuple(float(r) for r in rhos), seed, 0
 
     def craft(self, benign, view):
-        if view.aggregate is None or view.honest is None:
-            raise ValueError(f"{self.name} attack needs the aggregator and the honest updates (knowledge=aggregator)")
-        m = benign.shape[0] if benign is not None else 1
-        H = view.honest
-        mu = H.mean(0)
-        dirs = [-mu / mu.norm().clamp_min(1e-12), *_std_direction(H)]
-        start = self.base(H, m)
+        m, H, mu, dirs, start = self.setup(benign, view)
         g = torch.Generator().manual_seed(self.seed * 100_003 + self._round)
         self._round += 1
         xi = torch.randn(m, H.shape[1], generator=g).to(H.dtype)

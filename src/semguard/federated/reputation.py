@@ -20,9 +20,9 @@ One round, in order:
    ``soft_votes`` (``reputation-votes``) also counts near copies fractionally: a group's weight is
    divided by ``1 + sum_j relu((c_kj - tau) / (1 - tau))`` over the other kept groups ``j`` (step 5
    decides which are kept), where ``c`` is the cosine of the clipped updates and ``tau`` the median
-   pairwise cosine of the kept groups, at least 0 (:func:`soft_vote_size`).  Colluders that share one shift and stay just under ``duplicate_cos``
-   then count about once together; to be counted as independent they must add their own noise,
-   which after clipping shrinks the shift they share.
+   pairwise cosine of the kept groups, at least 0 (:func:`soft_vote_size`).  Colluders that share
+   one shift and stay just under ``duplicate_cos`` then count about once together; to be counted as
+   independent they must add their own noise, which after clipping shrinks the shift they share.
 3. **Norm clipping** to ``clip_mult x`` the median norm.
 4. **Agreement**: each client against the coordinate median of the *other* groups' clipped
    updates (leave one group out), and against its own history (exponential average of its

@@ -293,21 +293,16 @@ class AdaptiveDecor(AdaptiveMimic):
         self.rhos, self.seed, self._round = tuple(float(r) for r in rhos), seed, 0
 
     def craft(self, benign, view):
-        m, H, mu, dirs, start = self.setup(benign, view)
+        m, H, _, dirs, start = self.setup(benign, view)
         g = torch.Generator().manual_seed(self.seed * 100_003 + self._round)
         self._round += 1
         xi = torch.randn(m, H.shape[1], generator=g).to(H.dtype)
         xi = xi / xi.norm(dim=1, keepdim=True).clamp_min(1e-12)
-        best = _line_search(view.aggregate, H, [start], [d.expand(m, -1) for d in dirs], self.grid, start.clone())
-        best_obj = float((view.aggregate(torch.cat([H, best])) - mu).norm())
-        for rho in self.rhos:
-            if rho == 0:
-                continue
-            cand = _line_search(view.aggregate, H, [start], [d + rho * xi for d in dirs], self.grid, start.clone())
-            obj = float((view.aggregate(torch.cat([H, cand])) - mu).norm())
-            if obj > best_obj:
-                best, best_obj = cand, obj
-        return best
+        # one search over every (rho, direction) pair, rho = 0 (the mimic) always first: each attacker's row of a
+        # direction is p + rho xi_i
+        rhos = (0.0, *(r for r in self.rhos if r != 0))
+        noisy = [d.expand(m, -1) if rho == 0 else d + rho * xi for rho in rhos for d in dirs]
+        return _line_search(view.aggregate, H, [start], noisy, self.grid, start.clone())
 
 
 @register("fl_attack", "adaptive_bias")

@@ -31,6 +31,7 @@ from torch import Tensor
 __all__ = [
     "check_updates", "fedavg", "pairwise_sq_dists", "krum_scores", "krum", "coordinate_median",
     "trimmed_mean", "bulyan", "clip_norm", "centered_clipping", "fltrust", "sorted_columns",
+    "weighted_coordinate_median", "weighted_median_of_sorted",
 ]
 
 
@@ -107,6 +108,29 @@ def coordinate_median(X: Tensor) -> Tensor:
     s = sorted_columns(X)
     K = X.shape[0]
     return s[:, K // 2].clone() if K % 2 else 0.5 * (s[:, K // 2 - 1] + s[:, K // 2])
+
+
+def weighted_coordinate_median(X: Tensor, w: Tensor) -> Tensor:
+    """Coordinate-wise weighted median of the rows of ``X [n, D]`` with weights ``w [n]`` (non-negative,
+    positive sum), ``[D]``: the midpoint of the lower and the upper weighted median, so equal weights give
+    :func:`coordinate_median` (the middle value, or the mean of the two middle ones).  A row of weight 0
+    is never picked."""
+    w = torch.as_tensor(w, dtype=X.dtype).flatten()
+    if X.dim() != 2 or w.shape[0] != X.shape[0] or (w < 0).any() or float(w.sum()) <= 0:
+        raise ValueError(f"weighted_coordinate_median needs [n, D] rows and n non-negative weights with a positive "
+                         f"sum, got {tuple(X.shape)} and {w.tolist()}")
+    S, order = X.T.sort(1)
+    return weighted_median_of_sorted(S, w[order], float(w.sum()))
+
+
+def weighted_median_of_sorted(S: Tensor, W: Tensor, total: float) -> Tensor:
+    """Per row of ``S [D, n]`` (each row's values sorted ascending, ``W [D, n]`` their weights in that
+    order, ``total`` the weights' sum): the midpoint of the lower and the upper weighted median, ``[D]``."""
+    half = 0.5 * total * (1 - 1e-6)
+    n = S.shape[1]
+    lo = (W.cumsum(1) < half).sum(1, keepdim=True).clamp(max=n - 1)
+    hi = (n - 1 - (W.flip(1).cumsum(1) < half).sum(1, keepdim=True)).clamp(min=0)
+    return 0.5 * (S.gather(1, lo) + S.gather(1, hi)).squeeze(1)
 
 
 def trimmed_mean(X: Tensor, beta: float) -> Tensor:

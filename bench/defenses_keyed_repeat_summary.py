@@ -22,9 +22,10 @@ def _r(v: float) -> float:
     return round(float(v), 3)
 
 
-def _figures(res: dict) -> dict:
-    """One defenses_keyed.py run's clean and attacked figures (its one PSR)."""
-    clean, row = res["rows"][0], res["rows"][1]
+def _figures(res: dict, **given: list) -> dict:
+    """One defenses_keyed.py run's clean and attacked figures (its one PSR); ``given`` figures (an attack
+    the run lacks, taken from another file) are used instead of the run's."""
+    clean, row = res["rows"][0], {**res["rows"][1], **given}
     return {"clean_mean_4_draws": clean["defended"], "clean_same_draw": clean["defended_same_draw"],
             **{k: row[k] for k in ATTACKS},
             **{k: row[k] for k in ("noise_cos_eot_strong_fading", "noise_cos_apgd_strong_fading") if k in row}}
@@ -38,15 +39,10 @@ def repeat1(seed: int, draws: dict, floor: dict, own: dict | None) -> dict:
             raise SystemExit(f"draw {seed}: session 15 has no key-EOT run of it; pass its --repeat1-runs file")
         out = _figures(own) | {"sources": {"all": "this session's defenses_keyed.py --repeat 1 run"}}
         return out | _strongest(out)
-    res = draws[f"seed{seed}"]
-    clean, row = res["rows"][0], res["rows"][1]
     [fl] = [d for r in floor["rayleigh"]["rows"] if r["psr_db"] == -10.0 for d in r["draws"] if d["seed"] == seed]
-    out = {"clean_mean_4_draws": clean["defended"], "clean_same_draw": clean["defended_same_draw"],
-           "gaussian": row["gaussian"], "eot_strong_fading": row["eot_strong_fading"],
-           "apgd_strong_fading": row["apgd_strong_fading"], "correlated_fading": fl["actual"],
-           **{k: row[k] for k in ("noise_cos_eot_strong_fading", "noise_cos_apgd_strong_fading") if k in row},
-           "sources": {"correlated_fading": "defenses_keyed_s15_floor.json (actual)",
-                       "others": "defenses_keyed_s15_draws.json"}}
+    out = _figures(draws[f"seed{seed}"], correlated_fading=fl["actual"]) | {
+        "sources": {"correlated_fading": "defenses_keyed_s15_floor.json (actual)",
+                    "others": "defenses_keyed_s15_draws.json"}}
     return out | _strongest(out)
 
 

@@ -22,13 +22,6 @@ from semguard.registry import register
 
 __all__ = ["ServerAggregator", "STRATEGIES", "FLOWER_BASELINES", "REPUTATION", "VARIANTS"]
 
-# strategies Flower ships (the baselines) and ours / recent ones it lacks
-FLOWER_BASELINES = ("fedavg", "krum", "multikrum", "median", "trimmed_mean", "bulyan")
-STRATEGIES = FLOWER_BASELINES + ("centered_clipping", "fltrust", "reputation", "reputation-root", "reputation-axes",
-                                 "reputation-floor", "reputation-votes", "reputation-two-pass",
-                                 "reputation-vote-median", "reputation-gated")
-REPUTATION = ("reputation", "reputation-root", "reputation-axes", "reputation-floor", "reputation-votes",
-              "reputation-two-pass", "reputation-vote-median", "reputation-gated")
 # the variants' fixed settings on top of the shared ReputationConfig (reputation-axes: step 8, session 15)
 # reputation-floor: the majority floor filled by this round's agreement, not the old reputation (session 19)
 # reputation-votes: reputation-floor, and near copies share their votes (soft_vote_size; session 20)
@@ -40,7 +33,10 @@ VARIANTS = {"reputation-axes": {"axes": 2}, "reputation-floor": {"floor_rank": "
             "reputation-two-pass": {"floor_rank": "agreement", "soft_votes": True, "two_pass": True},
             "reputation-vote-median": {"floor_rank": "agreement", "soft_votes": True, "vote_median": True},
             "reputation-gated": {"floor_rank": "agreement", "soft_votes": True, "progress_gate": True}}
-
+# strategies Flower ships (the baselines) and ours / recent ones it lacks; every variant is one of ours
+FLOWER_BASELINES = ("fedavg", "krum", "multikrum", "median", "trimmed_mean", "bulyan")
+REPUTATION = ("reputation", "reputation-root", *VARIANTS)
+STRATEGIES = FLOWER_BASELINES + ("centered_clipping", "fltrust") + REPUTATION
 
 @dataclass
 class ServerAggregator:

@@ -146,8 +146,7 @@ def deploy(name: str, link: Link, references: Tensor, snr_db: float, *, label: s
                               {"sigma": list(BLUR["sigma"]), "quantize": BLUR["quantize"], "eot": BLUR["eot"]})
         if name == "keyed-spread":
             n = link.n_symbols(tuple(references.shape[1:]))
-            kw = {} if keyed_repeat == 1 else {"repeat": keyed_repeat}
-            d = build("defense", "keyed-spread", key=session_key(seed), pilots=keyed_pilots(n), **kw)
+            d = build("defense", "keyed-spread", key=session_key(seed), pilots=keyed_pilots(n), repeat=keyed_repeat)
             dl = d.wrap(link)
             return Deployment(name, d, link, dl, dl, {"pilots": d.pilots, "pilot_overhead": d.pilots / n,
                                                       "keys_per_step": KEYS, "repeat": d.repeat,

@@ -169,9 +169,6 @@ def run_grid(cfg: dict[str, Any], out: Path, *, progress: bool = True,
     if path.exists():
         for line in path.read_text().splitlines():
             r = json.loads(line)
-            if r.get("defense") == "keyed-spread" and \
-                    (r.get("defense_config") or {}).get("repeat", 1) != (cfg.get("keyed_repeat") or 1):
-                continue  # another number of keyed copies: not this grid's record
             done[(r["codec"], r["channel"], r["snr_db"], r["attack"], r["budget"], r.get("defense"),
                   r.get("mode", "undefended"), r.get("adaptive_attack"))] = r
     codec = load_codec(cfg["codec"])
@@ -182,6 +179,8 @@ def run_grid(cfg: dict[str, Any], out: Path, *, progress: bool = True,
         from semguard.defenses.deploy import deploy
         dep = deploy(cfg["defense"], link, _references(codec, cfg["images"], cfg.get("side")), cfg["snr_db"],
                      label=cfg["codec"], seed=cfg["seed"], keyed_repeat=cfg.get("keyed_repeat") or 1)
+    # a defended record resumes only under the same deployment (e.g. the same number of keyed copies)
+    dep_config = json.loads(json.dumps(dep.config)) if dep is not None else None
     metric, metric_name = _metric(codec)
     budgets = cfg["eps"] if cfg.get("eps") else (cfg.get("psr_db") or [-20.0, -10.0])
     for b in budgets:
@@ -198,7 +197,8 @@ def run_grid(cfg: dict[str, Any], out: Path, *, progress: bool = True,
         for mode in ("undefended",) if dep is None else ("undefended", "non-adaptive", "adaptive"):
             on, dname = (link, None) if mode == "undefended" else (dep.deployed, dep.name)
             prefix = (cfg["codec"], cfg["channel"], cfg["snr_db"], name, b, dname, mode)
-            finished = [r for k, r in done.items() if k[:-1] == prefix]
+            finished = [r for k, r in done.items()
+                        if k[:-1] == prefix and (dname is None or r.get("defense_config") == dep_config)]
             if finished:
                 records += finished
                 continue
